@@ -1,0 +1,138 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 language mode (strict concurrency) plus the
+/// upcoming features the hummingbird house style turns on.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Handrail",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "handrail", targets: ["handrail"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        // C libraries from Debian packages, found through pkg-config.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCmark",
+            pkgConfig: "libcmark",
+            providers: [.apt(["libcmark-dev"])]
+        ),
+
+        // The libpq wrapper: connections, pool, decoding, transactions, LISTEN/NOTIFY.
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The cmark wrapper: safe HTML and the document tree.
+        .target(
+            name: "Markdown",
+            dependencies: ["CCmark"],
+            swiftSettings: swiftSettings
+        ),
+        // The domain, without I/O.
+        .target(
+            name: "HandrailCore",
+            dependencies: ["Markdown"],
+            swiftSettings: swiftSettings
+        ),
+        // All SQL, the migrator and the embedded-PostgreSQL launcher.
+        .target(
+            name: "HandrailStore",
+            dependencies: [
+                "HandrailCore",
+                "Postgres",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // HTTP: buildApplication, controllers, middleware.
+        .target(
+            name: "HandrailServer",
+            dependencies: [
+                "HandrailCore",
+                "HandrailStore",
+                "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "handrail",
+            dependencies: [
+                "HandrailServer",
+                "HandrailStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Shared test helpers: a fresh database per test, cloned from a migrated template.
+        .target(
+            name: "TestSupport",
+            dependencies: ["Postgres", "HandrailStore"],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PostgresTests",
+            dependencies: ["Postgres", "TestSupport", "HandrailStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MarkdownTests",
+            dependencies: ["Markdown"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HandrailCoreTests",
+            dependencies: ["HandrailCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HandrailStoreTests",
+            dependencies: ["HandrailStore", "Postgres", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HandrailServerTests",
+            dependencies: [
+                "HandrailServer", "HandrailStore", "Postgres", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,78 @@
+import Foundation
+public import Hummingbird
+import HandrailStore
+public import Logging
+import Metrics
+public import Prometheus
+import ServiceLifecycle
+
+/// Why `handrail serve` could not start, in one line fit for a terminal.
+public struct StartupError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// Builds the whole application: database (embedded or `DATABASE_URL`), migrations,
+/// router and services. `handrail serve` and the tests call this same function.
+///
+/// - Parameters:
+///   - configuration: what to listen on, which database, where the folders are.
+///   - registry: where request metrics go and what `/metrics` shows.
+/// - Throws: `StartupError` with a one-line reason when the database cannot be reached or
+///   the migrations cannot be applied.
+public func buildApplication(
+    configuration: HandrailConfiguration,
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    logger: Logger = Logger(label: "handrail")
+) async throws -> some ApplicationProtocol {
+    let database: HandrailDatabase
+    do {
+        database = try await HandrailDatabase.open(
+            databaseURL: configuration.databaseURL, dataDirectory: configuration.dataDirectory,
+            maxConnections: configuration.maxDatabaseConnections, logger: logger)
+    } catch let error as HandrailDatabase.Unavailable {
+        throw StartupError(description: error.description)
+    }
+    do {
+        let migrator = try Migrator(directory: configuration.migrationsDirectory, logger: logger)
+        if configuration.applyMigrations {
+            try await migrator.migrate(database.pool)
+        } else {
+            try await migrator.check(database.pool)
+        }
+        let router = buildRouter(database: database, migrator: migrator, configuration: configuration, registry: registry, logger: logger)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Handrail"),
+            services: [DatabaseService(database: database)],
+            logger: logger)
+    } catch {
+        await database.close()
+        if let error = error as? MigrationError { throw StartupError(description: error.description) }
+        throw StartupError(description: "cannot prepare the database (\(database.location)): \(error)")
+    }
+}
+
+/// Adds every route and the middleware that wraps them.
+func buildRouter(
+    database: HandrailDatabase, migrator: Migrator, configuration: HandrailConfiguration,
+    registry: PrometheusCollectorRegistry, logger: Logger
+) -> Router<HandrailRequestContext> {
+    let router = Router(context: HandrailRequestContext.self)
+    router.add(middleware: RequestLogMiddleware(logger: logger))
+    router.add(middleware: RequestMetricsMiddleware(factory: PrometheusMetricsFactory(registry: registry)))
+    router.add(middleware: ErrorMiddleware(logger: logger))
+    HealthController(database: database, migrator: migrator, registry: registry, openAPIFile: configuration.openAPIFile, logger: logger)
+        .addRoutes(to: router)
+    return router
+}
+
+/// Owns the database for the life of the server: when the server has shut down (it is
+/// the last service, so it stops first), closes the pool and stops the embedded PostgreSQL.
+struct DatabaseService: Service {
+    let database: HandrailDatabase
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await database.close()
+    }
+}

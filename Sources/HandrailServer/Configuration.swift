@@ -1,0 +1,59 @@
+public import Foundation
+
+/// Everything `handrail serve` can be told, from flags or the environment.
+public struct HandrailConfiguration: Sendable {
+    /// Host (or address) to listen on.
+    public var host: String
+    public var port: Int
+    /// A libpq connection string; `nil` runs the embedded PostgreSQL.
+    public var databaseURL: String?
+    /// Where Handrail keeps its own files (the embedded cluster in `postgres/`).
+    public var dataDirectory: URL
+    public var runbooksDirectory: URL
+    public var templatesDirectory: URL
+    public var migrationsDirectory: URL
+    /// The OpenAPI document served at `/openapi.yaml`.
+    public var openAPIFile: URL
+    /// Apply pending migrations at start (the default); when false, the server starts
+    /// anyway and `/readyz` answers 503 until someone runs `handrail migrate`.
+    public var applyMigrations: Bool
+    /// The most database connections this process opens.
+    public var maxDatabaseConnections: Int
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, databaseURL: String? = nil,
+        dataDirectory: URL, runbooksDirectory: URL, templatesDirectory: URL, migrationsDirectory: URL,
+        openAPIFile: URL, applyMigrations: Bool = true, maxDatabaseConnections: Int = 10
+    ) {
+        self.host = host
+        self.port = port
+        self.databaseURL = databaseURL
+        self.dataDirectory = dataDirectory
+        self.runbooksDirectory = runbooksDirectory
+        self.templatesDirectory = templatesDirectory
+        self.migrationsDirectory = migrationsDirectory
+        self.openAPIFile = openAPIFile
+        self.applyMigrations = applyMigrations
+        self.maxDatabaseConnections = maxDatabaseConnections
+    }
+
+    /// The configuration with every folder in a source checkout (`root` holds Package.swift).
+    public static func checkout(root: URL, dataDirectory: URL? = nil) -> HandrailConfiguration {
+        HandrailConfiguration(
+            dataDirectory: dataDirectory ?? root.appendingPathComponent(".handrail"),
+            runbooksDirectory: root.appendingPathComponent("runbooks"),
+            templatesDirectory: root.appendingPathComponent("templates"),
+            migrationsDirectory: root.appendingPathComponent("migrations"),
+            openAPIFile: root.appendingPathComponent("openapi.yaml")
+        )
+    }
+
+    /// Parses `host:port`, `:port` or `[v6]:port`.
+    public static func parseListen(_ value: String) -> (host: String, port: Int)? {
+        guard let colon = value.lastIndex(of: ":") else { return nil }
+        var host = String(value[..<colon])
+        guard let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+}

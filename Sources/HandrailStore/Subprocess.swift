@@ -1,0 +1,72 @@
+import Foundation
+
+/// Runs a program and collects its output, without Foundation's `Process`.
+///
+/// Foundation's `Process` on Linux watches for the child's exit through a descriptor the
+/// child inherits; `pg_ctl start` forks the PostgreSQL server, which keeps that descriptor
+/// open for its whole life, so `Process` never reports that `pg_ctl` exited. Here the only
+/// descriptors a child gets are standard input (/dev/null) and one pipe as standard output
+/// and error, opened close-on-exec, so nothing leaks into daemons the child starts.
+enum Subprocess {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Runs `executable` with `arguments`, optionally from `currentDirectory`, and returns
+    /// its exit status and combined output. Waits on a background thread, never on a
+    /// thread of the cooperative pool.
+    static func run(_ executable: String, _ arguments: [String], currentDirectory: String? = nil) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try runBlocking(executable, arguments, currentDirectory: currentDirectory) })
+            }
+        }
+    }
+
+    static func runBlocking(_ executable: String, _ arguments: [String], currentDirectory: String? = nil) throws -> (status: Int32, output: String) {
+        var argv = [executable] + arguments
+        var path = executable
+        if let currentDirectory {
+            // `sh -c 'cd DIR && exec "$@"'` changes directory without a glibc extension.
+            argv = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", currentDirectory] + argv
+            path = "/bin/sh"
+        }
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else {
+            throw Failure(description: "cannot create a pipe: \(String(cString: strerror(errno)))")
+        }
+        // Close-on-exec: the child sees the pipe only as its descriptors 1 and 2.
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+
+        let cArgs = argv.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, path, &actions, nil, cArgs, environ)
+        close(fds[1])
+        guard spawned == 0 else {
+            close(fds[0])
+            throw Failure(description: "cannot run \(executable): \(String(cString: strerror(spawned)))")
+        }
+        var output = Data()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fds[0], &buffer, buffer.count)
+            if n > 0 { output.append(buffer, count: n); continue }
+            if n < 0 && errno == EINTR { continue }
+            break
+        }
+        close(fds[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS, which Swift does not import as functions.
+        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (exitStatus, String(decoding: output, as: UTF8.self))
+    }
+}

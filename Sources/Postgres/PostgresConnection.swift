@@ -1,0 +1,320 @@
+import CLibPQ
+import Foundation
+import Synchronization
+
+/// One libpq connection.
+///
+/// libpq calls block the calling thread, so every call on a connection runs on that
+/// connection's own serial `DispatchQueue`; the awaiting task suspends on a continuation.
+/// Neither SwiftNIO's event loops nor Swift's cooperative thread pool ever wait for the
+/// database. A connection is used by one task at a time (the pool guarantees it); its queue
+/// serialises any overlap anyway.
+public final class PostgresConnection: @unchecked Sendable {
+    // Only touched on `queue`, except `cancel` (thread-safe by libpq's contract) and the
+    // health check, which the pool runs while nobody else holds the connection.
+    private var pg: OpaquePointer?
+    private let cancelHandle: OpaquePointer?
+    private let queue: DispatchQueue
+
+    private init(pg: OpaquePointer, queue: DispatchQueue) {
+        self.pg = pg
+        self.cancelHandle = PQgetCancel(pg)
+        self.queue = queue
+    }
+
+    deinit {
+        if let cancelHandle { PQfreeCancel(cancelHandle) }
+        if let pg { PQfinish(pg) }
+    }
+
+    /// Opens a connection with any libpq connection string: a URI
+    /// (`postgresql://user@host/db?sslmode=require`) or `key=value` pairs
+    /// (`host=a,b target_session_attrs=read-write`). libpq itself reads the string, the `PG*`
+    /// environment variables, `.pgpass` and service files; nothing here parses them.
+    ///
+    /// Two defaults are added *under* whatever the string says: `connect_timeout=5` (unless
+    /// `PGCONNECT_TIMEOUT` is set) and `fallback_application_name=handrail`.
+    /// The session is then set to UTC, ISO dates and UTF-8, so decoding is stable.
+    ///
+    /// - Throws: `PostgresError` of kind `.connectionFailed` with libpq's message.
+    public static func connect(_ conninfo: String, applicationName: String = "handrail") async throws -> PostgresConnection {
+        let queue = DispatchQueue(label: "handrail.postgres.connection")
+        return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<PostgresConnection, any Error>) in
+            queue.async {
+                cont.resume(with: Result { () throws(PostgresError) -> PostgresConnection in
+                    try PostgresConnection.connectBlocking(conninfo, applicationName: applicationName, queue: queue)
+                })
+            }
+        }
+    }
+
+    private static func connectBlocking(_ conninfo: String, applicationName: String, queue: DispatchQueue) throws(PostgresError) -> PostgresConnection {
+        if conninfo.utf8.contains(0) {
+            throw PostgresError(kind: .connectionFailed, message: "the connection string contains a NUL byte")
+        }
+        // Earlier keywords are overridden by what the expanded connection string says.
+        var pairs: [(String, String)] = [("fallback_application_name", applicationName)]
+        if ProcessInfo.processInfo.environment["PGCONNECT_TIMEOUT"] == nil {
+            pairs.append(("connect_timeout", "5"))
+        }
+        pairs.append(("dbname", conninfo))
+        let keys = pairs.map { strdup($0.0) }
+        let values = pairs.map { strdup($0.1) }
+        defer {
+            keys.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        let keyPointers: [UnsafePointer<CChar>?] = keys.map { UnsafePointer($0) } + [nil]
+        let valuePointers: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
+        guard let pg = PQconnectdbParams(keyPointers, valuePointers, 1) else {
+            throw PostgresError(kind: .connectionFailed, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(pg) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(pg))
+            PQfinish(pg)
+            throw PostgresError(kind: .connectionFailed, message: message)
+        }
+        // Server NOTICEs (e.g. "relation already exists, skipping") are not errors; libpq
+        // would print them on standard error.
+        PQsetNoticeProcessor(pg, { _, _ in }, nil)
+        let connection = PostgresConnection(pg: pg, queue: queue)
+        _ = try connection.execScriptBlocking("SET TIME ZONE 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_encoding TO 'UTF8'")
+        return connection
+    }
+
+    // MARK: - Statements
+
+    /// Runs a statement and returns its rows (empty for statements that return none).
+    /// Cancelling the awaiting task asks the server to cancel the statement.
+    /// - Throws: `PostgresError`.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await withTaskCancellationHandler {
+            try await onQueue { () throws(PostgresError) -> PostgresRows in try self.execBlocking(query) }
+        } onCancel: {
+            self.cancel()
+        }
+    }
+
+    /// Runs a statement and returns how many rows it affected.
+    /// - Throws: `PostgresError`.
+    @discardableResult
+    public func execute(_ query: PostgresQuery) async throws -> Int {
+        try await self.query(query).affectedRows
+    }
+
+    /// Runs a script of one or more statements without parameters (the simple query
+    /// protocol). Meant for migration files, never for statements with user input.
+    /// - Throws: `PostgresError`.
+    public func executeScript(_ sql: String) async throws {
+        _ = try await onQueue { () throws(PostgresError) -> PostgresRows in try self.execScriptBlocking(sql) }
+    }
+
+    /// Runs `body` inside BEGIN … COMMIT; rolls back and rethrows when `body` throws.
+    /// A COMMIT that the server turns into a rollback (because a statement in the
+    /// transaction failed and the error was swallowed) throws too.
+    public func withTransaction<T>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await execute("BEGIN")
+        do {
+            let result = try await body(self)
+            let commit = try await query("COMMIT")
+            if commit.commandTag == "ROLLBACK" {
+                throw PostgresError(kind: .server, message: "the transaction was aborted by an earlier error and rolled back", sqlState: "25P02")
+            }
+            return result
+        } catch {
+            if isOpen { _ = try? await execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    // MARK: - LISTEN / NOTIFY
+
+    /// Subscribes this connection to a channel. Use a connection dedicated to listening.
+    public func listen(_ channel: String) async throws {
+        try await onQueue { () throws(PostgresError) -> Void in
+            guard let pg = self.pg else { throw PostgresError(kind: .connectionLost, message: "connection closed") }
+            guard !channel.utf8.contains(0), let quoted = PQescapeIdentifier(pg, channel, channel.utf8.count) else {
+                throw PostgresError(kind: .invalidParameter, message: "invalid channel name")
+            }
+            defer { PQfreemem(quoted) }
+            _ = try self.execScriptBlocking("LISTEN " + String(cString: quoted))
+        }
+    }
+
+    /// The notifications this connection receives, until the stream is dropped or the
+    /// connection breaks (then the stream finishes with `.connectionLost`). While the stream
+    /// is being consumed, the connection must not run statements.
+    public func notifications() -> AsyncThrowingStream<PostgresNotification, any Error> {
+        let stopped = Mutex(false)
+        return AsyncThrowingStream { continuation in
+            continuation.onTermination = { _ in stopped.withLock { $0 = true } }
+            queue.async {
+                guard let pg = self.pg else {
+                    continuation.finish(throwing: PostgresError(kind: .connectionLost, message: "connection closed"))
+                    return
+                }
+                while !stopped.withLock({ $0 }) {
+                    while let n = PQnotifies(pg) {
+                        let note = PostgresNotification(
+                            channel: String(cString: n.pointee.relname),
+                            payload: String(cString: n.pointee.extra),
+                            pid: Int(n.pointee.be_pid)
+                        )
+                        PQfreemem(n)
+                        continuation.yield(note)
+                    }
+                    var fd = pollfd(fd: PQsocket(pg), events: Int16(POLLIN), revents: 0)
+                    if poll(&fd, 1, 200) > 0 {
+                        if PQconsumeInput(pg) == 0 {
+                            continuation.finish(throwing: PostgresError(
+                                kind: .connectionLost, message: String(cString: PQerrorMessage(pg))))
+                            return
+                        }
+                    }
+                }
+                continuation.finish()
+            }
+        }
+    }
+
+    // MARK: - State
+
+    /// Whether the connection is open and not in the middle of a transaction. Reads any
+    /// bytes the server sent while the connection sat idle, so a server that shut down
+    /// (and told us so, or closed the socket) is noticed here, before anyone uses it.
+    /// Call only while no statement is running on the connection.
+    public var isUsable: Bool {
+        queue.sync {
+            guard let pg, PQstatus(pg) == CONNECTION_OK else { return false }
+            guard PQtransactionStatus(pg) == PQTRANS_IDLE else { return false }
+            guard PQconsumeInput(pg) != 0 else { return false }
+            return PQstatus(pg) == CONNECTION_OK
+        }
+    }
+
+    /// Whether the connection is still open (possibly inside a transaction).
+    public var isOpen: Bool {
+        queue.sync { pg.map { PQstatus($0) == CONNECTION_OK } ?? false }
+    }
+
+    /// The server process id serving this connection (useful in tests and logs).
+    public var backendPID: Int {
+        queue.sync { pg.map { Int(PQbackendPID($0)) } ?? 0 }
+    }
+
+    /// Closes the connection. Later calls throw `.connectionLost`.
+    public func close() {
+        queue.sync {
+            if let pg { PQfinish(pg) }
+            pg = nil
+        }
+    }
+
+    /// Asks the server to cancel the running statement, if any. Safe from any thread.
+    public func cancel() {
+        guard let cancelHandle else { return }
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(cancelHandle, &buffer, Int32(buffer.count))
+    }
+
+    // MARK: - Blocking internals (run on `queue`)
+
+    private func onQueue<T: Sendable>(_ work: @escaping @Sendable () throws(PostgresError) -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
+            queue.async { cont.resume(with: Result(catching: work)) }
+        }
+    }
+
+    private func execBlocking(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
+        guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: query.sql) }
+        if query.sql.utf8.contains(0) {
+            throw PostgresError(kind: .invalidParameter, message: "the statement contains a NUL byte", query: query.sql)
+        }
+        for (n, bind) in query.binds.enumerated() where bind?.utf8.contains(0) == true {
+            throw PostgresError(
+                kind: .invalidParameter,
+                message: "parameter $\(n + 1) contains a NUL byte, which PostgreSQL text cannot hold",
+                query: query.sql)
+        }
+        let cStrings = query.binds.map { $0.map { strdup($0) } ?? nil }
+        defer { cStrings.forEach { free($0) } }
+        let pointers: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
+        let result = pointers.withUnsafeBufferPointer { buffer in
+            PQexecParams(pg, query.sql, Int32(buffer.count), nil, buffer.baseAddress, nil, nil, 0)
+        }
+        return try collect(result, pg: pg, query: query.sql)
+    }
+
+    private func execScriptBlocking(_ sql: String) throws(PostgresError) -> PostgresRows {
+        guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed") }
+        if sql.utf8.contains(0) {
+            throw PostgresError(kind: .invalidParameter, message: "the script contains a NUL byte")
+        }
+        return try collect(PQexec(pg, sql), pg: pg, query: sql.count > 200 ? String(sql.prefix(200)) + "…" : sql)
+    }
+
+    private func collect(_ result: OpaquePointer?, pg: OpaquePointer, query: String) throws(PostgresError) -> PostgresRows {
+        guard let result else {
+            throw PostgresError(
+                kind: PQstatus(pg) == CONNECTION_OK ? .server : .connectionLost,
+                message: String(cString: PQerrorMessage(pg)), query: query)
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY else {
+            throw Self.error(from: result, connectionOK: PQstatus(pg) == CONNECTION_OK, query: query)
+        }
+        let rowCount = Int(PQntuples(result))
+        let columnCount = Int(PQnfields(result))
+        var columns: [String] = []
+        columns.reserveCapacity(columnCount)
+        for c in 0..<columnCount { columns.append(String(cString: PQfname(result, Int32(c)))) }
+        var values: [[String?]] = []
+        values.reserveCapacity(rowCount)
+        for r in 0..<rowCount {
+            var row: [String?] = []
+            row.reserveCapacity(columnCount)
+            for c in 0..<columnCount {
+                if PQgetisnull(result, Int32(r), Int32(c)) != 0 {
+                    row.append(nil)
+                } else {
+                    row.append(String(cString: PQgetvalue(result, Int32(r), Int32(c))))
+                }
+            }
+            values.append(row)
+        }
+        let tuples = String(cString: PQcmdTuples(result))
+        let tag = String(cString: PQcmdStatus(result))
+        return PostgresRows(columns: columns, values: values, affectedRows: Int(tuples) ?? rowCount, commandTag: tag)
+    }
+
+    private static func error(from result: OpaquePointer, connectionOK: Bool, query: String) -> PostgresError {
+        func field(_ code: UInt8) -> String? {
+            guard let p = PQresultErrorField(result, Int32(code)) else { return nil }
+            return String(cString: p)
+        }
+        let message = field(UInt8(ascii: "M")) ?? String(cString: PQresultErrorMessage(result))
+        return PostgresError(
+            kind: connectionOK ? .server : .connectionLost,
+            message: message,
+            sqlState: field(UInt8(ascii: "C")),
+            detail: field(UInt8(ascii: "D")),
+            hint: field(UInt8(ascii: "H")),
+            constraint: field(UInt8(ascii: "n")),
+            table: field(UInt8(ascii: "t")),
+            column: field(UInt8(ascii: "c")),
+            query: query)
+    }
+}
+
+/// A message received on a channel the connection LISTENs to.
+public struct PostgresNotification: Sendable, Equatable {
+    public var channel: String
+    public var payload: String
+    /// The server process that sent it.
+    public var pid: Int
+}

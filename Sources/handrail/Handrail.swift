@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+@main
+struct Handrail: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "handrail",
+        abstract: "Runbooks and incidents: alerts in, the right runbook on screen, every decision on the record.",
+        discussion: """
+            Environment (flags win over the environment):
+              DATABASE_URL              libpq connection string (URI or key=value); unset: embedded PostgreSQL
+              HANDRAIL_LISTEN           address to listen on (default 127.0.0.1:8080)
+              HANDRAIL_DATA_DIR         Handrail's own files, the embedded cluster in postgres/ (default .handrail)
+              HANDRAIL_RUNBOOKS_DIR     runbooks folder (default: the checkout's runbooks/)
+              HANDRAIL_TEMPLATES_DIR    templates folder (default: the checkout's templates/)
+              HANDRAIL_MIGRATIONS_DIR   migrations folder (default: the checkout's migrations/)
+              HANDRAIL_SKIP_MIGRATIONS  1: do not apply pending migrations at start
+              HANDRAIL_LOG_LEVEL        trace, debug, info (default), notice, warning, error
+            """,
+        subcommands: [Serve.self, Migrate.self],
+        defaultSubcommand: nil
+    )
+}
+
+/// Writes one line to standard error, the way every command reports a failure.
+func fail(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("handrail: \(message)\n".utf8))
+    return ExitCode.failure
+}
+
+/// Sets up logging once per process: to standard error, at HANDRAIL_LOG_LEVEL.
+func bootstrapLogging(_ level: String?) -> Logger {
+    let level = level.flatMap(Logger.Level.init(rawValue:)) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return Logger(label: "handrail")
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import HandrailServer
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Handrail server.",
+        discussion: """
+            With no DATABASE_URL, Handrail creates (the first time) and starts a private PostgreSQL \
+            under HANDRAIL_DATA_DIR/postgres, on a Unix socket only, and stops it when Handrail stops \
+            (SIGINT, SIGTERM). Pending migrations are applied at start unless --skip-migrations.
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(name: .customLong("listen"), help: ArgumentHelp("host:port to listen on. Env: HANDRAIL_LISTEN. Default: 127.0.0.1:8080", valueName: "host:port"))
+    var listen: String?
+
+    @Option(name: .customLong("runbooks-dir"), help: ArgumentHelp("Runbooks folder. Env: HANDRAIL_RUNBOOKS_DIR. Default: the checkout's runbooks/", valueName: "path"))
+    var runbooksDirectory: String?
+
+    @Option(name: .customLong("templates-dir"), help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the checkout's templates/", valueName: "path"))
+    var templatesDirectory: String?
+
+    @Flag(name: .customLong("skip-migrations"), help: "Do not apply pending migrations at start (/readyz answers 503 until they are). Env: HANDRAIL_SKIP_MIGRATIONS=1")
+    var skipMigrations = false
+
+    func run() async throws {
+        let logger = bootstrapLogging(database.resolvedLogLevel)
+        let listenValue = listen ?? environment["HANDRAIL_LISTEN"] ?? "127.0.0.1:8080"
+        guard let (host, port) = HandrailConfiguration.parseListen(listenValue) else {
+            throw fail("HANDRAIL_LISTEN/--listen: \(listenValue.debugDescription) is not host:port")
+        }
+        var configuration = HandrailConfiguration.checkout(root: checkoutRoot, dataDirectory: database.resolvedDataDirectory)
+        configuration.host = host
+        configuration.port = port
+        configuration.databaseURL = database.resolvedDatabaseURL
+        configuration.migrationsDirectory = database.resolvedMigrationsDirectory
+        configuration.runbooksDirectory = directory(runbooksDirectory, env: "HANDRAIL_RUNBOOKS_DIR", default: configuration.runbooksDirectory)
+        configuration.templatesDirectory = directory(templatesDirectory, env: "HANDRAIL_TEMPLATES_DIR", default: configuration.templatesDirectory)
+        configuration.applyMigrations = !(skipMigrations || ["1", "true", "yes"].contains(environment["HANDRAIL_SKIP_MIGRATIONS"]?.lowercased() ?? ""))
+
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let app: any ApplicationProtocol
+        do {
+            app = try await buildApplication(configuration: configuration, registry: registry, logger: logger)
+        } catch let error as StartupError {
+            throw fail(error.description)
+        }
+        do {
+            try await app.runService()
+        } catch {
+            throw fail("the server stopped: \(error)")
+        }
+    }
+}
