@@ -113,6 +113,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs `body` inside BEGIN … COMMIT; rolls back and rethrows when `body` throws.
     /// A COMMIT that the server turns into a rollback (because a statement in the
     /// transaction failed and the error was swallowed) throws too.
+    @discardableResult
     public func withTransaction<T>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> T
@@ -191,7 +192,14 @@ public final class PostgresConnection: @unchecked Sendable {
         queue.sync {
             guard let pg, PQstatus(pg) == CONNECTION_OK else { return false }
             guard PQtransactionStatus(pg) == PQTRANS_IDLE else { return false }
-            guard PQconsumeInput(pg) != 0 else { return false }
+            // A server that shut down sent an error message and then closed the socket; one
+            // read takes the message, a later one sees the end of the stream. Keep reading
+            // while the socket is readable (a healthy idle connection has nothing to read).
+            for _ in 0..<8 {
+                var fd = pollfd(fd: PQsocket(pg), events: Int16(POLLIN), revents: 0)
+                guard poll(&fd, 1, 0) > 0 else { break }
+                guard PQconsumeInput(pg) != 0 else { return false }
+            }
             return PQstatus(pg) == CONNECTION_OK
         }
     }

@@ -45,6 +45,7 @@ public final class PostgresPool: Sendable {
 
     /// Lends a connection to `body` and takes it back when `body` returns or throws.
     /// - Throws: `PostgresError` when no connection can be had, or whatever `body` throws.
+    @discardableResult
     public func withConnection<T>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> T
@@ -62,6 +63,7 @@ public final class PostgresPool: Sendable {
 
     /// Runs `body` in a transaction on a pooled connection: COMMIT when it returns,
     /// ROLLBACK when it throws.
+    @discardableResult
     public func withTransaction<T>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> T

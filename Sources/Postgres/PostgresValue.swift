@@ -258,6 +258,7 @@ extension String: PostgresArrayElement {}
 extension Int: PostgresArrayElement {}
 extension Int64: PostgresArrayElement {}
 extension UUID: PostgresArrayElement {}
+extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {}
 
 extension Array: PostgresEncodable where Element: PostgresArrayElement {
     /// The array literal: every element double-quoted with `"` and `\` escaped, so any text

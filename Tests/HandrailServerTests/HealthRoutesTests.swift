@@ -1,0 +1,181 @@
+import Foundation
+@testable import HandrailServer
+import HandrailStore
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Postgres
+import Prometheus
+import Testing
+import TestSupport
+
+func configuration(_ conninfo: String, migrations: URL = TestDatabase.migrationsDirectory) -> HandrailConfiguration {
+    var c = HandrailConfiguration.checkout(root: TestDatabase.checkoutRoot)
+    c.databaseURL = conninfo
+    c.migrationsDirectory = migrations
+    c.maxDatabaseConnections = 2
+    return c
+}
+
+func json(_ response: TestResponse) throws -> [String: String] {
+    try JSONDecoder().decode([String: String].self, from: Data(response.body.readableBytesView))
+}
+
+@Suite struct HealthRoutesTests {
+    @Test func readyOnAMigratedDatabaseAndMetricsCountRequests() async throws {
+        try await TestDatabase.withEmpty { _, conninfo in
+            let registry = PrometheusCollectorRegistry()
+            let app = try await buildApplication(configuration: configuration(conninfo), registry: registry)
+            try await app.test(.router) { client in
+                try await client.execute(uri: "/healthz", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let body = try json(response)
+                    #expect(body["status"] == "ok")
+                }
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let body = try json(response)
+                    #expect(body["status"] == "ready")
+                }
+                try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+                try await client.execute(uri: "/metrics", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
+                    let text = String(buffer: response.body)
+                    #expect(text.contains(#"handrail_http_requests_total{route="/readyz",method="GET",status="200"} 2"#))
+                    #expect(text.contains(#"handrail_http_requests_total{route="/healthz",method="GET",status="200"} 1"#))
+                    #expect(text.contains("handrail_http_request_duration_seconds_bucket"))
+                }
+                try await client.execute(uri: "/openapi.yaml", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body).contains("openapi: 3"))
+                }
+            }
+        }
+    }
+
+    @Test func notReadyWhileMigrationsArePending() async throws {
+        try await TestDatabase.withEmpty { pool, conninfo in
+            var config = configuration(conninfo)
+            config.applyMigrations = false
+            let app = try await buildApplication(configuration: config)
+            try await app.test(.router) { client in
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    let body = try json(response)
+                    #expect(body["reason"]?.contains("migrate") == true)
+                }
+                try await Migrator(directory: TestDatabase.migrationsDirectory).migrate(pool)
+                try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+            }
+        }
+    }
+
+    @Test func notReadyWhileTheDatabaseIsDownAndReadyAgainAfter() async throws {
+        let (server, conninfo) = try await PrivateCluster.start()
+        do {
+            let app = try await buildApplication(configuration: configuration(conninfo))
+            try await app.test(.router) { client in
+                try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+                try await server.cluster.stop()
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    let body = try json(response)
+                    #expect(body["reason"] == "the database does not answer")
+                }
+                try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+                _ = try await server.cluster.start()
+                try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+            }
+            await server.destroy()
+        } catch {
+            await server.destroy()
+            throw error
+        }
+    }
+}
+
+@Suite struct StartupTests {
+    @Test func unreachableDatabaseFailsFastInOneLineWithoutThePassword() async throws {
+        let start = ContinuousClock.now
+        do {
+            _ = try await buildApplication(configuration: configuration("postgresql://handrail:hunter2-secret@127.0.0.1:1/handrail"))
+            Issue.record("started without a database")
+        } catch let error as StartupError {
+            #expect(error.description.contains("cannot connect to PostgreSQL"))
+            #expect(error.description.contains("127.0.0.1"))
+            #expect(!error.description.contains("hunter2-secret"))
+            #expect(!error.description.contains("\n"))
+        }
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
+
+    @Test func wrongDatabaseNameIsNamed() async throws {
+        let bad = TestDatabase.conninfo(try TestDatabase.adminConninfo(), database: "no_such_database_here")
+        await #expect {
+            _ = try await buildApplication(configuration: configuration(bad))
+        } throws: { error in
+            (error as? StartupError)?.description.contains("no_such_database_here") == true
+        }
+    }
+
+    @Test func editedMigrationStopsTheServerWithTheFileNamed() async throws {
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("migrations-" + UUID().uuidString)
+        try FileManager.default.copyItem(at: TestDatabase.migrationsDirectory, to: dir)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try await TestDatabase.withMigrated { _, conninfo in
+            let first = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".sql") }.sorted().first)
+            let file = dir.appendingPathComponent(first)
+            try (try String(contentsOf: file, encoding: .utf8) + "\n-- an edit after the fact\n").write(to: file, atomically: true, encoding: .utf8)
+            await #expect {
+                _ = try await buildApplication(configuration: configuration(conninfo, migrations: dir))
+            } throws: { error in
+                guard let message = (error as? StartupError)?.description else { return false }
+                return message.contains(first) && message.contains("changed")
+            }
+        }
+    }
+}
+
+@Suite struct ErrorMappingTests {
+    /// The router the server uses, plus routes that fail in the ways handlers can fail.
+    func app(_ conninfo: String) async throws -> some ApplicationProtocol {
+        let database = try await HandrailDatabase.open(databaseURL: conninfo, dataDirectory: URL(fileURLWithPath: "/nonexistent"))
+        let router = buildRouter(
+            database: database, migrator: try Migrator(directory: TestDatabase.migrationsDirectory),
+            configuration: configuration(conninfo), registry: PrometheusCollectorRegistry(), logger: Logger(label: "test"))
+        router.get("/db-down") { _, _ -> String in throw PostgresError(kind: .connectionLost, message: "server closed the connection") }
+        router.get("/bug") { _, _ -> String in throw PostgresError(kind: .server, message: "relation \"secret_table\" does not exist", sqlState: "42P01") }
+        router.get("/bad") { _, _ -> String in throw APIError(.badRequest, "labels.alertname is required", field: "labels.alertname") }
+        return Application(router: router, services: [DatabaseService(database: database)])
+    }
+
+    @Test func databaseOutageAnswers503WithRetryAfter() async throws {
+        try await TestDatabase.withEmpty { _, conninfo in
+            try await app(conninfo).test(.router) { client in
+                try await client.execute(uri: "/db-down", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.retryAfter] == "5")
+                    #expect(String(buffer: response.body).contains("retry"))
+                }
+            }
+        }
+    }
+
+    @Test func unexpectedErrorsAnswerAGeneric500WithoutDetails() async throws {
+        try await TestDatabase.withEmpty { _, conninfo in
+            try await app(conninfo).test(.router) { client in
+                try await client.execute(uri: "/bug", method: .get) { response in
+                    #expect(response.status == .internalServerError)
+                    #expect(!String(buffer: response.body).contains("secret_table"))
+                }
+                try await client.execute(uri: "/bad", method: .get) { response in
+                    #expect(response.status == .badRequest)
+                    let body = try JSONDecoder().decode(APIErrorBody.self, from: Data(response.body.readableBytesView))
+                    #expect(body.error.field == "labels.alertname")
+                    #expect(body.error.message == "labels.alertname is required")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import HandrailStore
+import Postgres
+import Testing
+import TestSupport
+
+@Suite struct EmbeddedPostgresTests {
+    @Test func createsListensOnSocketOnlyStopsAndReusesData() async throws {
+        let (server, conninfo) = try await PrivateCluster.start()
+        do {
+            let pool = PostgresPool(conninfo: conninfo, maxConnections: 1)
+            let settings = try #require(try await pool.query("SELECT current_setting('listen_addresses') AS listen, current_database() AS db").first)
+            #expect(try settings.decode("listen", as: String.self) == "")
+            #expect(try settings.decode("db", as: String.self) == EmbeddedPostgres.databaseName)
+            try await pool.execute("CREATE TABLE kept (v text)")
+            try await pool.execute("INSERT INTO kept VALUES (\("survives a restart"))")
+            pool.close()
+
+            try await server.cluster.stop()
+            #expect(try await server.cluster.isRunning() == false)
+
+            // Started again: same cluster, same data, no new initdb.
+            let again = try await server.cluster.start()
+            #expect(again == conninfo)
+            let pool2 = PostgresPool(conninfo: again, maxConnections: 1)
+            let value = try await pool2.query("SELECT v FROM kept").first?.decode("v", as: String.self)
+            #expect(value == "survives a restart")
+            pool2.close()
+            await server.destroy()
+        } catch {
+            await server.destroy()
+            throw error
+        }
+    }
+
+    @Test func lastUserStopsTheClusterOthersLeaveItRunning() async throws {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("hr-" + UUID().uuidString.prefix(8))
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try await HandrailDatabase.open(databaseURL: nil, dataDirectory: directory)
+        let second = try await HandrailDatabase.open(databaseURL: nil, dataDirectory: directory)
+        let cluster = try EmbeddedPostgres(dataDirectory: directory)
+        await first.close()
+        #expect(try await cluster.isRunning(), "closing one of two users stopped the cluster")
+        try await second.pool.execute("SELECT 1")
+        await second.close()
+        #expect(try await cluster.isRunning() == false, "the last user left the cluster running")
+    }
+}

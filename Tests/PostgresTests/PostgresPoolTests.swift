@@ -1,0 +1,260 @@
+import Foundation
+import HandrailStore
+import Postgres
+import Synchronization
+import Testing
+import TestSupport
+
+@Suite struct PostgresTransactionTests {
+    struct Boom: Error {}
+
+    @Test func transactionRollsBackWhenBodyThrows() async throws {
+        try await TestDatabase.withEmpty { pool, _ in
+            try await pool.execute("CREATE TABLE t (v text)")
+            await #expect(throws: Boom.self) {
+                try await pool.withTransaction { tx in
+                    try await tx.execute("INSERT INTO t VALUES (\("lost"))")
+                    throw Boom()
+                }
+            }
+            #expect(try await pool.query("SELECT v FROM t").isEmpty)
+            // The pool's connection is usable and outside any transaction afterwards.
+            try await pool.withTransaction { tx in try await tx.execute("INSERT INTO t VALUES (\("kept"))") }
+            #expect(try await pool.query("SELECT v FROM t").map { try $0.decode("v", as: String.self) } == ["kept"])
+        }
+    }
+
+    @Test func swallowedStatementErrorMakesCommitFailInsteadOfSilentlyRollingBack() async throws {
+        try await TestDatabase.withEmpty { pool, _ in
+            try await pool.execute("CREATE TABLE t (v int PRIMARY KEY)")
+            await #expect(throws: PostgresError.self) {
+                try await pool.withTransaction { tx in
+                    try await tx.execute("INSERT INTO t VALUES (1)")
+                    _ = try? await tx.execute("INSERT INTO t VALUES (1)")  // fails, aborts the transaction
+                }
+            }
+            #expect(try await pool.query("SELECT v FROM t").isEmpty)
+        }
+    }
+
+    @Test func uniqueViolationIsRecognisableBySQLStateAndConstraint() async throws {
+        try await TestDatabase.withEmpty { pool, _ in
+            try await pool.execute("CREATE TABLE people (email text CONSTRAINT people_email_key UNIQUE)")
+            try await pool.execute("INSERT INTO people VALUES (\("a@example.com"))")
+            do {
+                try await pool.execute("INSERT INTO people VALUES (\("a@example.com"))")
+                Issue.record("the duplicate insert succeeded")
+            } catch let error as PostgresError {
+                #expect(error.sqlState == "23505")
+                #expect(error.isUniqueViolation)
+                #expect(error.constraint == "people_email_key")
+                #expect(error.table == "people")
+                // The plain description is generic; the detail is for logs.
+                #expect(!error.description.contains("a@example.com"))
+                #expect(!error.description.contains("people"))
+                #expect(String(reflecting: error).contains("people_email_key"))
+                #expect(String(reflecting: error).contains("23505"))
+            }
+        }
+    }
+}
+
+@Suite struct PostgresPoolTests {
+    @Test func fullPoolMakesCallersWaitThenProceed() async throws {
+        let conninfo = try TestDatabase.conninfo(TestDatabase.adminConninfo(), database: "postgres")
+        let pool = PostgresPool(conninfo: conninfo, maxConnections: 2, checkoutTimeout: .seconds(30))
+        defer { pool.close() }
+        let events = Recorder()
+        let gate = Gate()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<2 {
+                group.addTask {
+                    try await pool.withConnection { c in
+                        events.append("hold\(n)")
+                        await gate.wait()
+                        try await c.execute("SELECT 1")
+                        events.append("free\(n)")
+                    }
+                }
+            }
+            try await until { events.all.count == 2 }
+            #expect(pool.statistics.open == 2)
+            group.addTask {
+                try await pool.withConnection { c in
+                    events.append("third")
+                    try await c.execute("SELECT 1")
+                }
+            }
+            // The third caller waits in line while both connections are held…
+            try await until { pool.statistics.waiting == 1 }
+            #expect(!events.all.contains("third"))
+            // …and proceeds once one is given back.
+            await gate.open()
+            try await group.waitForAll()
+        }
+        let order = events.all
+        let third = try #require(order.firstIndex(of: "third"))
+        let firstFree = try #require(order.firstIndex { $0.hasPrefix("free") })
+        #expect(firstFree < third)
+        #expect(pool.statistics.open <= 2)
+    }
+
+    @Test func waitingLongerThanTheCheckoutTimeoutFails() async throws {
+        let conninfo = try TestDatabase.conninfo(TestDatabase.adminConninfo(), database: "postgres")
+        let pool = PostgresPool(conninfo: conninfo, maxConnections: 1, checkoutTimeout: .milliseconds(200))
+        defer { pool.close() }
+        try await pool.withConnection { _ in
+            await #expect {
+                try await pool.query("SELECT 1")
+            } throws: { error in
+                (error as? PostgresError)?.kind == .poolTimeout
+            }
+        }
+        #expect(try await pool.query("SELECT 1 AS one").count == 1)
+    }
+
+    @Test func connectionLeftInsideATransactionIsNotLentAgain() async throws {
+        let conninfo = try TestDatabase.conninfo(TestDatabase.adminConninfo(), database: "postgres")
+        let pool = PostgresPool(conninfo: conninfo, maxConnections: 1)
+        defer { pool.close() }
+        let first = try await pool.withConnection { c in
+            try await c.execute("BEGIN")
+            return c.backendPID
+        }
+        let status = try await pool.withConnection { c in
+            (c.backendPID, try await c.query("SELECT now() = statement_timestamp() AS fresh").first?.decode("fresh", as: Bool.self))
+        }
+        #expect(status.0 != first)
+    }
+
+    @Test func serverRestartMidTestThenNextQuerySucceeds() async throws {
+        let (server, conninfo) = try await PrivateCluster.start()
+        defer { Task { await server.destroy() } }
+        let pool = PostgresPool(conninfo: conninfo, maxConnections: 3)
+        defer { pool.close() }
+        let before = try await pool.withConnection { $0.backendPID }
+        #expect(pool.statistics.idle == 1)
+
+        try await server.cluster.stop()
+        _ = try await server.cluster.start()
+
+        // The idle connection died with the old server; the pool notices and connects anew.
+        let after = try await pool.withConnection { c in
+            (c.backendPID, try await c.query("SELECT 41 + 1 AS answer").first?.decode("answer", as: Int.self))
+        }
+        #expect(after.1 == 42)
+        #expect(after.0 != before)
+        await server.destroy()
+    }
+
+    @Test func queryDuringOutageFailsAsTransientThenRecovers() async throws {
+        let (server, conninfo) = try await PrivateCluster.start()
+        let pool = PostgresPool(conninfo: conninfo, maxConnections: 2)
+        defer { pool.close() }
+        try await pool.execute("SELECT 1")
+        try await server.cluster.stop()
+        do {
+            try await pool.execute("SELECT 1")
+            Issue.record("a query succeeded with the server stopped")
+        } catch let error as PostgresError {
+            #expect(error.isTransient)
+        }
+        _ = try await server.cluster.start()
+        #expect(try await pool.query("SELECT 1 AS one").count == 1)
+        await server.destroy()
+    }
+}
+
+@Suite struct PostgresConnectionTests {
+    @Test func unreachableServerFailsFastWithoutLeakingThePassword() async throws {
+        let start = ContinuousClock.now
+        do {
+            _ = try await PostgresConnection.connect("postgresql://handrail:s3cret-pw@127.0.0.1:1/handrail")
+            Issue.record("connected to a closed port")
+        } catch let error as PostgresError {
+            #expect(error.kind == .connectionFailed)
+            #expect(error.isTransient)
+            #expect(!error.oneLineMessage.contains("\n"))
+            #expect(error.oneLineMessage.contains("127.0.0.1"))
+            #expect(!String(reflecting: error).contains("s3cret-pw"))
+        }
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
+
+    @Test func keyValueConnectionStringsWork() async throws {
+        let admin = try TestDatabase.adminConninfo()
+        let connection = try await PostgresConnection.connect(admin + " application_name='handrail-kv-test'")
+        defer { connection.close() }
+        let name = try await connection.query("SELECT current_setting('application_name') AS n").first?.decode("n", as: String.self)
+        #expect(name == "handrail-kv-test")
+    }
+
+    @Test func listenReceivesNotificationsFromOtherConnections() async throws {
+        try await TestDatabase.withEmpty { pool, conninfo in
+            let listener = try await PostgresConnection.connect(conninfo)
+            defer { listener.close() }
+            try await listener.listen("incident_changed")
+            let received = Task {
+                var payloads: [String] = []
+                for try await note in listener.notifications() {
+                    #expect(note.channel == "incident_changed")
+                    payloads.append(note.payload)
+                    if payloads.count == 2 { break }
+                }
+                return payloads
+            }
+            try await pool.notify(channel: "incident_changed", payload: "INC-1")
+            // Inside a transaction, delivered only at COMMIT.
+            try await pool.withTransaction { tx in
+                try await tx.execute("SELECT pg_notify(\("incident_changed"), \("INC-2 ünïcode"))")
+            }
+            #expect(try await received.value == ["INC-1", "INC-2 ünïcode"])
+        }
+    }
+
+    @Test func cancellingTheTaskCancelsTheRunningStatement() async throws {
+        try await TestDatabase.withEmpty { pool, _ in
+            let start = ContinuousClock.now
+            let task = Task { try await pool.execute("SELECT pg_sleep(30)") }
+            try await Task.sleep(for: .milliseconds(300))
+            task.cancel()
+            await #expect(throws: (any Error).self) { try await task.value }
+            #expect(ContinuousClock.now - start < .seconds(10))
+            #expect(try await pool.query("SELECT 1 AS one").count == 1)
+        }
+    }
+}
+
+/// A thread-safe list of events, in the order they happened.
+final class Recorder: Sendable {
+    private let events = Mutex<[String]>([])
+    func append(_ event: String) { events.withLock { $0.append(event) } }
+    var all: [String] { events.withLock { $0 } }
+}
+
+/// A one-shot barrier: `wait` suspends until `open` is called.
+actor Gate {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+    func open() {
+        isOpen = true
+        waiters.forEach { $0.resume() }
+        waiters.removeAll()
+    }
+}
+
+/// Polls `condition` until it holds; fails the test after `timeout`.
+func until(timeout: Duration = .seconds(10), _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("condition did not hold within \(timeout)")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
