@@ -1,0 +1,139 @@
+"""handrail serve / migrate as an operator runs them."""
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+import requests
+
+from conftest import BINARY, psql
+
+
+def run(args, env=None, timeout=60):
+    full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    full_env.update(env or {})
+    return subprocess.run([str(BINARY), *args], env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_documents_configuration():
+    top = run(["--help"])
+    assert top.returncode == 0
+    for name in ["DATABASE_URL", "HANDRAIL_LISTEN", "HANDRAIL_DATA_DIR", "HANDRAIL_RUNBOOKS_DIR",
+                 "HANDRAIL_TEMPLATES_DIR", "HANDRAIL_MIGRATIONS_DIR"]:
+        assert name in top.stdout, name
+    serve = run(["serve", "--help"])
+    assert serve.returncode == 0
+    for flag in ["--listen", "--database-url", "--data-dir", "--skip-migrations"]:
+        assert flag in serve.stdout, flag
+
+
+def test_serves_on_database_url_and_stops_on_sigterm(empty_database, start_server):
+    server = start_server({"DATABASE_URL": empty_database})
+    server.wait_ready()
+    assert requests.get(server.url + "/healthz").json() == {"status": "ok"}
+    metrics = requests.get(server.url + "/metrics").text
+    assert 'handrail_http_requests_total{route="/readyz",method="GET",status="200"}' in metrics
+    assert requests.get(server.url + "/openapi.yaml").text.startswith("openapi:")
+    code, _, err = server.stop(signal.SIGTERM)
+    assert code == 0, err
+    # One log line per request, with status and duration.
+    assert re.search(r"GET /healthz 200 [0-9.]+ms", err)
+
+
+def test_unreachable_database_exits_fast_with_one_line_and_no_password():
+    started = time.monotonic()
+    result = run(["serve"], {"DATABASE_URL": "postgresql://handrail:pa55-w0rd-secret@127.0.0.1:1/handrail",
+                             "HANDRAIL_LISTEN": "127.0.0.1:0"}, timeout=30)
+    elapsed = time.monotonic() - started
+    assert result.returncode != 0
+    assert elapsed < 10, f"took {elapsed:.1f}s"
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("handrail: cannot connect to PostgreSQL")
+    assert "127.0.0.1" in lines[0]
+    assert "pa55-w0rd-secret" not in result.stderr + result.stdout
+    assert "Fatal error" not in result.stderr and "Stack" not in result.stderr
+
+
+def test_wrong_database_name_is_named(empty_database):
+    bad = re.sub(r"dbname=\S+$", "dbname=does_not_exist_here", empty_database)
+    result = run(["serve"], {"DATABASE_URL": bad, "HANDRAIL_LISTEN": "127.0.0.1:0"}, timeout=30)
+    assert result.returncode != 0
+    assert "does_not_exist_here" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_two_servers_started_together_apply_each_migration_once(empty_database, start_server):
+    migrations = sorted(p.name for p in (pathlib.Path(__file__).resolve().parents[2] / "migrations").glob("*.sql"))
+    servers = [start_server({"DATABASE_URL": empty_database}) for _ in range(2)]
+    for server in servers:
+        server.wait_ready()
+    rows = psql(empty_database, "SELECT name || ':' || count(*) FROM schema_migrations GROUP BY name ORDER BY name")
+    assert rows.splitlines() == [f"{name}:1" for name in migrations]
+    for server in servers:
+        assert server.stop()[0] == 0
+
+
+def test_migrate_status_and_skip_migrations(empty_database, start_server):
+    env = {"DATABASE_URL": empty_database}
+    status = run(["migrate", "--status"], env)
+    assert status.returncode == 1
+    assert "pending" in status.stdout
+    server = start_server({**env}, args=["--skip-migrations"])
+    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            ready = requests.get(server.url + "/readyz", timeout=2)
+            break
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    assert ready.status_code == 503
+    assert "migrate" in ready.json()["reason"]
+    applied = run(["migrate"], env)
+    assert applied.returncode == 0, applied.stderr
+    assert "applied" in applied.stdout
+    assert requests.get(server.url + "/readyz").status_code == 200
+    assert run(["migrate", "--status"], env).returncode == 0
+    assert "nothing to apply" in run(["migrate"], env).stdout
+
+
+def postgres_processes(data_dir):
+    out = subprocess.run(["pgrep", "-f", f"postgres -D {data_dir}"], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def test_embedded_postgres_starts_stops_with_handrail_and_is_reused(start_server):
+    data_dir = tempfile.mkdtemp(prefix="handrail-e2e-")
+    os.chmod(data_dir, 0o755)
+    try:
+        env = {"HANDRAIL_DATA_DIR": data_dir}
+        first = start_server(env)
+        first.wait_ready()
+        assert postgres_processes(data_dir), "no embedded postgres running"
+        # Socket only: nothing listens on TCP for the cluster.
+        conf = psql(f"host={data_dir}/run dbname=handrail user=handrail", "SHOW listen_addresses")
+        assert conf == ""
+        applied_at = psql(f"host={data_dir}/run dbname=handrail user=handrail", "SELECT min(applied_at) FROM schema_migrations")
+        code, _, err = first.stop(signal.SIGINT)
+        assert code == 0, err
+        assert "creating the embedded PostgreSQL cluster" in err
+        assert postgres_processes(data_dir) == [], "postgres left behind after Ctrl-C"
+
+        second = start_server(env)
+        second.wait_ready()
+        again = psql(f"host={data_dir}/run dbname=handrail user=handrail", "SELECT min(applied_at) FROM schema_migrations")
+        assert again == applied_at, "the second start did not reuse the data"
+        code, _, err = second.stop(signal.SIGTERM)
+        assert code == 0
+        assert "creating the embedded PostgreSQL cluster" not in err
+        assert postgres_processes(data_dir) == []
+    finally:
+        subprocess.run(["pkill", "-f", f"postgres -D {data_dir}"])
+        shutil.rmtree(data_dir, ignore_errors=True)
