@@ -16,7 +16,10 @@ let package = Package(
         .executable(name: "handrail", targets: ["handrail"])
     ],
     dependencies: [
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // Without the default ConfigurationSupport trait: swift-configuration is not used here and
+        // costs a minute of a cold build.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -101,7 +104,12 @@ let package = Package(
         // Shared test helpers: a fresh database per test, cloned from a migrated template.
         .target(
             name: "TestSupport",
-            dependencies: ["Postgres", "HandrailStore"],
+            dependencies: [
+                "Postgres", "HandrailStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
@@ -129,7 +137,7 @@ let package = Package(
             name: "HandrailServerTests",
             dependencies: [
                 "HandrailServer", "HandrailStore", "Postgres", "TestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings

@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import Crypto
 import Postgres
 
 /// A private PostgreSQL cluster that Handrail creates, starts and stops itself, for when no
@@ -83,7 +84,11 @@ public struct EmbeddedPostgres: Sendable {
     /// `handrail` database exists, and returns the libpq connection string for it.
     public func start() async throws -> String {
         let fm = FileManager.default
-        try fm.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        if !fm.fileExists(atPath: dataDirectory.path) {
+            // Searchable by the server user even under a strict umask; what is private lives
+            // in the 0700 folders below it.
+            try fm.createDirectory(at: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        }
         try prepareDirectory(runDirectory)
         try checkReachable()
         let socketDirectory = try self.socketDirectory()
@@ -177,8 +182,10 @@ public struct EmbeddedPostgres: Sendable {
     /// (108 bytes with `/.s.PGSQL.5432`); then in a private directory under /tmp.
     func socketDirectory() throws -> URL {
         if runDirectory.path.utf8.count + 15 < 100 { return runDirectory }
-        let tag = String(UInt(bitPattern: runDirectory.path.hashValue) % 1_000_000_007, radix: 36)
-        return URL(fileURLWithPath: "/tmp/handrail-pg-\(geteuid())-\(tag)")
+        // Stable across processes (unlike `hashValue`), so a second Handrail finds the socket
+        // of a cluster the first one started.
+        let tag = SHA256.hash(data: Data(runDirectory.path.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        return URL(fileURLWithPath: "/tmp/handrail-pg-\(tag)")
     }
 
     /// Creates a directory with mode 0700, owned by the server user.
@@ -197,7 +204,7 @@ public struct EmbeddedPostgres: Sendable {
     /// be searchable by it; say which one is not, rather than let initdb fail obscurely.
     func checkReachable() throws {
         guard let serverUser else { return }
-        var dir = dataDirectory.deletingLastPathComponent()
+        var dir = dataDirectory
         while dir.path != "/" {
             var info = stat()
             if stat(dir.path, &info) == 0, info.st_mode & 0o001 == 0 {

@@ -42,8 +42,8 @@ public struct MarkdownDocument: Sendable {
     /// Parses Markdown (never fails: every string is a CommonMark document).
     public init(_ source: String) {
         self.source = source
-        let node = Self.parse(source) { root in MarkdownNode(root) }
-        self.root = node
+        self.root = Self.parse(source) { root in MarkdownNode(root) }
+            ?? MarkdownNode(kind: .document, literal: "", startLine: 0, endLine: 0, children: [])
     }
 
     /// The document as HTML in safe mode.
@@ -53,7 +53,7 @@ public struct MarkdownDocument: Sendable {
             guard let html = cmark_render_html(root, CMARK_OPT_DEFAULT) else { return "" }
             defer { free(html) }
             return String(cString: html)
-        }
+        } ?? ""
     }
 
     /// The Markdown source of lines `lines` (1-based, inclusive) — how a node's own text
@@ -66,13 +66,15 @@ public struct MarkdownDocument: Sendable {
         return all[lower...upper].joined(separator: "\n")
     }
 
-    private static func parse<T>(_ source: String, _ body: (OpaquePointer) -> T) -> T {
+    private static func parse<T>(_ source: String, _ body: (OpaquePointer) -> T) -> T? {
         // Pass the byte count, not a C string: a NUL inside the text must not end it early
         // (cmark turns NUL into U+FFFD itself).
         let bytes = Array(source.utf8) + [0]
-        let root = bytes.withUnsafeBufferPointer { buffer in
+        let parsed = bytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { cmark_parse_document($0.baseAddress, buffer.count - 1, CMARK_OPT_DEFAULT) }
-        }!
+        }
+        // cmark answers NULL only when it cannot allocate; an empty document is the safe answer.
+        guard let root = parsed else { return nil }
         defer { cmark_node_free(root) }
         return body(root)
     }
@@ -124,6 +126,14 @@ public struct MarkdownNode: Sendable, Equatable {
     public var startLine: Int
     public var endLine: Int
     public var children: [MarkdownNode]
+
+    init(kind: Kind, literal: String, startLine: Int, endLine: Int, children: [MarkdownNode]) {
+        self.kind = kind
+        self.literal = literal
+        self.startLine = startLine
+        self.endLine = endLine
+        self.children = children
+    }
 
     init(_ node: OpaquePointer) {
         let type = cmark_node_get_type(node)

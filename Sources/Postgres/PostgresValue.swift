@@ -53,37 +53,21 @@ extension Substring: PostgresEncodable {
 
 // MARK: - Numbers and booleans
 
-extension Int: PostgresEncodable, PostgresDecodable {
+/// Integers travel as their decimal text; each width checks its own range on the way in.
+public protocol PostgresInteger: FixedWidthInteger, PostgresEncodable, PostgresDecodable {}
+
+extension PostgresInteger {
     public var postgresText: String? { String(self) }
     public init(postgresText text: String) throws(PostgresError) {
-        guard let v = Int(text) else { throw decodingError(text, as: Int.self) }
+        guard let v = Self(text) else { throw decodingError(text, as: Self.self) }
         self = v
     }
 }
 
-extension Int64: PostgresEncodable, PostgresDecodable {
-    public var postgresText: String? { String(self) }
-    public init(postgresText text: String) throws(PostgresError) {
-        guard let v = Int64(text) else { throw decodingError(text, as: Int64.self) }
-        self = v
-    }
-}
-
-extension Int32: PostgresEncodable, PostgresDecodable {
-    public var postgresText: String? { String(self) }
-    public init(postgresText text: String) throws(PostgresError) {
-        guard let v = Int32(text) else { throw decodingError(text, as: Int32.self) }
-        self = v
-    }
-}
-
-extension Int16: PostgresEncodable, PostgresDecodable {
-    public var postgresText: String? { String(self) }
-    public init(postgresText text: String) throws(PostgresError) {
-        guard let v = Int16(text) else { throw decodingError(text, as: Int16.self) }
-        self = v
-    }
-}
+extension Int: PostgresInteger {}
+extension Int64: PostgresInteger {}
+extension Int32: PostgresInteger {}
+extension Int16: PostgresInteger {}
 
 extension Double: PostgresEncodable, PostgresDecodable {
     public var postgresText: String? {

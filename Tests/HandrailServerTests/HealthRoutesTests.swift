@@ -2,7 +2,6 @@ import Foundation
 @testable import HandrailServer
 import HandrailStore
 import Hummingbird
-import HummingbirdTesting
 import Logging
 import Postgres
 import Prometheus
@@ -17,7 +16,7 @@ func configuration(_ conninfo: String, migrations: URL = TestDatabase.migrations
     return c
 }
 
-func json(_ response: TestResponse) throws -> [String: String] {
+func json(_ response: TestSupport.TestResponse) throws -> [String: String] {
     try JSONDecoder().decode([String: String].self, from: Data(response.body.readableBytesView))
 }
 
@@ -26,29 +25,33 @@ func json(_ response: TestResponse) throws -> [String: String] {
         try await TestDatabase.withEmpty { _, conninfo in
             let registry = PrometheusCollectorRegistry()
             let app = try await buildApplication(configuration: configuration(conninfo), registry: registry)
-            try await app.test(.router) { client in
-                try await client.execute(uri: "/healthz", method: .get) { response in
+            try await app.testRouter { client in
+                do {
+                    let response = try await client.execute("/healthz")
                     #expect(response.status == .ok)
                     let body = try json(response)
                     #expect(body["status"] == "ok")
                 }
-                try await client.execute(uri: "/readyz", method: .get) { response in
+                do {
+                    let response = try await client.execute("/readyz")
                     #expect(response.status == .ok)
                     let body = try json(response)
                     #expect(body["status"] == "ready")
                 }
-                try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
-                try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(try await client.execute("/readyz").status == .ok)
+                do {
+                    let response = try await client.execute("/metrics")
                     #expect(response.status == .ok)
                     #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
-                    let text = String(buffer: response.body)
+                    let text = response.text
                     #expect(text.contains(#"handrail_http_requests_total{route="/readyz",method="GET",status="200"} 2"#))
                     #expect(text.contains(#"handrail_http_requests_total{route="/healthz",method="GET",status="200"} 1"#))
                     #expect(text.contains("handrail_http_request_duration_seconds_bucket"))
                 }
-                try await client.execute(uri: "/openapi.yaml", method: .get) { response in
+                do {
+                    let response = try await client.execute("/openapi.yaml")
                     #expect(response.status == .ok)
-                    #expect(String(buffer: response.body).contains("openapi: 3"))
+                    #expect(response.text.contains("openapi: 3"))
                 }
             }
         }
@@ -59,14 +62,15 @@ func json(_ response: TestResponse) throws -> [String: String] {
             var config = configuration(conninfo)
             config.applyMigrations = false
             let app = try await buildApplication(configuration: config)
-            try await app.test(.router) { client in
-                try await client.execute(uri: "/readyz", method: .get) { response in
+            try await app.testRouter { client in
+                do {
+                    let response = try await client.execute("/readyz")
                     #expect(response.status == .serviceUnavailable)
                     let body = try json(response)
                     #expect(body["reason"]?.contains("migrate") == true)
                 }
                 try await Migrator(directory: TestDatabase.migrationsDirectory).migrate(pool)
-                try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+                #expect(try await client.execute("/readyz").status == .ok)
             }
         }
     }
@@ -75,17 +79,18 @@ func json(_ response: TestResponse) throws -> [String: String] {
         let (server, conninfo) = try await PrivateCluster.start()
         do {
             let app = try await buildApplication(configuration: configuration(conninfo))
-            try await app.test(.router) { client in
-                try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+            try await app.testRouter { client in
+                #expect(try await client.execute("/readyz").status == .ok)
                 try await server.cluster.stop()
-                try await client.execute(uri: "/readyz", method: .get) { response in
+                do {
+                    let response = try await client.execute("/readyz")
                     #expect(response.status == .serviceUnavailable)
                     let body = try json(response)
                     #expect(body["reason"] == "the database does not answer")
                 }
-                try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+                #expect(try await client.execute("/healthz").status == .ok)
                 _ = try await server.cluster.start()
-                try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+                #expect(try await client.execute("/readyz").status == .ok)
             }
             await server.destroy()
         } catch {
@@ -152,11 +157,12 @@ func json(_ response: TestResponse) throws -> [String: String] {
 
     @Test func databaseOutageAnswers503WithRetryAfter() async throws {
         try await TestDatabase.withEmpty { _, conninfo in
-            try await app(conninfo).test(.router) { client in
-                try await client.execute(uri: "/db-down", method: .get) { response in
+            try await app(conninfo).testRouter { client in
+                do {
+                    let response = try await client.execute("/db-down")
                     #expect(response.status == .serviceUnavailable)
                     #expect(response.headers[.retryAfter] == "5")
-                    #expect(String(buffer: response.body).contains("retry"))
+                    #expect(response.text.contains("retry"))
                 }
             }
         }
@@ -164,12 +170,14 @@ func json(_ response: TestResponse) throws -> [String: String] {
 
     @Test func unexpectedErrorsAnswerAGeneric500WithoutDetails() async throws {
         try await TestDatabase.withEmpty { _, conninfo in
-            try await app(conninfo).test(.router) { client in
-                try await client.execute(uri: "/bug", method: .get) { response in
+            try await app(conninfo).testRouter { client in
+                do {
+                    let response = try await client.execute("/bug")
                     #expect(response.status == .internalServerError)
-                    #expect(!String(buffer: response.body).contains("secret_table"))
+                    #expect(!response.text.contains("secret_table"))
                 }
-                try await client.execute(uri: "/bad", method: .get) { response in
+                do {
+                    let response = try await client.execute("/bad")
                     #expect(response.status == .badRequest)
                     let body = try JSONDecoder().decode(APIErrorBody.self, from: Data(response.body.readableBytesView))
                     #expect(body.error.field == "labels.alertname")
