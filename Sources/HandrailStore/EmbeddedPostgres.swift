@@ -34,10 +34,17 @@ public struct EmbeddedPostgres: Sendable {
     /// Finds the PostgreSQL binaries and decides who runs the server.
     /// - Throws: `Failure` with a one-line message saying what to install when `initdb`/`pg_ctl`
     ///   cannot be found.
-    public init(dataDirectory: URL, logger: Logger = Logger(label: "handrail.postgres.embedded")) throws {
+    /// - Parameters:
+    ///   - searchPath: where to look for `initdb`/`pg_ctl` and `pg_config` (default: `PATH`).
+    ///   - postgresqlRoot: Debian's versioned installations (default `/usr/lib/postgresql`).
+    public init(
+        dataDirectory: URL, logger: Logger = Logger(label: "handrail.postgres.embedded"),
+        searchPath: String = ProcessInfo.processInfo.environment["PATH"] ?? "",
+        postgresqlRoot: String = "/usr/lib/postgresql"
+    ) throws {
         self.dataDirectory = dataDirectory.standardizedFileURL
         self.logger = logger
-        guard let bin = Self.findBinDirectory() else {
+        guard let bin = Self.findBinDirectory(searchPath: searchPath, postgresqlRoot: postgresqlRoot) else {
             throw Failure(description: "PostgreSQL server binaries (initdb, pg_ctl) not found in PATH, `pg_config --bindir` or /usr/lib/postgresql/*/bin: install them (Debian: apt-get install postgresql) or set DATABASE_URL")
         }
         self.binDirectory = bin
@@ -46,21 +53,20 @@ public struct EmbeddedPostgres: Sendable {
 
     // MARK: - Finding the binaries
 
-    static func findBinDirectory() -> URL? {
+    static func findBinDirectory(searchPath: String, postgresqlRoot root: String) -> URL? {
         let fm = FileManager.default
         func complete(_ dir: String) -> Bool {
             fm.isExecutableFile(atPath: dir + "/initdb") && fm.isExecutableFile(atPath: dir + "/pg_ctl")
         }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        for dir in path.split(separator: ":").map(String.init) where complete(dir) {
-            return URL(fileURLWithPath: dir)
-        }
-        if let bindir = try? Subprocess.runBlocking("/bin/sh", ["-c", "pg_config --bindir 2>/dev/null"]).output
-            .trimmingCharacters(in: .whitespacesAndNewlines), !bindir.isEmpty, complete(bindir)
+        let dirs = searchPath.split(separator: ":").map(String.init)
+        if let dir = dirs.first(where: complete) { return URL(fileURLWithPath: dir) }
+        // libpq-dev's pg_config knows the server's bindir (Debian keeps it off PATH).
+        if let pgConfig = dirs.map({ $0 + "/pg_config" }).first(where: fm.isExecutableFile(atPath:)),
+            let bindir = try? Subprocess.runBlocking(pgConfig, ["--bindir"]).output.trimmingCharacters(in: .whitespacesAndNewlines),
+            !bindir.isEmpty, complete(bindir)
         {
             return URL(fileURLWithPath: bindir)
         }
-        let root = "/usr/lib/postgresql"
         let versions = ((try? fm.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted(by: >)
         for v in versions where complete("\(root)/\(v)/bin") {
             return URL(fileURLWithPath: "\(root)/\(v)/bin")

@@ -1,5 +1,5 @@
 import Foundation
-import HandrailStore
+@testable import HandrailStore
 import Postgres
 import Testing
 import TestSupport
@@ -44,5 +44,31 @@ import TestSupport
         try await second.pool.execute("SELECT 1")
         await second.close()
         #expect(try await cluster.isRunning() == false, "the last user left the cluster running")
+    }
+
+    @Test func missingServerProgramsSayWhatToInstallInOneLine() throws {
+        do {
+            _ = try EmbeddedPostgres(dataDirectory: URL(fileURLWithPath: "/tmp/unused"), searchPath: "/nonexistent/bin", postgresqlRoot: "/nonexistent/lib")
+            Issue.record("found PostgreSQL programs where there are none")
+        } catch let failure as EmbeddedPostgres.Failure {
+            #expect(failure.description.contains("apt-get install postgresql"))
+            #expect(failure.description.contains("DATABASE_URL"))
+            #expect(!failure.description.contains("\n"))
+        }
+    }
+
+    @Test func serverProgramsAreFoundInDebiansVersionedFolders() throws {
+        let root = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pgroot-" + UUID().uuidString.prefix(8))
+        defer { try? FileManager.default.removeItem(at: root) }
+        for version in ["13", "16"] {
+            let bin = root.appendingPathComponent("\(version)/bin")
+            try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+            for tool in ["initdb", "pg_ctl"] {
+                _ = FileManager.default.createFile(atPath: bin.appendingPathComponent(tool).path, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+            }
+        }
+        // The newest version wins when PATH has none.
+        let cluster = try EmbeddedPostgres(dataDirectory: URL(fileURLWithPath: "/tmp/unused"), searchPath: "/nonexistent/bin", postgresqlRoot: root.path)
+        #expect(cluster.binDirectory.path == root.appendingPathComponent("16/bin").path)
     }
 }
