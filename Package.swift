@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         // C libraries from Debian packages, found through pkg-config.
@@ -58,7 +59,11 @@ let package = Package(
         // The domain, without I/O.
         .target(
             name: "HandrailCore",
-            dependencies: ["Markdown"],
+            dependencies: [
+                "Markdown",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            ],
             swiftSettings: swiftSettings
         ),
         // All SQL, the migrator and the embedded-PostgreSQL launcher.

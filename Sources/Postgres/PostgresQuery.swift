@@ -46,6 +46,13 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             sql += literal
         }
 
+        /// Appends SQL text written in the source code (a shared column list, say). Only a
+        /// `StaticString` is accepted, so nothing computed at run time — and so no input —
+        /// can become SQL text this way.
+        public mutating func appendInterpolation(sql fragment: StaticString) {
+            sql += fragment.description
+        }
+
         /// Appends a value as the next parameter.
         public mutating func appendInterpolation<T: PostgresEncodable>(_ value: T) {
             binds.append(value.postgresText)

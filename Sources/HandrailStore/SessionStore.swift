@@ -1,0 +1,253 @@
+public import Foundation
+public import HandrailCore
+public import Postgres
+
+/// All SQL about web sessions. The cookie value is never stored, only its SHA-256.
+public struct SessionStore: Sendable {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    /// session.create — signs a user in: a new session, audited as `login.succeeded`.
+    public func create(
+        user: User, tokenHash: String, expiresAt: Date, userAgent: String?, by actor: AuditActor
+    ) async throws {
+        try await pool.execute("""
+            WITH created AS (
+                INSERT INTO sessions (token_hash, user_id, expires_at, remote_addr, user_agent)
+                VALUES (\(tokenHash), \(user.id), \(expiresAt), \(actor.remoteAddress), \(userAgent))
+            )
+            INSERT INTO audit_log (actor_user_id, actor, action, target, remote_addr)
+            VALUES (\(user.id), \(user.username), 'login.succeeded', \(user.username), \(actor.remoteAddress))
+            """)
+    }
+
+    /// session.resolve — the enabled user behind a live session, marking it used. A session
+    /// is live until its absolute expiry and while it was used within `idleTimeout`.
+    public func resolve(tokenHash: String, idleTimeout: Duration) async throws -> User? {
+        try await pool.query("""
+            WITH touched AS (
+                UPDATE sessions SET last_seen_at = now()
+                WHERE token_hash = \(tokenHash) AND expires_at > now()
+                  AND last_seen_at > now() - make_interval(secs => \(Double(idleTimeout.components.seconds)))
+                RETURNING user_id
+            )
+            SELECT \(sql: UserStore.qualifiedColumns) FROM touched JOIN users u ON u.id = touched.user_id
+            WHERE u.disabled_at IS NULL
+            """).first.map(User.init(row:))
+    }
+
+    /// session.end — signs out: deletes the session, audited as `logout`.
+    public func end(tokenHash: String, by actor: AuditActor) async throws {
+        try await pool.execute("""
+            WITH ended AS (
+                DELETE FROM sessions WHERE token_hash = \(tokenHash) RETURNING user_id
+            )
+            INSERT INTO audit_log (actor_user_id, actor, action, target, remote_addr)
+            SELECT \(actor.userID), \(actor.name), 'logout', \(actor.name), \(actor.remoteAddress) FROM ended
+            """)
+    }
+}
+
+/// All SQL about personal API tokens.
+public struct APITokenStore: Sendable {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    static let columns: StaticString = """
+        t.id, t.user_id, u.username, t.name, t.display_prefix, t.created_at, t.expires_at, t.last_used_at, t.revoked_at
+        """
+
+    /// token.create — stores a new token's hash, audited as `token.created`.
+    public func create(
+        for user: User, name: String, tokenHash: String, displayPrefix: String, expiresAt: Date?, by actor: AuditActor
+    ) async throws -> APIToken {
+        let rows = try await pool.query("""
+            WITH t AS (
+                INSERT INTO api_tokens (user_id, name, token_hash, display_prefix, expires_at)
+                VALUES (\(user.id), \(name), \(tokenHash), \(displayPrefix), \(expiresAt))
+                RETURNING *
+            ), audit AS (
+                INSERT INTO audit_log (actor_user_id, actor, action, target, detail, remote_addr)
+                SELECT \(actor.userID), \(actor.name), 'token.created', \(user.username),
+                       jsonb_build_object('token_id', t.id::text, 'name', t.name), \(actor.remoteAddress) FROM t
+            )
+            SELECT \(sql: Self.columns) FROM t JOIN users u ON u.id = t.user_id
+            """)
+        return try APIToken(row: rows[0])
+    }
+
+    /// token.list — a user's tokens (all users' when `userID` is nil), newest first.
+    public func list(userID: Int?) async throws -> [APIToken] {
+        try await pool.query("""
+            SELECT \(sql: Self.columns) FROM api_tokens t JOIN users u ON u.id = t.user_id
+            WHERE \(userID)::bigint IS NULL OR t.user_id = \(userID)
+            ORDER BY t.id DESC
+            """).map(APIToken.init(row:))
+    }
+
+    /// token.revoke — revokes a live token; `ownerID` limits it to that user's tokens.
+    /// - Returns: the revoked token, `nil` when there is no such live token.
+    public func revoke(id: Int, ownerID: Int?, by actor: AuditActor) async throws -> APIToken? {
+        try await pool.query("""
+            WITH t AS (
+                UPDATE api_tokens SET revoked_at = now()
+                WHERE id = \(id) AND revoked_at IS NULL AND (\(ownerID)::bigint IS NULL OR user_id = \(ownerID))
+                RETURNING *
+            ), audit AS (
+                INSERT INTO audit_log (actor_user_id, actor, action, target, detail, remote_addr)
+                SELECT \(actor.userID), \(actor.name), 'token.revoked', u.username,
+                       jsonb_build_object('token_id', t.id::text, 'name', t.name), \(actor.remoteAddress)
+                FROM t JOIN users u ON u.id = t.user_id
+            )
+            SELECT \(sql: Self.columns) FROM t JOIN users u ON u.id = t.user_id
+            """).first.map(APIToken.init(row:))
+    }
+
+    /// token.authenticate — the enabled user behind a live, unexpired token, marking it used.
+    public func authenticate(tokenHash: String) async throws -> User? {
+        try await pool.query("""
+            WITH t AS (
+                UPDATE api_tokens SET last_used_at = now()
+                WHERE token_hash = \(tokenHash) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+                RETURNING user_id
+            )
+            SELECT \(sql: UserStore.qualifiedColumns) FROM t JOIN users u ON u.id = t.user_id WHERE u.disabled_at IS NULL
+            """).first.map(User.init(row:))
+    }
+}
+
+/// All SQL about alert sources' integration keys.
+public struct IntegrationKeyStore: Sendable {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    static let columns: StaticString = """
+        id, name, kind::text AS kind, display_prefix, require_signature, created_at, last_used_at, revoked_at
+        """
+
+    /// integration.create — a new key's hash, audited as `integration.created`.
+    /// - Throws: `ConflictError` when a live key has that name.
+    public func create(
+        name: String, kind: IntegrationKind, keyHash: String, displayPrefix: String, requireSignature: Bool, by actor: AuditActor
+    ) async throws -> IntegrationKeyRecord {
+        do {
+            let rows = try await pool.query("""
+                WITH k AS (
+                    INSERT INTO integration_keys (name, kind, key_hash, display_prefix, require_signature, created_by)
+                    VALUES (\(name), \(kind.rawValue)::integration_kind, \(keyHash), \(displayPrefix), \(requireSignature), \(actor.userID))
+                    RETURNING \(sql: Self.columns)
+                ), audit AS (
+                    INSERT INTO audit_log (actor_user_id, actor, action, target, detail, remote_addr)
+                    SELECT \(actor.userID), \(actor.name), 'integration.created', name, jsonb_build_object('kind', kind), \(actor.remoteAddress) FROM k
+                )
+                SELECT * FROM k
+                """)
+            return try IntegrationKeyRecord(row: rows[0])
+        } catch let error as PostgresError where error.isUniqueViolation {
+            throw ConflictError(field: "name", message: "a live integration key is already named \(name.debugDescription)")
+        }
+    }
+
+    /// integration.list — every key, live and revoked, newest first.
+    public func list() async throws -> [IntegrationKeyRecord] {
+        try await pool.query("SELECT \(sql: Self.columns) FROM integration_keys ORDER BY id DESC").map(IntegrationKeyRecord.init(row:))
+    }
+
+    /// integration.revoke — revokes the live key of that name.
+    public func revoke(name: String, by actor: AuditActor) async throws -> IntegrationKeyRecord? {
+        try await pool.query("""
+            WITH k AS (
+                UPDATE integration_keys SET revoked_at = now() WHERE name = \(name) AND revoked_at IS NULL
+                RETURNING \(sql: Self.columns)
+            ), audit AS (
+                INSERT INTO audit_log (actor_user_id, actor, action, target, detail, remote_addr)
+                SELECT \(actor.userID), \(actor.name), 'integration.revoked', name, jsonb_build_object('kind', kind), \(actor.remoteAddress) FROM k
+            )
+            SELECT * FROM k
+            """).first.map(IntegrationKeyRecord.init(row:))
+    }
+
+    /// integration.authenticate — the live integration behind a key, marking it used.
+    public func authenticate(keyHash: String) async throws -> Integration? {
+        try await pool.query("""
+            UPDATE integration_keys SET last_used_at = now() WHERE key_hash = \(keyHash) AND revoked_at IS NULL
+            RETURNING id, name, kind::text AS kind, require_signature
+            """).first.map { row in
+            Integration(
+                id: try row.decode("id"), name: try row.decode("name"),
+                kind: IntegrationKind(rawValue: try row.decode("kind")) ?? .generic, requireSignature: try row.decode("require_signature"))
+        }
+    }
+}
+
+/// All SQL about the audit log (append-only) and the login rate limits it feeds.
+public struct AuditStore: Sendable {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    /// audit.record — one entry on its own (a failed login, say).
+    public func record(_ action: String, target: String?, detail: [String: String] = [:], by actor: AuditActor) async throws {
+        try await pool.execute("""
+            INSERT INTO audit_log (actor_user_id, actor, action, target, detail, remote_addr)
+            VALUES (\(actor.userID), \(actor.name), \(action), \(target), \(try PostgresJSON(encoding: detail)), \(actor.remoteAddress))
+            """)
+    }
+
+    /// audit.list — newest first, `limit` entries older than entry `before` (paging).
+    public func list(limit: Int, before: Int?) async throws -> [AuditEntry] {
+        try await pool.query("""
+            SELECT id, at, actor, action, target, detail, remote_addr FROM audit_log
+            WHERE \(before)::bigint IS NULL OR id < \(before)
+            ORDER BY id DESC LIMIT \(limit)
+            """).map { row in
+            AuditEntry(
+                id: try row.decode("id"), at: try row.decode("at"), actor: try row.decode("actor"), action: try row.decode("action"),
+                target: try row.decode("target"),
+                detail: (try? row.decode("detail", as: PostgresJSON.self).decode(as: [String: String].self)) ?? [:],
+                remoteAddress: try row.decode("remote_addr"))
+        }
+    }
+
+    /// audit.login-failures — failed logins within `window` for this username and from this
+    /// address, with the oldest of each (when the limit lifts).
+    public func recentLoginFailures(username: String, address: String?, window: Duration) async throws
+        -> (byUser: Int, oldestByUser: Date?, byAddress: Int, oldestByAddress: Date?)
+    {
+        let rows = try await pool.query("""
+            WITH recent AS (
+                SELECT detail ->> 'username' AS username, remote_addr, at FROM audit_log
+                WHERE action = 'login.failed' AND at > now() - make_interval(secs => \(Double(window.components.seconds)))
+                  AND (detail ->> 'username' = \(username) OR remote_addr = \(address))
+            )
+            SELECT count(*) FILTER (WHERE username = \(username)) AS by_user,
+                   min(at) FILTER (WHERE username = \(username)) AS oldest_by_user,
+                   count(*) FILTER (WHERE remote_addr = \(address)) AS by_address,
+                   min(at) FILTER (WHERE remote_addr = \(address)) AS oldest_by_address
+            FROM recent
+            """)
+        let row = rows[0]
+        return (try row.decode("by_user"), try row.decode("oldest_by_user"), try row.decode("by_address"), try row.decode("oldest_by_address"))
+    }
+}
+
+extension APIToken {
+    init(row: PostgresRow) throws {
+        self.init(
+            id: try row.decode("id"), userID: try row.decode("user_id"), username: try row.decode("username"), name: try row.decode("name"),
+            displayPrefix: try row.decode("display_prefix"), createdAt: try row.decode("created_at"), expiresAt: try row.decode("expires_at"),
+            lastUsedAt: try row.decode("last_used_at"), revokedAt: try row.decode("revoked_at"))
+    }
+}
+
+extension IntegrationKeyRecord {
+    init(row: PostgresRow) throws {
+        self.init(
+            id: try row.decode("id"), name: try row.decode("name"), kind: IntegrationKind(rawValue: try row.decode("kind")) ?? .generic,
+            displayPrefix: try row.decode("display_prefix"), requireSignature: try row.decode("require_signature"),
+            createdAt: try row.decode("created_at"), lastUsedAt: try row.decode("last_used_at"), revokedAt: try row.decode("revoked_at"))
+    }
+}
