@@ -17,8 +17,9 @@ struct Handrail: AsyncParsableCommand {
               HANDRAIL_MIGRATIONS_DIR   migrations folder (default: the checkout's migrations/)
               HANDRAIL_SKIP_MIGRATIONS  1: do not apply pending migrations at start
               HANDRAIL_LOG_LEVEL        trace, debug, info (default), notice, warning, error
+              HANDRAIL_BCRYPT_COST      bcrypt work factor for new passwords (default 12)
             """,
-        subcommands: [Serve.self, Migrate.self],
+        subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self],
         defaultSubcommand: nil
     )
 }
