@@ -1,5 +1,6 @@
 import Foundation
 public import Hummingbird
+import HandrailCore
 import HandrailStore
 public import Logging
 import Metrics
@@ -39,7 +40,19 @@ public func buildApplication(
         } else {
             try await migrator.check(database.pool)
         }
-        let router = buildRouter(database: database, migrator: migrator, configuration: configuration, registry: registry, logger: logger)
+        let auth = AuthService(database: database, settings: configuration.security)
+        // With migrations skipped the tables may not exist yet; the admin comes at the first
+        // start on a current schema.
+        let schemaCurrent = configuration.applyMigrations ? true : try await migrator.status(database.pool).isCurrent
+        if let onFirstAdmin = configuration.onFirstAdmin, schemaCurrent {
+            let password = Secrets.newPassword()
+            if try await auth.users.createFirstAdminIfNone(username: "admin", passwordHash: await auth.hashPassword(password)) {
+                onFirstAdmin("admin", password)
+            }
+        }
+        let pages = try await Pages.load(from: configuration.templatesDirectory, logger: logger)
+        let (router, _) = buildRouter(
+            database: database, migrator: migrator, configuration: configuration, registry: registry, auth: auth, pages: pages, logger: logger)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Handrail"),
@@ -47,23 +60,36 @@ public func buildApplication(
             logger: logger)
     } catch {
         await database.close()
+        if let error = error as? StartupError { throw error }
         if let error = error as? MigrationError { throw StartupError(description: error.description) }
         throw StartupError(description: "cannot prepare the database (\(database.location)): \(error)")
     }
 }
 
-/// Adds every route and the middleware that wraps them.
+/// Adds every route, each with its declared access, and the middleware that wraps them all.
+/// Returns the router and the registry of every route's access (tests walk it).
 func buildRouter(
     database: HandrailDatabase, migrator: Migrator, configuration: HandrailConfiguration,
-    registry: PrometheusCollectorRegistry, logger: Logger
-) -> Router<HandrailRequestContext> {
+    registry: PrometheusCollectorRegistry, auth: AuthService, pages: Pages, logger: Logger
+) -> (Router<HandrailRequestContext>, AccessRegistry) {
     let router = Router(context: HandrailRequestContext.self)
     router.add(middleware: RequestLogMiddleware(logger: logger))
     router.add(middleware: RequestMetricsMiddleware(factory: PrometheusMetricsFactory(registry: registry)))
+    router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ErrorMiddleware(logger: logger))
-    HealthController(database: database, migrator: migrator, registry: registry, openAPIFile: configuration.openAPIFile, logger: logger)
-        .addRoutes(to: router)
-    return router
+    // Static assets (the stylesheet) are public; they are files, not routes.
+    router.add(middleware: FileMiddleware(
+        configuration.templatesDirectory.appendingPathComponent("static").path, urlBasePath: "/static",
+        logger: logger))
+    let access = AccessRegistry()
+    let routes = Routes(router: router, registry: access, auth: auth)
+    HealthController(
+        database: database, migrator: migrator, registry: registry, openAPIFile: configuration.openAPIFile,
+        metricsAccess: configuration.security.metricsPublic ? .everyone : .loopbackOr(.viewer), logger: logger
+    ).addRoutes(to: routes)
+    SessionController(auth: auth, pages: pages).addRoutes(to: routes)
+    AccessController(auth: auth).addRoutes(to: routes)
+    return (router, access)
 }
 
 /// Owns the database for the life of the server: when the server has shut down (it is

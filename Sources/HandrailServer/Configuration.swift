@@ -19,6 +19,11 @@ public struct HandrailConfiguration: Sendable {
     public var applyMigrations: Bool
     /// The most database connections this process opens.
     public var maxDatabaseConnections: Int
+    /// Sessions, cookies, rate limits, `/metrics` exposure.
+    public var security = SecuritySettings()
+    /// When no enabled admin exists at start, create `admin` with a one-time password and
+    /// hand the password to this closure (`serve` prints it once on the terminal).
+    public var onFirstAdmin: (@Sendable (_ username: String, _ password: String) -> Void)?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, databaseURL: String? = nil,

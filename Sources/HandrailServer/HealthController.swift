@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HandrailCore
 import HandrailStore
 import Logging
 import Postgres
@@ -12,21 +13,23 @@ struct HealthController {
     let migrator: Migrator
     let registry: PrometheusCollectorRegistry
     let openAPIFile: URL
+    /// Who may read `/metrics` (configurable; default loopback, or viewers and up).
+    let metricsAccess: Access
     let logger: Logger
 
-    func addRoutes(to router: Router<HandrailRequestContext>) {
-        router.get("/healthz") { _, _ in
+    func addRoutes(to routes: Routes) {
+        routes.on(.get, "/healthz", .everyone) { _, _ in
             Self.json(.ok, ["status": "ok"])
         }
-        router.get("/readyz") { _, _ in
+        routes.on(.get, "/readyz", .everyone) { _, _ in
             await ready()
         }
-        router.get("/metrics") { _, _ in
+        routes.on(.get, "/metrics", metricsAccess) { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: registry.emitToString())))
         }
-        router.get("/openapi.yaml") { _, _ in
+        routes.on(.get, "/openapi.yaml", .everyone) { _, _ in
             guard let data = FileManager.default.contents(atPath: openAPIFile.path) else {
                 throw APIError(.notFound, "no OpenAPI document is installed")
             }

@@ -1,4 +1,5 @@
 import Foundation
+import HandrailCore
 public import Hummingbird
 import Logging
 import Postgres
@@ -17,6 +18,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as any HTTPResponseError {
             throw error
+        } catch let error as ValidationError {
+            throw APIError(.badRequest, error.message, field: error.field)
+        } catch let error as ConflictError {
+            throw APIError(.conflict, error.message, field: error.field)
         } catch let error as PostgresError where error.isTransient {
             logger.warning("database unavailable", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
             throw APIError(.serviceUnavailable, "the database is not available right now; retry later", headers: [.retryAfter: "5"])

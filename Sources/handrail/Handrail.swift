@@ -18,6 +18,8 @@ struct Handrail: AsyncParsableCommand {
               HANDRAIL_SKIP_MIGRATIONS  1: do not apply pending migrations at start
               HANDRAIL_LOG_LEVEL        trace, debug, info (default), notice, warning, error
               HANDRAIL_BCRYPT_COST      bcrypt work factor for new passwords (default 12)
+              HANDRAIL_BEHIND_TLS_PROXY 1: Secure cookies, client address from X-Forwarded-For
+              HANDRAIL_METRICS_PUBLIC   1: /metrics for everyone (default: loopback, or signed in)
             """,
         subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self],
         defaultSubcommand: nil

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HandrailCore
 import HandrailServer
 import Hummingbird
 import Logging
@@ -26,6 +27,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("templates-dir"), help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the checkout's templates/", valueName: "path"))
     var templatesDirectory: String?
 
+    @Flag(name: .customLong("behind-tls-proxy"), help: "Served behind a TLS-terminating proxy: Secure cookies, client address from X-Forwarded-For. Env: HANDRAIL_BEHIND_TLS_PROXY=1")
+    var behindTLSProxy = false
+
+    @Flag(name: .customLong("metrics-public"), help: "Serve /metrics to everyone (default: loopback, or signed-in people elsewhere). Env: HANDRAIL_METRICS_PUBLIC=1")
+    var metricsPublic = false
+
     @Flag(name: .customLong("skip-migrations"), help: "Do not apply pending migrations at start (/readyz answers 503 until they are). Env: HANDRAIL_SKIP_MIGRATIONS=1")
     var skipMigrations = false
 
@@ -42,7 +49,23 @@ struct Serve: AsyncParsableCommand {
         configuration.migrationsDirectory = database.resolvedMigrationsDirectory
         configuration.runbooksDirectory = directory(runbooksDirectory, env: "HANDRAIL_RUNBOOKS_DIR", default: configuration.runbooksDirectory)
         configuration.templatesDirectory = directory(templatesDirectory, env: "HANDRAIL_TEMPLATES_DIR", default: configuration.templatesDirectory)
-        configuration.applyMigrations = !(skipMigrations || ["1", "true", "yes"].contains(environment["HANDRAIL_SKIP_MIGRATIONS"]?.lowercased() ?? ""))
+        configuration.applyMigrations = !(skipMigrations || isSet("HANDRAIL_SKIP_MIGRATIONS"))
+        configuration.security.behindTLSProxy = behindTLSProxy || isSet("HANDRAIL_BEHIND_TLS_PROXY")
+        configuration.security.metricsPublic = metricsPublic || isSet("HANDRAIL_METRICS_PUBLIC")
+        configuration.security.bcryptCost = passwordHasher.cost
+        let address = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"
+        configuration.onFirstAdmin = { username, password in
+            // Once, on the terminal, and nowhere else (not in the log).
+            FileHandle.standardOutput.write(Data("""
+
+                Handrail created the first administrator.
+                  username: \(username)
+                  one-time password: \(password)
+                Sign in at \(address)/login and choose a new password. This password is not shown again.
+
+
+                """.utf8))
+        }
 
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -59,4 +82,9 @@ struct Serve: AsyncParsableCommand {
             throw fail("the server stopped: \(error)")
         }
     }
+}
+
+/// Whether an on/off environment variable is on (`1`, `true`, `yes`).
+func isSet(_ name: String) -> Bool {
+    ["1", "true", "yes"].contains(environment[name]?.lowercased() ?? "")
 }

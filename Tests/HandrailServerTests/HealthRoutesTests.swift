@@ -3,6 +3,7 @@ import Foundation
 import HandrailStore
 import Hummingbird
 import Logging
+import NIOCore
 import Postgres
 import Prometheus
 import Testing
@@ -40,7 +41,7 @@ func json(_ response: TestSupport.TestResponse) throws -> [String: String] {
                 }
                 #expect(try await client.execute("/readyz").status == .ok)
                 do {
-                    let response = try await client.execute("/metrics")
+                    let response = try await client.execute("/metrics", from: try SocketAddress(ipAddress: "127.0.0.1", port: 40000))
                     #expect(response.status == .ok)
                     #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
                     let text = response.text
@@ -146,9 +147,12 @@ func json(_ response: TestSupport.TestResponse) throws -> [String: String] {
     /// The router the server uses, plus routes that fail in the ways handlers can fail.
     func app(_ conninfo: String) async throws -> some ApplicationProtocol {
         let database = try await HandrailDatabase.open(databaseURL: conninfo, dataDirectory: URL(fileURLWithPath: "/nonexistent"))
-        let router = buildRouter(
+        let config = configuration(conninfo)
+        let (router, _) = buildRouter(
             database: database, migrator: try Migrator(directory: TestDatabase.migrationsDirectory),
-            configuration: configuration(conninfo), registry: PrometheusCollectorRegistry(), logger: Logger(label: "test"))
+            configuration: config, registry: PrometheusCollectorRegistry(),
+            auth: AuthService(database: database, settings: config.security),
+            pages: try await Pages.load(from: config.templatesDirectory, logger: Logger(label: "test")), logger: Logger(label: "test"))
         router.get("/db-down") { _, _ -> String in throw PostgresError(kind: .connectionLost, message: "server closed the connection") }
         router.get("/bug") { _, _ -> String in throw PostgresError(kind: .server, message: "relation \"secret_table\" does not exist", sqlState: "42P01") }
         router.get("/bad") { _, _ -> String in throw APIError(.badRequest, "labels.alertname is required", field: "labels.alertname") }

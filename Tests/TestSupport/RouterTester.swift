@@ -27,15 +27,19 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
     let logger: Logger
 
     /// Sends one request through the router and collects the whole response.
+    /// - Parameter from: the peer address the server sees (`nil`: none, as from nowhere).
     public func execute(
-        _ uri: String, method: HTTPRequest.Method = .get, headers: HTTPFields = [:], body: ByteBuffer? = nil
+        _ uri: String, method: HTTPRequest.Method = .get, headers: HTTPFields = [:], body: ByteBuffer? = nil,
+        from peer: SocketAddress? = nil
     ) async throws -> TestResponse {
         var headers = headers
         if let body { headers[.contentLength] = String(body.readableBytes) }
         let request = Request(
             head: HTTPRequest(method: method, scheme: "http", authority: "localhost", path: uri, headerFields: headers),
             body: RequestBody(buffer: body ?? ByteBuffer()))
-        let context = Responder.Context(source: .init(channel: EmbeddedChannel(), logger: logger))
+        let channel = EmbeddedChannel()
+        if let peer { try await channel.connect(to: peer).get() }
+        let context = Responder.Context(source: .init(channel: channel, logger: logger))
         let response: Response
         do {
             response = try await responder.respond(to: request, context: context)

@@ -1,0 +1,123 @@
+import Foundation
+public import HandrailCore
+import HTTPTypes
+public import Hummingbird
+import Synchronization
+
+/// Every route and the least access it declared, so the access of each route can be
+/// listed, checked and tested; a route added without a declaration is not reachable.
+public final class AccessRegistry: Sendable {
+    private let entries = Mutex<[String: Access]>([:])
+
+    static func key(_ method: HTTPRequest.Method, _ path: String) -> String { "\(method.rawValue) \(path)" }
+
+    func record(_ method: HTTPRequest.Method, _ path: String, _ access: Access) {
+        entries.withLock { $0[Self.key(method, path)] = access }
+    }
+
+    /// The access a route declared (`path` as the router spells it, e.g. `/api/v1/tokens/:id`).
+    public func access(method: HTTPRequest.Method, path: String) -> Access? {
+        entries.withLock { $0[Self.key(method, path)] }
+    }
+}
+
+/// Adds routes with their declared access: each gets the middleware that authenticates
+/// the caller and enforces the declaration, and is recorded in the registry.
+struct Routes {
+    let router: Router<HandrailRequestContext>
+    let registry: AccessRegistry
+    let auth: AuthService
+
+    /// - Parameter beforePasswordChange: reachable by someone who must change their
+    ///   password first (the change page itself, signing out).
+    func on<Output: ResponseGenerator>(
+        _ method: HTTPRequest.Method, _ path: String, _ access: Access, beforePasswordChange: Bool = false,
+        use handler: @escaping @Sendable (Request, HandrailRequestContext) async throws -> Output
+    ) {
+        registry.record(method, path, access)
+        router.group()
+            .add(middleware: AccessMiddleware(access: access, auth: auth, beforePasswordChange: beforePasswordChange))
+            .on(RouterPath(path), method: method, use: handler)
+    }
+}
+
+/// Authenticates the caller, enforces the route's declared access, and checks CSRF on
+/// state-changing requests made with a session cookie.
+struct AccessMiddleware: RouterMiddleware {
+    typealias Context = HandrailRequestContext
+    let access: Access
+    let auth: AuthService
+    let beforePasswordChange: Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        var request = request
+        if auth.settings.behindTLSProxy, let forwarded = request.headers[HTTPField.Name("X-Forwarded-For")!] {
+            context.clientAddress = forwarded.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        if access != .everyone || request.headers[.authorization] != nil || request.cookies[AuthService.sessionCookie] != nil {
+            (context.principal, context.sessionToken) = try await auth.authenticate(request)
+        }
+        switch access.allows(context.principal, fromLoopback: context.isLoopback) {
+        case .allow:
+            break
+        case .unauthenticated:
+            if Self.wantsJSON(request) {
+                throw APIError(.unauthorized, "authentication required: a Bearer token, or sign in", headers: [.wwwAuthenticate: "Bearer"])
+            }
+            let next = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
+            return Response(status: .seeOther, headers: [.location: "/login?next=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")])
+        case .forbidden:
+            throw APIError(.forbidden, context.principal?.user == nil && context.principal != nil
+                ? "integration keys can only deliver alerts" : "your role does not allow this")
+        }
+        if let session = context.sessionToken, ![.get, .head, .options].contains(request.method) {
+            try await Self.checkCSRF(&request, session: session)
+        }
+        if let user = context.user, user.mustChangePassword, !beforePasswordChange, access != .everyone {
+            if Self.wantsJSON(request) { throw APIError(.forbidden, "change your password first (at /account/password)") }
+            return Response(status: .seeOther, headers: [.location: "/account/password"])
+        }
+        return try await next(request, context)
+    }
+
+    /// API paths and non-HTML clients get JSON errors; pages get redirects.
+    static func wantsJSON(_ request: Request) -> Bool {
+        let path = request.uri.path
+        if path.hasPrefix("/api/") || path.hasPrefix("/v2/") || path == "/metrics" { return true }
+        // Pages redirect to the sign-in page, unless the client asks for JSON and not HTML.
+        let accept = request.headers[.accept] ?? ""
+        return accept.contains("application/json") && !accept.contains("text/html")
+    }
+
+    /// The token comes in the `X-CSRF-Token` header (scripts) or the form's `csrf_token`
+    /// field (pages); a foreign `Origin` is refused either way.
+    static func checkCSRF(_ request: inout Request, session: String) async throws {
+        guard request.isSameOrigin else { throw APIError(.forbidden, "cross-site request refused") }
+        var presented = request.headers[AuthService.csrfHeader]
+        if presented == nil, request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
+            let body = try await request.collectBody(upTo: 1 << 20)
+            presented = FormFields(String(buffer: body))[AuthService.csrfField]
+        }
+        guard let presented, Secrets.constantTimeEqual(presented, Secrets.csrfToken(session: session)) else {
+            throw APIError(.forbidden, "missing or wrong CSRF token", field: AuthService.csrfField)
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` fields (the last value wins).
+struct FormFields {
+    let values: [String: String]
+
+    init(_ body: String) {
+        var values: [String: String] = [:]
+        for pair in body.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
+            values[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        self.values = values
+    }
+
+    subscript(_ name: String) -> String? { values[name] }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import HandrailCore
+import HandrailStore
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// Security settings, from configuration.
+public struct SecuritySettings: Sendable {
+    /// A session ends when unused this long…
+    public var sessionIdleTimeout: Duration = .seconds(12 * 3600)
+    /// …and in any case this long after sign-in.
+    public var sessionLifetime: Duration = .seconds(7 * 86_400)
+    /// Served behind a TLS-terminating proxy: cookies get `Secure`, and the client address
+    /// comes from the proxy's `X-Forwarded-For`.
+    public var behindTLSProxy = false
+    /// `/metrics` for everyone; otherwise for loopback, and viewers and up elsewhere.
+    public var metricsPublic = false
+    /// bcrypt's work factor for new passwords.
+    public var bcryptCost: UInt8 = 12
+    /// Failed sign-ins allowed per account and per address within `loginWindow`.
+    public var loginFailuresPerAccount = 5
+    public var loginFailuresPerAddress = 20
+    public var loginWindow: Duration = .seconds(15 * 60)
+
+    public init() {}
+}
+
+/// Who is asking, and signing people in and out. The stores hold the SQL; this holds the rules.
+struct AuthService: Sendable {
+    static let sessionCookie = "handrail_session"
+    static let loginCSRFCookie = "handrail_login_csrf"
+    static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
+    static let csrfField = "csrf_token"
+
+    let users: UserStore
+    let sessions: SessionStore
+    let tokens: APITokenStore
+    let integrations: IntegrationKeyStore
+    let audit: AuditStore
+    let hasher: PasswordHasher
+    let settings: SecuritySettings
+
+    init(database: HandrailDatabase, settings: SecuritySettings) {
+        let pool = database.pool
+        self.users = UserStore(pool: pool)
+        self.sessions = SessionStore(pool: pool)
+        self.tokens = APITokenStore(pool: pool)
+        self.integrations = IntegrationKeyStore(pool: pool)
+        self.audit = AuditStore(pool: pool)
+        self.hasher = PasswordHasher(cost: settings.bcryptCost)
+        self.settings = settings
+    }
+
+    /// The principal behind the request's credentials: a Bearer API token (`hr_…`), a
+    /// Bearer integration key, or the session cookie. Unknown, revoked, expired or
+    /// disabled credentials give `nil` (anonymous).
+    func authenticate(_ request: Request) async throws -> (principal: Principal?, session: String?) {
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return (nil, nil) }
+            let credential = parts[1].trimmingCharacters(in: .whitespaces)
+            if Secrets.isAPIToken(credential) {
+                return (try await tokens.authenticate(tokenHash: Secrets.hash(credential)).map(Principal.user), nil)
+            }
+            return (try await integrations.authenticate(keyHash: Secrets.hash(credential)).map(Principal.integration), nil)
+        }
+        if let session = request.cookies[Self.sessionCookie]?.value, !session.isEmpty {
+            guard let user = try await sessions.resolve(tokenHash: Secrets.hash(session), idleTimeout: settings.sessionIdleTimeout) else {
+                return (nil, nil)
+            }
+            return (.user(user), session)
+        }
+        return (nil, nil)
+    }
+
+    enum LoginOutcome {
+        case signedIn(User, session: String)
+        /// Wrong password, unknown user, disabled user, empty password: one answer for all.
+        case rejected
+        /// Too many recent failures for this account or address; try again after this long.
+        case limited(retryAfter: Int)
+    }
+
+    /// Signs a person in. Every failure takes the same path — a bcrypt check against the
+    /// stored hash or a dummy one — and gives the same answer.
+    func login(username rawUsername: String, password: String, address: String?, userAgent: String?) async throws -> LoginOutcome {
+        let username = rawUsername.trimmingCharacters(in: .whitespaces).lowercased()
+        let failures = try await audit.recentLoginFailures(username: username, address: address, window: settings.loginWindow)
+        let window = Double(settings.loginWindow.components.seconds)
+        var retryAfter: [Date] = []
+        if failures.byUser >= settings.loginFailuresPerAccount, let oldest = failures.oldestByUser { retryAfter.append(oldest) }
+        if failures.byAddress >= settings.loginFailuresPerAddress, let oldest = failures.oldestByAddress { retryAfter.append(oldest) }
+        if let earliest = retryAfter.max() {
+            return .limited(retryAfter: max(1, Int((earliest.timeIntervalSinceNow + window).rounded(.up))))
+        }
+        let account = try await users.credentials(username: username)
+        let hasher = self.hasher
+        let valid = await Self.offThread { hasher.verify(password, hash: account?.passwordHash) }
+        guard valid, let user = account?.user else {
+            try await audit.record(
+                "login.failed", target: username, detail: ["username": username],
+                by: AuditActor(userID: nil, name: "anonymous", remoteAddress: address))
+            return .rejected
+        }
+        let session = Secrets.newSessionToken()
+        let expires = Date().addingTimeInterval(Double(settings.sessionLifetime.components.seconds))
+        try await sessions.create(user: user, tokenHash: Secrets.hash(session), expiresAt: expires, userAgent: userAgent, by: .user(user, from: address))
+        return .signedIn(user, session: session)
+    }
+
+    /// Hashes a new password off the cooperative pool (bcrypt takes a quarter second on purpose).
+    func hashPassword(_ password: String) async -> String {
+        let hasher = self.hasher
+        return await Self.offThread { hasher.hash(password) }
+    }
+
+    func checkPassword(_ password: String, for user: User) async throws -> Bool {
+        let stored = try await users.credentials(username: user.username)?.passwordHash
+        let hasher = self.hasher
+        return await Self.offThread { hasher.verify(password, hash: stored) }
+    }
+
+    /// Runs CPU-heavy work on a Dispatch thread, not on a thread the server's tasks share.
+    static func offThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async { continuation.resume(returning: work()) }
+        }
+    }
+
+    /// The session cookie: HttpOnly, SameSite=Lax, Secure behind a TLS proxy.
+    func sessionCookie(_ value: String) -> Cookie {
+        Cookie(
+            name: Self.sessionCookie, value: value, maxAge: Int(settings.sessionLifetime.components.seconds), path: "/",
+            secure: settings.behindTLSProxy, httpOnly: true, sameSite: .lax)
+    }
+
+    func expiredCookie(_ name: String, path: String = "/") -> Cookie {
+        Cookie(name: name, value: "", maxAge: 0, path: path, secure: settings.behindTLSProxy, httpOnly: true, sameSite: .lax)
+    }
+}
+
+extension Request {
+    /// Whether the request comes from a page of this server, as far as the browser says:
+    /// a present `Origin` must name this host, and `Sec-Fetch-Site` must not be cross-site.
+    var isSameOrigin: Bool {
+        if let site = headers[HTTPField.Name("Sec-Fetch-Site")!], site == "cross-site" { return false }
+        guard let origin = headers[HTTPField.Name("Origin")!] else { return true }
+        guard let host = head.authority, let url = URL(string: origin), let originHost = url.host else { return false }
+        let originAuthority = url.port.map { "\(originHost):\($0)" } ?? originHost
+        return originAuthority.lowercased() == host.lowercased()
+    }
+}

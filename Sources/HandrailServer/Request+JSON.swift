@@ -1,0 +1,42 @@
+import Foundation
+import HandrailCore
+import Hummingbird
+
+extension Request {
+    /// Decodes a JSON body (at most 1 MiB), naming the field at fault when it cannot.
+    func decodeJSON<T: Decodable>(_ type: T.Type, context: HandrailRequestContext) async throws -> T {
+        var request = self
+        let buffer = try await request.collectBody(upTo: 1 << 20)
+        do {
+            return try context.requestDecoder.decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let DecodingError.keyNotFound(key, detail) {
+            throw APIError(.badRequest, "is required", field: fieldPath(detail.codingPath + [key]))
+        } catch let DecodingError.typeMismatch(expected, detail) {
+            throw APIError(.badRequest, "must be \(jsonTypeName(expected))", field: fieldPath(detail.codingPath))
+        } catch let DecodingError.valueNotFound(expected, detail) {
+            throw APIError(.badRequest, "must be \(jsonTypeName(expected)), not null", field: fieldPath(detail.codingPath))
+        } catch let DecodingError.dataCorrupted(detail) {
+            if detail.codingPath.isEmpty { throw APIError(.badRequest, "the body is not valid JSON") }
+            throw APIError(.badRequest, "is invalid", field: fieldPath(detail.codingPath))
+        }
+    }
+}
+
+/// `settings.maxAge` → `settings.max_age`, as the client wrote it.
+func fieldPath(_ path: [any CodingKey]) -> String {
+    path.map { key in
+        if let index = key.intValue { return "[\(index)]" }
+        return key.stringValue.reduce(into: "") { out, c in
+            if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }
+        }
+    }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+}
+
+func jsonTypeName(_ type: Any.Type) -> String {
+    switch type {
+    case is String.Type: "a string"
+    case is Int.Type, is Double.Type: "a number"
+    case is Bool.Type: "true or false"
+    default: "a \(type)"
+    }
+}
