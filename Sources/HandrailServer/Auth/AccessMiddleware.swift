@@ -15,7 +15,7 @@ public final class AccessRegistry: Sendable {
         entries.withLock { $0[Self.key(method, path)] = access }
     }
 
-    /// The access a route declared (`path` as the router spells it, e.g. `/api/v1/tokens/:id`).
+    /// The access a route declared (`path` as the router spells it, e.g. `/api/v1/tokens/{id}`).
     public func access(method: HTTPRequest.Method, path: String) -> Access? {
         entries.withLock { $0[Self.key(method, path)] }
     }
@@ -34,7 +34,9 @@ struct Routes {
         _ method: HTTPRequest.Method, _ path: String, _ access: Access, beforePasswordChange: Bool = false,
         use handler: @escaping @Sendable (Request, HandrailRequestContext) async throws -> Output
     ) {
-        registry.record(method, path, access)
+        // Keyed as the router spells the path (`/api/v1/tokens/{id}`), so a walk over
+        // `router.routes` finds every declaration.
+        registry.record(method, RouterPath(path).description, access)
         router.group()
             .add(middleware: AccessMiddleware(access: access, auth: auth, beforePasswordChange: beforePasswordChange))
             .on(RouterPath(path), method: method, use: handler)

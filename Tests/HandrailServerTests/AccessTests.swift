@@ -1,0 +1,376 @@
+import Foundation
+import HandrailCore
+@testable import HandrailServer
+import HandrailStore
+import Hummingbird
+import NIOCore
+import Postgres
+import Testing
+import TestSupport
+
+@Suite struct RouteAccessTests {
+    /// Walks every route the router has — enumerated from the router, not kept by hand —
+    /// with anonymous, an integration key and every role, and checks the answer against the
+    /// access the route declared. A route added without a declaration fails here.
+    @Test func everyRouteEnforcesItsDeclaredAccessForEveryIdentity() async throws {
+        try await AccessFixture.with { f, client in
+            #expect(f.routes.count >= 15)
+            let identities: [(name: String, principal: Principal?, authorization: String?)] =
+                [("anonymous", nil, nil), ("integration key", .integration(Integration(id: 0, name: "am", kind: .alertmanager, requireSignature: false)), "Bearer \(f.integrationKey)")]
+                + Role.allCases.map { role in
+                    (role.rawValue, .user(User(id: 0, username: "", displayName: "", email: nil, role: role, disabled: false, mustChangePassword: false, createdAt: Date())),
+                     "Bearer \(f.tokens[role]!)")
+                }
+            for route in f.routes {
+                let access = try #require(f.registry.access(method: route.method, path: route.path), "\(route.method) \(route.path) declares no access")
+                let uri = route.path.split(separator: "/", omittingEmptySubsequences: false)
+                    .map { $0.hasPrefix(":") || $0.hasPrefix("{") ? "999999" : String($0) }.joined(separator: "/")
+                let isAPI = uri.hasPrefix("/api/") || uri == "/metrics"
+                for identity in identities {
+                    var headers: HTTPFields = [.accept: isAPI ? "application/json" : "text/html"]
+                    if let authorization = identity.authorization { headers[.authorization] = authorization }
+                    var body: ByteBuffer?
+                    if [.post, .patch, .put].contains(route.method) {
+                        headers[.contentType] = "application/json"
+                        body = ByteBuffer(string: "{}")
+                    }
+                    let response = try await client.execute(uri, method: route.method, headers: headers, body: body)
+                    let status = response.status.code
+                    let label = "\(route.method) \(route.path) as \(identity.name) (declared: \(access)) → \(status) \(response.text.prefix(120))"
+                    #expect(status < 500, "\(label)")
+                    switch access.allows(identity.principal, fromLoopback: false) {
+                    case .allow:
+                        #expect(status != 401 && !(status == 303 && response.headers[.location]?.hasPrefix("/login?") == true), "\(label)")
+                        if access != .everyone { #expect(status != 403, "\(label)") }
+                    case .unauthenticated:
+                        if isAPI {
+                            #expect(status == 401, "\(label)")
+                        } else {
+                            #expect(status == 303 && response.headers[.location]?.hasPrefix("/login?next=") == true, "\(label)")
+                        }
+                    case .forbidden:
+                        #expect(status == 403, "\(label)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func metricsAreOpenOnLoopbackOnlyByDefault() async throws {
+        let (loop4, loop6, remote) = (try SocketAddress(ipAddress: "127.0.0.1", port: 1), try SocketAddress(ipAddress: "::1", port: 1), try SocketAddress(ipAddress: "10.0.0.7", port: 1))
+        try await AccessFixture.with { f, client in
+            let r1 = try await client.execute("/metrics", from: loop4)
+            #expect(r1.status == .ok)
+            let r2 = try await client.execute("/metrics", from: loop6)
+            #expect(r2.status == .ok)
+            let r3 = try await client.execute("/metrics", from: remote)
+            #expect(r3.status == .unauthorized)
+            let r4 = try await client.execute("/metrics", headers: [.authorization: "Bearer \(f.tokens[.viewer]!)"], from: remote)
+            #expect(r4.status == .ok)
+        }
+        var open = AccessFixture.testSettings
+        open.metricsPublic = true
+        try await AccessFixture.with(settings: open) { _, client in
+            let r5 = try await client.execute("/metrics", from: remote)
+            #expect(r5.status == .ok)
+        }
+    }
+}
+
+@Suite struct SignInTests {
+    @Test func wrongPasswordUnknownUserDisabledUserAndEmptyPasswordGetTheSameAnswer() async throws {
+        try await AccessFixture.with { f, client in
+            _ = try await UserStore(pool: f.pool).setDisabled(username: "lead-user", true, by: .system)
+            var answers: [String] = []
+            for (username, password) in [("viewer-user", "not the password"), ("nobody-here", "not the password"), ("viewer-user", ""), ("lead-user", AccessFixture.password)] {
+                var browser = Browser(client)
+                let response = try await browser.signIn(username, password)
+                #expect(response.status == .unauthorized, "\(username)")
+                #expect(browser.cookies[AuthService.sessionCookie] == nil, "\(username) got a session")
+                let error = try #require(response.text.range(of: #"<p class="error" role="alert">"#)).upperBound
+                answers.append(String(response.text[error...].prefix { $0 != "<" }))
+            }
+            #expect(Set(answers) == ["Wrong username or password."])
+            let failures = try await AuditStore(pool: f.pool).list(limit: 10, before: nil).filter { $0.action == "login.failed" }
+            #expect(failures.count == 4)
+            #expect(failures.allSatisfy { $0.remoteAddress == "10.1.2.3" })
+        }
+    }
+
+    @Test func rightPasswordSignsInWithAFreshHttpOnlyLaxSession() async throws {
+        try await AccessFixture.with { f, client in
+            var browser = Browser(client)
+            let first = try await browser.signIn("responder-user", AccessFixture.password)
+            #expect(first.status == .seeOther)
+            #expect(first.headers[.location] == "/")
+            let cookie = try #require(first.headers[values: .setCookie].first { $0.hasPrefix(AuthService.sessionCookie + "=") })
+            #expect(cookie.contains("HttpOnly"))
+            #expect(cookie.contains("SameSite=Lax"))
+            #expect(!cookie.contains("Secure"), "Secure without TLS would lose the cookie")
+            let session = try #require(browser.cookies[AuthService.sessionCookie])
+            #expect(session.count >= 22, "at least 128 bits")
+            let r6 = try await browser.request("/")
+            #expect(r6.status == .ok)
+            // A session id planted before sign-in (session fixation) is never the one after.
+            var planted = Browser(client)
+            planted.cookies[AuthService.sessionCookie] = "attacker-chosen-session-id-0000000000000000"
+            _ = try await planted.signIn("responder-user", AccessFixture.password)
+            let fresh = try #require(planted.cookies[AuthService.sessionCookie])
+            #expect(fresh != "attacker-chosen-session-id-0000000000000000")
+            #expect(fresh != session)
+            let again = try await planted.request("/")
+            #expect(again.status == .ok)
+        }
+    }
+
+    @Test func secureCookiesBehindATLSProxy() async throws {
+        var settings = AccessFixture.testSettings
+        settings.behindTLSProxy = true
+        try await AccessFixture.with(settings: settings) { _, client in
+            var browser = Browser(client)
+            let response = try await browser.signIn("viewer-user", AccessFixture.password)
+            let cookie = try #require(response.headers[values: .setCookie].first { $0.hasPrefix(AuthService.sessionCookie + "=") })
+            #expect(cookie.contains("Secure"))
+        }
+    }
+
+    @Test func loginAttemptsAreRateLimitedPerAccountAndPerAddress() async throws {
+        try await AccessFixture.with { _, client in
+            var browser = Browser(client)
+            for _ in 0..<3 { #expect(try await browser.signIn("viewer-user", "wrong password!!").status == .unauthorized) }
+            // The account is locked for a while — even with the right password.
+            let limited = try await browser.signIn("viewer-user", AccessFixture.password)
+            #expect(limited.status == .tooManyRequests)
+            let retryAfter = try #require(limited.headers[.retryAfter].flatMap(Int.init))
+            #expect(retryAfter > 0 && retryAfter <= 15 * 60)
+            #expect(browser.cookies[AuthService.sessionCookie] == nil)
+            // Other accounts from the same address still work until the address's limit.
+            for _ in 0..<3 { #expect(try await browser.signIn("lead-user", "wrong password!!").status == .unauthorized) }
+            let r8 = try await browser.signIn("manager-user", AccessFixture.password)
+            #expect(r8.status == .tooManyRequests)
+        }
+    }
+
+    @Test func oneTimePasswordMustBeChangedBeforeAnythingElse() async throws {
+        try await AccessFixture.with { f, client in
+            let created = try await client.execute(
+                "/api/v1/users", method: .post,
+                headers: [.authorization: "Bearer \(f.tokens[.admin]!)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"username": "newbie", "role": "responder", "display_name": "New Bie"}"#))
+            #expect(created.status == .created)
+            let password = try #require(try JSONSerialization.jsonObject(with: Data(created.text.utf8)) as? [String: Any])["password"] as? String
+            var browser = Browser(client)
+            let signedIn = try await browser.signIn("newbie", try #require(password))
+            #expect(signedIn.headers[.location] == "/account/password")
+            let r9 = try await browser.request("/")
+            #expect(r9.headers[.location] == "/account/password")
+            let r10 = try await browser.request("/api/v1/tokens", headers: [.accept: "application/json"])
+            #expect(r10.status == .forbidden)
+            let page = try await browser.request("/account/password")
+            let csrf = try #require(Browser.csrfToken(in: page))
+            let tooShort = try await browser.request("/account/password", method: .post, form: [
+                "csrf_token": csrf, "current_password": password!, "new_password": "short", "confirm_password": "short",
+            ])
+            #expect(tooShort.status == .badRequest)
+            #expect(tooShort.text.contains("at least 12 characters"))
+            let changed = try await browser.request("/account/password", method: .post, form: [
+                "csrf_token": csrf, "current_password": password!, "new_password": "my own new password", "confirm_password": "my own new password",
+            ])
+            #expect(changed.headers[.location] == "/")
+            let r11 = try await browser.request("/")
+            #expect(r11.status == .ok)
+            // The one-time password is gone.
+            var other = Browser(client)
+            let r12 = try await other.signIn("newbie", password!)
+            #expect(r12.status == .unauthorized)
+        }
+    }
+}
+
+@Suite struct CSRFTests {
+    @Test func formPostWithoutTheTokenOrFromAForeignOriginIsRefused() async throws {
+        try await AccessFixture.with { _, client in
+            var browser = Browser(client)
+            _ = try await browser.signIn("viewer-user", AccessFixture.password)
+            let home = try await browser.request("/")
+            let token = try #require(Browser.csrfToken(in: home))
+            let r13 = try await browser.request("/logout", method: .post, form: [:])
+            #expect(r13.status == .forbidden)
+            let r14 = try await browser.request("/logout", method: .post, form: ["csrf_token": "not-it"])
+            #expect(r14.status == .forbidden)
+            let r15 = try await browser.request("/logout", method: .post, form: ["csrf_token": token], headers: [.init("Origin")!: "https://evil.example"])
+            #expect(r15.status == .forbidden)
+            let r16 = try await browser.request("/logout", method: .post, form: ["csrf_token": token], headers: [.init("Sec-Fetch-Site")!: "cross-site"])
+            #expect(r16.status == .forbidden)
+            // Still signed in after all of those.
+            let r17 = try await browser.request("/")
+            #expect(r17.status == .ok)
+            let out = try await browser.request("/logout", method: .post, form: ["csrf_token": token], headers: [.init("Origin")!: "http://localhost"])
+            #expect(out.status == .seeOther)
+            let r18 = try await browser.request("/")
+            #expect(r18.headers[.location]?.hasPrefix("/login") == true)
+        }
+    }
+
+    @Test func jsonRequestsWithASessionNeedTheHeaderTokenButBearerTokensDoNot() async throws {
+        try await AccessFixture.with { f, client in
+            var browser = Browser(client)
+            _ = try await browser.signIn("viewer-user", AccessFixture.password)
+            let token = try #require(Browser.csrfToken(in: try await browser.request("/")))
+            let json: HTTPFields = [.contentType: "application/json", .accept: "application/json"]
+            var withToken = json
+            withToken[AuthService.csrfHeader] = token
+            let r19 = try await browser.request("/api/v1/tokens", method: .post, headers: json)
+            #expect(r19.status == .forbidden)
+            let ok = try await client.execute("/api/v1/tokens", method: .post, headers: withToken.merging([.cookie: "\(AuthService.sessionCookie)=\(browser.cookies[AuthService.sessionCookie]!)"]), body: ByteBuffer(string: #"{"name":"cli"}"#))
+            #expect(ok.status == .created)
+            let bearer = try await client.execute("/api/v1/tokens", method: .post, headers: json.merging([.authorization: "Bearer \(f.tokens[.viewer]!)"]), body: ByteBuffer(string: #"{"name":"ci"}"#))
+            #expect(bearer.status == .created)
+        }
+    }
+
+    @Test func signInFormNeedsItsOwnTokenAndOrigin() async throws {
+        try await AccessFixture.with { _, client in
+            var browser = Browser(client)
+            let page = try await browser.request("/login")
+            let token = try #require(Browser.csrfToken(in: page))
+            let form = ["username": "viewer-user", "password": AccessFixture.password]
+            let r20 = try await browser.request("/login", method: .post, form: form)
+            #expect(r20.status == .forbidden)
+            let r21 = try await browser.request("/login", method: .post, form: form.merging(["csrf_token": token]) { $1 }, headers: [.init("Origin")!: "https://evil.example"])
+            #expect(r21.status == .forbidden)
+            let r22 = try await browser.request("/login", method: .post, form: form.merging(["csrf_token": token]) { $1 })
+            #expect(r22.status == .seeOther)
+        }
+    }
+}
+
+@Suite struct RevocationTests {
+    @Test func disabledUsersSessionAndTokensStopWorkingAtOnce() async throws {
+        try await AccessFixture.with { f, client in
+            var browser = Browser(client)
+            _ = try await browser.signIn("responder-user", AccessFixture.password)
+            let asToken: HTTPFields = [.authorization: "Bearer \(f.tokens[.responder]!)", .accept: "application/json"]
+            let r23 = try await browser.request("/api/v1/me", headers: [.accept: "application/json"])
+            #expect(r23.status == .ok)
+            let r24 = try await client.execute("/api/v1/me", headers: asToken)
+            #expect(r24.status == .ok)
+            let disable = try await client.execute(
+                "/api/v1/users/responder-user", method: .patch,
+                headers: [.authorization: "Bearer \(f.tokens[.admin]!)", .contentType: "application/json"], body: ByteBuffer(string: #"{"disabled": true}"#))
+            #expect(disable.status == .ok)
+            let r25 = try await browser.request("/api/v1/me", headers: [.accept: "application/json"])
+            #expect(r25.status == .unauthorized)
+            let r26 = try await client.execute("/api/v1/me", headers: asToken)
+            #expect(r26.status == .unauthorized)
+            let audit = try await AuditStore(pool: f.pool).list(limit: 5, before: nil)
+            #expect(audit.contains { $0.action == "user.disabled" && $0.actor == "admin-user" && $0.target == "responder-user" })
+        }
+    }
+
+    @Test func revokedTokenAnswers401OnTheNextRequest() async throws {
+        try await AccessFixture.with { f, client in
+            let auth: HTTPFields = [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "application/json"]
+            let list = try await client.execute("/api/v1/tokens", headers: auth)
+            let id = try #require((try JSONSerialization.jsonObject(with: Data(list.text.utf8)) as? [[String: Any]])?.first?["id"] as? Int)
+            // Someone else's token cannot be revoked by a non-admin.
+            let r27 = try await client.execute("/api/v1/tokens/\(id)", method: .delete, headers: [.authorization: "Bearer \(f.tokens[.lead]!)"])
+            #expect(r27.status == .notFound)
+            let r28 = try await client.execute("/api/v1/tokens/\(id)", method: .delete, headers: auth)
+            #expect(r28.status == .noContent)
+            let r29 = try await client.execute("/api/v1/me", headers: auth)
+            #expect(r29.status == .unauthorized)
+        }
+    }
+
+    @Test func revokedIntegrationKeyStopsAndKeysReachNothingButIngestion() async throws {
+        try await AccessFixture.with { f, client in
+            let asKey: HTTPFields = [.authorization: "Bearer \(f.integrationKey)", .accept: "application/json"]
+            let forbidden = try await client.execute("/api/v1/me", headers: asKey)
+            #expect(forbidden.status == .forbidden)
+            #expect(forbidden.text.contains("integration keys can only deliver alerts"))
+            let revoke = try await client.execute("/api/v1/integrations/am", method: .delete, headers: [.authorization: "Bearer \(f.tokens[.admin]!)"])
+            #expect(revoke.status == .noContent)
+            let r30 = try await client.execute("/api/v1/me", headers: asKey)
+            #expect(r30.status == .unauthorized)
+        }
+    }
+}
+
+@Suite struct SecretHygieneTests {
+    /// No password, token, key or session id in the database, the log, or any answer.
+    @Test func secretsNeverAppearInPlainText() async throws {
+        try await AccessFixture.with { f, client in
+            var secrets = Array(f.tokens.values) + [f.integrationKey, AccessFixture.password]
+            var bodies: [String] = []
+            let admin: HTTPFields = [.authorization: "Bearer \(f.tokens[.admin]!)", .contentType: "application/json", .accept: "application/json"]
+            func call(_ uri: String, _ method: HTTPRequest.Method = .get, _ json: String? = nil, headers: HTTPFields = admin) async throws -> TestResponse {
+                let r = try await client.execute(uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
+                bodies.append(r.text)
+                return r
+            }
+            func field(_ r: TestResponse, _ name: String) throws -> String {
+                try #require((try JSONSerialization.jsonObject(with: Data(r.text.utf8)) as? [String: Any])?[name] as? String)
+            }
+            let chosen = "a password chosen by an admin"
+            secrets.append(chosen)
+            _ = try await call("/api/v1/users", .post, #"{"username": "with-pw", "role": "viewer", "password": "\#(chosen)"}"#)
+            secrets.append(try field(try await call("/api/v1/users", .post, #"{"username": "gen-pw", "role": "viewer"}"#), "password"))
+            secrets.append(try field(try await call("/api/v1/users/with-pw/reset-password", .post), "password"))
+            secrets.append(try field(try await call("/api/v1/tokens", .post, #"{"name": "deploy"}"#), "token"))
+            secrets.append(try field(try await call("/api/v1/integrations", .post, #"{"name": "graf", "kind": "grafana"}"#), "key"))
+            // Secrets sent where they do not belong, or wrong ones, are not echoed either.
+            _ = try await call("/api/v1/users", .post, #"{"username": "short-pw", "role": "viewer", "password": "tiny-secret"}"#)
+            secrets.append("tiny-secret")
+            _ = try await call("/api/v1/me", headers: [.authorization: "Bearer hr_wrongTokenThatLooksReal000000000000000"])
+            secrets.append("hr_wrongTokenThatLooksReal000000000000000")
+            var browser = Browser(client)
+            let wrong = try await browser.signIn("viewer-user", "wrong-secret-password")
+            bodies.append(wrong.text)
+            secrets.append("wrong-secret-password")
+            let signedIn = try await browser.signIn("viewer-user", AccessFixture.password)
+            bodies.append(signedIn.text)
+            secrets.append(try #require(browser.cookies[AuthService.sessionCookie]))
+
+            let everything = try await f.pool.query("""
+                SELECT string_agg(query_to_xml('SELECT * FROM ' || quote_ident(table_name), true, false, '')::text, E'\\n') AS dump
+                FROM information_schema.tables WHERE table_schema = 'public'
+                """).first?.decode("dump", as: String.self) ?? ""
+            #expect(everything.contains("viewer-user"), "the dump reads the tables")
+            for secret in secrets {
+                #expect(!everything.contains(secret), "a secret is in the database")
+                #expect(!f.logs.all.contains(secret), "a secret is in the log")
+                #expect(!bodies.contains { $0.contains(secret) && !$0.contains("\"password\"") && !$0.contains("\"token\"") && !$0.contains("\"key\"") },
+                        "a secret is in an answer other than the one that hands it out")
+            }
+            #expect(!f.logs.all.isEmpty)
+        }
+    }
+}
+
+@Suite struct SecurityHeaderTests {
+    @Test func htmlPagesCarryAStrictPolicyAndNoInlineScript() async throws {
+        try await AccessFixture.with { _, client in
+            var browser = Browser(client)
+            for page in [try await browser.request("/login"), try await browser.signIn("viewer-user", AccessFixture.password), try await browser.request("/")] where page.status == .ok {
+                let csp = try #require(page.headers[.contentSecurityPolicy])
+                #expect(csp.contains("frame-ancestors 'none'"))
+                #expect(csp.contains("script-src 'self'"))
+                #expect(!csp.contains("unsafe-inline"))
+                #expect(page.headers[.init("X-Content-Type-Options")!] == "nosniff")
+                #expect(page.headers[.init("Referrer-Policy")!] == "same-origin")
+                #expect(!page.text.contains("<script"))
+                #expect(!page.text.contains("style="))
+            }
+            let api = try await client.execute("/healthz")
+            #expect(api.headers[.init("X-Content-Type-Options")!] == "nosniff")
+        }
+    }
+
+    @Test func signInRedirectsOnlyToLocalPaths() {
+        #expect(SessionController.safeNext("/incidents/INC-4") == "/incidents/INC-4")
+        for hostile in ["https://evil.example/", "//evil.example", "/\\evil.example", "javascript:alert(1)", nil] {
+            #expect(SessionController.safeNext(hostile) == "/")
+        }
+    }
+}
