@@ -44,9 +44,11 @@ struct AccessFixture: Sendable {
     /// An API token per role.
     let tokens: [Role: String]
     let integrationKey: String
+    /// A Grafana key that requires signed deliveries.
+    let signedIntegrationKey: String
 
     static func with<T: Sendable>(
-        settings: SecuritySettings = testSettings, _ body: @Sendable (AccessFixture, RouterTestClient<RouterResponder<HandrailRequestContext>>) async throws -> T
+        settings: SecuritySettings = testSettings, extraRoutes: @Sendable (Routes) -> Void = { _ in }, _ body: @Sendable (AccessFixture, RouterTestClient<RouterResponder<HandrailRequestContext>>) async throws -> T
     ) async throws -> T {
         try await TestDatabase.withMigrated { pool, conninfo in
             let logs = LogRecorder()
@@ -66,13 +68,17 @@ struct AccessFixture: Sendable {
             }
             let key = Secrets.newIntegrationKey()
             _ = try await auth.integrations.create(name: "am", kind: .alertmanager, keyHash: Secrets.hash(key), displayPrefix: "k", requireSignature: false, by: .system)
+            let signedKey = Secrets.newIntegrationKey()
+            _ = try await auth.integrations.create(name: "graf", kind: .grafana, keyHash: Secrets.hash(signedKey), displayPrefix: "g", requireSignature: true, by: .system)
             let (router, registry) = buildRouter(
                 database: database, migrator: try Migrator(directory: TestDatabase.migrationsDirectory), configuration: config,
                 registry: PrometheusCollectorRegistry(), auth: auth, pages: try await Pages.load(from: config.templatesDirectory, logger: logger),
                 logger: logger)
+            extraRoutes(Routes(router: router, registry: registry, auth: auth))
             let app = Application(router: router, services: [DatabaseService(database: database)], logger: logger)
             let fixture = AccessFixture(
-                app: app, routes: router.routes.map { ($0.method, $0.path.description) }, registry: registry, pool: pool, logs: logs, tokens: tokens, integrationKey: key)
+                app: app, routes: router.routes.map { ($0.method, $0.path.description) }, registry: registry, pool: pool, logs: logs, tokens: tokens, integrationKey: key,
+                signedIntegrationKey: signedKey)
             return try await app.testRouter { client in try await body(fixture, client) }
         }
     }

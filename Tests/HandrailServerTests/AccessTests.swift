@@ -2,6 +2,7 @@ import Foundation
 import HandrailCore
 @testable import HandrailServer
 import HandrailStore
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import Postgres
@@ -371,6 +372,53 @@ import TestSupport
         #expect(SessionController.safeNext("/incidents/INC-4") == "/incidents/INC-4")
         for hostile in ["https://evil.example/", "//evil.example", "/\\evil.example", "javascript:alert(1)", nil] {
             #expect(SessionController.safeNext(hostile) == "/")
+        }
+    }
+}
+
+@Suite struct SignedDeliveryTests {
+    /// An ingestion route of the test's own: the real ones arrive with the ingestion work,
+    /// and get this check because it lives in the access layer.
+    static let addIngestRoute: @Sendable (Routes) -> Void = { routes in
+        routes.on(.post, "/test/ingest", .ingest([.grafana, .alertmanager])) { request, _ in
+            var request = request
+            return "stored \(try await request.collectBody(upTo: 1 << 20).readableBytes) bytes"
+        }
+    }
+
+    @Test func keysThatRequireASignatureRefuseUnsignedWrongAndReplayedDeliveries() async throws {
+        try await AccessFixture.with(extraRoutes: Self.addIngestRoute) { f, client in
+            let body = #"{"status":"firing","alerts":[{"labels":{"alertname":"FeatureDriftHigh"}}]}"#
+            func post(_ key: String, _ extra: HTTPFields = [:], body: String = body) async throws -> TestResponse {
+                var headers: HTTPFields = [.authorization: "Bearer \(key)", .contentType: "application/json"]
+                for field in extra { headers[field.name] = field.value }
+                return try await client.execute("/test/ingest", method: .post, headers: headers, body: ByteBuffer(string: body))
+            }
+            let signature = HTTPField.Name(WebhookSignature.signatureHeader)!
+            let timestampHeader = HTTPField.Name("X-Grafana-Alerting-Signature-Timestamp")!
+            let key = f.signedIntegrationKey
+            // Keys without the requirement pass unsigned.
+            let plain = try await post(f.integrationKey)
+            #expect(plain.status == .ok)
+            let unsigned = try await post(key)
+            #expect(unsigned.status == .unauthorized)
+            #expect(unsigned.text.contains("X-Grafana-Alerting-Signature"))
+            let good = WebhookSignature.sign(Data(body.utf8), secret: key)
+            let signed = try await post(key, [signature: good])
+            #expect(signed.status == .ok)
+            #expect(signed.text == "stored \(body.utf8.count) bytes", "the handler still reads the whole body")
+            let tampered = try await post(key, [signature: good], body: body.replacingOccurrences(of: "firing", with: "resolved"))
+            #expect(tampered.status == .unauthorized)
+            let now = String(Int(Date().timeIntervalSince1970))
+            let fresh = try await post(key, [signature: WebhookSignature.sign(Data((now + ":" + body).utf8), secret: key), timestampHeader: now])
+            #expect(fresh.status == .ok)
+            let old = String(Int(Date().timeIntervalSince1970) - 301)
+            let replayed = try await post(key, [signature: WebhookSignature.sign(Data((old + ":" + body).utf8), secret: key), timestampHeader: old])
+            #expect(replayed.status == .unauthorized)
+            #expect(replayed.text.contains("five minutes"))
+            // People cannot use ingestion routes, integration keys cannot use anything else.
+            let person = try await client.execute("/test/ingest", method: .post, headers: [.authorization: "Bearer \(f.tokens[.admin]!)"], body: ByteBuffer(string: body))
+            #expect(person.status == .forbidden)
         }
     }
 }

@@ -73,6 +73,9 @@ struct AccessMiddleware: RouterMiddleware {
             throw APIError(.forbidden, context.principal?.user == nil && context.principal != nil
                 ? "integration keys can only deliver alerts" : "your role does not allow this")
         }
+        if case .integration(let integration) = context.principal, integration.requireSignature {
+            try await Self.checkSignature(&request, integration: integration)
+        }
         if let session = context.sessionToken, ![.get, .head, .options].contains(request.method) {
             try await Self.checkCSRF(&request, session: session)
         }
@@ -90,6 +93,30 @@ struct AccessMiddleware: RouterMiddleware {
         // Pages redirect to the sign-in page, unless the client asks for JSON and not HTML.
         let accept = request.headers[.accept] ?? ""
         return accept.contains("application/json") && !accept.contains("text/html")
+    }
+
+    /// Alert bodies may be large; a signed one is read whole before it is checked.
+    static let maximumSignedBody = 16 << 20
+
+    /// For keys that require it: an HMAC-SHA256 signature over the body (Grafana's
+    /// `X-Grafana-Alerting-Signature`, optionally with a timestamp no older than five
+    /// minutes), keyed with the integration key the request presents.
+    static func checkSignature(_ request: inout Request, integration: Integration) async throws {
+        guard let header = request.headers[.authorization], let key = header.split(separator: " ", maxSplits: 1).last.map(String.init) else {
+            throw APIError(.unauthorized, "integration \(integration.name.debugDescription) requires a signature, which is keyed with its Bearer key")
+        }
+        let body = try await request.collectBody(upTo: maximumSignedBody)
+        let headers = request.headers
+        let timestamp = WebhookSignature.timestampHeaders.compactMap { headers[HTTPField.Name($0)!] }.first
+        switch WebhookSignature.verify(
+            body: body.readableBytesView, signature: request.headers[HTTPField.Name(WebhookSignature.signatureHeader)!],
+            timestamp: timestamp, secret: key, now: Date())
+        {
+        case .valid: return
+        case .missing: throw APIError(.unauthorized, "this integration requires the \(WebhookSignature.signatureHeader) header", field: WebhookSignature.signatureHeader)
+        case .mismatch: throw APIError(.unauthorized, "the signature does not match the body", field: WebhookSignature.signatureHeader)
+        case .stale: throw APIError(.unauthorized, "the signature's timestamp is more than five minutes away from now (a replay?)", field: "X-Grafana-Alerting-Signature-Timestamp")
+        }
     }
 
     /// The token comes in the `X-CSRF-Token` header (scripts) or the form's `csrf_token`
