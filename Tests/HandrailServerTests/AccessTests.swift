@@ -57,6 +57,20 @@ import TestSupport
         }
     }
 
+    /// The API description names every route with its method, so clients and schemathesis
+    /// see all of them.
+    @Test func everyRouteIsDescribedInOpenAPI() async throws {
+        let document = try String(contentsOf: TestDatabase.checkoutRoot.appendingPathComponent("openapi.yaml"), encoding: .utf8)
+        let lines = document.split(separator: "\n", omittingEmptySubsequences: false)
+        try await AccessFixture.with { f, _ in
+            for route in f.routes {
+                let start = try #require(lines.firstIndex(of: Substring("  \(route.path):")), "\(route.path) is not in openapi.yaml")
+                let block = lines[(start + 1)...].prefix { $0.hasPrefix("   ") || $0.isEmpty }
+                #expect(block.contains(Substring("    \(route.method.rawValue.lowercased()):")), "\(route.method) \(route.path) is not in openapi.yaml")
+            }
+        }
+    }
+
     @Test func metricsAreOpenOnLoopbackOnlyByDefault() async throws {
         let (loop4, loop6, remote) = (try SocketAddress(ipAddress: "127.0.0.1", port: 1), try SocketAddress(ipAddress: "::1", port: 1), try SocketAddress(ipAddress: "10.0.0.7", port: 1))
         try await AccessFixture.with { f, client in
@@ -319,7 +333,7 @@ import TestSupport
             secrets.append(try field(try await call("/api/v1/users", .post, #"{"username": "gen-pw", "role": "viewer"}"#), "password"))
             secrets.append(try field(try await call("/api/v1/users/with-pw/reset-password", .post), "password"))
             secrets.append(try field(try await call("/api/v1/tokens", .post, #"{"name": "deploy"}"#), "token"))
-            secrets.append(try field(try await call("/api/v1/integrations", .post, #"{"name": "graf", "kind": "grafana"}"#), "key"))
+            secrets.append(try field(try await call("/api/v1/integrations", .post, #"{"name": "grafana-prod", "kind": "grafana"}"#), "key"))
             // Secrets sent where they do not belong, or wrong ones, are not echoed either.
             _ = try await call("/api/v1/users", .post, #"{"username": "short-pw", "role": "viewer", "password": "tiny-secret"}"#)
             secrets.append("tiny-secret")

@@ -137,3 +137,18 @@ def test_embedded_postgres_starts_stops_with_handrail_and_is_reused(start_server
     finally:
         subprocess.run(["pkill", "-f", f"postgres -D {data_dir}"])
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_openapi_document_is_valid_and_served(empty_database, start_server):
+    import yaml
+    from openapi_spec_validator import validate
+
+    server = start_server({"DATABASE_URL": empty_database})
+    server.wait_ready()
+    served = requests.get(server.url + "/openapi.yaml")
+    assert served.status_code == 200
+    document = yaml.safe_load(served.text)
+    validate(document)
+    schemes = document["components"]["securitySchemes"]
+    assert {"bearerToken", "integrationKey", "sessionCookie"} <= set(schemes)
+    server.stop()
