@@ -89,10 +89,27 @@ public final class PostgresConnection: @unchecked Sendable {
     /// - Throws: `PostgresError`.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
-        try await withTaskCancellationHandler {
-            try await onQueue { () throws(PostgresError) -> PostgresRows in try self.execBlocking(query) }
+        let call = StatementCall()
+        return try await withTaskCancellationHandler {
+            try await onQueue { () throws(PostgresError) -> PostgresRows in
+                // Mark running first, then look at the flag: a cancel that comes before this
+                // point is seen here, one that comes after finds the statement running.
+                guard call.start() else {
+                    throw PostgresError(kind: .cancelled, message: "the statement was cancelled before it started", query: query.sql)
+                }
+                defer { call.finish() }
+                return try self.execBlocking(query)
+            }
         } onCancel: {
-            self.cancel()
+            call.cancel()
+            // A cancel request reaching the server before the statement does is ignored, so
+            // keep asking while the statement runs.
+            Task.detached {
+                for _ in 0..<300 where call.isRunning {
+                    self.cancel()
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
         }
     }
 
@@ -325,4 +342,25 @@ public struct PostgresNotification: Sendable, Equatable {
     public var payload: String
     /// The server process that sent it.
     public var pid: Int
+}
+
+/// The state of one statement call, shared by the work and the task's cancellation handler.
+final class StatementCall: Sendable {
+    private struct State {
+        var running = false
+        var cancelled = false
+    }
+    private let state = Mutex(State())
+
+    /// Marks the statement running; answers false when it was cancelled already.
+    func start() -> Bool {
+        state.withLock { s in
+            s.running = true
+            return !s.cancelled
+        }
+    }
+
+    func finish() { state.withLock { $0.running = false } }
+    func cancel() { state.withLock { $0.cancelled = true } }
+    var isRunning: Bool { state.withLock { $0.running } }
 }

@@ -23,6 +23,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         case poolClosed
         /// No connection became free within the pool's checkout timeout.
         case poolTimeout
+        /// The awaiting task was cancelled before the statement started.
+        case cancelled
     }
 
     public var kind: Kind
@@ -66,7 +68,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         case .server:
             guard let s = sqlState else { return false }
             return s.hasPrefix("08") || s.hasPrefix("57P") || s == "53300" || s == "40001" || s == "40P01"
-        case .decoding, .invalidParameter, .poolClosed: return false
+        case .decoding, .invalidParameter, .poolClosed, .cancelled: return false
         }
     }
 
@@ -79,6 +81,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         case .invalidParameter: return "PostgresError: a statement parameter could not be sent"
         case .poolClosed: return "PostgresError: the connection pool is closed"
         case .poolTimeout: return "PostgresError: no database connection became free in time"
+        case .cancelled: return "PostgresError: the statement was cancelled"
         }
     }
 

@@ -214,13 +214,17 @@ import TestSupport
 
     @Test func cancellingTheTaskCancelsTheRunningStatement() async throws {
         try await TestDatabase.withEmpty { pool, _ in
-            let start = ContinuousClock.now
-            let task = Task { try await pool.execute("SELECT pg_sleep(30)") }
-            try await Task.sleep(for: .milliseconds(300))
-            task.cancel()
-            await #expect(throws: (any Error).self) { try await task.value }
-            #expect(ContinuousClock.now - start < .seconds(10))
-            #expect(try await pool.query("SELECT 1 AS one").count == 1)
+            // At several moments: before the statement reaches the server, and while it runs.
+            for delay in [0, 1, 5, 20, 300] {
+                let start = ContinuousClock.now
+                let task = Task { try await pool.execute("SELECT pg_sleep(30)") }
+                try await Task.sleep(for: .milliseconds(delay))
+                task.cancel()
+                await #expect(throws: (any Error).self, "cancelled after \(delay) ms") { try await task.value }
+                #expect(ContinuousClock.now - start < .seconds(10), "cancelled after \(delay) ms")
+            }
+            let value = try await pool.query("SELECT 1 AS one").first?.decode("one", as: Int.self)
+            #expect(value == 1)
         }
     }
 }
