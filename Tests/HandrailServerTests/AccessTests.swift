@@ -436,3 +436,38 @@ import TestSupport
         }
     }
 }
+
+@Suite struct RoutingKeyTests {
+    @Test func pagerDutyFormatSourcesAuthenticateWithRoutingKeyInTheBody() async throws {
+        let addRoute: @Sendable (Routes) -> Void = { routes in
+            routes.on(.post, "/test/enqueue", .ingest([.pagerduty])) { request, context in
+                var request = request
+                let size = try await request.collectBody(upTo: 1 << 20).readableBytes
+                guard case .integration(let integration) = context.principal else { return "no integration" }
+                return "\(integration.name) \(size)"
+            }
+        }
+        try await AccessFixture.with(extraRoutes: addRoute) { f, client in
+            let key = Secrets.newIntegrationKey()
+            _ = try await IntegrationKeyStore(pool: f.pool).create(
+                name: "pd", kind: .pagerduty, keyHash: Secrets.hash(key), displayPrefix: "p", requireSignature: false, by: .system)
+            func enqueue(_ json: String) async throws -> TestResponse {
+                try await client.execute("/test/enqueue", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: json))
+            }
+            let event = #"{"routing_key": "\#(key)", "event_action": "trigger", "payload": {"summary": "disk full", "source": "db1", "severity": "critical"}}"#
+            let accepted = try await enqueue(event)
+            #expect(accepted.status == .ok)
+            #expect(accepted.text == "pd \(event.utf8.count)", "the handler sees the integration and the whole body")
+            let wrongKey = try await enqueue(#"{"routing_key": "0123456789abcdef0123456789abcdef", "event_action": "trigger"}"#)
+            #expect(wrongKey.status == .unauthorized)
+            let noKey = try await enqueue(#"{"event_action": "trigger"}"#)
+            #expect(noKey.status == .unauthorized)
+            let notJSON = try await enqueue("routing_key=\(key)")
+            #expect(notJSON.status == .unauthorized)
+            // An Alertmanager key in routing_key is the wrong kind of source.
+            let wrongKind = try await enqueue(#"{"routing_key": "\#(f.integrationKey)", "event_action": "trigger"}"#)
+            #expect(wrongKind.status == .forbidden)
+            #expect(!f.logs.all.contains(key))
+        }
+    }
+}

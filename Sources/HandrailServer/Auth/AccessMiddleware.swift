@@ -1,6 +1,7 @@
 import Foundation
 public import HandrailCore
 import HTTPTypes
+import HandrailStore
 public import Hummingbird
 import Synchronization
 
@@ -60,11 +61,14 @@ struct AccessMiddleware: RouterMiddleware {
         if access != .everyone || request.headers[.authorization] != nil || request.cookies[AuthService.sessionCookie] != nil {
             (context.principal, context.sessionToken) = try await auth.authenticate(request)
         }
+        if context.principal == nil, case .ingest(let kinds) = access, kinds.contains(.pagerduty), request.headers[.authorization] == nil {
+            context.principal = try await Self.routingKeyPrincipal(&request, auth: auth)
+        }
         switch access.allows(context.principal, fromLoopback: context.isLoopback) {
         case .allow:
             break
         case .unauthenticated:
-            if Self.wantsJSON(request) {
+            if Self.wantsJSON(request) || access.isIngest {
                 throw APIError(.unauthorized, "authentication required: a Bearer token, or sign in", headers: [.wwwAuthenticate: "Bearer"])
             }
             let next = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
@@ -93,6 +97,16 @@ struct AccessMiddleware: RouterMiddleware {
         // Pages redirect to the sign-in page, unless the client asks for JSON and not HTML.
         let accept = request.headers[.accept] ?? ""
         return accept.contains("application/json") && !accept.contains("text/html")
+    }
+
+    /// PagerDuty's Events API carries the integration key in the body, as `routing_key`.
+    static func routingKeyPrincipal(_ request: inout Request, auth: AuthService) async throws -> Principal? {
+        struct Envelope: Decodable { let routing_key: String? }
+        let body = try await request.collectBody(upTo: maximumSignedBody)
+        guard let key = (try? JSONDecoder().decode(Envelope.self, from: Data(body.readableBytesView)))?.routing_key?
+            .trimmingCharacters(in: .whitespaces), !key.isEmpty
+        else { return nil }
+        return try await auth.integrations.authenticate(keyHash: Secrets.hash(key)).map(Principal.integration)
     }
 
     /// Alert bodies may be large; a signed one is read whole before it is checked.
@@ -149,4 +163,12 @@ struct FormFields {
     }
 
     subscript(_ name: String) -> String? { values[name] }
+}
+
+extension Access {
+    /// Alert endpoints: machines call them, so they never answer with a sign-in redirect.
+    var isIngest: Bool {
+        if case .ingest = self { return true }
+        return false
+    }
 }
