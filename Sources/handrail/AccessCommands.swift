@@ -4,10 +4,18 @@ import HandrailCore
 import HandrailStore
 import Logging
 
-/// Opens the database the way `serve` does (applying pending migrations), runs `body`,
-/// closes it; any failure becomes one line on standard error.
-func withDatabase<T>(_ options: DatabaseOptions, _ body: (HandrailDatabase) async throws -> T) async throws -> T {
-    let logger = bootstrapLogging(options.resolvedLogLevel ?? "warning")
+/// Opens the database the way `serve` does (applying pending migrations unless told not
+/// to), runs `body`, closes it; any failure becomes one line on standard error.
+func withDatabase<T>(
+    _ options: DatabaseOptions, migrate: Bool = true, logLevel: String = "warning", _ body: (HandrailDatabase, Migrator) async throws -> T
+) async throws -> T {
+    let logger = bootstrapLogging(options.resolvedLogLevel ?? logLevel)
+    let migrator: Migrator
+    do {
+        migrator = try Migrator(directory: options.resolvedMigrationsDirectory, logger: logger)
+    } catch let error as MigrationError {
+        throw fail(error.description)
+    }
     let db: HandrailDatabase
     do {
         db = try await HandrailDatabase.open(databaseURL: options.resolvedDatabaseURL, dataDirectory: options.resolvedDataDirectory, maxConnections: 2, logger: logger)
@@ -15,8 +23,8 @@ func withDatabase<T>(_ options: DatabaseOptions, _ body: (HandrailDatabase) asyn
         throw fail(error.description)
     }
     do {
-        try await Migrator(directory: options.resolvedMigrationsDirectory, logger: logger).migrate(db.pool)
-        let result = try await body(db)
+        if migrate { try await migrator.migrate(db.pool) }
+        let result = try await body(db, migrator)
         await db.close()
         return result
     } catch {
@@ -72,7 +80,7 @@ struct Users: AsyncParsableCommand {
             } catch { throw fail(error.description) }
             let password = passwordStdin ? try readPasswordFromStdin() : Secrets.newPassword()
             do { try PasswordHasher.validate(password) } catch { throw fail(error.description) }
-            _ = try await withDatabase(database) { db in
+            _ = try await withDatabase(database) { db, _ in
                 try await UserStore(pool: db.pool).create(
                     username: username, displayName: displayName ?? username, email: email, role: role,
                     passwordHash: passwordHasher.hash(password), mustChangePassword: !passwordStdin, by: commandLineActor)
@@ -86,7 +94,7 @@ struct Users: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
-            let users = try await withDatabase(database) { try await UserStore(pool: $0.pool).list() }
+            let users = try await withDatabase(database) { db, _ in try await UserStore(pool: db.pool).list() }
             for user in users {
                 print([user.username, user.role.rawValue, user.disabled ? "disabled" : "active", user.displayName].joined(separator: "\t"))
             }
@@ -98,7 +106,7 @@ struct Users: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @Option var username: String
         func run() async throws {
-            let user = try await withDatabase(database) { try await UserStore(pool: $0.pool).setDisabled(username: username, true, by: commandLineActor) }
+            let user = try await withDatabase(database) { db, _ in try await UserStore(pool: db.pool).setDisabled(username: username, true, by: commandLineActor) }
             guard user != nil else { throw fail("username: no user \(username.debugDescription)") }
         }
     }
@@ -108,7 +116,7 @@ struct Users: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @Option var username: String
         func run() async throws {
-            let user = try await withDatabase(database) { try await UserStore(pool: $0.pool).setDisabled(username: username, false, by: commandLineActor) }
+            let user = try await withDatabase(database) { db, _ in try await UserStore(pool: db.pool).setDisabled(username: username, false, by: commandLineActor) }
             guard user != nil else { throw fail("username: no user \(username.debugDescription)") }
         }
     }
@@ -121,7 +129,7 @@ struct Users: AsyncParsableCommand {
         func run() async throws {
             let role: Role
             do { role = try Role.parse(self.role) } catch { throw fail(error.description) }
-            let user = try await withDatabase(database) { try await UserStore(pool: $0.pool).setRole(username: username, to: role, by: commandLineActor) }
+            let user = try await withDatabase(database) { db, _ in try await UserStore(pool: db.pool).setRole(username: username, to: role, by: commandLineActor) }
             guard user != nil else { throw fail("username: no user \(username.debugDescription)") }
         }
     }
@@ -136,8 +144,8 @@ struct Users: AsyncParsableCommand {
         func run() async throws {
             let password = passwordStdin ? try readPasswordFromStdin() : Secrets.newPassword()
             do { try PasswordHasher.validate(password) } catch { throw fail(error.description) }
-            let user = try await withDatabase(database) {
-                try await UserStore(pool: $0.pool).setPassword(
+            let user = try await withDatabase(database) { db, _ in
+                try await UserStore(pool: db.pool).setPassword(
                     username: username, hash: passwordHasher.hash(password), mustChange: !passwordStdin, by: commandLineActor)
             }
             guard user != nil else { throw fail("username: no user \(username.debugDescription)") }
@@ -161,7 +169,7 @@ struct Tokens: AsyncParsableCommand {
             if name.isEmpty || name.count > 100 { throw fail("name: must be 1–100 characters") }
             if let days = expiresInDays, days <= 0 { throw fail("expires-in-days: must be a positive number of days") }
             let token = Secrets.newAPIToken()
-            try await withDatabase(database) { db in
+            try await withDatabase(database) { db, _ in
                 guard let owner = try await UserStore(pool: db.pool).find(username: user) else { throw fail("user: no user \(user.debugDescription)") }
                 _ = try await APITokenStore(pool: db.pool).create(
                     for: owner, name: name, tokenHash: Secrets.hash(token), displayPrefix: Secrets.displayPrefix(token),
@@ -177,7 +185,7 @@ struct Tokens: AsyncParsableCommand {
         @Option(help: "Only this person's tokens.") var user: String?
 
         func run() async throws {
-            let tokens = try await withDatabase(database) { db -> [APIToken] in
+            let tokens = try await withDatabase(database) { db, _ -> [APIToken] in
                 var userID: Int?
                 if let user {
                     guard let found = try await UserStore(pool: db.pool).find(username: user) else { throw fail("user: no user \(user.debugDescription)") }
@@ -197,7 +205,7 @@ struct Tokens: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @Option var id: Int
         func run() async throws {
-            let revoked = try await withDatabase(database) { try await APITokenStore(pool: $0.pool).revoke(id: id, ownerID: nil, by: commandLineActor) }
+            let revoked = try await withDatabase(database) { db, _ in try await APITokenStore(pool: db.pool).revoke(id: id, ownerID: nil, by: commandLineActor) }
             guard revoked != nil else { throw fail("id: no live token \(id)") }
         }
     }
@@ -220,7 +228,7 @@ struct Integrations: AsyncParsableCommand {
             do { kind = try IntegrationKind.parse(self.kind) } catch { throw fail(error.description) }
             if name.isEmpty || name.count > 100 { throw fail("name: must be 1–100 characters") }
             let key = Secrets.newIntegrationKey()
-            _ = try await withDatabase(database) { db in
+            _ = try await withDatabase(database) { db, _ in
                 try await IntegrationKeyStore(pool: db.pool).create(
                     name: name, kind: kind, keyHash: Secrets.hash(key), displayPrefix: Secrets.displayPrefix(key),
                     requireSignature: requireSignature, by: commandLineActor)
@@ -233,7 +241,7 @@ struct Integrations: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List integration keys: name, kind, prefix, state.")
         @OptionGroup var database: DatabaseOptions
         func run() async throws {
-            for k in try await withDatabase(database, { try await IntegrationKeyStore(pool: $0.pool).list() }) {
+            for k in try await withDatabase(database) { db, _ in try await IntegrationKeyStore(pool: db.pool).list() } {
                 print([k.name, k.kind.rawValue, k.displayPrefix, k.revokedAt == nil ? "active" : "revoked"].joined(separator: "\t"))
             }
         }
@@ -244,7 +252,7 @@ struct Integrations: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @Option var name: String
         func run() async throws {
-            let revoked = try await withDatabase(database) { try await IntegrationKeyStore(pool: $0.pool).revoke(name: name, by: commandLineActor) }
+            let revoked = try await withDatabase(database) { db, _ in try await IntegrationKeyStore(pool: db.pool).revoke(name: name, by: commandLineActor) }
             guard revoked != nil else { throw fail("name: no live integration key \(name.debugDescription)") }
         }
     }
