@@ -1,0 +1,187 @@
+public import Foundation
+
+/// How bad an alert is.
+public enum Severity: String, CaseIterable, Comparable, Sendable, Codable {
+    case info, warning, critical
+
+    public static func < (a: Severity, b: Severity) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// One label condition of a runbook's `match`: an exact value, or a `/regex/` that must
+/// match the whole value (as Prometheus matchers do).
+public struct LabelMatcher: Sendable, Equatable, Codable, CustomStringConvertible {
+    public enum Value: Sendable, Equatable, Codable {
+        case exact(String)
+        case regex(String)
+    }
+
+    public let label: String
+    public let value: Value
+
+    public init(label: String, value: Value) {
+        self.label = label
+        self.value = value
+    }
+
+    /// Whether the labels satisfy this matcher (a missing label never does).
+    public func matches(_ labels: [String: String]) -> Bool {
+        guard let actual = labels[label] else { return false }
+        switch value {
+        case .exact(let expected): return actual == expected
+        case .regex(let pattern): return LabelMatcher.fullMatch(pattern, actual)
+        }
+    }
+
+    static func fullMatch(_ pattern: String, _ text: String) -> Bool {
+        guard let regex = try? NSRegularExpression(pattern: "^(?:" + pattern + ")$") else { return false }
+        return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    public var description: String {
+        switch value {
+        case .exact(let v): "\(label)=\(v.debugDescription)"
+        case .regex(let p): "\(label)=~/\(p)/"
+        }
+    }
+}
+
+/// A threshold on the alert's value: the severity the value reaches.
+public struct Threshold: Sendable, Equatable, Codable {
+    public enum Direction: String, Sendable, Codable {
+        /// Bigger values are worse (drift scores, latency, error rates) — the default.
+        case higher
+        /// Smaller values are worse (accuracy, throughput, freshness margin).
+        case lower
+    }
+
+    public let metric: String
+    public let warning: Double?
+    public let critical: Double?
+    public let direction: Direction
+
+    public init(metric: String, warning: Double?, critical: Double?, direction: Direction = .higher) {
+        self.metric = metric
+        self.warning = warning
+        self.critical = critical
+        self.direction = direction
+    }
+
+    /// The severity `value` reaches, `nil` when below every threshold.
+    public func severity(for value: Double) -> Severity? {
+        func reached(_ limit: Double?) -> Bool {
+            guard let limit else { return false }
+            return direction == .higher ? value >= limit : value <= limit
+        }
+        if reached(critical) { return .critical }
+        if reached(warning) { return .warning }
+        return nil
+    }
+}
+
+/// Who may record a rollback decision for incidents of a runbook.
+public struct RollbackPolicy: Sendable, Equatable, Codable {
+    public let allowed: Bool
+    public let decidedBy: [Role]
+
+    public init(allowed: Bool = true, decidedBy: [Role] = [.lead, .manager, .admin]) {
+        self.allowed = allowed
+        self.decidedBy = decidedBy
+    }
+}
+
+/// One item of the runbook's checklist (the ordered list under `## Steps`).
+public struct RunbookStep: Sendable, Equatable, Codable {
+    /// 1-based, stable: the item's position in the list.
+    public let index: Int
+    /// The item's Markdown, as written (code blocks and links included).
+    public let markdown: String
+    /// The item's first line as plain text, for lists and timelines.
+    public let title: String
+
+    public init(index: Int, markdown: String, title: String) {
+        self.index = index
+        self.markdown = markdown
+        self.title = title
+    }
+}
+
+/// A runbook as written in `runbooks/*.md`: YAML front matter and a Markdown body.
+public struct Runbook: Sendable, Equatable, Codable {
+    public let id: String
+    public let title: String
+    public let match: [LabelMatcher]
+    public let groupBy: [String]
+    public let severity: Severity
+    /// The rotation that owns incidents of this kind.
+    public let owners: String?
+    public let thresholds: [Threshold]
+    public let autoResolve: Bool
+    /// Seconds within which a resolved incident of the same key reopens.
+    public let reopenWindow: Int
+    public let rollback: RollbackPolicy
+    /// The Markdown after the front matter.
+    public let body: String
+    public let steps: [RunbookStep]
+
+    public init(
+        id: String, title: String, match: [LabelMatcher], groupBy: [String] = ["alertname", "service"], severity: Severity = .warning,
+        owners: String? = nil, thresholds: [Threshold] = [], autoResolve: Bool = true, reopenWindow: Int = 3600,
+        rollback: RollbackPolicy = RollbackPolicy(), body: String, steps: [RunbookStep]
+    ) {
+        self.id = id
+        self.title = title
+        self.match = match
+        self.groupBy = groupBy
+        self.severity = severity
+        self.owners = owners
+        self.thresholds = thresholds
+        self.autoResolve = autoResolve
+        self.reopenWindow = reopenWindow
+        self.rollback = rollback
+        self.body = body
+        self.steps = steps
+    }
+
+    /// The matchers the labels satisfy, or `nil` unless all of them do.
+    public func matchers(satisfiedBy labels: [String: String]) -> [LabelMatcher]? {
+        match.allSatisfy { $0.matches(labels) } ? match : nil
+    }
+
+    /// The severity of an alert of this runbook: from the thresholds when the alert has a
+    /// value (the threshold for its `metric` label, or the only threshold), else the alert's
+    /// own `severity` label when it is one Handrail knows, else the runbook's default.
+    public func severity(value: Double?, labels: [String: String]) -> Severity {
+        if let value {
+            let threshold = thresholds.first { $0.metric == labels["metric"] } ?? (thresholds.count == 1 ? thresholds[0] : nil)
+            if let threshold { return threshold.severity(for: value) ?? .info }
+        }
+        if let label = labels["severity"].flatMap({ Severity(rawValue: $0.lowercased()) }) { return label }
+        return severity
+    }
+}
+
+/// Which runbook an alert gets, and why.
+public struct RunbookMatch: Sendable, Equatable {
+    public let runbook: Runbook
+    /// The matchers that held — what an incident shows as the reason.
+    public let matched: [LabelMatcher]
+    /// Other runbooks that matched with as many matchers (lint forbids this; the first id wins).
+    public let tiedWith: [String]
+
+    public var reason: String {
+        "matched \(runbook.id) on " + matched.map(\.description).joined(separator: ", ")
+            + (tiedWith.isEmpty ? "" : " (tied with \(tiedWith.joined(separator: ", ")); chose the first id)")
+    }
+}
+
+extension Collection where Element == Runbook {
+    /// The runbook for an alert: every matcher holds, and the most matchers win.
+    public func bestMatch(for labels: [String: String]) -> RunbookMatch? {
+        let candidates = compactMap { runbook in runbook.matchers(satisfiedBy: labels).map { (runbook, $0) } }
+        guard let most = candidates.map({ $0.1.count }).max() else { return nil }
+        let best = candidates.filter { $0.1.count == most }.sorted { $0.0.id < $1.0.id }
+        return RunbookMatch(runbook: best[0].0, matched: best[0].1, tiedWith: best.dropFirst().map(\.0.id))
+    }
+}
