@@ -50,6 +50,7 @@ public func buildApplication(
                 onFirstAdmin("admin", password)
             }
         }
+        if schemaCurrent { await syncRunbooks(configuration.runbooksDirectory, database: database, logger: logger) }
         let pages = try await Pages.load(from: configuration.templatesDirectory, logger: logger)
         let (router, _) = buildRouter(
             database: database, migrator: migrator, configuration: configuration, registry: registry, auth: auth, pages: pages, logger: logger)
@@ -90,6 +91,24 @@ func buildRouter(
     SessionController(auth: auth, pages: pages).addRoutes(to: routes)
     AccessController(auth: auth).addRoutes(to: routes)
     return (router, access)
+}
+
+/// Syncs the runbooks folder at start. Problems are logged and the previously synced
+/// versions stay in force: a broken file must not keep the incident tool down.
+func syncRunbooks(_ directory: URL, database: HandrailDatabase, logger: Logger) async {
+    do {
+        switch try await RunbookDirectory.sync(directory, store: RunbookStore(pool: database.pool), by: "serve") {
+        case .synced(let report):
+            logger.info("runbooks synced", metadata: [
+                "new_versions": "\(report.created.count)", "unchanged": "\(report.unchanged.count)", "retired": "\(report.retired.count)",
+            ])
+        case .refused(let problems):
+            for problem in problems { logger.error("runbook problem: \(problem)") }
+            logger.error("runbooks not synced: \(problems.count) problem(s); the versions synced before stay in force")
+        }
+    } catch {
+        logger.error("runbooks not synced", metadata: ["directory": "\(directory.path)", "error": "\(String(reflecting: error))"])
+    }
 }
 
 /// Owns the database for the life of the server: when the server has shut down (it is

@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
 import HandrailCore
+import HandrailStore
 
 struct Runbooks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Work with the runbooks in runbooks/ (Markdown with YAML front matter).", subcommands: [Lint.self])
+        abstract: "Work with the runbooks in runbooks/ (Markdown with YAML front matter).", subcommands: [Lint.self, Sync.self])
 
     struct Lint: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -17,7 +18,7 @@ struct Runbooks: AsyncParsableCommand {
             let dir = Foundation.URL(fileURLWithPath: directory ?? environment["HANDRAIL_RUNBOOKS_DIR"] ?? checkoutRoot.appendingPathComponent("runbooks").path)
             let files: [(path: String, text: String)]
             do {
-                files = try RunbookFiles.read(dir, displayPrefix: directory ?? dir.path)
+                files = try RunbookDirectory.read(dir, displayPrefix: directory ?? dir.path)
             } catch {
                 throw fail("\(dir.path): \(error.localizedDescription)")
             }
@@ -32,14 +33,30 @@ struct Runbooks: AsyncParsableCommand {
     }
 }
 
-enum RunbookFiles {
-    /// The `.md` files of a runbooks folder (a README.md beside them is not a runbook).
-    static func read(_ directory: Foundation.URL, displayPrefix: String) throws -> [(path: String, text: String)] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            .filter { $0.hasSuffix(".md") && $0.lowercased() != "readme.md" }.sorted()
-        let prefix = displayPrefix.hasSuffix("/") ? String(displayPrefix.dropLast()) : displayPrefix
-        return try names.map { name in
-            (prefix + "/" + name, try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8))
+extension Runbooks {
+    struct Sync: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sync the runbooks folder into the database now: changed files become new versions, removed ones are retired. A folder with lint problems syncs nothing.")
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Argument(help: ArgumentHelp("The runbooks folder. Default: HANDRAIL_RUNBOOKS_DIR, else the checkout's runbooks/", valueName: "dir"))
+        var directory: String?
+
+        func run() async throws {
+            let dir = Foundation.URL(fileURLWithPath: directory ?? environment["HANDRAIL_RUNBOOKS_DIR"] ?? checkoutRoot.appendingPathComponent("runbooks").path)
+            try await withDatabase(database) { db, _ in
+                switch try await RunbookDirectory.sync(dir, store: RunbookStore(pool: db.pool), by: commandLineActor.name) {
+                case .synced(let report):
+                    for (id, version) in report.created.sorted(by: { $0.key < $1.key }) { print("\(id): new version \(version)") }
+                    for id in report.retired { print("\(id): retired (its file is gone; it stays readable)") }
+                    for id in report.restored { print("\(id): restored") }
+                    print("\(report.created.count) new version(s), \(report.unchanged.count) unchanged, \(report.retired.count) retired")
+                case .refused(let problems):
+                    for problem in problems { print(problem.description) }
+                    throw fail("\(problems.count) problem(s): nothing synced")
+                }
+            }
         }
     }
 }

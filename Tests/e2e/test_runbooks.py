@@ -29,3 +29,39 @@ def test_every_problem_is_reported_as_file_line_message(tmp_path):
     assert any(line.startswith(f"{tmp_path}/bad.md:9: no \"## Steps\" section") for line in lines), lines
     assert not any("good.md" in line or "README" in line for line in lines)
     assert "3 problem(s)" in result.stderr
+
+
+def test_serve_syncs_at_start_and_the_cli_syncs_on_demand(empty_database, start_server, tmp_path):
+    import os
+    import shutil
+
+    from conftest import psql
+
+    books = tmp_path / "books"
+    shutil.copytree(ROOT / "runbooks", books)
+    env = {"DATABASE_URL": empty_database, "HANDRAIL_RUNBOOKS_DIR": str(books)}
+    server = start_server(env)
+    server.wait_ready()
+    server.stop()
+    assert psql(empty_database, "SELECT count(*) FROM runbook_versions") == str(len(list(books.glob("*.md"))))
+
+    def sync():
+        full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        full_env.update(env)
+        return subprocess.run([str(BINARY), "runbooks", "sync"], env=full_env, capture_output=True, text=True, timeout=60)
+
+    unchanged = sync()
+    assert unchanged.returncode == 0, unchanged.stderr
+    assert "0 new version(s)" in unchanged.stdout
+    text = (books / "feature-drift.md").read_text().replace("Confirm the drift is real", "Confirm that the drift is real")
+    (books / "feature-drift.md").write_text(text)
+    (books / "retraining-failed.md").unlink()
+    changed = sync()
+    assert "feature-drift: new version 2" in changed.stdout
+    assert "retraining-failed: retired" in changed.stdout
+    (books / "broken.md").write_text("---\nid: broken\n---\n")
+    refused = sync()
+    assert refused.returncode == 1
+    assert "books/broken.md:2: missing title" in refused.stdout
+    assert "nothing synced" in refused.stderr
+    assert psql(empty_database, "SELECT current_version FROM runbooks WHERE id = 'feature-drift'") == "2"
