@@ -211,3 +211,25 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         #expect(all.bestMatch(for: ["alertname": "FeatureDriftHigh", "model": "fraud"])?.runbook.id == "feature-drift")
     }
 }
+
+@Suite struct LineDiffTests {
+    @Test func unifiedDiffShowsChangedLinesWithContext() {
+        let old = (1...10).map { "line \($0)" }.joined(separator: "\n")
+        let new = old.replacingOccurrences(of: "line 5", with: "line five") + "\nline 11"
+        let diff = LineDiff.unified(old, new, oldName: "x v1", newName: "x v2", context: 1)
+        #expect(diff == """
+            --- x v1
+            +++ x v2
+            @@ -4,3 +4,3 @@
+             line 4
+            -line 5
+            +line five
+             line 6
+            @@ -10,1 +10,2 @@
+             line 10
+            +line 11
+
+            """)
+        #expect(LineDiff.unified(old, old, oldName: "a", newName: "b").isEmpty)
+    }
+}

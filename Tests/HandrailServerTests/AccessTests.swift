@@ -64,7 +64,9 @@ import TestSupport
         let lines = document.split(separator: "\n", omittingEmptySubsequences: false)
         try await AccessFixture.with { f, _ in
             for route in f.routes {
-                let start = try #require(lines.firstIndex(of: Substring("  \(route.path):")), "\(route.path) is not in openapi.yaml")
+                let found = lines.firstIndex(of: Substring("  \(route.path):"))
+                #expect(found != nil, "\(route.path) is not in openapi.yaml")
+                guard let start = found else { continue }
                 let block = lines[(start + 1)...].prefix { $0.hasPrefix("   ") || $0.isEmpty }
                 #expect(block.contains(Substring("    \(route.method.rawValue.lowercased()):")), "\(route.method) \(route.path) is not in openapi.yaml")
             }
