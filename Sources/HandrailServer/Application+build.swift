@@ -90,7 +90,7 @@ func buildRouter(
     ).addRoutes(to: routes)
     SessionController(auth: auth, pages: pages).addRoutes(to: routes)
     AccessController(auth: auth).addRoutes(to: routes)
-    RunbookController(store: RunbookStore(pool: database.pool), directory: configuration.runbooksDirectory).addRoutes(to: routes)
+    RunbookController(store: RunbookStore(pool: database.pool), directory: configuration.runbooksDirectory, pages: pages).addRoutes(to: routes)
     return (router, access)
 }
 

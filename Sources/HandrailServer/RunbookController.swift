@@ -8,6 +8,7 @@ import Markdown
 struct RunbookController {
     let store: RunbookStore
     let directory: URL
+    let pages: Pages
 
     func addRoutes(to routes: Routes) {
         routes.on(.get, "/api/v1/runbooks", .role(.viewer)) { request, _ in try await list(request) }
@@ -31,6 +32,23 @@ struct RunbookController {
             return Detail(version)
         }
         routes.on(.get, "/api/v1/runbooks/:id/diff", .role(.viewer)) { request, context in try await diff(request, context) }
+        routes.on(.get, "/runbooks", .role(.viewer)) { _, context in
+            let list = try await store.list().map { v in
+                ["id": v.id, "title": v.runbook.title, "version": v.version, "owners": v.runbook.owners ?? "-"] as [String: Any]
+            }
+            return try pages.render("runbooks.html", ["title": "Runbooks", "runbooks": list], context: context)
+        }
+        routes.on(.get, "/runbooks/:id", .role(.viewer)) { request, context in
+            let id = try context.parameters.require("id")
+            let number = request.uri.queryParameters.get("version", as: Int.self)
+            let found = if let number { try await store.version(id: id, number) } else { try await store.current(id: id) }
+            guard let v = found else { throw APIError(.notFound, "no runbook \(id.debugDescription)") }
+            return try pages.render("runbook.html", [
+                "title": v.runbook.title, "id": v.id, "version": v.version, "current_version": v.currentVersion,
+                "retired": v.retiredAt != nil, "owners": v.runbook.owners ?? "-", "severity": v.runbook.severity.rawValue,
+                "html": Markdown.html(v.runbook.body),
+            ], context: context)
+        }
     }
 
     // MARK: - Bodies

@@ -5,7 +5,7 @@ import HandrailStore
 
 struct Runbooks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Work with the runbooks in runbooks/ (Markdown with YAML front matter).", subcommands: [Lint.self, Sync.self])
+        abstract: "Work with the runbooks in runbooks/ (Markdown with YAML front matter).", subcommands: [Lint.self, Sync.self, List.self, Show.self, Match.self])
 
     struct Lint: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -57,6 +57,64 @@ extension Runbooks {
                     throw fail("\(problems.count) problem(s): nothing synced")
                 }
             }
+        }
+    }
+}
+
+extension Runbooks {
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the synced runbooks: id, version, owners, state, title.")
+        @OptionGroup var database: DatabaseOptions
+        @Flag(help: "Include retired runbooks.") var retired = false
+
+        func run() async throws {
+            let versions = try await withDatabase(database) { db, _ in try await RunbookStore(pool: db.pool).list(includeRetired: retired) }
+            for v in versions {
+                print([v.id, "v\(v.version)", v.runbook.owners ?? "-", v.retiredAt == nil ? "active" : "retired", v.runbook.title].joined(separator: "\t"))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a runbook's source as synced (the current version, or --version N).")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The runbook id.") var id: String
+        @Option(help: "A version number (default: the current one).") var version: Int?
+
+        func run() async throws {
+            let found = try await withDatabase(database) { db, _ in
+                let store = RunbookStore(pool: db.pool)
+                if let version { return try await store.version(id: id, version) }
+                return try await store.current(id: id)
+            }
+            guard let found else { throw fail("id: no runbook \(id.debugDescription)\(version.map { " with version \($0)" } ?? "")") }
+            print("# \(found.id) v\(found.version) of \(found.currentVersion), synced \(found.syncedAt.formatted(.iso8601)) by \(found.syncedBy)\(found.retiredAt == nil ? "" : ", retired")")
+            print(found.source)
+        }
+    }
+
+    struct Match: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Which runbook an alert with these labels would get, and why.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "The alert's alertname.") var alertname: String
+        @Option(name: .customLong("label"), help: "Another label, key=value (repeatable).") var labels: [String] = []
+        @Option(help: "The alert's value, for the severity from thresholds.") var value: Double?
+
+        func run() async throws {
+            var alert = ["alertname": alertname]
+            for label in labels {
+                let parts = label.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, !parts[0].isEmpty else { throw fail("label: \(label.debugDescription) is not key=value") }
+                alert[String(parts[0])] = String(parts[1])
+            }
+            let runbooks = try await withDatabase(database) { db, _ in try await RunbookStore(pool: db.pool).list().map(\.runbook) }
+            guard let match = runbooks.bestMatch(for: alert) else {
+                print("no runbook matches; the incident would open flagged \"no runbook\"")
+                throw ExitCode(2)
+            }
+            print(match.runbook.id)
+            print(match.reason)
+            print("severity: \(match.runbook.severity(value: value, labels: alert).rawValue)")
         }
     }
 }

@@ -92,6 +92,15 @@ import TestSupport
             #expect(text.contains("+2. Afterwards"))
             #expect(diff["to"] as? Int == 2)
             #expect(try await client.execute("/api/v1/runbooks/hostile/diff", headers: viewer).status == .badRequest)
+            // The page: the same safe HTML, under the strict policy.
+            let page = try await client.execute("/runbooks/hostile", headers: [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/html"])
+            #expect(page.status == .ok)
+            #expect(page.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
+            let lower = page.text.lowercased()
+            for bad in ["<script", "onerror", "onmouseover", "href=\"javascript:", "href=\"data:"] { #expect(!lower.contains(bad), "\(bad)") }
+            #expect(page.text.contains("Afterwards"))
+            let oldPage = try await client.execute("/runbooks/hostile?version=1", headers: [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/html"])
+            #expect(oldPage.text.contains("Then") && oldPage.text.contains("version 1 of 2"))
         }
     }
 }

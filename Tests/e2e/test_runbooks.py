@@ -65,3 +65,27 @@ def test_serve_syncs_at_start_and_the_cli_syncs_on_demand(empty_database, start_
     assert "books/broken.md:2: missing title" in refused.stdout
     assert "nothing synced" in refused.stderr
     assert psql(empty_database, "SELECT current_version FROM runbooks WHERE id = 'feature-drift'") == "2"
+
+
+def test_cli_lists_shows_and_matches_synced_runbooks(empty_database):
+    import os
+
+    def run(*args):
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env["DATABASE_URL"] = empty_database
+        return subprocess.run([str(BINARY), "runbooks", *args], env=env, capture_output=True, text=True, timeout=60)
+
+    assert run("sync", str(ROOT / "runbooks")).returncode == 0
+    listing = run("list").stdout
+    assert "canary-guard-breach\tv1\tml-serving\tactive\tCanary guard breach during a model rollout" in listing
+    shown = run("show", "stale-features")
+    assert shown.returncode == 0
+    assert "id: stale-features" in shown.stdout and "## Steps" in shown.stdout
+    assert run("show", "nope").returncode == 1
+    matched = run("match", "--alertname", "CanaryGuardBreached", "--label", "model=fraud", "--label", "rollout=r7")
+    assert matched.stdout.splitlines()[0] == "canary-guard-breach"
+    assert 'alertname="CanaryGuardBreached"' in matched.stdout
+    none = run("match", "--alertname", "Unknown")
+    assert none.returncode == 2 and "no runbook matches" in none.stdout
+    bad = run("match", "--alertname", "X", "--label", "nokeyvalue")
+    assert bad.returncode == 1 and bad.stderr.startswith("handrail: label:")
