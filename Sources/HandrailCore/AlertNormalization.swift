@@ -1,0 +1,162 @@
+import Crypto
+public import Foundation
+
+/// Whether an alert is firing or has cleared.
+public enum AlertStatus: String, Sendable, Codable {
+    case firing, resolved
+}
+
+/// One alert from any source, in one shape: what ingestion stores and groups.
+public struct NormalizedAlert: Sendable, Equatable, Codable {
+    public var source: IntegrationKind
+    /// The alert's identity within its integration: Alertmanager's and Grafana's
+    /// `fingerprint`, PagerDuty's and the generic format's `dedup_key`.
+    public var fingerprint: String
+    /// This alert's own status — never the group's.
+    public var status: AlertStatus
+    public var labels: [String: String]
+    public var annotations: [String: String]
+    public var startsAt: Date?
+    /// `nil` means "no end" (Alertmanager's `0001-01-01T00:00:00Z`).
+    public var endsAt: Date?
+    /// The value a runbook's thresholds compare with, when the source sent one.
+    public var value: Double?
+    /// Every value Grafana sent (`values`), by reference id.
+    public var values: [String: Double]
+    public var generatorURL: String?
+    /// Grafana's dashboard, panel and silence links, PagerDuty's links.
+    public var links: [String: String]
+
+    public init(
+        source: IntegrationKind, fingerprint: String, status: AlertStatus, labels: [String: String], annotations: [String: String] = [:],
+        startsAt: Date? = nil, endsAt: Date? = nil, value: Double? = nil, values: [String: Double] = [:], generatorURL: String? = nil,
+        links: [String: String] = [:]
+    ) {
+        self.source = source
+        self.fingerprint = fingerprint
+        self.status = status
+        self.labels = labels
+        self.annotations = annotations
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.value = value
+        self.values = values
+        self.generatorURL = generatorURL
+        self.links = links
+    }
+}
+
+/// A delivery's alerts and what the source said about the delivery itself.
+public struct AlertBatch: Sendable, Equatable {
+    public var alerts: [NormalizedAlert]
+    /// Alerts the sender left out (Alertmanager's `max_alerts`): logged and recorded.
+    public var truncatedAlerts: Int
+    public var receiver: String?
+    public var groupKey: String?
+}
+
+/// Turns source payloads into `NormalizedAlert`s, naming the field at fault when it cannot.
+public enum AlertNormalizer {
+    /// Alertmanager's webhook (version 4) and Grafana's webhook contact point (Alertmanager's
+    /// fields plus `values`, `dashboardURL`, `panelURL`, `silenceURL`, …).
+    public static func alertmanager(_ body: Data, source: IntegrationKind = .alertmanager) throws(ValidationError) -> AlertBatch {
+        let root = try object(try json(body), "body")
+        guard let list = root["alerts"] else { throw ValidationError(field: "alerts", message: "is required") }
+        guard let alerts = list as? [Any] else { throw ValidationError(field: "alerts", message: "must be a list") }
+        var normalized: [NormalizedAlert] = []
+        for (i, item) in alerts.enumerated() {
+            let field = "alerts[\(i)]"
+            let alert = try object(item, field)
+            guard let statusText = alert["status"] as? String else {
+                throw ValidationError(field: "\(field).status", message: alert["status"] == nil ? "is required" : "must be firing or resolved")
+            }
+            guard let status = AlertStatus(rawValue: statusText) else { throw ValidationError(field: "\(field).status", message: "must be firing or resolved, not \(statusText.debugDescription)") }
+            let labels = try strings(alert["labels"], "\(field).labels", required: true)
+            guard let alertname = labels["alertname"], !alertname.isEmpty else { throw ValidationError(field: "\(field).labels.alertname", message: "is required") }
+            let annotations = try strings(alert["annotations"], "\(field).annotations", required: false)
+            let values = try numbers(alert["values"], "\(field).values")
+            var links: [String: String] = [:]
+            for key in ["dashboardURL", "panelURL", "silenceURL"] {
+                if let url = alert[key] as? String, !url.isEmpty { links[key] = url }
+            }
+            let fingerprint = (alert["fingerprint"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? Self.fingerprint(labels)
+            normalized.append(NormalizedAlert(
+                source: source, fingerprint: fingerprint, status: status, labels: labels, annotations: annotations,
+                startsAt: try date(alert["startsAt"], "\(field).startsAt"), endsAt: try date(alert["endsAt"], "\(field).endsAt"),
+                value: primaryValue(values: values, labels: labels, annotations: annotations), values: values,
+                generatorURL: alert["generatorURL"] as? String, links: links))
+        }
+        let truncated = root["truncatedAlerts"] as? Int ?? 0
+        return AlertBatch(alerts: normalized, truncatedAlerts: max(0, truncated), receiver: root["receiver"] as? String, groupKey: root["groupKey"] as? String)
+    }
+
+    /// The value thresholds compare with: a `value` label or annotation; else, of Grafana's
+    /// `values`, the first (by reference id) that is not a 0/1 condition result; else the first.
+    static func primaryValue(values: [String: Double], labels: [String: String], annotations: [String: String]) -> Double? {
+        if let text = labels["value"] ?? annotations["value"], let v = Double(text) { return v }
+        let sorted = values.sorted { $0.key < $1.key }
+        return sorted.first { $0.value != 0 && $0.value != 1 }?.value ?? sorted.first?.value
+    }
+
+    /// Alertmanager's own fingerprint is a hash of the label set; when a sender leaves it
+    /// out, a hash of the sorted labels stands in, stable across deliveries.
+    static func fingerprint(_ labels: [String: String]) -> String {
+        let canonical = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\u{1F}")
+        return SHA256.hash(data: Data(canonical.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+
+    // MARK: - JSON helpers (each names the field at fault)
+
+    static func json(_ body: Data) throws(ValidationError) -> Any {
+        do {
+            return try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
+        } catch {
+            throw ValidationError(field: "body", message: "is not valid JSON")
+        }
+    }
+
+    static func object(_ value: Any?, _ field: String) throws(ValidationError) -> [String: Any] {
+        guard let object = value as? [String: Any] else { throw ValidationError(field: field, message: "must be a JSON object") }
+        return object
+    }
+
+    static func strings(_ value: Any?, _ field: String, required: Bool) throws(ValidationError) -> [String: String] {
+        guard let value, !(value is NSNull) else {
+            if required { throw ValidationError(field: field, message: "is required") }
+            return [:]
+        }
+        let object = try object(value, field)
+        var result: [String: String] = [:]
+        for (key, v) in object {
+            guard let s = v as? String else { throw ValidationError(field: "\(field).\(key)", message: "must be a string") }
+            result[key] = s
+        }
+        return result
+    }
+
+    static func numbers(_ value: Any?, _ field: String) throws(ValidationError) -> [String: Double] {
+        guard let value, !(value is NSNull) else { return [:] }
+        let object = try object(value, field)
+        var result: [String: Double] = [:]
+        for (key, v) in object {
+            guard let n = v as? NSNumber else { throw ValidationError(field: "\(field).\(key)", message: "must be a number") }
+            result[key] = n.doubleValue
+        }
+        return result
+    }
+
+    /// RFC 3339 with or without fractions; Alertmanager's zero time (year 1) means none.
+    static func date(_ value: Any?, _ field: String) throws(ValidationError) -> Date? {
+        guard let value, !(value is NSNull) else { return nil }
+        guard let text = value as? String else { throw ValidationError(field: field, message: "must be an RFC 3339 time") }
+        if text.isEmpty { return nil }
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        plain.formatOptions = [.withInternetDateTime]
+        guard let date = fractional.date(from: text) ?? plain.date(from: text) else {
+            throw ValidationError(field: field, message: "must be an RFC 3339 time, not \(text.prefix(40).debugDescription)")
+        }
+        return date.timeIntervalSince1970 < 0 ? nil : date
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import HandrailCore
+import Testing
+
+@Suite struct AlertmanagerNormalizationTests {
+    /// A group as Alertmanager sends it: the group is firing, one of its alerts has cleared.
+    static let group = """
+        {"version":"4","groupKey":"{}:{alertname=\\"FeatureDriftHigh\\"}","truncatedAlerts":2,"status":"firing",
+         "receiver":"team\\\\ml-platform","groupLabels":{"alertname":"FeatureDriftHigh"},
+         "commonLabels":{"alertname":"FeatureDriftHigh"},"commonAnnotations":{},"externalURL":"http://am:9093",
+         "alerts":[
+          {"status":"firing","labels":{"alertname":"FeatureDriftHigh","model":"churn","value":"0.31"},
+           "annotations":{"summary":"PSI 0.31"},"startsAt":"2026-11-20T09:51:03.157076+01:00","endsAt":"0001-01-01T00:00:00Z",
+           "generatorURL":"http://prom/graph","fingerprint":"a1"},
+          {"status":"resolved","labels":{"alertname":"FeatureDriftHigh","model":"fraud"},
+           "annotations":{},"startsAt":"2026-11-20T08:00:00Z","endsAt":"2026-11-20T09:00:00Z","fingerprint":"b2"}
+         ]}
+        """
+
+    @Test func eachAlertKeepsItsOwnStatusNotTheGroups() throws {
+        let batch = try AlertNormalizer.alertmanager(Data(Self.group.utf8))
+        #expect(batch.alerts.map(\.status) == [.firing, .resolved])
+        #expect(batch.alerts.map(\.fingerprint) == ["a1", "b2"])
+        #expect(batch.truncatedAlerts == 2)
+        #expect(batch.receiver == "team\\ml-platform", "receiver names with backslashes are accepted")
+        let first = batch.alerts[0]
+        #expect(first.endsAt == nil, "the zero time means no end")
+        #expect(first.startsAt == Date(timeIntervalSince1970: 1_795_164_663.157))
+        #expect(first.value == 0.31, "a value label is the alert's value")
+        #expect(batch.alerts[1].endsAt == Date(timeIntervalSince1970: 1_795_165_200))
+        #expect(batch.alerts[1].annotations.isEmpty)
+    }
+
+    @Test func grafanaFixtureKeepsValuesAndLinks() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/fixtures/grafana-webhook-firing.json")
+        let batch = try AlertNormalizer.alertmanager(try Data(contentsOf: fixture), source: .grafana)
+        let alert = try #require(batch.alerts.first)
+        #expect(alert.source == .grafana)
+        #expect(alert.values == ["B": 0.2371, "C": 1])
+        #expect(alert.value == 0.2371, "the reduced value, not the 0/1 condition")
+        #expect(alert.links["dashboardURL"] == "https://grafana.example/d/drift")
+        #expect(alert.links["silenceURL"]?.hasPrefix("https://grafana.example/alerting/silence") == true)
+        #expect(alert.labels["model"] == "churn-v3")
+        #expect(alert.fingerprint == "c6eadffa33fcdf37")
+    }
+
+    @Test func missingFingerprintGetsAStableOne() throws {
+        let body = #"{"alerts":[{"status":"firing","labels":{"b":"2","alertname":"X","a":"1"}}]}"#
+        let one = try AlertNormalizer.alertmanager(Data(body.utf8)).alerts[0].fingerprint
+        let reordered = #"{"alerts":[{"status":"firing","labels":{"alertname":"X","a":"1","b":"2"}}]}"#
+        #expect(try AlertNormalizer.alertmanager(Data(reordered.utf8)).alerts[0].fingerprint == one)
+        #expect(one.count == 16)
+    }
+
+    @Test(arguments: [
+        ("not json", "body", "is not valid JSON"),
+        ("[]", "body", "must be a JSON object"),
+        ("{}", "alerts", "is required"),
+        (#"{"alerts":{}}"#, "alerts", "must be a list"),
+        (#"{"alerts":[{"labels":{"alertname":"X"}}]}"#, "alerts[0].status", "is required"),
+        (#"{"alerts":[{"status":"burning","labels":{"alertname":"X"}}]}"#, "alerts[0].status", "must be firing or resolved"),
+        (#"{"alerts":[{"status":"firing"}]}"#, "alerts[0].labels", "is required"),
+        (#"{"alerts":[{"status":"firing","labels":{"service":"x"}}]}"#, "alerts[0].labels.alertname", "is required"),
+        (#"{"alerts":[{"status":"firing","labels":{"alertname":3}}]}"#, "alerts[0].labels.alertname", "must be a string"),
+        (#"{"alerts":[{"status":"firing","labels":{"alertname":"X"},"startsAt":"yesterday"}]}"#, "alerts[0].startsAt", "must be an RFC 3339 time"),
+        (#"{"alerts":[{"status":"firing","labels":{"alertname":"X"}},{"status":"firing","labels":{"alertname":"Y"},"annotations":[]}]}"#, "alerts[1].annotations", "must be a JSON object"),
+    ])
+    func badInputNamesTheField(body: String, field: String, message: String) {
+        #expect {
+            _ = try AlertNormalizer.alertmanager(Data(body.utf8))
+        } throws: { error in
+            guard let e = error as? ValidationError else { return false }
+            return e.field == field && e.message.hasPrefix(message)
+        }
+    }
+}
