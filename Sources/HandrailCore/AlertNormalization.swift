@@ -1,4 +1,3 @@
-import Crypto
 public import Foundation
 
 /// Whether an alert is firing or has cleared.
@@ -102,7 +101,7 @@ public enum AlertNormalizer {
     /// out, a hash of the sorted labels stands in, stable across deliveries.
     static func fingerprint(_ labels: [String: String]) -> String {
         let canonical = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\u{1F}")
-        return SHA256.hash(data: Data(canonical.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        return String(Digest.sha256Hex(canonical).prefix(16))
     }
 
     // MARK: - JSON helpers (each names the field at fault)

@@ -31,7 +31,7 @@ public enum Secrets {
 
     /// SHA-256, hex: how tokens, keys and session ids are stored and looked up.
     public static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).hex
+        Digest.sha256Hex(secret)
     }
 
     /// What a listing shows of a secret: enough to tell them apart, too little to use.
@@ -52,6 +52,14 @@ public enum Secrets {
         var difference: UInt8 = 0
         for i in 0..<x.count { difference |= x[i] ^ y[i] }
         return difference == 0
+    }
+}
+
+/// Content digests: migration checksums, runbook versions, fingerprints, stored secrets.
+public enum Digest {
+    /// SHA-256 of the text's UTF-8 bytes, as 64 lower-case hex digits.
+    public static func sha256Hex(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).hex
     }
 }
 

@@ -45,10 +45,8 @@ public struct HandrailRequestContext: RequestContext, RemoteAddressRequestContex
     /// Whether the connection comes from this machine (loopback or a Unix socket).
     public var isLoopback: Bool {
         guard let remoteAddress else { return false }
-        switch remoteAddress {
-        case .unixDomainSocket: return true
-        case .v4(let a): return a.host.hasPrefix("127.") || remoteAddress.ipAddress?.hasPrefix("127.") == true
-        case .v6: return remoteAddress.ipAddress == "::1"
-        }
+        if case .unixDomainSocket = remoteAddress { return true }
+        let ip = remoteAddress.ipAddress ?? ""
+        return ip.hasPrefix("127.") || ip == "::1"
     }
 }

@@ -37,7 +37,7 @@ struct SessionController {
         var response = try pages.render(
             "login.html", status: status,
             ["title": "Sign in", "login_csrf": token, "next": Self.safeNext(request.uri.queryParameters.get("next")), "error": error as Any, "username": username],
-            context: HandrailRequestContext(copying: context, signedOut: true))
+            context: context.signedOut)
         response.setCookie(Cookie(name: AuthService.loginCSRFCookie, value: token, maxAge: 3600, path: "/login", secure: auth.settings.behindTLSProxy, httpOnly: true, sameSite: .strict))
         return response
     }
@@ -103,11 +103,10 @@ struct SessionController {
 
 extension HandrailRequestContext {
     /// The same request seen as anonymous (the sign-in page shows no user menu).
-    init(copying other: HandrailRequestContext, signedOut: Bool) {
-        self = other
-        if signedOut {
-            principal = nil
-            sessionToken = nil
-        }
+    var signedOut: HandrailRequestContext {
+        var copy = self
+        copy.principal = nil
+        copy.sessionToken = nil
+        return copy
     }
 }

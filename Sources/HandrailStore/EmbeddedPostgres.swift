@@ -1,6 +1,6 @@
 public import Foundation
 public import Logging
-import Crypto
+import HandrailCore
 import Postgres
 
 /// A private PostgreSQL cluster that Handrail creates, starts and stops itself, for when no
@@ -190,7 +190,7 @@ public struct EmbeddedPostgres: Sendable {
         if runDirectory.path.utf8.count + 15 < 100 { return runDirectory }
         // Stable across processes (unlike `hashValue`), so a second Handrail finds the socket
         // of a cluster the first one started.
-        let tag = SHA256.hash(data: Data(runDirectory.path.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        let tag = Digest.sha256Hex(runDirectory.path).prefix(12)
         return URL(fileURLWithPath: "/tmp/handrail-pg-\(tag)")
     }
 

@@ -1,4 +1,4 @@
-import Crypto
+import HandrailCore
 public import Foundation
 public import Logging
 public import Postgres
@@ -17,7 +17,7 @@ public struct Migration: Sendable, Equatable {
         self.version = version
         self.name = name
         self.sql = sql
-        self.checksum = SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+        self.checksum = Digest.sha256Hex(sql)
     }
 }
 

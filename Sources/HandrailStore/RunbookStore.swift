@@ -1,4 +1,3 @@
-import Crypto
 public import Foundation
 public import HandrailCore
 public import Postgres
@@ -44,7 +43,7 @@ public struct RunbookStore: Sendable {
     public func sync(_ files: [(path: String, source: String, runbook: Runbook)], by actor: String) async throws -> RunbookSyncReport {
         let ids = files.map(\.runbook.id)
         let paths = files.map(\.path)
-        let hashes = files.map { SHA256.hash(data: Data($0.source.utf8)).map { String(format: "%02x", $0) }.joined() }
+        let hashes = files.map { Digest.sha256Hex($0.source) }
         let sources = files.map(\.source)
         var definitions: [String] = []
         for file in files { definitions.append(try PostgresJSON(encoding: file.runbook).text) }

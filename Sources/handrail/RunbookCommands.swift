@@ -15,7 +15,7 @@ struct Runbooks: AsyncParsableCommand {
         var directory: String?
 
         func run() async throws {
-            let dir = Foundation.URL(fileURLWithPath: directory ?? environment["HANDRAIL_RUNBOOKS_DIR"] ?? checkoutRoot.appendingPathComponent("runbooks").path)
+            let dir = runbooksDirectory(directory)
             let files: [(path: String, text: String)]
             do {
                 files = try RunbookDirectory.read(dir, displayPrefix: directory ?? dir.path)
@@ -44,7 +44,7 @@ extension Runbooks {
         var directory: String?
 
         func run() async throws {
-            let dir = Foundation.URL(fileURLWithPath: directory ?? environment["HANDRAIL_RUNBOOKS_DIR"] ?? checkoutRoot.appendingPathComponent("runbooks").path)
+            let dir = runbooksDirectory(directory)
             try await withDatabase(database) { db, _ in
                 switch try await RunbookDirectory.sync(dir, store: RunbookStore(pool: db.pool), by: commandLineActor.name) {
                 case .synced(let report):
@@ -117,4 +117,9 @@ extension Runbooks {
             print("severity: \(match.runbook.severity(value: value, labels: alert).rawValue)")
         }
     }
+}
+
+/// The runbooks folder: the argument, else HANDRAIL_RUNBOOKS_DIR, else the checkout's runbooks/.
+func runbooksDirectory(_ argument: String?) -> Foundation.URL {
+    Foundation.URL(fileURLWithPath: argument ?? environment["HANDRAIL_RUNBOOKS_DIR"] ?? checkoutRoot.appendingPathComponent("runbooks").path)
 }

@@ -1,7 +1,7 @@
 public import Foundation
 public import HandrailStore
 public import Postgres
-import Crypto
+import HandrailCore
 
 /// Fresh databases for tests, cloned from a migrated template.
 ///
@@ -95,8 +95,8 @@ public enum TestDatabase {
         func name() async throws -> String {
             if let built { return built }
             let migrator = try Migrator(directory: TestDatabase.migrationsDirectory)
-            let digest = SHA256.hash(data: Data(migrator.migrations.map { "\($0.name):\($0.checksum)" }.joined(separator: "\n").utf8))
-            let name = "handrail_template_" + digest.prefix(6).map { String(format: "%02x", $0) }.joined()
+            let digest = Digest.sha256Hex(migrator.migrations.map { "\($0.name):\($0.checksum)" }.joined(separator: "\n"))
+            let name = "handrail_template_" + digest.prefix(12)
             let admin = try TestDatabase.adminConninfo()
             let connection = try await PostgresConnection.connect(admin)
             defer { connection.close() }
