@@ -89,6 +89,64 @@ public enum AlertNormalizer {
         return AlertBatch(alerts: normalized, truncatedAlerts: max(0, truncated), receiver: root["receiver"] as? String, groupKey: root["groupKey"] as? String)
     }
 
+    /// Handrail's own JSON format (`POST /api/v1/alerts/generic`), for senders that speak
+    /// none of the others: one alert object, or `{"alerts": [...]}`. Each alert needs a
+    /// `dedup_key` and an `alertname` (top level or in `labels`); see openapi.yaml.
+    public static func generic(_ body: Data) throws(ValidationError) -> AlertBatch {
+        let root = try object(try json(body), "body")
+        var items: [(Any, String)] = []
+        if let list = root["alerts"] {
+            guard let alerts = list as? [Any] else { throw ValidationError(field: "alerts", message: "must be a list") }
+            if alerts.isEmpty { throw ValidationError(field: "alerts", message: "must hold at least one alert") }
+            items = alerts.enumerated().map { ($1, "alerts[\($0)].") }
+        } else {
+            items = [(root, "")]
+        }
+        var normalized: [NormalizedAlert] = []
+        for (item, prefix) in items {
+            let alert = try object(item, prefix.isEmpty ? "body" : String(prefix.dropLast()))
+            guard let key = alert["dedup_key"] else { throw ValidationError(field: prefix + "dedup_key", message: "is required") }
+            guard let dedupKey = key as? String else { throw ValidationError(field: prefix + "dedup_key", message: "must be a string") }
+            let trimmedKey = dedupKey.trimmingCharacters(in: .whitespaces)
+            guard (1...255).contains(trimmedKey.count) else { throw ValidationError(field: prefix + "dedup_key", message: "must be 1 to 255 characters") }
+            var status = AlertStatus.firing
+            if let value = alert["status"], !(value is NSNull) {
+                guard let text = value as? String, let parsed = AlertStatus(rawValue: text.lowercased()) else {
+                    throw ValidationError(field: prefix + "status", message: "must be firing or resolved")
+                }
+                status = parsed
+            }
+            var labels = try strings(alert["labels"], prefix + "labels", required: false)
+            var annotations = try strings(alert["annotations"], prefix + "annotations", required: false)
+            for (field, target) in [("alertname", "alertname"), ("severity", "severity"), ("service", "service")] {
+                guard let value = alert[field], !(value is NSNull) else { continue }
+                guard let text = value as? String else { throw ValidationError(field: prefix + field, message: "must be a string") }
+                labels[target] = text
+            }
+            for field in ["summary", "description"] {
+                guard let value = alert[field], !(value is NSNull) else { continue }
+                guard let text = value as? String else { throw ValidationError(field: prefix + field, message: "must be a string") }
+                annotations[field] = text
+            }
+            guard let alertname = labels["alertname"], !alertname.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw ValidationError(field: prefix + "alertname", message: "is required (top level or in labels)")
+            }
+            var value: Double?
+            if let raw = alert["value"], !(raw is NSNull) {
+                guard let number = raw as? NSNumber, !(raw is Bool), number.doubleValue.isFinite else {
+                    throw ValidationError(field: prefix + "value", message: "must be a number")
+                }
+                value = number.doubleValue
+            }
+            let links = try strings(alert["links"], prefix + "links", required: false)
+            normalized.append(NormalizedAlert(
+                source: .generic, fingerprint: trimmedKey, status: status, labels: labels, annotations: annotations,
+                startsAt: try date(alert["starts_at"], prefix + "starts_at"), endsAt: try date(alert["ends_at"], prefix + "ends_at"),
+                value: value ?? primaryValue(values: [:], labels: labels, annotations: annotations), links: links))
+        }
+        return AlertBatch(alerts: normalized, truncatedAlerts: 0, receiver: nil, groupKey: nil)
+    }
+
     /// The value thresholds compare with: a `value` label or annotation; else, of Grafana's
     /// `values`, the first (by reference id) that is not a 0/1 condition result; else the first.
     static func primaryValue(values: [String: Double], labels: [String: String], annotations: [String: String]) -> Double? {

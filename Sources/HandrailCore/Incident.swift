@@ -1,0 +1,142 @@
+public import Foundation
+
+/// Where an incident is in its life.
+public enum IncidentState: String, CaseIterable, Sendable, Codable {
+    case triggered, acknowledged, mitigated, resolved, reopened
+
+    public var isOpen: Bool { self != .resolved }
+
+    public static func parse(_ text: String, field: String = "state") throws(ValidationError) -> IncidentState {
+        guard let state = IncidentState(rawValue: text.lowercased()) else {
+            throw ValidationError(field: field, message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)")
+        }
+        return state
+    }
+}
+
+/// What a person does to an incident's state, and from which states it is allowed.
+public enum IncidentTransition: String, Sendable, CaseIterable {
+    case acknowledge, mitigate, resolve
+
+    public var target: IncidentState {
+        switch self {
+        case .acknowledge: .acknowledged
+        case .mitigate: .mitigated
+        case .resolve: .resolved
+        }
+    }
+
+    /// States the transition may start from.
+    public var from: [IncidentState] {
+        switch self {
+        case .acknowledge: [.triggered, .reopened]
+        case .mitigate: [.triggered, .acknowledged, .reopened]
+        case .resolve: [.triggered, .acknowledged, .mitigated, .reopened]
+        }
+    }
+}
+
+/// An incident as people refer to it: `42` or `INC-42`.
+public enum IncidentRef {
+    public static func number(_ text: String) -> Int64? {
+        var t = Substring(text.trimmingCharacters(in: .whitespaces))
+        if t.uppercased().hasPrefix("INC-") { t = t.dropFirst(4) }
+        guard let n = Int64(t), n > 0 else { return nil }
+        return n
+    }
+
+    public static func display(_ number: Int64) -> String { "INC-\(number)" }
+}
+
+/// The outcome a person records for one runbook step of one incident.
+public enum StepOutcome: String, Sendable, Codable, CaseIterable {
+    case done, skipped, failed
+    /// Takes back the previous mark (a new mark, never an edit).
+    case undone
+
+    /// Skipped steps need a reason and failed ones a note: they are runbook gaps.
+    public static func validate(_ outcome: String, note: String?) throws(ValidationError) -> (StepOutcome, String?) {
+        guard let value = StepOutcome(rawValue: outcome.lowercased()) else {
+            throw ValidationError(field: "outcome", message: "must be one of done, skipped, failed, undone, not \(outcome.debugDescription)")
+        }
+        let trimmed = note?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = (trimmed?.isEmpty ?? true) ? nil : trimmed
+        if value == .skipped, text == nil { throw ValidationError(field: "note", message: "a skipped step needs a reason") }
+        if value == .failed, text == nil { throw ValidationError(field: "note", message: "a failed step needs a note saying what happened") }
+        if let text, text.count > 4000 { throw ValidationError(field: "note", message: "must be at most 4000 characters") }
+        return (value, text)
+    }
+}
+
+/// A runbook version that alerts can be matched to.
+public struct RunbookCandidate: Sendable, Equatable {
+    public let runbook: Runbook
+    public let version: Int
+
+    public init(runbook: Runbook, version: Int) {
+        self.runbook = runbook
+        self.version = version
+    }
+}
+
+/// An alert with everything ingestion decides before it touches the database: its grouping
+/// key and the rule that made it, the runbook version it gets and why, its severity.
+public struct RoutedAlert: Sendable, Equatable {
+    public var alert: NormalizedAlert
+    public var groupingKey: String
+    public var groupRule: String
+    public var severity: Severity
+    public var title: String
+    public var runbookID: String?
+    public var runbookVersion: Int?
+    public var runbookReason: String
+    public var autoResolve: Bool
+    public var reopenWindow: Int
+}
+
+/// Pure decisions about where an alert belongs.
+public enum AlertRouter {
+    public static let defaultGroupBy = ["alertname", "service"]
+
+    public static func route(_ alert: NormalizedAlert, runbooks: [RunbookCandidate]) -> RoutedAlert {
+        let match = runbooks.map(\.runbook).bestMatch(for: alert.labels)
+        let candidate = match.flatMap { m in runbooks.first { $0.runbook.id == m.runbook.id } }
+        let groupBy = candidate?.runbook.groupBy ?? defaultGroupBy
+        let key = groupingKey(alert.labels, groupBy: groupBy)
+        let rule = "group_by [" + groupBy.joined(separator: ", ") + "] of "
+            + (candidate.map { "runbook \($0.runbook.id) v\($0.version)" } ?? "the default (no runbook)")
+        let severity = candidate?.runbook.severity(value: alert.value, labels: alert.labels)
+            ?? alert.labels["severity"].flatMap { Severity(rawValue: $0.lowercased()) }
+            ?? (alert.labels["severity"]?.lowercased() == "error" ? .critical : .warning)
+        let reason: String
+        if let match, let candidate {
+            reason = match.reason.replacingOccurrences(of: "matched \(match.runbook.id) ", with: "matched \(match.runbook.id) v\(candidate.version) ")
+        } else {
+            reason = "no runbook matches these labels"
+        }
+        return RoutedAlert(
+            alert: alert, groupingKey: key, groupRule: rule, severity: severity, title: title(alert, groupBy: groupBy),
+            runbookID: candidate?.runbook.id, runbookVersion: candidate?.version, runbookReason: reason,
+            autoResolve: candidate?.runbook.autoResolve ?? true, reopenWindow: candidate?.runbook.reopenWindow ?? 3600)
+    }
+
+    /// `alertname="X", service="Y"`: the group_by labels in the runbook's order, a missing
+    /// label as empty (so alerts lacking it group together, as Alertmanager does).
+    public static func groupingKey(_ labels: [String: String], groupBy: [String]) -> String {
+        var names = groupBy
+        if !names.contains("alertname") { names.insert("alertname", at: 0) }
+        return names.map { "\($0)=\((labels[$0] ?? "").debugDescription)" }.joined(separator: ", ")
+    }
+
+    /// The summary a person wrote into the alert, else its name and grouping values.
+    static func title(_ alert: NormalizedAlert, groupBy: [String]) -> String {
+        let name = alert.labels["alertname"] ?? "alert"
+        for key in ["summary", "title", "description"] {
+            if let text = alert.annotations[key]?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
+                return String(text.prefix(300))
+            }
+        }
+        let context = groupBy.filter { $0 != "alertname" }.compactMap { alert.labels[$0] }.filter { !$0.isEmpty }
+        return context.isEmpty ? name : "\(name) (\(context.joined(separator: ", ")))"
+    }
+}

@@ -1,0 +1,279 @@
+public import Foundation
+public import HandrailCore
+public import Postgres
+
+/// One delivery as ingestion stores it: routed alerts plus what the sender said about it.
+public struct Delivery: Sendable {
+    public var integration: Integration
+    public var source: IntegrationKind
+    public var alerts: [RoutedAlert]
+    public var receiver: String?
+    public var groupKey: String?
+    public var truncatedAlerts: Int
+    public var requestID: String?
+
+    public init(
+        integration: Integration, source: IntegrationKind, alerts: [RoutedAlert], receiver: String? = nil, groupKey: String? = nil,
+        truncatedAlerts: Int = 0, requestID: String? = nil
+    ) {
+        self.integration = integration
+        self.source = source
+        self.alerts = alerts
+        self.receiver = receiver
+        self.groupKey = groupKey
+        self.truncatedAlerts = truncatedAlerts
+        self.requestID = requestID
+    }
+}
+
+/// What one alert of a delivery did.
+public struct AlertOutcome: Sendable, Equatable, Codable {
+    public enum Result: String, Sendable, Codable {
+        /// A new alert (it opened its incident or joined one).
+        case new
+        /// A resend of an open alert: delivery count and last seen updated.
+        case `repeat`
+        /// The source says it has cleared.
+        case cleared
+        /// A "resolved" for an alert that is not open (never seen, or already cleared).
+        case unknown
+    }
+
+    public enum IncidentResult: String, Sendable, Codable {
+        case opened, reopened, joined, resolved
+        /// Every alert cleared, and the runbook wants a person to resolve it.
+        case allAlertsCleared = "all_alerts_cleared"
+    }
+
+    public var fingerprint: String
+    public var result: Result
+    public var incidentNumber: Int64?
+    public var incident: IncidentResult?
+}
+
+/// What ingestion did with a delivery; all of it is committed when this exists.
+public struct IngestReport: Sendable, Equatable {
+    public var deliveryID: Int64?
+    public var alerts: [AlertOutcome]
+
+    public var openedIncidents: [Int64] { Array(Set(alerts.filter { $0.incident == .opened }.compactMap(\.incidentNumber))).sorted() }
+}
+
+/// All SQL of alert ingestion: one transaction per delivery.
+public struct IngestStore: Sendable {
+    let pool: PostgresPool
+    /// The channel every incident change is announced on (payload: the incident id).
+    public static let channel = "handrail_incidents"
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    /// alerts.ingest — stores a delivery in one transaction: upserts its alerts among the
+    /// integration's open alerts, opens, reopens or joins the incident of each grouping key,
+    /// clears alerts the source resolved, resolves (or marks all-clear) incidents with no
+    /// alert left, appends timeline events, logs the delivery and notifies listeners.
+    ///
+    /// Two statements: the first locks the open incidents the delivery touches (so a
+    /// delivery that clears an incident's last alert sees every concurrent change to it),
+    /// the second does everything else. New incidents need no lock: the partial unique
+    /// index on open grouping keys turns a concurrent second insert into a join.
+    /// A lost race that PostgreSQL reports (deadlock, unique violation) is retried.
+    public func ingest(_ delivery: Delivery) async throws -> IngestReport {
+        // The last report of an alert in one delivery wins (one row per fingerprint).
+        var seen: [String: Int] = [:]
+        var alerts: [RoutedAlert] = []
+        for alert in delivery.alerts {
+            if let i = seen[alert.alert.fingerprint] { alerts[i] = alert } else {
+                seen[alert.alert.fingerprint] = alerts.count
+                alerts.append(alert)
+            }
+        }
+        let rows = try Self.rowsJSON(alerts)
+        let keys = alerts.filter { $0.alert.status == .firing }.map(\.groupingKey)
+        let fingerprints = alerts.map(\.alert.fingerprint)
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await pool.withTransaction { tx in
+                    try await tx.execute("""
+                        SELECT id FROM incidents
+                        WHERE state <> 'resolved' AND (grouping_key = ANY(\(keys)::text[]) OR id IN (
+                            SELECT incident_id FROM alerts
+                            WHERE integration_id = \(delivery.integration.id) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL))
+                        ORDER BY id FOR NO KEY UPDATE
+                        """)
+                    let result = try await tx.query(Self.ingestStatement(delivery, rows: rows, count: alerts.count))
+                    return try Self.report(result)
+                }
+            } catch let error as PostgresError where attempt < 4 && (error.isUniqueViolation || error.sqlState == "40P01" || error.sqlState == "40001") {
+                try await Task.sleep(for: .milliseconds(5 * attempt))
+            }
+        }
+    }
+
+    static func ingestStatement(_ d: Delivery, rows: String, count: Int) -> PostgresQuery {
+        let i = d.integration.id
+        let actor = d.integration.name
+        let source = d.source.rawValue
+        return """
+            WITH input AS (
+                SELECT * FROM jsonb_to_recordset(\(rows)::jsonb) AS x(
+                    ord int, fingerprint text, status text, alertname text, labels jsonb, annotations jsonb, value double precision,
+                    vals jsonb, links jsonb, generator_url text, severity text, grouping_key text, group_rule text, title text,
+                    runbook_id text, runbook_version int, runbook_reason text, auto_resolve boolean, reopen_window int,
+                    starts_at timestamptz, ends_at timestamptz)
+            ), known AS (
+                SELECT a.id, a.fingerprint, a.incident_id FROM alerts a JOIN input f ON a.fingerprint = f.fingerprint
+                WHERE a.integration_id = \(i) AND a.cleared_at IS NULL AND f.status = 'firing'
+            ), keys AS (
+                SELECT DISTINCT ON (grouping_key) * FROM input
+                WHERE status = 'firing' AND fingerprint NOT IN (SELECT fingerprint FROM known)
+                ORDER BY grouping_key, ord
+            ), existing AS (
+                SELECT i.id, i.grouping_key, i.number FROM incidents i JOIN keys k USING (grouping_key) WHERE i.state <> 'resolved'
+            ), reopenable AS (
+                SELECT DISTINCT ON (i.grouping_key) i.id FROM incidents i JOIN keys k USING (grouping_key)
+                WHERE i.state = 'resolved' AND i.resolved_at > now() - make_interval(secs => k.reopen_window)
+                  AND NOT EXISTS (SELECT 1 FROM existing e WHERE e.grouping_key = k.grouping_key)
+                ORDER BY i.grouping_key, i.resolved_at DESC
+            ), reopened AS (
+                UPDATE incidents i SET state = 'reopened', resolved_at = NULL, reopen_count = i.reopen_count + 1
+                WHERE i.id IN (SELECT id FROM reopenable) AND i.state = 'resolved'
+                RETURNING i.id, i.grouping_key, i.number
+            ), opened AS (
+                INSERT INTO incidents AS i (grouping_key, group_rule, title, severity, labels, runbook_id, runbook_version, runbook_reason,
+                                            auto_resolve, reopen_window, opened_by_integration_id)
+                SELECT k.grouping_key, k.group_rule, k.title, k.severity, k.labels, k.runbook_id, k.runbook_version, k.runbook_reason,
+                       k.auto_resolve, k.reopen_window, \(i)
+                FROM keys k
+                WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.grouping_key = k.grouping_key)
+                  AND NOT EXISTS (SELECT 1 FROM reopened r WHERE r.grouping_key = k.grouping_key)
+                ON CONFLICT (grouping_key) WHERE state <> 'resolved' DO UPDATE SET grouping_key = excluded.grouping_key
+                RETURNING i.id, i.grouping_key, i.number, (xmax = 0) AS inserted
+            ), incident_for_key AS (
+                SELECT id, grouping_key, number FROM existing
+                UNION ALL SELECT id, grouping_key, number FROM reopened
+                UNION ALL SELECT id, grouping_key, number FROM opened
+            ), upserted AS (
+                INSERT INTO alerts AS a (incident_id, integration_id, source, fingerprint, status, alertname, labels, annotations, value,
+                                         "values", links, generator_url, severity, grouping_key, group_rule, starts_at, ends_at)
+                SELECT coalesce(k.id, kn.incident_id), \(i), \(source)::integration_kind, f.fingerprint, 'firing', f.alertname, f.labels,
+                       f.annotations, f.value, f.vals, f.links, f.generator_url, f.severity, f.grouping_key, f.group_rule, f.starts_at, f.ends_at
+                FROM input f LEFT JOIN known kn ON kn.fingerprint = f.fingerprint
+                LEFT JOIN incident_for_key k ON k.grouping_key = f.grouping_key AND kn.id IS NULL
+                WHERE f.status = 'firing'
+                ON CONFLICT (integration_id, fingerprint) WHERE cleared_at IS NULL DO UPDATE SET
+                    delivery_count = a.delivery_count + 1, last_seen_at = now(), labels = excluded.labels,
+                    annotations = CASE WHEN excluded.annotations = '{}'::jsonb THEN a.annotations ELSE excluded.annotations END,
+                    value = coalesce(excluded.value, a.value), "values" = excluded."values", links = excluded.links,
+                    ends_at = excluded.ends_at
+                RETURNING a.id, a.incident_id, a.fingerprint, (xmax = 0) AS inserted
+            ), cleared AS (
+                UPDATE alerts a SET status = 'resolved', cleared_at = now(), cleared_by = 'source', last_seen_at = now(),
+                    delivery_count = a.delivery_count + 1, ends_at = coalesce(r.ends_at, now()),
+                    annotations = CASE WHEN r.annotations = '{}'::jsonb THEN a.annotations ELSE r.annotations END
+                FROM input r
+                WHERE r.status = 'resolved' AND a.integration_id = \(i) AND a.fingerprint = r.fingerprint AND a.cleared_at IS NULL
+                RETURNING a.id, a.incident_id, a.fingerprint
+            ), all_clear AS (
+                SELECT i.id, i.number, i.auto_resolve FROM incidents i
+                WHERE i.id IN (SELECT incident_id FROM cleared) AND i.state <> 'resolved'
+                  AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.id AND a.cleared_at IS NULL
+                                  AND a.id NOT IN (SELECT id FROM cleared))
+                  AND NOT EXISTS (SELECT 1 FROM upserted u WHERE u.incident_id = i.id)
+            ), auto_resolved AS (
+                UPDATE incidents i SET state = 'resolved', resolved_at = now()
+                FROM all_clear c WHERE i.id = c.id AND c.auto_resolve
+                RETURNING i.id
+            ), events AS (
+                INSERT INTO incident_events (incident_id, type, actor, actor_integration_id, data)
+                SELECT o.id, 'opened', \(actor)::text, \(i)::bigint, jsonb_build_object(
+                        'title', k.title, 'severity', k.severity, 'grouping_key', k.grouping_key, 'group_rule', k.group_rule,
+                        'runbook_id', k.runbook_id, 'runbook_version', k.runbook_version, 'runbook_reason', k.runbook_reason,
+                        'fingerprint', k.fingerprint)
+                    FROM opened o JOIN keys k USING (grouping_key) WHERE o.inserted
+                UNION ALL
+                SELECT r.id, 'reopened', \(actor)::text, \(i)::bigint, jsonb_build_object('grouping_key', r.grouping_key) FROM reopened r
+                UNION ALL
+                SELECT u.incident_id, 'alert_added', \(actor)::text, \(i)::bigint, jsonb_build_object(
+                        'fingerprint', u.fingerprint, 'alertname', f.alertname, 'severity', f.severity, 'value', f.value, 'labels', f.labels)
+                    FROM upserted u JOIN input f USING (fingerprint) WHERE u.inserted
+                UNION ALL
+                SELECT c.incident_id, 'alert_cleared', \(actor)::text, \(i)::bigint, jsonb_build_object('fingerprint', c.fingerprint) FROM cleared c
+                UNION ALL
+                SELECT a.id, CASE WHEN a.auto_resolve THEN 'resolved' ELSE 'all_alerts_cleared' END, \(actor)::text, \(i)::bigint,
+                       jsonb_build_object('automatic', true, 'reason', 'every alert of the incident has cleared') FROM all_clear a
+                RETURNING incident_id
+            ), delivery AS (
+                INSERT INTO deliveries (integration_id, source, request_id, outcome, alert_count, truncated_alerts, receiver, group_key)
+                VALUES (\(i), \(source)::integration_kind, \(d.requestID), 'stored', \(count), \(d.truncatedAlerts), \(d.receiver), \(d.groupKey))
+                RETURNING id
+            ), notified AS (
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(Self.channel), e.incident_id::text) FROM (SELECT DISTINCT incident_id FROM events) e) s
+            )
+            SELECT x.fingerprint, x.result, coalesce(k.number, inc.number) AS incident_number,
+                   CASE WHEN x.incident_id IN (SELECT id FROM opened WHERE inserted) THEN 'opened'
+                        WHEN x.incident_id IN (SELECT id FROM reopened) THEN 'reopened'
+                        WHEN x.incident_id IN (SELECT id FROM auto_resolved) THEN 'resolved'
+                        WHEN x.incident_id IN (SELECT id FROM all_clear) THEN 'all_alerts_cleared'
+                        WHEN x.incident_id IS NOT NULL THEN 'joined' END AS incident,
+                   (SELECT id FROM delivery) AS delivery_id, (SELECT n FROM notified) AS notified
+            FROM (
+                SELECT u.fingerprint, CASE WHEN u.inserted THEN 'new' ELSE 'repeat' END AS result, u.incident_id FROM upserted u
+                UNION ALL SELECT c.fingerprint, 'cleared', c.incident_id FROM cleared c
+                UNION ALL SELECT r.fingerprint, 'unknown', NULL FROM input r
+                    WHERE r.status = 'resolved' AND NOT EXISTS (SELECT 1 FROM cleared c WHERE c.fingerprint = r.fingerprint)
+                UNION ALL SELECT NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM input)
+            ) x LEFT JOIN incident_for_key k ON k.id = x.incident_id LEFT JOIN incidents inc ON inc.id = x.incident_id
+            """
+    }
+
+    static func report(_ rows: PostgresRows) throws -> IngestReport {
+        var report = IngestReport(deliveryID: nil, alerts: [])
+        for row in rows {
+            report.deliveryID = try row.decode("delivery_id", as: Int64?.self)
+            guard let fingerprint = try row.decode("fingerprint", as: String?.self) else { continue }
+            report.alerts.append(AlertOutcome(
+                fingerprint: fingerprint,
+                result: AlertOutcome.Result(rawValue: try row.decode("result", as: String.self)) ?? .unknown,
+                incidentNumber: try row.decode("incident_number", as: Int64?.self),
+                incident: try row.decode("incident", as: String?.self).flatMap(AlertOutcome.IncidentResult.init(rawValue:))))
+        }
+        return report
+    }
+
+    /// The delivery's alerts as one JSON array for `jsonb_to_recordset`: one bind, any size.
+    static func rowsJSON(_ alerts: [RoutedAlert]) throws -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let rows: [[String: Any]] = alerts.enumerated().map { n, routed in
+            let a = routed.alert
+            var row: [String: Any] = [
+                "ord": n, "fingerprint": a.fingerprint, "status": a.status.rawValue, "alertname": a.labels["alertname"] ?? "",
+                "labels": a.labels, "annotations": a.annotations, "vals": a.values.filter { $0.value.isFinite }, "links": a.links,
+                "severity": routed.severity.rawValue, "grouping_key": routed.groupingKey, "group_rule": routed.groupRule,
+                "title": routed.title, "runbook_reason": routed.runbookReason, "auto_resolve": routed.autoResolve,
+                "reopen_window": routed.reopenWindow,
+            ]
+            if let value = a.value, value.isFinite { row["value"] = value }
+            if let url = a.generatorURL { row["generator_url"] = url }
+            if let id = routed.runbookID, let version = routed.runbookVersion {
+                row["runbook_id"] = id
+                row["runbook_version"] = version
+            }
+            if let date = a.startsAt { row["starts_at"] = formatter.string(from: date) }
+            if let date = a.endsAt { row["ends_at"] = formatter.string(from: date) }
+            return row
+        }
+        let data = try JSONSerialization.data(withJSONObject: rows)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// delivery.rejected — a delivery that was refused (bad input), so it can be traced too.
+    public func recordRejected(integration: Integration?, source: IntegrationKind, requestID: String?, error: String) async throws {
+        try await pool.execute("""
+            INSERT INTO deliveries (integration_id, source, request_id, outcome, error)
+            VALUES (\(integration?.id), \(source.rawValue)::integration_kind, \(requestID), 'rejected', \(String(error.prefix(1000))))
+            """)
+    }
+}

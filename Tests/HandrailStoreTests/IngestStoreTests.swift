@@ -1,0 +1,187 @@
+import Foundation
+import HandrailCore
+import HandrailStore
+import Postgres
+import Testing
+import TestSupport
+
+/// An integration key row to deliver as.
+func makeIntegration(_ pool: PostgresPool, name: String = "am", kind: IntegrationKind = .alertmanager) async throws -> Integration {
+    let record = try await IntegrationKeyStore(pool: pool).create(
+        name: name, kind: kind, keyHash: Secrets.hash(name + UUID().uuidString), displayPrefix: "x", requireSignature: false, by: .system)
+    return Integration(id: record.id, name: record.name, kind: kind, requireSignature: false)
+}
+
+func alert(_ fingerprint: String, _ status: AlertStatus = .firing, name: String = "FeatureDriftHigh", model: String = "ranker",
+           annotations: [String: String] = ["summary": "drift"], value: Double? = nil) -> NormalizedAlert {
+    NormalizedAlert(source: .alertmanager, fingerprint: fingerprint, status: status,
+                    labels: ["alertname": name, "model": model, "service": "reco"], annotations: annotations, value: value)
+}
+
+let driftRunbook = """
+    ---
+    id: model-drift
+    title: Model drift
+    match: { alertname: FeatureDriftHigh }
+    group_by: [alertname, model]
+    thresholds:
+      - { metric: psi, warning: 0.1, critical: 0.2 }
+    auto_resolve: AUTO
+    reopen_window: 1h
+    ---
+    # Drift
+
+    ## Steps
+    1. Check the feature pipeline.
+    2. Compare with last week.
+    """
+
+/// Syncs one drift runbook and returns what the router needs.
+func syncedDrift(_ pool: PostgresPool, autoResolve: Bool = true) async throws -> [RunbookCandidate] {
+    let text = driftRunbook.replacingOccurrences(of: "AUTO", with: autoResolve ? "true" : "false")
+    let runbook = try #require(RunbookParser.parse(text, path: "runbooks/model-drift.md").runbook)
+    _ = try await RunbookStore(pool: pool).sync([("runbooks/model-drift.md", text, runbook)], by: "test")
+    return [RunbookCandidate(runbook: runbook, version: 1)]
+}
+
+func deliver(_ store: IngestStore, _ integration: Integration, _ alerts: [NormalizedAlert], runbooks: [RunbookCandidate]) async throws -> IngestReport {
+    try await store.ingest(Delivery(integration: integration, source: .alertmanager, alerts: alerts.map { AlertRouter.route($0, runbooks: runbooks) }))
+}
+
+func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, as: T.Type = T.self) async throws -> T {
+    let rows = try await pool.query(query)
+    return try rows[0].decode(T.self, at: 0)
+}
+
+@Suite struct IngestStoreTests {
+    @Test func twoAlertsOfOneGroupOpenOneIncidentWithThePinnedRunbook() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let runbooks = try await syncedDrift(pool)
+            let am = try await makeIntegration(pool)
+            let store = IngestStore(pool: pool)
+            let report = try await deliver(store, am, [alert("f1", value: 0.25), alert("f2", value: 0.12)], runbooks: runbooks)
+            #expect(report.alerts.map(\.result) == [.new, .new])
+            #expect(report.openedIncidents.count == 1)
+            #expect(Set(report.alerts.compactMap(\.incidentNumber)).count == 1)
+            let row = try await pool.query("SELECT runbook_id, runbook_version, runbook_reason, severity, state::text AS state, grouping_key FROM incidents")
+            #expect(row.count == 1)
+            #expect(try row[0].decode("runbook_id", as: String.self) == "model-drift")
+            #expect(try row[0].decode("runbook_version", as: Int.self) == 1)
+            #expect(try row[0].decode("runbook_reason", as: String.self).contains("alertname=\"FeatureDriftHigh\""))
+            #expect(try row[0].decode("severity", as: String.self) == "critical")
+            #expect(try row[0].decode("state", as: String.self) == "triggered")
+            #expect(try row[0].decode("grouping_key", as: String.self) == "alertname=\"FeatureDriftHigh\", model=\"ranker\"")
+            let types = try await pool.query("SELECT type FROM incident_events ORDER BY id").map { try $0.decode("type", as: String.self) }
+            #expect(types == ["opened", "alert_added", "alert_added"])
+            let deliveries: Int = try await scalar(pool, "SELECT count(*) FROM deliveries WHERE outcome = 'stored'")
+            #expect(deliveries == 1)
+        }
+    }
+
+    @Test func aResendCountsADeliveryAndOpensNothing() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let runbooks = try await syncedDrift(pool)
+            let am = try await makeIntegration(pool)
+            let store = IngestStore(pool: pool)
+            _ = try await deliver(store, am, [alert("f1"), alert("f2")], runbooks: runbooks)
+            let again = try await deliver(store, am, [alert("f1"), alert("f2")], runbooks: runbooks)
+            #expect(again.alerts.map(\.result) == [.repeat, .repeat])
+            #expect(again.alerts.allSatisfy { $0.incident == .joined })
+            let incidents: Int = try await scalar(pool, "SELECT count(*) FROM incidents")
+            let counts = try await pool.query("SELECT delivery_count FROM alerts ORDER BY fingerprint").map { try $0.decode("delivery_count", as: Int.self) }
+            #expect(incidents == 1)
+            #expect(counts == [2, 2])
+            let events: Int = try await scalar(pool, "SELECT count(*) FROM incident_events")
+            #expect(events == 3)  // a resend adds nothing to the timeline
+        }
+    }
+
+    @Test func clearingEveryAlertResolvesWhenTheRunbookAllowsIt() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let runbooks = try await syncedDrift(pool, autoResolve: true)
+            let am = try await makeIntegration(pool)
+            let store = IngestStore(pool: pool)
+            _ = try await deliver(store, am, [alert("f1"), alert("f2")], runbooks: runbooks)
+            let one = try await deliver(store, am, [alert("f1", .resolved, annotations: [:]), alert("f2")], runbooks: runbooks)
+            #expect(one.alerts.first { $0.fingerprint == "f1" }?.result == .cleared)
+            var state: String = try await scalar(pool, "SELECT state::text FROM incidents")
+            #expect(state == "triggered")
+            // Resolved payloads may carry empty annotations: the firing ones stay.
+            let summary: String? = try await scalar(pool, "SELECT annotations->>'summary' FROM alerts WHERE fingerprint = 'f1'")
+            #expect(summary == "drift")
+            let both = try await deliver(store, am, [alert("f1", .resolved), alert("f2", .resolved)], runbooks: runbooks)
+            #expect(both.alerts.first { $0.fingerprint == "f2" }?.incident == .resolved)
+            #expect(both.alerts.first { $0.fingerprint == "f1" }?.result == .unknown)
+            state = try await scalar(pool, "SELECT state::text FROM incidents")
+            #expect(state == "resolved")
+            let last: String = try await scalar(pool, "SELECT type FROM incident_events ORDER BY id DESC LIMIT 1")
+            #expect(last == "resolved")
+        }
+    }
+
+    @Test func clearingEveryAlertOnlyRecordsAllClearWhenTheRunbookSaysNoAutoResolve() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let runbooks = try await syncedDrift(pool, autoResolve: false)
+            let am = try await makeIntegration(pool)
+            let store = IngestStore(pool: pool)
+            _ = try await deliver(store, am, [alert("f1")], runbooks: runbooks)
+            let report = try await deliver(store, am, [alert("f1", .resolved)], runbooks: runbooks)
+            #expect(report.alerts.first?.incident == .allAlertsCleared)
+            let state: String = try await scalar(pool, "SELECT state::text FROM incidents")
+            #expect(state == "triggered")
+            let last: String = try await scalar(pool, "SELECT type FROM incident_events ORDER BY id DESC LIMIT 1")
+            #expect(last == "all_alerts_cleared")
+        }
+    }
+
+    @Test func firingAgainWithinTheReopenWindowReopensAfterItANewIncidentOpens() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let runbooks = try await syncedDrift(pool)
+            let am = try await makeIntegration(pool)
+            let store = IngestStore(pool: pool)
+            let first = try await deliver(store, am, [alert("f1")], runbooks: runbooks)
+            _ = try await deliver(store, am, [alert("f1", .resolved)], runbooks: runbooks)
+            let again = try await deliver(store, am, [alert("f1")], runbooks: runbooks)
+            #expect(again.alerts.first?.incident == .reopened)
+            #expect(again.alerts.first?.incidentNumber == first.alerts.first?.incidentNumber)
+            #expect(again.alerts.first?.result == .new)
+            // Resolve again and pretend it was two hours ago: outside the 1 h window.
+            _ = try await deliver(store, am, [alert("f1", .resolved)], runbooks: runbooks)
+            try await pool.execute("UPDATE incidents SET resolved_at = now() - interval '2 hours'")
+            let later = try await deliver(store, am, [alert("f1")], runbooks: runbooks)
+            #expect(later.alerts.first?.incident == .opened)
+            #expect(later.alerts.first?.incidentNumber != first.alerts.first?.incidentNumber)
+        }
+    }
+
+    @Test func fiftyConcurrentDeliveriesOfOneNewAlertMakeOneIncident() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let runbooks = try await syncedDrift(pool)
+            let am = try await makeIntegration(pool)
+            let store = IngestStore(pool: pool)
+            try await withThrowingTaskGroup(of: IngestReport.self) { group in
+                for _ in 0..<50 { group.addTask { try await deliver(store, am, [alert("same")], runbooks: runbooks) } }
+                for try await _ in group {}
+            }
+            let incidents: Int = try await scalar(pool, "SELECT count(*) FROM incidents")
+            let alerts: Int = try await scalar(pool, "SELECT count(*) FROM alerts")
+            let deliveries: Int = try await scalar(pool, "SELECT delivery_count FROM alerts")
+            let opened: Int = try await scalar(pool, "SELECT count(*) FROM incident_events WHERE type = 'opened'")
+            #expect(incidents == 1)
+            #expect(alerts == 1)
+            #expect(deliveries == 50)
+            #expect(opened == 1)
+        }
+    }
+
+    @Test func theTimelineRefusesUpdateAndDelete() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let am = try await makeIntegration(pool)
+            _ = try await deliver(IngestStore(pool: pool), am, [alert("f1")], runbooks: [])
+            await #expect(throws: PostgresError.self) { try await pool.execute("UPDATE incident_events SET type = 'x'") }
+            await #expect(throws: PostgresError.self) { try await pool.execute("DELETE FROM incident_events") }
+            let reason: String = try await scalar(pool, "SELECT runbook_reason FROM incidents")
+            #expect(reason == "no runbook matches these labels")
+        }
+    }
+}
