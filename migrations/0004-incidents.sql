@@ -27,6 +27,7 @@ CREATE TABLE incidents (
     mitigated_at             timestamptz,
     resolved_at              timestamptz,
     reopen_count             integer NOT NULL DEFAULT 0,
+    owner_user_id            bigint REFERENCES users,   -- set by rotations and hand-overs
     FOREIGN KEY (runbook_id, runbook_version) REFERENCES runbook_versions (runbook_id, version),
     CHECK ((runbook_id IS NULL) = (runbook_version IS NULL)),
     CHECK ((state = 'resolved') = (resolved_at IS NOT NULL))

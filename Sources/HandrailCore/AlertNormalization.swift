@@ -133,7 +133,7 @@ public enum AlertNormalizer {
             }
             var value: Double?
             if let raw = alert["value"], !(raw is NSNull) {
-                guard let number = raw as? NSNumber, !(raw is Bool), number.doubleValue.isFinite else {
+                guard let number = raw as? NSNumber, !isJSONBoolean(raw), number.doubleValue.isFinite else {
                     throw ValidationError(field: prefix + "value", message: "must be a number")
                 }
                 value = number.doubleValue
@@ -163,6 +163,11 @@ public enum AlertNormalizer {
     }
 
     // MARK: - JSON helpers (each names the field at fault)
+
+    /// JSONSerialization gives `true` as an NSNumber too (and on Linux `1 is Bool` holds).
+    static func isJSONBoolean(_ value: Any) -> Bool {
+        String(describing: type(of: value)).contains("Boolean") || type(of: value) == Bool.self
+    }
 
     static func json(_ body: Data) throws(ValidationError) -> Any {
         do {

@@ -1,0 +1,417 @@
+public import Foundation
+public import HandrailCore
+public import Postgres
+
+/// An incident as lists show it.
+public struct IncidentSummary: Sendable, Equatable, Codable {
+    public var number: Int64
+    public var ref: String
+    public var title: String
+    public var state: IncidentState
+    public var severity: Severity
+    public var groupingKey: String
+    public var labels: [String: String]
+    public var runbookId: String?
+    public var runbookVersion: Int?
+    public var owner: String?
+    public var openedAt: Date
+    public var acknowledgedAt: Date?
+    public var mitigatedAt: Date?
+    public var resolvedAt: Date?
+    public var reopenCount: Int
+    public var openAlerts: Int
+    public var alertCount: Int
+    public var deliveryCount: Int
+    public var lastSeenAt: Date?
+}
+
+/// One alert of an incident.
+public struct IncidentAlert: Sendable, Equatable, Codable {
+    public var fingerprint: String
+    public var integration: String
+    public var source: String
+    public var status: String
+    public var alertname: String
+    public var labels: [String: String]
+    public var annotations: [String: String]
+    public var value: Double?
+    public var values: [String: Double]
+    public var links: [String: String]
+    public var generatorUrl: String?
+    public var severity: Severity
+    public var groupRule: String
+    public var startsAt: Date?
+    public var endsAt: Date?
+    public var firstSeenAt: Date
+    public var lastSeenAt: Date
+    public var deliveryCount: Int
+    public var clearedAt: Date?
+    public var clearedBy: String?
+}
+
+/// One entry of an incident's log.
+public struct IncidentEvent: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var at: Date
+    public var type: String
+    public var actor: String
+    /// "user", "integration" or "system".
+    public var actorKind: String
+    public var data: JSONValue
+}
+
+/// One runbook step of an incident, with its latest mark.
+public struct IncidentStep: Sendable, Equatable, Codable {
+    public var index: Int
+    public var title: String
+    public var markdown: String
+    /// done, skipped or failed; nil while not marked (or after an undo).
+    public var outcome: String?
+    public var note: String?
+    public var by: String?
+    public var at: Date?
+}
+
+/// Everything about one incident.
+public struct IncidentDetail: Sendable, Equatable, Codable {
+    public struct RunbookRef: Sendable, Equatable, Codable {
+        public var id: String
+        public var version: Int
+        public var title: String
+        public var currentVersion: Int
+    }
+
+    public var incident: IncidentSummary
+    public var runbook: RunbookRef?
+    public var runbookReason: String
+    public var groupRule: String
+    public var autoResolve: Bool
+    public var reopenWindow: Int
+    public var alerts: [IncidentAlert]
+    public var steps: [IncidentStep]
+    public var timeline: [IncidentEvent]
+}
+
+/// What lists filter on. Every field is optional; all given ones must hold.
+public struct IncidentFilter: Sendable, Equatable {
+    public var states: [IncidentState] = []
+    public var severity: Severity?
+    public var runbook: String?
+    public var service: String?
+    public var model: String?
+    public var owner: String?
+    public var openedSince: Date?
+    public var openedUntil: Date?
+    /// Incidents numbered below this (the previous page's `next_cursor`).
+    public var before: Int64?
+    public var limit: Int = 50
+
+    public init() {}
+}
+
+/// Who changes an incident: a person (API, UI, CLI) or an integration (PagerDuty events).
+public enum IncidentActor: Sendable, Equatable {
+    case user(id: Int, username: String)
+    case integration(Integration)
+
+    var name: String {
+        switch self {
+        case .user(_, let username): username
+        case .integration(let integration): integration.name
+        }
+    }
+    var userID: Int? { if case .user(let id, _) = self { id } else { nil } }
+    var integrationID: Int? { if case .integration(let integration) = self { integration.id } else { nil } }
+}
+
+/// All SQL about incidents after they are opened: reads, people's changes, runbook steps.
+public struct IncidentStore: Sendable {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    static let summaryColumns: StaticString = """
+        i.id, i.number, i.title, i.state::text AS state, i.severity, i.grouping_key, i.labels, i.runbook_id, i.runbook_version,
+        o.username AS owner, i.opened_at, i.acknowledged_at, i.mitigated_at, i.resolved_at, i.reopen_count,
+        a.open_alerts, a.alert_count, a.delivery_count, a.last_seen_at
+        """
+    static let summaryJoins: StaticString = """
+        LEFT JOIN users o ON o.id = i.owner_user_id
+        LEFT JOIN LATERAL (
+            SELECT count(*) FILTER (WHERE cleared_at IS NULL) AS open_alerts, count(*) AS alert_count,
+                   coalesce(sum(delivery_count), 0) AS delivery_count, max(last_seen_at) AS last_seen_at
+            FROM alerts WHERE incident_id = i.id
+        ) a ON true
+        """
+
+    /// incident.list — newest first, one page.
+    public func list(_ f: IncidentFilter) async throws -> [IncidentSummary] {
+        let states: [String]? = f.states.isEmpty ? nil : f.states.map(\.rawValue)
+        return try await pool.query("""
+            SELECT \(sql: Self.summaryColumns) FROM incidents i \(sql: Self.summaryJoins)
+            WHERE (\(states)::text[] IS NULL OR i.state::text = ANY(\(states)::text[]))
+              AND (\(f.severity?.rawValue)::text IS NULL OR i.severity = \(f.severity?.rawValue))
+              AND (\(f.runbook)::text IS NULL OR i.runbook_id = \(f.runbook))
+              AND (\(f.service)::text IS NULL OR i.labels->>'service' = \(f.service))
+              AND (\(f.model)::text IS NULL OR i.labels->>'model' = \(f.model))
+              AND (\(f.owner)::text IS NULL OR o.username = \(f.owner))
+              AND (\(f.openedSince)::timestamptz IS NULL OR i.opened_at >= \(f.openedSince))
+              AND (\(f.openedUntil)::timestamptz IS NULL OR i.opened_at < \(f.openedUntil))
+              AND (\(f.before)::bigint IS NULL OR i.number < \(f.before))
+            ORDER BY i.number DESC
+            LIMIT \(max(1, min(f.limit, 200)))
+            """).map(IncidentSummary.init(row:))
+    }
+
+    /// incident.show — the incident, its alerts, runbook steps and timeline; nil if no such number.
+    public func detail(number: Int64) async throws -> IncidentDetail? {
+        try await pool.withConnection { db in
+            guard let row = try await db.query("""
+                SELECT \(sql: Self.summaryColumns), i.runbook_reason, i.group_rule, i.auto_resolve, i.reopen_window,
+                       v.definition, r.current_version
+                FROM incidents i \(sql: Self.summaryJoins)
+                LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
+                LEFT JOIN runbooks r ON r.id = i.runbook_id
+                WHERE i.number = \(number)
+                """).first else { return nil }
+            let id: Int64 = try row.decode("id")
+            let summary = try IncidentSummary(row: row)
+            var runbook: Runbook?
+            var ref: IncidentDetail.RunbookRef?
+            if let definition = try row.decode("definition", as: PostgresJSON?.self), let rid = summary.runbookId, let version = summary.runbookVersion {
+                let parsed = try definition.decode(as: Runbook.self)
+                runbook = parsed
+                ref = .init(id: rid, version: version, title: parsed.title, currentVersion: try row.decode("current_version", as: Int?.self) ?? version)
+            }
+            let alerts = try await db.query("""
+                SELECT a.*, k.name AS integration_name, a.source::text AS source_text FROM alerts a JOIN integration_keys k ON k.id = a.integration_id
+                WHERE a.incident_id = \(id) ORDER BY a.id
+                """).map(IncidentAlert.init(row:))
+            let marks = try await db.query("""
+                SELECT DISTINCT ON (m.step) m.step, m.outcome, m.note, m.at, u.username
+                FROM incident_step_marks m JOIN users u ON u.id = m.user_id
+                WHERE m.incident_id = \(id) ORDER BY m.step, m.id DESC
+                """)
+            var latest: [Int: PostgresRow] = [:]
+            for mark in marks { latest[try mark.decode("step", as: Int.self)] = mark }
+            let steps = try (runbook?.steps ?? []).map { step in
+                let mark = latest[step.index]
+                let outcome = try mark?.decode("outcome", as: String.self)
+                let active = outcome != nil && outcome != "undone"
+                return IncidentStep(
+                    index: step.index, title: step.title, markdown: step.markdown, outcome: active ? outcome : nil,
+                    note: active ? try mark?.decode("note", as: String?.self) : nil,
+                    by: try mark?.decode("username", as: String.self), at: try mark?.decode("at", as: Date.self))
+            }
+            let timeline = try await db.query("""
+                SELECT id, at, type, actor, data,
+                       CASE WHEN actor_user_id IS NOT NULL THEN 'user' WHEN actor_integration_id IS NOT NULL THEN 'integration' ELSE 'system' END AS actor_kind
+                FROM incident_events WHERE incident_id = \(id) ORDER BY id
+                """).map(IncidentEvent.init(row:))
+            return IncidentDetail(
+                incident: summary, runbook: ref, runbookReason: try row.decode("runbook_reason"), groupRule: try row.decode("group_rule"),
+                autoResolve: try row.decode("auto_resolve"), reopenWindow: try row.decode("reopen_window"),
+                alerts: alerts, steps: steps, timeline: timeline)
+        }
+    }
+
+    public enum ChangeResult: Sendable, Equatable {
+        case changed
+        case notFound
+        /// The incident is in a state the change does not start from.
+        case refused(current: IncidentState)
+    }
+
+    /// incident.transition — acknowledge, mitigate or resolve, with an optional note, in one
+    /// statement: the state, the timeline event and (on resolve) closing the open alerts.
+    public func transition(number: Int64, _ transition: IncidentTransition, note: String?, by actor: IncidentActor) async throws -> ChangeResult {
+        let target = transition.target.rawValue
+        let from = transition.from.map(\.rawValue)
+        let rows = try await pool.query("""
+            WITH target AS (
+                SELECT id, state::text AS state FROM incidents WHERE number = \(number) FOR NO KEY UPDATE
+            ), changed AS (
+                UPDATE incidents i SET state = \(target)::incident_state,
+                    acknowledged_at = CASE WHEN \(target) = 'acknowledged' THEN now() ELSE i.acknowledged_at END,
+                    mitigated_at = CASE WHEN \(target) = 'mitigated' THEN now() ELSE i.mitigated_at END,
+                    resolved_at = CASE WHEN \(target) = 'resolved' THEN now() ELSE NULL END
+                FROM target t WHERE i.id = t.id AND t.state = ANY(\(from)::text[])
+                RETURNING i.id
+            ), closed AS (
+                UPDATE alerts SET status = 'resolved', cleared_at = now(), cleared_by = 'incident'
+                WHERE \(target) = 'resolved' AND incident_id IN (SELECT id FROM changed) AND cleared_at IS NULL
+                RETURNING id
+            ), event AS (
+                INSERT INTO incident_events (incident_id, type, actor, actor_user_id, actor_integration_id, data)
+                SELECT id, \(target), \(actor.name), \(actor.userID)::bigint, \(actor.integrationID)::bigint,
+                       jsonb_strip_nulls(jsonb_build_object('note', \(note)::text, 'alerts_closed', (SELECT count(*) FROM closed)))
+                FROM changed
+                RETURNING incident_id
+            ), notified AS (
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+            )
+            SELECT t.state, (SELECT count(*) FROM changed) AS changed, (SELECT n FROM notified) AS notified FROM target t
+            """)
+        guard let row = rows.first else { return .notFound }
+        if try row.decode("changed", as: Int.self) == 1 { return .changed }
+        return .refused(current: IncidentState(rawValue: try row.decode("state", as: String.self)) ?? .triggered)
+    }
+
+    /// incident.note — a note on the timeline; false when there is no such incident.
+    public func addNote(number: Int64, text: String, by actor: IncidentActor) async throws -> Bool {
+        let rows = try await pool.query("""
+            WITH event AS (
+                INSERT INTO incident_events (incident_id, type, actor, actor_user_id, actor_integration_id, data)
+                SELECT id, 'note', \(actor.name), \(actor.userID)::bigint, \(actor.integrationID)::bigint, jsonb_build_object('text', \(text)::text)
+                FROM incidents WHERE number = \(number)
+                RETURNING incident_id
+            )
+            SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+            """)
+        return try rows.first?.decode("n", as: Int.self) == 1
+    }
+
+    public enum StepResult: Sendable, Equatable {
+        case marked
+        case notFound
+        case noRunbook
+        /// The pinned runbook version has fewer steps.
+        case noSuchStep(count: Int)
+        /// An undo with nothing to undo.
+        case nothingToUndo
+    }
+
+    /// step.mark — a person's mark on one step of the incident's pinned runbook version, and
+    /// its timeline event, in one statement. Marks are never edited; an undo is a new mark.
+    public func markStep(number: Int64, step: Int, outcome: StepOutcome, note: String?, userID: Int, username: String) async throws -> StepResult {
+        let rows = try await pool.query("""
+            WITH target AS (
+                SELECT i.id, i.runbook_id, jsonb_array_length(coalesce(v.definition->'steps', '[]')) AS steps,
+                       v.definition->'steps'->(\(step)::int - 1)->>'title' AS title,
+                       (SELECT m.outcome FROM incident_step_marks m WHERE m.incident_id = i.id AND m.step = \(step) ORDER BY m.id DESC LIMIT 1) AS latest
+                FROM incidents i LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
+                WHERE i.number = \(number)
+            ), mark AS (
+                INSERT INTO incident_step_marks (incident_id, step, outcome, note, user_id)
+                SELECT id, \(step), \(outcome.rawValue), \(note), \(userID) FROM target
+                WHERE runbook_id IS NOT NULL AND \(step) <= steps
+                  AND (\(outcome.rawValue) <> 'undone' OR coalesce(latest, 'undone') <> 'undone')
+                RETURNING incident_id
+            ), event AS (
+                INSERT INTO incident_events (incident_id, type, actor, actor_user_id, data)
+                SELECT m.incident_id, 'step_marked', \(username), \(userID)::bigint,
+                       jsonb_strip_nulls(jsonb_build_object('step', \(step)::int, 'title', t.title, 'outcome', \(outcome.rawValue)::text,
+                                                            'note', \(note)::text, 'previous', t.latest))
+                FROM mark m JOIN target t ON t.id = m.incident_id
+                RETURNING incident_id
+            ), notified AS (
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+            )
+            SELECT t.runbook_id, t.steps, (SELECT count(*) FROM event) AS marked, (SELECT n FROM notified) AS notified FROM target t
+            """)
+        guard let row = rows.first else { return .notFound }
+        if try row.decode("marked", as: Int.self) == 1 { return .marked }
+        if try row.decode("runbook_id", as: String?.self) == nil { return .noRunbook }
+        let count = try row.decode("steps", as: Int.self)
+        if step > count { return .noSuchStep(count: count) }
+        return .nothingToUndo
+    }
+
+    /// pagerduty.acknowledge — acknowledges the open incident of the integration's open alert
+    /// with that dedup_key. Nothing changes when the key has no open alert, or the incident
+    /// is already past `triggered`. Returns the incident number when it changed.
+    public func acknowledgeAlert(integration: Integration, dedupKey: String, requestID: String?) async throws -> Int64? {
+        let rows = try await pool.query("""
+            WITH target AS (
+                SELECT i.id FROM alerts a JOIN incidents i ON i.id = a.incident_id
+                WHERE a.integration_id = \(integration.id) AND a.fingerprint = \(dedupKey) AND a.cleared_at IS NULL
+                  AND i.state IN ('triggered', 'reopened')
+                FOR NO KEY UPDATE OF i
+            ), acked AS (
+                UPDATE incidents i SET state = 'acknowledged', acknowledged_at = now()
+                FROM target t WHERE i.id = t.id AND i.state IN ('triggered', 'reopened')
+                RETURNING i.id, i.number
+            ), seen AS (
+                UPDATE alerts SET delivery_count = delivery_count + 1, last_seen_at = now()
+                WHERE integration_id = \(integration.id) AND fingerprint = \(dedupKey) AND cleared_at IS NULL
+            ), event AS (
+                INSERT INTO incident_events (incident_id, type, actor, actor_integration_id, data)
+                SELECT id, 'acknowledged', \(integration.name), \(integration.id), jsonb_build_object('dedup_key', \(dedupKey)::text) FROM acked
+                RETURNING incident_id
+            ), delivery AS (
+                INSERT INTO deliveries (integration_id, source, request_id, outcome, alert_count, detail)
+                VALUES (\(integration.id), 'pagerduty', \(requestID), 'stored', 1, jsonb_build_object('action', 'acknowledge', 'dedup_key', \(dedupKey)::text))
+            ), notified AS (
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+            )
+            SELECT a.number, (SELECT n FROM notified) AS notified FROM acked a
+            UNION ALL SELECT NULL, (SELECT n FROM notified) WHERE NOT EXISTS (SELECT 1 FROM acked)
+            """)
+        return try rows.first?.decode("number", as: Int64?.self)
+    }
+
+    /// change.record — a change event (a deploy, a config push) on the timeline of every
+    /// open incident that has an alert from this integration. Opens nothing.
+    public func recordChange(integration: Integration, summary: String, data: JSONValue, requestID: String?) async throws -> [Int64] {
+        let json = try PostgresJSON(encoding: data).text
+        return try await pool.query("""
+            WITH targets AS (
+                SELECT DISTINCT i.id, i.number FROM incidents i JOIN alerts a ON a.incident_id = i.id
+                WHERE i.state <> 'resolved' AND a.integration_id = \(integration.id)
+            ), event AS (
+                INSERT INTO incident_events (incident_id, type, actor, actor_integration_id, data)
+                SELECT id, 'change', \(integration.name), \(integration.id), \(json)::jsonb FROM targets
+                RETURNING incident_id
+            ), delivery AS (
+                INSERT INTO deliveries (integration_id, source, request_id, outcome, detail)
+                VALUES (\(integration.id), \(integration.kind.rawValue)::integration_kind, \(requestID), 'stored',
+                        jsonb_build_object('action', 'change', 'summary', \(summary)::text))
+            ), notified AS (
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+            )
+            SELECT t.number, (SELECT n FROM notified) AS notified FROM targets t ORDER BY t.number
+            """).map { try $0.decode("number", as: Int64.self) }
+    }
+}
+
+extension IncidentSummary {
+    init(row: PostgresRow) throws {
+        let number: Int64 = try row.decode("number")
+        self.init(
+            number: number, ref: IncidentRef.display(number), title: try row.decode("title"),
+            state: IncidentState(rawValue: try row.decode("state", as: String.self)) ?? .triggered,
+            severity: Severity(rawValue: try row.decode("severity", as: String.self)) ?? .warning,
+            groupingKey: try row.decode("grouping_key"), labels: try row.decode("labels", as: PostgresJSON.self).decode(as: [String: String].self),
+            runbookId: try row.decode("runbook_id"), runbookVersion: try row.decode("runbook_version"), owner: try row.decode("owner"),
+            openedAt: try row.decode("opened_at"), acknowledgedAt: try row.decode("acknowledged_at"),
+            mitigatedAt: try row.decode("mitigated_at"), resolvedAt: try row.decode("resolved_at"),
+            reopenCount: try row.decode("reopen_count"), openAlerts: try row.decode("open_alerts"),
+            alertCount: try row.decode("alert_count"), deliveryCount: try row.decode("delivery_count"),
+            lastSeenAt: try row.decode("last_seen_at"))
+    }
+}
+
+extension IncidentAlert {
+    init(row: PostgresRow) throws {
+        self.init(
+            fingerprint: try row.decode("fingerprint"), integration: try row.decode("integration_name"), source: try row.decode("source_text"),
+            status: try row.decode("status"), alertname: try row.decode("alertname"),
+            labels: try row.decode("labels", as: PostgresJSON.self).decode(as: [String: String].self),
+            annotations: try row.decode("annotations", as: PostgresJSON.self).decode(as: [String: String].self),
+            value: try row.decode("value"), values: try row.decode("values", as: PostgresJSON.self).decode(as: [String: Double].self),
+            links: try row.decode("links", as: PostgresJSON.self).decode(as: [String: String].self),
+            generatorUrl: try row.decode("generator_url"),
+            severity: Severity(rawValue: try row.decode("severity", as: String.self)) ?? .warning,
+            groupRule: try row.decode("group_rule"), startsAt: try row.decode("starts_at"), endsAt: try row.decode("ends_at"),
+            firstSeenAt: try row.decode("first_seen_at"), lastSeenAt: try row.decode("last_seen_at"),
+            deliveryCount: try row.decode("delivery_count"), clearedAt: try row.decode("cleared_at"), clearedBy: try row.decode("cleared_by"))
+    }
+}
+
+extension IncidentEvent {
+    init(row: PostgresRow) throws {
+        self.init(
+            id: try row.decode("id"), at: try row.decode("at"), type: try row.decode("type"), actor: try row.decode("actor"),
+            actorKind: try row.decode("actor_kind"), data: try row.decode("data", as: PostgresJSON.self).decode(as: JSONValue.self))
+    }
+}
