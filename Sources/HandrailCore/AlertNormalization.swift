@@ -207,6 +207,12 @@ public enum AlertNormalizer {
         return result
     }
 
+    /// An RFC 3339 time given by a person (a query parameter).
+    public static func parseTime(_ text: String, _ field: String) throws(ValidationError) -> Date {
+        guard let date = try date(text, field) else { throw ValidationError(field: field, message: "must be an RFC 3339 time") }
+        return date
+    }
+
     /// RFC 3339 with or without fractions; Alertmanager's zero time (year 1) means none.
     static func date(_ value: Any?, _ field: String) throws(ValidationError) -> Date? {
         guard let value, !(value is NSNull) else { return nil }

@@ -90,7 +90,16 @@ func buildRouter(
     ).addRoutes(to: routes)
     SessionController(auth: auth, pages: pages).addRoutes(to: routes)
     AccessController(auth: auth).addRoutes(to: routes)
-    RunbookController(store: RunbookStore(pool: database.pool), directory: configuration.runbooksDirectory, pages: pages).addRoutes(to: routes)
+    let catalog = RunbookCatalog(store: RunbookStore(pool: database.pool))
+    RunbookController(
+        store: RunbookStore(pool: database.pool), directory: configuration.runbooksDirectory, pages: pages, onSync: { catalog.invalidate() }
+    ).addRoutes(to: routes)
+    let incidents = IncidentStore(pool: database.pool)
+    IngestController(
+        ingest: IngestStore(pool: database.pool), incidents: incidents, catalog: catalog,
+        metrics: IngestMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger
+    ).addRoutes(to: routes)
+    IncidentController(store: incidents, publicURL: configuration.publicURL).addRoutes(to: routes)
     return (router, access)
 }
 

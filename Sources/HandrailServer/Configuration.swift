@@ -21,6 +21,8 @@ public struct HandrailConfiguration: Sendable {
     public var maxDatabaseConnections: Int
     /// Sessions, cookies, rate limits, `/metrics` exposure.
     public var security = SecuritySettings()
+    /// The address people open Handrail at (`HANDRAIL_PUBLIC_URL`), for incident links.
+    public var publicURL: String?
     /// When no enabled admin exists at start, create `admin` with a one-time password and
     /// hand the password to this closure (`serve` prints it once on the terminal).
     public var onFirstAdmin: (@Sendable (_ username: String, _ password: String) -> Void)?

@@ -3,6 +3,7 @@ import Hummingbird
 import HandrailCore
 import HandrailStore
 import Logging
+import Metrics
 import Postgres
 import Prometheus
 
@@ -25,7 +26,14 @@ struct HealthController {
             await ready()
         }
         routes.on(.get, "/metrics", metricsAccess) { _, _ in
-            Response(
+            // Open incidents are counted when scraped, so every replica reports the truth.
+            do {
+                let open = try await IncidentStore(pool: database.pool).openCount()
+                Gauge(label: "handrail_open_incidents", factory: PrometheusMetricsFactory(registry: registry)).record(open)
+            } catch {
+                logger.warning("cannot count open incidents for /metrics", metadata: ["error": "\(error)"])
+            }
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: registry.emitToString())))
         }

@@ -2,6 +2,7 @@ import Foundation
 import HandrailCore
 public import Hummingbird
 import Logging
+import NIOCore
 import Postgres
 
 /// Turns errors into answers a client can use, and keeps the details in the log.
@@ -16,6 +17,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "the body is too large", field: "body")
         } catch let error as any HTTPResponseError {
             throw error
         } catch let error as ValidationError {

@@ -9,6 +9,8 @@ struct RunbookController {
     let store: RunbookStore
     let directory: URL
     let pages: Pages
+    /// Called after every successful sync (the ingestion cache refreshes).
+    var onSync: @Sendable () -> Void = {}
 
     func addRoutes(to routes: Routes) {
         routes.on(.get, "/api/v1/runbooks", .role(.viewer)) { request, _ in try await list(request) }
@@ -156,6 +158,7 @@ struct RunbookController {
     func sync(_ context: HandrailRequestContext) async throws -> SyncBody {
         switch try await RunbookDirectory.sync(directory, store: store, by: context.user?.username ?? "unknown") {
         case .synced(let r):
+            onSync()
             return SyncBody(created: r.created, unchanged: r.unchanged, retired: r.retired, restored: r.restored)
         case .refused(let problems):
             throw APIError(.unprocessableContent, "nothing synced: " + problems.map(\.description).joined(separator: "; "), field: problems.first?.path)

@@ -144,6 +144,11 @@ public struct IncidentStore: Sendable {
         ) a ON true
         """
 
+    /// incident.open-count — how many incidents are open (for /metrics).
+    public func openCount() async throws -> Int {
+        try await pool.query("SELECT count(*) AS n FROM incidents WHERE state <> 'resolved'")[0].decode("n", as: Int.self)
+    }
+
     /// incident.list — newest first, one page.
     public func list(_ f: IncidentFilter) async throws -> [IncidentSummary] {
         let states: [String]? = f.states.isEmpty ? nil : f.states.map(\.rawValue)

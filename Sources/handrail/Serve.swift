@@ -52,6 +52,7 @@ struct Serve: AsyncParsableCommand {
         configuration.applyMigrations = !(skipMigrations || isSet("HANDRAIL_SKIP_MIGRATIONS"))
         configuration.security.behindTLSProxy = behindTLSProxy || isSet("HANDRAIL_BEHIND_TLS_PROXY")
         configuration.security.metricsPublic = metricsPublic || isSet("HANDRAIL_METRICS_PUBLIC")
+        configuration.publicURL = environment["HANDRAIL_PUBLIC_URL"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         configuration.security.bcryptCost = passwordHasher.cost
         let address = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"
         configuration.onFirstAdmin = { username, password in

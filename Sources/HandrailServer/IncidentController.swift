@@ -1,0 +1,153 @@
+import Foundation
+import HandrailCore
+import HandrailStore
+import Hummingbird
+
+/// The incidents API for people: read (viewer and up), change (responder and up).
+/// Integration keys cannot reach any of it.
+struct IncidentController {
+    let store: IncidentStore
+    let publicURL: String?
+
+    func addRoutes(to routes: Routes) {
+        routes.on(.get, "/api/v1/incidents", .role(.viewer)) { request, _ in try await list(request) }
+        routes.on(.get, "/api/v1/incidents/:ref", .role(.viewer)) { _, context in
+            let number = try Self.number(context)
+            guard let detail = try await store.detail(number: number) else { throw Self.notFound(number) }
+            return DetailBody(detail: detail, url: url(number))
+        }
+        for transition in IncidentTransition.allCases {
+            routes.on(.post, "/api/v1/incidents/:ref/\(transition.rawValue)", .role(.responder)) { request, context in
+                try await change(request, context, transition)
+            }
+        }
+        routes.on(.post, "/api/v1/incidents/:ref/notes", .role(.responder)) { request, context in
+            let number = try Self.number(context)
+            let input = try await request.decodeJSON(NoteInput.self, context: context)
+            let text = input.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { throw APIError(.badRequest, "must not be empty", field: "text") }
+            guard text.count <= 10_000 else { throw APIError(.badRequest, "must be at most 10000 characters", field: "text") }
+            guard try await store.addNote(number: number, text: text, by: try Self.actor(context)) else { throw Self.notFound(number) }
+            return try await detail(number)
+        }
+        routes.on(.post, "/api/v1/incidents/:ref/steps/:step", .role(.responder)) { request, context in
+            let number = try Self.number(context)
+            guard let step = context.parameters.get("step", as: Int.self), step > 0 else {
+                throw APIError(.badRequest, "must be a step number (1, 2, …)", field: "step")
+            }
+            let input = try await request.decodeJSON(StepInput.self, context: context)
+            let (outcome, note) = try StepOutcome.validate(input.outcome, note: input.note)
+            guard let user = context.user else { throw APIError(.forbidden, "only people mark runbook steps") }
+            switch try await store.markStep(number: number, step: step, outcome: outcome, note: note, userID: user.id, username: user.username) {
+            case .marked: return try await detail(number)
+            case .notFound: throw Self.notFound(number)
+            case .noRunbook: throw APIError(.conflict, "\(IncidentRef.display(number)) has no runbook, so it has no steps", field: "step")
+            case .noSuchStep(let count): throw APIError(.badRequest, "the runbook version of \(IncidentRef.display(number)) has \(count) step(s)", field: "step")
+            case .nothingToUndo: throw APIError(.conflict, "step \(step) has no mark to undo", field: "outcome")
+            }
+        }
+    }
+
+    struct NoteInput: Decodable { let text: String }
+    struct StepInput: Decodable {
+        let outcome: String
+        let note: String?
+    }
+    struct TransitionInput: Decodable { let note: String? }
+
+    struct DetailBody: ResponseEncodable {
+        let detail: IncidentDetail
+        let url: String
+
+        func encode(to encoder: any Encoder) throws {
+            try detail.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(url, forKey: .url)
+        }
+        enum Key: CodingKey { case url }
+    }
+
+    struct ListBody: ResponseEncodable {
+        let incidents: [IncidentSummary]
+        let nextCursor: String?
+    }
+
+    func url(_ number: Int64) -> String {
+        (publicURL ?? "") + "/incidents/\(number)"
+    }
+
+    func detail(_ number: Int64) async throws -> DetailBody {
+        guard let detail = try await store.detail(number: number) else { throw Self.notFound(number) }
+        return DetailBody(detail: detail, url: url(number))
+    }
+
+    func change(_ request: Request, _ context: HandrailRequestContext, _ transition: IncidentTransition) async throws -> DetailBody {
+        let number = try Self.number(context)
+        var note: String?
+        var request = request
+        let body = try await request.collectBody(upTo: 1 << 20)
+        if body.readableBytes > 0 {
+            note = try await request.decodeJSON(TransitionInput.self, context: context).note?.trimmingCharacters(in: .whitespacesAndNewlines)
+            if note?.isEmpty == true { note = nil }
+        }
+        switch try await store.transition(number: number, transition, note: note, by: try Self.actor(context)) {
+        case .changed: return try await detail(number)
+        case .notFound: throw Self.notFound(number)
+        case .refused(let current):
+            throw APIError(.conflict, "\(IncidentRef.display(number)) is \(current.rawValue); \(transition.rawValue) applies to "
+                + transition.from.map(\.rawValue).joined(separator: ", ") + " incidents", field: "state")
+        }
+    }
+
+    func list(_ request: Request) async throws -> ListBody {
+        let q = request.uri.queryParameters
+        var filter = IncidentFilter()
+        if let states = q.get("state") {
+            filter.states = try states.split(separator: ",").map { try IncidentState.parse(String($0)) }
+        }
+        if let severity = q.get("severity") {
+            guard let s = Severity(rawValue: severity.lowercased()) else { throw APIError(.badRequest, "must be info, warning or critical", field: "severity") }
+            filter.severity = s
+        }
+        filter.runbook = q.get("runbook")
+        filter.service = q.get("service")
+        filter.model = q.get("model")
+        filter.owner = q.get("owner")
+        filter.openedSince = try Self.time(q.get("since"), "since")
+        filter.openedUntil = try Self.time(q.get("until"), "until")
+        if let cursor = q.get("cursor") {
+            guard let n = IncidentRef.number(cursor) else { throw APIError(.badRequest, "must be the next_cursor of a previous page", field: "cursor") }
+            filter.before = n
+        }
+        if let limit = q.get("limit") {
+            guard let n = Int(limit), (1...200).contains(n) else { throw APIError(.badRequest, "must be a number from 1 to 200", field: "limit") }
+            filter.limit = n
+        }
+        let page = try await store.list(filter)
+        return ListBody(incidents: page, nextCursor: page.count == filter.limit ? page.last.map { String($0.number) } : nil)
+    }
+
+    static func time(_ text: String?, _ field: String) throws -> Date? {
+        guard let text else { return nil }
+        do {
+            return try AlertNormalizer.parseTime(text, field)
+        } catch {
+            throw APIError(.badRequest, "must be an RFC 3339 time such as 2026-11-22T09:00:00Z", field: field)
+        }
+    }
+
+    static func number(_ context: HandrailRequestContext) throws -> Int64 {
+        let ref = try context.parameters.require("ref")
+        guard let number = IncidentRef.number(ref) else { throw APIError(.badRequest, "must be an incident number such as 42 or INC-42", field: "ref") }
+        return number
+    }
+
+    static func notFound(_ number: Int64) -> APIError {
+        APIError(.notFound, "no incident \(IncidentRef.display(number))")
+    }
+
+    static func actor(_ context: HandrailRequestContext) throws -> IncidentActor {
+        guard let user = context.user else { throw APIError(.forbidden, "only people change incidents here") }
+        return .user(id: user.id, username: user.username)
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import HandrailCore
+import HandrailStore
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Postgres
+
+/// Where monitors deliver: Alertmanager, Grafana, PagerDuty Events v2 and generic JSON.
+/// A 2xx is answered only after the delivery is committed; database trouble answers 503
+/// (senders retry 5xx), never 4xx, and never 2xx for something not stored.
+struct IngestController {
+    let ingest: IngestStore
+    let incidents: IncidentStore
+    let catalog: RunbookCatalog
+    let metrics: IngestMetrics
+    let logger: Logger
+
+    /// The largest body accepted from a monitor.
+    static let maxBody = 512 << 10
+
+    func addRoutes(to routes: Routes) {
+        routes.on(.post, "/api/v1/alerts/alertmanager", .ingest([.alertmanager])) { request, context in
+            try await webhook(request, context, source: .alertmanager) { try AlertNormalizer.alertmanager($0, source: .alertmanager) }
+        }
+        routes.on(.post, "/api/v1/alerts/grafana", .ingest([.grafana])) { request, context in
+            try await webhook(request, context, source: .grafana) { try AlertNormalizer.alertmanager($0, source: .grafana) }
+        }
+        routes.on(.post, "/api/v1/alerts/generic", .ingest([.generic])) { request, context in
+            try await webhook(request, context, source: .generic) { try AlertNormalizer.generic($0) }
+        }
+        // The router treats `/v2/enqueue/` (what some PagerDuty clients send) as this same route.
+        routes.on(.post, "/v2/enqueue", .ingest([.pagerduty])) { request, context in try await pagerDuty(request, context) }
+        routes.on(.post, "/v2/change/enqueue", .ingest([.pagerduty])) { request, context in try await change(request, context) }
+    }
+
+    // MARK: - Webhooks (Alertmanager, Grafana, generic)
+
+    struct WebhookAnswer: ResponseEncodable {
+        struct Alert: Encodable {
+            let fingerprint: String
+            let result: String
+            let incident: String?
+            let incidentNumber: Int64?
+            let incidentResult: String?
+        }
+        let status: String
+        let deliveryId: Int64?
+        let alerts: [Alert]
+    }
+
+    func webhook(
+        _ request: Request, _ context: HandrailRequestContext, source: IntegrationKind,
+        normalize: (Data) throws -> AlertBatch
+    ) async throws -> Response {
+        let start = ContinuousClock.now
+        let integration = try integrationOf(context)
+        let requestID = Self.requestID(request)
+        let body = try await Self.body(request)
+        let batch: AlertBatch
+        do {
+            batch = try normalize(body)
+        } catch {
+            metrics.received(source, outcome: "rejected", count: 1)
+            await recordRejected(integration, source, requestID, error)
+            throw error
+        }
+        if batch.truncatedAlerts > 0 {
+            logger.warning("the sender left alerts out of a delivery (max_alerts)", metadata: [
+                "integration": "\(integration.name)", "truncated_alerts": "\(batch.truncatedAlerts)", "request_id": "\(requestID)",
+            ])
+        }
+        let runbooks = try await withRetry { try await catalog.candidates() }
+        let delivery = Delivery(
+            integration: integration, source: source, alerts: batch.alerts.map { AlertRouter.route($0, runbooks: runbooks) },
+            receiver: batch.receiver, groupKey: batch.groupKey, truncatedAlerts: batch.truncatedAlerts, requestID: requestID)
+        let report = try await store(delivery, source: source)
+        metrics.latency(source, since: start)
+        let answer = WebhookAnswer(status: "stored", deliveryId: report.deliveryID, alerts: report.alerts.map {
+            .init(fingerprint: $0.fingerprint, result: $0.result.rawValue, incident: $0.incidentNumber.map(IncidentRef.display),
+                  incidentNumber: $0.incidentNumber, incidentResult: $0.incident?.rawValue)
+        })
+        var response = try answer.response(from: request, context: context)
+        response.headers[Self.requestIDHeader] = requestID
+        return response
+    }
+
+    // MARK: - PagerDuty Events API v2
+
+    struct PagerDutyAnswer: Encodable {
+        let status: String
+        let message: String
+        let dedupKey: String?
+        let errors: [String]?
+    }
+
+    func pagerDuty(_ request: Request, _ context: HandrailRequestContext) async throws -> Response {
+        let start = ContinuousClock.now
+        let integration = try integrationOf(context)
+        let requestID = Self.requestID(request)
+        let body = try await Self.body(request)
+        let event: PagerDutyEvent
+        do {
+            event = try PagerDutyEvent.parse(body)
+        } catch {
+            metrics.received(.pagerduty, outcome: "rejected", count: 1)
+            await recordRejected(integration, .pagerduty, requestID, ValidationError(field: "event", message: error.errors.joined(separator: "; ")))
+            return try Self.pagerDutyResponse(.badRequest, PagerDutyAnswer(status: "invalid event", message: error.message, dedupKey: nil, errors: error.errors), requestID)
+        }
+        switch event.action {
+        case .trigger:
+            guard let alert = event.alert else { throw APIError(.badRequest, "a trigger needs a payload", field: "payload") }
+            let runbooks = try await withRetry { try await catalog.candidates() }
+            _ = try await store(Delivery(integration: integration, source: .pagerduty, alerts: [AlertRouter.route(alert, runbooks: runbooks)], requestID: requestID), source: .pagerduty)
+        case .acknowledge:
+            _ = try await withRetry { try await incidents.acknowledgeAlert(integration: integration, dedupKey: event.dedupKey, requestID: requestID) }
+            metrics.received(.pagerduty, outcome: "stored", count: 1)
+        case .resolve:
+            let cleared = NormalizedAlert(source: .pagerduty, fingerprint: event.dedupKey, status: .resolved, labels: [:], endsAt: Date())
+            let routed = AlertRouter.route(cleared, runbooks: [])
+            _ = try await store(Delivery(integration: integration, source: .pagerduty, alerts: [routed], requestID: requestID), source: .pagerduty)
+        }
+        metrics.latency(.pagerduty, since: start)
+        return try Self.pagerDutyResponse(.accepted, PagerDutyAnswer(status: "success", message: "Event processed", dedupKey: event.dedupKey, errors: nil), requestID)
+    }
+
+    /// Change events (deploys, config pushes): on the timeline of open incidents of the key.
+    func change(_ request: Request, _ context: HandrailRequestContext) async throws -> Response {
+        let integration = try integrationOf(context)
+        let requestID = Self.requestID(request)
+        let body = try await Self.body(request)
+        let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
+        var errors: [String] = []
+        if object == nil { errors.append("Event object is not valid JSON") }
+        let payload = object?["payload"] as? [String: Any]
+        if object != nil, payload == nil { errors.append("'payload' is missing or not an object") }
+        let summary = (payload?["summary"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        if payload != nil, summary.isEmpty { errors.append("'payload.summary' is missing or blank") }
+        if summary.count > 1024 { errors.append("'payload.summary' is too long (maximum 1024 characters)") }
+        guard errors.isEmpty, let payload else {
+            metrics.received(.pagerduty, outcome: "rejected", count: 1)
+            await recordRejected(integration, .pagerduty, requestID, ValidationError(field: "event", message: errors.joined(separator: "; ")))
+            return try Self.pagerDutyResponse(.badRequest, PagerDutyAnswer(status: "invalid event", message: "Event object is invalid", dedupKey: nil, errors: errors), requestID)
+        }
+        var data: [String: JSONValue] = ["summary": .string(summary)]
+        if let source = payload["source"] as? String { data["source"] = .string(source) }
+        if let timestamp = payload["timestamp"] as? String { data["timestamp"] = .string(timestamp) }
+        if let details = payload["custom_details"], let json = try? JSONSerialization.data(withJSONObject: details, options: [.fragmentsAllowed]),
+           let value = try? JSONDecoder().decode(JSONValue.self, from: json)
+        {
+            data["custom_details"] = value
+        }
+        let links = (object?["links"] as? [[String: Any]] ?? []).compactMap { $0["href"] as? String }.map(JSONValue.string)
+        if !links.isEmpty { data["links"] = .array(links) }
+        let touched = try await withRetry {
+            try await incidents.recordChange(integration: integration, summary: summary, data: .object(data), requestID: requestID)
+        }
+        metrics.received(.pagerduty, outcome: "change", count: 1)
+        logger.info("change event recorded", metadata: ["integration": "\(integration.name)", "incidents": "\(touched.count)"])
+        return try Self.pagerDutyResponse(.accepted, PagerDutyAnswer(status: "success", message: "Change event processed", dedupKey: nil, errors: nil), requestID)
+    }
+
+    static func pagerDutyResponse(_ status: HTTPResponse.Status, _ answer: PagerDutyAnswer, _ requestID: String) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(
+            status: status, headers: [.contentType: "application/json", requestIDHeader: requestID],
+            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(answer))))
+    }
+
+    // MARK: - Shared
+
+    func integrationOf(_ context: HandrailRequestContext) throws -> Integration {
+        guard case .integration(let integration) = context.principal else { throw APIError(.unauthorized, "an integration key is required") }
+        return integration
+    }
+
+    static let requestIDHeader = HTTPField.Name("X-Request-Id")!
+
+    /// The sender's request id when it sent one (to trace a delivery end to end), else a new one.
+    static func requestID(_ request: Request) -> String {
+        if let id = request.headers[requestIDHeader], !id.isEmpty, id.count <= 100 { return id }
+        return String(UUID().uuidString.lowercased().prefix(18))
+    }
+
+    static func body(_ request: Request) async throws -> Data {
+        var request = request
+        do {
+            let buffer = try await request.collectBody(upTo: maxBody)
+            return Data(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "the body is larger than \(maxBody >> 10) KiB", field: "body")
+        }
+    }
+
+    /// Stores the delivery, retrying transient database trouble a few times; counts outcomes.
+    func store(_ delivery: Delivery, source: IntegrationKind) async throws -> IngestReport {
+        do {
+            let report = try await withRetry { try await ingest.ingest(delivery) }
+            metrics.received(source, outcome: "stored", count: max(1, delivery.alerts.count))
+            return report
+        } catch {
+            metrics.received(source, outcome: "failed", count: max(1, delivery.alerts.count))
+            throw error
+        }
+    }
+
+    /// Retries what failed because the database is briefly unavailable (a restart, a
+    /// failover, a lost connection): three more tries over about a second, then the error
+    /// goes up and the sender gets 503 with Retry-After.
+    func withRetry<T>(_ body: () async throws -> T) async throws -> T {
+        var delay = Duration.milliseconds(100)
+        for _ in 0..<3 {
+            do {
+                return try await body()
+            } catch let error as PostgresError where error.isTransient {
+                logger.warning("database unavailable; retrying", metadata: ["error": "\(error.oneLineMessage)"])
+                try await Task.sleep(for: delay)
+                delay *= 2
+            }
+        }
+        return try await body()
+    }
+
+    func recordRejected(_ integration: Integration, _ source: IntegrationKind, _ requestID: String, _ error: any Error) async {
+        let text = (error as? ValidationError)?.description ?? String(describing: error)
+        logger.notice("delivery rejected", metadata: ["integration": "\(integration.name)", "error": "\(text)", "request_id": "\(requestID)"])
+        do {
+            try await ingest.recordRejected(integration: integration, source: source, requestID: requestID, error: text)
+        } catch {
+            logger.warning("could not record a rejected delivery", metadata: ["error": "\(String(reflecting: error))"])
+        }
+    }
+}
+
+/// Alerts received by source and outcome, and how long ingestion takes.
+struct IngestMetrics: Sendable {
+    let factory: any MetricsFactory
+
+    func received(_ source: IntegrationKind, outcome: String, count: Int) {
+        Counter(label: "handrail_alerts_received_total", dimensions: [("source", source.rawValue), ("outcome", outcome)], factory: factory)
+            .increment(by: count)
+    }
+
+    func latency(_ source: IntegrationKind, since start: ContinuousClock.Instant) {
+        Metrics.Timer(label: "handrail_ingest_duration_seconds", dimensions: [("source", source.rawValue)], preferredDisplayUnit: .seconds, factory: factory)
+            .recordInterval(start.duration(to: .now))
+    }
+}
