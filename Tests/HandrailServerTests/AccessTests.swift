@@ -26,7 +26,7 @@ import TestSupport
                 let access = try #require(f.registry.access(method: route.method, path: route.path), "\(route.method) \(route.path) declares no access")
                 let uri = route.path.split(separator: "/", omittingEmptySubsequences: false)
                     .map { $0.hasPrefix(":") || $0.hasPrefix("{") ? "999999" : String($0) }.joined(separator: "/")
-                let isAPI = uri.hasPrefix("/api/") || uri == "/metrics"
+                let isAPI = uri.hasPrefix("/api/") || uri.hasPrefix("/v2/") || uri == "/metrics"
                 for identity in identities {
                     var headers: HTTPFields = [.accept: isAPI ? "application/json" : "text/html"]
                     if let authorization = identity.authorization { headers[.authorization] = authorization }
