@@ -21,7 +21,7 @@ struct Handrail: AsyncParsableCommand {
               HANDRAIL_BEHIND_TLS_PROXY 1: Secure cookies, client address from X-Forwarded-For
               HANDRAIL_METRICS_PUBLIC   1: /metrics for everyone (default: loopback, or signed in)
             """,
-        subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self, Runbooks.self],
+        subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self, Runbooks.self, Incidents.self],
         defaultSubcommand: nil
     )
 }

@@ -6,13 +6,9 @@ import subprocess
 
 import requests
 
-from conftest import BINARY, psql
+from conftest import BINARY, cli, psql
 
 
-def cli(args, database, stdin=None):
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update({"DATABASE_URL": database, "HANDRAIL_BCRYPT_COST": "4"})
-    return subprocess.run([str(BINARY), *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
 
 
 def test_first_start_prints_the_admins_one_time_password_once(empty_database, start_server):

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import HandrailCore
+import HandrailStore
+
+struct Incidents: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read incidents from the database: a list, or one incident with its alerts, steps and timeline.",
+        subcommands: [List.self, Show.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List incidents, newest first: ref, state, severity, opened, runbook, title.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Only these states, comma-separated (triggered, acknowledged, mitigated, resolved, reopened).") var state: String?
+        @Flag(help: "Only open incidents (every state but resolved).") var open = false
+        @Option(help: "Only this severity (info, warning, critical).") var severity: String?
+        @Option(help: "Only incidents of this runbook id.") var runbook: String?
+        @Option(help: "Only incidents whose service label is this.") var service: String?
+        @Option(help: "Only incidents whose model label is this.") var model: String?
+        @Option(help: "At most this many (1-200).") var limit = 50
+
+        func run() async throws {
+            var filter = IncidentFilter()
+            do {
+                if let state { filter.states = try state.split(separator: ",").map { try IncidentState.parse(String($0)) } }
+                if open { filter.states = IncidentState.allCases.filter(\.isOpen) }
+            } catch let error as HandrailCore.ValidationError {
+                throw fail("--state: \(error.message)")
+            }
+            if let severity {
+                guard let s = Severity(rawValue: severity.lowercased()) else { throw fail("--severity must be info, warning or critical") }
+                filter.severity = s
+            }
+            guard (1...200).contains(limit) else { throw fail("--limit must be from 1 to 200") }
+            filter.runbook = runbook
+            filter.service = service
+            filter.model = model
+            filter.limit = limit
+            let incidents = try await withDatabase(database) { db, _ in try await IncidentStore(pool: db.pool).list(filter) }
+            let time = ISO8601DateFormatter()
+            for i in incidents {
+                print([i.ref, i.state.rawValue, i.severity.rawValue, time.string(from: i.openedAt),
+                       i.runbookId.map { "\($0) v\(i.runbookVersion ?? 0)" } ?? "no runbook", i.title].joined(separator: "\t"))
+            }
+            if incidents.isEmpty { FileHandle.standardError.write(Data("no incidents\n".utf8)) }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one incident (42 or INC-42): state, runbook and why, alerts, steps, timeline.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: ArgumentHelp("The incident: 42 or INC-42", valueName: "ref")) var ref: String
+        @Flag(help: "Print the same JSON as GET /api/v1/incidents/{ref}.") var json = false
+
+        func run() async throws {
+            guard let number = IncidentRef.number(ref) else { throw fail("\(ref.debugDescription) is not an incident number (42 or INC-42)") }
+            guard let d = try await withDatabase(database, { db, _ in try await IncidentStore(pool: db.pool).detail(number: number) }) else {
+                throw fail("no incident \(IncidentRef.display(number))")
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                encoder.dateEncodingStrategy = .iso8601
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(d), as: UTF8.self))
+                return
+            }
+            let time = ISO8601DateFormatter()
+            let i = d.incident
+            print("\(i.ref)  \(i.title)")
+            print("state: \(i.state.rawValue)   severity: \(i.severity.rawValue)   opened: \(time.string(from: i.openedAt))"
+                + (i.resolvedAt.map { "   resolved: \(time.string(from: $0))" } ?? ""))
+            print("grouping: \(i.groupingKey)  (\(d.groupRule))")
+            if let r = d.runbook {
+                print("runbook: \(r.id) v\(r.version) — \(r.title)" + (r.currentVersion != r.version ? " (current is v\(r.currentVersion))" : ""))
+            }
+            print("why: \(d.runbookReason)")
+            print("\nalerts (\(i.openAlerts) open of \(i.alertCount), \(i.deliveryCount) deliveries):")
+            for a in d.alerts {
+                let labels = a.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                print("  \(a.status)\t\(a.fingerprint)\t×\(a.deliveryCount)\t\(a.value.map { "value=\($0)" } ?? "")\t{\(labels)}")
+            }
+            if !d.steps.isEmpty {
+                print("\nsteps:")
+                for s in d.steps {
+                    let mark = s.outcome.map { "[\($0) by \(s.by ?? "?")" + (s.note.map { ": \($0)" } ?? "") + "]" } ?? "[ ]"
+                    print("  \(s.index). \(mark) \(s.title)")
+                }
+            }
+            print("\ntimeline:")
+            for e in d.timeline {
+                var detail = ""
+                if case .object(let data) = e.data {
+                    detail = data.sorted { $0.key < $1.key }.compactMap { k, v in
+                        switch v {
+                        case .string(let s): "\(k)=\(s)"
+                        case .number(let n): "\(k)=\(n.rounded() == n ? String(Int64(n)) : String(n))"
+                        case .bool(let b): "\(k)=\(b)"
+                        default: nil
+                        }
+                    }.joined(separator: " ")
+                }
+                print("  \(time.string(from: e.at))  \(e.type)  by \(e.actor)  \(detail)")
+            }
+        }
+    }
+}
