@@ -77,3 +77,38 @@ import Testing
         }
     }
 }
+
+@Suite struct GenericNormalizationTests {
+    @Test func oneAlertOrAListWithTopLevelShortcuts() throws {
+        let one = try AlertNormalizer.generic(Data(#"{"dedup_key":" job-42 ","alertname":"RetrainingJobFailed","severity":"critical","summary":"nightly retrain failed","value":3}"#.utf8))
+        #expect(one.alerts.count == 1)
+        let alert = one.alerts[0]
+        #expect(alert.fingerprint == "job-42")
+        #expect(alert.status == .firing)
+        #expect(alert.labels == ["alertname": "RetrainingJobFailed", "severity": "critical"])
+        #expect(alert.annotations == ["summary": "nightly retrain failed"])
+        #expect(alert.value == 3)
+        let list = try AlertNormalizer.generic(Data(#"{"alerts":[{"dedup_key":"a","labels":{"alertname":"X"}},{"dedup_key":"b","alertname":"Y","status":"resolved"}]}"#.utf8))
+        #expect(list.alerts.map(\.status) == [.firing, .resolved])
+    }
+
+    @Test func badFieldsAreNamed() {
+        func field(_ body: String) -> String? {
+            do {
+                _ = try AlertNormalizer.generic(Data(body.utf8))
+                return nil
+            } catch {
+                return error.field
+            }
+        }
+        #expect(field(#"{"alertname":"X"}"#) == "dedup_key")
+        #expect(field(#"{"dedup_key":"k"}"#) == "alertname")
+        #expect(field(#"{"dedup_key":"k","alertname":"X","value":"high"}"#) == "value")
+        #expect(field(#"{"dedup_key":"k","alertname":"X","value":true}"#) == "value")
+        #expect(field(#"{"dedup_key":"k","alertname":"X","status":"open"}"#) == "status")
+        #expect(field(#"{"alerts":[{"dedup_key":"k","alertname":"X"},{"dedup_key":7}]}"#) == "alerts[1].dedup_key")
+        #expect(field(#"{"alerts":[]}"#) == "alerts")
+        #expect(field(#"{"dedup_key":"k","alertname":"X","labels":{"a":1}}"#) == "labels.a")
+        #expect(field("[1]") == "body")
+    }
+}

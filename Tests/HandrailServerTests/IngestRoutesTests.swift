@@ -219,3 +219,32 @@ extension AccessFixture {
         }
     }
 }
+
+@Suite struct GrafanaRouteTests {
+    @Test func aSignedGrafanaDeliveryKeepsValuesAndLinksAndTruncationIsRecorded() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            var fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: TestDatabase.checkoutRoot.appendingPathComponent("Tests/Fixtures/grafana-webhook-firing.json"))) as! [String: Any]
+            fixture["truncatedAlerts"] = 3
+            let body = try JSONSerialization.data(withJSONObject: fixture)
+            let key = f.signedIntegrationKey
+            let headers: HTTPFields = [
+                .authorization: "Bearer \(key)", .contentType: "application/json",
+                HTTPField.Name(WebhookSignature.signatureHeader)!: WebhookSignature.sign(body, secret: key),
+            ]
+            let unsigned = try await client.execute("/api/v1/alerts/grafana", method: .post, headers: [.authorization: "Bearer \(key)"], body: ByteBuffer(bytes: body))
+            #expect(unsigned.status == .unauthorized)
+            let sent = try await client.execute("/api/v1/alerts/grafana", method: .post, headers: headers, body: ByteBuffer(bytes: body))
+            #expect(sent.status == .ok)
+            let ref = try #require((jsonObject(sent)["alerts"] as? [[String: Any]])?.first?["incident"] as? String)
+            let detail = jsonObject(try await client.execute("/api/v1/incidents/\(ref)", headers: f.headers(.viewer)))
+            let alert = try #require((detail["alerts"] as? [[String: Any]])?.first)
+            #expect(alert["source"] as? String == "grafana")
+            #expect((alert["values"] as? [String: Any])?.isEmpty == false, "Grafana's values are kept")
+            #expect((alert["links"] as? [String: String])?.keys.contains("dashboardURL") == true)
+            let truncated = try await f.pool.query("SELECT truncated_alerts FROM deliveries WHERE source = 'grafana' AND outcome = 'stored'")
+            #expect(try truncated[0].decode("truncated_alerts", as: Int.self) == 3)
+            #expect(f.logs.all.contains("max_alerts"))
+        }
+    }
+}
