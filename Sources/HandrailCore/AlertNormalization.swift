@@ -218,11 +218,7 @@ public enum AlertNormalizer {
         guard let value, !(value is NSNull) else { return nil }
         guard let text = value as? String else { throw ValidationError(field: field, message: "must be an RFC 3339 time") }
         if text.isEmpty { return nil }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let plain = ISO8601DateFormatter()
-        plain.formatOptions = [.withInternetDateTime]
-        guard let date = fractional.date(from: text) ?? plain.date(from: text) else {
+        guard let date = RFC3339.parse(text) else {
             throw ValidationError(field: field, message: "must be an RFC 3339 time, not \(text.prefix(40).debugDescription)")
         }
         return date.timeIntervalSince1970 < 0 ? nil : date

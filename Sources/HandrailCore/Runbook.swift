@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 /// How bad an alert is.
 public enum Severity: String, CaseIterable, Comparable, Sendable, Codable {
@@ -35,8 +36,19 @@ public struct LabelMatcher: Sendable, Equatable, Codable, CustomStringConvertibl
     }
 
     static func fullMatch(_ pattern: String, _ text: String) -> Bool {
-        guard let regex = try? NSRegularExpression(pattern: "^(?:" + pattern + ")$") else { return false }
+        guard let regex = compiled(pattern) else { return false }
         return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    /// Compiled patterns, kept: compiling costs more than matching, and ingestion matches
+    /// every alert against every runbook.
+    private static let cache = Mutex<[String: NSRegularExpression]>([:])
+
+    static func compiled(_ pattern: String) -> NSRegularExpression? {
+        if let regex = cache.withLock({ $0[pattern] }) { return regex }
+        guard let regex = try? NSRegularExpression(pattern: "^(?:" + pattern + ")$") else { return nil }
+        cache.withLock { $0[pattern] = regex }
+        return regex
     }
 
     public var description: String {

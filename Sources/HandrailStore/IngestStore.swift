@@ -121,7 +121,7 @@ public struct IngestStore: Sendable {
                     ord int, fingerprint text, status text, alertname text, labels jsonb, annotations jsonb, value double precision,
                     vals jsonb, links jsonb, generator_url text, severity text, grouping_key text, group_rule text, title text,
                     runbook_id text, runbook_version int, runbook_reason text, auto_resolve boolean, reopen_window int,
-                    starts_at timestamptz, ends_at timestamptz)
+                    starts_at double precision, ends_at double precision)
             ), known AS (
                 SELECT a.id, a.fingerprint, a.incident_id FROM alerts a JOIN input f ON a.fingerprint = f.fingerprint
                 WHERE a.integration_id = \(i) AND a.cleared_at IS NULL AND f.status = 'firing'
@@ -158,7 +158,7 @@ public struct IngestStore: Sendable {
                 INSERT INTO alerts AS a (incident_id, integration_id, source, fingerprint, status, alertname, labels, annotations, value,
                                          "values", links, generator_url, severity, grouping_key, group_rule, starts_at, ends_at)
                 SELECT coalesce(k.id, kn.incident_id), \(i), \(source)::integration_kind, f.fingerprint, 'firing', f.alertname, f.labels,
-                       f.annotations, f.value, f.vals, f.links, f.generator_url, f.severity, f.grouping_key, f.group_rule, f.starts_at, f.ends_at
+                       f.annotations, f.value, f.vals, f.links, f.generator_url, f.severity, f.grouping_key, f.group_rule, to_timestamp(f.starts_at), to_timestamp(f.ends_at)
                 FROM input f LEFT JOIN known kn ON kn.fingerprint = f.fingerprint
                 LEFT JOIN incident_for_key k ON k.grouping_key = f.grouping_key AND kn.id IS NULL
                 WHERE f.status = 'firing'
@@ -170,7 +170,7 @@ public struct IngestStore: Sendable {
                 RETURNING a.id, a.incident_id, a.fingerprint, (xmax = 0) AS inserted
             ), cleared AS (
                 UPDATE alerts a SET status = 'resolved', cleared_at = now(), cleared_by = 'source', last_seen_at = now(),
-                    delivery_count = a.delivery_count + 1, ends_at = coalesce(r.ends_at, now()),
+                    delivery_count = a.delivery_count + 1, ends_at = coalesce(to_timestamp(r.ends_at), now()),
                     annotations = CASE WHEN r.annotations = '{}'::jsonb THEN a.annotations ELSE r.annotations END
                 FROM input r
                 WHERE r.status = 'resolved' AND a.integration_id = \(i) AND a.fingerprint = r.fingerprint AND a.cleared_at IS NULL
@@ -244,8 +244,6 @@ public struct IngestStore: Sendable {
 
     /// The delivery's alerts as one JSON array for `jsonb_to_recordset`: one bind, any size.
     static func rowsJSON(_ alerts: [RoutedAlert]) throws -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let rows: [[String: Any]] = alerts.enumerated().map { n, routed in
             let a = routed.alert
             var row: [String: Any] = [
@@ -261,8 +259,8 @@ public struct IngestStore: Sendable {
                 row["runbook_id"] = id
                 row["runbook_version"] = version
             }
-            if let date = a.startsAt { row["starts_at"] = formatter.string(from: date) }
-            if let date = a.endsAt { row["ends_at"] = formatter.string(from: date) }
+            if let date = a.startsAt { row["starts_at"] = date.timeIntervalSince1970 }
+            if let date = a.endsAt { row["ends_at"] = date.timeIntervalSince1970 }
             return row
         }
         let data = try JSONSerialization.data(withJSONObject: rows)

@@ -25,7 +25,7 @@ import Testing
         #expect(batch.receiver == "team\\ml-platform", "receiver names with backslashes are accepted")
         let first = batch.alerts[0]
         #expect(first.endsAt == nil, "the zero time means no end")
-        #expect(first.startsAt == Date(timeIntervalSince1970: 1_795_164_663.157))
+        #expect(abs((first.startsAt?.timeIntervalSince1970 ?? 0) - 1_795_164_663.157076) < 1e-5, "microseconds kept")
         #expect(first.value == 0.31, "a value label is the alert's value")
         #expect(batch.alerts[1].endsAt == Date(timeIntervalSince1970: 1_795_165_200))
         #expect(batch.alerts[1].annotations.isEmpty)
@@ -110,5 +110,18 @@ import Testing
         #expect(field(#"{"alerts":[]}"#) == "alerts")
         #expect(field(#"{"dedup_key":"k","alertname":"X","labels":{"a":1}}"#) == "labels.a")
         #expect(field("[1]") == "body")
+    }
+}
+
+@Suite struct RFC3339Tests {
+    @Test func parsesWhatSourcesSendAndRefusesTheRest() {
+        #expect(RFC3339.parse("1970-01-01T00:00:00Z") == Date(timeIntervalSince1970: 0))
+        #expect(abs(RFC3339.parse("2026-11-20T09:51:03.157076+01:00")!.timeIntervalSince1970 - 1_795_164_663.157076) < 1e-6)
+        #expect(RFC3339.parse("2026-02-28T23:59:59-05:30") == Date(timeIntervalSince1970: 1_772_342_999), "23:59:59 at -05:30 is 05:29:59Z the next day")
+        #expect(RFC3339.parse("2024-02-29T12:00:00Z") == Date(timeIntervalSince1970: 1_709_208_000))
+        #expect(RFC3339.parse("0001-01-01T00:00:00Z")!.timeIntervalSince1970 == -62_135_596_800)
+        for bad in ["", "2026-11-20", "2026-11-20T09:51:03", "2026-13-01T00:00:00Z", "2026-11-20T09:51:03.Z", "2026-11-20T09:51:03Zjunk", "yesterday"] {
+            #expect(RFC3339.parse(bad) == nil, "\(bad)")
+        }
     }
 }
