@@ -173,8 +173,18 @@ public struct IntegrationKeyStore: Sendable {
     /// integration.authenticate — the live integration behind a key, marking it used.
     public func authenticate(keyHash: String) async throws -> Integration? {
         try await pool.query("""
-            UPDATE integration_keys SET last_used_at = now() WHERE key_hash = \(keyHash) AND revoked_at IS NULL
-            RETURNING id, name, kind::text AS kind, require_signature
+            WITH k AS (
+                SELECT id, name, kind::text AS kind, require_signature, last_used_at FROM integration_keys
+                WHERE key_hash = \(keyHash) AND revoked_at IS NULL
+            ), touched AS (
+                -- At most once a minute: a write per delivery would make every delivery of a
+                -- busy source wait for the one before it (the same row, a commit each).
+                UPDATE integration_keys SET last_used_at = now()
+                WHERE id IN (SELECT id FROM k WHERE last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+                  AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+                RETURNING id
+            )
+            SELECT k.id, k.name, k.kind, k.require_signature, (SELECT count(*) FROM touched) AS touched FROM k
             """).first.map { row in
             Integration(
                 id: try row.decode("id"), name: try row.decode("name"),

@@ -13,6 +13,11 @@ public final class PostgresConnection: @unchecked Sendable {
     // Only touched on `queue`, except `cancel` (thread-safe by libpq's contract) and the
     // health check, which the pool runs while nobody else holds the connection.
     private var pg: OpaquePointer?
+    /// Statements prepared on this connection, by their SQL text (only touched on `queue`).
+    /// A prepared statement is parsed once per connection, and PostgreSQL may keep its plan:
+    /// for ingestion's one big statement, parsing and planning cost more than running it.
+    private var prepared: [String: String] = [:]
+    static let maxPrepared = 200
     private let cancelHandle: OpaquePointer?
     private let queue: DispatchQueue
 
@@ -268,8 +273,20 @@ public final class PostgresConnection: @unchecked Sendable {
         let cStrings = query.binds.map { $0.map { strdup($0) } ?? nil }
         defer { cStrings.forEach { free($0) } }
         let pointers: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
+        if prepared[query.sql] == nil, prepared.count < Self.maxPrepared, PQtransactionStatus(pg) != PQTRANS_INERROR {
+            let name = "hr_\(prepared.count + 1)"
+            let result = PQprepare(pg, name, query.sql, Int32(pointers.count), nil)
+            // A statement that does not prepare is run unprepared, which reports its error.
+            if let result {
+                if PQresultStatus(result) == PGRES_COMMAND_OK { prepared[query.sql] = name }
+                PQclear(result)
+            }
+        }
         let result = pointers.withUnsafeBufferPointer { buffer in
-            PQexecParams(pg, query.sql, Int32(buffer.count), nil, buffer.baseAddress, nil, nil, 0)
+            if let name = prepared[query.sql] {
+                return PQexecPrepared(pg, name, Int32(buffer.count), buffer.baseAddress, nil, nil, 0)
+            }
+            return PQexecParams(pg, query.sql, Int32(buffer.count), nil, buffer.baseAddress, nil, nil, 0)
         }
         return try collect(result, pg: pg, query: query.sql)
     }
