@@ -174,6 +174,25 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
         }
     }
 
+    @Test func anyTextInLabelsAndAnnotationsIsStoredAsSent() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let am = try await makeIntegration(pool)
+            let odd = "quote \" backslash \\ newline \n tab \t bell \u{07} ünïcødé 🚨 nul \u{0}"
+            var sent = alert("odd")
+            sent.labels["model"] = odd
+            sent.annotations = ["description": odd, "json": #"{"a": [1, "b"]}"#]
+            sent.values = ["B": 1e-7, "C": 12_345_678.5]
+            _ = try await deliver(IngestStore(pool: pool), am, [sent], runbooks: [])
+            let detail = try #require(try await IncidentStore(pool: pool).list(IncidentFilter()).first)
+            let stored = try #require(try await IncidentStore(pool: pool).detail(number: detail.number)?.alerts.first)
+            let expected = odd.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
+            #expect(stored.labels["model"] == expected)
+            #expect(stored.annotations["description"] == expected)
+            #expect(stored.annotations["json"] == #"{"a": [1, "b"]}"#)
+            #expect(stored.values == ["B": 1e-7, "C": 12_345_678.5])
+        }
+    }
+
     @Test func theTimelineRefusesUpdateAndDelete() async throws {
         try await TestDatabase.withMigrated { pool, _ in
             let am = try await makeIntegration(pool)
