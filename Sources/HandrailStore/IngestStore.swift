@@ -97,9 +97,12 @@ public struct IngestStore: Sendable {
                 return try await pool.withTransaction { tx in
                     try await tx.execute("""
                         SELECT id FROM incidents
-                        WHERE state <> 'resolved' AND (grouping_key = ANY(\(keys)::text[]) OR id IN (
+                        WHERE id = ANY(ARRAY(
+                            SELECT id FROM incidents WHERE grouping_key = ANY(\(keys)::text[]) AND state <> 'resolved'
+                            UNION
                             SELECT incident_id FROM alerts
                             WHERE integration_id = \(delivery.integration.id) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL))
+                          AND state <> 'resolved'
                         ORDER BY id FOR NO KEY UPDATE
                         """)
                     let result = try await tx.query(Self.ingestStatement(delivery, rows: rows, count: alerts.count))
@@ -123,22 +126,29 @@ public struct IngestStore: Sendable {
                     runbook_id text, runbook_version int, runbook_reason text, auto_resolve boolean, reopen_window int,
                     starts_at double precision, ends_at double precision)
             ), known AS (
-                SELECT a.id, a.fingerprint, a.incident_id FROM alerts a JOIN input f ON a.fingerprint = f.fingerprint
-                WHERE a.integration_id = \(i) AND a.cleared_at IS NULL AND f.status = 'firing'
+                -- Every lookup below is a LATERAL … LIMIT 1 (or = ANY(ARRAY(…))): an index probe
+                -- per input row whatever the planner believes about the table's size, never
+                -- a hash of the whole table.
+                SELECT a.id, f.fingerprint, a.incident_id FROM input f CROSS JOIN LATERAL (
+                    SELECT id, incident_id FROM alerts
+                    WHERE integration_id = \(i) AND fingerprint = f.fingerprint AND cleared_at IS NULL LIMIT 1) a
+                WHERE f.status = 'firing'
             ), keys AS (
                 SELECT DISTINCT ON (grouping_key) * FROM input
                 WHERE status = 'firing' AND fingerprint NOT IN (SELECT fingerprint FROM known)
                 ORDER BY grouping_key, ord
             ), existing AS (
-                SELECT i.id, i.grouping_key, i.number FROM incidents i JOIN keys k USING (grouping_key) WHERE i.state <> 'resolved'
+                SELECT i.id, k.grouping_key, i.number FROM keys k CROSS JOIN LATERAL (
+                    SELECT id, number FROM incidents WHERE grouping_key = k.grouping_key AND state <> 'resolved' LIMIT 1) i
             ), reopenable AS (
-                SELECT DISTINCT ON (i.grouping_key) i.id FROM incidents i JOIN keys k USING (grouping_key)
-                WHERE i.state = 'resolved' AND i.resolved_at > now() - make_interval(secs => k.reopen_window)
-                  AND NOT EXISTS (SELECT 1 FROM existing e WHERE e.grouping_key = k.grouping_key)
-                ORDER BY i.grouping_key, i.resolved_at DESC
+                SELECT i.id FROM keys k CROSS JOIN LATERAL (
+                    SELECT id FROM incidents
+                    WHERE grouping_key = k.grouping_key AND state = 'resolved' AND resolved_at > now() - make_interval(secs => k.reopen_window)
+                    ORDER BY resolved_at DESC LIMIT 1) i
+                WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.grouping_key = k.grouping_key)
             ), reopened AS (
                 UPDATE incidents i SET state = 'reopened', resolved_at = NULL, reopen_count = i.reopen_count + 1
-                WHERE i.id IN (SELECT id FROM reopenable) AND i.state = 'resolved'
+                WHERE i.id = ANY(ARRAY(SELECT id FROM reopenable)) AND i.state = 'resolved'
                 RETURNING i.id, i.grouping_key, i.number
             ), opened AS (
                 INSERT INTO incidents AS i (grouping_key, group_rule, title, severity, labels, runbook_id, runbook_version, runbook_reason,
@@ -168,22 +178,26 @@ public struct IngestStore: Sendable {
                     value = coalesce(excluded.value, a.value), "values" = excluded."values", links = excluded.links,
                     ends_at = excluded.ends_at
                 RETURNING a.id, a.incident_id, a.fingerprint, (xmax = 0) AS inserted
+            ), clearing AS (
+                SELECT a.id, r.annotations, r.ends_at FROM input r CROSS JOIN LATERAL (
+                    SELECT id FROM alerts WHERE integration_id = \(i) AND fingerprint = r.fingerprint AND cleared_at IS NULL LIMIT 1) a
+                WHERE r.status = 'resolved'
             ), cleared AS (
                 UPDATE alerts a SET status = 'resolved', cleared_at = now(), cleared_by = 'source', last_seen_at = now(),
-                    delivery_count = a.delivery_count + 1, ends_at = coalesce(to_timestamp(r.ends_at), now()),
-                    annotations = CASE WHEN r.annotations = '{}'::jsonb THEN a.annotations ELSE r.annotations END
-                FROM input r
-                WHERE r.status = 'resolved' AND a.integration_id = \(i) AND a.fingerprint = r.fingerprint AND a.cleared_at IS NULL
+                    delivery_count = a.delivery_count + 1,
+                    ends_at = coalesce((SELECT to_timestamp(c.ends_at) FROM clearing c WHERE c.id = a.id), now()),
+                    annotations = coalesce((SELECT nullif(c.annotations, '{}'::jsonb) FROM clearing c WHERE c.id = a.id), a.annotations)
+                WHERE a.id = ANY(ARRAY(SELECT id FROM clearing)) AND a.cleared_at IS NULL
                 RETURNING a.id, a.incident_id, a.fingerprint
             ), all_clear AS (
                 SELECT i.id, i.number, i.auto_resolve FROM incidents i
-                WHERE i.id IN (SELECT incident_id FROM cleared) AND i.state <> 'resolved'
+                WHERE i.id = ANY(ARRAY(SELECT incident_id FROM cleared)) AND i.state <> 'resolved'
                   AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.id AND a.cleared_at IS NULL
                                   AND a.id NOT IN (SELECT id FROM cleared))
                   AND NOT EXISTS (SELECT 1 FROM upserted u WHERE u.incident_id = i.id)
             ), auto_resolved AS (
                 UPDATE incidents i SET state = 'resolved', resolved_at = now()
-                FROM all_clear c WHERE i.id = c.id AND c.auto_resolve
+                WHERE i.id = ANY(ARRAY(SELECT id FROM all_clear WHERE auto_resolve))
                 RETURNING i.id
             ), events AS (
                 INSERT INTO incident_events (incident_id, type, actor, actor_integration_id, data)
@@ -211,7 +225,9 @@ public struct IngestStore: Sendable {
             ), notified AS (
                 SELECT count(*) AS n FROM (SELECT pg_notify(\(Self.channel), e.incident_id::text) FROM (SELECT DISTINCT incident_id FROM events) e) s
             )
-            SELECT x.fingerprint, x.result, coalesce(k.number, inc.number) AS incident_number,
+            SELECT x.fingerprint, x.result,
+                   coalesce((SELECT k.number FROM incident_for_key k WHERE k.id = x.incident_id LIMIT 1),
+                            (SELECT inc.number FROM incidents inc WHERE inc.id = x.incident_id)) AS incident_number,
                    CASE WHEN x.incident_id IN (SELECT id FROM opened WHERE inserted) THEN 'opened'
                         WHEN x.incident_id IN (SELECT id FROM reopened) THEN 'reopened'
                         WHEN x.incident_id IN (SELECT id FROM auto_resolved) THEN 'resolved'
@@ -224,7 +240,7 @@ public struct IngestStore: Sendable {
                 UNION ALL SELECT r.fingerprint, 'unknown', NULL FROM input r
                     WHERE r.status = 'resolved' AND NOT EXISTS (SELECT 1 FROM cleared c WHERE c.fingerprint = r.fingerprint)
                 UNION ALL SELECT NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM input)
-            ) x LEFT JOIN incident_for_key k ON k.id = x.incident_id LEFT JOIN incidents inc ON inc.id = x.incident_id
+            ) x
             """
     }
 
