@@ -174,6 +174,29 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
         }
     }
 
+    @Test func everyChangeNotifiesListenersWithTheIncidentID() async throws {
+        try await TestDatabase.withMigrated { pool, conninfo in
+            let am = try await makeIntegration(pool)
+            let listener = try await PostgresConnection.connect(conninfo)
+            defer { listener.close() }
+            try await listener.listen(IngestStore.channel)
+            let received = Task {
+                var payloads: [String] = []
+                for try await note in listener.notifications() {
+                    payloads.append(note.payload)
+                    if payloads.count == 2 { break }
+                }
+                return payloads
+            }
+            let store = IngestStore(pool: pool)
+            _ = try await deliver(store, am, [alert("f1")], runbooks: [])
+            _ = try await deliver(store, am, [alert("f1")], runbooks: [])  // a resend changes nothing: no notification
+            _ = try await deliver(store, am, [alert("g1", name: "DiskFull")], runbooks: [])
+            let ids = try await pool.query("SELECT id FROM incidents ORDER BY id").map { String(try $0.decode("id", as: Int64.self)) }
+            #expect(try await received.value == ids)
+        }
+    }
+
     @Test func anyTextInLabelsAndAnnotationsIsStoredAsSent() async throws {
         try await TestDatabase.withMigrated { pool, _ in
             let am = try await makeIntegration(pool)
