@@ -72,10 +72,16 @@ public enum StepOutcome: String, Sendable, Codable, CaseIterable {
 public struct RunbookCandidate: Sendable, Equatable {
     public let runbook: Runbook
     public let version: Int
+    /// Why an alert gets this runbook (every matcher held) and which labels group it:
+    /// the same for every alert it matches, so worked out once.
+    public let reason: String
+    public let groupRule: String
 
     public init(runbook: Runbook, version: Int) {
         self.runbook = runbook
         self.version = version
+        self.reason = "matched \(runbook.id) v\(version) on " + runbook.match.map(\.description).joined(separator: ", ")
+        self.groupRule = "group_by [" + runbook.groupBy.joined(separator: ", ") + "] of runbook \(runbook.id) v\(version)"
     }
 }
 
@@ -98,22 +104,29 @@ public struct RoutedAlert: Sendable, Equatable {
 public enum AlertRouter {
     public static let defaultGroupBy = ["alertname", "service"]
 
+    static let defaultGroupRule = "group_by [alertname, service] of the default (no runbook)"
+
+    /// The candidate whose matchers all hold, the most matchers winning (ties: the first id,
+    /// which lint forbids anyway).
+    static func best(_ runbooks: [RunbookCandidate], for labels: [String: String]) -> RunbookCandidate? {
+        var best: RunbookCandidate?
+        for candidate in runbooks where candidate.runbook.match.allSatisfy({ $0.matches(labels) }) {
+            guard let current = best else { best = candidate; continue }
+            let (n, m) = (candidate.runbook.match.count, current.runbook.match.count)
+            if n > m || (n == m && candidate.runbook.id < current.runbook.id) { best = candidate }
+        }
+        return best
+    }
+
     public static func route(_ alert: NormalizedAlert, runbooks: [RunbookCandidate]) -> RoutedAlert {
-        let match = runbooks.map(\.runbook).bestMatch(for: alert.labels)
-        let candidate = match.flatMap { m in runbooks.first { $0.runbook.id == m.runbook.id } }
+        let candidate = best(runbooks, for: alert.labels)
         let groupBy = candidate?.runbook.groupBy ?? defaultGroupBy
         let key = groupingKey(alert.labels, groupBy: groupBy)
-        let rule = "group_by [" + groupBy.joined(separator: ", ") + "] of "
-            + (candidate.map { "runbook \($0.runbook.id) v\($0.version)" } ?? "the default (no runbook)")
+        let rule = candidate?.groupRule ?? defaultGroupRule
         let severity = candidate?.runbook.severity(value: alert.value, labels: alert.labels)
             ?? alert.labels["severity"].flatMap { Severity(rawValue: $0.lowercased()) }
             ?? (alert.labels["severity"]?.lowercased() == "error" ? .critical : .warning)
-        let reason: String
-        if let match, let candidate {
-            reason = match.reason.replacingOccurrences(of: "matched \(match.runbook.id) ", with: "matched \(match.runbook.id) v\(candidate.version) ")
-        } else {
-            reason = "no runbook matches these labels"
-        }
+        let reason = candidate?.reason ?? "no runbook matches these labels"
         return RoutedAlert(
             alert: alert, groupingKey: key, groupRule: rule, severity: severity, title: title(alert, groupBy: groupBy),
             runbookID: candidate?.runbook.id, runbookVersion: candidate?.version, runbookReason: reason,

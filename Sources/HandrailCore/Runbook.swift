@@ -36,20 +36,24 @@ public struct LabelMatcher: Sendable, Equatable, Codable, CustomStringConvertibl
     }
 
     static func fullMatch(_ pattern: String, _ text: String) -> Bool {
-        guard let regex = compiled(pattern) else { return false }
-        return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        // Matching happens under the cache's lock: one compiled NSRegularExpression used
+        // from several threads at once is not known to be safe on Linux.
+        cache.withLock { cache in
+            let regex: NSRegularExpression
+            if let cached = cache[pattern] {
+                regex = cached
+            } else {
+                guard let compiled = try? NSRegularExpression(pattern: "^(?:" + pattern + ")$") else { return false }
+                cache[pattern] = compiled
+                regex = compiled
+            }
+            return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        }
     }
 
     /// Compiled patterns, kept: compiling costs more than matching, and ingestion matches
     /// every alert against every runbook.
     private static let cache = Mutex<[String: NSRegularExpression]>([:])
-
-    static func compiled(_ pattern: String) -> NSRegularExpression? {
-        if let regex = cache.withLock({ $0[pattern] }) { return regex }
-        guard let regex = try? NSRegularExpression(pattern: "^(?:" + pattern + ")$") else { return nil }
-        cache.withLock { $0[pattern] = regex }
-        return regex
-    }
 
     public var description: String {
         switch value {

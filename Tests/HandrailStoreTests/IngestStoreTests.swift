@@ -67,7 +67,7 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
             #expect(row.count == 1)
             #expect(try row[0].decode("runbook_id", as: String.self) == "model-drift")
             #expect(try row[0].decode("runbook_version", as: Int.self) == 1)
-            #expect(try row[0].decode("runbook_reason", as: String.self).contains("alertname=\"FeatureDriftHigh\""))
+            let reasonText: String = try row[0].decode("runbook_reason"); #expect(reasonText.contains("alertname=\"FeatureDriftHigh\""), "\(reasonText)")
             #expect(try row[0].decode("severity", as: String.self) == "critical")
             #expect(try row[0].decode("state", as: String.self) == "triggered")
             #expect(try row[0].decode("grouping_key", as: String.self) == "alertname=\"FeatureDriftHigh\", model=\"ranker\"")
