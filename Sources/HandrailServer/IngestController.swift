@@ -62,9 +62,7 @@ struct IngestController {
         normalize: (Data) throws -> AlertBatch
     ) async throws -> Response {
         let start = ContinuousClock.now
-        let integration = try integrationOf(context)
-        let requestID = Self.requestID(request)
-        let body = try await Self.body(request)
+        let (integration, requestID, body) = try await received(request, context)
         let batch: AlertBatch
         do {
             batch = try normalize(body)
@@ -104,9 +102,7 @@ struct IngestController {
 
     func pagerDuty(_ request: Request, _ context: HandrailRequestContext) async throws -> Response {
         let start = ContinuousClock.now
-        let integration = try integrationOf(context)
-        let requestID = Self.requestID(request)
-        let body = try await Self.body(request)
+        let (integration, requestID, body) = try await received(request, context)
         let event: PagerDutyEvent
         do {
             event = try PagerDutyEvent.parse(body)
@@ -134,9 +130,7 @@ struct IngestController {
 
     /// Change events (deploys, config pushes): on the timeline of open incidents of the key.
     func change(_ request: Request, _ context: HandrailRequestContext) async throws -> Response {
-        let integration = try integrationOf(context)
-        let requestID = Self.requestID(request)
-        let body = try await Self.body(request)
+        let (integration, requestID, body) = try await received(request, context)
         let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
         var errors: [String] = []
         if object == nil { errors.append("Event object is not valid JSON") }
@@ -178,6 +172,11 @@ struct IngestController {
     }
 
     // MARK: - Shared
+
+    /// What every delivery starts with: who sent it, its trace id, its body (size-capped).
+    func received(_ request: Request, _ context: HandrailRequestContext) async throws -> (Integration, String, Data) {
+        (try integrationOf(context), Self.requestID(request), try await Self.body(request))
+    }
 
     func integrationOf(_ context: HandrailRequestContext) throws -> Integration {
         guard case .integration(let integration) = context.principal else { throw APIError(.unauthorized, "an integration key is required") }
