@@ -31,7 +31,7 @@ CREATE TABLE incidents (
     FOREIGN KEY (runbook_id, runbook_version) REFERENCES runbook_versions (runbook_id, version),
     CHECK ((runbook_id IS NULL) = (runbook_version IS NULL)),
     CHECK ((state = 'resolved') = (resolved_at IS NOT NULL))
-);
+) WITH (fillfactor = 90);
 -- The race-free open-or-join: any number of servers inserting the same key concurrently
 -- end with one open incident (INSERT … ON CONFLICT on this index).
 CREATE UNIQUE INDEX incidents_one_open_per_key ON incidents (grouping_key) WHERE state <> 'resolved';
@@ -63,7 +63,7 @@ CREATE TABLE alerts (
     cleared_at      timestamptz,         -- NULL while open
     cleared_by      text CHECK (cleared_by IN ('source', 'incident')),
     CHECK ((cleared_at IS NULL) = (cleared_by IS NULL))
-);
+) WITH (fillfactor = 70);  -- room on each page, so a resend's update stays a HOT update (no index writes)
 -- Repeats of an open alert update it (delivery count, last seen); they never add a row.
 CREATE UNIQUE INDEX alerts_one_open_per_fingerprint ON alerts (integration_id, fingerprint) WHERE cleared_at IS NULL;
 CREATE INDEX alerts_incident ON alerts (incident_id);

@@ -78,7 +78,7 @@ struct IngestController {
         }
         let runbooks = try await withRetry { try await catalog.candidates() }
         let delivery = Delivery(
-            integration: integration, source: source, alerts: batch.alerts.map { AlertRouter.route($0, runbooks: runbooks) },
+            integration: integration, source: source, alerts: batch.alerts, runbooks: runbooks,
             receiver: batch.receiver, groupKey: batch.groupKey, truncatedAlerts: batch.truncatedAlerts, requestID: requestID)
         let report = try await store(delivery, source: source)
         metrics.latency(source, since: start)
@@ -115,14 +115,13 @@ struct IngestController {
         case .trigger:
             guard let alert = event.alert else { throw APIError(.badRequest, "a trigger needs a payload", field: "payload") }
             let runbooks = try await withRetry { try await catalog.candidates() }
-            _ = try await store(Delivery(integration: integration, source: .pagerduty, alerts: [AlertRouter.route(alert, runbooks: runbooks)], requestID: requestID), source: .pagerduty)
+            _ = try await store(Delivery(integration: integration, source: .pagerduty, alerts: [alert], runbooks: runbooks, requestID: requestID), source: .pagerduty)
         case .acknowledge:
             _ = try await withRetry { try await incidents.acknowledgeAlert(integration: integration, dedupKey: event.dedupKey, requestID: requestID) }
             metrics.received(.pagerduty, outcome: "stored", count: 1)
         case .resolve:
             let cleared = NormalizedAlert(source: .pagerduty, fingerprint: event.dedupKey, status: .resolved, labels: [:], endsAt: Date())
-            let routed = AlertRouter.route(cleared, runbooks: [])
-            _ = try await store(Delivery(integration: integration, source: .pagerduty, alerts: [routed], requestID: requestID), source: .pagerduty)
+            _ = try await store(Delivery(integration: integration, source: .pagerduty, alerts: [cleared], runbooks: [], requestID: requestID), source: .pagerduty)
         }
         metrics.latency(.pagerduty, since: start)
         return try Self.pagerDutyResponse(.accepted, PagerDutyAnswer(status: "success", message: "Event processed", dedupKey: event.dedupKey, errors: nil), requestID)

@@ -2,23 +2,27 @@ public import Foundation
 public import HandrailCore
 public import Postgres
 
-/// One delivery as ingestion stores it: routed alerts plus what the sender said about it.
+/// One delivery as ingestion stores it: its alerts, the runbook versions to route new ones
+/// with, and what the sender said about the delivery.
 public struct Delivery: Sendable {
     public var integration: Integration
     public var source: IntegrationKind
-    public var alerts: [RoutedAlert]
+    public var alerts: [NormalizedAlert]
+    /// Resends of open alerts need no routing; only the others are routed, with these.
+    public var runbooks: [RunbookCandidate]
     public var receiver: String?
     public var groupKey: String?
     public var truncatedAlerts: Int
     public var requestID: String?
 
     public init(
-        integration: Integration, source: IntegrationKind, alerts: [RoutedAlert], receiver: String? = nil, groupKey: String? = nil,
-        truncatedAlerts: Int = 0, requestID: String? = nil
+        integration: Integration, source: IntegrationKind, alerts: [NormalizedAlert], runbooks: [RunbookCandidate],
+        receiver: String? = nil, groupKey: String? = nil, truncatedAlerts: Int = 0, requestID: String? = nil
     ) {
         self.integration = integration
         self.source = source
         self.alerts = alerts
+        self.runbooks = runbooks
         self.receiver = receiver
         self.groupKey = groupKey
         self.truncatedAlerts = truncatedAlerts
@@ -80,14 +84,14 @@ public struct IngestStore: Sendable {
     public func ingest(_ delivery: Delivery) async throws -> IngestReport {
         // The last report of an alert in one delivery wins (one row per fingerprint).
         var seen: [String: Int] = [:]
-        var alerts: [RoutedAlert] = []
+        var alerts: [NormalizedAlert] = []
         for alert in delivery.alerts {
-            if let i = seen[alert.alert.fingerprint] { alerts[i] = alert } else {
-                seen[alert.alert.fingerprint] = alerts.count
+            if let i = seen[alert.fingerprint] { alerts[i] = alert } else {
+                seen[alert.fingerprint] = alerts.count
                 alerts.append(alert)
             }
         }
-        let rows = try Self.rowsJSON(alerts)
+        let rows = Self.repeatRowsJSON(alerts)
         var attempt = 0
         while true {
             attempt += 1
@@ -98,7 +102,8 @@ public struct IngestStore: Sendable {
                     let repeats = try await tx.query(Self.repeatStatement(delivery, rows: rows, count: alerts.count))
                     var report = try Self.report(repeats)
                     let counted = Set(report.alerts.map(\.fingerprint))
-                    let rest = alerts.filter { $0.alert.status == .resolved || !counted.contains($0.alert.fingerprint) }
+                    let rest = alerts.filter { $0.status == .resolved || !counted.contains($0.fingerprint) }
+                        .map { AlertRouter.route($0, runbooks: delivery.runbooks) }
                     if rest.isEmpty { return report }
                     let keys = rest.filter { $0.alert.status == .firing }.map(\.groupingKey)
                     let fingerprints = rest.map(\.alert.fingerprint)
@@ -112,7 +117,7 @@ public struct IngestStore: Sendable {
                           AND state <> 'resolved'
                         ORDER BY id FOR NO KEY UPDATE
                         """)
-                    let result = try await tx.query(Self.ingestStatement(delivery, rows: try Self.rowsJSON(rest)))
+                    let result = try await tx.query(Self.ingestStatement(delivery, rows: Self.rowsJSON(rest)))
                     report.alerts += try Self.report(result).alerts
                     return report
                 }
@@ -297,9 +302,31 @@ public struct IngestStore: Sendable {
         return report
     }
 
+    /// What the resend statement needs of each alert, as one JSON array.
+    static func repeatRowsJSON(_ alerts: [NormalizedAlert]) -> String {
+        var w = JSONText()
+        w.out.reserveCapacity(alerts.count * 400)
+        w.out += "["
+        for (n, a) in alerts.enumerated() {
+            if n > 0 { w.out += "," }
+            w.out += "{\"ord\":\(n)"
+            w.field("fingerprint", a.fingerprint)
+            w.field("status", a.status.rawValue)
+            w.field("labels", a.labels)
+            w.field("annotations", a.annotations)
+            w.values(a.values)
+            w.field("links", a.links)
+            if let value = a.value, value.isFinite { w.key("value"); w.out += "\(value)" }
+            if let date = a.endsAt { w.key("ends_at"); w.out += "\(date.timeIntervalSince1970)" }
+            w.out += "}"
+        }
+        w.out += "]"
+        return w.out
+    }
+
     /// The delivery's alerts as one JSON array for `jsonb_to_recordset`: one bind, any size.
     /// Written by hand: Foundation's JSONSerialization took half of a delivery's CPU time.
-    static func rowsJSON(_ alerts: [RoutedAlert]) throws -> String {
+    static func rowsJSON(_ alerts: [RoutedAlert]) -> String {
         var w = JSONText()
         w.out.reserveCapacity(alerts.count * 600)
         w.out += "["
@@ -312,14 +339,7 @@ public struct IngestStore: Sendable {
             w.field("alertname", a.labels["alertname"] ?? "")
             w.field("labels", a.labels)
             w.field("annotations", a.annotations)
-            w.key("vals")
-            w.out += "{"
-            for (i, (k, v)) in a.values.filter({ $0.value.isFinite }).enumerated() {
-                if i > 0 { w.out += "," }
-                w.string(k)
-                w.out += ":\(v)"
-            }
-            w.out += "}"
+            w.values(a.values)
             w.field("links", a.links)
             w.field("severity", routed.severity.rawValue)
             w.field("grouping_key", routed.groupingKey)
@@ -367,6 +387,20 @@ struct JSONText {
     mutating func field(_ name: String, _ value: String) {
         key(name)
         string(value)
+    }
+
+    /// Grafana's values, as `"vals"` (finite numbers only: JSON has no NaN).
+    mutating func values(_ values: [String: Double]) {
+        key("vals")
+        out += "{"
+        var first = true
+        for (k, v) in values where v.isFinite {
+            if !first { out += "," }
+            first = false
+            string(k)
+            out += ":\(v)"
+        }
+        out += "}"
     }
 
     mutating func field(_ name: String, _ value: [String: String]) {

@@ -45,7 +45,7 @@ func syncedDrift(_ pool: PostgresPool, autoResolve: Bool = true) async throws ->
 }
 
 func deliver(_ store: IngestStore, _ integration: Integration, _ alerts: [NormalizedAlert], runbooks: [RunbookCandidate]) async throws -> IngestReport {
-    try await store.ingest(Delivery(integration: integration, source: .alertmanager, alerts: alerts.map { AlertRouter.route($0, runbooks: runbooks) }))
+    try await store.ingest(Delivery(integration: integration, source: .alertmanager, alerts: alerts, runbooks: runbooks))
 }
 
 func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, as: T.Type = T.self) async throws -> T {
