@@ -96,15 +96,13 @@ public struct IngestStore: Sendable {
         while true {
             attempt += 1
             do {
+                // A delivery of nothing but resends of open alerts — most of any source's
+                // traffic — changes no incident: one statement, its own transaction, counts
+                // them and logs the delivery, or (anything else in the batch) does nothing.
+                let repeats = try Self.report(try await pool.query(Self.repeatStatement(delivery, rows: rows, count: alerts.count)))
+                if repeats.deliveryID != nil { return repeats }
+                let rest = alerts.map { AlertRouter.route($0, runbooks: delivery.runbooks) }
                 return try await pool.withTransaction { tx in
-                    // Resends of open alerts — most of any source's traffic — change no
-                    // incident: one light statement counts them and logs the delivery.
-                    let repeats = try await tx.query(Self.repeatStatement(delivery, rows: rows, count: alerts.count))
-                    var report = try Self.report(repeats)
-                    let counted = Set(report.alerts.map(\.fingerprint))
-                    let rest = alerts.filter { $0.status == .resolved || !counted.contains($0.fingerprint) }
-                        .map { AlertRouter.route($0, runbooks: delivery.runbooks) }
-                    if rest.isEmpty { return report }
                     let keys = rest.filter { $0.alert.status == .firing }.map(\.groupingKey)
                     let fingerprints = rest.map(\.alert.fingerprint)
                     try await tx.execute("""
@@ -117,9 +115,7 @@ public struct IngestStore: Sendable {
                           AND state <> 'resolved'
                         ORDER BY id FOR NO KEY UPDATE
                         """)
-                    let result = try await tx.query(Self.ingestStatement(delivery, rows: Self.rowsJSON(rest)))
-                    report.alerts += try Self.report(result).alerts
-                    return report
+                    return try Self.report(try await tx.query(Self.ingestStatement(delivery, rows: Self.rowsJSON(rest), count: alerts.count)))
                 }
             } catch let error as PostgresError where attempt < 4 && (error.isUniqueViolation || error.sqlState == "40P01" || error.sqlState == "40001") {
                 try await Task.sleep(for: .milliseconds(5 * attempt))
@@ -127,9 +123,12 @@ public struct IngestStore: Sendable {
         }
     }
 
-    /// Counts resends of the integration's open firing alerts (delivery count, last seen, the
-    /// latest labels, annotations and value) and logs the delivery. Row locks on the alerts
-    /// only: an alert cleared meanwhile is not counted here and goes the full way.
+    /// When every alert of the delivery is a resend of one of the integration's open firing
+    /// alerts: counts them (delivery count, last seen, the latest labels, annotations and
+    /// value) and logs the delivery; otherwise changes nothing and returns no delivery id.
+    /// Row locks on the alerts only. An alert cleared between the snapshot and its row lock
+    /// is skipped; the delivery then goes the full way, where the others count once more
+    /// (the delivery counter is the one thing idempotency leaves free).
     static func repeatStatement(_ d: Delivery, rows: String, count: Int) -> PostgresQuery {
         let i = d.integration.id
         let source = d.source.rawValue
@@ -142,17 +141,20 @@ public struct IngestStore: Sendable {
                 SELECT a.id, f.* FROM input f CROSS JOIN LATERAL (
                     SELECT id FROM alerts WHERE integration_id = \(i) AND fingerprint = f.fingerprint AND cleared_at IS NULL LIMIT 1) a
                 WHERE f.status = 'firing'
+            ), only_resends AS (
+                SELECT (SELECT count(*) FROM targets) = \(count) AND NOT EXISTS (SELECT 1 FROM input WHERE status <> 'firing') AS yes
             ), updated AS (
                 UPDATE alerts a SET delivery_count = a.delivery_count + 1, last_seen_at = now(),
                     (labels, annotations, value, "values", links, ends_at) = (
                         SELECT t.labels, coalesce(nullif(t.annotations, '{}'::jsonb), a.annotations), coalesce(t.value, a.value),
                                t.vals, t.links, to_timestamp(t.ends_at)
                         FROM targets t WHERE t.id = a.id)
-                WHERE a.id = ANY(ARRAY(SELECT id FROM targets)) AND a.cleared_at IS NULL
+                WHERE a.id = ANY(ARRAY(SELECT id FROM targets)) AND a.cleared_at IS NULL AND (SELECT yes FROM only_resends)
                 RETURNING a.fingerprint, a.incident_id
             ), delivery AS (
                 INSERT INTO deliveries (integration_id, source, request_id, outcome, alert_count, truncated_alerts, receiver, group_key)
-                VALUES (\(i), \(source)::integration_kind, \(d.requestID), 'stored', \(count), \(d.truncatedAlerts), \(d.receiver), \(d.groupKey))
+                SELECT \(i), \(source)::integration_kind, \(d.requestID), 'stored', \(count), \(d.truncatedAlerts), \(d.receiver), \(d.groupKey)
+                WHERE (SELECT count(*) FROM updated) = \(count)
                 RETURNING id
             )
             SELECT u.fingerprint, 'repeat' AS result, (SELECT number FROM incidents WHERE id = u.incident_id) AS incident_number,
@@ -162,7 +164,7 @@ public struct IngestStore: Sendable {
             """
     }
 
-    static func ingestStatement(_ d: Delivery, rows: String) -> PostgresQuery {
+    static func ingestStatement(_ d: Delivery, rows: String, count: Int) -> PostgresQuery {
         let i = d.integration.id
         let actor = d.integration.name
         let source = d.source.rawValue
@@ -266,6 +268,10 @@ public struct IngestStore: Sendable {
                 SELECT a.id, CASE WHEN a.auto_resolve THEN 'resolved' ELSE 'all_alerts_cleared' END, \(actor)::text, \(i)::bigint,
                        jsonb_build_object('automatic', true, 'reason', 'every alert of the incident has cleared') FROM all_clear a
                 RETURNING incident_id
+            ), delivery AS (
+                INSERT INTO deliveries (integration_id, source, request_id, outcome, alert_count, truncated_alerts, receiver, group_key)
+                VALUES (\(i), \(source)::integration_kind, \(d.requestID), 'stored', \(count), \(d.truncatedAlerts), \(d.receiver), \(d.groupKey))
+                RETURNING id
             ), notified AS (
                 SELECT count(*) AS n FROM (SELECT pg_notify(\(Self.channel), e.incident_id::text) FROM (SELECT DISTINCT incident_id FROM events) e) s
             )
@@ -277,7 +283,7 @@ public struct IngestStore: Sendable {
                         WHEN x.incident_id IN (SELECT id FROM auto_resolved) THEN 'resolved'
                         WHEN x.incident_id IN (SELECT id FROM all_clear) THEN 'all_alerts_cleared'
                         WHEN x.incident_id IS NOT NULL THEN 'joined' END AS incident,
-                   NULL::bigint AS delivery_id, (SELECT n FROM notified) AS notified
+                   (SELECT id FROM delivery) AS delivery_id, (SELECT n FROM notified) AS notified
             FROM (
                 SELECT u.fingerprint, CASE WHEN u.inserted THEN 'new' ELSE 'repeat' END AS result, u.incident_id FROM upserted u
                 UNION ALL SELECT c.fingerprint, 'cleared', c.incident_id FROM cleared c
