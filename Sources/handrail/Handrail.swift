@@ -20,6 +20,8 @@ struct Handrail: AsyncParsableCommand {
               HANDRAIL_BCRYPT_COST      bcrypt work factor for new passwords (default 12)
               HANDRAIL_BEHIND_TLS_PROXY 1: Secure cookies, client address from X-Forwarded-For
               HANDRAIL_METRICS_PUBLIC   1: /metrics for everyone (default: loopback, or signed in)
+              HANDRAIL_DB_POOL_SIZE     database connections per server process (default 20)
+              HANDRAIL_PUBLIC_URL       the address people open Handrail at, for incident links
             """,
         subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self, Runbooks.self, Incidents.self],
         defaultSubcommand: nil

@@ -52,6 +52,10 @@ struct Serve: AsyncParsableCommand {
         configuration.applyMigrations = !(skipMigrations || isSet("HANDRAIL_SKIP_MIGRATIONS"))
         configuration.security.behindTLSProxy = behindTLSProxy || isSet("HANDRAIL_BEHIND_TLS_PROXY")
         configuration.security.metricsPublic = metricsPublic || isSet("HANDRAIL_METRICS_PUBLIC")
+        if let size = environment["HANDRAIL_DB_POOL_SIZE"] {
+            guard let n = Int(size), (1...500).contains(n) else { throw fail("HANDRAIL_DB_POOL_SIZE must be a number from 1 to 500, not \(size.debugDescription)") }
+            configuration.maxDatabaseConnections = n
+        }
         configuration.publicURL = environment["HANDRAIL_PUBLIC_URL"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         configuration.security.bcryptCost = passwordHasher.cost
         let address = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"

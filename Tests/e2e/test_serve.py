@@ -24,7 +24,7 @@ def test_help_documents_configuration():
     top = run(["--help"])
     assert top.returncode == 0
     for name in ["DATABASE_URL", "HANDRAIL_LISTEN", "HANDRAIL_DATA_DIR", "HANDRAIL_RUNBOOKS_DIR",
-                 "HANDRAIL_TEMPLATES_DIR", "HANDRAIL_MIGRATIONS_DIR"]:
+                 "HANDRAIL_TEMPLATES_DIR", "HANDRAIL_MIGRATIONS_DIR", "HANDRAIL_DB_POOL_SIZE", "HANDRAIL_PUBLIC_URL"]:
         assert name in top.stdout, name
     serve = run(["serve", "--help"])
     assert serve.returncode == 0
@@ -58,6 +58,12 @@ def test_unreachable_database_exits_fast_with_one_line_and_no_password():
     assert "127.0.0.1" in lines[0]
     assert "pa55-w0rd-secret" not in result.stderr + result.stdout
     assert "Fatal error" not in result.stderr and "Stack" not in result.stderr
+
+
+def test_a_bad_pool_size_is_refused_in_one_line(empty_database):
+    result = run(["serve"], {"DATABASE_URL": empty_database, "HANDRAIL_LISTEN": "127.0.0.1:0", "HANDRAIL_DB_POOL_SIZE": "lots"}, timeout=30)
+    assert result.returncode != 0
+    assert "HANDRAIL_DB_POOL_SIZE" in result.stderr and "lots" in result.stderr
 
 
 def test_wrong_database_name_is_named(empty_database):
