@@ -100,5 +100,16 @@ public struct PasswordHasher: Sendable {
 }
 
 extension Sequence<UInt8> {
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
+    /// Lower-case hex. By table, not `String(format:)`: every request's key is hashed, and
+    /// formatting each byte cost more than the SHA-256 itself.
+    var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64)
+        for byte in self {
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 }
