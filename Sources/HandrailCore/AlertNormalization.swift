@@ -61,12 +61,13 @@ public enum AlertNormalizer {
     public static func alertmanager(_ body: Data, source: IntegrationKind = .alertmanager) throws(ValidationError) -> AlertBatch {
         let root = try object(try json(body), "body")
         guard let list = root["alerts"] else { throw ValidationError(field: "alerts", message: "is required") }
-        guard let alerts = list as? [Any] else { throw ValidationError(field: "alerts", message: "must be a list") }
+        guard case .array(let alerts) = list else { throw ValidationError(field: "alerts", message: "must be a list") }
         var normalized: [NormalizedAlert] = []
+        normalized.reserveCapacity(alerts.count)
         for (i, item) in alerts.enumerated() {
             let field = "alerts[\(i)]"
             let alert = try object(item, field)
-            guard let statusText = alert["status"] as? String else {
+            guard case .string(let statusText) = alert["status"] else {
                 throw ValidationError(field: "\(field).status", message: alert["status"] == nil ? "is required" : "must be firing or resolved")
             }
             guard let status = AlertStatus(rawValue: statusText) else { throw ValidationError(field: "\(field).status", message: "must be firing or resolved, not \(statusText.debugDescription)") }
@@ -76,17 +77,18 @@ public enum AlertNormalizer {
             let values = try numbers(alert["values"], "\(field).values")
             var links: [String: String] = [:]
             for key in ["dashboardURL", "panelURL", "silenceURL"] {
-                if let url = alert[key] as? String, !url.isEmpty { links[key] = url }
+                if case .string(let url) = alert[key], !url.isEmpty { links[key] = url }
             }
-            let fingerprint = (alert["fingerprint"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? Self.fingerprint(labels)
+            let fingerprint = text(alert["fingerprint"]).flatMap { $0.isEmpty ? nil : $0 } ?? Self.fingerprint(labels)
             normalized.append(NormalizedAlert(
                 source: source, fingerprint: fingerprint, status: status, labels: labels, annotations: annotations,
                 startsAt: try date(alert["startsAt"], "\(field).startsAt"), endsAt: try date(alert["endsAt"], "\(field).endsAt"),
                 value: primaryValue(values: values, labels: labels, annotations: annotations), values: values,
-                generatorURL: alert["generatorURL"] as? String, links: links))
+                generatorURL: text(alert["generatorURL"]), links: links))
         }
-        let truncated = root["truncatedAlerts"] as? Int ?? 0
-        return AlertBatch(alerts: normalized, truncatedAlerts: max(0, truncated), receiver: root["receiver"] as? String, groupKey: root["groupKey"] as? String)
+        var truncated = 0
+        if case .number(let n) = root["truncatedAlerts"], n.isFinite, n > 0, n < 1e9 { truncated = Int(n) }
+        return AlertBatch(alerts: normalized, truncatedAlerts: truncated, receiver: text(root["receiver"]), groupKey: text(root["groupKey"]))
     }
 
     /// Handrail's own JSON format (`POST /api/v1/alerts/generic`), for senders that speak
@@ -94,49 +96,49 @@ public enum AlertNormalizer {
     /// `dedup_key` and an `alertname` (top level or in `labels`); see openapi.yaml.
     public static func generic(_ body: Data) throws(ValidationError) -> AlertBatch {
         let root = try object(try json(body), "body")
-        var items: [(Any, String)] = []
+        var items: [(JSONValue, String)] = []
         if let list = root["alerts"] {
-            guard let alerts = list as? [Any] else { throw ValidationError(field: "alerts", message: "must be a list") }
+            guard case .array(let alerts) = list else { throw ValidationError(field: "alerts", message: "must be a list") }
             if alerts.isEmpty { throw ValidationError(field: "alerts", message: "must hold at least one alert") }
             items = alerts.enumerated().map { ($1, "alerts[\($0)].") }
         } else {
-            items = [(root, "")]
+            items = [(.object(root), "")]
         }
         var normalized: [NormalizedAlert] = []
         for (item, prefix) in items {
             let alert = try object(item, prefix.isEmpty ? "body" : String(prefix.dropLast()))
             guard let key = alert["dedup_key"] else { throw ValidationError(field: prefix + "dedup_key", message: "is required") }
-            guard let dedupKey = key as? String else { throw ValidationError(field: prefix + "dedup_key", message: "must be a string") }
+            guard case .string(let dedupKey) = key else { throw ValidationError(field: prefix + "dedup_key", message: "must be a string") }
             let trimmedKey = dedupKey.trimmingCharacters(in: .whitespaces)
             guard (1...255).contains(trimmedKey.count) else { throw ValidationError(field: prefix + "dedup_key", message: "must be 1 to 255 characters") }
             var status = AlertStatus.firing
-            if let value = alert["status"], !(value is NSNull) {
-                guard let text = value as? String, let parsed = AlertStatus(rawValue: text.lowercased()) else {
+            if let value = alert["status"], value != .null {
+                guard case .string(let text) = value, let parsed = AlertStatus(rawValue: text.lowercased()) else {
                     throw ValidationError(field: prefix + "status", message: "must be firing or resolved")
                 }
                 status = parsed
             }
             var labels = try strings(alert["labels"], prefix + "labels", required: false)
             var annotations = try strings(alert["annotations"], prefix + "annotations", required: false)
-            for (field, target) in [("alertname", "alertname"), ("severity", "severity"), ("service", "service")] {
-                guard let value = alert[field], !(value is NSNull) else { continue }
-                guard let text = value as? String else { throw ValidationError(field: prefix + field, message: "must be a string") }
-                labels[target] = text
+            for field in ["alertname", "severity", "service"] {
+                guard let value = alert[field], value != .null else { continue }
+                guard case .string(let text) = value else { throw ValidationError(field: prefix + field, message: "must be a string") }
+                labels[field] = text
             }
             for field in ["summary", "description"] {
-                guard let value = alert[field], !(value is NSNull) else { continue }
-                guard let text = value as? String else { throw ValidationError(field: prefix + field, message: "must be a string") }
+                guard let value = alert[field], value != .null else { continue }
+                guard case .string(let text) = value else { throw ValidationError(field: prefix + field, message: "must be a string") }
                 annotations[field] = text
             }
             guard let alertname = labels["alertname"], !alertname.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw ValidationError(field: prefix + "alertname", message: "is required (top level or in labels)")
             }
             var value: Double?
-            if let raw = alert["value"], !(raw is NSNull) {
-                guard let number = raw as? NSNumber, !isJSONBoolean(raw), number.doubleValue.isFinite else {
+            if let raw = alert["value"], raw != .null {
+                guard case .number(let number) = raw, number.isFinite else {
                     throw ValidationError(field: prefix + "value", message: "must be a number")
                 }
-                value = number.doubleValue
+                value = number
             }
             let links = try strings(alert["links"], prefix + "links", required: false)
             normalized.append(NormalizedAlert(
@@ -164,45 +166,46 @@ public enum AlertNormalizer {
 
     // MARK: - JSON helpers (each names the field at fault)
 
-    /// JSONSerialization gives `true` as an NSNumber too (and on Linux `1 is Bool` holds).
-    static func isJSONBoolean(_ value: Any) -> Bool {
-        String(describing: type(of: value)).contains("Boolean") || type(of: value) == Bool.self
-    }
-
-    static func json(_ body: Data) throws(ValidationError) -> Any {
+    static func json(_ body: Data) throws(ValidationError) -> JSONValue {
         do {
-            return try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
+            return try JSONParser.parse(body)
         } catch {
-            throw ValidationError(field: "body", message: "is not valid JSON")
+            throw ValidationError(field: "body", message: "is not valid JSON (or nested deeper than \(JSONParser.maxDepth) levels)")
         }
     }
 
-    static func object(_ value: Any?, _ field: String) throws(ValidationError) -> [String: Any] {
-        guard let object = value as? [String: Any] else { throw ValidationError(field: field, message: "must be a JSON object") }
+    static func object(_ value: JSONValue?, _ field: String) throws(ValidationError) -> [String: JSONValue] {
+        guard case .object(let object) = value else { throw ValidationError(field: field, message: "must be a JSON object") }
         return object
     }
 
-    static func strings(_ value: Any?, _ field: String, required: Bool) throws(ValidationError) -> [String: String] {
-        guard let value, !(value is NSNull) else {
+    static func text(_ value: JSONValue?) -> String? {
+        if case .string(let s) = value { return s }
+        return nil
+    }
+
+    static func strings(_ value: JSONValue?, _ field: String, required: Bool) throws(ValidationError) -> [String: String] {
+        guard let value, value != .null else {
             if required { throw ValidationError(field: field, message: "is required") }
             return [:]
         }
         let object = try object(value, field)
         var result: [String: String] = [:]
+        result.reserveCapacity(object.count)
         for (key, v) in object {
-            guard let s = v as? String else { throw ValidationError(field: "\(field).\(key)", message: "must be a string") }
+            guard case .string(let s) = v else { throw ValidationError(field: "\(field).\(key)", message: "must be a string") }
             result[key] = s
         }
         return result
     }
 
-    static func numbers(_ value: Any?, _ field: String) throws(ValidationError) -> [String: Double] {
-        guard let value, !(value is NSNull) else { return [:] }
+    static func numbers(_ value: JSONValue?, _ field: String) throws(ValidationError) -> [String: Double] {
+        guard let value, value != .null else { return [:] }
         let object = try object(value, field)
         var result: [String: Double] = [:]
         for (key, v) in object {
-            guard let n = v as? NSNumber else { throw ValidationError(field: "\(field).\(key)", message: "must be a number") }
-            result[key] = n.doubleValue
+            guard case .number(let n) = v else { throw ValidationError(field: "\(field).\(key)", message: "must be a number") }
+            result[key] = n
         }
         return result
     }
@@ -213,10 +216,14 @@ public enum AlertNormalizer {
         return date
     }
 
+    static func date(_ value: JSONValue?, _ field: String) throws(ValidationError) -> Date? {
+        guard let value, value != .null else { return nil }
+        guard case .string(let text) = value else { throw ValidationError(field: field, message: "must be an RFC 3339 time") }
+        return try date(text, field)
+    }
+
     /// RFC 3339 with or without fractions; Alertmanager's zero time (year 1) means none.
-    static func date(_ value: Any?, _ field: String) throws(ValidationError) -> Date? {
-        guard let value, !(value is NSNull) else { return nil }
-        guard let text = value as? String else { throw ValidationError(field: field, message: "must be an RFC 3339 time") }
+    static func date(_ text: String, _ field: String) throws(ValidationError) -> Date? {
         if text.isEmpty { return nil }
         guard let date = RFC3339.parse(text) else {
             throw ValidationError(field: field, message: "must be an RFC 3339 time, not \(text.prefix(40).debugDescription)")

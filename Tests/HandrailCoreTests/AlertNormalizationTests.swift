@@ -132,3 +132,27 @@ import Testing
         #expect(Digest.sha256Hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
 }
+
+@Suite struct JSONParserTests {
+    func parse(_ text: String) -> JSONValue? { try? JSONParser.parse(Data(text.utf8)) }
+
+    @Test func readsWhatSourcesSend() {
+        #expect(parse(#" {"a": [1, -2.5e3, true, false, null, "x"], "b": {}} "#)
+            == .object(["a": .array([.number(1), .number(-2500), .bool(true), .bool(false), .null, .string("x")]), "b": .object([:])]))
+        #expect(parse(#""quote \" backslash \\ slash \/ tab \t nl \n u \u00e9 pair \ud83d\udea8""#)
+            == .string("quote \" backslash \\ slash / tab \t nl \n u é pair 🚨"))
+        #expect(parse(#""ünïcødé raw""#) == .string("ünïcødé raw"))
+        #expect(parse("0") == .number(0))
+        #expect(parse("[]") == .array([]))
+    }
+
+    @Test func refusesWhatIsNotJSONWithoutCrashing() {
+        for bad in ["", "{", "[1,]", #"{"a":1,}"#, "01", "1.", "-", "+1", "tru", "nul", #""\x""#, #""\ud800""#, #""\udc00x""#,
+                    "\"tab\there\"", #"{"a" 1}"#, "[1 2]", "{} {}", "NaN", String(repeating: "[", count: 100_000)] {
+            #expect(parse(bad) == nil, "\(bad.prefix(20))")
+        }
+        #expect(parse(String(repeating: "[", count: 60) + String(repeating: "]", count: 60)) != nil)
+        #expect(parse(Data([0x22, 0xFF, 0x22]).map { String(UnicodeScalar($0)) }.joined()) != nil, "Latin-1 read as text is valid UTF-8 again")
+        #expect((try? JSONParser.parse(Data([0x22, 0xFF, 0xFE, 0x22]))) == nil, "invalid UTF-8 is refused")
+    }
+}
