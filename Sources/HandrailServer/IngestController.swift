@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import NIOCore
 import Postgres
+import Synchronization
 
 /// Where monitors deliver: Alertmanager, Grafana, PagerDuty Events v2 and generic JSON.
 /// A 2xx is answered only after the delivery is committed; database trouble answers 503
@@ -38,23 +39,32 @@ struct IngestController {
 
     // MARK: - Webhooks (Alertmanager, Grafana, generic)
 
-    /// Keys spelled out: the context's snake_case conversion costs more than the rest of
-    /// encoding this answer, which every delivery gets.
-    struct WebhookAnswer: Encodable {
-        struct Alert: Encodable {
-            let fingerprint: String
-            let result: String
-            let incident: String?
-            let incidentNumber: Int64?
-            let incidentResult: String?
-            enum CodingKeys: String, CodingKey {
-                case fingerprint, result, incident, incidentNumber = "incident_number", incidentResult = "incident_result"
-            }
+    /// The answer to a stored delivery, written by hand (every delivery gets one):
+    /// `{"status": "stored", "delivery_id": …, "alerts": [{"fingerprint", "result",
+    /// "incident", "incident_number", "incident_result"}]}`.
+    static func answer(_ report: IngestReport) -> String {
+        var w = JSONText()
+        w.out = #"{"status":"stored""#
+        if let id = report.deliveryID {
+            w.key("delivery_id")
+            w.out += String(id)
         }
-        let status: String
-        let deliveryId: Int64?
-        let alerts: [Alert]
-        enum CodingKeys: String, CodingKey { case status, deliveryId = "delivery_id", alerts }
+        w.key("alerts")
+        w.out += "["
+        for (n, alert) in report.alerts.enumerated() {
+            w.out += n == 0 ? #"{"fingerprint":"# : #",{"fingerprint":"#
+            w.string(alert.fingerprint)
+            w.field("result", alert.result.rawValue)
+            if let number = alert.incidentNumber {
+                w.field("incident", IncidentRef.display(number))
+                w.key("incident_number")
+                w.out += String(number)
+            }
+            if let result = alert.incident { w.field("incident_result", result.rawValue) }
+            w.out += "}"
+        }
+        w.out += "]}"
+        return w.out
     }
 
     func webhook(
@@ -82,13 +92,9 @@ struct IngestController {
             receiver: batch.receiver, groupKey: batch.groupKey, truncatedAlerts: batch.truncatedAlerts, requestID: requestID)
         let report = try await store(delivery, source: source)
         metrics.latency(source, since: start)
-        let answer = WebhookAnswer(status: "stored", deliveryId: report.deliveryID, alerts: report.alerts.map {
-            .init(fingerprint: $0.fingerprint, result: $0.result.rawValue, incident: $0.incidentNumber.map(IncidentRef.display),
-                  incidentNumber: $0.incidentNumber, incidentResult: $0.incident?.rawValue)
-        })
         return Response(
             status: .ok, headers: [.contentType: "application/json; charset=utf-8", Self.requestIDHeader: requestID],
-            body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(answer))))
+            body: .init(byteBuffer: ByteBuffer(string: Self.answer(report))))
     }
 
     // MARK: - PagerDuty Events API v2
@@ -240,17 +246,36 @@ struct IngestController {
     }
 }
 
-/// Alerts received by source and outcome, and how long ingestion takes.
-struct IngestMetrics: Sendable {
+/// Alerts received by source and outcome, and how long ingestion takes. The handles are
+/// made once per label set and kept (making one per delivery showed in profiles).
+final class IngestMetrics: Sendable {
     let factory: any MetricsFactory
+    private let counters = Mutex<[String: Counter]>([:])
+    private let timers = Mutex<[IntegrationKind: Metrics.Timer]>([:])
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
 
     func received(_ source: IntegrationKind, outcome: String, count: Int) {
-        Counter(label: "handrail_alerts_received_total", dimensions: [("source", source.rawValue), ("outcome", outcome)], factory: factory)
-            .increment(by: count)
+        let key = source.rawValue + "/" + outcome
+        let counter = counters.withLock { cache in
+            if let counter = cache[key] { return counter }
+            let counter = Counter(label: "handrail_alerts_received_total", dimensions: [("source", source.rawValue), ("outcome", outcome)], factory: factory)
+            cache[key] = counter
+            return counter
+        }
+        counter.increment(by: count)
     }
 
     func latency(_ source: IntegrationKind, since start: ContinuousClock.Instant) {
-        Metrics.Timer(label: "handrail_ingest_duration_seconds", dimensions: [("source", source.rawValue)], preferredDisplayUnit: .seconds, factory: factory)
-            .recordInterval(start.duration(to: .now))
+        let timer = timers.withLock { cache in
+            if let timer = cache[source] { return timer }
+            let timer = Metrics.Timer(
+                label: "handrail_ingest_duration_seconds", dimensions: [("source", source.rawValue)], preferredDisplayUnit: .seconds, factory: factory)
+            cache[source] = timer
+            return timer
+        }
+        timer.recordInterval(start.duration(to: .now))
     }
 }
