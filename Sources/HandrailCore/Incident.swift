@@ -106,20 +106,9 @@ public enum AlertRouter {
 
     static let defaultGroupRule = "group_by [alertname, service] of the default (no runbook)"
 
-    /// The candidate whose matchers all hold, the most matchers winning (ties: the first id,
-    /// which lint forbids anyway).
-    static func best(_ runbooks: [RunbookCandidate], for labels: [String: String]) -> RunbookCandidate? {
-        var best: RunbookCandidate?
-        for candidate in runbooks where candidate.runbook.match.allSatisfy({ $0.matches(labels) }) {
-            guard let current = best else { best = candidate; continue }
-            let (n, m) = (candidate.runbook.match.count, current.runbook.match.count)
-            if n > m || (n == m && candidate.runbook.id < current.runbook.id) { best = candidate }
-        }
-        return best
-    }
-
     public static func route(_ alert: NormalizedAlert, runbooks: [RunbookCandidate]) -> RoutedAlert {
-        let candidate = best(runbooks, for: alert.labels)
+        let match = runbooks.map(\.runbook).bestMatch(for: alert.labels)
+        let candidate = match.flatMap { m in runbooks.first { $0.runbook.id == m.runbook.id } }
         let groupBy = candidate?.runbook.groupBy ?? defaultGroupBy
         let key = groupingKey(alert.labels, groupBy: groupBy)
         let rule = candidate?.groupRule ?? defaultGroupRule

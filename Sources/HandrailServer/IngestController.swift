@@ -136,12 +136,14 @@ struct IngestController {
     /// Change events (deploys, config pushes): on the timeline of open incidents of the key.
     func change(_ request: Request, _ context: HandrailRequestContext) async throws -> Response {
         let (integration, requestID, body) = try await received(request, context)
-        let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
+        var object: [String: JSONValue]?
+        if case .object(let parsed) = try? JSONParser.parse(body) { object = parsed }
         var errors: [String] = []
         if object == nil { errors.append("Event object is not valid JSON") }
-        let payload = object?["payload"] as? [String: Any]
+        var payload: [String: JSONValue]?
+        if case .object(let parsed) = object?["payload"] { payload = parsed }
         if object != nil, payload == nil { errors.append("'payload' is missing or not an object") }
-        let summary = (payload?["summary"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let summary = payload?["summary"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         if payload != nil, summary.isEmpty { errors.append("'payload.summary' is missing or blank") }
         if summary.count > 1024 { errors.append("'payload.summary' is too long (maximum 1024 characters)") }
         guard errors.isEmpty, let payload else {
@@ -150,14 +152,13 @@ struct IngestController {
             return try Self.pagerDutyResponse(.badRequest, PagerDutyAnswer(status: "invalid event", message: "Event object is invalid", dedupKey: nil, errors: errors), requestID)
         }
         var data: [String: JSONValue] = ["summary": .string(summary)]
-        if let source = payload["source"] as? String { data["source"] = .string(source) }
-        if let timestamp = payload["timestamp"] as? String { data["timestamp"] = .string(timestamp) }
-        if let details = payload["custom_details"], let json = try? JSONSerialization.data(withJSONObject: details, options: [.fragmentsAllowed]),
-           let value = try? JSONDecoder().decode(JSONValue.self, from: json)
-        {
-            data["custom_details"] = value
+        if let source = payload["source"]?.stringValue { data["source"] = .string(source) }
+        if let timestamp = payload["timestamp"]?.stringValue { data["timestamp"] = .string(timestamp) }
+        if let details = payload["custom_details"] { data["custom_details"] = details }
+        var links: [JSONValue] = []
+        if case .array(let items) = object?["links"] {
+            links = items.compactMap { $0["href"]?.stringValue }.map(JSONValue.string)
         }
-        let links = (object?["links"] as? [[String: Any]] ?? []).compactMap { $0["href"] as? String }.map(JSONValue.string)
         if !links.isEmpty { data["links"] = .array(links) }
         let touched = try await withRetry {
             try await incidents.recordChange(integration: integration, summary: summary, data: .object(data), requestID: requestID)

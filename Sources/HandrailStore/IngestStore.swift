@@ -316,18 +316,23 @@ public struct IngestStore: Sendable {
         for (n, a) in alerts.enumerated() {
             if n > 0 { w.out += "," }
             w.out += "{\"ord\":\(n)"
-            w.field("fingerprint", a.fingerprint)
-            w.field("status", a.status.rawValue)
-            w.field("labels", a.labels)
-            w.field("annotations", a.annotations)
-            w.values(a.values)
-            w.field("links", a.links)
-            if let value = a.value, value.isFinite { w.key("value"); w.out += "\(value)" }
-            if let date = a.endsAt { w.key("ends_at"); w.out += "\(date.timeIntervalSince1970)" }
+            alertFields(a, into: &w)
             w.out += "}"
         }
         w.out += "]"
         return w.out
+    }
+
+    /// The fields both statements read of an alert (after `"ord"`).
+    static func alertFields(_ a: NormalizedAlert, into w: inout JSONText) {
+        w.field("fingerprint", a.fingerprint)
+        w.field("status", a.status.rawValue)
+        w.field("labels", a.labels)
+        w.field("annotations", a.annotations)
+        w.values(a.values)
+        w.field("links", a.links)
+        if let value = a.value, value.isFinite { w.key("value"); w.out += "\(value)" }
+        if let date = a.endsAt { w.key("ends_at"); w.out += "\(date.timeIntervalSince1970)" }
     }
 
     /// The delivery's alerts as one JSON array for `jsonb_to_recordset`: one bind, any size.
@@ -340,13 +345,8 @@ public struct IngestStore: Sendable {
             let a = routed.alert
             if n > 0 { w.out += "," }
             w.out += "{\"ord\":\(n)"
-            w.field("fingerprint", a.fingerprint)
-            w.field("status", a.status.rawValue)
+            alertFields(a, into: &w)
             w.field("alertname", a.labels["alertname"] ?? "")
-            w.field("labels", a.labels)
-            w.field("annotations", a.annotations)
-            w.values(a.values)
-            w.field("links", a.links)
             w.field("severity", routed.severity.rawValue)
             w.field("grouping_key", routed.groupingKey)
             w.field("group_rule", routed.groupRule)
@@ -356,7 +356,6 @@ public struct IngestStore: Sendable {
             w.out += routed.autoResolve ? "true" : "false"
             w.key("reopen_window")
             w.out += String(routed.reopenWindow)
-            if let value = a.value, value.isFinite { w.key("value"); w.out += "\(value)" }
             if let url = a.generatorURL { w.field("generator_url", url) }
             if let id = routed.runbookID, let version = routed.runbookVersion {
                 w.field("runbook_id", id)
@@ -364,7 +363,6 @@ public struct IngestStore: Sendable {
                 w.out += String(version)
             }
             if let date = a.startsAt { w.key("starts_at"); w.out += "\(date.timeIntervalSince1970)" }
-            if let date = a.endsAt { w.key("ends_at"); w.out += "\(date.timeIntervalSince1970)" }
             w.out += "}"
         }
         w.out += "]"
