@@ -4,6 +4,14 @@ public import Foundation
 /// ISO8601DateFormatter costs far more to create on Linux than a whole delivery's other
 /// work, and sharing one across threads is not documented as safe there.
 public enum RFC3339 {
+    /// `2026-01-05T08:00:00Z` (whole seconds, UTC).
+    public static func format(_ date: Date) -> String {
+        let t = Int(date.timeIntervalSince1970.rounded(.down))
+        let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
+        let s = t - days * 86400
+        return LocalDate(dayNumber: days).description + String(format: "T%02d:%02d:%02dZ", s / 3600, s % 3600 / 60, s % 60)
+    }
+
     public static func parse(_ text: String) -> Date? {
         let s = Array(text.utf8)
         var i = 0

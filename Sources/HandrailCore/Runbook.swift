@@ -96,14 +96,43 @@ public struct Threshold: Sendable, Equatable, Codable {
     }
 }
 
-/// Who may record a rollback decision for incidents of a runbook.
+/// Who may record a rollback decision for incidents of a runbook, and how long after its
+/// execution the alerts must clear for Handrail to propose "effective".
 public struct RollbackPolicy: Sendable, Equatable, Codable {
+    /// Whether rolling back (kind `rollback`) is an option at all; other kinds stay open.
     public let allowed: Bool
+    /// The roles that may decide. A role listed admits every role above it too.
     public let decidedBy: [Role]
+    /// Seconds (default 30 minutes).
+    public let verificationWindow: Int
 
-    public init(allowed: Bool = true, decidedBy: [Role] = [.lead, .manager, .admin]) {
+    public init(allowed: Bool = true, decidedBy: [Role] = [.lead, .manager, .admin], verificationWindow: Int = 1800) {
         self.allowed = allowed
         self.decidedBy = decidedBy
+        self.verificationWindow = verificationWindow
+    }
+
+    /// Versions synced before `verification_window` existed decode with the default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        allowed = try c.decode(Bool.self, forKey: .allowed)
+        decidedBy = try c.decode([Role].self, forKey: .decidedBy)
+        verificationWindow = try c.decodeIfPresent(Int.self, forKey: .verificationWindow) ?? 1800
+    }
+
+    /// The least role that may decide (`decided_by: [lead, manager]` admits lead and up).
+    public var minimumRole: Role { decidedBy.min() ?? .lead }
+
+    /// Whether `role` may record a decision of `kind`; if not, why, in one sentence.
+    public func refusal(role: Role, kind: DecisionKind, runbook: String?) -> String? {
+        let whose = runbook.map { "runbook \($0)" } ?? "the default policy (no runbook)"
+        if kind == .rollback && !allowed {
+            return "\(whose) does not allow rollback; record hold, roll_forward, traffic_shift or flag_off instead"
+        }
+        if role < minimumRole {
+            return "\(whose) lets \(minimumRole.rawValue) and up record decisions; you are \(role.rawValue)"
+        }
+        return nil
     }
 }
 

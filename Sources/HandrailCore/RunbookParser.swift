@@ -21,7 +21,7 @@ public struct LintProblem: Sendable, Equatable, CustomStringConvertible {
 public enum RunbookParser {
     static let keys: Set<String> = ["id", "title", "match", "group_by", "severity", "owners", "thresholds", "auto_resolve", "reopen_window", "rollback"]
     static let thresholdKeys: Set<String> = ["metric", "warning", "critical", "direction"]
-    static let rollbackKeys: Set<String> = ["allowed", "decided_by"]
+    static let rollbackKeys: Set<String> = ["allowed", "decided_by", "verification_window"]
 
     /// Parses one file. A runbook comes back only when there are no problems.
     public static func parse(_ text: String, path: String) -> (runbook: Runbook?, problems: [LintProblem]) {
@@ -188,7 +188,7 @@ public enum RunbookParser {
         if let node = mapping["rollback"] {
             if let r = node.mapping {
                 for key in r.keys where !rollbackKeys.contains(key.string ?? "") {
-                    problem(line(key), "unknown rollback key \((key.string ?? "?").debugDescription); known: allowed, decided_by")
+                    problem(line(key), "unknown rollback key \((key.string ?? "?").debugDescription); known: allowed, decided_by, verification_window")
                 }
                 var allowed = true
                 if let a = r["allowed"] {
@@ -203,9 +203,16 @@ public enum RunbookParser {
                         }
                     }
                 }
-                rollback = RollbackPolicy(allowed: allowed, decidedBy: roles)
+                var window = rollback.verificationWindow
+                if let w = r["verification_window"] {
+                    if let seconds = w.int ?? w.string.flatMap(parseDuration), seconds > 0 { window = seconds } else {
+                        problem(line(w), "rollback.verification_window must be a duration such as 15m, 30m or 1h")
+                    }
+                }
+                if roles.isEmpty { problem(line(node), "rollback.decided_by must name at least one role") }
+                rollback = RollbackPolicy(allowed: allowed, decidedBy: roles.isEmpty ? rollback.decidedBy : roles, verificationWindow: window)
             } else {
-                problem(line(node), "rollback must be a mapping { allowed, decided_by }")
+                problem(line(node), "rollback must be a mapping { allowed, decided_by, verification_window }")
             }
         }
 
