@@ -98,6 +98,32 @@ public struct RoutedAlert: Sendable, Equatable {
     public var runbookReason: String
     public var autoResolve: Bool
     public var reopenWindow: Int
+    /// The rotation the runbook names as owner of its incidents.
+    public var ownersRotation: String? = nil
+    /// Who is on call in it as the incident opens (set by ingestion, which knows the time).
+    public var owner: String? = nil
+    /// Why the incident has that owner, or none, in words.
+    public var ownerReason: String = "no runbook, so no owners rotation"
+
+    /// Sets `owner` and `ownerReason` from the rotations the runbooks name (as loaded, by name).
+    public mutating func assignOwner(rotations: [String: Rotation], at t: Date) {
+        guard runbookID != nil else { return }
+        guard let name = ownersRotation else {
+            ownerReason = "runbook \(runbookID ?? "") names no owners rotation"
+            return
+        }
+        guard let rotation = rotations[name] else {
+            ownerReason = "there is no rotation \(name.debugDescription) (the runbook's owners)"
+            return
+        }
+        let onCall = rotation.onCall(at: t)
+        owner = onCall.user
+        if let user = onCall.user {
+            ownerReason = onCall.override != nil ? "\(user) covers \(name) (override) as the incident opens" : "\(user) is on call in \(name) as the incident opens"
+        } else {
+            ownerReason = "nobody is on call in \(name) yet (its first shift starts \(RFC3339.format(rotation.shiftStart(0))))"
+        }
+    }
 }
 
 /// Pure decisions about where an alert belongs.
@@ -119,7 +145,8 @@ public enum AlertRouter {
         return RoutedAlert(
             alert: alert, groupingKey: key, groupRule: rule, severity: severity, title: title(alert, groupBy: groupBy),
             runbookID: candidate?.runbook.id, runbookVersion: candidate?.version, runbookReason: reason,
-            autoResolve: candidate?.runbook.autoResolve ?? true, reopenWindow: candidate?.runbook.reopenWindow ?? 3600)
+            autoResolve: candidate?.runbook.autoResolve ?? true, reopenWindow: candidate?.runbook.reopenWindow ?? 3600,
+            ownersRotation: candidate?.runbook.owners)
     }
 
     /// `alertname="X", service="Y"`: the group_by labels in the runbook's order, a missing

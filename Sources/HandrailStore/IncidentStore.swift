@@ -13,7 +13,10 @@ public struct IncidentSummary: Sendable, Equatable, Codable {
     public var labels: [String: String]
     public var runbookId: String?
     public var runbookVersion: Int?
+    /// Who holds the incident (its commander); nil: unowned.
     public var owner: String?
+    /// The owner was assigned and has not accepted yet ("awaiting acceptance").
+    public var ownerPending: Bool
     public var openedAt: Date
     public var acknowledgedAt: Date?
     public var mitigatedAt: Date?
@@ -82,6 +85,8 @@ public struct IncidentDetail: Sendable, Equatable, Codable {
     }
 
     public var incident: IncidentSummary
+    /// Who holds which role now (owner first); the history is on the timeline.
+    public var roles: [IncidentRoleHolder]
     public var runbook: RunbookRef?
     public var runbookReason: String
     public var groupRule: String
@@ -132,11 +137,12 @@ public struct IncidentStore: Sendable {
 
     static let summaryColumns: StaticString = """
         i.id, i.number, i.title, i.state::text AS state, i.severity, i.grouping_key, i.labels, i.runbook_id, i.runbook_version,
-        o.username AS owner, i.opened_at, i.acknowledged_at, i.mitigated_at, i.resolved_at, i.reopen_count,
+        o.username AS owner, (ro.user_id IS NOT NULL AND ro.accepted_at IS NULL) AS owner_pending, i.opened_at, i.acknowledged_at, i.mitigated_at, i.resolved_at, i.reopen_count,
         a.open_alerts, a.alert_count, a.delivery_count, a.last_seen_at
         """
     static let summaryJoins: StaticString = """
-        LEFT JOIN users o ON o.id = i.owner_user_id
+        LEFT JOIN incident_roles ro ON ro.incident_id = i.id AND ro.role = 'owner'
+        LEFT JOIN users o ON o.id = ro.user_id
         LEFT JOIN LATERAL (
             SELECT count(*) FILTER (WHERE cleared_at IS NULL) AS open_alerts, count(*) AS alert_count,
                    coalesce(sum(delivery_count), 0) AS delivery_count, max(last_seen_at) AS last_seen_at
@@ -213,8 +219,9 @@ public struct IncidentStore: Sendable {
                        CASE WHEN actor_user_id IS NOT NULL THEN 'user' WHEN actor_integration_id IS NOT NULL THEN 'integration' ELSE 'system' END AS actor_kind
                 FROM incident_events WHERE incident_id = \(id) ORDER BY id
                 """).map(IncidentEvent.init(row:))
+            let roles = try await roles(incidentID: id, on: db)
             return IncidentDetail(
-                incident: summary, runbook: ref, runbookReason: try row.decode("runbook_reason"), groupRule: try row.decode("group_rule"),
+                incident: summary, roles: roles, runbook: ref, runbookReason: try row.decode("runbook_reason"), groupRule: try row.decode("group_rule"),
                 autoResolve: try row.decode("auto_resolve"), reopenWindow: try row.decode("reopen_window"),
                 alerts: alerts, steps: steps, timeline: timeline)
         }
@@ -246,14 +253,25 @@ public struct IncidentStore: Sendable {
                 UPDATE alerts SET status = 'resolved', cleared_at = now(), cleared_by = 'incident'
                 WHERE \(target) = 'resolved' AND incident_id IN (SELECT id FROM changed) AND cleared_at IS NULL
                 RETURNING id
+            ), accepted AS (
+                -- Acknowledging is how an assigned person accepts: every role of theirs still
+                -- awaiting acceptance on this incident is accepted with it.
+                UPDATE incident_roles r SET accepted_at = clock_timestamp()
+                FROM changed c
+                WHERE \(target) = 'acknowledged' AND r.incident_id = c.id AND r.user_id = \(actor.userID)::bigint AND r.accepted_at IS NULL
+                RETURNING r.incident_id, r.role
             ), event AS (
                 INSERT INTO incident_events (incident_id, type, actor, actor_user_id, actor_integration_id, data)
                 SELECT id, \(target), \(actor.name), \(actor.userID)::bigint, \(actor.integrationID)::bigint,
                        jsonb_strip_nulls(jsonb_build_object('note', \(note)::text, 'alerts_closed', (SELECT count(*) FROM closed)))
                 FROM changed
+                UNION ALL
+                SELECT incident_id, 'role_accepted', \(actor.name), \(actor.userID)::bigint, NULL,
+                       jsonb_build_object('role', role, 'user', \(actor.name)::text, 'by_acknowledging', true)
+                FROM accepted
                 RETURNING incident_id
             ), notified AS (
-                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), e.incident_id::text) FROM (SELECT DISTINCT incident_id FROM event) e) s
             )
             SELECT t.state, (SELECT count(*) FROM changed) AS changed, (SELECT n FROM notified) AS notified FROM target t
             """)
@@ -388,7 +406,7 @@ extension IncidentSummary {
             severity: Severity(rawValue: try row.decode("severity", as: String.self)) ?? .warning,
             groupingKey: try row.decode("grouping_key"), labels: try row.decode("labels", as: PostgresJSON.self).decode(as: [String: String].self),
             runbookId: try row.decode("runbook_id"), runbookVersion: try row.decode("runbook_version"), owner: try row.decode("owner"),
-            openedAt: try row.decode("opened_at"), acknowledgedAt: try row.decode("acknowledged_at"),
+            ownerPending: try row.decode("owner_pending"), openedAt: try row.decode("opened_at"), acknowledgedAt: try row.decode("acknowledged_at"),
             mitigatedAt: try row.decode("mitigated_at"), resolvedAt: try row.decode("resolved_at"),
             reopenCount: try row.decode("reopen_count"), openAlerts: try row.decode("open_alerts"),
             alertCount: try row.decode("alert_count"), deliveryCount: try row.decode("delivery_count"),

@@ -101,7 +101,16 @@ public struct IngestStore: Sendable {
                 // them and logs the delivery, or (anything else in the batch) does nothing.
                 let repeats = try Self.report(try await pool.query(Self.repeatStatement(delivery, rows: rows, count: alerts.count)))
                 if repeats.deliveryID != nil { return repeats }
-                let rest = alerts.map { AlertRouter.route($0, runbooks: delivery.runbooks) }
+                var rest = alerts.map { AlertRouter.route($0, runbooks: delivery.runbooks) }
+                // Who owns an incident this delivery may open: whoever is on call now in the
+                // rotation its runbook names (a read before the transaction; rotations
+                // change rarely, and the pure on-call function needs them in Swift).
+                let names = Set(rest.filter { $0.alert.status == .firing }.compactMap(\.ownersRotation))
+                let now = Date()
+                let rotations = names.isEmpty ? [:] : Dictionary(
+                    try await RotationStore(pool: pool).forAssignment(names: names.sorted(), now: now).map { ($0.name, $0) },
+                    uniquingKeysWith: { a, _ in a })
+                for n in rest.indices { rest[n].assignOwner(rotations: rotations, at: now) }
                 return try await pool.withTransaction { tx in
                     let keys = rest.filter { $0.alert.status == .firing }.map(\.groupingKey)
                     let fingerprints = rest.map(\.alert.fingerprint)
@@ -174,7 +183,7 @@ public struct IngestStore: Sendable {
                     ord int, fingerprint text, status text, alertname text, labels jsonb, annotations jsonb, value double precision,
                     vals jsonb, links jsonb, generator_url text, severity text, grouping_key text, group_rule text, title text,
                     runbook_id text, runbook_version int, runbook_reason text, auto_resolve boolean, reopen_window int,
-                    starts_at double precision, ends_at double precision)
+                    starts_at double precision, ends_at double precision, owner text, owners_rotation text, owner_reason text)
             ), known AS (
                 -- Every lookup below is a LATERAL … LIMIT 1 (or = ANY(ARRAY(…))): an index probe
                 -- per input row whatever the planner believes about the table's size, never
@@ -210,6 +219,12 @@ public struct IngestStore: Sendable {
                   AND NOT EXISTS (SELECT 1 FROM reopened r WHERE r.grouping_key = k.grouping_key)
                 ON CONFLICT (grouping_key) WHERE state <> 'resolved' DO UPDATE SET grouping_key = excluded.grouping_key
                 RETURNING i.id, i.grouping_key, i.number, (xmax = 0) AS inserted
+            ), owned AS (
+                INSERT INTO incident_roles (incident_id, role, user_id, assigned_by)
+                SELECT o.id, 'owner', u.id, 'rotation ' || k.owners_rotation
+                FROM opened o JOIN keys k USING (grouping_key) JOIN users u ON u.username = k.owner AND u.disabled_at IS NULL
+                WHERE o.inserted
+                RETURNING incident_id
             ), incident_for_key AS (
                 SELECT id, grouping_key, number FROM existing
                 UNION ALL SELECT id, grouping_key, number FROM reopened
@@ -254,8 +269,13 @@ public struct IngestStore: Sendable {
                 SELECT o.id, 'opened', \(actor)::text, \(i)::bigint, jsonb_build_object(
                         'title', k.title, 'severity', k.severity, 'grouping_key', k.grouping_key, 'group_rule', k.group_rule,
                         'runbook_id', k.runbook_id, 'runbook_version', k.runbook_version, 'runbook_reason', k.runbook_reason,
-                        'fingerprint', k.fingerprint)
+                        'fingerprint', k.fingerprint, 'owner', k.owner, 'owner_reason', k.owner_reason)
                     FROM opened o JOIN keys k USING (grouping_key) WHERE o.inserted
+                UNION ALL
+                SELECT o.incident_id, 'role_changed', \(actor)::text, \(i)::bigint, jsonb_build_object(
+                        'role', 'owner', 'action', 'rotation', 'from', NULL, 'to', k.owner, 'rotation', k.owners_rotation,
+                        'reason', k.owner_reason, 'pending', true)
+                    FROM owned o JOIN opened op ON op.id = o.incident_id JOIN keys k ON k.grouping_key = op.grouping_key
                 UNION ALL
                 SELECT r.id, 'reopened', \(actor)::text, \(i)::bigint, jsonb_build_object('grouping_key', r.grouping_key) FROM reopened r
                 UNION ALL
@@ -363,6 +383,9 @@ public struct IngestStore: Sendable {
                 w.out += String(version)
             }
             if let date = a.startsAt { w.key("starts_at"); w.out += "\(date.timeIntervalSince1970)" }
+            if let owner = routed.owner { w.field("owner", owner) }
+            if let rotation = routed.ownersRotation { w.field("owners_rotation", rotation) }
+            w.field("owner_reason", routed.ownerReason)
             w.out += "}"
         }
         w.out += "]"
