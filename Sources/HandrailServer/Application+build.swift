@@ -100,6 +100,8 @@ func buildRouter(
         metrics: IngestMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger
     ).addRoutes(to: routes)
     IncidentController(store: incidents, publicURL: configuration.publicURL).addRoutes(to: routes)
+    DecisionController(store: DecisionStore(pool: database.pool)).addRoutes(to: routes)
+    RotationController(store: RotationStore(pool: database.pool)).addRoutes(to: routes)
     return (router, access)
 }
 

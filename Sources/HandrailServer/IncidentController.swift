@@ -10,7 +10,7 @@ struct IncidentController {
     let publicURL: String?
 
     func addRoutes(to routes: Routes) {
-        routes.on(.get, "/api/v1/incidents", .role(.viewer)) { request, _ in try await list(request) }
+        routes.on(.get, "/api/v1/incidents", .role(.viewer)) { request, context in try await list(request, context) }
         routes.on(.get, "/api/v1/incidents/:ref", .role(.viewer)) { _, context in
             let number = try Self.number(context)
             guard let detail = try await store.detail(number: number) else { throw Self.notFound(number) }
@@ -30,6 +30,7 @@ struct IncidentController {
             guard try await store.addNote(number: number, text: text, by: try Self.actor(context)) else { throw Self.notFound(number) }
             return try await detail(number)
         }
+        roleRoutes(routes)
         routes.on(.post, "/api/v1/incidents/:ref/steps/:step", .role(.responder)) { request, context in
             let number = try Self.number(context)
             guard let step = context.parameters.get("step", as: Int.self), step > 0 else {
@@ -48,6 +49,55 @@ struct IncidentController {
         }
     }
 
+    func roleRoutes(_ routes: Routes) {
+        routes.on(.post, "/api/v1/incidents/:ref/roles/:role", .role(.responder)) { request, context in
+            let number = try Self.number(context)
+            let role = try IncidentRole.parse(try context.parameters.require("role"))
+            let input = try await request.decodeJSON(RoleInput.self, context: context)
+            let change = try RoleChange.parse(input.action)
+            guard let user = context.user else { throw APIError(.forbidden, "only people hold incident roles") }
+            let reason = input.reason?.trimmingCharacters(in: .whitespacesAndNewlines)
+            let to: String
+            switch change {
+            case .take:
+                if let other = input.to, other != user.username { throw APIError(.badRequest, "take is for yourself; use assign to give the role to \(other)", field: "to") }
+                to = user.username
+            case .assign, .handOver:
+                guard let other = input.to?.trimmingCharacters(in: .whitespaces), !other.isEmpty else {
+                    throw APIError(.badRequest, "must name the person who gets the role", field: "to")
+                }
+                guard let reason, !reason.isEmpty else { throw APIError(.badRequest, "say why (\(change.rawValue) is recorded with its reason)", field: "reason") }
+                to = other
+            }
+            if let reason, reason.count > 2000 { throw APIError(.badRequest, "must be at most 2000 characters", field: "reason") }
+            switch try await store.changeRole(number: number, role: role, change: change, to: to, reason: reason?.isEmpty == true ? nil : reason, by: (user.id, user.username)) {
+            case .changed, .unchanged: return try await detail(number)
+            case .notFound: throw Self.notFound(number)
+            case .resolved: throw APIError(.conflict, "\(IncidentRef.display(number)) is resolved; its roles are history", field: "state")
+            case .unknownUser: throw APIError(.badRequest, "no enabled responder (or higher role) named \(to.debugDescription)", field: "to")
+            case .notHolder(let holder):
+                throw APIError(.conflict, "only the \(role.rawValue) (\(holder ?? "nobody")) hands the role over; use assign", field: "action")
+            }
+        }
+        routes.on(.post, "/api/v1/incidents/:ref/roles/:role/accept", .role(.responder)) { _, context in
+            let number = try Self.number(context)
+            let role = try IncidentRole.parse(try context.parameters.require("role"))
+            guard let user = context.user else { throw APIError(.forbidden, "only people hold incident roles") }
+            switch try await store.acceptRole(number: number, role: role, by: (user.id, user.username)) {
+            case .accepted: return try await detail(number)
+            case .notFound: throw Self.notFound(number)
+            case .notPending(let holder):
+                throw APIError(.conflict, holder == user.username
+                    ? "you hold the \(role.rawValue) role already" : "the \(role.rawValue) role of \(IncidentRef.display(number)) awaits no acceptance from you", field: "role")
+            }
+        }
+    }
+
+    struct RoleInput: Decodable {
+        let action: String
+        let to: String?
+        let reason: String?
+    }
     struct NoteInput: Decodable { let text: String }
     struct StepInput: Decodable {
         let outcome: String
@@ -99,7 +149,7 @@ struct IncidentController {
         }
     }
 
-    func list(_ request: Request) async throws -> ListBody {
+    func list(_ request: Request, _ context: HandrailRequestContext) async throws -> ListBody {
         let q = request.uri.queryParameters
         var filter = IncidentFilter()
         if let states = q.get("state") {
@@ -112,7 +162,8 @@ struct IncidentController {
         filter.runbook = q.get("runbook")
         filter.service = q.get("service")
         filter.model = q.get("model")
-        filter.owner = q.get("owner")
+        // `owner=me`: the signed-in person's incidents.
+        filter.owner = q.get("owner") == "me" ? context.user?.username : q.get("owner")
         filter.openedSince = try Self.time(q.get("since"), "since")
         filter.openedUntil = try Self.time(q.get("until"), "until")
         if let cursor = q.get("cursor") {

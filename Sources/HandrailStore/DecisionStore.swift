@@ -38,7 +38,7 @@ public struct NewDecision: Sendable, Equatable {
 }
 
 /// A rollback decision with everything that followed it.
-public struct Decision: Sendable, Equatable, Codable {
+public struct Decision: Sendable, Equatable, Encodable {
     public struct Execution: Sendable, Equatable, Codable {
         public var by: String
         public var at: Date
@@ -80,6 +80,33 @@ public struct Decision: Sendable, Equatable, Codable {
         if let outcome { return outcome.outcome.rawValue }
         if supersededBy != nil { return "superseded" }
         return execution == nil ? "awaiting_execution" : "awaiting_outcome"
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, incident, kind, target, rationale, customerImpact, alternativesConsidered, decidedBy, decidedByRole, decidedAt
+        case verificationWindow, supersedes, supersededBy, execution, outcome, proposal, status
+    }
+
+    /// The stored fields and `status`.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(incident, forKey: .incident)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(target, forKey: .target)
+        try c.encode(rationale, forKey: .rationale)
+        try c.encodeIfPresent(customerImpact, forKey: .customerImpact)
+        try c.encodeIfPresent(alternativesConsidered, forKey: .alternativesConsidered)
+        try c.encode(decidedBy, forKey: .decidedBy)
+        try c.encode(decidedByRole, forKey: .decidedByRole)
+        try c.encode(decidedAt, forKey: .decidedAt)
+        try c.encode(verificationWindow, forKey: .verificationWindow)
+        try c.encodeIfPresent(supersedes, forKey: .supersedes)
+        try c.encodeIfPresent(supersededBy, forKey: .supersededBy)
+        try c.encodeIfPresent(execution, forKey: .execution)
+        try c.encodeIfPresent(outcome, forKey: .outcome)
+        try c.encodeIfPresent(proposal, forKey: .proposal)
+        try c.encode(status, forKey: .status)
     }
 }
 

@@ -1,0 +1,282 @@
+import Foundation
+import HandrailCore
+@testable import HandrailServer
+import HandrailStore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Postgres
+import Testing
+import TestSupport
+
+private func json(_ object: [String: Any]) -> ByteBuffer {
+    ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: object)) ?? Data())
+}
+
+private func iso(_ date: Date) -> String { RFC3339.format(date) }
+
+private let driftLabels = ["alertname": "FeatureDriftHigh", "model": "ranker", "feature": "age"]
+
+extension AccessFixture {
+    /// ml-platform (the owners of feature-drift): lead-user and responder-user weekly, and
+    /// responder-user covering the hour around now, so who is on call now is known.
+    func makeRotation(_ client: RouterTestClient<RouterResponder<HandrailRequestContext>>) async throws {
+        let created = try await client.execute("/api/v1/rotations", method: .post, headers: headers(.lead), body: json([
+            "name": "ml-platform", "members": ["lead-user", "responder-user"], "time_zone": "Europe/Berlin",
+            "shift_length": "1w", "handoff": "Monday 09:00", "start_date": "2026-01-05",
+        ]))
+        #expect(created.status == .created, "\(created.text)")
+        let now = Date()
+        let cover = try await client.execute("/api/v1/rotations/ml-platform/overrides", method: .post, headers: headers(.lead), body: json([
+            "user": "responder-user", "from": iso(now.addingTimeInterval(-3600)), "to": iso(now.addingTimeInterval(3600)), "reason": "swap with lead",
+        ]))
+        #expect(cover.status == .created, "\(cover.text)")
+    }
+
+    func fireDrift(_ client: RouterTestClient<RouterResponder<HandrailRequestContext>>, status: String = "firing") async throws -> String {
+        let sent = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: amHeaders,
+                                            body: alertmanagerBody([("d1", status, driftLabels)]))
+        #expect(sent.status == .ok, "\(sent.text)")
+        return ((jsonObject(sent)["alerts"] as? [[String: Any]])?.first?["incident"] as? String) ?? "none"
+    }
+}
+
+@Suite struct RotationRoutesTests {
+    @Test func leadsEditRotationsEveryoneReadsWhoIsOnCall() async throws {
+        try await AccessFixture.with { f, client in
+            let refused = try await client.execute("/api/v1/rotations", method: .post, headers: f.headers(.responder), body: json([
+                "name": "x", "members": ["responder-user"], "time_zone": "UTC", "shift_length": "1w", "handoff": "09:00", "start_date": "2026-01-05",
+            ]))
+            #expect(refused.status == .forbidden)
+            let badZone = try await client.execute("/api/v1/rotations", method: .post, headers: f.headers(.lead), body: json([
+                "name": "x", "members": ["responder-user"], "time_zone": "Europe/Atlantis", "shift_length": "1w", "handoff": "09:00", "start_date": "2026-01-05",
+            ]))
+            #expect(badZone.status == .badRequest)
+            #expect(badZone.text.contains("\"field\":\"time_zone\""))
+            let unknown = try await client.execute("/api/v1/rotations", method: .post, headers: f.headers(.lead), body: json([
+                "name": "x", "members": ["responder-user", "nobody"], "time_zone": "UTC", "shift_length": "1w", "handoff": "09:00", "start_date": "2026-01-05",
+            ]))
+            #expect(unknown.status == .badRequest)
+            #expect(unknown.text.contains("\"field\":\"members[1]\""))
+            let count = try await f.pool.query("SELECT count(*) AS n FROM rotations")[0].decode("n", as: Int.self)
+            #expect(count == 0)
+
+            try await f.makeRotation(client)
+            let again = try await client.execute("/api/v1/rotations", method: .post, headers: f.headers(.lead), body: json([
+                "name": "ml-platform", "members": ["lead-user"], "time_zone": "UTC", "shift_length": "1d", "handoff": "09:00", "start_date": "2026-01-05",
+            ]))
+            #expect(again.status == .conflict)
+
+            // The override holds now; outside it, the schedule.
+            let now = try await client.execute("/api/v1/rotations/ml-platform/oncall", headers: f.headers(.viewer))
+            #expect(jsonObject(now)["user"] as? String == "responder-user")
+            #expect((jsonObject(now)["override"] as? [String: Any])?["reason"] as? String == "swap with lead")
+            // Shift 0 (from Monday 5 January 2026, 09:00 Berlin) is lead-user's, shift 1 responder-user's.
+            let first = try await client.execute("/api/v1/rotations/ml-platform/oncall?at=2026-01-07T12:00:00Z", headers: f.headers(.viewer))
+            #expect(jsonObject(first)["user"] as? String == "lead-user")
+            #expect(jsonObject(first)["until"] as? String == "2026-01-12T08:00:00Z")
+            let second = try await client.execute("/api/v1/rotations/ml-platform/oncall?at=2026-01-12T08:00:00Z", headers: f.headers(.viewer))
+            #expect(jsonObject(second)["user"] as? String == "responder-user")
+            let badAt = try await client.execute("/api/v1/rotations/ml-platform/oncall?at=tuesday", headers: f.headers(.viewer))
+            #expect(badAt.status == .badRequest)
+
+            let shifts = try await client.execute("/api/v1/rotations/ml-platform/shifts?from=2026-01-07T00:00:00Z&count=3", headers: f.headers(.viewer))
+            let list = try #require(jsonObject(shifts)["shifts"] as? [[String: Any]])
+            #expect(list.compactMap { $0["scheduled"] as? String } == ["lead-user", "responder-user", "lead-user"])
+            #expect(list.first?["from"] as? String == "2026-01-05T08:00:00Z")
+
+            // Edit: one member now; the audit log has both changes.
+            let edited = try await client.execute("/api/v1/rotations/ml-platform", method: .put, headers: f.headers(.lead), body: json([
+                "members": ["manager-user"], "time_zone": "Europe/Berlin", "shift_length": "1w", "handoff": "Monday 09:00", "start_date": "2026-01-05",
+            ]))
+            #expect(edited.status == .ok, "\(edited.text)")
+            let later = try await client.execute("/api/v1/rotations/ml-platform/oncall?at=2026-01-12T08:00:00Z", headers: f.headers(.viewer))
+            #expect(jsonObject(later)["user"] as? String == "manager-user")
+            let audited = try await f.pool.query("SELECT action FROM audit_log WHERE action LIKE 'rotation.%' ORDER BY id").map { try $0.decode("action", as: String.self) }
+            #expect(audited == ["rotation.created", "rotation.override_added", "rotation.updated"])
+
+            let listed = try await client.execute("/api/v1/rotations", headers: f.headers(.viewer))
+            let rotations = try #require(jsonObject(listed)["rotations"] as? [[String: Any]])
+            #expect(rotations.first?["on_call"] as? String == "responder-user")
+        }
+    }
+}
+
+@Suite struct OwnershipRoutesTests {
+    @Test func anIncidentIsOwnedByWhoeverIsOnCallAndOwnershipHistoryReadsInOrder() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            try await f.makeRotation(client)
+            let ref = try await f.fireDrift(client)
+
+            var detail = jsonObject(try await client.execute("/api/v1/incidents/\(ref)", headers: f.headers(.viewer)))
+            var incident = try #require(detail["incident"] as? [String: Any])
+            #expect(incident["owner"] as? String == "responder-user")
+            #expect(incident["owner_pending"] as? Bool == true)
+            let opened = (detail["timeline"] as? [[String: Any]])?.first { $0["type"] as? String == "opened" }
+            #expect(((opened?["data"] as? [String: Any])?["owner_reason"] as? String)?.contains("responder-user covers ml-platform") == true)
+
+            // Acknowledging accepts the assignment.
+            let ack = try await client.execute("/api/v1/incidents/\(ref)/acknowledge", method: .post, headers: f.headers(.responder))
+            #expect(ack.status == .ok)
+            incident = try #require(jsonObject(ack)["incident"] as? [String: Any])
+            #expect(incident["owner_pending"] as? Bool == false)
+
+            let mine = try await client.execute("/api/v1/incidents?owner=me", headers: f.headers(.responder))
+            #expect((jsonObject(mine)["incidents"] as? [[String: Any]])?.count == 1)
+            let notMine = try await client.execute("/api/v1/incidents?owner=me", headers: f.headers(.lead))
+            #expect((jsonObject(notMine)["incidents"] as? [[String: Any]])?.count == 0)
+
+            // take → assign → accept → hand over.
+            let take = try await client.execute("/api/v1/incidents/\(ref)/roles/owner", method: .post, headers: f.headers(.lead),
+                                                body: json(["action": "take", "reason": "I know this model"]))
+            #expect(take.status == .ok, "\(take.text)")
+            let noReason = try await client.execute("/api/v1/incidents/\(ref)/roles/owner", method: .post, headers: f.headers(.lead),
+                                                    body: json(["action": "assign", "to": "manager-user"]))
+            #expect(noReason.status == .badRequest)
+            #expect(noReason.text.contains("\"field\":\"reason\""))
+            let toViewer = try await client.execute("/api/v1/incidents/\(ref)/roles/owner", method: .post, headers: f.headers(.lead),
+                                                    body: json(["action": "assign", "to": "viewer-user", "reason": "x"]))
+            #expect(toViewer.status == .badRequest)
+            #expect(toViewer.text.contains("\"field\":\"to\""))
+            let assign = try await client.execute("/api/v1/incidents/\(ref)/roles/owner", method: .post, headers: f.headers(.lead),
+                                                  body: json(["action": "assign", "to": "manager-user", "reason": "needs a manager's call"]))
+            incident = try #require(jsonObject(assign)["incident"] as? [String: Any])
+            #expect(incident["owner"] as? String == "manager-user")
+            #expect(incident["owner_pending"] as? Bool == true)
+            let wrongAccept = try await client.execute("/api/v1/incidents/\(ref)/roles/owner/accept", method: .post, headers: f.headers(.responder))
+            #expect(wrongAccept.status == .conflict)
+            let accept = try await client.execute("/api/v1/incidents/\(ref)/roles/owner/accept", method: .post, headers: f.headers(.manager))
+            #expect((jsonObject(accept)["incident"] as? [String: Any])?["owner_pending"] as? Bool == false)
+            let notHolder = try await client.execute("/api/v1/incidents/\(ref)/roles/owner", method: .post, headers: f.headers(.lead),
+                                                     body: json(["action": "hand_over", "to": "responder-user", "reason": "shift ends"]))
+            #expect(notHolder.status == .conflict)
+            let handOver = try await client.execute("/api/v1/incidents/\(ref)/roles/owner", method: .post, headers: f.headers(.manager),
+                                                    body: json(["action": "hand_over", "to": "responder-user", "reason": "my shift ends"]))
+            #expect(handOver.status == .ok)
+            let scribe = try await client.execute("/api/v1/incidents/\(ref)/roles/scribe", method: .post, headers: f.headers(.lead),
+                                                  body: json(["action": "take"]))
+            #expect(scribe.status == .ok)
+
+            detail = jsonObject(try await client.execute("/api/v1/incidents/\(ref)", headers: f.headers(.viewer)))
+            let changes = try #require(detail["timeline"] as? [[String: Any]]).filter { ["role_changed", "role_accepted"].contains($0["type"] as? String) }
+            let story = changes.map { e -> String in
+                let d = e["data"] as? [String: Any] ?? [:]
+                if e["type"] as? String == "role_accepted" { return "\(d["role"]!): \(d["user"]!) accepted" }
+                return "\(d["role"]!): \(d["action"]!) \(d["from"] as? String ?? "-") → \(d["to"]!) by \(e["actor"]!)\((d["reason"] as? String).map { " (\($0))" } ?? "")"
+            }
+            #expect(story == [
+                "owner: rotation - → responder-user by am (responder-user covers ml-platform (override) as the incident opens)",
+                "owner: responder-user accepted",
+                "owner: take responder-user → lead-user by lead-user (I know this model)",
+                "owner: assign lead-user → manager-user by lead-user (needs a manager's call)",
+                "owner: manager-user accepted",
+                "owner: hand_over manager-user → responder-user by manager-user (my shift ends)",
+                "scribe: take - → lead-user by lead-user",
+            ])
+            let roles = try #require(detail["roles"] as? [[String: Any]])
+            #expect(roles.map { "\($0["role"]!)=\($0["user"]!) pending=\($0["pending"] ?? "?")" }.count == 2)
+            #expect(roles.first?["role"] as? String == "owner" && roles.first?["user"] as? String == "responder-user")
+        }
+    }
+
+    @Test func withNoRotationTheIncidentIsUnownedAndSaysWhy() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let ref = try await f.fireDrift(client)
+            let detail = jsonObject(try await client.execute("/api/v1/incidents/\(ref)", headers: f.headers(.viewer)))
+            #expect((detail["incident"] as? [String: Any])?["owner"] == nil || (detail["incident"] as? [String: Any])?["owner"] is NSNull)
+            let opened = (detail["timeline"] as? [[String: Any]])?.first { $0["type"] as? String == "opened" }
+            #expect((opened?["data"] as? [String: Any])?["owner_reason"] as? String == "there is no rotation \"ml-platform\" (the runbook's owners)")
+        }
+    }
+}
+
+@Suite struct DecisionRoutesTests {
+    @Test func decisionsAreRecordedByAllowedPeopleExecutedAndGivenAnOutcome() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let ref = try await f.fireDrift(client)
+            let path = "/api/v1/incidents/\(ref)/decisions"
+            let rollback: [String: Any] = [
+                "kind": "rollback", "target": ["model": "ranker", "from_version": "v42", "to_version": "v41"],
+                "rationale": "drift started with v42", "customer_impact": "rankings stale for 20 min", "alternatives_considered": "hold",
+            ]
+            let byKey = try await client.execute(path, method: .post, headers: f.amHeaders, body: json(rollback))
+            #expect(byKey.status == .forbidden)
+            // feature-drift lets lead and up decide.
+            let byResponder = try await client.execute(path, method: .post, headers: f.headers(.responder), body: json(rollback))
+            #expect(byResponder.status == .forbidden)
+            #expect(byResponder.text.contains("runbook feature-drift lets lead and up record decisions; you are responder"))
+            var noRationale = rollback
+            noRationale["rationale"] = "  "
+            let missing = try await client.execute(path, method: .post, headers: f.headers(.lead), body: json(noRationale))
+            #expect(missing.status == .badRequest)
+            #expect(missing.text.contains("\"field\":\"rationale\""))
+            let badKind = try await client.execute(path, method: .post, headers: f.headers(.lead), body: json(rollback.merging(["kind": "panic"]) { $1 }))
+            #expect(badKind.text.contains("\"field\":\"kind\""))
+            #expect(try await f.pool.query("SELECT count(*) AS n FROM decisions")[0].decode("n", as: Int.self) == 0)
+
+            let recorded = try await client.execute(path, method: .post, headers: f.headers(.lead), body: json(rollback))
+            #expect(recorded.status == .created, "\(recorded.text)")
+            let decision = jsonObject(recorded)
+            let id = try #require(decision["id"] as? Int)
+            #expect(decision["decided_by"] as? String == "lead-user")
+            #expect(decision["status"] as? String == "awaiting_execution")
+            #expect(decision["verification_window"] as? Int == 1800)
+
+            let outcomeEarly = try await client.execute("\(path)/\(id)/outcome", method: .post, headers: f.headers(.lead), body: json(["outcome": "effective"]))
+            #expect(outcomeEarly.status == .conflict)
+            let executed = try await client.execute("\(path)/\(id)/execute", method: .post, headers: f.headers(.responder), body: json(["note": "argo rollback done"]))
+            #expect(executed.status == .ok, "\(executed.text)")
+            // The alert still fires and the window is open: no proposal yet.
+            var proposal = try #require(jsonObject(executed)["proposal"] as? [String: Any])
+            #expect(proposal["outcome"] == nil)
+            #expect((proposal["check"] as? String)?.hasPrefix("1 of 1 alert still firing") == true)
+
+            // The monitor clears the alert: Handrail proposes "effective".
+            _ = try await f.fireDrift(client, status: "resolved")
+            let read = jsonObject(try await client.execute("\(path)/\(id)", headers: f.headers(.viewer)))
+            proposal = try #require(read["proposal"] as? [String: Any])
+            #expect(proposal["outcome"] as? String == "effective")
+            let override = try await client.execute("\(path)/\(id)/outcome", method: .post, headers: f.headers(.lead), body: json(["outcome": "reverted"]))
+            #expect(override.status == .badRequest)
+            #expect(override.text.contains("\"field\":\"note\""))
+            let confirmed = try await client.execute("\(path)/\(id)/outcome", method: .post, headers: f.headers(.lead), body: json(["outcome": "effective"]))
+            #expect(confirmed.status == .ok)
+            let outcome = try #require(jsonObject(confirmed)["outcome"] as? [String: Any])
+            #expect(outcome["confirmed_by"] as? String == "lead-user")
+            #expect(outcome["proposed"] as? String == "effective")
+            #expect((outcome["check"] as? String)?.hasPrefix("all 1 alert") == true)
+            let twice = try await client.execute("\(path)/\(id)/outcome", method: .post, headers: f.headers(.lead), body: json(["outcome": "effective"]))
+            #expect(twice.status == .conflict)
+
+            // A change of mind supersedes; the old one shows as superseded and is not carried out.
+            let hold = try await client.execute(path, method: .post, headers: f.headers(.manager), body: json([
+                "kind": "hold", "target": ["model": "ranker"], "rationale": "wait for the retrain",
+            ]))
+            let holdID = try #require(jsonObject(hold)["id"] as? Int)
+            let forward = try await client.execute(path, method: .post, headers: f.headers(.lead), body: json([
+                "kind": "roll_forward", "target": ["model": "ranker", "to_version": "v43"], "rationale": "v43 fixes it", "supersedes": holdID,
+            ]))
+            #expect(forward.status == .created)
+            let again = try await client.execute(path, method: .post, headers: f.headers(.lead), body: json([
+                "kind": "hold", "target": ["model": "ranker"], "rationale": "no", "supersedes": holdID,
+            ]))
+            #expect(again.status == .conflict)
+            let foreign = try await client.execute(path, method: .post, headers: f.headers(.lead), body: json([
+                "kind": "hold", "target": ["model": "ranker"], "rationale": "no", "supersedes": 99999,
+            ]))
+            #expect(foreign.status == .badRequest)
+            let runSuperseded = try await client.execute("\(path)/\(holdID)/execute", method: .post, headers: f.headers(.lead))
+            #expect(runSuperseded.status == .conflict)
+            let all = try #require(jsonObject(try await client.execute(path, headers: f.headers(.viewer)))["decisions"] as? [[String: Any]])
+            #expect(all.compactMap { $0["status"] as? String } == ["effective", "superseded", "awaiting_execution"])
+            #expect(all[1]["superseded_by"] as? Int == all[2]["id"] as? Int)
+
+            let timeline = try #require(jsonObject(try await client.execute("/api/v1/incidents/\(ref)", headers: f.headers(.viewer)))["timeline"] as? [[String: Any]])
+            #expect(timeline.compactMap { $0["type"] as? String }.filter { $0.hasPrefix("decision_") }
+                    == ["decision_recorded", "decision_executed", "decision_outcome", "decision_recorded", "decision_recorded"])
+        }
+    }
+}
