@@ -103,10 +103,11 @@ public struct OutcomeProposal: Sendable, Equatable, Codable {
             windowEnds: ends)
     }
 
-    /// `30 min`, `2 h`, `1 h 30 min`, `45 s`.
+    /// `30 min`, `2 h`, `1 h 30 min`, `45 s` (to the nearest minute from one minute up).
     public static func duration(_ seconds: Int) -> String {
         if seconds < 60 { return "\(seconds) s" }
-        let h = seconds / 3600, m = (seconds % 3600) / 60
+        let minutes = (seconds + 30) / 60
+        let h = minutes / 60, m = minutes % 60
         if h == 0 { return "\(m) min" }
         return m == 0 ? "\(h) h" : "\(h) h \(m) min"
     }
