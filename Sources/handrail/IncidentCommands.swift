@@ -9,7 +9,7 @@ struct Incidents: AsyncParsableCommand {
         subcommands: [List.self, Show.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List incidents, newest first: ref, state, severity, opened, runbook, title.")
+        static let configuration = CommandConfiguration(abstract: "List incidents, newest first: ref, state, severity, opened, owner (? awaiting acceptance), runbook, title.")
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Only these states, comma-separated (triggered, acknowledged, mitigated, resolved, reopened).") var state: String?
         @Flag(help: "Only open incidents (every state but resolved).") var open = false
@@ -17,6 +17,7 @@ struct Incidents: AsyncParsableCommand {
         @Option(help: "Only incidents of this runbook id.") var runbook: String?
         @Option(help: "Only incidents whose service label is this.") var service: String?
         @Option(help: "Only incidents whose model label is this.") var model: String?
+        @Option(help: "Only incidents this person owns (a username).") var owner: String?
         @Option(help: "At most this many (1-200).") var limit = 50
 
         func run() async throws {
@@ -35,11 +36,12 @@ struct Incidents: AsyncParsableCommand {
             filter.runbook = runbook
             filter.service = service
             filter.model = model
+            filter.owner = owner
             filter.limit = limit
             let incidents = try await withDatabase(database) { db, _ in try await IncidentStore(pool: db.pool).list(filter) }
             let time = ISO8601DateFormatter()
             for i in incidents {
-                print([i.ref, i.state.rawValue, i.severity.rawValue, time.string(from: i.openedAt),
+                print([i.ref, i.state.rawValue, i.severity.rawValue, time.string(from: i.openedAt), i.owner.map { $0 + (i.ownerPending ? "?" : "") } ?? "unowned",
                        i.runbookId.map { "\($0) v\(i.runbookVersion ?? 0)" } ?? "no runbook", i.title].joined(separator: "\t"))
             }
             if incidents.isEmpty { FileHandle.standardError.write(Data("no incidents\n".utf8)) }
@@ -70,6 +72,8 @@ struct Incidents: AsyncParsableCommand {
             print("\(i.ref)  \(i.title)")
             print("state: \(i.state.rawValue)   severity: \(i.severity.rawValue)   opened: \(time.string(from: i.openedAt))"
                 + (i.resolvedAt.map { "   resolved: \(time.string(from: $0))" } ?? ""))
+            print("owner: " + (i.owner.map { $0 + (i.ownerPending ? " (awaiting acceptance)" : "") } ?? "nobody (unowned)"))
+            for r in d.roles where r.role != .owner { print("\(r.role.rawValue): \(r.user)" + (r.pending ? " (awaiting acceptance)" : "")) }
             print("grouping: \(i.groupingKey)  (\(d.groupRule))")
             if let r = d.runbook {
                 print("runbook: \(r.id) v\(r.version) — \(r.title)" + (r.currentVersion != r.version ? " (current is v\(r.currentVersion))" : ""))
