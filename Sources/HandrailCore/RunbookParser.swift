@@ -209,7 +209,7 @@ public enum RunbookParser {
                         problem(line(w), "rollback.verification_window must be a duration such as 15m, 30m or 1h")
                     }
                 }
-                if roles.isEmpty { problem(line(node), "rollback.decided_by must name at least one role") }
+                if let d = r["decided_by"], d.sequence?.isEmpty == true { problem(line(d), "rollback.decided_by must name at least one role") }
                 rollback = RollbackPolicy(allowed: allowed, decidedBy: roles.isEmpty ? rollback.decidedBy : roles, verificationWindow: window)
             } else {
                 problem(line(node), "rollback must be a mapping { allowed, decided_by, verification_window }")

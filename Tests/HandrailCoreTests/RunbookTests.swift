@@ -85,6 +85,8 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nthresholds:\n  - { metric: acc, warning: 0.8, critical: 0.9, direction: lower }\n---\n## Steps\n1. a\n", 6, "out of order"),
         ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nthresholds:\n  - { metric: psi }\n---\n## Steps\n1. a\n", 6, "needs warning, critical or both"),
         ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nrollback:\n  decided_by: [lead, boss]\n---\n## Steps\n1. a\n", 6, "unknown role \"boss\""),
+        ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nrollback:\n  decided_by: []\n---\n## Steps\n1. a\n", 6, "rollback.decided_by must name at least one role"),
+        ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nrollback:\n  verification_window: soon\n---\n## Steps\n1. a\n", 6, "rollback.verification_window must be a duration"),
         ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nseverity: apocalyptic\n---\n## Steps\n1. a\n", 5, "severity must be one of"),
         ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nreopen_window: soon\n---\n## Steps\n1. a\n", 5, "reopen_window"),
         ("---\nid: x\ntitle: X\nmatch: { alertname: X }\n---\n# Title\n\nNo steps here.\n", 6, "no \"## Steps\" section"),
