@@ -56,40 +56,7 @@ public struct AlertBatch: Sendable, Equatable {
 
 /// Turns source payloads into `NormalizedAlert`s, naming the field at fault when it cannot.
 public enum AlertNormalizer {
-    /// Alertmanager's webhook (version 4) and Grafana's webhook contact point (Alertmanager's
-    /// fields plus `values`, `dashboardURL`, `panelURL`, `silenceURL`, …).
-    public static func alertmanager(_ body: Data, source: IntegrationKind = .alertmanager) throws(ValidationError) -> AlertBatch {
-        let root = try object(try json(body), "body")
-        guard let list = root["alerts"] else { throw ValidationError(field: "alerts", message: "is required") }
-        guard case .array(let alerts) = list else { throw ValidationError(field: "alerts", message: "must be a list") }
-        var normalized: [NormalizedAlert] = []
-        normalized.reserveCapacity(alerts.count)
-        for (i, item) in alerts.enumerated() {
-            let field = "alerts[\(i)]"
-            let alert = try object(item, field)
-            guard case .string(let statusText) = alert["status"] else {
-                throw ValidationError(field: "\(field).status", message: alert["status"] == nil ? "is required" : "must be firing or resolved")
-            }
-            guard let status = AlertStatus(rawValue: statusText) else { throw ValidationError(field: "\(field).status", message: "must be firing or resolved, not \(statusText.debugDescription)") }
-            let labels = try strings(alert["labels"], "\(field).labels", required: true)
-            guard let alertname = labels["alertname"], !alertname.isEmpty else { throw ValidationError(field: "\(field).labels.alertname", message: "is required") }
-            let annotations = try strings(alert["annotations"], "\(field).annotations", required: false)
-            let values = try numbers(alert["values"], "\(field).values")
-            var links: [String: String] = [:]
-            for key in ["dashboardURL", "panelURL", "silenceURL"] {
-                if case .string(let url) = alert[key], !url.isEmpty { links[key] = url }
-            }
-            let fingerprint = text(alert["fingerprint"]).flatMap { $0.isEmpty ? nil : $0 } ?? Self.fingerprint(labels)
-            normalized.append(NormalizedAlert(
-                source: source, fingerprint: fingerprint, status: status, labels: labels, annotations: annotations,
-                startsAt: try date(alert["startsAt"], "\(field).startsAt"), endsAt: try date(alert["endsAt"], "\(field).endsAt"),
-                value: primaryValue(values: values, labels: labels, annotations: annotations), values: values,
-                generatorURL: text(alert["generatorURL"]), links: links))
-        }
-        var truncated = 0
-        if case .number(let n) = root["truncatedAlerts"], n.isFinite, n > 0, n < 1e9 { truncated = Int(n) }
-        return AlertBatch(alerts: normalized, truncatedAlerts: truncated, receiver: text(root["receiver"]), groupKey: text(root["groupKey"]))
-    }
+    // `alertmanager(_:source:)` is in AlertmanagerReader.swift: it reads the bytes directly.
 
     /// Handrail's own JSON format (`POST /api/v1/alerts/generic`), for senders that speak
     /// none of the others: one alert object, or `{"alerts": [...]}`. Each alert needs a

@@ -47,6 +47,27 @@ import Testing
         #expect(alert.fingerprint == "c6eadffa33fcdf37")
     }
 
+    @Test func keysHandrailDoesNotReadAreSkippedAndTheLastDuplicateWins() throws {
+        let body = #"""
+            {"version":"4","groupLabels":{"alertname":"X","nested":{"a":[1,2,{"b":null}]}},"commonAnnotations":{},
+             "alerts":[{"labels":{"alertname":"X","model":"m"},"extra":[true,false,null,-1.5e3],"status":"resolved",
+                        "annotations":{"summary":"a \"quoted\" \u00e9 summary"},"fingerprint":"f1","panelURL":"",
+                        "dashboardURL":"http://g/d","endsAt":"2026-11-22T09:30:00Z","status":"firing"}],
+             "receiver":"team\\prod","truncatedAlerts":3,"groupKey":"{}:{}"}
+            """#
+        let batch = try AlertNormalizer.alertmanager(Data(body.utf8))
+        #expect(batch.alerts.count == 1)
+        let a = try #require(batch.alerts.first)
+        #expect(a.status == .firing)
+        #expect(a.labels == ["alertname": "X", "model": "m"])
+        #expect(a.annotations["summary"] == "a \"quoted\" é summary")
+        #expect(a.links == ["dashboardURL": "http://g/d"])
+        #expect(a.endsAt == RFC3339.parse("2026-11-22T09:30:00Z"))
+        #expect(batch.receiver == "team\\prod")
+        #expect(batch.truncatedAlerts == 3)
+        #expect(batch.groupKey == "{}:{}")
+    }
+
     @Test func missingFingerprintGetsAStableOne() throws {
         let body = #"{"alerts":[{"status":"firing","labels":{"b":"2","alertname":"X","a":"1"}}]}"#
         let one = try AlertNormalizer.alertmanager(Data(body.utf8)).alerts[0].fingerprint
@@ -67,6 +88,16 @@ import Testing
         (#"{"alerts":[{"status":"firing","labels":{"alertname":3}}]}"#, "alerts[0].labels.alertname", "must be a string"),
         (#"{"alerts":[{"status":"firing","labels":{"alertname":"X"},"startsAt":"yesterday"}]}"#, "alerts[0].startsAt", "must be an RFC 3339 time"),
         (#"{"alerts":[{"status":"firing","labels":{"alertname":"X"}},{"status":"firing","labels":{"alertname":"Y"},"annotations":[]}]}"#, "alerts[1].annotations", "must be a JSON object"),
+        // The checks keep their order whatever the order of the keys in the alert.
+        (#"{"alerts":[{"startsAt":"yesterday","labels":{"alertname":3},"status":"firing"}]}"#, "alerts[0].labels.alertname", "must be a string"),
+        (#"{"alerts":[{"status":"firing","labels":null}]}"#, "alerts[0].labels", "is required"),
+        (#"{"alerts":[{"status":"firing","labels":{"alertname":"X"},"values":{"A":"high"}}]}"#, "alerts[0].values.A", "must be a number"),
+        (#"{"alerts":[7]}"#, "alerts[0]", "must be a JSON object"),
+        (#"{"alerts":null}"#, "alerts", "must be a list"),
+        // Not well formed anywhere (after a bad field, or deep inside a key Handrail skips) wins.
+        (#"{"alerts":[{"status":"burning","labels":{"alertname":"X"}}],"receiver":"r",}"#, "body", "is not valid JSON"),
+        (#"{"groupLabels":"# + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + #","alerts":[]}"#, "body", "is not valid JSON"),
+        (#"{"alerts":[{"status":"firing","labels":{"alertname":"X"}}]} x"#, "body", "is not valid JSON"),
     ])
     func badInputNamesTheField(body: String, field: String, message: String) {
         #expect {
