@@ -261,10 +261,13 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private func execBlocking(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
         guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: query.sql) }
-        if query.sql.utf8.contains(0) {
+        // One lookup of the (long) statement text per run; a prepared statement's text was
+        // checked for NUL bytes when it was prepared.
+        var name = prepared[query.sql]
+        if name == nil, Self.hasNUL(query.sql) {
             throw PostgresError(kind: .invalidParameter, message: "the statement contains a NUL byte", query: query.sql)
         }
-        for (n, bind) in query.binds.enumerated() where bind?.utf8.contains(0) == true {
+        for (n, bind) in query.binds.enumerated() where bind.map(Self.hasNUL) == true {
             throw PostgresError(
                 kind: .invalidParameter,
                 message: "parameter $\(n + 1) contains a NUL byte, which PostgreSQL text cannot hold",
@@ -273,17 +276,20 @@ public final class PostgresConnection: @unchecked Sendable {
         let cStrings = query.binds.map { $0.map { strdup($0) } ?? nil }
         defer { cStrings.forEach { free($0) } }
         let pointers: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
-        if prepared[query.sql] == nil, prepared.count < Self.maxPrepared, PQtransactionStatus(pg) != PQTRANS_INERROR {
-            let name = "hr_\(prepared.count + 1)"
-            let result = PQprepare(pg, name, query.sql, Int32(pointers.count), nil)
+        if name == nil, prepared.count < Self.maxPrepared, PQtransactionStatus(pg) != PQTRANS_INERROR {
+            let candidate = "hr_\(prepared.count + 1)"
+            let result = PQprepare(pg, candidate, query.sql, Int32(pointers.count), nil)
             // A statement that does not prepare is run unprepared, which reports its error.
             if let result {
-                if PQresultStatus(result) == PGRES_COMMAND_OK { prepared[query.sql] = name }
+                if PQresultStatus(result) == PGRES_COMMAND_OK {
+                    prepared[query.sql] = candidate
+                    name = candidate
+                }
                 PQclear(result)
             }
         }
         let result = pointers.withUnsafeBufferPointer { buffer in
-            if let name = prepared[query.sql] {
+            if let name {
                 return PQexecPrepared(pg, name, Int32(buffer.count), buffer.baseAddress, nil, nil, 0)
             }
             return PQexecParams(pg, query.sql, Int32(buffer.count), nil, buffer.baseAddress, nil, nil, 0)
@@ -291,9 +297,15 @@ public final class PostgresConnection: @unchecked Sendable {
         return try collect(result, pg: pg, query: query.sql)
     }
 
+    /// Whether a string holds a NUL byte (memchr over its UTF-8, not a byte-by-byte loop).
+    static func hasNUL(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in bytes.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? false }
+    }
+
     private func execScriptBlocking(_ sql: String) throws(PostgresError) -> PostgresRows {
         guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed") }
-        if sql.utf8.contains(0) {
+        if Self.hasNUL(sql) {
             throw PostgresError(kind: .invalidParameter, message: "the script contains a NUL byte")
         }
         return try collect(PQexec(pg, sql), pg: pg, query: sql.count > 200 ? String(sql.prefix(200)) + "…" : sql)

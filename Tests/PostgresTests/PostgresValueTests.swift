@@ -52,6 +52,11 @@ import TestSupport
             } throws: { error in
                 (error as? PostgresError)?.kind == .invalidParameter
             }
+            // Also once the statement is prepared (a first run without the NUL), and in the text.
+            let fine = try await pool.query("SELECT \("before after")::text AS v").first?.decode("v", as: String.self)
+            #expect(fine == "before after")
+            await #expect(throws: PostgresError.self) { try await pool.query("SELECT \("before\u{0}after")::text AS v") }
+            await #expect(throws: PostgresError.self) { try await pool.query(PostgresQuery(sql: "SELECT 1\u{0}")) }
             // The connection is still fine afterwards.
             let value = try await pool.query("SELECT 1 AS one").first?.decode("one", as: Int.self)
             #expect(value == 1)
