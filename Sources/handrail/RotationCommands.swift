@@ -109,11 +109,7 @@ struct Rotations: AsyncParsableCommand {
         @Argument(help: "The rotation's name (what runbooks name in owners:).") var name: String
         @OptionGroup var settings: Settings
 
-        func run() async throws {
-            let rotation = try settings.rotation(name)
-            _ = try await withDatabase(database) { db, _ in try await RotationStore(pool: db.pool).save(rotation, create: true, by: commandLineActor) }
-            print("rotation \(name) created")
-        }
+        func run() async throws { try await save(name, settings, database, create: true) }
     }
 
     struct Edit: AsyncParsableCommand {
@@ -122,13 +118,14 @@ struct Rotations: AsyncParsableCommand {
         @Argument(help: "The rotation's name.") var name: String
         @OptionGroup var settings: Settings
 
-        func run() async throws {
-            let rotation = try settings.rotation(name)
-            guard try await withDatabase(database, { db, _ in try await RotationStore(pool: db.pool).save(rotation, create: false, by: commandLineActor) }) != nil else {
-                throw fail("no rotation \(name.debugDescription)")
-            }
-            print("rotation \(name) changed")
-        }
+        func run() async throws { try await save(name, settings, database, create: false) }
+    }
+
+    static func save(_ name: String, _ settings: Settings, _ database: DatabaseOptions, create: Bool) async throws {
+        let rotation = try settings.rotation(name)
+        let saved = try await withDatabase(database) { db, _ in try await RotationStore(pool: db.pool).save(rotation, create: create, by: commandLineActor) }
+        guard saved != nil else { throw fail("no rotation \(name.debugDescription)") }
+        print("rotation \(name) \(create ? "created" : "changed")")
     }
 
     struct Override: AsyncParsableCommand {
