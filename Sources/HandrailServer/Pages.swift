@@ -12,6 +12,8 @@ struct Pages: Sendable {
 
     /// Loads every `.mustache` file of the templates folder.
     static func load(from directory: URL, logger: Logger) async throws -> Pages {
+        // The document templates in the same folder declare their own content type.
+        DocumentRenderer.registerContentTypes()
         do {
             return Pages(library: try await MustacheLibrary(directory: directory.path), logger: logger)
         } catch {

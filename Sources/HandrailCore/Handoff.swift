@@ -1,0 +1,310 @@
+public import Foundation
+
+/// The stretch of time a handoff covers, in its rotation's zone.
+public struct HandoffWindow: Sendable, Equatable, Codable {
+    public var from: Date
+    public var to: Date
+
+    public init(from: Date, to: Date) {
+        self.from = from
+        self.to = to
+    }
+
+    /// The window of the same length just before this one (MTTA and MTTR compare with it).
+    public var previous: HandoffWindow { HandoffWindow(from: from.addingTimeInterval(-to.timeIntervalSince(from)), to: from) }
+
+    /// An ISO week (`2026-W47`): Monday 00:00 to the next Monday 00:00 in `timeZone`.
+    public static func isoWeek(_ text: String, timeZone: String, field: String = "week") throws(ValidationError) -> HandoffWindow {
+        let parts = text.uppercased().split(separator: "-W")
+        guard parts.count == 2, let year = Int(parts[0]), let week = Int(parts[1]), (1...53).contains(week),
+              let jan4 = LocalDate(year: year, month: 1, day: 4) else {
+            throw ValidationError(field: field, message: "must be an ISO week such as 2026-W47, not \(text.debugDescription)")
+        }
+        // Week 1 is the week with 4 January; weeks start on Monday.
+        let monday = jan4.adding(days: 1 - jan4.weekday + (week - 1) * 7)
+        if week == 53, LocalDate(year: year + 1, month: 1, day: 4).map({ $0.adding(days: 1 - $0.weekday) == monday }) == true {
+            throw ValidationError(field: field, message: "\(year) has no week 53")
+        }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: timeZone) ?? TimeZone(identifier: "UTC")!
+        func midnight(_ d: LocalDate) -> Date {
+            calendar.date(from: DateComponents(year: d.year, month: d.month, day: d.day)) ?? Date(timeIntervalSince1970: Double(d.dayNumber) * 86400)
+        }
+        return HandoffWindow(from: midnight(monday), to: midnight(monday.adding(days: 7)))
+    }
+
+    /// The rotation's last shift that has ended by `now` (the default handoff window).
+    public static func lastShift(of rotation: Rotation, now: Date) -> HandoffWindow? {
+        guard let k = rotation.shiftIndex(at: now), k > 0 else { return nil }
+        return HandoffWindow(from: rotation.shiftStart(k - 1), to: rotation.shiftStart(k))
+    }
+}
+
+/// One incident as the incident log holds it, for handoffs.
+public struct HandoffIncident: Sendable, Equatable, Codable {
+    public struct Gap: Sendable, Equatable, Codable {
+        public var step: Int
+        public var title: String
+        /// skipped or failed
+        public var outcome: String
+        public var note: String
+        public var by: String
+
+        public init(step: Int, title: String, outcome: String, note: String, by: String) {
+            self.step = step
+            self.title = title
+            self.outcome = outcome
+            self.note = note
+            self.by = by
+        }
+    }
+
+    public var number: Int64
+    public var title: String
+    public var severity: String
+    public var state: String
+    public var openedAt: Date
+    public var acknowledgedAt: Date?
+    public var resolvedAt: Date?
+    public var owner: String?
+    public var ownerPending: Bool
+    public var runbookId: String?
+    public var runbookVersion: Int?
+    /// The first runbook step without a mark, while the incident is open.
+    public var nextStep: String?
+    /// Skipped and failed steps (their latest marks).
+    public var gaps: [Gap]
+
+    public init(number: Int64, title: String, severity: String, state: String, openedAt: Date, acknowledgedAt: Date? = nil, resolvedAt: Date? = nil,
+                owner: String? = nil, ownerPending: Bool = false, runbookId: String? = nil, runbookVersion: Int? = nil, nextStep: String? = nil, gaps: [Gap] = []) {
+        self.number = number
+        self.title = title
+        self.severity = severity
+        self.state = state
+        self.openedAt = openedAt
+        self.acknowledgedAt = acknowledgedAt
+        self.resolvedAt = resolvedAt
+        self.owner = owner
+        self.ownerPending = ownerPending
+        self.runbookId = runbookId
+        self.runbookVersion = runbookVersion
+        self.nextStep = nextStep
+        self.gaps = gaps
+    }
+}
+
+/// A rollback decision as handoffs list it.
+public struct HandoffDecision: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var incident: Int64
+    public var kind: String
+    public var target: String
+    public var decidedBy: String
+    public var decidedAt: Date
+    public var rationale: String
+    /// awaiting_execution, awaiting_outcome, superseded, effective, not_effective, reverted
+    public var status: String
+
+    public init(id: Int64, incident: Int64, kind: String, target: String, decidedBy: String, decidedAt: Date, rationale: String, status: String) {
+        self.id = id
+        self.incident = incident
+        self.kind = kind
+        self.target = target
+        self.decidedBy = decidedBy
+        self.decidedAt = decidedAt
+        self.rationale = rationale
+        self.status = status
+    }
+}
+
+/// Deliveries of one alert type.
+public struct AlertNoise: Sendable, Equatable, Codable {
+    public var alertname: String
+    public var alerts: Int
+    public var deliveries: Int
+
+    public init(alertname: String, alerts: Int, deliveries: Int) {
+        self.alertname = alertname
+        self.alerts = alerts
+        self.deliveries = deliveries
+    }
+}
+
+/// Everything a handoff is made of, as read from the log: the rotation's incidents that
+/// touch the window or its predecessor, their decisions, alert noise, and alert types that
+/// opened incidents without a runbook.
+public struct HandoffLog: Sendable, Equatable, Codable {
+    public var rotation: Rotation
+    public var window: HandoffWindow
+    public var incidents: [HandoffIncident]
+    public var decisions: [HandoffDecision]
+    public var noise: [AlertNoise]
+    /// Alert names of incidents opened in the window with no runbook, with how many.
+    public var withoutRunbook: [String: Int]
+
+    public init(rotation: Rotation, window: HandoffWindow, incidents: [HandoffIncident], decisions: [HandoffDecision], noise: [AlertNoise], withoutRunbook: [String: Int]) {
+        self.rotation = rotation
+        self.window = window
+        self.incidents = incidents
+        self.decisions = decisions
+        self.noise = noise
+        self.withoutRunbook = withoutRunbook
+    }
+}
+
+/// A handoff's content: every section computed, ordered and formatted (times in the
+/// rotation's zone), ready for the template and for JSON. A pure function of the log, so the
+/// same log gives the same bytes.
+public struct HandoffDocument: Sendable, Equatable, Codable {
+    public struct Row: Sendable, Equatable, Codable {
+        public var ref: String
+        public var title: String
+        public var severity: String
+        public var state: String
+        public var owner: String
+        public var opened: String
+        public var resolved: String?
+        /// opened → resolved (or → window end while open), e.g. `2 h 5 min`
+        public var duration: String
+        public var runbook: String
+        public var nextStep: String?
+    }
+
+    public struct GapRow: Sendable, Equatable, Codable {
+        public var ref: String
+        public var step: Int
+        public var title: String
+        public var outcome: String
+        public var note: String
+        public var by: String
+    }
+
+    public struct DecisionRow: Sendable, Equatable, Codable {
+        public var ref: String
+        public var id: Int64
+        public var kind: String
+        public var target: String
+        public var decidedBy: String
+        public var decided: String
+        public var rationale: String
+        public var status: String
+    }
+
+    public struct Measure: Sendable, Equatable, Codable {
+        public var name: String
+        public var current: String
+        public var previous: String
+        public var change: String
+    }
+
+    public struct Cover: Sendable, Equatable, Codable {
+        public var user: String
+        public var from: String
+        public var to: String
+        public var override: Bool
+    }
+
+    public var rotation: String
+    public var timeZone: String
+    public var from: String
+    public var to: String
+    public var onCall: [Cover]
+    public var opened: [Row]
+    public var resolved: [Row]
+    public var stillOpen: [Row]
+    public var decisionsMade: [DecisionRow]
+    public var awaitingOutcome: [DecisionRow]
+    public var gaps: [GapRow]
+    public var withoutRunbook: [AlertNoise]
+    public var noisiest: [AlertNoise]
+    public var measures: [Measure]
+    /// Nothing opened, resolved, stayed open or was decided in the window.
+    public var quiet: Bool
+    /// No skipped or failed steps and no alert without a runbook.
+    public var gapFree: Bool
+
+    /// Builds the document from the log.
+    public static func build(_ log: HandoffLog) -> HandoffDocument {
+        let zone = log.rotation.timeZone
+        let w = log.window
+        let fmt = TimeFormatter(zone: zone)
+        func ref(_ n: Int64) -> String { IncidentRef.display(n) }
+        func row(_ i: HandoffIncident) -> Row {
+            let end = i.resolvedAt ?? w.to
+            return Row(
+                ref: ref(i.number), title: i.title, severity: i.severity, state: i.state,
+                owner: i.owner.map { $0 + (i.ownerPending ? " (awaiting acceptance)" : "") } ?? "nobody",
+                opened: fmt.string(i.openedAt), resolved: i.resolvedAt.map(fmt.string),
+                duration: OutcomeProposal.duration(max(0, Int(end.timeIntervalSince(i.openedAt)))),
+                runbook: i.runbookId.map { "\($0) v\(i.runbookVersion ?? 0)" } ?? "no runbook", nextStep: i.nextStep)
+        }
+        let byNumber = log.incidents.sorted { $0.number < $1.number }
+        let inWindow = { (d: Date?) in d.map { $0 >= w.from && $0 < w.to } ?? false }
+        let opened = byNumber.filter { inWindow($0.openedAt) }
+        let resolved = byNumber.filter { inWindow($0.resolvedAt) }
+        let stillOpen = byNumber.filter { $0.openedAt < w.to && ($0.resolvedAt.map { $0 >= w.to } ?? true) }
+        func decisionRow(_ d: HandoffDecision) -> DecisionRow {
+            DecisionRow(ref: ref(d.incident), id: d.id, kind: d.kind, target: d.target, decidedBy: d.decidedBy,
+                        decided: fmt.string(d.decidedAt), rationale: d.rationale, status: d.status)
+        }
+        let decisions = log.decisions.sorted { ($0.decidedAt, $0.id) < ($1.decidedAt, $1.id) }
+        let gaps = byNumber.filter { inWindow($0.openedAt) || inWindow($0.resolvedAt) || stillOpen.contains($0) }.flatMap { i in
+            i.gaps.sorted { $0.step < $1.step }.map { GapRow(ref: ref(i.number), step: $0.step, title: $0.title, outcome: $0.outcome, note: $0.note, by: $0.by) }
+        }
+        let previous = w.previous
+        func mean(_ values: [TimeInterval]) -> TimeInterval? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
+        func mtta(_ window: HandoffWindow) -> TimeInterval? {
+            mean(byNumber.filter { $0.openedAt >= window.from && $0.openedAt < window.to }.compactMap { i in i.acknowledgedAt.map { $0.timeIntervalSince(i.openedAt) } })
+        }
+        func mttr(_ window: HandoffWindow) -> TimeInterval? {
+            mean(byNumber.compactMap { i in i.resolvedAt.flatMap { $0 >= window.from && $0 < window.to ? $0.timeIntervalSince(i.openedAt) : nil } })
+        }
+        func measure(_ name: String, _ now: TimeInterval?, _ before: TimeInterval?) -> Measure {
+            let show = { (t: TimeInterval?) in t.map { OutcomeProposal.duration(Int($0.rounded())) } ?? "n/a" }
+            var change = "n/a"
+            if let now, let before, before > 0 {
+                let pct = Int(((now - before) / before * 100).rounded())
+                change = pct == 0 ? "the same" : pct > 0 ? "\(pct) % slower" : "\(-pct) % faster"
+            }
+            return Measure(name: name, current: show(now), previous: show(before), change: change)
+        }
+        let noisy = log.noise.filter { $0.deliveries > 0 }.sorted { ($1.deliveries, $0.alertname) < ($0.deliveries, $1.alertname) }
+        let unrouted = log.withoutRunbook.map { AlertNoise(alertname: $0.key, alerts: $0.value, deliveries: 0) }.sorted { $0.alertname < $1.alertname }
+        let cover = log.rotation.coverage(from: w.from, to: w.to).map {
+            Cover(user: $0.user, from: fmt.string($0.start), to: fmt.string($0.end), override: $0.override != nil)
+        }
+        let made = decisions.filter { inWindow($0.decidedAt) }.map(decisionRow)
+        return HandoffDocument(
+            rotation: log.rotation.name, timeZone: zone, from: fmt.string(w.from), to: fmt.string(w.to), onCall: cover,
+            opened: opened.map(row), resolved: resolved.map(row), stillOpen: stillOpen.map(row),
+            decisionsMade: made,
+            awaitingOutcome: decisions.filter { $0.status == "awaiting_execution" || $0.status == "awaiting_outcome" }.map(decisionRow),
+            gaps: gaps, withoutRunbook: unrouted, noisiest: Array(noisy.prefix(5)),
+            measures: [measure("MTTA (opened → acknowledged)", mtta(w), mtta(previous)), measure("MTTR (opened → resolved)", mttr(w), mttr(previous))],
+            quiet: opened.isEmpty && resolved.isEmpty && stillOpen.isEmpty && made.isEmpty,
+            gapFree: gaps.isEmpty && unrouted.isEmpty)
+    }
+}
+
+/// `Mon 2026-11-16 09:00 +01:00`: one format for every time in a document, in one zone,
+/// with the offset as a number (zone abbreviations differ between systems' time data).
+struct TimeFormatter {
+    let calendar: Calendar
+    let zone: TimeZone
+
+    init(zone: String) {
+        self.zone = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")!
+        var c = Calendar(identifier: .gregorian)
+        c.timeZone = self.zone
+        calendar = c
+    }
+
+    static let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+    func string(_ date: Date) -> String {
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
+        let d = LocalDate(year: c.year ?? 1970, month: c.month ?? 1, day: c.day ?? 1) ?? LocalDate(dayNumber: 0)
+        let offset = zone.secondsFromGMT(for: date)
+        return "\(Self.days[d.weekday - 1]) \(d) " + String(format: "%02d:%02d %@%02d:%02d", c.hour ?? 0, c.minute ?? 0, offset < 0 ? "-" : "+", abs(offset) / 3600, abs(offset) % 3600 / 60)
+    }
+}

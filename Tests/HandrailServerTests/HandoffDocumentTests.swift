@@ -1,0 +1,135 @@
+import Foundation
+import HandrailCore
+@testable import HandrailServer
+import Testing
+import TestSupport
+
+private func at(_ text: String) -> Date { RFC3339.parse(text)! }
+
+/// ml-platform: ana and ben weekly from Monday 09:00 Berlin, cho covering one night.
+private let rotation = Rotation(
+    name: "ml-platform", members: ["ana", "ben"], timeZone: "Europe/Berlin", shiftLength: ShiftLength(days: 7)!,
+    handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!, startDate: LocalDate("2026-01-05")!,
+    overrides: [RotationOverride(id: 4, user: "cho", start: at("2026-11-17T17:00:00Z"), end: at("2026-11-18T07:00:00Z"), reason: "swap")])
+
+/// A week of the ML platform's on-call: one incident across the window's start, two opened
+/// and resolved in it (one without a runbook), one still open with a rollback awaiting its
+/// outcome, a skipped step, a change of mind, and the week before for comparison.
+private func week47() throws -> HandoffLog {
+    let window = try HandoffWindow.isoWeek("2026-W47", timeZone: "Europe/Berlin")
+    let skipped = HandoffIncident.Gap(step: 2, title: "Open the drift dashboard", outcome: "skipped", note: "Grafana was down; used the PSI query instead", by: "ana")
+    let failed = HandoffIncident.Gap(step: 3, title: "Pause the canary", outcome: "failed", note: "argo rollouts pause timed out", by: "ben")
+    return HandoffLog(
+        rotation: rotation, window: window,
+        incidents: [
+            HandoffIncident(number: 95, title: "Feature drift on fraud-scorer (amount)", severity: "warning", state: "resolved",
+                            openedAt: at("2026-11-10T13:00:00Z"), acknowledgedAt: at("2026-11-10T13:04:00Z"), resolvedAt: at("2026-11-10T13:50:00Z"),
+                            owner: "ben", runbookId: "feature-drift", runbookVersion: 3),
+            HandoffIncident(number: 99, title: "Concept drift on ranker", severity: "critical", state: "resolved",
+                            openedAt: at("2026-11-12T15:00:00Z"), acknowledgedAt: at("2026-11-12T15:10:00Z"), resolvedAt: at("2026-11-17T08:00:00Z"),
+                            owner: "ana", runbookId: "concept-drift", runbookVersion: 2),
+            HandoffIncident(number: 101, title: "Feature drift on ranker (age, country)", severity: "critical", state: "resolved",
+                            openedAt: at("2026-11-16T09:12:00Z"), acknowledgedAt: at("2026-11-16T09:15:00Z"), resolvedAt: at("2026-11-16T10:40:00Z"),
+                            owner: "ana", runbookId: "feature-drift", runbookVersion: 3, gaps: [skipped]),
+            HandoffIncident(number: 102, title: "Canary guard breach: ranker v42 error rate 2.4× baseline", severity: "critical", state: "acknowledged",
+                            openedAt: at("2026-11-18T01:05:00Z"), acknowledgedAt: at("2026-11-18T01:30:00Z"),
+                            owner: "ben", runbookId: "canary-guard-breach", runbookVersion: 1,
+                            nextStep: "Compare canary and baseline side by side", gaps: [failed]),
+            HandoffIncident(number: 103, title: "GPUMemoryHigh on trainer-3", severity: "warning", state: "resolved",
+                            openedAt: at("2026-11-21T10:00:00Z"), resolvedAt: at("2026-11-21T10:20:00Z")),
+        ],
+        decisions: [
+            HandoffDecision(id: 6, incident: 101, kind: "hold", target: "ranker", decidedBy: "lena", decidedAt: at("2026-11-16T09:20:00Z"),
+                            rationale: "wait for the nightly retrain", status: "superseded"),
+            HandoffDecision(id: 7, incident: 101, kind: "roll_forward", target: "ranker → v43", decidedBy: "lena", decidedAt: at("2026-11-16T09:45:00Z"),
+                            rationale: "v43 has the fixed feature pipeline", status: "effective"),
+            HandoffDecision(id: 8, incident: 102, kind: "rollback", target: "ranker v42 → v41", decidedBy: "ben", decidedAt: at("2026-11-18T01:40:00Z"),
+                            rationale: "error rate 2.4× for 10 min, over the 2× criterion", status: "awaiting_outcome"),
+        ],
+        noise: [
+            AlertNoise(alertname: "CanaryGuardBreached", alerts: 1, deliveries: 12),
+            AlertNoise(alertname: "FeatureDriftHigh", alerts: 2, deliveries: 340),
+            AlertNoise(alertname: "GPUMemoryHigh", alerts: 1, deliveries: 3),
+        ],
+        withoutRunbook: ["GPUMemoryHigh": 1])
+}
+
+private let renderer = DocumentRenderer(directory: TestDatabase.checkoutRoot.appendingPathComponent("templates"))
+
+/// Compares with `Tests/Fixtures/golden/<name>`; HANDRAIL_UPDATE_GOLDEN=1 writes it instead.
+private func golden(_ name: String, _ text: String) throws {
+    let file = TestDatabase.checkoutRoot.appendingPathComponent("Tests/Fixtures/golden/\(name)")
+    if ProcessInfo.processInfo.environment["HANDRAIL_UPDATE_GOLDEN"] == "1" {
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        return
+    }
+    let expected = try String(contentsOf: file, encoding: .utf8)
+    #expect(text == expected, "\(name) differs from the golden file; run with HANDRAIL_UPDATE_GOLDEN=1 and review the diff")
+}
+
+@Suite struct HandoffDocumentTests {
+    @Test func aWeekOfOnCallRendersToTheGoldenMarkdown() throws {
+        let markdown = try renderer.handoff(HandoffDocument.build(try week47()))
+        try golden("handoff-2026-W47.md", markdown)
+        // Same log, same bytes.
+        #expect(try renderer.handoff(HandoffDocument.build(try week47())) == markdown)
+    }
+
+    @Test func anEmptyWeekSaysSoPlainly() throws {
+        let log = HandoffLog(rotation: rotation, window: try HandoffWindow.isoWeek("2026-W46", timeZone: "Europe/Berlin"),
+                             incidents: [], decisions: [], noise: [], withoutRunbook: [:])
+        let markdown = try renderer.handoff(HandoffDocument.build(log))
+        try golden("handoff-empty-week.md", markdown)
+        #expect(markdown.contains("A quiet window: no incidents were opened, resolved or left open"))
+    }
+
+    @Test func aWindowWithADSTChangeShowsBothOffsets() throws {
+        let window = try HandoffWindow.isoWeek("2026-W13", timeZone: "Europe/Berlin")
+        #expect(window.to.timeIntervalSince(window.from) == 167 * 3600)
+        let doc = HandoffDocument.build(HandoffLog(rotation: rotation, window: window, incidents: [], decisions: [], noise: [], withoutRunbook: [:]))
+        #expect(doc.from == "Mon 2026-03-23 00:00 +01:00")
+        #expect(doc.to == "Mon 2026-03-30 00:00 +02:00")
+        #expect(doc.onCall.map(\.to).contains("Mon 2026-03-23 09:00 +01:00"))
+    }
+
+    @Test func theDocumentSortsItsSectionsAndSpansTheWindowsEdges() throws {
+        let doc = HandoffDocument.build(try week47())
+        #expect(doc.opened.map(\.ref) == ["INC-101", "INC-102", "INC-103"])
+        #expect(doc.resolved.map(\.ref) == ["INC-99", "INC-101", "INC-103"], "INC-99 opened the week before and resolved in this one")
+        #expect(doc.stillOpen.map(\.ref) == ["INC-102"])
+        #expect(doc.decisionsMade.map(\.status) == ["superseded", "effective", "awaiting_outcome"])
+        #expect(doc.awaitingOutcome.map(\.id) == [8])
+        #expect(doc.noisiest.map(\.alertname) == ["FeatureDriftHigh", "CanaryGuardBreached", "GPUMemoryHigh"])
+        // ana until Monday 09:00 (shift 44), then ben, with cho's override inside his shift.
+        #expect(doc.onCall.map(\.user) == ["ana", "ben", "cho", "ben"])
+        // MTTA: this week (3 + 25) / 2 = 14 min; the week before (4 + 10) / 2 = 7 min.
+        #expect(doc.measures[0].current == "14 min" && doc.measures[0].previous == "7 min")
+    }
+
+    @Test func valuesAreDataNotMarkdownOrHTML() throws {
+        var log = try week47()
+        log.incidents[2].title = "<script>alert(1)</script> **bold** [x](javascript:alert(1))\n# heading"
+        let markdown = try renderer.handoff(HandoffDocument.build(log))
+        let html = DocumentRenderer.html(markdown)
+        #expect(!html.contains("<script>"))
+        #expect(!html.contains("<strong>bold</strong>"))
+        #expect(!html.contains("href=\"javascript"))
+        #expect(!html.contains("<h1>heading"))
+        #expect(html.contains("&lt;script&gt;"))
+        #expect(html.contains("<h1>Handoff: ml-platform</h1>"))
+    }
+
+    @Test func aTemplateThatDoesNotParseIsNamedWithItsLine() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("handrail-templates-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "# Handoff\n\n{{#opened}}\n- {{ref}}\n".write(to: dir.appendingPathComponent("handoff.md.mustache"), atomically: true, encoding: .utf8)
+        do {
+            _ = try DocumentRenderer(directory: dir).handoff(HandoffDocument.build(try week47()))
+            Issue.record("an unclosed section rendered")
+        } catch let error as TemplateError {
+            #expect(error.template == "handoff.md.mustache")
+            #expect(error.line >= 3)
+        }
+    }
+}
