@@ -36,6 +36,12 @@ CREATE TABLE rotation_overrides (
 );
 CREATE INDEX rotation_overrides_by_rotation ON rotation_overrides (rotation_id, ends_at);
 
+-- The rotation that owns an incident: its runbook's `owners` when it opened (handoffs
+-- select a rotation's incidents by it, over a window of opening or resolving times).
+ALTER TABLE incidents ADD COLUMN owners_rotation text;
+CREATE INDEX incidents_by_rotation_opened ON incidents (owners_rotation, opened_at);
+CREATE INDEX incidents_by_rotation_resolved ON incidents (owners_rotation, resolved_at);
+
 -- Who holds each role of an incident now; every change is also an incident_events row.
 -- accepted_at NULL: assigned, awaiting the new holder's acceptance.
 ALTER TABLE incidents DROP COLUMN owner_user_id;

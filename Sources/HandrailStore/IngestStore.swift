@@ -211,9 +211,9 @@ public struct IngestStore: Sendable {
                 RETURNING i.id, i.grouping_key, i.number
             ), opened AS (
                 INSERT INTO incidents AS i (grouping_key, group_rule, title, severity, labels, runbook_id, runbook_version, runbook_reason,
-                                            auto_resolve, reopen_window, opened_by_integration_id)
+                                            auto_resolve, reopen_window, opened_by_integration_id, owners_rotation)
                 SELECT k.grouping_key, k.group_rule, k.title, k.severity, k.labels, k.runbook_id, k.runbook_version, k.runbook_reason,
-                       k.auto_resolve, k.reopen_window, \(i)
+                       k.auto_resolve, k.reopen_window, \(i), k.owners_rotation
                 FROM keys k
                 WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.grouping_key = k.grouping_key)
                   AND NOT EXISTS (SELECT 1 FROM reopened r WHERE r.grouping_key = k.grouping_key)

@@ -73,3 +73,26 @@ def test_rotation_owner_and_decision_from_the_cli(empty_database, start_server):
     assert decisions.returncode == 0, decisions.stderr
     assert "awaiting_execution\trollback\tranker v42 → v41\tlena (lead)" in decisions.stdout
     assert "drift began with v42" in decisions.stdout
+
+    # The handoff of the hour around now holds the incident, the decision and the skipped step.
+    skipped = requests.post(f"{server.url}/api/v1/incidents/{ref}/steps/2", headers=lead, timeout=10,
+                            json={"outcome": "skipped", "note": "dashboard down"})
+    assert skipped.status_code == 200, skipped.text
+    window = ["--from", rfc3339(now - datetime.timedelta(hours=1)), "--to", rfc3339(now + datetime.timedelta(hours=1))]
+    handoff = cli(["handoff", "--rotation", "ml-platform", *window], db)
+    assert handoff.returncode == 0, handoff.stderr
+    text = handoff.stdout
+    assert text.startswith("# Handoff: ml-platform\n")
+    assert f"**{ref}** PSI 0.3 on age" in text
+    assert "rollback of ranker v42 → v41 by lena" in text
+    assert "skipped by lena: dashboard down" in text
+    again = cli(["handoff", "--rotation", "ml-platform", *window], db)
+    assert again.stdout == text, "same log, same bytes"
+    as_json = cli(["handoff", "--rotation", "ml-platform", "--format", "json", *window], db)
+    import json
+    doc = json.loads(as_json.stdout)
+    assert [row["ref"] for row in doc["still_open"]] == [ref]
+    as_html = cli(["handoff", "--rotation", "ml-platform", "--format", "html", *window], db)
+    assert "<h1>Handoff: ml-platform</h1>" in as_html.stdout
+    bad_week = cli(["handoff", "--rotation", "ml-platform", "--week", "2026-W60"], db)
+    assert bad_week.returncode != 0 and "--week" in bad_week.stderr

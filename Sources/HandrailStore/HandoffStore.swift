@@ -1,0 +1,106 @@
+public import Foundation
+public import HandrailCore
+public import Postgres
+
+/// All SQL of handoffs: reading a rotation's incident log for a window.
+public struct HandoffStore: Sendable {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    /// handoff.collect — the rotation's incidents that touch the window or the one before it
+    /// (for MTTA and MTTR), their step gaps and next steps, decisions made in the window or
+    /// still awaiting an outcome, alert noise, and alert types that opened incidents without
+    /// a runbook. nil when there is no such rotation. One connection, one snapshot.
+    public func collect(rotation name: String, window: HandoffWindow) async throws -> HandoffLog? {
+        guard let rotation = try await RotationStore(pool: pool).find(name: name) else { return nil }
+        let previous = window.previous
+        return try await pool.withTransaction { db in
+            try await db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            let rows = try await db.query("""
+                SELECT i.id, i.number, i.title, i.severity, i.state::text AS state, i.opened_at, i.acknowledged_at, i.resolved_at,
+                       i.runbook_id, i.runbook_version, o.username AS owner, (r.user_id IS NOT NULL AND r.accepted_at IS NULL) AS owner_pending,
+                       v.definition->'steps' AS steps,
+                       coalesce((SELECT jsonb_agg(jsonb_build_object('step', m.step, 'outcome', m.outcome, 'note', m.note, 'by', u.username) ORDER BY m.step)
+                                 FROM (SELECT DISTINCT ON (step) step, outcome, note, user_id FROM incident_step_marks
+                                       WHERE incident_id = i.id ORDER BY step, id DESC) m
+                                 JOIN users u ON u.id = m.user_id), '[]') AS marks
+                FROM incidents i
+                LEFT JOIN incident_roles r ON r.incident_id = i.id AND r.role = 'owner'
+                LEFT JOIN users o ON o.id = r.user_id
+                LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
+                WHERE i.owners_rotation = \(name)
+                  AND ((i.opened_at >= \(previous.from) AND i.opened_at < \(window.to))
+                       OR (i.resolved_at >= \(previous.from) AND i.resolved_at < \(window.to))
+                       OR (i.opened_at < \(window.to) AND (i.resolved_at IS NULL OR i.resolved_at >= \(window.to))))
+                ORDER BY i.number
+                """)
+            var incidents: [HandoffIncident] = []
+            var ids: [Int] = []
+            for row in rows {
+                ids.append(try row.decode("id"))
+                let steps = try row.decode("steps", as: PostgresJSON?.self)?.decode(as: [RunbookStep].self) ?? []
+                let marks = try row.decode("marks", as: PostgresJSON.self).decode(as: [Mark].self)
+                let latest = Dictionary(marks.map { ($0.step, $0) }, uniquingKeysWith: { _, b in b })
+                let title = { (n: Int) in steps.first { $0.index == n }?.title ?? "step \(n)" }
+                let gaps = marks.filter { $0.outcome == "skipped" || $0.outcome == "failed" }.map {
+                    HandoffIncident.Gap(step: $0.step, title: title($0.step), outcome: $0.outcome, note: $0.note ?? "", by: $0.by)
+                }
+                let state: String = try row.decode("state")
+                let next = state == "resolved" ? nil : steps.first { step in
+                    guard let mark = latest[step.index] else { return true }
+                    return mark.outcome == "undone"
+                }?.title
+                incidents.append(HandoffIncident(
+                    number: try row.decode("number"), title: try row.decode("title"), severity: try row.decode("severity"), state: state,
+                    openedAt: try row.decode("opened_at"), acknowledgedAt: try row.decode("acknowledged_at"), resolvedAt: try row.decode("resolved_at"),
+                    owner: try row.decode("owner"), ownerPending: try row.decode("owner_pending"), runbookId: try row.decode("runbook_id"),
+                    runbookVersion: try row.decode("runbook_version"), nextStep: next, gaps: gaps))
+            }
+            let decisions = try await db.query("""
+                SELECT d.id, i.number, d.kind::text AS kind, d.target_service, d.target_model, d.from_version, d.to_version,
+                       u.username, d.decided_at, d.rationale,
+                       CASE WHEN o.outcome IS NOT NULL THEN o.outcome
+                            WHEN EXISTS (SELECT 1 FROM decisions s WHERE s.supersedes = d.id) THEN 'superseded'
+                            WHEN e.decision_id IS NOT NULL THEN 'awaiting_outcome' ELSE 'awaiting_execution' END AS status
+                FROM decisions d JOIN incidents i ON i.id = d.incident_id JOIN users u ON u.id = d.decided_by
+                LEFT JOIN decision_executions e ON e.decision_id = d.id LEFT JOIN decision_outcomes o ON o.decision_id = d.id
+                WHERE i.owners_rotation = \(name)
+                  AND ((d.decided_at >= \(window.from) AND d.decided_at < \(window.to))
+                       OR (d.decided_at < \(window.to) AND o.decision_id IS NULL
+                           AND NOT EXISTS (SELECT 1 FROM decisions s WHERE s.supersedes = d.id)))
+                ORDER BY d.decided_at, d.id
+                """).map { row in
+                let subject = [try row.decode("target_service", as: String?.self), try row.decode("target_model", as: String?.self)].compactMap { $0 }.joined(separator: "/")
+                let from: String? = try row.decode("from_version"), to: String? = try row.decode("to_version")
+                let target = subject + (from.map { " \($0)" } ?? "") + (to.map { " → \($0)" } ?? "")
+                return HandoffDecision(
+                    id: try row.decode("id"), incident: try row.decode("number"), kind: try row.decode("kind"), target: target,
+                    decidedBy: try row.decode("username"), decidedAt: try row.decode("decided_at"), rationale: try row.decode("rationale"),
+                    status: try row.decode("status"))
+            }
+            let noise = try await db.query("""
+                SELECT a.alertname, count(*) AS alerts, sum(a.delivery_count) AS deliveries
+                FROM alerts a
+                WHERE a.incident_id = ANY(\(ids)::bigint[]) AND a.last_seen_at >= \(window.from) AND a.first_seen_at < \(window.to)
+                GROUP BY a.alertname
+                """).map { AlertNoise(alertname: try $0.decode("alertname"), alerts: try $0.decode("alerts"), deliveries: try $0.decode("deliveries")) }
+            var withoutRunbook: [String: Int] = [:]
+            for row in try await db.query("""
+                SELECT coalesce(labels->>'alertname', title) AS alertname, count(*) AS n FROM incidents
+                WHERE runbook_id IS NULL AND opened_at >= \(window.from) AND opened_at < \(window.to)
+                GROUP BY 1
+                """) {
+                withoutRunbook[try row.decode("alertname")] = try row.decode("n")
+            }
+            return HandoffLog(rotation: rotation, window: window, incidents: incidents, decisions: decisions, noise: noise, withoutRunbook: withoutRunbook)
+        }
+    }
+
+    struct Mark: Decodable {
+        let step: Int
+        let outcome: String
+        let note: String?
+        let by: String
+    }
+}

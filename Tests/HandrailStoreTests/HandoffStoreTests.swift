@@ -1,0 +1,83 @@
+import Foundation
+import HandrailCore
+import HandrailStore
+import Postgres
+import Testing
+import TestSupport
+
+/// A runbook owned by `owners`, matching `alertname`.
+private func ownedRunbook(_ pool: PostgresPool, id: String, alertname: String, owners: String) async throws -> RunbookCandidate {
+    let text = """
+        ---
+        id: \(id)
+        title: \(id)
+        match: { alertname: \(alertname) }
+        group_by: [alertname, model]
+        owners: \(owners)
+        ---
+        # \(id)
+
+        ## Steps
+        1. Look at the dashboard.
+        2. Compare with last week.
+        3. Decide.
+        """
+    let runbook = try #require(RunbookParser.parse(text, path: "runbooks/\(id).md").runbook)
+    _ = try await RunbookStore(pool: pool).sync([("runbooks/\(id).md", text, runbook)], by: "test")
+    return RunbookCandidate(runbook: runbook, version: 1)
+}
+
+@Suite struct HandoffStoreTests {
+    @Test func aRotationsWindowHoldsItsIncidentsGapsDecisionsAndNoise() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let ana = try await UserStore(pool: pool).create(username: "ana", displayName: "Ana", email: nil, role: .lead, passwordHash: nil, mustChangePassword: false, by: .system)
+            let rotation = Rotation(name: "ml-platform", members: ["ana"], timeZone: "UTC", shiftLength: ShiftLength(days: 7)!,
+                                    handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!, startDate: LocalDate("2026-01-05")!)
+            _ = try await RotationStore(pool: pool).save(rotation, create: true, by: .system)
+            let mine = try await ownedRunbook(pool, id: "drift", alertname: "FeatureDriftHigh", owners: "ml-platform")
+            let theirs = try await ownedRunbook(pool, id: "gpu", alertname: "GPUMemoryHigh", owners: "infra")
+            let am = try await makeIntegration(pool)
+            let store = IngestStore(pool: pool)
+            let runbooks = [mine, theirs]
+            let a = try #require(try await deliver(store, am, [alert("a1", model: "ranker")], runbooks: runbooks).alerts.first?.incidentNumber)
+            let b = try #require(try await deliver(store, am, [alert("b1", model: "fraud"), alert("b2", model: "fraud")], runbooks: runbooks).alerts.first?.incidentNumber)
+            _ = try await deliver(store, am, [alert("c1", name: "GPUMemoryHigh")], runbooks: runbooks)
+            _ = try await deliver(store, am, [alert("d1", name: "DiskFull")], runbooks: runbooks)
+            _ = try await deliver(store, am, [alert("b1", model: "fraud")], runbooks: runbooks)  // a resend: noise
+            let incidents = IncidentStore(pool: pool)
+            let person = IncidentActor.user(id: ana.id, username: "ana")
+            _ = try await incidents.transition(number: a, .acknowledge, note: nil, by: person)
+            _ = try await incidents.markStep(number: a, step: 1, outcome: .done, note: nil, userID: ana.id, username: "ana")
+            _ = try await incidents.markStep(number: a, step: 2, outcome: .skipped, note: "no data for last week", userID: ana.id, username: "ana")
+            _ = try await incidents.transition(number: b, .resolve, note: nil, by: person)
+            let decided = try await DecisionStore(pool: pool).record(
+                number: a, NewDecision(kind: .hold, target: DecisionTarget(model: "ranker"), rationale: "wait for the retrain"), by: (ana.id, "ana", .lead))
+            guard case .recorded = decided else { Issue.record("\(decided)"); return }
+
+            let now = Date()
+            let window = HandoffWindow(from: now.addingTimeInterval(-3600), to: now.addingTimeInterval(3600))
+            let log = try #require(try await HandoffStore(pool: pool).collect(rotation: "ml-platform", window: window))
+            #expect(log.incidents.map(\.number) == [a, b], "the infra rotation's incident and the unrouted one are not ml-platform's")
+            let first = try #require(log.incidents.first)
+            #expect(first.owner == "ana" && first.state == "acknowledged")
+            #expect(first.gaps == [HandoffIncident.Gap(step: 2, title: "Compare with last week.", outcome: "skipped", note: "no data for last week", by: "ana")])
+            #expect(first.nextStep == "Decide.")
+            #expect(log.incidents[1].resolvedAt != nil && log.incidents[1].nextStep == nil)
+            #expect(log.decisions.map(\.status) == ["awaiting_execution"])
+            #expect(log.decisions.first?.target == "ranker")
+            #expect(log.noise.first { $0.alertname == "FeatureDriftHigh" }?.deliveries == 4)
+            #expect(log.withoutRunbook == ["DiskFull": 1])
+            let doc = HandoffDocument.build(log)
+            #expect(doc.stillOpen.map(\.ref) == [IncidentRef.display(a)])
+            #expect(doc.resolved.map(\.ref) == [IncidentRef.display(b)])
+            #expect(doc.measures[1].current != "n/a")
+
+            // A window before any of it is quiet: the open decision was made after it ended.
+            let before = HandoffWindow(from: now.addingTimeInterval(-7 * 86400), to: now.addingTimeInterval(-6 * 86400))
+            let empty = try #require(try await HandoffStore(pool: pool).collect(rotation: "ml-platform", window: before))
+            #expect(empty.incidents.isEmpty && empty.decisions.isEmpty)
+            #expect(HandoffDocument.build(empty).quiet)
+            #expect(try await HandoffStore(pool: pool).collect(rotation: "nope", window: before) == nil)
+        }
+    }
+}
