@@ -104,3 +104,97 @@ public struct HandoffStore: Sendable {
         let by: String
     }
 }
+
+/// A handoff as stored: its window, who generated it, its hash, and the acknowledgement.
+public struct StoredHandoff: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var rotation: String
+    public var from: Date
+    public var to: Date
+    public var generatedAt: Date
+    public var generatedBy: String
+    public var contentHash: String
+    /// Who is on call as the window ends: the person who acknowledges it.
+    public var incoming: String?
+    public var acknowledgedBy: String?
+    public var acknowledgedAt: Date?
+    public var markdown: String?
+    public var document: HandoffDocument?
+}
+
+extension HandoffStore {
+    static let storedColumns: StaticString = """
+        h.id, r.name AS rotation, h.window_from, h.window_to, h.generated_at, g.username AS generated_by, h.content_hash, h.incoming,
+        a.username AS acknowledged_by, h.acknowledged_at
+        """
+    static let storedJoins: StaticString = """
+        JOIN rotations r ON r.id = h.rotation_id JOIN users g ON g.id = h.generated_by LEFT JOIN users a ON a.id = h.acknowledged_by
+        """
+
+    /// handoff.store — keeps a generated handoff; nil when the rotation is gone.
+    public func store(rotation: String, window: HandoffWindow, markdown: String, document: HandoffDocument, incoming: String?, by userID: Int) async throws -> StoredHandoff? {
+        let json = try PostgresJSON(encoding: document).text
+        let rows = try await pool.query("""
+            WITH stored AS (
+                INSERT INTO handoffs (rotation_id, window_from, window_to, generated_by, content_hash, markdown, document, incoming)
+                SELECT id, \(window.from), \(window.to), \(userID), \(Digest.sha256Hex(markdown)), \(markdown), \(json)::jsonb, \(incoming)
+                FROM rotations WHERE name = \(rotation)
+                RETURNING id
+            )
+            SELECT id FROM stored
+            """)
+        guard let id = try rows.first?.decode("id", as: Int64.self) else { return nil }
+        return try await find(rotation: rotation, id: id, content: true)
+    }
+
+    /// handoff.list — a rotation's handoffs, newest first, without their content.
+    public func list(rotation: String, limit: Int = 50) async throws -> [StoredHandoff] {
+        try await pool.query("""
+            SELECT \(sql: Self.storedColumns) FROM handoffs h \(sql: Self.storedJoins)
+            WHERE r.name = \(rotation) ORDER BY h.id DESC LIMIT \(max(1, min(limit, 200)))
+            """).map { try StoredHandoff(row: $0, content: false) }
+    }
+
+    /// handoff.show — one handoff of the rotation, with its Markdown and document when asked.
+    public func find(rotation: String, id: Int64, content: Bool) async throws -> StoredHandoff? {
+        try await pool.query("""
+            SELECT \(sql: Self.storedColumns), h.markdown, h.document FROM handoffs h \(sql: Self.storedJoins)
+            WHERE r.name = \(rotation) AND h.id = \(id)
+            """).first.map { try StoredHandoff(row: $0, content: content) }
+    }
+
+    public enum AcknowledgeResult: Sendable, Equatable {
+        case acknowledged(StoredHandoff)
+        case notFound
+        case already(by: String, at: Date)
+    }
+
+    /// handoff.acknowledge — the incoming on-call (or a lead) acknowledges it, once.
+    public func acknowledge(rotation: String, id: Int64, by userID: Int) async throws -> AcknowledgeResult {
+        let rows = try await pool.query("""
+            WITH target AS (
+                SELECT h.id, h.acknowledged_at FROM handoffs h JOIN rotations r ON r.id = h.rotation_id
+                WHERE r.name = \(rotation) AND h.id = \(id) FOR UPDATE OF h
+            ), acked AS (
+                UPDATE handoffs SET acknowledged_by = \(userID), acknowledged_at = now()
+                WHERE id = (SELECT id FROM target WHERE acknowledged_at IS NULL)
+                RETURNING id
+            )
+            SELECT (SELECT count(*) FROM target) AS found, (SELECT count(*) FROM acked) AS acked
+            """)
+        guard try rows[0].decode("found", as: Int.self) == 1, let stored = try await find(rotation: rotation, id: id, content: false) else { return .notFound }
+        if try rows[0].decode("acked", as: Int.self) == 1 { return .acknowledged(stored) }
+        return .already(by: stored.acknowledgedBy ?? "?", at: stored.acknowledgedAt ?? stored.generatedAt)
+    }
+}
+
+extension StoredHandoff {
+    init(row: PostgresRow, content: Bool) throws {
+        self.init(
+            id: try row.decode("id"), rotation: try row.decode("rotation"), from: try row.decode("window_from"), to: try row.decode("window_to"),
+            generatedAt: try row.decode("generated_at"), generatedBy: try row.decode("generated_by"), contentHash: try row.decode("content_hash"),
+            incoming: try row.decode("incoming"), acknowledgedBy: try row.decode("acknowledged_by"), acknowledgedAt: try row.decode("acknowledged_at"),
+            markdown: content ? try row.decode("markdown") : nil,
+            document: content ? try row.decode("document", as: PostgresJSON.self).decode(as: HandoffDocument.self) : nil)
+    }
+}

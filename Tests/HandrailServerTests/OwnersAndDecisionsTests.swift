@@ -280,3 +280,57 @@ extension AccessFixture {
         }
     }
 }
+
+@Suite struct HandoffRoutesTests {
+    @Test func aHandoffIsGeneratedStoredReadInThreeFormatsAndAcknowledgedOnce() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            try await f.makeRotation(client)
+            let ref = try await f.fireDrift(client)
+            _ = try await client.execute("/api/v1/incidents/\(ref)/steps/1", method: .post, headers: f.headers(.responder),
+                                         body: json(["outcome": "skipped", "note": "dashboard down"]))
+            _ = try await client.execute("/api/v1/incidents/\(ref)/decisions", method: .post, headers: f.headers(.lead), body: json([
+                "kind": "rollback", "target": ["model": "ranker", "from_version": "v42", "to_version": "v41"], "rationale": "drift began with v42",
+            ]))
+            let now = Date()
+            let window = ["from": iso(now.addingTimeInterval(-1800)), "to": iso(now.addingTimeInterval(1800))]
+            let byViewer = try await client.execute("/api/v1/rotations/ml-platform/handoffs", method: .post, headers: f.headers(.viewer), body: json(window))
+            #expect(byViewer.status == .forbidden)
+            let badWeek = try await client.execute("/api/v1/rotations/ml-platform/handoffs", method: .post, headers: f.headers(.lead), body: json(["week": "2026-W99"]))
+            #expect(badWeek.status == .badRequest && badWeek.text.contains("\"field\":\"week\""))
+            let made = try await client.execute("/api/v1/rotations/ml-platform/handoffs", method: .post, headers: f.headers(.lead), body: json(window))
+            #expect(made.status == .created, "\(made.text)")
+            let handoff = jsonObject(made)
+            let id = try #require(handoff["id"] as? Int)
+            #expect(handoff["incoming"] as? String == "responder-user")
+            #expect(handoff["generated_by"] as? String == "lead-user")
+            #expect((handoff["content_hash"] as? String)?.count == 64)
+
+            let md = try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)", headers: [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/markdown"])
+            #expect(md.headers[.contentType]?.hasPrefix("text/markdown") == true)
+            #expect(md.text.contains("**\(ref)**"))
+            #expect(md.text.contains("rollback of ranker v42 → v41 by lead-user"))
+            #expect(md.text.contains("skipped by responder-user: dashboard down"))
+            let html = try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)?format=html", headers: f.headers(.viewer))
+            #expect(html.headers[.contentType]?.hasPrefix("text/html") == true)
+            #expect(html.text.contains("<h1>Handoff: ml-platform</h1>"))
+            #expect(html.headers[.contentSecurityPolicy] != nil)
+            let asJSON = jsonObject(try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)", headers: f.headers(.viewer)))
+            #expect(((asJSON["document"] as? [String: Any])?["still_open"] as? [[String: Any]])?.first?["ref"] as? String == ref)
+
+            let viewerAck = try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge", method: .post, headers: f.headers(.viewer))
+            #expect(viewerAck.status == .forbidden)
+            let ack = try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge", method: .post, headers: f.headers(.responder))
+            #expect(ack.status == .ok, "\(ack.text)")
+            #expect(jsonObject(ack)["acknowledged_by"] as? String == "responder-user")
+            let twice = try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge", method: .post, headers: f.headers(.lead))
+            #expect(twice.status == .conflict)
+            let listed = try #require(jsonObject(try await client.execute("/api/v1/rotations/ml-platform/handoffs", headers: f.headers(.viewer)))["handoffs"] as? [[String: Any]])
+            #expect(listed.count == 1 && listed[0]["markdown"] == nil)
+
+            // The stored document never changes.
+            await #expect(throws: PostgresError.self) { try await f.pool.execute("UPDATE handoffs SET markdown = 'nothing happened'") }
+            await #expect(throws: PostgresError.self) { try await f.pool.execute("DELETE FROM handoffs") }
+        }
+    }
+}

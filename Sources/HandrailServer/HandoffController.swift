@@ -1,0 +1,130 @@
+import Foundation
+import HandrailCore
+import HandrailStore
+import Hummingbird
+import NIOCore
+
+/// Handoffs of a rotation: generate (responder and up) and keep, read as Markdown, HTML or
+/// JSON (viewers), acknowledge (the incoming on-call, or a lead and up).
+struct HandoffController {
+    let store: HandoffStore
+    let rotations: RotationStore
+    let renderer: DocumentRenderer
+
+    func addRoutes(to routes: Routes) {
+        routes.on(.post, "/api/v1/rotations/:name/handoffs", .role(.responder)) { request, context in
+            let name = try context.parameters.require("name")
+            guard let user = context.user else { throw APIError(.forbidden, "only people generate handoffs") }
+            guard let rotation = try await rotations.find(name: name) else { throw RotationController.notFound(name) }
+            let input = try await DecisionController.optionalBody(request, context, WindowInput.self) ?? WindowInput(week: nil, from: nil, to: nil)
+            let window = try input.window(rotation)
+            guard let log = try await store.collect(rotation: name, window: window) else { throw RotationController.notFound(name) }
+            let document = HandoffDocument.build(log)
+            let markdown = try render(document)
+            guard let stored = try await store.store(
+                rotation: name, window: window, markdown: markdown, document: document,
+                incoming: rotation.onCall(at: window.to).user, by: user.id) else { throw RotationController.notFound(name) }
+            return EditedResponse(status: .created, response: Body(handoff: stored))
+        }
+        routes.on(.get, "/api/v1/rotations/:name/handoffs", .role(.viewer)) { _, context in
+            let name = try context.parameters.require("name")
+            guard try await rotations.find(name: name) != nil else { throw RotationController.notFound(name) }
+            return ListBody(handoffs: try await store.list(rotation: name))
+        }
+        routes.on(.get, "/api/v1/rotations/:name/handoffs/:id", .role(.viewer)) { request, context in
+            let (name, id) = try Self.ids(context)
+            guard let stored = try await store.find(rotation: name, id: id, content: true), let markdown = stored.markdown else {
+                throw Self.notFound(name, id)
+            }
+            switch try Self.format(request) {
+            case "md":
+                return Self.text(markdown, type: "text/markdown; charset=utf-8")
+            case "html":
+                let title = "Handoff \(name) #\(id)".replacingOccurrences(of: "<", with: "&lt;")
+                let page = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                    + "<title>\(title)</title><link rel=\"stylesheet\" href=\"/static/handrail.css\"></head><body><main>\n"
+                    + DocumentRenderer.html(markdown) + "</main></body></html>\n"
+                return Self.text(page, type: "text/html; charset=utf-8")
+            default:
+                return try await Body(handoff: stored).response(from: request, context: context)
+            }
+        }
+        routes.on(.post, "/api/v1/rotations/:name/handoffs/:id/acknowledge", .role(.responder)) { _, context in
+            let (name, id) = try Self.ids(context)
+            guard let user = context.user else { throw APIError(.forbidden, "only people acknowledge handoffs") }
+            guard let stored = try await store.find(rotation: name, id: id, content: false) else { throw Self.notFound(name, id) }
+            if stored.incoming != user.username, user.role < .lead {
+                throw APIError(.forbidden, "the incoming on-call (\(stored.incoming ?? "nobody")) or a lead acknowledges this handoff")
+            }
+            switch try await store.acknowledge(rotation: name, id: id, by: user.id) {
+            case .acknowledged(let h): return Body(handoff: h)
+            case .notFound: throw Self.notFound(name, id)
+            case .already(let by, let at): throw APIError(.conflict, "acknowledged by \(by) at \(RFC3339.format(at))")
+            }
+        }
+    }
+
+    func render(_ document: HandoffDocument) throws -> String {
+        do {
+            return try renderer.handoff(document)
+        } catch let error as TemplateError {
+            // The person who edited the template needs the file and line; the log has them too.
+            throw APIError(.internalServerError, "the handoff template failed: \(error.description)")
+        }
+    }
+
+    struct WindowInput: Decodable {
+        let week: String?
+        let from: String?
+        let to: String?
+
+        func window(_ rotation: Rotation) throws -> HandoffWindow {
+            if let week {
+                guard from == nil, to == nil else { throw APIError(.badRequest, "give week or from/to, not both", field: "week") }
+                return try HandoffWindow.isoWeek(week, timeZone: rotation.timeZone)
+            }
+            if from != nil || to != nil {
+                guard let start = try IncidentController.time(from, "from") else { throw APIError(.badRequest, "is required with to", field: "from") }
+                guard let end = try IncidentController.time(to, "to") else { throw APIError(.badRequest, "is required with from", field: "to") }
+                guard end > start else { throw APIError(.badRequest, "must be after from", field: "to") }
+                guard end.timeIntervalSince(start) <= 366 * 86400 else { throw APIError(.badRequest, "a window is at most a year", field: "to") }
+                return HandoffWindow(from: start, to: end)
+            }
+            guard let last = HandoffWindow.lastShift(of: rotation, now: Date()) else {
+                throw APIError(.badRequest, "\(rotation.name) has no finished shift yet; give week or from/to", field: "week")
+            }
+            return last
+        }
+    }
+
+    struct Body: ResponseEncodable {
+        let handoff: StoredHandoff
+        func encode(to encoder: any Encoder) throws { try handoff.encode(to: encoder) }
+    }
+
+    struct ListBody: ResponseEncodable { let handoffs: [StoredHandoff] }
+
+    /// `?format=` wins; else the Accept header; else JSON.
+    static func format(_ request: Request) throws -> String {
+        if let f = request.uri.queryParameters.get("format") {
+            guard ["md", "html", "json"].contains(f) else { throw APIError(.badRequest, "must be md, html or json", field: "format") }
+            return f
+        }
+        let accept = request.headers[.accept] ?? ""
+        if accept.contains("text/markdown") { return "md" }
+        if accept.contains("text/html") { return "html" }
+        return "json"
+    }
+
+    static func text(_ body: String, type: String) -> Response {
+        Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func ids(_ context: HandrailRequestContext) throws -> (String, Int64) {
+        let name = try context.parameters.require("name")
+        guard let id = context.parameters.get("id", as: Int64.self) else { throw APIError(.badRequest, "must be a handoff id", field: "id") }
+        return (name, id)
+    }
+
+    static func notFound(_ name: String, _ id: Int64) -> APIError { APIError(.notFound, "rotation \(name) has no handoff \(id)") }
+}
