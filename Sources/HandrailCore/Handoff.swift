@@ -288,11 +288,11 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
 
 /// `Mon 2026-11-16 09:00 +01:00`: one format for every time in a document, in one zone,
 /// with the offset as a number (zone abbreviations differ between systems' time data).
-struct TimeFormatter {
+public struct TimeFormatter: Sendable {
     let calendar: Calendar
     let zone: TimeZone
 
-    init(zone: String) {
+    public init(zone: String) {
         self.zone = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")!
         var c = Calendar(identifier: .gregorian)
         c.timeZone = self.zone
@@ -301,7 +301,7 @@ struct TimeFormatter {
 
     static let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
-    func string(_ date: Date) -> String {
+    public func string(_ date: Date) -> String {
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
         let d = LocalDate(year: c.year ?? 1970, month: c.month ?? 1, day: c.day ?? 1) ?? LocalDate(dayNumber: 0)
         let offset = zone.secondsFromGMT(for: date)

@@ -89,6 +89,8 @@ public struct IncidentDetail: Sendable, Equatable, Codable {
     public var roles: [IncidentRoleHolder]
     public var runbook: RunbookRef?
     public var runbookReason: String
+    /// The rotation that owns it (the runbook's `owners` when it opened).
+    public var ownersRotation: String?
     public var groupRule: String
     public var autoResolve: Bool
     public var reopenWindow: Int
@@ -178,7 +180,7 @@ public struct IncidentStore: Sendable {
     public func detail(number: Int64) async throws -> IncidentDetail? {
         try await pool.withConnection { db in
             guard let row = try await db.query("""
-                SELECT \(sql: Self.summaryColumns), i.runbook_reason, i.group_rule, i.auto_resolve, i.reopen_window,
+                SELECT \(sql: Self.summaryColumns), i.runbook_reason, i.owners_rotation, i.group_rule, i.auto_resolve, i.reopen_window,
                        v.definition, r.current_version
                 FROM incidents i \(sql: Self.summaryJoins)
                 LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
@@ -221,7 +223,8 @@ public struct IncidentStore: Sendable {
                 """).map(IncidentEvent.init(row:))
             let roles = try await roles(incidentID: id, on: db)
             return IncidentDetail(
-                incident: summary, roles: roles, runbook: ref, runbookReason: try row.decode("runbook_reason"), groupRule: try row.decode("group_rule"),
+                incident: summary, roles: roles, runbook: ref, runbookReason: try row.decode("runbook_reason"),
+                ownersRotation: try row.decode("owners_rotation"), groupRule: try row.decode("group_rule"),
                 autoResolve: try row.decode("auto_resolve"), reopenWindow: try row.decode("reopen_window"),
                 alerts: alerts, steps: steps, timeline: timeline)
         }

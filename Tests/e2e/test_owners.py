@@ -96,3 +96,16 @@ def test_rotation_owner_and_decision_from_the_cli(empty_database, start_server):
     assert "<h1>Handoff: ml-platform</h1>" in as_html.stdout
     bad_week = cli(["handoff", "--rotation", "ml-platform", "--week", "2026-W60"], db)
     assert bad_week.returncode != 0 and "--week" in bad_week.stderr
+
+    # Resolve it; the draft postmortem holds the decision, the skipped step and the resolution.
+    resolved = requests.post(f"{server.url}/api/v1/incidents/{ref}/resolve", headers=lead, timeout=10, json={"note": "rolled back to v41"})
+    assert resolved.status_code == 200, resolved.text
+    draft = cli(["postmortem", ref], db)
+    assert draft.returncode == 0, draft.stderr
+    assert draft.stdout.startswith(f"# Postmortem: {ref} PSI 0.3 on age\n")
+    assert "**rollback** of ranker v42 → v41, by lena (lead)" in draft.stdout
+    assert "**skipped** by lena" in draft.stdout and "dashboard down (gap)" in draft.stdout
+    assert "Resolved by lena at" in draft.stdout and "rolled back to v41" in draft.stdout
+    assert "times in Europe/Berlin" in draft.stdout, "the owning rotation's zone"
+    missing = cli(["postmortem", "INC-999"], db)
+    assert missing.returncode != 0 and "no incident INC-999" in missing.stderr

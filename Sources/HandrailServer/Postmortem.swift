@@ -1,0 +1,156 @@
+public import Foundation
+public import HandrailCore
+public import HandrailStore
+
+/// A postmortem draft's factual sections, built from one resolved incident's log: summary,
+/// impact window, detection, timeline, ownership changes, runbook steps with their gaps,
+/// decisions and resolution. A pure function of its inputs, rendered from
+/// `templates/postmortem.md.mustache`. The sections only people can write come with it as
+/// headings to fill in.
+public struct PostmortemDocument: Sendable, Equatable, Codable {
+    public struct Line: Sendable, Equatable, Codable {
+        public var at: String
+        public var text: String
+    }
+
+    public struct StepRow: Sendable, Equatable, Codable {
+        public var index: Int
+        public var title: String
+        public var outcome: String
+        public var detail: String?
+        public var gap: Bool
+    }
+
+    public struct DecisionRow: Sendable, Equatable, Codable {
+        public var id: Int64
+        public var kind: String
+        public var target: String
+        public var decidedBy: String
+        public var decided: String
+        public var rationale: String
+        public var customerImpact: String?
+        public var alternatives: String?
+        public var execution: String?
+        public var outcome: String
+    }
+
+    public var ref: String
+    public var title: String
+    public var severity: String
+    public var state: String
+    public var draft: Bool
+    public var timeZone: String
+    public var summary: String
+    public var impactFrom: String
+    public var impactTo: String
+    public var impactDuration: String
+    public var detection: [String]
+    public var timeline: [Line]
+    public var ownership: [Line]
+    public var steps: [StepRow]
+    public var gapCount: Int
+    public var decisions: [DecisionRow]
+    public var resolution: String
+
+    /// Builds the draft. `thresholds` are the pinned runbook version's.
+    public static func build(_ d: IncidentDetail, decisions: [Decision], thresholds: [Threshold], timeZone: String) -> PostmortemDocument {
+        let fmt = TimeFormatter(zone: timeZone)
+        let i = d.incident
+        let resolvedEvent = d.timeline.last { $0.type == "resolved" }
+        let end = i.resolvedAt ?? d.alerts.compactMap(\.clearedAt).max() ?? i.openedAt
+        let start = min(i.openedAt, d.alerts.compactMap(\.startsAt).min() ?? i.openedAt)
+        let duration = OutcomeProposal.duration(max(0, Int(end.timeIntervalSince(start))))
+        let runbook = d.runbook.map { "runbook \($0.id) v\($0.version) (\($0.title))" } ?? "no runbook"
+        let summary = "\(i.ref) \(i.title): \(i.severity.rawValue), opened \(fmt.string(i.openedAt))"
+            + (i.resolvedAt.map { ", resolved \(fmt.string($0)) after \(OutcomeProposal.duration(max(0, Int($0.timeIntervalSince(i.openedAt)))))" } ?? ", not resolved")
+            + "; \(i.alertCount) alert(s), \(i.deliveryCount) deliveries; \(runbook); owner \(i.owner ?? "nobody")."
+        var detection: [String] = []
+        for a in d.alerts.sorted(by: { ($0.firstSeenAt, $0.fingerprint) < ($1.firstSeenAt, $1.fingerprint) }) {
+            var line = "\(a.alertname) from \(a.integration) (\(a.source)), first seen \(fmt.string(a.firstSeenAt))"
+            let labels = a.labels.filter { $0.key != "alertname" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            if !labels.isEmpty { line += ", labels " + labels.joined(separator: ", ") }
+            if let value = a.value {
+                line += ", value \(Self.number(value))"
+                let threshold = thresholds.first { $0.metric == a.labels["metric"] } ?? (thresholds.count == 1 ? thresholds.first : nil)
+                if let t = threshold {
+                    let limits = [t.warning.map { "warning \(Self.number($0))" }, t.critical.map { "critical \(Self.number($0))" }].compactMap { $0 }
+                    line += " against \(t.metric) thresholds \(limits.joined(separator: ", ")) (\(t.direction == .higher ? "higher" : "lower") is worse)"
+                }
+            }
+            detection.append(line)
+        }
+        let timeline = d.timeline.map { Line(at: fmt.string($0.at), text: Self.describe($0)) }
+        let ownership = d.timeline.filter { $0.type == "role_changed" || $0.type == "role_accepted" }.map { Line(at: fmt.string($0.at), text: Self.describe($0)) }
+        let steps = d.steps.map { s -> StepRow in
+            let outcome = s.outcome ?? "not marked"
+            var detail: String?
+            if let by = s.by, s.outcome != nil { detail = "by \(by)" + (s.at.map { " at \(fmt.string($0))" } ?? "") + (s.note.map { ": \($0)" } ?? "") }
+            return StepRow(index: s.index, title: s.title, outcome: outcome, detail: detail, gap: s.outcome == "skipped" || s.outcome == "failed")
+        }
+        let decisionRows = decisions.map { x -> DecisionRow in
+            let subject = [x.target.service, x.target.model].compactMap { $0 }.joined(separator: "/")
+            let target = subject + (x.target.fromVersion.map { " \($0)" } ?? "") + (x.target.toVersion.map { " → \($0)" } ?? "")
+            var outcome = x.status.replacingOccurrences(of: "_", with: " ")
+            if let o = x.outcome { outcome = "\(o.outcome.rawValue.replacingOccurrences(of: "_", with: " ")) (\(o.check); confirmed by \(o.confirmedBy))" + (o.note.map { ": \($0)" } ?? "") }
+            else if let s = x.supersededBy { outcome = "superseded by decision \(s)" }
+            return DecisionRow(
+                id: x.id, kind: x.kind.rawValue, target: target, decidedBy: "\(x.decidedBy) (\(x.decidedByRole.rawValue))", decided: fmt.string(x.decidedAt),
+                rationale: x.rationale, customerImpact: x.customerImpact, alternatives: x.alternativesConsidered,
+                execution: x.execution.map { "executed by \($0.by) at \(fmt.string($0.at))" + ($0.note.map { ": \($0)" } ?? "") }, outcome: outcome)
+        }
+        var resolution = "Not resolved yet."
+        if let e = resolvedEvent {
+            let note = e.data["note"]?.stringValue
+            let automatic = e.data["automatic"] == .bool(true)
+            resolution = automatic ? "Resolved automatically at \(fmt.string(e.at)): every alert cleared."
+                : "Resolved by \(e.actor) at \(fmt.string(e.at))" + (note.map { ": \($0)" } ?? ".")
+        }
+        return PostmortemDocument(
+            ref: i.ref, title: i.title, severity: i.severity.rawValue, state: i.state.rawValue, draft: true, timeZone: timeZone, summary: summary,
+            impactFrom: fmt.string(start), impactTo: fmt.string(end), impactDuration: duration, detection: detection, timeline: timeline,
+            ownership: ownership, steps: steps, gapCount: steps.filter { $0.gap }.count, decisions: decisionRows, resolution: resolution)
+    }
+
+    static func number(_ v: Double) -> String {
+        v.rounded() == v && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+
+    /// One timeline entry in words.
+    static func describe(_ e: IncidentEvent) -> String {
+        let data = e.data
+        func s(_ key: String) -> String? { data[key]?.stringValue }
+        func n(_ key: String) -> String {
+            if case .number(let v)? = data[key] { return number(v) }
+            return "?"
+        }
+        switch e.type {
+        case "opened": return "opened by \(e.actor)" + (s("owner_reason").map { "; \($0)" } ?? "")
+        case "alert_added": return "alert \(s("alertname") ?? "?") (\(s("fingerprint") ?? "?")) added"
+        case "alert_cleared": return "alert \(s("fingerprint") ?? "?") cleared by \(e.actor)"
+        case "all_alerts_cleared": return "every alert cleared; waiting for a person to resolve"
+        case "step_marked":
+            let note = s("note").map { ": \($0)" } ?? ""
+            return "step \(n("step")) (\(s("title") ?? "")) \(s("outcome") ?? "") by \(e.actor)" + note
+        case "role_changed":
+            let action = s("action") ?? "change"
+            let reason = s("reason").map { " (\($0))" } ?? ""
+            if action == "rotation" {
+                return "\(s("role") ?? "role"): \(s("to") ?? "nobody") assigned by rotation \(s("rotation") ?? "?")\(reason)"
+            }
+            return "\(s("role") ?? "role"): \(action.replacingOccurrences(of: "_", with: " ")) \(s("from") ?? "nobody") → \(s("to") ?? "nobody") by \(e.actor)\(reason)"
+        case "role_accepted": return "\(s("role") ?? "role"): \(s("user") ?? e.actor) accepted"
+        case "decision_recorded": return "decision \(n("decision")): \(s("kind") ?? "") recorded by \(e.actor)"
+        case "decision_executed": return "decision \(n("decision")) executed by \(e.actor)"
+        case "decision_outcome": return "decision \(n("decision")) outcome \(s("outcome") ?? "") by \(e.actor)"
+        case "note": return "note by \(e.actor): \(s("text") ?? "")"
+        case "change": return "change from \(e.actor): \(s("summary") ?? "")"
+        default: return "\(e.type.replacingOccurrences(of: "_", with: " ")) by \(e.actor)" + (s("note").map { ": \($0)" } ?? "")
+        }
+    }
+}
+
+extension DocumentRenderer {
+    public func postmortem(_ document: PostmortemDocument) throws -> String {
+        try markdown("postmortem.md", document)
+    }
+}
