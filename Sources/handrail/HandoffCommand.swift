@@ -43,30 +43,35 @@ struct Handoff: AsyncParsableCommand {
             return log
         }
         let document = HandoffDocument.build(log)
-        let text: String
+        try emitDocument(document, format: format, output: output) { try DocumentRenderer(directory: templates).handoff(document) }
+    }
+}
+
+/// Prints or writes a generated document as md, html or json (the document commands' output).
+func emitDocument<D: Encodable>(_ document: D, format: String, output: String?, markdown: () throws -> String) throws {
+    let text: String
+    do {
+        switch format {
+        case "json":
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            text = String(decoding: try encoder.encode(document), as: UTF8.self) + "\n"
+        case "html":
+            text = DocumentRenderer.html(try markdown())
+        default:
+            text = try markdown()
+        }
+    } catch let error as TemplateError {
+        throw fail(error.description)
+    }
+    if let output {
         do {
-            switch format {
-            case "json":
-                let encoder = JSONEncoder()
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                text = String(decoding: try encoder.encode(document), as: UTF8.self) + "\n"
-            case "html":
-                text = DocumentRenderer.html(try DocumentRenderer(directory: templates).handoff(document))
-            default:
-                text = try DocumentRenderer(directory: templates).handoff(document)
-            }
-        } catch let error as TemplateError {
-            throw fail(error.description)
+            try text.write(toFile: output, atomically: true, encoding: .utf8)
+        } catch {
+            throw fail("--output: cannot write \(output): \(error.localizedDescription)")
         }
-        if let output {
-            do {
-                try text.write(toFile: output, atomically: true, encoding: .utf8)
-            } catch {
-                throw fail("--output: cannot write \(output): \(error.localizedDescription)")
-            }
-        } else {
-            FileHandle.standardOutput.write(Data(text.utf8))
-        }
+    } else {
+        FileHandle.standardOutput.write(Data(text.utf8))
     }
 }

@@ -36,26 +36,6 @@ struct Postmortem: AsyncParsableCommand {
             }
             return PostmortemDocument.build(detail, decisions: decisions, thresholds: thresholds, timeZone: zone)
         }
-        let text: String
-        do {
-            switch format {
-            case "json":
-                let encoder = JSONEncoder()
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                text = String(decoding: try encoder.encode(document), as: UTF8.self) + "\n"
-            case "html":
-                text = DocumentRenderer.html(try DocumentRenderer(directory: templates).postmortem(document))
-            default:
-                text = try DocumentRenderer(directory: templates).postmortem(document)
-            }
-        } catch let error as TemplateError {
-            throw fail(error.description)
-        }
-        if let output {
-            do { try text.write(toFile: output, atomically: true, encoding: .utf8) } catch { throw fail("--output: cannot write \(output): \(error.localizedDescription)") }
-        } else {
-            FileHandle.standardOutput.write(Data(text.utf8))
-        }
+        try emitDocument(document, format: format, output: output) { try DocumentRenderer(directory: templates).postmortem(document) }
     }
 }
