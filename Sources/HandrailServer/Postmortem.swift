@@ -1,6 +1,7 @@
 public import Foundation
 public import HandrailCore
 public import HandrailStore
+public import Postgres
 
 /// A postmortem draft's factual sections, built from one resolved incident's log: summary,
 /// impact window, detection, timeline, ownership changes, runbook steps with their gaps,
@@ -51,6 +52,26 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
     public var gapCount: Int
     public var decisions: [DecisionRow]
     public var resolution: String
+
+    // What people write, and the review: filled in from the stored postmortem.
+    public var rootCause: String?
+    public var contributingFactors: String?
+    public var wentWell: String?
+    public var wentBadly: String?
+    public var actionItems: [ActionItemRow] = []
+    /// draft, in_review, approved or published (a generated draft: draft).
+    public var review: String = "draft"
+    /// "Draft", or "Draft, in review".
+    public var draftLabel: String = "Draft"
+    public var approval: String?
+
+    public struct ActionItemRow: Sendable, Equatable, Codable {
+        public var id: Int64
+        public var title: String
+        public var owner: String
+        public var due: String
+        public var status: String
+    }
 
     /// Builds the draft. `thresholds` are the pinned runbook version's.
     public static func build(_ d: IncidentDetail, decisions: [Decision], thresholds: [Threshold], timeZone: String) -> PostmortemDocument {
@@ -108,7 +129,8 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
         return PostmortemDocument(
             ref: i.ref, title: i.title, severity: i.severity.rawValue, state: i.state.rawValue, draft: true, timeZone: timeZone, summary: summary,
             impactFrom: fmt.string(start), impactTo: fmt.string(end), impactDuration: duration, detection: detection, timeline: timeline,
-            ownership: ownership, steps: steps, gapCount: steps.filter { $0.gap }.count, decisions: decisionRows, resolution: resolution)
+            ownership: ownership, steps: steps, gapCount: steps.filter { $0.gap }.count, decisions: decisionRows, resolution: resolution,
+            rootCause: nil, contributingFactors: nil, wentWell: nil, wentBadly: nil)
     }
 
     static func number(_ v: Double) -> String {
@@ -152,5 +174,47 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
 extension DocumentRenderer {
     public func postmortem(_ document: PostmortemDocument) throws -> String {
         try markdown("postmortem.md", document)
+    }
+}
+
+/// Reads what a postmortem is built from, and puts stored postmortems back together.
+public struct PostmortemGenerator: Sendable {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    /// The generated draft of an incident, in `timeZone` (default: the owning rotation's
+    /// zone, else UTC); nil when there is no such incident.
+    public func facts(number: Int64, timeZone: String? = nil) async throws -> PostmortemDocument? {
+        guard let detail = try await IncidentStore(pool: pool).detail(number: number) else { return nil }
+        let decisions = try await DecisionStore(pool: pool).list(number: number) ?? []
+        var thresholds: [Threshold] = []
+        if let r = detail.runbook, let version = try await RunbookStore(pool: pool).version(id: r.id, r.version) {
+            thresholds = version.runbook.thresholds
+        }
+        var zone = timeZone ?? "UTC"
+        if timeZone == nil, let name = detail.ownersRotation, let rotation = try await RotationStore(pool: pool).find(name: name) {
+            zone = rotation.timeZone
+        }
+        return PostmortemDocument.build(detail, decisions: decisions, thresholds: thresholds, timeZone: zone)
+    }
+
+    /// The stored facts with what people wrote, the action items and the review.
+    public static func view(_ stored: StoredPostmortem) throws -> PostmortemDocument {
+        var doc = try JSONDecoder().decode(PostmortemDocument.self, from: Data(stored.factsJSON.utf8))
+        let text = { (s: PostmortemSection) in stored.sections.first { $0.section == s }?.markdown }
+        doc.rootCause = text(.rootCause)
+        doc.contributingFactors = text(.contributingFactors)
+        doc.wentWell = text(.wentWell)
+        doc.wentBadly = text(.wentBadly)
+        doc.actionItems = stored.actionItems.map { .init(id: $0.id, title: $0.title, owner: $0.owner, due: $0.dueDate, status: $0.status) }
+        doc.review = stored.state.rawValue
+        doc.draft = stored.state < .approved
+        doc.draftLabel = stored.state == .inReview ? "Draft, in review" : "Draft"
+        if let by = stored.approvedBy, let at = stored.approvedAt {
+            doc.approval = "Approved by \(by) at \(TimeFormatter(zone: doc.timeZone).string(at))"
+                + (stored.publishedAt.map { "; published \(TimeFormatter(zone: doc.timeZone).string($0))" } ?? "")
+        }
+        return doc
     }
 }
