@@ -102,6 +102,10 @@ func buildRouter(
     IncidentController(store: incidents, publicURL: configuration.publicURL).addRoutes(to: routes)
     DecisionController(store: DecisionStore(pool: database.pool)).addRoutes(to: routes)
     RotationController(store: RotationStore(pool: database.pool)).addRoutes(to: routes)
+    PostmortemController(
+        store: PostmortemStore(pool: database.pool), generator: PostmortemGenerator(pool: database.pool),
+        renderer: DocumentRenderer(directory: configuration.templatesDirectory)
+    ).addRoutes(to: routes)
     HandoffController(
         store: HandoffStore(pool: database.pool), rotations: RotationStore(pool: database.pool),
         renderer: DocumentRenderer(directory: configuration.templatesDirectory)

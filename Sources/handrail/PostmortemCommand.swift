@@ -7,7 +7,7 @@ import HandrailStore
 /// `handrail postmortem INC-42`: the draft postmortem of an incident, from its log.
 struct Postmortem: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write the draft postmortem of an incident from its log (summary, impact, detection, timeline, owners, steps, decisions, resolution).")
+        abstract: "Print an incident's postmortem: the stored one with what people wrote, else a draft from its log (summary, impact, detection, timeline, owners, steps, decisions, resolution).")
 
     @OptionGroup var database: DatabaseOptions
     @Argument(help: ArgumentHelp("The incident: 42 or INC-42", valueName: "ref")) var ref: String
@@ -23,18 +23,15 @@ struct Postmortem: AsyncParsableCommand {
         if let timeZone, TimeZone(identifier: timeZone) == nil { throw fail("--time-zone: unknown zone \(timeZone.debugDescription)") }
         let templates = directory(templatesDirectory, env: "HANDRAIL_TEMPLATES_DIR",
                                   default: HandrailConfiguration.checkout(root: checkoutRoot, dataDirectory: database.resolvedDataDirectory).templatesDirectory)
+        // The stored postmortem when there is one (with what people wrote), else a fresh draft.
         let document: PostmortemDocument = try await withDatabase(database) { db, _ in
-            guard let detail = try await IncidentStore(pool: db.pool).detail(number: number) else { throw fail("no incident \(IncidentRef.display(number))") }
-            let decisions = try await DecisionStore(pool: db.pool).list(number: number) ?? []
-            var thresholds: [Threshold] = []
-            if let r = detail.runbook, let version = try await RunbookStore(pool: db.pool).version(id: r.id, r.version) {
-                thresholds = version.runbook.thresholds
+            if timeZone == nil, let stored = try await PostmortemStore(pool: db.pool).find(number: number) {
+                return try PostmortemGenerator.view(stored)
             }
-            var zone = timeZone ?? "UTC"
-            if timeZone == nil, let rotation = detail.ownersRotation, let found = try await RotationStore(pool: db.pool).find(name: rotation) {
-                zone = found.timeZone
+            guard let facts = try await PostmortemGenerator(pool: db.pool).facts(number: number, timeZone: timeZone) else {
+                throw fail("no incident \(IncidentRef.display(number))")
             }
-            return PostmortemDocument.build(detail, decisions: decisions, thresholds: thresholds, timeZone: zone)
+            return facts
         }
         try emitDocument(document, format: format, output: output) { try DocumentRenderer(directory: templates).postmortem(document) }
     }

@@ -334,3 +334,74 @@ extension AccessFixture {
         }
     }
 }
+
+@Suite struct PostmortemRoutesTests {
+    @Test func aPostmortemIsDraftedWrittenReviewedByAManagerAndPublishedReadOnly() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let ref = try await f.fireDrift(client)
+            let base = "/api/v1/incidents/\(ref)/postmortem"
+            let early = try await client.execute(base, method: .post, headers: f.headers(.responder))
+            #expect(early.status == .conflict, "an open incident gets no postmortem yet")
+            _ = try await client.execute("/api/v1/incidents/\(ref)/resolve", method: .post, headers: f.headers(.responder), body: json(["note": "rolled back"]))
+            let byViewer = try await client.execute(base, method: .post, headers: f.headers(.viewer))
+            #expect(byViewer.status == .forbidden)
+            let made = try await client.execute(base, method: .post, headers: f.headers(.responder))
+            #expect(made.status == .created, "\(made.text)")
+            #expect(jsonObject(made)["state"] as? String == "draft")
+            #expect(try await client.execute(base, method: .post, headers: f.headers(.responder)).status == .conflict)
+
+            let edit = try await client.execute("\(base)/sections/root_cause", method: .put, headers: f.headers(.responder),
+                                                body: json(["markdown": "The **v42** feature pipeline dropped a column."]))
+            #expect(edit.status == .ok, "\(edit.text)")
+            _ = try await client.execute("\(base)/sections/root_cause", method: .put, headers: f.headers(.lead),
+                                         body: json(["markdown": "The **v42** feature pipeline dropped the `age` column."]))
+            let badSection = try await client.execute("\(base)/sections/blame", method: .put, headers: f.headers(.lead), body: json(["markdown": "x"]))
+            #expect(badSection.status == .badRequest)
+            let item = try await client.execute("\(base)/action-items", method: .post, headers: f.headers(.responder),
+                                                body: json(["title": "Schema check in the feature pipeline", "owner": "lead-user", "due_date": "2026-12-15"]))
+            #expect(item.status == .created, "\(item.text)")
+            let itemID = try #require((jsonObject(item)["action_items"] as? [[String: Any]])?.first?["id"] as? Int)
+
+            // Regenerating the facts keeps what people wrote.
+            _ = try await client.execute("\(base)/regenerate", method: .post, headers: f.headers(.responder))
+            let read = jsonObject(try await client.execute(base, headers: f.headers(.viewer)))
+            let section = try #require((read["sections"] as? [[String: Any]])?.first)
+            #expect(section["markdown"] as? String == "The **v42** feature pipeline dropped the `age` column.")
+            #expect((section["history"] as? [[String: Any]])?.compactMap { $0["by"] as? String } == ["responder-user", "lead-user"])
+
+            // Review: a lead cannot approve; a manager can, and it is recorded.
+            #expect(try await client.execute("\(base)/approve", method: .post, headers: f.headers(.manager)).status == .conflict, "not submitted yet")
+            #expect(try await client.execute("\(base)/submit", method: .post, headers: f.headers(.responder)).status == .ok)
+            #expect(try await client.execute("\(base)/approve", method: .post, headers: f.headers(.lead)).status == .forbidden)
+            let approved = try await client.execute("\(base)/approve", method: .post, headers: f.headers(.manager))
+            #expect(jsonObject(approved)["approved_by"] as? String == "manager-user")
+            #expect(try await client.execute("\(base)/publish", method: .post, headers: f.headers(.manager)).status == .ok)
+
+            // Published: read-only, by the API and by the database; action items still tracked.
+            let late = try await client.execute("\(base)/sections/went_well", method: .put, headers: f.headers(.admin), body: json(["markdown": "x"]))
+            #expect(late.status == .conflict)
+            #expect(try await client.execute("\(base)/regenerate", method: .post, headers: f.headers(.admin)).status == .conflict)
+            let lateItem = try await client.execute("\(base)/action-items", method: .post, headers: f.headers(.admin),
+                                                    body: json(["title": "x", "owner": "lead-user", "due_date": "2026-12-15"]))
+            #expect(lateItem.status == .conflict)
+            let done = try await client.execute("\(base)/action-items/\(itemID)", method: .post, headers: f.headers(.lead), body: json(["status": "done"]))
+            #expect((jsonObject(done)["action_items"] as? [[String: Any]])?.first?["status"] as? String == "done")
+            await #expect(throws: PostgresError.self) { try await f.pool.execute("UPDATE postmortems SET state = 'draft'") }
+            await #expect(throws: PostgresError.self) {
+                try await f.pool.execute("INSERT INTO postmortem_section_edits (postmortem_id, section, markdown, edited_by) SELECT id, 'went_well', 'x', 1 FROM postmortems")
+            }
+
+            let md = try await client.execute(base, headers: [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/markdown"])
+            #expect(md.text.hasPrefix("# Postmortem: \(ref)"))
+            #expect(md.text.contains("The **v42** feature pipeline dropped the `age` column."), "what people write is Markdown, kept as written")
+            #expect(md.text.contains("- Schema check in the feature pipeline: owner lead-user, due 2026-12-15, done"))
+            #expect(md.text.contains("> Approved by manager-user at"))
+            #expect(!md.text.contains("**Draft"))
+            let html = try await client.execute("\(base)?format=html", headers: f.headers(.viewer))
+            #expect(html.text.contains("<strong>v42</strong>"))
+            let listed = jsonObject(try await client.execute("/api/v1/postmortems?state=published", headers: f.headers(.viewer)))
+            #expect((listed["postmortems"] as? [[String: Any]])?.first?["incident"] as? String == ref)
+        }
+    }
+}

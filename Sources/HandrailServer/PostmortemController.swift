@@ -1,0 +1,193 @@
+import Foundation
+import HandrailCore
+import HandrailStore
+import Hummingbird
+import NIOCore
+
+/// Postmortems: a draft for a resolved incident (responder and up), the sections people
+/// write (every edit kept), action items, and the review — submit (responder), approve and
+/// publish (manager and up). A published postmortem is read-only; its action items are
+/// still tracked. Reads for viewers, as Markdown, HTML or JSON.
+struct PostmortemController {
+    let store: PostmortemStore
+    let generator: PostmortemGenerator
+    let renderer: DocumentRenderer
+
+    func addRoutes(to routes: Routes) {
+        let base = "/api/v1/incidents/:ref/postmortem"
+        routes.on(.get, "/api/v1/postmortems", .role(.viewer)) { request, _ in
+            var state: PostmortemState?
+            if let text = request.uri.queryParameters.get("state") {
+                guard let s = PostmortemState(rawValue: text) else {
+                    throw APIError(.badRequest, "must be one of \(PostmortemState.allCases.map(\.rawValue).joined(separator: ", "))", field: "state")
+                }
+                state = s
+            }
+            return ListBody(postmortems: try await store.list(state: state).map { .init(incident: $0.incident, state: $0.state.rawValue, title: $0.title) })
+        }
+        routes.on(.post, base, .role(.responder)) { _, context in
+            let number = try IncidentController.number(context)
+            let user = try Self.user(context)
+            guard let facts = try await generator.facts(number: number) else { throw IncidentController.notFound(number) }
+            switch try await store.create(number: number, factsJSON: try Self.json(facts), by: user.id) {
+            case .created: return EditedResponse(status: .created, response: try await body(number))
+            case .notFound: throw IncidentController.notFound(number)
+            case .notResolved(let state):
+                throw APIError(.conflict, "\(IncidentRef.display(number)) is \(state.rawValue); a postmortem is written for a resolved incident", field: "state")
+            case .exists: throw APIError(.conflict, "\(IncidentRef.display(number)) has a postmortem already")
+            }
+        }
+        routes.on(.get, base, .role(.viewer)) { request, context in
+            let number = try IncidentController.number(context)
+            let view = try await body(number)
+            switch try HandoffController.format(request) {
+            case "md": return HandoffController.text(try render(view.document), type: "text/markdown; charset=utf-8")
+            case "html":
+                let page = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                    + "<title>Postmortem \(view.postmortem.incident)</title><link rel=\"stylesheet\" href=\"/static/handrail.css\"></head><body><main>\n"
+                    + DocumentRenderer.html(try render(view.document)) + "</main></body></html>\n"
+                return HandoffController.text(page, type: "text/html; charset=utf-8")
+            default: return try await view.response(from: request, context: context)
+            }
+        }
+        routes.on(.put, "\(base)/sections/:section", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let user = try Self.user(context)
+            let section = try PostmortemSection.parse(try context.parameters.require("section"))
+            let input = try await request.decodeJSON(SectionInput.self, context: context)
+            guard input.markdown.count <= 100_000 else { throw APIError(.badRequest, "must be at most 100000 characters", field: "markdown") }
+            try Self.check(try await store.editSection(number: number, section: section, markdown: input.markdown, by: user.id), number, "edit")
+            return try await body(number)
+        }
+        routes.on(.post, "\(base)/regenerate", .role(.responder)) { _, context in
+            let number = try IncidentController.number(context)
+            guard let facts = try await generator.facts(number: number) else { throw IncidentController.notFound(number) }
+            try Self.check(try await store.regenerate(number: number, factsJSON: try Self.json(facts)), number, "regenerate")
+            return try await body(number)
+        }
+        for (action, state, role) in [("submit", PostmortemState.inReview, Role.responder), ("approve", .approved, .manager), ("publish", .published, .manager)] {
+            routes.on(.post, "\(base)/\(action)", .role(role)) { _, context in
+                let number = try IncidentController.number(context)
+                let user = try Self.user(context)
+                try Self.check(try await store.advance(number: number, to: state, by: user.id), number, action)
+                return try await body(number)
+            }
+        }
+        routes.on(.post, "\(base)/action-items", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let user = try Self.user(context)
+            let input = try await request.decodeJSON(ActionItemInput.self, context: context)
+            let title = input.title.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard (1...300).contains(title.count) else { throw APIError(.badRequest, "must be 1 to 300 characters", field: "title") }
+            guard let due = LocalDate(input.dueDate) else { throw APIError(.badRequest, "must be a date such as 2026-12-01", field: "due_date") }
+            switch try await store.addActionItem(number: number, title: title, owner: input.owner, due: due, by: user.id) {
+            case .done: return EditedResponse(status: .created, response: try await body(number))
+            case .notFound: throw Self.noPostmortem(number)
+            case .unknownOwner: throw APIError(.badRequest, "no enabled user \(input.owner.debugDescription)", field: "owner")
+            case .published: throw APIError(.conflict, "the postmortem of \(IncidentRef.display(number)) is published and read-only")
+            }
+        }
+        routes.on(.post, "\(base)/action-items/:id", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            guard let id = context.parameters.get("id", as: Int64.self) else { throw APIError(.badRequest, "must be an action item id", field: "id") }
+            let input = try await request.decodeJSON(StatusInput.self, context: context)
+            guard ["open", "done", "dropped"].contains(input.status) else { throw APIError(.badRequest, "must be open, done or dropped", field: "status") }
+            switch try await store.setActionItem(number: number, id: id, status: input.status) {
+            case .done: return try await body(number)
+            case .notFound, .unknownOwner, .published: throw APIError(.notFound, "the postmortem of \(IncidentRef.display(number)) has no action item \(id)")
+            }
+        }
+    }
+
+    struct SectionInput: Decodable { let markdown: String }
+    struct ActionItemInput: Decodable {
+        let title: String
+        let owner: String
+        let dueDate: String
+    }
+    struct StatusInput: Decodable { let status: String }
+
+    struct ListBody: ResponseEncodable {
+        struct Item: Encodable {
+            let incident: String
+            let state: String
+            let title: String
+        }
+        let postmortems: [Item]
+    }
+
+    /// The stored postmortem and the document it renders to.
+    struct Body: ResponseEncodable {
+        let postmortem: StoredPostmortem
+        let document: PostmortemDocument
+
+        enum Key: String, CodingKey { case document }
+
+        func encode(to encoder: any Encoder) throws {
+            var p = postmortem
+            p.factsJSON = ""
+            try Stripped(p).encode(to: encoder)
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(document, forKey: .document)
+        }
+
+        /// The stored postmortem without its raw facts text (the document carries them).
+        struct Stripped: Encodable {
+            let p: StoredPostmortem
+            init(_ p: StoredPostmortem) { self.p = p }
+            enum K: String, CodingKey {
+                case id, incident, state, factsGeneratedAt, createdBy, submittedBy, submittedAt, approvedBy, approvedAt, publishedBy, publishedAt, sections, actionItems
+            }
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: K.self)
+                try c.encode(p.id, forKey: .id)
+                try c.encode(p.incident, forKey: .incident)
+                try c.encode(p.state, forKey: .state)
+                try c.encode(p.factsGeneratedAt, forKey: .factsGeneratedAt)
+                try c.encode(p.createdBy, forKey: .createdBy)
+                try c.encodeIfPresent(p.submittedBy, forKey: .submittedBy)
+                try c.encodeIfPresent(p.submittedAt, forKey: .submittedAt)
+                try c.encodeIfPresent(p.approvedBy, forKey: .approvedBy)
+                try c.encodeIfPresent(p.approvedAt, forKey: .approvedAt)
+                try c.encodeIfPresent(p.publishedBy, forKey: .publishedBy)
+                try c.encodeIfPresent(p.publishedAt, forKey: .publishedAt)
+                try c.encode(p.sections, forKey: .sections)
+                try c.encode(p.actionItems, forKey: .actionItems)
+            }
+        }
+    }
+
+    func body(_ number: Int64) async throws -> Body {
+        guard let stored = try await store.find(number: number) else { throw Self.noPostmortem(number) }
+        return Body(postmortem: stored, document: try PostmortemGenerator.view(stored))
+    }
+
+    func render(_ document: PostmortemDocument) throws -> String {
+        do {
+            return try renderer.postmortem(document)
+        } catch let error as TemplateError {
+            throw APIError(.internalServerError, "the postmortem template failed: \(error.description)")
+        }
+    }
+
+    static func json(_ facts: PostmortemDocument) throws -> String {
+        String(decoding: try JSONEncoder().encode(facts), as: UTF8.self)
+    }
+
+    static func check(_ result: PostmortemStore.ChangeResult, _ number: Int64, _ action: String) throws {
+        switch result {
+        case .changed: return
+        case .notFound: throw noPostmortem(number)
+        case .refused(let state):
+            if state == .published { throw APIError(.conflict, "the postmortem of \(IncidentRef.display(number)) is published and read-only", field: "state") }
+            throw APIError(.conflict, "the postmortem of \(IncidentRef.display(number)) is \(state.rawValue); \(action) does not apply", field: "state")
+        }
+    }
+
+    static func user(_ context: HandrailRequestContext) throws -> User {
+        guard let user = context.user else { throw APIError(.forbidden, "only people work on postmortems") }
+        return user
+    }
+
+    static func noPostmortem(_ number: Int64) -> APIError { APIError(.notFound, "\(IncidentRef.display(number)) has no postmortem") }
+}
