@@ -130,6 +130,21 @@ public struct AlertNoise: Sendable, Equatable, Codable {
     }
 }
 
+/// A postmortem action item still open.
+public struct OpenActionItem: Sendable, Equatable, Codable {
+    public var incident: Int64
+    public var title: String
+    public var owner: String
+    public var due: LocalDate
+
+    public init(incident: Int64, title: String, owner: String, due: LocalDate) {
+        self.incident = incident
+        self.title = title
+        self.owner = owner
+        self.due = due
+    }
+}
+
 /// Everything a handoff is made of, as read from the log: the rotation's incidents that
 /// touch the window or its predecessor, their decisions, alert noise, and alert types that
 /// opened incidents without a runbook.
@@ -141,14 +156,18 @@ public struct HandoffLog: Sendable, Equatable, Codable {
     public var noise: [AlertNoise]
     /// Alert names of incidents opened in the window with no runbook, with how many.
     public var withoutRunbook: [String: Int]
+    /// Open action items of the rotation's postmortems.
+    public var actionItems: [OpenActionItem]
 
-    public init(rotation: Rotation, window: HandoffWindow, incidents: [HandoffIncident], decisions: [HandoffDecision], noise: [AlertNoise], withoutRunbook: [String: Int]) {
+    public init(rotation: Rotation, window: HandoffWindow, incidents: [HandoffIncident], decisions: [HandoffDecision], noise: [AlertNoise],
+                withoutRunbook: [String: Int], actionItems: [OpenActionItem] = []) {
         self.rotation = rotation
         self.window = window
         self.incidents = incidents
         self.decisions = decisions
         self.noise = noise
         self.withoutRunbook = withoutRunbook
+        self.actionItems = actionItems
     }
 }
 
@@ -197,6 +216,15 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         public var change: String
     }
 
+    public struct ActionRow: Sendable, Equatable, Codable {
+        public var ref: String
+        public var title: String
+        public var owner: String
+        public var due: String
+        /// Due before the window ended.
+        public var overdue: Bool
+    }
+
     public struct Cover: Sendable, Equatable, Codable {
         public var user: String
         public var from: String
@@ -218,6 +246,7 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
     public var withoutRunbook: [AlertNoise]
     public var noisiest: [AlertNoise]
     public var measures: [Measure]
+    public var actionItems: [ActionRow]
     /// Nothing opened, resolved, stayed open or was decided in the window.
     public var quiet: Bool
     /// No skipped or failed steps and no alert without a runbook.
@@ -274,6 +303,15 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             Cover(user: $0.user, from: fmt.string($0.start), to: fmt.string($0.end), override: $0.override != nil)
         }
         let made = decisions.filter { inWindow($0.decidedAt) }.map(decisionRow)
+        let endDay = { () -> LocalDate in
+            var c = Calendar(identifier: .gregorian)
+            c.timeZone = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")!
+            let d = c.dateComponents([.year, .month, .day], from: w.to)
+            return LocalDate(year: d.year ?? 1970, month: d.month ?? 1, day: d.day ?? 1) ?? LocalDate(dayNumber: 0)
+        }()
+        let items = log.actionItems.sorted { ($0.due, $0.incident, $0.title) < ($1.due, $1.incident, $1.title) }.map {
+            ActionRow(ref: ref($0.incident), title: $0.title, owner: $0.owner, due: $0.due.description, overdue: $0.due < endDay)
+        }
         return HandoffDocument(
             rotation: log.rotation.name, timeZone: zone, from: fmt.string(w.from), to: fmt.string(w.to), onCall: cover,
             opened: opened.map(row), resolved: resolved.map(row), stillOpen: stillOpen.map(row),
@@ -281,6 +319,7 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             awaitingOutcome: decisions.filter { $0.status == "awaiting_execution" || $0.status == "awaiting_outcome" }.map(decisionRow),
             gaps: gaps, withoutRunbook: unrouted, noisiest: Array(noisy.prefix(5)),
             measures: [measure("MTTA (opened → acknowledged)", mtta(w), mtta(previous)), measure("MTTR (opened → resolved)", mttr(w), mttr(previous))],
+            actionItems: items,
             quiet: opened.isEmpty && resolved.isEmpty && stillOpen.isEmpty && made.isEmpty,
             gapFree: gaps.isEmpty && unrouted.isEmpty)
     }

@@ -93,7 +93,18 @@ public struct HandoffStore: Sendable {
                 """) {
                 withoutRunbook[try row.decode("alertname")] = try row.decode("n")
             }
-            return HandoffLog(rotation: rotation, window: window, incidents: incidents, decisions: decisions, noise: noise, withoutRunbook: withoutRunbook)
+            let items = try await db.query("""
+                SELECT i.number, a.title, u.username, a.due_date::text AS due
+                FROM action_items a JOIN postmortems p ON p.id = a.postmortem_id JOIN incidents i ON i.id = p.incident_id
+                JOIN users u ON u.id = a.owner_user_id
+                WHERE i.owners_rotation = \(name) AND a.status = 'open' AND a.created_at < \(window.to)
+                ORDER BY a.due_date, i.number, a.id
+                """).compactMap { row -> OpenActionItem? in
+                guard let due = LocalDate(try row.decode("due", as: String.self)) else { return nil }
+                return OpenActionItem(incident: try row.decode("number"), title: try row.decode("title"), owner: try row.decode("username"), due: due)
+            }
+            return HandoffLog(rotation: rotation, window: window, incidents: incidents, decisions: decisions, noise: noise,
+                              withoutRunbook: withoutRunbook, actionItems: items)
         }
     }
 

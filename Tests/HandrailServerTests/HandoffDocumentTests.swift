@@ -51,7 +51,11 @@ private func week47() throws -> HandoffLog {
             AlertNoise(alertname: "FeatureDriftHigh", alerts: 2, deliveries: 340),
             AlertNoise(alertname: "GPUMemoryHigh", alerts: 1, deliveries: 3),
         ],
-        withoutRunbook: ["GPUMemoryHigh": 1])
+        withoutRunbook: ["GPUMemoryHigh": 1],
+        actionItems: [
+            OpenActionItem(incident: 99, title: "Alert on concept drift a day earlier", owner: "ana", due: LocalDate("2026-12-01")!),
+            OpenActionItem(incident: 95, title: "Add a schema check to the amount feature", owner: "ben", due: LocalDate("2026-11-20")!),
+        ])
 }
 
 private let renderer = DocumentRenderer(directory: TestDatabase.checkoutRoot.appendingPathComponent("templates"))

@@ -339,6 +339,7 @@ extension AccessFixture {
     @Test func aPostmortemIsDraftedWrittenReviewedByAManagerAndPublishedReadOnly() async throws {
         try await AccessFixture.with { f, client in
             try await f.syncRunbooks()
+            try await f.makeRotation(client)
             let ref = try await f.fireDrift(client)
             let base = "/api/v1/incidents/\(ref)/postmortem"
             let early = try await client.execute(base, method: .post, headers: f.headers(.responder))
@@ -385,6 +386,11 @@ extension AccessFixture {
             let lateItem = try await client.execute("\(base)/action-items", method: .post, headers: f.headers(.admin),
                                                     body: json(["title": "x", "owner": "lead-user", "due_date": "2026-12-15"]))
             #expect(lateItem.status == .conflict)
+            // The open item is in the rotation's handoff until it is done.
+            let now = Date()
+            let window = ["from": iso(now.addingTimeInterval(-1800)), "to": iso(now.addingTimeInterval(1800))]
+            let handoff = jsonObject(try await client.execute("/api/v1/rotations/ml-platform/handoffs", method: .post, headers: f.headers(.lead), body: json(window)))
+            #expect((handoff["markdown"] as? String)?.contains("**\(ref)** Schema check in the feature pipeline: owner lead-user, due 2026-12-15") == true)
             let done = try await client.execute("\(base)/action-items/\(itemID)", method: .post, headers: f.headers(.lead), body: json(["status": "done"]))
             #expect((jsonObject(done)["action_items"] as? [[String: Any]])?.first?["status"] as? String == "done")
             await #expect(throws: PostgresError.self) { try await f.pool.execute("UPDATE postmortems SET state = 'draft'") }

@@ -56,7 +56,8 @@ private func ownedRunbook(_ pool: PostgresPool, id: String, alertname: String, o
 
             let now = Date()
             let window = HandoffWindow(from: now.addingTimeInterval(-3600), to: now.addingTimeInterval(3600))
-            let log = try #require(try await HandoffStore(pool: pool).collect(rotation: "ml-platform", window: window))
+            let collected = try await HandoffStore(pool: pool).collect(rotation: "ml-platform", window: window)
+            let log = try #require(collected)
             #expect(log.incidents.map(\.number) == [a, b], "the infra rotation's incident and the unrouted one are not ml-platform's")
             let first = try #require(log.incidents.first)
             #expect(first.owner == "ana" && first.state == "acknowledged")
@@ -74,10 +75,12 @@ private func ownedRunbook(_ pool: PostgresPool, id: String, alertname: String, o
 
             // A window before any of it is quiet: the open decision was made after it ended.
             let before = HandoffWindow(from: now.addingTimeInterval(-7 * 86400), to: now.addingTimeInterval(-6 * 86400))
-            let empty = try #require(try await HandoffStore(pool: pool).collect(rotation: "ml-platform", window: before))
+            let quiet = try await HandoffStore(pool: pool).collect(rotation: "ml-platform", window: before)
+            let empty = try #require(quiet)
             #expect(empty.incidents.isEmpty && empty.decisions.isEmpty)
             #expect(HandoffDocument.build(empty).quiet)
-            #expect(try await HandoffStore(pool: pool).collect(rotation: "nope", window: before) == nil)
+            let none = try await HandoffStore(pool: pool).collect(rotation: "nope", window: before)
+            #expect(none == nil)
         }
     }
 }
