@@ -15,7 +15,10 @@ public struct HandoffStore: Sendable {
     public func collect(rotation name: String, window: HandoffWindow) async throws -> HandoffLog? {
         guard let rotation = try await RotationStore(pool: pool).find(name: name) else { return nil }
         let previous = window.previous
-        return try await pool.withTransaction { db in
+        // The parts come out of the transaction as a class instance and the log is made
+        // here: a large struct returned through the generic async closure was corrupted
+        // (a crash copying it, in Swift 6.3 debug builds).
+        let parts = try await pool.withTransaction { db -> Parts in
             try await db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             let rows = try await db.query("""
                 SELECT i.id, i.number, i.title, i.severity, i.state::text AS state, i.opened_at, i.acknowledged_at, i.resolved_at,
@@ -103,8 +106,25 @@ public struct HandoffStore: Sendable {
                 guard let due = LocalDate(try row.decode("due", as: String.self)) else { return nil }
                 return OpenActionItem(incident: try row.decode("number"), title: try row.decode("title"), owner: try row.decode("username"), due: due)
             }
-            return HandoffLog(rotation: rotation, window: window, incidents: incidents, decisions: decisions, noise: noise,
-                              withoutRunbook: withoutRunbook, actionItems: items)
+            return Parts(incidents: incidents, decisions: decisions, noise: noise, withoutRunbook: withoutRunbook, actionItems: items)
+        }
+        return HandoffLog(rotation: rotation, window: window, incidents: parts.incidents, decisions: parts.decisions, noise: parts.noise,
+                          withoutRunbook: parts.withoutRunbook, actionItems: parts.actionItems)
+    }
+
+    final class Parts: Sendable {
+        let incidents: [HandoffIncident]
+        let decisions: [HandoffDecision]
+        let noise: [AlertNoise]
+        let withoutRunbook: [String: Int]
+        let actionItems: [OpenActionItem]
+
+        init(incidents: [HandoffIncident], decisions: [HandoffDecision], noise: [AlertNoise], withoutRunbook: [String: Int], actionItems: [OpenActionItem]) {
+            self.incidents = incidents
+            self.decisions = decisions
+            self.noise = noise
+            self.withoutRunbook = withoutRunbook
+            self.actionItems = actionItems
         }
     }
 
