@@ -72,12 +72,12 @@ public struct DemoIncident: Sendable, Equatable, Codable {
 public enum DemoHistory {
     public static let models = ["ranker", "fraud-scorer", "recsys-retrieval", "eta-predictor", "search-embedder", "churn-model"]
 
-    /// `count` incidents opened over the year before `now`, oldest first.
-    public static func incidents(count: Int, seed: UInt64, now: Date, runbooks: [(id: String, version: Int, runbook: Runbook)],
+    /// `count` incidents opened over the `years` before `now`, oldest first.
+    public static func incidents(count: Int, seed: UInt64, now: Date, years: Int = 1, runbooks: [(id: String, version: Int, runbook: Runbook)],
                                  rotations: [String: Rotation], responders: [String]) -> [DemoIncident] {
         var rng = SeededRandom(seed: seed)
         guard !runbooks.isEmpty else { return [] }
-        let year = 365.0 * 86400
+        let year = 365.0 * 86400 * Double(max(1, years))
         var times = (0..<count).map { _ in now.addingTimeInterval(-Double.random(in: 0..<year, using: &rng)) }
         times.sort()
         var openKeys = Set<String>()

@@ -13,17 +13,19 @@ struct Demo: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Option(help: "How many incidents (1-5000000).") var incidents = 500
     @Option(help: "The random seed.") var seed: UInt64 = 42
+    @Option(help: "Over how many past years (1-20); benchmarks use it to grow the history at the same weekly rate.") var years = 1
     @Flag(help: "Write even into a database that holds real (non-demo) incidents.") var force = false
     @Option(name: .customLong("runbooks-dir"), help: ArgumentHelp("Runbooks folder. Default: the checkout's runbooks/", valueName: "path"))
     var runbooksDirectory: String?
 
     func run() async throws {
         guard (1...5_000_000).contains(incidents) else { throw fail("--incidents must be from 1 to 5000000") }
+        guard (1...20).contains(years) else { throw fail("--years must be from 1 to 20") }
         let runbooks = directory(runbooksDirectory, env: "HANDRAIL_RUNBOOKS_DIR", default: checkoutRoot.appendingPathComponent("runbooks"))
         let now = Date()
         let today = LocalDate(String(RFC3339.format(now).prefix(10)))!
         // Rotations that began before the history does, handing over on Mondays.
-        let start = today.adding(days: -400)
+        let start = today.adding(days: -366 * years - 35)
         let rotations = [
             Rotation(name: "ml-platform", members: ["ana", "ben", "cho"], timeZone: "Europe/Berlin", shiftLength: ShiftLength(days: 7)!,
                      handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!, startDate: start),
@@ -47,7 +49,7 @@ struct Demo: AsyncParsableCommand {
             let (users, integration) = try await demo.prepare(rotations: rotations)
             var byName: [String: Rotation] = [:]
             for r in rotations { byName[r.name] = try await RotationStore(pool: db.pool).find(name: r.name) ?? r }
-            let history = DemoHistory.incidents(count: incidents, seed: seed, now: now, runbooks: versions, rotations: byName,
+            let history = DemoHistory.incidents(count: incidents, seed: seed, now: now, years: years, runbooks: versions, rotations: byName,
                                                 responders: ["ana", "ben", "cho", "dee", "eli"])
             let batch = 500
             var written = 0
@@ -60,6 +62,6 @@ struct Demo: AsyncParsableCommand {
             }
             try await demo.analyze()
         }
-        print("demo history: \(incidents) incidents over the past year (seed \(seed)); rotations ml-platform, ml-serving, data-platform")
+        print("demo history: \(incidents) incidents over the past \(years == 1 ? "year" : "\(years) years") (seed \(seed)); rotations ml-platform, ml-serving, data-platform")
     }
 }
