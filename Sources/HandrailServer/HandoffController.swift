@@ -18,7 +18,7 @@ struct HandoffController {
             guard let rotation = try await rotations.find(name: name) else { throw RotationController.notFound(name) }
             let input = try await DecisionController.optionalBody(request, context, WindowInput.self) ?? WindowInput(week: nil, from: nil, to: nil)
             let window = try input.window(rotation)
-            guard let log = try await store.collect(rotation: name, window: window) else { throw RotationController.notFound(name) }
+            let log = try await store.collect(rotation, window: window)
             let document = HandoffDocument.build(log)
             let markdown = try render(document)
             guard let stored = try await store.store(
@@ -40,11 +40,7 @@ struct HandoffController {
             case "md":
                 return Self.text(markdown, type: "text/markdown; charset=utf-8")
             case "html":
-                let title = "Handoff \(name) #\(id)".replacingOccurrences(of: "<", with: "&lt;")
-                let page = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                    + "<title>\(title)</title><link rel=\"stylesheet\" href=\"/static/handrail.css\"></head><body><main>\n"
-                    + DocumentRenderer.html(markdown) + "</main></body></html>\n"
-                return Self.text(page, type: "text/html; charset=utf-8")
+                return Self.text(DocumentRenderer.page(title: "Handoff \(name) #\(id)", markdown: markdown), type: "text/html; charset=utf-8")
             default:
                 return try await Body(handoff: stored).response(from: request, context: context)
             }

@@ -43,9 +43,7 @@ struct PostmortemController {
             switch try HandoffController.format(request) {
             case "md": return HandoffController.text(try render(view.document), type: "text/markdown; charset=utf-8")
             case "html":
-                let page = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                    + "<title>Postmortem \(view.postmortem.incident)</title><link rel=\"stylesheet\" href=\"/static/handrail.css\"></head><body><main>\n"
-                    + DocumentRenderer.html(try render(view.document)) + "</main></body></html>\n"
+                let page = DocumentRenderer.page(title: "Postmortem \(view.postmortem.incident)", markdown: try render(view.document))
                 return HandoffController.text(page, type: "text/html; charset=utf-8")
             default: return try await view.response(from: request, context: context)
             }
@@ -124,36 +122,9 @@ struct PostmortemController {
         enum Key: String, CodingKey { case document }
 
         func encode(to encoder: any Encoder) throws {
-            var p = postmortem
-            p.factsJSON = ""
-            try Stripped(p).encode(to: encoder)
+            try postmortem.encode(to: encoder)
             var c = encoder.container(keyedBy: Key.self)
             try c.encode(document, forKey: .document)
-        }
-
-        /// The stored postmortem without its raw facts text (the document carries them).
-        struct Stripped: Encodable {
-            let p: StoredPostmortem
-            init(_ p: StoredPostmortem) { self.p = p }
-            enum K: String, CodingKey {
-                case id, incident, state, factsGeneratedAt, createdBy, submittedBy, submittedAt, approvedBy, approvedAt, publishedBy, publishedAt, sections, actionItems
-            }
-            func encode(to encoder: any Encoder) throws {
-                var c = encoder.container(keyedBy: K.self)
-                try c.encode(p.id, forKey: .id)
-                try c.encode(p.incident, forKey: .incident)
-                try c.encode(p.state, forKey: .state)
-                try c.encode(p.factsGeneratedAt, forKey: .factsGeneratedAt)
-                try c.encode(p.createdBy, forKey: .createdBy)
-                try c.encodeIfPresent(p.submittedBy, forKey: .submittedBy)
-                try c.encodeIfPresent(p.submittedAt, forKey: .submittedAt)
-                try c.encodeIfPresent(p.approvedBy, forKey: .approvedBy)
-                try c.encodeIfPresent(p.approvedAt, forKey: .approvedAt)
-                try c.encodeIfPresent(p.publishedBy, forKey: .publishedBy)
-                try c.encodeIfPresent(p.publishedAt, forKey: .publishedAt)
-                try c.encode(p.sections, forKey: .sections)
-                try c.encode(p.actionItems, forKey: .actionItems)
-            }
         }
     }
 

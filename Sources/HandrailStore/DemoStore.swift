@@ -3,7 +3,7 @@ public import HandrailCore
 public import Postgres
 
 /// All SQL of `handrail demo`: people, an integration key and rotations to own the history,
-/// and the incidents themselves, written in batches (one statement per table per batch).
+/// and the incidents themselves, written in batches (one statement per batch).
 public struct DemoStore: Sendable {
     let pool: PostgresPool
     public static let integrationName = "demo"
@@ -82,83 +82,81 @@ public struct DemoStore: Sendable {
             let encoder = JSONEncoder()
             encoder.dateEncodingStrategy = .secondsSince1970
             let json = String(decoding: try encoder.encode(rows), as: UTF8.self)
-            try await tx.execute("""
-                WITH input AS (SELECT value AS r FROM jsonb_array_elements(\(json)::jsonb))
-                INSERT INTO incidents (number, grouping_key, group_rule, title, state, severity, labels, runbook_id, runbook_version, runbook_reason,
-                                       auto_resolve, reopen_window, opened_by_integration_id, opened_at, acknowledged_at, resolved_at, owners_rotation)
-                SELECT (r->>'number')::bigint, r->'incident'->>'groupingKey', 'group_by [alertname, model] (demo)', r->'incident'->>'title',
-                       CASE WHEN r->'incident' ? 'resolvedAt' THEN 'resolved' WHEN r->'incident' ? 'acknowledgedAt' THEN 'acknowledged' ELSE 'triggered' END::incident_state,
-                       r->'incident'->>'severity', r->'incident'->'labels', r->'incident'->>'runbookID', (r->'incident'->>'runbookVersion')::int,
-                       'demo history', true, 3600, \(integration), to_timestamp((r->'incident'->>'openedAt')::float8),
-                       to_timestamp((r->'incident'->>'acknowledgedAt')::float8), to_timestamp((r->'incident'->>'resolvedAt')::float8),
-                       r->'incident'->>'rotation'
-                FROM input
-                """)
+            // One statement: the batch is parsed once, and every child row joins the incident
+            // rows this statement inserts (RETURNING), by number.
             try await tx.execute("""
                 WITH input AS (SELECT value AS r FROM jsonb_array_elements(\(json)::jsonb)),
-                inc AS (SELECT i.id, r FROM input JOIN incidents i ON i.number = (r->>'number')::bigint),
-                a AS (SELECT inc.id, inc.r, x.value AS a FROM inc, jsonb_array_elements(inc.r->'incident'->'alerts') x)
-                INSERT INTO alerts (incident_id, integration_id, source, fingerprint, status, alertname, labels, annotations, value, severity,
-                                    grouping_key, group_rule, starts_at, first_seen_at, last_seen_at, delivery_count, cleared_at, cleared_by)
-                SELECT id, \(integration), 'generic', a->>'fingerprint', CASE WHEN a ? 'cleared' THEN 'resolved' ELSE 'firing' END,
-                       a->'labels'->>'alertname', a->'labels', '{}', (a->>'value')::float8, r->'incident'->>'severity', r->'incident'->>'groupingKey',
-                       'group_by [alertname, model] (demo)', to_timestamp((a->>'firstSeen')::float8), to_timestamp((a->>'firstSeen')::float8),
-                       coalesce(to_timestamp((a->>'cleared')::float8), to_timestamp((a->>'firstSeen')::float8)), (a->>'deliveries')::int,
-                       to_timestamp((a->>'cleared')::float8), CASE WHEN a ? 'cleared' THEN 'source' END
-                FROM a
-                """)
-            try await tx.execute("""
-                WITH input AS (SELECT value AS r FROM jsonb_array_elements(\(json)::jsonb)),
-                inc AS (SELECT i.id, r FROM input JOIN incidents i ON i.number = (r->>'number')::bigint),
+                ins AS (
+                    INSERT INTO incidents (number, grouping_key, group_rule, title, state, severity, labels, runbook_id, runbook_version, runbook_reason,
+                                           auto_resolve, reopen_window, opened_by_integration_id, opened_at, acknowledged_at, resolved_at, owners_rotation)
+                    SELECT (r->>'number')::bigint, r->'incident'->>'groupingKey', 'group_by [alertname, model] (demo)', r->'incident'->>'title',
+                           CASE WHEN r->'incident' ? 'resolvedAt' THEN 'resolved' WHEN r->'incident' ? 'acknowledgedAt' THEN 'acknowledged' ELSE 'triggered' END::incident_state,
+                           r->'incident'->>'severity', r->'incident'->'labels', r->'incident'->>'runbookID', (r->'incident'->>'runbookVersion')::int,
+                           'demo history', true, 3600, \(integration), to_timestamp((r->'incident'->>'openedAt')::float8),
+                           to_timestamp((r->'incident'->>'acknowledgedAt')::float8), to_timestamp((r->'incident'->>'resolvedAt')::float8),
+                           r->'incident'->>'rotation'
+                    FROM input
+                    RETURNING id, number, title, resolved_at
+                ),
+                inc AS (SELECT ins.*, input.r FROM ins JOIN input ON (input.r->>'number')::bigint = ins.number),
+                alerts_added AS (
+                    INSERT INTO alerts (incident_id, integration_id, source, fingerprint, status, alertname, labels, annotations, value, severity,
+                                        grouping_key, group_rule, starts_at, first_seen_at, last_seen_at, delivery_count, cleared_at, cleared_by)
+                    SELECT inc.id, \(integration), 'generic', a->>'fingerprint', CASE WHEN a ? 'cleared' THEN 'resolved' ELSE 'firing' END,
+                           a->'labels'->>'alertname', a->'labels', '{}', (a->>'value')::float8, r->'incident'->>'severity', r->'incident'->>'groupingKey',
+                           'group_by [alertname, model] (demo)', to_timestamp((a->>'firstSeen')::float8), to_timestamp((a->>'firstSeen')::float8),
+                           coalesce(to_timestamp((a->>'cleared')::float8), to_timestamp((a->>'firstSeen')::float8)), (a->>'deliveries')::int,
+                           to_timestamp((a->>'cleared')::float8), CASE WHEN a ? 'cleared' THEN 'source' END
+                    FROM inc, jsonb_array_elements(inc.r->'incident'->'alerts') a
+                ),
                 roles AS (
                     INSERT INTO incident_roles (incident_id, role, user_id, assigned_by, assigned_at, accepted_at)
                     SELECT inc.id, 'owner', u.id, 'rotation ' || (r->'incident'->>'rotation'), to_timestamp((r->'incident'->>'openedAt')::float8),
                            to_timestamp((r->'incident'->>'acknowledgedAt')::float8)
                     FROM inc JOIN users u ON u.username = r->'incident'->>'owner'
-                ), marks AS (
+                ),
+                marks AS (
                     INSERT INTO incident_step_marks (incident_id, step, outcome, note, user_id, at)
                     SELECT inc.id, (m->>'step')::int, m->>'outcome', m->>'note', u.id, to_timestamp((m->>'at')::float8)
                     FROM inc, jsonb_array_elements(r->'incident'->'marks') m JOIN users u ON u.username = m->>'by'
-                )
-                INSERT INTO incident_events (incident_id, at, type, actor, actor_user_id, actor_integration_id, data)
-                SELECT inc.id, to_timestamp((e->>'at')::float8), e->>'type', e->>'actor', (e->>'user')::bigint,
-                       CASE WHEN e ? 'user' THEN NULL ELSE \(integration)::bigint END, e->'data'
-                FROM inc, jsonb_array_elements(r->'events') WITH ORDINALITY AS x(e, ord)
-                ORDER BY inc.id, x.ord
-                """)
-            try await tx.execute("""
-                WITH input AS (SELECT value AS r FROM jsonb_array_elements(\(json)::jsonb)),
-                inc AS (SELECT i.id, r->'incident'->'decision' AS d FROM input JOIN incidents i ON i.number = (r->>'number')::bigint
-                        WHERE r->'incident' ? 'decision'),
+                ),
+                events AS (
+                    INSERT INTO incident_events (incident_id, at, type, actor, actor_user_id, actor_integration_id, data)
+                    SELECT inc.id, to_timestamp((e->>'at')::float8), e->>'type', e->>'actor', (e->>'user')::bigint,
+                           CASE WHEN e ? 'user' THEN NULL ELSE \(integration)::bigint END, e->'data'
+                    FROM inc, jsonb_array_elements(r->'events') WITH ORDINALITY AS x(e, ord)
+                    ORDER BY inc.id, x.ord
+                ),
+                dec AS (SELECT inc.id, r->'incident'->'decision' AS d FROM inc WHERE r->'incident' ? 'decision'),
                 decided AS (
                     INSERT INTO decisions (incident_id, kind, target_model, from_version, to_version, rationale, decided_by, decided_by_role,
                                            decided_at, verification_window)
-                    SELECT inc.id, (d->>'kind')::decision_kind, d->>'model', d->>'fromVersion', d->>'toVersion', d->>'rationale', u.id, 'lead',
+                    SELECT dec.id, (d->>'kind')::decision_kind, d->>'model', d->>'fromVersion', d->>'toVersion', d->>'rationale', u.id, 'lead',
                            to_timestamp((d->>'at')::float8), 1800
-                    FROM inc JOIN users u ON u.username = d->>'by'
+                    FROM dec JOIN users u ON u.username = d->>'by'
                     RETURNING id, incident_id
-                ), executed AS (
+                ),
+                executed AS (
                     INSERT INTO decision_executions (decision_id, executed_by, executed_at)
-                    SELECT decided.id, u.id, to_timestamp((inc.d->>'executedAt')::float8)
-                    FROM decided JOIN inc ON inc.id = decided.incident_id JOIN users u ON u.username = 'lena'
-                    WHERE inc.d ? 'executedAt'
+                    SELECT decided.id, u.id, to_timestamp((dec.d->>'executedAt')::float8)
+                    FROM decided JOIN dec ON dec.id = decided.incident_id JOIN users u ON u.username = 'lena'
+                    WHERE dec.d ? 'executedAt'
                     RETURNING decision_id
-                )
-                INSERT INTO decision_outcomes (decision_id, outcome, proposed, check_text, confirmed_by, confirmed_at)
-                SELECT e.decision_id, inc.d->>'outcome', inc.d->>'outcome', 'demo history', u.id, to_timestamp((inc.d->>'executedAt')::float8 + 1800)
-                FROM executed e JOIN decided ON decided.id = e.decision_id JOIN inc ON inc.id = decided.incident_id JOIN users u ON u.username = 'lena'
-                WHERE inc.d ? 'outcome'
-                """)
-            try await tx.execute("""
-                WITH input AS (SELECT value AS r FROM jsonb_array_elements(\(json)::jsonb)),
-                inc AS (SELECT i.id, i.number, i.title, i.resolved_at, r FROM input JOIN incidents i ON i.number = (r->>'number')::bigint
-                        WHERE (r->'incident'->>'postmortem')::boolean),
+                ),
+                outcomes AS (
+                    INSERT INTO decision_outcomes (decision_id, outcome, proposed, check_text, confirmed_by, confirmed_at)
+                    SELECT e.decision_id, dec.d->>'outcome', dec.d->>'outcome', 'demo history', u.id, to_timestamp((dec.d->>'executedAt')::float8 + 1800)
+                    FROM executed e JOIN decided ON decided.id = e.decision_id JOIN dec ON dec.id = decided.incident_id JOIN users u ON u.username = 'lena'
+                    WHERE dec.d ? 'outcome'
+                ),
                 pm AS (
                     INSERT INTO postmortems (incident_id, facts, created_by, created_at)
                     SELECT inc.id, jsonb_build_object('ref', 'INC-' || inc.number, 'title', inc.title, 'demo', true), u.id, inc.resolved_at + interval '1 day'
                     FROM inc JOIN users u ON u.username = 'lena'
+                    WHERE (r->'incident'->>'postmortem')::boolean
                     RETURNING id, incident_id
-                ), sections AS (
+                ),
+                sections AS (
                     INSERT INTO postmortem_section_edits (postmortem_id, section, markdown, edited_by, edited_at)
                     SELECT pm.id, 'root_cause', 'A feature pipeline change shipped without a schema check.', u.id, inc.resolved_at + interval '2 days'
                     FROM pm JOIN inc ON inc.id = pm.incident_id JOIN users u ON u.username = 'lena'

@@ -8,12 +8,19 @@ public struct HandoffStore: Sendable {
 
     public init(pool: PostgresPool) { self.pool = pool }
 
+    /// handoff.collect — as `collect(_:window:)` for the rotation of that name; nil when
+    /// there is no such rotation.
+    public func collect(rotation name: String, window: HandoffWindow) async throws -> HandoffLog? {
+        guard let rotation = try await RotationStore(pool: pool).find(name: name) else { return nil }
+        return try await collect(rotation, window: window)
+    }
+
     /// handoff.collect — the rotation's incidents that touch the window or the one before it
     /// (for MTTA and MTTR), their step gaps and next steps, decisions made in the window or
     /// still awaiting an outcome, alert noise, and alert types that opened incidents without
-    /// a runbook. nil when there is no such rotation. One connection, one snapshot.
-    public func collect(rotation name: String, window: HandoffWindow) async throws -> HandoffLog? {
-        guard let rotation = try await RotationStore(pool: pool).find(name: name) else { return nil }
+    /// a runbook. One connection, one snapshot.
+    public func collect(_ rotation: Rotation, window: HandoffWindow) async throws -> HandoffLog {
+        let name = rotation.name
         let previous = window.previous
         // The parts come out of the transaction as a class instance and the log is made
         // here: a large struct returned through the generic async closure was corrupted
@@ -162,20 +169,25 @@ extension HandoffStore {
         JOIN rotations r ON r.id = h.rotation_id JOIN users g ON g.id = h.generated_by LEFT JOIN users a ON a.id = h.acknowledged_by
         """
 
-    /// handoff.store — keeps a generated handoff; nil when the rotation is gone.
+    /// handoff.store — keeps a generated handoff; nil when the rotation is gone. The answer
+    /// is made from what was stored, not read back (the document is large).
     public func store(rotation: String, window: HandoffWindow, markdown: String, document: HandoffDocument, incoming: String?, by userID: Int) async throws -> StoredHandoff? {
         let json = try PostgresJSON(encoding: document).text
+        let hash = Digest.sha256Hex(markdown)
         let rows = try await pool.query("""
             WITH stored AS (
                 INSERT INTO handoffs (rotation_id, window_from, window_to, generated_by, content_hash, markdown, document, incoming)
-                SELECT id, \(window.from), \(window.to), \(userID), \(Digest.sha256Hex(markdown)), \(markdown), \(json)::jsonb, \(incoming)
+                SELECT id, \(window.from), \(window.to), \(userID), \(hash), \(markdown), \(json)::jsonb, \(incoming)
                 FROM rotations WHERE name = \(rotation)
-                RETURNING id
+                RETURNING id, generated_at
             )
-            SELECT id FROM stored
+            SELECT s.id, s.generated_at, u.username FROM stored s, users u WHERE u.id = \(userID)
             """)
-        guard let id = try rows.first?.decode("id", as: Int64.self) else { return nil }
-        return try await find(rotation: rotation, id: id, content: true)
+        guard let row = rows.first else { return nil }
+        return StoredHandoff(
+            id: try row.decode("id"), rotation: rotation, from: window.from, to: window.to, generatedAt: try row.decode("generated_at"),
+            generatedBy: try row.decode("username"), contentHash: hash, incoming: incoming, acknowledgedBy: nil, acknowledgedAt: nil,
+            markdown: markdown, document: document)
     }
 
     /// handoff.list — a rotation's handoffs, newest first, without their content.

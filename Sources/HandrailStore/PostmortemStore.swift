@@ -25,7 +25,7 @@ public enum PostmortemSection: String, CaseIterable, Sendable, Codable {
 
 /// A postmortem as stored: its generated facts (JSON), what people wrote (with history),
 /// its action items and its review.
-public struct StoredPostmortem: Sendable, Equatable, Codable {
+public struct StoredPostmortem: Sendable, Equatable, Encodable {
     public struct Edit: Sendable, Equatable, Codable {
         public var by: String
         public var at: Date
@@ -65,6 +65,12 @@ public struct StoredPostmortem: Sendable, Equatable, Codable {
     public var publishedAt: Date?
     public var sections: [Section]
     public var actionItems: [ActionItem]
+
+    /// Everything but the raw facts text (readers get the document built from it).
+    enum CodingKeys: String, CodingKey {
+        case id, incident, state, factsGeneratedAt, createdBy, submittedBy, submittedAt, approvedBy, approvedAt, publishedBy, publishedAt
+        case sections, actionItems
+    }
 }
 
 /// All SQL of postmortems.
@@ -164,7 +170,7 @@ public struct PostmortemStore: Sendable {
     }
 
     public enum ActionItemResult: Sendable, Equatable {
-        case done(StoredPostmortem.ActionItem)
+        case done
         case notFound
         case unknownOwner
         case published
@@ -184,8 +190,8 @@ public struct PostmortemStore: Sendable {
             """)
         guard let row = rows.first else { return .notFound }
         guard try row.decode("owner_id", as: Int64?.self) != nil else { return .unknownOwner }
-        guard let id = try row.decode("id", as: Int64?.self) else { return .published }
-        return try await actionItem(number: number, id: id).map(ActionItemResult.done) ?? .notFound
+        guard try row.decode("id", as: Int64?.self) != nil else { return .published }
+        return .done
     }
 
     /// action-item.status — open, done or dropped; tracked to the end, published or not.
@@ -196,12 +202,7 @@ public struct PostmortemStore: Sendable {
             WHERE a.id = \(id) AND a.postmortem_id = p.id AND i.number = \(number)
             RETURNING a.id
             """)
-        guard rows.first != nil else { return .notFound }
-        return try await actionItem(number: number, id: id).map(ActionItemResult.done) ?? .notFound
-    }
-
-    func actionItem(number: Int64, id: Int64) async throws -> StoredPostmortem.ActionItem? {
-        try await find(number: number)?.actionItems.first { $0.id == id }
+        return rows.isEmpty ? .notFound : .done
     }
 
     /// postmortem.show — the postmortem of an incident; nil when it has none.

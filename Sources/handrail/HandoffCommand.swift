@@ -39,8 +39,7 @@ struct Handoff: AsyncParsableCommand {
                 guard let last = HandoffWindow.lastShift(of: r, now: Date()) else { throw fail("\(rotation) has no finished shift yet; give --week or --from/--to") }
                 window = last
             }
-            guard let log = try await HandoffStore(pool: db.pool).collect(rotation: rotation, window: window) else { throw fail("no rotation \(rotation.debugDescription)") }
-            return log
+            return try await HandoffStore(pool: db.pool).collect(r, window: window)
         }
         let document = HandoffDocument.build(log)
         try emitDocument(document, format: format, output: output) { try DocumentRenderer(directory: templates).handoff(document) }

@@ -3,13 +3,9 @@ import Foundation
 import HandrailCore
 import HandrailStore
 
-/// A time as people in the rotation's zone read it: `Mon 2026-11-23 09:00 CET`.
+/// A time as people in the rotation's zone read it: `Mon 2026-11-23 09:00 +01:00`.
 func localTime(_ date: Date, zone: String) -> String {
-    let f = DateFormatter()
-    f.locale = Locale(identifier: "en_US_POSIX")
-    f.timeZone = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")
-    f.dateFormat = "EEE yyyy-MM-dd HH:mm zzz"
-    return f.string(from: date)
+    TimeFormatter(zone: zone).string(date)
 }
 
 /// `--at`/`--from` values: RFC 3339, or nothing for now.
