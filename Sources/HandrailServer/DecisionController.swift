@@ -36,7 +36,7 @@ struct DecisionController {
         routes.on(.post, "/api/v1/incidents/:ref/decisions/:id/execute", .role(.responder)) { request, context in
             let (number, id) = try Self.ids(context)
             let person = try Self.person(context)
-            let input = try await Self.optionalBody(request, context, ExecuteInput.self) ?? ExecuteInput(at: nil, note: nil)
+            let input = try await request.decodeOptionalJSON(ExecuteInput.self, context: context) ?? ExecuteInput(at: nil, note: nil)
             let at = try IncidentController.time(input.at, "at")
             switch try await store.execute(number: number, id: id, at: at, note: Self.clean(input.note), by: person) {
             case .executed(let d): return DecisionBody(decision: d)
@@ -120,13 +120,6 @@ struct DecisionController {
         guard let decisions = try await store.list(number: number, id: id) else { throw IncidentController.notFound(number) }
         guard let d = decisions.first else { throw Self.notFound(number, id) }
         return DecisionBody(decision: d)
-    }
-
-    static func optionalBody<T: Decodable>(_ request: Request, _ context: HandrailRequestContext, _ type: T.Type) async throws -> T? {
-        var request = request
-        let body = try await request.collectBody(upTo: 1 << 20)
-        guard body.readableBytes > 0 else { return nil }
-        return try await request.decodeJSON(type, context: context)
     }
 
     static func ids(_ context: HandrailRequestContext) throws -> (Int64, Int64) {

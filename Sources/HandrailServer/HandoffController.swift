@@ -16,7 +16,7 @@ struct HandoffController {
             let name = try context.parameters.require("name")
             guard let user = context.user else { throw APIError(.forbidden, "only people generate handoffs") }
             guard let rotation = try await rotations.find(name: name) else { throw RotationController.notFound(name) }
-            let input = try await DecisionController.optionalBody(request, context, WindowInput.self) ?? WindowInput(week: nil, from: nil, to: nil)
+            let input = try await request.decodeOptionalJSON(WindowInput.self, context: context) ?? WindowInput(week: nil, from: nil, to: nil)
             let window = try input.window(rotation)
             let log = try await store.collect(rotation, window: window)
             let document = HandoffDocument.build(log)

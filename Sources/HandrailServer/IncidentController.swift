@@ -133,13 +133,8 @@ struct IncidentController {
 
     func change(_ request: Request, _ context: HandrailRequestContext, _ transition: IncidentTransition) async throws -> DetailBody {
         let number = try Self.number(context)
-        var note: String?
-        var request = request
-        let body = try await request.collectBody(upTo: 1 << 20)
-        if body.readableBytes > 0 {
-            note = try await request.decodeJSON(TransitionInput.self, context: context).note?.trimmingCharacters(in: .whitespacesAndNewlines)
-            if note?.isEmpty == true { note = nil }
-        }
+        var note = try await request.decodeOptionalJSON(TransitionInput.self, context: context)?.note?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if note?.isEmpty == true { note = nil }
         switch try await store.transition(number: number, transition, note: note, by: try Self.actor(context)) {
         case .changed: return try await detail(number)
         case .notFound: throw Self.notFound(number)

@@ -3,6 +3,14 @@ import HandrailCore
 import Hummingbird
 
 extension Request {
+    /// Decodes a JSON body when there is one; nil for an empty body (optional bodies).
+    func decodeOptionalJSON<T: Decodable>(_ type: T.Type, context: HandrailRequestContext) async throws -> T? {
+        var request = self
+        let body = try await request.collectBody(upTo: 1 << 20)
+        guard body.readableBytes > 0 else { return nil }
+        return try await request.decodeJSON(type, context: context)
+    }
+
     /// Decodes a JSON body (at most 1 MiB), naming the field at fault when it cannot.
     func decodeJSON<T: Decodable>(_ type: T.Type, context: HandrailRequestContext) async throws -> T {
         var request = self
