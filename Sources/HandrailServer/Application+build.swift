@@ -77,6 +77,7 @@ func buildRouter(
     router.add(middleware: RequestLogMiddleware(logger: logger))
     router.add(middleware: RequestMetricsMiddleware(factory: PrometheusMetricsFactory(registry: registry)))
     router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: PageErrorMiddleware(pages: pages))
     router.add(middleware: ErrorMiddleware(logger: logger))
     // Static assets (the stylesheet) are public; they are files, not routes.
     router.add(middleware: FileMiddleware(
@@ -99,16 +100,21 @@ func buildRouter(
         ingest: IngestStore(pool: database.pool), incidents: incidents, catalog: catalog,
         metrics: IngestMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger
     ).addRoutes(to: routes)
-    IncidentController(store: incidents, publicURL: configuration.publicURL).addRoutes(to: routes)
-    DecisionController(store: DecisionStore(pool: database.pool)).addRoutes(to: routes)
+    let incidentController = IncidentController(store: incidents, publicURL: configuration.publicURL)
+    incidentController.addRoutes(to: routes)
+    let decisions = DecisionController(store: DecisionStore(pool: database.pool))
+    decisions.addRoutes(to: routes)
     RotationController(store: RotationStore(pool: database.pool)).addRoutes(to: routes)
-    PostmortemController(
-        store: PostmortemStore(pool: database.pool), generator: PostmortemGenerator(pool: database.pool),
-        renderer: DocumentRenderer(directory: configuration.templatesDirectory)
-    ).addRoutes(to: routes)
-    HandoffController(
-        store: HandoffStore(pool: database.pool), rotations: RotationStore(pool: database.pool),
-        renderer: DocumentRenderer(directory: configuration.templatesDirectory)
+    let renderer = DocumentRenderer(directory: configuration.templatesDirectory)
+    let postmortems = PostmortemController(
+        store: PostmortemStore(pool: database.pool), generator: PostmortemGenerator(pool: database.pool), renderer: renderer)
+    postmortems.addRoutes(to: routes)
+    let handoffs = HandoffController(store: HandoffStore(pool: database.pool), rotations: RotationStore(pool: database.pool), renderer: renderer)
+    handoffs.addRoutes(to: routes)
+    WebController(
+        pages: pages, incidents: incidentController, decisions: decisions, postmortems: postmortems, handoffs: handoffs,
+        rotations: RotationStore(pool: database.pool), runbooks: RunbookStore(pool: database.pool), users: auth.users,
+        feed: IncidentFeed(pool: database.pool, logger: logger), liveLifetime: configuration.liveStreamLifetime
     ).addRoutes(to: routes)
     return (router, access)
 }

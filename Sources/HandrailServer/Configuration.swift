@@ -23,6 +23,9 @@ public struct HandrailConfiguration: Sendable {
     public var security = SecuritySettings()
     /// The address people open Handrail at (`HANDRAIL_PUBLIC_URL`), for incident links.
     public var publicURL: String?
+    /// How long one live-update stream (server-sent events) of a page stays open before the
+    /// browser reconnects; short enough for proxies that cut idle streams.
+    public var liveStreamLifetime: Duration = .seconds(45)
     /// When no enabled admin exists at start, create `admin` with a one-time password and
     /// hand the password to this closure (`serve` prints it once on the terminal).
     public var onFirstAdmin: (@Sendable (_ username: String, _ password: String) -> Void)?

@@ -20,47 +20,62 @@ struct DecisionController {
         }
         routes.on(.post, "/api/v1/incidents/:ref/decisions", .role(.responder)) { request, context in
             let number = try IncidentController.number(context)
-            let person = try Self.person(context)
             let input = try await request.decodeJSON(DecisionInput.self, context: context)
-            let decision = try input.validated()
-            switch try await store.record(number: number, decision, by: person) {
-            case .recorded(let d): return EditedResponse(status: .created, response: DecisionBody(decision: d))
-            case .notFound: throw IncidentController.notFound(number)
-            case .refused(let reason): throw APIError(.forbidden, reason)
-            case .unknownSuperseded:
-                throw APIError(.badRequest, "\(IncidentRef.display(number)) has no decision \(decision.supersedes ?? 0)", field: "supersedes")
-            case .alreadySuperseded(let by):
-                throw APIError(.conflict, "decision \(decision.supersedes ?? 0) was already superseded by decision \(by ?? 0); supersede that one", field: "supersedes")
-            }
+            return EditedResponse(status: .created, response: DecisionBody(decision: try await record(number, input, context)))
         }
         routes.on(.post, "/api/v1/incidents/:ref/decisions/:id/execute", .role(.responder)) { request, context in
             let (number, id) = try Self.ids(context)
-            let person = try Self.person(context)
             let input = try await request.decodeOptionalJSON(ExecuteInput.self, context: context) ?? ExecuteInput(at: nil, note: nil)
-            let at = try IncidentController.time(input.at, "at")
-            switch try await store.execute(number: number, id: id, at: at, note: Self.clean(input.note), by: person) {
-            case .executed(let d): return DecisionBody(decision: d)
-            case .notFound: throw Self.notFound(number, id)
-            case .superseded(let by): throw APIError(.conflict, "decision \(id) was superseded by decision \(by); it is not carried out")
-            case .alreadyExecuted(let who, let when): throw APIError(.conflict, "decision \(id) was executed by \(who) at \(RFC3339.format(when))")
-            case .badTime(let message): throw APIError(.badRequest, message, field: "at")
-            }
+            return DecisionBody(decision: try await execute(number, id, input, context))
         }
         routes.on(.post, "/api/v1/incidents/:ref/decisions/:id/outcome", .role(.responder)) { request, context in
             let (number, id) = try Self.ids(context)
-            let person = try Self.person(context)
             let input = try await request.decodeJSON(OutcomeInput.self, context: context)
-            let outcome = try DecisionOutcome.parse(input.outcome)
-            switch try await store.recordOutcome(number: number, id: id, outcome: outcome, note: Self.clean(input.note), by: person) {
-            case .recorded(let d): return DecisionBody(decision: d)
-            case .notFound: throw Self.notFound(number, id)
-            case .notExecuted: throw APIError(.conflict, "decision \(id) has not been executed; record its execution first")
-            case .alreadyRecorded(let o):
-                throw APIError(.conflict, "decision \(id) already has its outcome (\(o.outcome.rawValue), by \(o.confirmedBy)); a change of mind is a new decision")
-            case .refused(let reason): throw APIError(.forbidden, reason)
-            case .noteRequired(let proposed):
-                throw APIError(.badRequest, "Handrail proposes \(proposed?.rawValue ?? "nothing yet (the verification window is open)"); say why you record \(outcome.rawValue)", field: "note")
-            }
+            return DecisionBody(decision: try await recordOutcome(number, id, input, context))
+        }
+    }
+
+    /// Records a decision (API and pages); the pinned runbook says who may.
+    func record(_ number: Int64, _ input: DecisionInput, _ context: HandrailRequestContext) async throws -> Decision {
+        let person = try Self.person(context)
+        let decision = try input.validated()
+        switch try await store.record(number: number, decision, by: person) {
+        case .recorded(let d): return d
+        case .notFound: throw IncidentController.notFound(number)
+        case .refused(let reason): throw APIError(.forbidden, reason)
+        case .unknownSuperseded:
+            throw APIError(.badRequest, "\(IncidentRef.display(number)) has no decision \(decision.supersedes ?? 0)", field: "supersedes")
+        case .alreadySuperseded(let by):
+            throw APIError(.conflict, "decision \(decision.supersedes ?? 0) was already superseded by decision \(by ?? 0); supersede that one", field: "supersedes")
+        }
+    }
+
+    /// Records that a decision was carried out (API and pages).
+    func execute(_ number: Int64, _ id: Int64, _ input: ExecuteInput, _ context: HandrailRequestContext) async throws -> Decision {
+        let person = try Self.person(context)
+        let at = try IncidentController.time(input.at, "at")
+        switch try await store.execute(number: number, id: id, at: at, note: Self.clean(input.note), by: person) {
+        case .executed(let d): return d
+        case .notFound: throw Self.notFound(number, id)
+        case .superseded(let by): throw APIError(.conflict, "decision \(id) was superseded by decision \(by); it is not carried out")
+        case .alreadyExecuted(let who, let when): throw APIError(.conflict, "decision \(id) was executed by \(who) at \(RFC3339.format(when))")
+        case .badTime(let message): throw APIError(.badRequest, message, field: "at")
+        }
+    }
+
+    /// Confirms or overrides Handrail's proposed outcome (API and pages).
+    func recordOutcome(_ number: Int64, _ id: Int64, _ input: OutcomeInput, _ context: HandrailRequestContext) async throws -> Decision {
+        let person = try Self.person(context)
+        let outcome = try DecisionOutcome.parse(input.outcome)
+        switch try await store.recordOutcome(number: number, id: id, outcome: outcome, note: Self.clean(input.note), by: person) {
+        case .recorded(let d): return d
+        case .notFound: throw Self.notFound(number, id)
+        case .notExecuted: throw APIError(.conflict, "decision \(id) has not been executed; record its execution first")
+        case .alreadyRecorded(let o):
+            throw APIError(.conflict, "decision \(id) already has its outcome (\(o.outcome.rawValue), by \(o.confirmedBy)); a change of mind is a new decision")
+        case .refused(let reason): throw APIError(.forbidden, reason)
+        case .noteRequired(let proposed):
+            throw APIError(.badRequest, "Handrail proposes \(proposed?.rawValue ?? "nothing yet (the verification window is open)"); say why you record \(outcome.rawValue)", field: "note")
         }
     }
 

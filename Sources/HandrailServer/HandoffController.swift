@@ -14,17 +14,8 @@ struct HandoffController {
     func addRoutes(to routes: Routes) {
         routes.on(.post, "/api/v1/rotations/:name/handoffs", .role(.responder)) { request, context in
             let name = try context.parameters.require("name")
-            guard let user = context.user else { throw APIError(.forbidden, "only people generate handoffs") }
-            guard let rotation = try await rotations.find(name: name) else { throw RotationController.notFound(name) }
             let input = try await request.decodeOptionalJSON(WindowInput.self, context: context) ?? WindowInput(week: nil, from: nil, to: nil)
-            let window = try input.window(rotation)
-            let log = try await store.collect(rotation, window: window)
-            let document = HandoffDocument.build(log)
-            let markdown = try render(document)
-            guard let stored = try await store.store(
-                rotation: name, window: window, markdown: markdown, document: document,
-                incoming: rotation.onCall(at: window.to).user, by: user.id) else { throw RotationController.notFound(name) }
-            return EditedResponse(status: .created, response: Body(handoff: stored))
+            return EditedResponse(status: .created, response: Body(handoff: try await generate(name, input, context)))
         }
         routes.on(.get, "/api/v1/rotations/:name/handoffs", .role(.viewer)) { _, context in
             let name = try context.parameters.require("name")
@@ -47,16 +38,35 @@ struct HandoffController {
         }
         routes.on(.post, "/api/v1/rotations/:name/handoffs/:id/acknowledge", .role(.responder)) { _, context in
             let (name, id) = try Self.ids(context)
-            guard let user = context.user else { throw APIError(.forbidden, "only people acknowledge handoffs") }
-            guard let stored = try await store.find(rotation: name, id: id, content: false) else { throw Self.notFound(name, id) }
-            if stored.incoming != user.username, user.role < .lead {
-                throw APIError(.forbidden, "the incoming on-call (\(stored.incoming ?? "nobody")) or a lead acknowledges this handoff")
-            }
-            switch try await store.acknowledge(rotation: name, id: id, by: user.id) {
-            case .acknowledged(let h): return Body(handoff: h)
-            case .notFound: throw Self.notFound(name, id)
-            case .already(let by, let at): throw APIError(.conflict, "acknowledged by \(by) at \(RFC3339.format(at))")
-            }
+            return Body(handoff: try await acknowledge(name, id, context))
+        }
+    }
+
+    /// Generates and keeps the handoff of a window (API and pages).
+    func generate(_ name: String, _ input: WindowInput, _ context: HandrailRequestContext) async throws -> StoredHandoff {
+        guard let user = context.user else { throw APIError(.forbidden, "only people generate handoffs") }
+        guard let rotation = try await rotations.find(name: name) else { throw RotationController.notFound(name) }
+        let window = try input.window(rotation)
+        let log = try await store.collect(rotation, window: window)
+        let document = HandoffDocument.build(log)
+        let markdown = try render(document)
+        guard let stored = try await store.store(
+            rotation: name, window: window, markdown: markdown, document: document,
+            incoming: rotation.onCall(at: window.to).user, by: user.id) else { throw RotationController.notFound(name) }
+        return stored
+    }
+
+    /// The incoming on-call (or a lead and up) acknowledges a handoff (API and pages).
+    func acknowledge(_ name: String, _ id: Int64, _ context: HandrailRequestContext) async throws -> StoredHandoff {
+        guard let user = context.user else { throw APIError(.forbidden, "only people acknowledge handoffs") }
+        guard let stored = try await store.find(rotation: name, id: id, content: false) else { throw Self.notFound(name, id) }
+        if stored.incoming != user.username, user.role < .lead {
+            throw APIError(.forbidden, "the incoming on-call (\(stored.incoming ?? "nobody")) or a lead acknowledges this handoff")
+        }
+        switch try await store.acknowledge(rotation: name, id: id, by: user.id) {
+        case .acknowledged(let h): return h
+        case .notFound: throw Self.notFound(name, id)
+        case .already(let by, let at): throw APIError(.conflict, "acknowledged by \(by) at \(RFC3339.format(at))")
         }
     }
 

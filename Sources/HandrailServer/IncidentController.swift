@@ -24,28 +24,44 @@ struct IncidentController {
         routes.on(.post, "/api/v1/incidents/:ref/notes", .role(.responder)) { request, context in
             let number = try Self.number(context)
             let input = try await request.decodeJSON(NoteInput.self, context: context)
-            let text = input.text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !text.isEmpty else { throw APIError(.badRequest, "must not be empty", field: "text") }
-            guard text.count <= 10_000 else { throw APIError(.badRequest, "must be at most 10000 characters", field: "text") }
-            guard try await store.addNote(number: number, text: text, by: try Self.actor(context)) else { throw Self.notFound(number) }
+            try await addNote(number, text: input.text, context)
             return try await detail(number)
         }
         roleRoutes(routes)
         routes.on(.post, "/api/v1/incidents/:ref/steps/:step", .role(.responder)) { request, context in
             let number = try Self.number(context)
-            guard let step = context.parameters.get("step", as: Int.self), step > 0 else {
-                throw APIError(.badRequest, "must be a step number (1, 2, …)", field: "step")
-            }
+            let step = try Self.step(context)
             let input = try await request.decodeJSON(StepInput.self, context: context)
-            let (outcome, note) = try StepOutcome.validate(input.outcome, note: input.note)
-            guard let user = context.user else { throw APIError(.forbidden, "only people mark runbook steps") }
-            switch try await store.markStep(number: number, step: step, outcome: outcome, note: note, userID: user.id, username: user.username) {
-            case .marked: return try await detail(number)
-            case .notFound: throw Self.notFound(number)
-            case .noRunbook: throw APIError(.conflict, "\(IncidentRef.display(number)) has no runbook, so it has no steps", field: "step")
-            case .noSuchStep(let count): throw APIError(.badRequest, "the runbook version of \(IncidentRef.display(number)) has \(count) step(s)", field: "step")
-            case .nothingToUndo: throw APIError(.conflict, "step \(step) has no mark to undo", field: "outcome")
-            }
+            try await markStep(number, step: step, input, context)
+            return try await detail(number)
+        }
+    }
+
+    /// Adds a note (API and pages).
+    func addNote(_ number: Int64, text: String, _ context: HandrailRequestContext) async throws {
+        let text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { throw APIError(.badRequest, "must not be empty", field: "text") }
+        guard text.count <= 10_000 else { throw APIError(.badRequest, "must be at most 10000 characters", field: "text") }
+        guard try await store.addNote(number: number, text: text, by: try Self.actor(context)) else { throw Self.notFound(number) }
+    }
+
+    static func step(_ context: HandrailRequestContext) throws -> Int {
+        guard let step = context.parameters.get("step", as: Int.self), step > 0 else {
+            throw APIError(.badRequest, "must be a step number (1, 2, …)", field: "step")
+        }
+        return step
+    }
+
+    /// Marks a runbook step done, skipped or failed, or undoes the mark (API and pages).
+    func markStep(_ number: Int64, step: Int, _ input: StepInput, _ context: HandrailRequestContext) async throws {
+        let (outcome, note) = try StepOutcome.validate(input.outcome, note: input.note)
+        guard let user = context.user else { throw APIError(.forbidden, "only people mark runbook steps") }
+        switch try await store.markStep(number: number, step: step, outcome: outcome, note: note, userID: user.id, username: user.username) {
+        case .marked: return
+        case .notFound: throw Self.notFound(number)
+        case .noRunbook: throw APIError(.conflict, "\(IncidentRef.display(number)) has no runbook, so it has no steps", field: "step")
+        case .noSuchStep(let count): throw APIError(.badRequest, "the runbook version of \(IncidentRef.display(number)) has \(count) step(s)", field: "step")
+        case .nothingToUndo: throw APIError(.conflict, "step \(step) has no mark to undo", field: "outcome")
         }
     }
 
@@ -54,42 +70,54 @@ struct IncidentController {
             let number = try Self.number(context)
             let role = try IncidentRole.parse(try context.parameters.require("role"))
             let input = try await request.decodeJSON(RoleInput.self, context: context)
-            let change = try RoleChange.parse(input.action)
-            guard let user = context.user else { throw APIError(.forbidden, "only people hold incident roles") }
-            let reason = input.reason?.trimmingCharacters(in: .whitespacesAndNewlines)
-            let to: String
-            switch change {
-            case .take:
-                if let other = input.to, other != user.username { throw APIError(.badRequest, "take is for yourself; use assign to give the role to \(other)", field: "to") }
-                to = user.username
-            case .assign, .handOver:
-                guard let other = input.to?.trimmingCharacters(in: .whitespaces), !other.isEmpty else {
-                    throw APIError(.badRequest, "must name the person who gets the role", field: "to")
-                }
-                guard let reason, !reason.isEmpty else { throw APIError(.badRequest, "say why (\(change.rawValue) is recorded with its reason)", field: "reason") }
-                to = other
-            }
-            if let reason, reason.count > 2000 { throw APIError(.badRequest, "must be at most 2000 characters", field: "reason") }
-            switch try await store.changeRole(number: number, role: role, change: change, to: to, reason: reason?.isEmpty == true ? nil : reason, by: (user.id, user.username)) {
-            case .changed, .unchanged: return try await detail(number)
-            case .notFound: throw Self.notFound(number)
-            case .resolved: throw APIError(.conflict, "\(IncidentRef.display(number)) is resolved; its roles are history", field: "state")
-            case .unknownUser: throw APIError(.badRequest, "no enabled responder (or higher role) named \(to.debugDescription)", field: "to")
-            case .notHolder(let holder):
-                throw APIError(.conflict, "only the \(role.rawValue) (\(holder ?? "nobody")) hands the role over; use assign", field: "action")
-            }
+            try await changeRole(number, role: role, input, context)
+            return try await detail(number)
         }
         routes.on(.post, "/api/v1/incidents/:ref/roles/:role/accept", .role(.responder)) { _, context in
             let number = try Self.number(context)
             let role = try IncidentRole.parse(try context.parameters.require("role"))
-            guard let user = context.user else { throw APIError(.forbidden, "only people hold incident roles") }
-            switch try await store.acceptRole(number: number, role: role, by: (user.id, user.username)) {
-            case .accepted: return try await detail(number)
-            case .notFound: throw Self.notFound(number)
-            case .notPending(let holder):
-                throw APIError(.conflict, holder == user.username
-                    ? "you hold the \(role.rawValue) role already" : "the \(role.rawValue) role of \(IncidentRef.display(number)) awaits no acceptance from you", field: "role")
+            try await acceptRole(number, role: role, context)
+            return try await detail(number)
+        }
+    }
+
+    /// Takes, assigns or hands over an incident role (API and pages).
+    func changeRole(_ number: Int64, role: IncidentRole, _ input: RoleInput, _ context: HandrailRequestContext) async throws {
+        let change = try RoleChange.parse(input.action)
+        guard let user = context.user else { throw APIError(.forbidden, "only people hold incident roles") }
+        let reason = input.reason?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let to: String
+        switch change {
+        case .take:
+            if let other = input.to, !other.isEmpty, other != user.username { throw APIError(.badRequest, "take is for yourself; use assign to give the role to \(other)", field: "to") }
+            to = user.username
+        case .assign, .handOver:
+            guard let other = input.to?.trimmingCharacters(in: .whitespaces), !other.isEmpty else {
+                throw APIError(.badRequest, "must name the person who gets the role", field: "to")
             }
+            guard let reason, !reason.isEmpty else { throw APIError(.badRequest, "say why (\(change.rawValue) is recorded with its reason)", field: "reason") }
+            to = other
+        }
+        if let reason, reason.count > 2000 { throw APIError(.badRequest, "must be at most 2000 characters", field: "reason") }
+        switch try await store.changeRole(number: number, role: role, change: change, to: to, reason: reason?.isEmpty == true ? nil : reason, by: (user.id, user.username)) {
+        case .changed, .unchanged: return
+        case .notFound: throw Self.notFound(number)
+        case .resolved: throw APIError(.conflict, "\(IncidentRef.display(number)) is resolved; its roles are history", field: "state")
+        case .unknownUser: throw APIError(.badRequest, "no enabled responder (or higher role) named \(to.debugDescription)", field: "to")
+        case .notHolder(let holder):
+            throw APIError(.conflict, "only the \(role.rawValue) (\(holder ?? "nobody")) hands the role over; use assign", field: "action")
+        }
+    }
+
+    /// Accepts a role one was given (API and pages).
+    func acceptRole(_ number: Int64, role: IncidentRole, _ context: HandrailRequestContext) async throws {
+        guard let user = context.user else { throw APIError(.forbidden, "only people hold incident roles") }
+        switch try await store.acceptRole(number: number, role: role, by: (user.id, user.username)) {
+        case .accepted: return
+        case .notFound: throw Self.notFound(number)
+        case .notPending(let holder):
+            throw APIError(.conflict, holder == user.username
+                ? "you hold the \(role.rawValue) role already" : "the \(role.rawValue) role of \(IncidentRef.display(number)) awaits no acceptance from you", field: "role")
         }
     }
 
@@ -133,10 +161,18 @@ struct IncidentController {
 
     func change(_ request: Request, _ context: HandrailRequestContext, _ transition: IncidentTransition) async throws -> DetailBody {
         let number = try Self.number(context)
-        var note = try await request.decodeOptionalJSON(TransitionInput.self, context: context)?.note?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let note = try await request.decodeOptionalJSON(TransitionInput.self, context: context)?.note
+        try await change(number, transition, note: note, context)
+        return try await detail(number)
+    }
+
+    /// Acknowledges, mitigates, resolves or reopens (API and pages).
+    func change(_ number: Int64, _ transition: IncidentTransition, note: String?, _ context: HandrailRequestContext) async throws {
+        var note = note?.trimmingCharacters(in: .whitespacesAndNewlines)
         if note?.isEmpty == true { note = nil }
+        if let note, note.count > 10_000 { throw APIError(.badRequest, "must be at most 10000 characters", field: "note") }
         switch try await store.transition(number: number, transition, note: note, by: try Self.actor(context)) {
-        case .changed: return try await detail(number)
+        case .changed: return
         case .notFound: throw Self.notFound(number)
         case .refused(let current):
             throw APIError(.conflict, "\(IncidentRef.display(number)) is \(current.rawValue); \(transition.rawValue) applies to "

@@ -26,16 +26,38 @@ struct Pages: Sendable {
         var values = values
         if let user = context.user {
             values["user"] = [
-                "username": user.username, "display_name": user.displayName, "role": user.role.rawValue,
+                "username": user.username, "display_name": user.displayName, "role": user.role.rawValue, "is_admin": user.role >= .admin,
             ]
         }
         if let session = context.sessionToken { values["csrf_token"] = Secrets.csrfToken(session: session) }
-        guard let html = library.render(values, withTemplate: template) else {
+        guard let html = library.render(Self.present(values), withTemplate: template) else {
             logger.error("template missing or failed to render", metadata: ["template": "\(template)"])
             throw APIError(.internalServerError, "a page template is missing; the server log has the details")
         }
         return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
     }
+}
+
+extension Pages {
+    /// Values as Mustache should see them: a missing optional (`nil as Any`) becomes NSNull,
+    /// which renders as nothing and is false in a section (Mustache would print "nil"), and
+    /// stops the lookup from climbing to an outer value of the same name.
+    static func present(_ value: Any) -> Any {
+        if let optional = value as? any OptionalValue {
+            guard let wrapped = optional.wrappedValue else { return NSNull() }
+            return present(wrapped)
+        }
+        if let dictionary = value as? [String: Any] { return dictionary.mapValues(present) }
+        if let array = value as? [Any] { return array.map(present) }
+        return value
+    }
+
+    static func present(_ values: [String: Any]) -> [String: Any] { values.mapValues(present) }
+}
+
+protocol OptionalValue { var wrappedValue: Any? { get } }
+extension Optional: OptionalValue {
+    var wrappedValue: Any? { self.map { $0 as Any } }
 }
 
 /// Security headers: on every response `nosniff`; on HTML pages a Content-Security-Policy
@@ -56,5 +78,49 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
             response.headers[.cacheControl] = "no-store"
         }
         return response
+    }
+}
+
+/// Errors on pages are pages: a browser that asked for HTML gets the error page (status
+/// kept, message generic and useful, nothing internal); API clients keep getting JSON.
+struct PageErrorMiddleware: RouterMiddleware {
+    typealias Context = HandrailRequestContext
+    let pages: Pages
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            guard !AccessMiddleware.wantsJSON(request), request.headers[.accept]?.contains("text/html") == true else { throw error }
+            let message = (error as? APIError)?.pageMessage ?? Self.message(error.status)
+            var response = try pages.render(
+                "error.html", status: error.status, ["title": Self.title(error.status), "message": message], context: context.signedOut)
+            if let api = error as? APIError {
+                for field in api.headers where field.name != .contentType { response.headers.append(field) }
+            }
+            return response
+        }
+    }
+
+    static func title(_ status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 400: "That did not work"
+        case 401: "Sign in first"
+        case 403: "Not allowed"
+        case 404: "Not found"
+        case 409: "Already changed"
+        case 413: "Too large"
+        case 503: "Try again shortly"
+        case 500...: "Something went wrong"
+        default: status.reasonPhrase
+        }
+    }
+
+    static func message(_ status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 404: "There is no page here."
+        case 500...: "Handrail could not finish this. The server log has the details."
+        default: status.reasonPhrase
+        }
     }
 }

@@ -92,11 +92,7 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             if !labels.isEmpty { line += ", labels " + labels.joined(separator: ", ") }
             if let value = a.value {
                 line += ", value \(Self.number(value))"
-                let threshold = thresholds.first { $0.metric == a.labels["metric"] } ?? (thresholds.count == 1 ? thresholds.first : nil)
-                if let t = threshold {
-                    let limits = [t.warning.map { "warning \(Self.number($0))" }, t.critical.map { "critical \(Self.number($0))" }].compactMap { $0 }
-                    line += " against \(t.metric) thresholds \(limits.joined(separator: ", ")) (\(t.direction == .higher ? "higher" : "lower") is worse)"
-                }
+                if let t = Self.thresholds(for: a.labels, thresholds) { line += " against \(t)" }
             }
             detection.append(line)
         }
@@ -135,6 +131,14 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
 
     static func number(_ v: Double) -> String {
         v.rounded() == v && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+
+    /// The runbook thresholds an alert is measured against, in words ("gpu_util thresholds
+    /// warning 0.8, critical 0.9 (higher is worse)"), or nil when none applies.
+    static func thresholds(for labels: [String: String], _ thresholds: [Threshold]) -> String? {
+        guard let t = thresholds.first(where: { $0.metric == labels["metric"] }) ?? (thresholds.count == 1 ? thresholds.first : nil) else { return nil }
+        let limits = [t.warning.map { "warning \(Self.number($0))" }, t.critical.map { "critical \(Self.number($0))" }].compactMap { $0 }
+        return "\(t.metric) thresholds \(limits.joined(separator: ", ")) (\(t.direction == .higher ? "higher" : "lower") is worse)"
     }
 
     /// One timeline entry in words.

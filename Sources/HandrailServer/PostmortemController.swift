@@ -27,15 +27,8 @@ struct PostmortemController {
         }
         routes.on(.post, base, .role(.responder)) { _, context in
             let number = try IncidentController.number(context)
-            let user = try Self.user(context)
-            guard let facts = try await generator.facts(number: number) else { throw IncidentController.notFound(number) }
-            switch try await store.create(number: number, factsJSON: try Self.json(facts), by: user.id) {
-            case .created: return EditedResponse(status: .created, response: try await body(number))
-            case .notFound: throw IncidentController.notFound(number)
-            case .notResolved(let state):
-                throw APIError(.conflict, "\(IncidentRef.display(number)) is \(state.rawValue); a postmortem is written for a resolved incident", field: "state")
-            case .exists: throw APIError(.conflict, "\(IncidentRef.display(number)) has a postmortem already")
-            }
+            try await create(number, context)
+            return EditedResponse(status: .created, response: try await body(number))
         }
         routes.on(.get, base, .role(.viewer)) { request, context in
             let number = try IncidentController.number(context)
@@ -50,11 +43,9 @@ struct PostmortemController {
         }
         routes.on(.put, "\(base)/sections/:section", .role(.responder)) { request, context in
             let number = try IncidentController.number(context)
-            let user = try Self.user(context)
             let section = try PostmortemSection.parse(try context.parameters.require("section"))
             let input = try await request.decodeJSON(SectionInput.self, context: context)
-            guard input.markdown.count <= 100_000 else { throw APIError(.badRequest, "must be at most 100000 characters", field: "markdown") }
-            try Self.check(try await store.editSection(number: number, section: section, markdown: input.markdown, by: user.id), number, "edit")
+            try await editSection(number, section, markdown: input.markdown, context)
             return try await body(number)
         }
         routes.on(.post, "\(base)/regenerate", .role(.responder)) { _, context in
@@ -63,37 +54,79 @@ struct PostmortemController {
             try Self.check(try await store.regenerate(number: number, factsJSON: try Self.json(facts)), number, "regenerate")
             return try await body(number)
         }
-        for (action, state, role) in [("submit", PostmortemState.inReview, Role.responder), ("approve", .approved, .manager), ("publish", .published, .manager)] {
+        for (action, state, role) in Self.reviewSteps {
             routes.on(.post, "\(base)/\(action)", .role(role)) { _, context in
                 let number = try IncidentController.number(context)
-                let user = try Self.user(context)
-                try Self.check(try await store.advance(number: number, to: state, by: user.id), number, action)
+                try await advance(number, to: state, action: action, context)
                 return try await body(number)
             }
         }
         routes.on(.post, "\(base)/action-items", .role(.responder)) { request, context in
             let number = try IncidentController.number(context)
-            let user = try Self.user(context)
             let input = try await request.decodeJSON(ActionItemInput.self, context: context)
-            let title = input.title.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard (1...300).contains(title.count) else { throw APIError(.badRequest, "must be 1 to 300 characters", field: "title") }
-            guard let due = LocalDate(input.dueDate) else { throw APIError(.badRequest, "must be a date such as 2026-12-01", field: "due_date") }
-            switch try await store.addActionItem(number: number, title: title, owner: input.owner, due: due, by: user.id) {
-            case .done: return EditedResponse(status: .created, response: try await body(number))
-            case .notFound: throw Self.noPostmortem(number)
-            case .unknownOwner: throw APIError(.badRequest, "no enabled user \(input.owner.debugDescription)", field: "owner")
-            case .published: throw APIError(.conflict, "the postmortem of \(IncidentRef.display(number)) is published and read-only")
-            }
+            try await addActionItem(number, input, context)
+            return EditedResponse(status: .created, response: try await body(number))
         }
         routes.on(.post, "\(base)/action-items/:id", .role(.responder)) { request, context in
             let number = try IncidentController.number(context)
             guard let id = context.parameters.get("id", as: Int64.self) else { throw APIError(.badRequest, "must be an action item id", field: "id") }
             let input = try await request.decodeJSON(StatusInput.self, context: context)
-            guard ["open", "done", "dropped"].contains(input.status) else { throw APIError(.badRequest, "must be open, done or dropped", field: "status") }
-            switch try await store.setActionItem(number: number, id: id, status: input.status) {
-            case .done: return try await body(number)
-            case .notFound, .unknownOwner, .published: throw APIError(.notFound, "the postmortem of \(IncidentRef.display(number)) has no action item \(id)")
-            }
+            try await setActionItem(number, id, status: input.status)
+            return try await body(number)
+        }
+    }
+
+    /// The review's steps: the action in the path, the state it leads to, the least role.
+    static let reviewSteps: [(action: String, state: PostmortemState, role: Role)] = [
+        ("submit", .inReview, .responder), ("approve", .approved, .manager), ("publish", .published, .manager),
+    ]
+
+    /// Generates the draft of a resolved incident (API and pages).
+    func create(_ number: Int64, _ context: HandrailRequestContext) async throws {
+        let user = try Self.user(context)
+        guard let facts = try await generator.facts(number: number) else { throw IncidentController.notFound(number) }
+        switch try await store.create(number: number, factsJSON: try Self.json(facts), by: user.id) {
+        case .created: return
+        case .notFound: throw IncidentController.notFound(number)
+        case .notResolved(let state):
+            throw APIError(.conflict, "\(IncidentRef.display(number)) is \(state.rawValue); a postmortem is written for a resolved incident", field: "state")
+        case .exists: throw APIError(.conflict, "\(IncidentRef.display(number)) has a postmortem already")
+        }
+    }
+
+    /// Replaces a section people write; the edit history keeps every version (API and pages).
+    func editSection(_ number: Int64, _ section: PostmortemSection, markdown: String, _ context: HandrailRequestContext) async throws {
+        let user = try Self.user(context)
+        guard markdown.count <= 100_000 else { throw APIError(.badRequest, "must be at most 100000 characters", field: "markdown") }
+        try Self.check(try await store.editSection(number: number, section: section, markdown: markdown, by: user.id), number, "edit")
+    }
+
+    /// One review step (API and pages); the route's access already checked the role.
+    func advance(_ number: Int64, to state: PostmortemState, action: String, _ context: HandrailRequestContext) async throws {
+        let user = try Self.user(context)
+        try Self.check(try await store.advance(number: number, to: state, by: user.id), number, action)
+    }
+
+    /// Adds an action item (API and pages).
+    func addActionItem(_ number: Int64, _ input: ActionItemInput, _ context: HandrailRequestContext) async throws {
+        let user = try Self.user(context)
+        let title = input.title.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...300).contains(title.count) else { throw APIError(.badRequest, "must be 1 to 300 characters", field: "title") }
+        guard let due = LocalDate(input.dueDate) else { throw APIError(.badRequest, "must be a date such as 2026-12-01", field: "due_date") }
+        switch try await store.addActionItem(number: number, title: title, owner: input.owner, due: due, by: user.id) {
+        case .done: return
+        case .notFound: throw Self.noPostmortem(number)
+        case .unknownOwner: throw APIError(.badRequest, "no enabled user \(input.owner.debugDescription)", field: "owner")
+        case .published: throw APIError(.conflict, "the postmortem of \(IncidentRef.display(number)) is published and read-only")
+        }
+    }
+
+    /// Moves an action item to open, done or dropped (API and pages).
+    func setActionItem(_ number: Int64, _ id: Int64, status: String) async throws {
+        guard ["open", "done", "dropped"].contains(status) else { throw APIError(.badRequest, "must be open, done or dropped", field: "status") }
+        switch try await store.setActionItem(number: number, id: id, status: status) {
+        case .done: return
+        case .notFound, .unknownOwner, .published: throw APIError(.notFound, "the postmortem of \(IncidentRef.display(number)) has no action item \(id)")
         }
     }
 

@@ -13,7 +13,6 @@ struct SessionController {
         routes.on(.get, "/login", .everyone) { request, context in try await showLogin(request, context) }
         routes.on(.post, "/login", .everyone) { request, context in try await login(request, context) }
         routes.on(.post, "/logout", .role(.viewer), beforePasswordChange: true) { request, context in try await logout(request, context) }
-        routes.on(.get, "/", .role(.viewer)) { _, context in try pages.render("home.html", ["title": "Handrail"], context: context) }
         routes.on(.get, "/account/password", .role(.viewer), beforePasswordChange: true) { _, context in
             try pages.render("password.html", ["title": "Change password", "required": context.user?.mustChangePassword == true], context: context)
         }

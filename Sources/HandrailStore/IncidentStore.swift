@@ -157,6 +157,11 @@ public struct IncidentStore: Sendable {
         try await pool.query("SELECT count(*) AS n FROM incidents WHERE state <> 'resolved'")[0].decode("n", as: Int.self)
     }
 
+    /// incident.id — the internal id of incident `number` (what change notifications carry).
+    public func id(number: Int64) async throws -> Int64? {
+        try await pool.query("SELECT id FROM incidents WHERE number = \(number)").first?.decode("id", as: Int64.self)
+    }
+
     /// incident.list — newest first, one page.
     public func list(_ f: IncidentFilter) async throws -> [IncidentSummary] {
         let states: [String]? = f.states.isEmpty ? nil : f.states.map(\.rawValue)

@@ -10,7 +10,8 @@ import Synchronization
 /// the next caller gets a fresh connection instead of a dead one.
 public final class PostgresPool: Sendable {
     /// The connection string, as given (it may contain a password: never log it).
-    private let conninfo: String
+    /// The connection string (kept for dedicated connections such as a LISTEN one; never logged).
+    public let conninfo: String
     public let maxConnections: Int
     private let checkoutTimeout: Duration
     private let logger: Logger

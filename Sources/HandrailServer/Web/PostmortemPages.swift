@@ -1,0 +1,154 @@
+import Foundation
+import HandrailCore
+import HandrailStore
+import Hummingbird
+import Markdown
+import NIOCore
+
+/// Postmortem pages for managers and responders: the list by review state, one postmortem
+/// with its generated facts and the sections people write, action items, and the review.
+struct PostmortemPages {
+    let web: WebController
+    var controller: PostmortemController { web.postmortems }
+
+    static let sectionLabels: [PostmortemSection: (String, String)] = [
+        .rootCause: ("Root cause", "What made this happen, as far as we know."),
+        .contributingFactors: ("Contributing factors", "What made it worse or harder to see."),
+        .wentWell: ("What went well", "Keep doing these."),
+        .wentBadly: ("What went badly", "Each usually becomes an action item."),
+    ]
+
+    func addRoutes(to routes: Routes) {
+        routes.on(.get, "/postmortems", .role(.viewer)) { request, context in
+            let wanted = request.uri.queryParameters.get("state").flatMap(PostmortemState.init(rawValue:))
+            let list = try await controller.store.list(state: wanted)
+            let items: [[String: Any]] = list.map { p in
+                ["incident": p.incident, "number": IncidentRef.number(p.incident) ?? 0, "title": p.title, "state": p.state.rawValue, "state_label": Self.label(p.state)]
+            }
+            let states: [[String: Any]] = PostmortemState.allCases.map { ["value": $0.rawValue, "label": Self.label($0), "current": $0 == wanted] }
+            return try web.pages.render("postmortems.html", [
+                "title": "Postmortems", "nav_postmortems": true, "postmortems": items, "states": states, "all": wanted == nil,
+                "filter": wanted.map(Self.label) as Any,
+            ], context: context)
+        }
+        let base = "/incidents/:ref/postmortem"
+        routes.on(.get, base, .role(.viewer)) { _, context in try await page(try IncidentController.number(context), context) }
+        routes.on(.post, base, .role(.responder)) { _, context in
+            let number = try IncidentController.number(context)
+            do {
+                try await controller.create(number, context)
+            } catch let error as APIError where error.status == .conflict {
+                return try await web.incidentPage(number, context, error: error.pageMessage, status: error.status)
+            }
+            return Response(status: .seeOther, headers: [.location: "/incidents/\(number)/postmortem"])
+        }
+        routes.on(.post, "\(base)/sections/:section", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let form = try await WebController.form(request)
+            return try await act(number, context, anchor: "sections") {
+                let section = try PostmortemSection.parse(try context.parameters.require("section"))
+                try await controller.editSection(number, section, markdown: form["markdown"] ?? "", context)
+            }
+        }
+        for step in PostmortemController.reviewSteps {
+            routes.on(.post, "\(base)/\(step.action)", .role(step.role)) { _, context in
+                let number = try IncidentController.number(context)
+                return try await act(number, context, anchor: "review") {
+                    try await controller.advance(number, to: step.state, action: step.action, context)
+                }
+            }
+        }
+        routes.on(.post, "\(base)/regenerate", .role(.responder)) { _, context in
+            let number = try IncidentController.number(context)
+            return try await act(number, context, anchor: "facts") {
+                guard let facts = try await controller.generator.facts(number: number) else { throw IncidentController.notFound(number) }
+                try PostmortemController.check(try await controller.store.regenerate(number: number, factsJSON: try PostmortemController.json(facts)), number, "regenerate")
+            }
+        }
+        routes.on(.post, "\(base)/action-items", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let f = try await WebController.form(request)
+            return try await act(number, context, anchor: "action-items") {
+                try await controller.addActionItem(number, .init(title: f["title"] ?? "", owner: f["owner"] ?? "", dueDate: f["due_date"] ?? ""), context)
+            }
+        }
+        routes.on(.post, "\(base)/action-items/:id", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            guard let id = context.parameters.get("id", as: Int64.self) else { throw APIError(.badRequest, "must be an action item id", field: "id") }
+            let f = try await WebController.form(request)
+            return try await act(number, context, anchor: "action-items") { try await controller.setActionItem(number, id, status: f["status"] ?? "") }
+        }
+    }
+
+    static func label(_ state: PostmortemState) -> String {
+        switch state {
+        case .draft: "Draft"
+        case .inReview: "In review"
+        case .approved: "Approved"
+        case .published: "Published"
+        }
+    }
+
+    func act(_ number: Int64, _ context: HandrailRequestContext, anchor: String, _ work: () async throws -> Void) async throws -> Response {
+        do {
+            try await work()
+            return Response(status: .seeOther, headers: [.location: "/incidents/\(number)/postmortem#\(anchor)"])
+        } catch let error as APIError where error.status.code < 500 && error.status != .notFound {
+            return try await page(number, context, error: error.pageMessage, status: error.status)
+        } catch let error as ValidationError {
+            return try await page(number, context, error: "\(error.field): \(error.message)", status: .badRequest)
+        }
+    }
+
+    func page(_ number: Int64, _ context: HandrailRequestContext, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+        guard let stored = try await controller.store.find(number: number) else {
+            // No postmortem yet: the incident page offers to generate one.
+            guard try await web.store.id(number: number) != nil else { throw IncidentController.notFound(number) }
+            return Response(status: .seeOther, headers: [.location: "/incidents/\(number)#postmortem"])
+        }
+        let document = try PostmortemGenerator.view(stored)
+        let markdown = try controller.render(document)
+        let role = context.user?.role ?? .viewer
+        let editable = stored.state != .published && role >= .responder
+        let sections: [[String: Any]] = PostmortemSection.allCases.map { s in
+            let written = stored.sections.first { $0.section == s }
+            let (label, hint) = Self.sectionLabels[s] ?? (s.rawValue, "")
+            return [
+                "section": s.rawValue, "label": label, "hint": hint, "markdown": written?.markdown ?? "",
+                "edited": written.map { "last edited by \($0.editedBy) at \(WebController.time($0.editedAt)); \($0.history.count) edit(s)" } as Any,
+            ]
+        }
+        let items: [[String: Any]] = stored.actionItems.map { a in
+            [
+                "id": a.id, "title": a.title, "owner": a.owner, "due": a.dueDate, "status": a.status,
+                "statuses": ["open", "done", "dropped"].map { ["value": $0, "selected": $0 == a.status] },
+            ]
+        }
+        let next = PostmortemController.reviewSteps.first { PostmortemState.allCases.firstIndex(of: $0.state) == (PostmortemState.allCases.firstIndex(of: stored.state) ?? 0) + 1 }
+        var review: [String] = ["Draft generated by \(stored.createdBy) (facts of \(WebController.time(stored.factsGeneratedAt)))."]
+        if let by = stored.submittedBy, let at = stored.submittedAt { review.append("Submitted for review by \(by) at \(WebController.time(at)).") }
+        if let by = stored.approvedBy, let at = stored.approvedAt { review.append("Approved by \(by) at \(WebController.time(at)).") }
+        if let by = stored.publishedBy, let at = stored.publishedAt { review.append("Published by \(by) at \(WebController.time(at)).") }
+        let people = editable ? try await web.users.list().filter { !$0.disabled }.map { ["username": $0.username, "display_name": $0.displayName] } : []
+        var values: [String: Any] = [
+            "title": "Postmortem \(stored.incident)", "nav_postmortems": true,
+            "number": number, "ref": stored.incident, "incident_title": document.title,
+            "state": stored.state.rawValue, "state_label": Self.label(stored.state), "published": stored.state == .published,
+            "document_html": Markdown.html(markdown), "sections": sections, "editable": editable,
+            "action_items": items, "has_action_items": !items.isEmpty, "people": people,
+            "review": review.map { ["line": $0] },
+            "next_step": next.flatMap { s in role >= s.role ? ["action": s.action, "label": Self.actionLabel(s.action)] as [String: Any] : nil } as Any,
+            "next_waits": next.flatMap { s in role < s.role ? "\(Self.actionLabel(s.action)) needs the \(s.role.rawValue) role or higher." : nil } as Any,
+        ]
+        if let error { values["error"] = error }
+        return try web.pages.render("postmortem.html", status: status, values, context: context)
+    }
+
+    static func actionLabel(_ action: String) -> String {
+        switch action {
+        case "submit": "Submit for review"
+        case "approve": "Approve"
+        default: "Publish"
+        }
+    }
+}

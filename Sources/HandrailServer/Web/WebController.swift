@@ -1,0 +1,324 @@
+import Foundation
+import HandrailCore
+import HandrailStore
+import Hummingbird
+import Markdown
+import NIOCore
+
+/// The web UI for people: server-rendered pages from `templates/*.html.mustache`, forms
+/// that post (with the session's CSRF token) to routes that call the same functions as the
+/// JSON API, and a small self-hosted script that only adds live refresh. Every page works
+/// without JavaScript.
+///
+/// A form that fails validation shows its page again with the reason (which field, why)
+/// and the status the API would answer; nothing is half-written, since each action is one
+/// transaction in the store.
+struct WebController {
+    let pages: Pages
+    let incidents: IncidentController
+    let decisions: DecisionController
+    let postmortems: PostmortemController
+    let handoffs: HandoffController
+    let rotations: RotationStore
+    let runbooks: RunbookStore
+    let users: UserStore
+    let feed: IncidentFeed
+    /// How long one live stream stays open before the browser reconnects.
+    let liveLifetime: Duration
+
+    var store: IncidentStore { incidents.store }
+
+    func addRoutes(to routes: Routes) {
+        routes.on(.get, "/", .role(.viewer)) { _, context in try await nowPage(context) }
+        routes.on(.get, "/incidents", .role(.viewer)) { request, context in try await incidentList(request, context) }
+        routes.on(.get, "/incidents/:ref", .role(.viewer)) { _, context in
+            try await incidentPage(try IncidentController.number(context), context)
+        }
+        routes.on(.get, "/live", .role(.viewer)) { request, _ in try await live(request) }
+        incidentActions(routes)
+        PostmortemPages(web: self).addRoutes(to: routes)
+        RotationPages(web: self).addRoutes(to: routes)
+    }
+
+    // MARK: - Now
+
+    static let openStates: [IncidentState] = [.triggered, .acknowledged, .mitigated, .reopened]
+
+    func nowPage(_ context: HandrailRequestContext) async throws -> Response {
+        let me = context.user?.username
+        var filter = IncidentFilter()
+        filter.states = Self.openStates
+        filter.limit = 200
+        let open = try await store.list(filter).sorted { a, b in
+            let (ma, mb) = (a.owner == me, b.owner == me)
+            if ma != mb { return ma }
+            if a.severity != b.severity { return Self.rank(a.severity) > Self.rank(b.severity) }
+            return a.openedAt < b.openedAt
+        }
+        var recent = IncidentFilter()
+        recent.states = [.resolved]
+        recent.limit = 10
+        let resolved = try await store.list(recent)
+        let now = Date()
+        return try pages.render("now.html", [
+            "title": "Now", "nav_now": true, "live": "/live",
+            "open": open.map { row($0, me: me, now: now) }, "open_count": open.count,
+            "resolved": resolved.map { row($0, me: me, now: now) },
+        ], context: context)
+    }
+
+    static func rank(_ s: Severity) -> Int {
+        switch s {
+        case .critical: 3
+        case .warning: 2
+        case .info: 1
+        }
+    }
+
+    func row(_ i: IncidentSummary, me: String?, now: Date) -> [String: Any] {
+        [
+            "number": i.number, "ref": i.ref, "title": i.title, "state": i.state.rawValue, "severity": i.severity.rawValue,
+            "age": OutcomeProposal.duration(max(0, Int(now.timeIntervalSince(i.openedAt)))),
+            "opened": Self.time(i.openedAt), "opened_iso": RFC3339.format(i.openedAt),
+            "owner": i.owner as Any, "pending": i.ownerPending, "unowned": i.owner == nil, "mine": me != nil && i.owner == me,
+            "alerts": i.openAlerts, "runbook": i.runbookId as Any,
+        ]
+    }
+
+    static let utc = TimeFormatter(zone: "UTC")
+    /// Times on pages: one zone (UTC) with the offset written out, as in the documents.
+    static func time(_ date: Date) -> String { utc.string(date) }
+
+    func incidentList(_ request: Request, _ context: HandrailRequestContext) async throws -> Response {
+        var filter = IncidentFilter()
+        let state = request.uri.queryParameters.get("state")
+        if let state, !state.isEmpty { filter.states = [try IncidentState.parse(state)] }
+        if let cursor = request.uri.queryParameters.get("before"), let n = IncidentRef.number(cursor) { filter.before = n }
+        filter.limit = 50
+        let page = try await store.list(filter)
+        let me = context.user?.username
+        return try pages.render("incidents.html", [
+            "title": "Incidents", "nav_incidents": true,
+            "incidents": page.map { row($0, me: me, now: Date()) },
+            "states": IncidentState.allCases.map { ["value": $0.rawValue, "selected": $0.rawValue == state] },
+            "next": page.count == filter.limit ? page.last.map { "/incidents?before=\($0.number)" + (state.map { "&state=\($0)" } ?? "") } as Any : NSNull(),
+        ], context: context)
+    }
+
+    // MARK: - Incident page
+
+    func incidentPage(_ number: Int64, _ context: HandrailRequestContext, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+        guard let d = try await store.detail(number: number) else { throw IncidentController.notFound(number) }
+        let decisionList = try await decisions.store.list(number: number) ?? []
+        let pinned: RunbookVersion? = if let r = d.runbook { try await runbooks.version(id: r.id, r.version) } else { nil }
+        let user = context.user
+        let me = user?.username
+        let canChange = (user?.role ?? .viewer) >= .responder
+        let i = d.incident
+        let open = i.state != .resolved
+        let policy = pinned?.runbook.rollback ?? RollbackPolicy()
+        let decideRefusal = user.map { policy.refusal(role: $0.role, kind: .hold, runbook: pinned?.id) } ?? "sign in"
+        let thresholds = pinned?.runbook.thresholds ?? []
+
+        let roles: [[String: Any]] = IncidentRole.allCases.map { role in
+            let holder = d.roles.first { $0.role == role }
+            return [
+                "role": role.rawValue, "label": role.rawValue.capitalized,
+                "holder": holder.map { ["user": $0.user, "display_name": $0.displayName, "pending": $0.pending, "assigned_by": $0.assignedBy] } as Any,
+                "can_take": canChange && open && holder?.user != me,
+                "can_accept": canChange && open && holder?.user == me && holder?.pending == true,
+                "can_hand_over": canChange && open && holder?.user == me,
+            ]
+        }
+        let people = canChange && open ? try await users.list().filter { !$0.disabled && $0.role >= .responder }.map { ["username": $0.username, "display_name": $0.displayName] } : []
+
+        let firstOpen = d.steps.first { $0.outcome == nil }?.index
+        let steps: [[String: Any]] = d.steps.map { s in
+            [
+                "index": s.index, "title": s.title, "html": Markdown.html(s.markdown),
+                "outcome": s.outcome as Any, "done": s.outcome == "done", "skipped": s.outcome == "skipped", "failed": s.outcome == "failed",
+                "marked": s.outcome != nil, "note": s.note as Any, "by": s.by as Any, "at": s.at.map(Self.time) as Any,
+                "next": s.index == firstOpen, "can_mark": canChange,
+            ]
+        }
+        let alerts: [[String: Any]] = d.alerts.map { a in
+            [
+                "alertname": a.alertname, "status": a.status, "firing": a.status == "firing", "integration": a.integration, "source": a.source,
+                "labels": a.labels.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] },
+                "summary": (a.annotations["summary"] ?? a.annotations["description"]) as Any,
+                "value": a.value.map(PostmortemDocument.number) as Any,
+                "threshold": (a.value != nil ? PostmortemDocument.thresholds(for: a.labels, thresholds) : nil) as Any,
+                "first_seen": Self.time(a.firstSeenAt), "deliveries": a.deliveryCount,
+                "cleared": a.clearedAt.map { "cleared " + Self.time($0) + (a.clearedBy.map { " by \($0)" } ?? "") } as Any,
+            ]
+        }
+        let decisionRows: [[String: Any]] = decisionList.map { x in
+            let subject = [x.target.service, x.target.model].compactMap { $0 }.joined(separator: "/")
+            let target = subject + (x.target.fromVersion.map { " \($0)" } ?? "") + (x.target.toVersion.map { " → \($0)" } ?? "")
+            return [
+                "id": x.id, "kind": x.kind.rawValue, "target": target, "rationale": x.rationale,
+                "customer_impact": x.customerImpact as Any, "alternatives": x.alternativesConsidered as Any,
+                "decided_by": x.decidedBy, "decided_by_role": x.decidedByRole.rawValue, "decided_at": Self.time(x.decidedAt),
+                "status": x.status.replacingOccurrences(of: "_", with: " "),
+                "superseded_by": x.supersededBy as Any,
+                "execution": x.execution.map { "executed by \($0.by) at \(Self.time($0.at))" + ($0.note.map { ": \($0)" } ?? "") } as Any,
+                "outcome": x.outcome.map { o in
+                    "\(o.outcome.rawValue.replacingOccurrences(of: "_", with: " ")) (\(o.check); confirmed by \(o.confirmedBy))" + (o.note.map { ": \($0)" } ?? "")
+                } as Any,
+                "proposal": x.proposal.map { p in ["outcome": p.outcome?.rawValue.replacingOccurrences(of: "_", with: " ") ?? "none yet (the verification window is open)", "check": p.check] } as Any,
+                "proposed": x.proposal?.outcome?.rawValue as Any,
+                "can_execute": canChange && decideRefusal == nil && x.execution == nil && x.supersededBy == nil,
+                "can_outcome": canChange && decideRefusal == nil && x.execution != nil && x.outcome == nil,
+                "outcomes": DecisionOutcome.allCases.map { o in
+                    ["value": o.rawValue, "label": o.rawValue.replacingOccurrences(of: "_", with: " "), "selected": o == x.proposal?.outcome]
+                },
+            ]
+        }
+        let timeline: [[String: Any]] = d.timeline.reversed().map { e in
+            ["at": Self.time(e.at), "iso": RFC3339.format(e.at), "type": e.type, "text": PostmortemDocument.describe(e), "note": e.type == "note"]
+        }
+        let transitions: [[String: Any]] = canChange
+            ? IncidentTransition.allCases.filter { $0.from.contains(i.state) }.map { ["action": $0.rawValue, "label": $0.rawValue.capitalized, "with_note": $0 == .resolve] } : []
+        let activeDecisions = decisionList.filter { $0.supersededBy == nil }.map { ["id": $0.id, "kind": $0.kind.rawValue] }
+        let postmortemExists = i.state == .resolved ? try await postmortems.store.find(number: number) != nil : false
+
+        var values: [String: Any] = [
+            "title": "\(i.ref) \(i.title)", "nav_now": true, "live": "/live?incident=\(number)",
+            "number": number, "ref": i.ref, "incident_title": i.title, "state": i.state.rawValue, "severity": i.severity.rawValue,
+            "opened": Self.time(i.openedAt), "opened_iso": RFC3339.format(i.openedAt),
+            "age": OutcomeProposal.duration(max(0, Int((i.resolvedAt ?? Date()).timeIntervalSince(i.openedAt)))),
+            "resolved": i.state == .resolved, "open": open,
+            "owner": i.owner as Any, "owner_pending": i.ownerPending,
+            "roles": roles, "people": people,
+            "runbook": d.runbook.map { ["id": $0.id, "version": $0.version, "title": $0.title, "current_version": $0.currentVersion, "outdated": $0.version != $0.currentVersion] } as Any,
+            "runbook_reason": d.runbookReason,
+            "steps": steps, "has_steps": !steps.isEmpty,
+            "alerts": alerts, "alert_count": alerts.count,
+            "decisions": decisionRows, "active_decisions": activeDecisions,
+            "can_decide": canChange && decideRefusal == nil && open, "decide_refusal": (canChange ? decideRefusal : nil) as Any,
+            "decision_kinds": DecisionKind.allCases.filter { $0 != .rollback || policy.allowed }.map { ["value": $0.rawValue, "label": $0.rawValue.replacingOccurrences(of: "_", with: " ")] },
+            "service": i.labels["service"] as Any, "model": i.labels["model"] as Any,
+            "timeline": timeline, "transitions": transitions, "can_change": canChange,
+            "postmortem_exists": postmortemExists, "can_postmortem": canChange && i.state == .resolved && !postmortemExists,
+        ]
+        if let error { values["error"] = error }
+        return try pages.render("incident.html", status: status, values, context: context)
+    }
+
+    // MARK: - Incident actions (forms)
+
+    func incidentActions(_ routes: Routes) {
+        for transition in IncidentTransition.allCases {
+            routes.on(.post, "/incidents/:ref/\(transition.rawValue)", .role(.responder)) { request, context in
+                let number = try IncidentController.number(context)
+                let form = try await Self.form(request)
+                return try await act(number, context, anchor: "top") {
+                    try await incidents.change(number, transition, note: form["note"], context)
+                }
+            }
+        }
+        routes.on(.post, "/incidents/:ref/notes", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let form = try await Self.form(request)
+            return try await act(number, context, anchor: "timeline") { try await incidents.addNote(number, text: form["text"] ?? "", context) }
+        }
+        // One form for every role (the role is a field), so a phone shows one assign form.
+        routes.on(.post, "/incidents/:ref/roles", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let form = try await Self.form(request)
+            return try await act(number, context, anchor: "roles") {
+                let role = try IncidentRole.parse(form["role"] ?? "")
+                try await incidents.changeRole(number, role: role, .init(action: form["action"] ?? "", to: form["to"], reason: form["reason"]), context)
+            }
+        }
+        routes.on(.post, "/incidents/:ref/roles/:role/accept", .role(.responder)) { _, context in
+            let number = try IncidentController.number(context)
+            return try await act(number, context, anchor: "roles") {
+                try await incidents.acceptRole(number, role: try IncidentRole.parse(try context.parameters.require("role")), context)
+            }
+        }
+        routes.on(.post, "/incidents/:ref/steps/:step", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let form = try await Self.form(request)
+            let step = try IncidentController.step(context)
+            return try await act(number, context, anchor: "step-\(step)") {
+                try await incidents.markStep(number, step: step, .init(outcome: form["outcome"] ?? "", note: form["note"]), context)
+            }
+        }
+        routes.on(.post, "/incidents/:ref/decisions", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let f = try await Self.form(request)
+            return try await act(number, context, anchor: "decisions") {
+                var supersedes: Int64?
+                if let s = f["supersedes"], !s.isEmpty {
+                    guard let n = Int64(s) else { throw APIError(.badRequest, "must be a decision id", field: "supersedes") }
+                    supersedes = n
+                }
+                let input = DecisionController.DecisionInput(
+                    kind: f["kind"] ?? "", target: .init(service: f["service"], model: f["model"], fromVersion: f["from_version"], toVersion: f["to_version"]),
+                    rationale: f["rationale"], customerImpact: f["customer_impact"], alternativesConsidered: f["alternatives_considered"], supersedes: supersedes)
+                _ = try await decisions.record(number, input, context)
+            }
+        }
+        routes.on(.post, "/incidents/:ref/decisions/:id/execute", .role(.responder)) { request, context in
+            let (number, id) = try DecisionController.ids(context)
+            let f = try await Self.form(request)
+            return try await act(number, context, anchor: "decision-\(id)") {
+                _ = try await decisions.execute(number, id, .init(at: nil, note: f["note"]), context)
+            }
+        }
+        routes.on(.post, "/incidents/:ref/decisions/:id/outcome", .role(.responder)) { request, context in
+            let (number, id) = try DecisionController.ids(context)
+            let f = try await Self.form(request)
+            return try await act(number, context, anchor: "decision-\(id)") {
+                _ = try await decisions.recordOutcome(number, id, .init(outcome: f["outcome"] ?? "", note: f["note"]), context)
+            }
+        }
+    }
+
+    /// Runs a form's action; on success back to the incident page (303, so a reload does
+    /// not post again), on a refusal the page again with the reason.
+    func act(_ number: Int64, _ context: HandrailRequestContext, anchor: String, _ work: () async throws -> Void) async throws -> Response {
+        do {
+            try await work()
+            return Response(status: .seeOther, headers: [.location: "/incidents/\(number)#\(anchor)"])
+        } catch let error as APIError where error.status.code < 500 && error.status != .notFound {
+            return try await incidentPage(number, context, error: error.pageMessage, status: error.status)
+        } catch let error as ValidationError {
+            return try await incidentPage(number, context, error: "\(error.field): \(error.message)", status: .badRequest)
+        }
+    }
+
+    static func form(_ request: Request) async throws -> FormFields {
+        var request = request
+        return FormFields(String(buffer: try await request.collectBody(upTo: 1 << 20)))
+    }
+
+    // MARK: - Live updates
+
+    /// Server-sent events: `changed` whenever the incident (or, without `incident`, any
+    /// incident) changes, fed by PostgreSQL NOTIFY so that changes through any replica count.
+    func live(_ request: Request) async throws -> Response {
+        var only: Int64?
+        if let ref = request.uri.queryParameters.get("incident") {
+            guard let number = IncidentRef.number(ref) else { throw APIError(.badRequest, "must be an incident number", field: "incident") }
+            guard let id = try await store.id(number: number) else { throw IncidentController.notFound(number) }
+            only = id
+        }
+        let stream = feed.subscribe(for: liveLifetime)
+        let incident = only
+        let body = ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: "retry: 2000\n: listening\n\n"))
+            for await id in stream where incident == nil || id == incident || id == 0 {
+                try await writer.write(ByteBuffer(string: "event: changed\ndata: \(id)\n\n"))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
+    }
+}
+
+extension APIError {
+    /// The error as a page shows it: "field: why".
+    var pageMessage: String { field.map { "\($0): \(message)" } ?? message }
+}

@@ -1,0 +1,84 @@
+public import Foundation
+public import Logging
+public import Postgres
+import Synchronization
+
+/// Live incident changes for the pages (server-sent events): one dedicated connection
+/// LISTENs to the channel every incident change is NOTIFYed on and fans each change out to
+/// the subscribers of this process. Since the change comes from PostgreSQL, a change made
+/// through any replica reaches the pages served by every replica.
+///
+/// The connection opens with the first subscriber and closes after the last one leaves;
+/// when it breaks, it reconnects and tells every subscriber "something may have changed"
+/// (id 0), since changes made meanwhile were not heard.
+public final class IncidentFeed: Sendable {
+    private let conninfo: String
+    private let logger: Logger
+
+    private struct State {
+        var subscribers: [Int: AsyncStream<Int64>.Continuation] = [:]
+        var next = 0
+        var listener: Task<Void, Never>?
+    }
+    private let state = Mutex(State())
+
+    public init(pool: PostgresPool, logger: Logger) {
+        self.conninfo = pool.conninfo
+        self.logger = logger
+    }
+
+    /// Incident ids as they change (0: anything may have changed), for at most `lifetime`;
+    /// then the stream ends (the browser's EventSource reconnects by itself).
+    public func subscribe(for lifetime: Duration) -> AsyncStream<Int64> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int64.self, bufferingPolicy: .bufferingNewest(16))
+        let id = state.withLock { s -> Int in
+            s.next += 1
+            s.subscribers[s.next] = continuation
+            if s.listener == nil { s.listener = Task { [self] in await listen() } }
+            return s.next
+        }
+        let timer = Task {
+            try? await Task.sleep(for: lifetime)
+            continuation.finish()
+        }
+        continuation.onTermination = { [self] _ in
+            timer.cancel()
+            let idle = state.withLock { s -> Task<Void, Never>? in
+                s.subscribers[id] = nil
+                guard s.subscribers.isEmpty, let listener = s.listener else { return nil }
+                s.listener = nil
+                return listener
+            }
+            idle?.cancel()
+        }
+        return stream
+    }
+
+    /// How many pages listen now (tests).
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+
+    private func broadcast(_ id: Int64) {
+        for c in state.withLock({ Array($0.subscribers.values) }) { c.yield(id) }
+    }
+
+    private func listen() async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(conninfo, applicationName: "handrail-live")
+                defer { connection.close() }
+                try await connection.listen(IngestStore.channel)
+                if failures > 0 { broadcast(0) }
+                failures = 0
+                for try await note in connection.notifications() {
+                    if let id = Int64(note.payload) { broadcast(id) }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                failures += 1
+                if failures == 1 { logger.warning("live updates: listening failed; retrying", metadata: ["error": "\(error)"]) }
+            }
+            try? await Task.sleep(for: .seconds(min(5, failures)))
+        }
+    }
+}
