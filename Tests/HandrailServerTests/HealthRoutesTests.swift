@@ -14,6 +14,8 @@ func configuration(_ conninfo: String, migrations: URL = TestDatabase.migrations
     c.databaseURL = conninfo
     c.migrationsDirectory = migrations
     c.maxDatabaseConnections = 2
+    // Live-update streams end quickly, so walking every route does not wait on one.
+    c.liveStreamLifetime = .milliseconds(200)
     return c
 }
 
