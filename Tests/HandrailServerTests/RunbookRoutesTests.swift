@@ -103,6 +103,19 @@ import TestSupport
             #expect(page.text.contains("Afterwards"))
             let oldPage = try await client.execute("/runbooks/hostile?version=1", headers: [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/html"])
             #expect(oldPage.text.contains("Then") && oldPage.text.contains("version 1 of 2"))
+            // The page lists both versions and compares them; the diff page marks the lines.
+            let html: HTTPFields = [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/html"]
+            #expect(page.text.contains(#"<a href="/runbooks/hostile?version=1">version 1</a>"#) && page.text.contains("<strong>version 2</strong>"))
+            let compared = try await client.execute("/runbooks/hostile/diff?from=1&to=2", headers: html)
+            #expect(compared.status == .ok)
+            #expect(compared.text.contains(#"<span class="add">+2. Afterwards"#))
+            #expect(SecurityHeaderTests.inlineScripts(compared.text) == 0 && !compared.text.contains("<script>"))
+            #expect(try await client.execute("/runbooks/hostile/diff?from=7", headers: html).status == .notFound)
+            // Search: every word must appear; none found is said plainly.
+            let found = try await client.execute("/runbooks?q=hostile", headers: html)
+            #expect(found.text.contains(#"href="/runbooks/hostile""#))
+            let none = try await client.execute("/runbooks?q=hostile+zebra", headers: html)
+            #expect(!none.text.contains(#"href="/runbooks/hostile""#) && none.text.contains("No runbook mentions “hostile zebra”."))
         }
     }
 }
