@@ -70,8 +70,12 @@ struct AccessController {
     }
 
     func createToken(_ request: Request, _ context: HandrailRequestContext) async throws -> EditedResponse<TokenBody> {
+        EditedResponse(status: .created, response: try await createToken(try await request.decodeJSON(NewToken.self, context: context), context))
+    }
+
+    /// Creates a token of the signed-in person; the answer holds the token, once (API and pages).
+    func createToken(_ body: NewToken, _ context: HandrailRequestContext) async throws -> TokenBody {
         guard let user = context.user else { throw APIError(.unauthorized, "sign in first") }
-        let body = try await request.decodeJSON(NewToken.self, context: context)
         let name = body.name.trimmingCharacters(in: .whitespaces)
         guard (1...100).contains(name.count) else { throw APIError(.badRequest, "must be 1–100 characters", field: "name") }
         if let days = body.expiresInDays, !(1...3650).contains(days) {
@@ -81,7 +85,7 @@ struct AccessController {
         let record = try await auth.tokens.create(
             for: user, name: name, tokenHash: Secrets.hash(token), displayPrefix: Secrets.displayPrefix(token),
             expiresAt: body.expiresInDays.map { Date().addingTimeInterval(Double($0) * 86_400) }, by: .user(user, from: context.clientAddress))
-        return EditedResponse(status: .created, response: TokenBody(record, token: token))
+        return TokenBody(record, token: token)
     }
 
     func revokeToken(_ context: HandrailRequestContext) async throws -> Response {
@@ -109,8 +113,12 @@ struct AccessController {
     }
 
     func createUser(_ request: Request, _ context: HandrailRequestContext) async throws -> EditedResponse<CreatedUser> {
+        EditedResponse(status: .created, response: try await createUser(try await request.decodeJSON(NewUser.self, context: context), context))
+    }
+
+    /// Creates a person; without a password, a one-time one to hand over (API and pages).
+    func createUser(_ body: NewUser, _ context: HandrailRequestContext) async throws -> CreatedUser {
         guard let admin = context.user else { throw APIError(.unauthorized, "sign in first") }
-        let body = try await request.decodeJSON(NewUser.self, context: context)
         try User.validateUsername(body.username)
         let role = try Role.parse(body.role)
         if let email = body.email { try User.validateEmail(email) }
@@ -120,7 +128,7 @@ struct AccessController {
         let user = try await auth.users.create(
             username: body.username, displayName: body.displayName ?? body.username, email: body.email, role: role,
             passwordHash: await auth.hashPassword(password), mustChangePassword: generated != nil, by: .user(admin, from: context.clientAddress))
-        return EditedResponse(status: .created, response: CreatedUser(user: UserBody(user), password: generated))
+        return CreatedUser(user: UserBody(user), password: generated)
     }
 
     struct UserChange: Decodable {
@@ -129,9 +137,13 @@ struct AccessController {
     }
 
     func updateUser(_ request: Request, _ context: HandrailRequestContext) async throws -> UserBody {
+        try await updateUser(try await request.decodeJSON(UserChange.self, context: context), context)
+    }
+
+    /// Changes the role of the person in the path, or disables/enables them (API and pages).
+    func updateUser(_ body: UserChange, _ context: HandrailRequestContext) async throws -> UserBody {
         guard let admin = context.user else { throw APIError(.unauthorized, "sign in first") }
         let username = try context.parameters.require("username")
-        let body = try await request.decodeJSON(UserChange.self, context: context)
         guard body.role != nil || body.disabled != nil else { throw APIError(.badRequest, "give role or disabled", field: "role") }
         let actor = AuditActor.user(admin, from: context.clientAddress)
         if username == admin.username, body.disabled == true || (body.role.flatMap { Role(rawValue: $0) }.map { $0 < .admin } ?? false) {
@@ -163,8 +175,12 @@ struct AccessController {
     }
 
     func createIntegration(_ request: Request, _ context: HandrailRequestContext) async throws -> EditedResponse<IntegrationBody> {
+        EditedResponse(status: .created, response: try await createIntegration(try await request.decodeJSON(NewIntegration.self, context: context), context))
+    }
+
+    /// Creates an integration key; the answer holds the key, once (API and pages).
+    func createIntegration(_ body: NewIntegration, _ context: HandrailRequestContext) async throws -> IntegrationBody {
         guard let admin = context.user else { throw APIError(.unauthorized, "sign in first") }
-        let body = try await request.decodeJSON(NewIntegration.self, context: context)
         let kind = try IntegrationKind.parse(body.kind)
         let name = body.name.trimmingCharacters(in: .whitespaces)
         guard (1...100).contains(name.count) else { throw APIError(.badRequest, "must be 1–100 characters", field: "name") }
@@ -172,7 +188,7 @@ struct AccessController {
         let record = try await auth.integrations.create(
             name: name, kind: kind, keyHash: Secrets.hash(key), displayPrefix: Secrets.displayPrefix(key),
             requireSignature: body.requireSignature ?? false, by: .user(admin, from: context.clientAddress))
-        return EditedResponse(status: .created, response: IntegrationBody(record, key: key))
+        return IntegrationBody(record, key: key)
     }
 
     func revokeIntegration(_ context: HandrailRequestContext) async throws -> Response {

@@ -90,7 +90,9 @@ func buildRouter(
         metricsAccess: configuration.security.metricsPublic ? .everyone : .loopbackOr(.viewer), logger: logger
     ).addRoutes(to: routes)
     SessionController(auth: auth, pages: pages).addRoutes(to: routes)
-    AccessController(auth: auth).addRoutes(to: routes)
+    let accessController = AccessController(auth: auth)
+    accessController.addRoutes(to: routes)
+    AdminPages(pages: pages, access: accessController).addRoutes(to: routes)
     let catalog = RunbookCatalog(store: RunbookStore(pool: database.pool))
     RunbookController(
         store: RunbookStore(pool: database.pool), directory: configuration.runbooksDirectory, pages: pages, onSync: { catalog.invalidate() }

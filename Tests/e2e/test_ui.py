@@ -123,7 +123,7 @@ def iso_week(t):
 
 def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_database, start_server, browser, tmp_path):
     db = empty_database
-    for name, role in [("rhea", "responder"), ("lena", "lead"), ("mara", "manager")]:
+    for name, role in [("rhea", "responder"), ("lena", "lead"), ("mara", "manager"), ("ada", "admin")]:
         made = cli(["users", "create", "--username", name, "--display-name", name.capitalize(), "--role", role, "--password-stdin"],
                    db, stdin=name + PASSWORD + "\n")
         assert made.returncode == 0, made.stderr
@@ -261,6 +261,30 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     body = lena.locator("article.runbook").inner_html()
     assert "<script" not in body and "onerror" not in body and "javascript:" not in body
     no_sideways_scroll(lena, "a runbook page")
+    # --- Admin: a new integration key, shown once, works; the audit log has it; a new
+    # person gets a one-time password.
+    ada = sign_in(browser, watch, server, "ada")
+    ada.get_by_role("link", name="Admin", exact=True).click()
+    ada.wait_for_url("**/admin/users")
+    ada.get_by_label("Username").fill("nils")
+    ada.get_by_label("Display name").fill("Nils")
+    ada.get_by_role("button", name="Add person").click()
+    assert len(ada.locator("#secret").inner_text()) >= 12
+    assert "Nils (nils)" in ada.locator("table").inner_text()
+    shoot(ada, "admin-users")
+    no_sideways_scroll(ada, "the people page")
+    ada.get_by_role("link", name="Integration keys").click()
+    ada.get_by_label("Name").fill("ui-made")
+    ada.get_by_label("Kind").select_option("generic")
+    ada.get_by_role("button", name="Create key").click()
+    new_key = ada.locator("#secret").inner_text().strip()
+    ada.goto("/admin/integrations")
+    assert new_key not in ada.content() and "ui-made" in ada.locator("table").inner_text()  # shown once
+    ada.get_by_role("link", name="Audit log").click()
+    assert "ui-made" in ada.locator("table").inner_text() and "ada" in ada.locator("table").inner_text()
+    no_sideways_scroll(ada, "the audit log")
+    key = new_key
+
     probe = fire({"dedup_key": "xss-1", "alertname": "XssProbe", "labels": {"model": "x"}, "summary": "<img src=x onerror=alert(2)>"})
     lena.goto("/")
     lena.get_by_role("link", name=f"INC-{probe} ").click()
