@@ -100,11 +100,46 @@ def sign_in(browser, watch, server, username, width=1280):
 
 
 def no_sideways_scroll(page, what):
-    """At 375 px nothing may be wider than the screen."""
+    """At 375 px nothing may be wider than the screen; and the page is accessible."""
+    accessible(page, what)
     page.set_viewport_size({"width": 375, "height": 800})
     width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], f"{what} scrolls sideways at 375 px: content {width[0]} px wide"
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+ACCESSIBILITY_JS = """() => {
+  const problems = [];
+  // Every control has a label (or an aria-label); buttons and links say what they do.
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    if (!(el.labels && el.labels.length) && !el.getAttribute('aria-label')) problems.push('unlabelled ' + el.outerHTML.slice(0, 80));
+  }
+  for (const el of document.querySelectorAll('button, a')) {
+    if (!(el.textContent || '').trim() && !el.getAttribute('aria-label')) problems.push('nameless ' + el.outerHTML.slice(0, 80));
+  }
+  // WCAG AA contrast of visible text against the first opaque background behind it.
+  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const background = el => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) return c.slice(0, 3); } return [255, 255, 255]; };
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.offsetParent) continue;
+    const style = getComputedStyle(el);
+    const [l1, l2] = [lum(rgb(style.color).slice(0, 3)), lum(background(el))];
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) problems.push('contrast ' + ratio.toFixed(2) + ' for ' + el.tagName + ' "' + el.textContent.trim().slice(0, 40) + '"');
+  }
+  return problems;
+}"""
+
+
+def accessible(page, what):
+    """Labels on every control, names on every button and link, AA contrast."""
+    problems = page.evaluate(ACCESSIBILITY_JS)
+    assert problems == [], f"{what}: " + "; ".join(problems[:10])
 
 
 def shoot(page, name):
