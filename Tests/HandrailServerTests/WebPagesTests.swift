@@ -1,0 +1,86 @@
+import Foundation
+import HandrailCore
+@testable import HandrailServer
+import HandrailStore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Testing
+import TestSupport
+
+/// The web UI's forms through a signed-in session (cookie and CSRF token, as a browser
+/// sends them): the same rules as the API, refusals shown on the page, errors as pages.
+@Suite struct WebPagesTests {
+    @Test func aResponderWorksTheIncidentThroughFormsAndAViewerOnlyReads() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            try await f.makeRotation(client)
+            let ref = try await f.fireDrift(client)
+            let number = try #require(IncidentRef.number(ref))
+
+            var viewer = Browser(client)
+            _ = try await viewer.signIn("viewer-user", AccessFixture.password)
+            let seen = try await viewer.request("/incidents/\(number)")
+            #expect(seen.status == .ok)
+            #expect(seen.text.contains("FeatureDriftHigh") && seen.text.contains("awaiting acceptance"))
+            // A viewer gets no action forms (only signing out) …
+            #expect(seen.text.components(separatedBy: "<form").count - 1 == 1)
+            // … and posting one anyway is refused with an error page, not JSON.
+            let token = try #require(Browser.csrfToken(in: seen))
+            let refused = try await viewer.request("/incidents/\(number)/acknowledge", method: .post, form: ["csrf_token": token])
+            #expect(refused.status == .forbidden)
+            #expect(refused.headers[.contentType]?.hasPrefix("text/html") == true && refused.text.contains("your role does not allow this"))
+
+            var responder = Browser(client)
+            _ = try await responder.signIn("responder-user", AccessFixture.password)
+            let page = try await responder.request("/incidents/\(number)")
+            let csrf = try #require(Browser.csrfToken(in: page))
+            #expect(page.text.contains("Accept owner"))
+            // A form without the CSRF token is refused.
+            #expect(try await responder.request("/incidents/\(number)/acknowledge", method: .post, form: [:]).status == .forbidden)
+            // Accepting, then a step done: 303 back to the page, and the page shows who.
+            let accepted = try await responder.request("/incidents/\(number)/roles/owner/accept", method: .post, form: ["csrf_token": csrf])
+            #expect(accepted.status == .seeOther && accepted.headers[.location] == "/incidents/\(number)#roles")
+            let done = try await responder.request("/incidents/\(number)/steps/1", method: .post, form: ["csrf_token": csrf, "outcome": "done"])
+            #expect(done.status == .seeOther)
+            let after = try await responder.request("/incidents/\(number)")
+            #expect(after.text.contains("done by responder-user"))
+            #expect(!after.text.contains("Accept owner"))
+            // A failed step without a note: the page again, 400, the field named, nothing marked.
+            let noNote = try await responder.request("/incidents/\(number)/steps/2", method: .post, form: ["csrf_token": csrf, "outcome": "failed", "note": " "])
+            #expect(noNote.status == .badRequest)
+            #expect(noNote.text.contains(#"<p class="error" role="alert">note: a failed step needs a note saying what happened</p>"#))
+            #expect(!noNote.text.contains("failed by responder-user"))
+            // The runbook lets leads and up decide: no decision form for a responder, and a
+            // posted one is refused with the runbook's reason.
+            #expect(!after.text.contains(#"id="decision-form""#))
+            let decided = try await responder.request("/incidents/\(number)/decisions", method: .post, form: [
+                "csrf_token": csrf, "kind": "rollback", "model": "ranker", "rationale": "v42 drifted",
+            ])
+            #expect(decided.status == .forbidden && decided.text.contains("runbook feature-drift lets lead and up record decisions"))
+            // Resolve with a note; then the page offers the postmortem draft.
+            let resolved = try await responder.request("/incidents/\(number)/resolve", method: .post, form: ["csrf_token": csrf, "note": "rolled back"])
+            #expect(resolved.status == .seeOther)
+            let closed = try await responder.request("/incidents/\(number)")
+            #expect(closed.text.contains(#"id="state">resolved<"#) && closed.text.contains("Generate the postmortem draft"))
+            let again = try await responder.request("/incidents/\(number)/resolve", method: .post, form: ["csrf_token": csrf])
+            #expect(again.status == .conflict && again.text.contains("is resolved; resolve applies to"))
+        }
+    }
+
+    @Test func errorsArePagesForBrowsersAndJSONForTheAPI() async throws {
+        try await AccessFixture.with { f, client in
+            var browser = Browser(client)
+            _ = try await browser.signIn("viewer-user", AccessFixture.password)
+            let missing = try await browser.request("/incidents/424242")
+            #expect(missing.status == .notFound)
+            #expect(missing.headers[.contentType]?.hasPrefix("text/html") == true)
+            #expect(missing.headers[.contentSecurityPolicy] != nil)
+            #expect(missing.text.contains("<h1>Not found</h1>") && missing.text.contains("no incident INC-424242"))
+            let nowhere = try await browser.request("/no/such/page")
+            #expect(nowhere.status == .notFound && nowhere.text.contains("There is no page here."))
+            let api = try await client.execute("/api/v1/incidents/424242", headers: f.headers(.viewer).merging([.accept: "text/html"]))
+            #expect(api.status == .notFound && api.headers[.contentType]?.hasPrefix("application/json") == true)
+        }
+    }
+}
