@@ -16,7 +16,7 @@ struct AdminPages {
         routes.on(.get, "/admin/users", .role(.admin)) { _, context in try await users(context) }
         routes.on(.post, "/admin/users", .role(.admin)) { request, context in
             let f = try await WebController.form(request)
-            return try await attempt({ try await users(context, error: $0, status: $1) }) {
+            return try await WebController.answer({ try await users(context, error: $0, status: $1) }) {
                 let input = AccessController.NewUser(
                     username: (f["username"] ?? "").trimmingCharacters(in: .whitespaces), role: f["role"] ?? "",
                     displayName: Self.nonEmpty(f["display_name"]), email: Self.nonEmpty(f["email"]), password: nil)
@@ -26,14 +26,14 @@ struct AdminPages {
         }
         routes.on(.post, "/admin/users/:username", .role(.admin)) { request, context in
             let f = try await WebController.form(request)
-            return try await attempt({ try await users(context, error: $0, status: $1) }) {
+            return try await WebController.answer({ try await users(context, error: $0, status: $1) }) {
                 let change = AccessController.UserChange(role: Self.nonEmpty(f["role"]), disabled: f["disabled"].map { $0 == "true" })
                 _ = try await access.updateUser(change, context)
                 return Response(status: .seeOther, headers: [.location: "/admin/users"])
             }
         }
         routes.on(.post, "/admin/users/:username/reset-password", .role(.admin)) { _, context in
-            try await attempt({ try await users(context, error: $0, status: $1) }) {
+            try await WebController.answer({ try await users(context, error: $0, status: $1) }) {
                 let reset = try await access.resetPassword(context)
                 return try await users(context, secret: ("New one-time password for \(try context.parameters.require("username"))", reset.password))
             }
@@ -41,14 +41,14 @@ struct AdminPages {
         routes.on(.get, "/admin/integrations", .role(.admin)) { _, context in try await integrations(context) }
         routes.on(.post, "/admin/integrations", .role(.admin)) { request, context in
             let f = try await WebController.form(request)
-            return try await attempt({ try await integrations(context, error: $0, status: $1) }) {
+            return try await WebController.answer({ try await integrations(context, error: $0, status: $1) }) {
                 let input = AccessController.NewIntegration(name: f["name"] ?? "", kind: f["kind"] ?? "", requireSignature: f["require_signature"] == "true")
                 let created = try await access.createIntegration(input, context)
                 return try await integrations(context, secret: ("Integration key for \(created.name)", created.key ?? ""))
             }
         }
         routes.on(.post, "/admin/integrations/:name/revoke", .role(.admin)) { _, context in
-            try await attempt({ try await integrations(context, error: $0, status: $1) }) {
+            try await WebController.answer({ try await integrations(context, error: $0, status: $1) }) {
                 _ = try await access.revokeIntegration(context)
                 return Response(status: .seeOther, headers: [.location: "/admin/integrations"])
             }
@@ -71,7 +71,7 @@ struct AdminPages {
         routes.on(.get, "/account/tokens", .role(.viewer)) { _, context in try await tokens(context) }
         routes.on(.post, "/account/tokens", .role(.viewer)) { request, context in
             let f = try await WebController.form(request)
-            return try await attempt({ try await tokens(context, error: $0, status: $1) }) {
+            return try await WebController.answer({ try await tokens(context, error: $0, status: $1) }) {
                 var days: Int?
                 if let text = Self.nonEmpty(f["expires_in_days"]) {
                     guard let n = Int(text) else { throw APIError(.badRequest, "must be a whole number of days", field: "expires_in_days") }
@@ -82,7 +82,7 @@ struct AdminPages {
             }
         }
         routes.on(.post, "/account/tokens/:id/revoke", .role(.viewer)) { _, context in
-            try await attempt({ try await tokens(context, error: $0, status: $1) }) {
+            try await WebController.answer({ try await tokens(context, error: $0, status: $1) }) {
                 _ = try await access.revokeToken(context)
                 return Response(status: .seeOther, headers: [.location: "/account/tokens"])
             }
@@ -92,21 +92,6 @@ struct AdminPages {
     static func nonEmpty(_ text: String?) -> String? {
         guard let t = text?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty else { return nil }
         return t
-    }
-
-    /// Runs a form's work; a refusal shows the page again with the reason (which field, why).
-    func attempt(
-        _ again: (String, HTTPResponse.Status) async throws -> Response, _ work: () async throws -> Response
-    ) async throws -> Response {
-        do {
-            return try await work()
-        } catch let error as APIError where error.status.code < 500 {
-            return try await again(error.pageMessage, error.status)
-        } catch let error as ValidationError {
-            return try await again("\(error.field): \(error.message)", .badRequest)
-        } catch let error as ConflictError {
-            return try await again("\(error.field): \(error.message)", .conflict)
-        }
     }
 
     func users(_ context: HandrailRequestContext, secret: (String, String)? = nil, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {

@@ -35,12 +35,10 @@ struct PostmortemPages {
         routes.on(.get, base, .role(.viewer)) { _, context in try await page(try IncidentController.number(context), context) }
         routes.on(.post, base, .role(.responder)) { _, context in
             let number = try IncidentController.number(context)
-            do {
+            return try await WebController.answer({ try await web.incidentPage(number, context, error: $0, status: $1) }) {
                 try await controller.create(number, context)
-            } catch let error as APIError where error.status == .conflict {
-                return try await web.incidentPage(number, context, error: error.pageMessage, status: error.status)
+                return Response(status: .seeOther, headers: [.location: "/incidents/\(number)/postmortem"])
             }
-            return Response(status: .seeOther, headers: [.location: "/incidents/\(number)/postmortem"])
         }
         routes.on(.post, "\(base)/sections/:section", .role(.responder)) { request, context in
             let number = try IncidentController.number(context)
@@ -90,13 +88,9 @@ struct PostmortemPages {
     }
 
     func act(_ number: Int64, _ context: HandrailRequestContext, anchor: String, _ work: () async throws -> Void) async throws -> Response {
-        do {
+        try await WebController.answer({ try await page(number, context, error: $0, status: $1) }) {
             try await work()
             return Response(status: .seeOther, headers: [.location: "/incidents/\(number)/postmortem#\(anchor)"])
-        } catch let error as APIError where error.status.code < 500 && error.status != .notFound {
-            return try await page(number, context, error: error.pageMessage, status: error.status)
-        } catch let error as ValidationError {
-            return try await page(number, context, error: "\(error.field): \(error.message)", status: .badRequest)
         }
     }
 

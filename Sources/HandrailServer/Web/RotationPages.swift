@@ -32,14 +32,10 @@ struct RotationPages {
             let name = try context.parameters.require("name")
             let f = try await WebController.form(request)
             func field(_ key: String) -> String? { f[key].flatMap { $0.isEmpty ? nil : $0 } }
-            do {
+            return try await WebController.answer({ try await page(name, context, error: $0, status: $1) }) {
                 let input = HandoffController.WindowInput(week: field("week"), from: Self.localTime(field("from")), to: Self.localTime(field("to")))
                 let stored = try await handoffs.generate(name, input, context)
                 return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))/handoffs/\(stored.id)"])
-            } catch let error as APIError where error.status.code < 500 && error.status != .notFound {
-                return try await page(name, context, error: error.pageMessage, status: error.status)
-            } catch let error as ValidationError {
-                return try await page(name, context, error: "\(error.field): \(error.message)", status: .badRequest)
             }
         }
         routes.on(.get, "/rotations/:name/handoffs/:id", .role(.viewer)) { _, context in
@@ -58,12 +54,10 @@ struct RotationPages {
         }
         routes.on(.post, "/rotations/:name/handoffs/:id/acknowledge", .role(.responder)) { _, context in
             let (name, id) = try HandoffController.ids(context)
-            do {
+            return try await WebController.answer({ try await handoffPage(name, id, context, error: $0, status: $1) }) {
                 _ = try await handoffs.acknowledge(name, id, context)
-            } catch let error as APIError where error.status.code < 500 && error.status != .notFound {
-                return try await handoffPage(name, id, context, error: error.pageMessage, status: error.status)
+                return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))/handoffs/\(id)"])
             }
-            return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))/handoffs/\(id)"])
         }
     }
 

@@ -279,13 +279,26 @@ struct WebController {
     /// Runs a form's action; on success back to the incident page (303, so a reload does
     /// not post again), on a refusal the page again with the reason.
     func act(_ number: Int64, _ context: HandrailRequestContext, anchor: String, _ work: () async throws -> Void) async throws -> Response {
-        do {
+        try await Self.answer({ try await incidentPage(number, context, error: $0, status: $1) }) {
             try await work()
             return Response(status: .seeOther, headers: [.location: "/incidents/\(number)#\(anchor)"])
-        } catch let error as APIError where error.status.code < 500 && error.status != .notFound {
-            return try await incidentPage(number, context, error: error.pageMessage, status: error.status)
+        }
+    }
+
+    /// Every form's answer: what `work` answers; or, when the request is refused (any 4xx,
+    /// or a validation or conflict error), the form's page again from `again` with the
+    /// reason ("field: why") and the status the API would give.
+    static func answer(
+        _ again: (String, HTTPResponse.Status) async throws -> Response, _ work: () async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await work()
+        } catch let error as APIError where (400..<500).contains(error.status.code) {
+            return try await again(error.pageMessage, error.status)
         } catch let error as ValidationError {
-            return try await incidentPage(number, context, error: "\(error.field): \(error.message)", status: .badRequest)
+            return try await again("\(error.field): \(error.message)", .badRequest)
+        } catch let error as ConflictError {
+            return try await again("\(error.field): \(error.message)", .conflict)
         }
     }
 
