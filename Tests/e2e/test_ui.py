@@ -280,7 +280,8 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     lena.wait_for_url("**/rotations/ml-platform/handoffs/*")
     handoff = lena.locator("article.document").inner_text()
     assert ref in handoff, handoff
-    assert "v42 trained on the shifted age mix" in handoff or "rollback" in handoff
+    assert f"{ref} decision 1: rollback of ranker ranker-v42 → ranker-v41 by lena" in handoff, handoff
+    assert "Why: v42 trained on the shifted age mix" in handoff
     assert "traffic mix unchanged" in handoff
     with lena.expect_download() as download:
         lena.get_by_role("link", name="Download Markdown").click()
