@@ -329,6 +329,15 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     step = lena.locator("#step-1 .step-body").inner_html()
     assert "javascript:" not in step, step
 
+    # --- Every other page fits a phone and is accessible too (signed out: the sign-in page).
+    for path in ["/incidents", "/postmortems", "/rotations/ml-platform", "/runbooks", "/runbooks/feature-drift",
+                 "/admin/integrations", "/account/tokens"]:
+        ada.goto(path)
+        no_sideways_scroll(ada, path)
+    signed_out = watch.attach(browser.new_context(base_url=server.url).new_page())
+    signed_out.goto("/login")
+    no_sideways_scroll(signed_out, "the sign-in page")
+
     # --- Error pages leak nothing and look like Handrail.
     watch.expect_status(server.url + "/incidents/99999")
     watch.expect_status(server.url + "/no/such/page")
