@@ -105,13 +105,11 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             return StepRow(index: s.index, title: s.title, outcome: outcome, detail: detail, gap: s.outcome == "skipped" || s.outcome == "failed")
         }
         let decisionRows = decisions.map { x -> DecisionRow in
-            let subject = [x.target.service, x.target.model].compactMap { $0 }.joined(separator: "/")
-            let target = subject + (x.target.fromVersion.map { " \($0)" } ?? "") + (x.target.toVersion.map { " → \($0)" } ?? "")
             var outcome = x.status.replacingOccurrences(of: "_", with: " ")
-            if let o = x.outcome { outcome = "\(o.outcome.rawValue.replacingOccurrences(of: "_", with: " ")) (\(o.check); confirmed by \(o.confirmedBy))" + (o.note.map { ": \($0)" } ?? "") }
+            if let o = x.outcome { outcome = o.summary }
             else if let s = x.supersededBy { outcome = "superseded by decision \(s)" }
             return DecisionRow(
-                id: x.id, kind: x.kind.rawValue, target: target, decidedBy: "\(x.decidedBy) (\(x.decidedByRole.rawValue))", decided: fmt.string(x.decidedAt),
+                id: x.id, kind: x.kind.rawValue, target: x.target.description, decidedBy: "\(x.decidedBy) (\(x.decidedByRole.rawValue))", decided: fmt.string(x.decidedAt),
                 rationale: x.rationale, customerImpact: x.customerImpact, alternatives: x.alternativesConsidered,
                 execution: x.execution.map { "executed by \($0.by) at \(fmt.string($0.at))" + ($0.note.map { ": \($0)" } ?? "") }, outcome: outcome)
         }

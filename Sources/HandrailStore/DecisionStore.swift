@@ -15,6 +15,11 @@ public struct DecisionTarget: Sendable, Equatable, Codable {
         self.fromVersion = fromVersion
         self.toVersion = toVersion
     }
+
+    /// What the decision is about, in words: "api/ranker v42 → v41".
+    public var description: String {
+        [service, model].compactMap { $0 }.joined(separator: "/") + (fromVersion.map { " \($0)" } ?? "") + (toVersion.map { " → \($0)" } ?? "")
+    }
 }
 
 /// A decision as a person records it.
@@ -55,6 +60,10 @@ public struct Decision: Sendable, Equatable, Encodable {
         public var note: String?
         /// The person chose other than the proposal.
         public var overridden: Bool { proposed != outcome }
+        /// "not effective (the check; confirmed by lena): note".
+        public var summary: String {
+            "\(outcome.rawValue.replacingOccurrences(of: "_", with: " ")) (\(check); confirmed by \(confirmedBy))" + (note.map { ": \($0)" } ?? "")
+        }
     }
 
     public var id: Int64

@@ -81,9 +81,9 @@ public struct HandoffStore: Sendable {
                            AND NOT EXISTS (SELECT 1 FROM decisions s WHERE s.supersedes = d.id)))
                 ORDER BY d.decided_at, d.id
                 """).map { row in
-                let subject = [try row.decode("target_service", as: String?.self), try row.decode("target_model", as: String?.self)].compactMap { $0 }.joined(separator: "/")
-                let from: String? = try row.decode("from_version"), to: String? = try row.decode("to_version")
-                let target = subject + (from.map { " \($0)" } ?? "") + (to.map { " → \($0)" } ?? "")
+                let target = DecisionTarget(
+                    service: try row.decode("target_service"), model: try row.decode("target_model"),
+                    fromVersion: try row.decode("from_version"), toVersion: try row.decode("to_version")).description
                 return HandoffDecision(
                     id: try row.decode("id"), incident: try row.decode("number"), kind: try row.decode("kind"), target: target,
                     decidedBy: try row.decode("username"), decidedAt: try row.decode("decided_at"), rationale: try row.decode("rationale"),

@@ -174,9 +174,7 @@ struct Decisions: AsyncParsableCommand {
                 return
             }
             for d in decisions {
-                let target = [d.target.service, d.target.model].compactMap { $0 }.joined(separator: "/")
-                    + (d.target.fromVersion.map { " \($0)" } ?? "") + (d.target.toVersion.map { " → \($0)" } ?? "")
-                print([String(d.id), d.status, d.kind.rawValue, target, "\(d.decidedBy) (\(d.decidedByRole.rawValue)) \(RFC3339.format(d.decidedAt))", d.rationale]
+                print([String(d.id), d.status, d.kind.rawValue, d.target.description, "\(d.decidedBy) (\(d.decidedByRole.rawValue)) \(RFC3339.format(d.decidedAt))", d.rationale]
                     .joined(separator: "\t"))
                 if let e = d.execution { print("\texecuted by \(e.by) \(RFC3339.format(e.at))") }
                 if let o = d.outcome { print("\toutcome \(o.outcome.rawValue) by \(o.confirmedBy): \(o.check)\(o.note.map { " — \($0)" } ?? "")") }

@@ -96,10 +96,10 @@ struct WebController {
         if let cursor = request.uri.queryParameters.get("before"), let n = IncidentRef.number(cursor) { filter.before = n }
         filter.limit = 50
         let page = try await store.list(filter)
-        let me = context.user?.username
+        let (me, now) = (context.user?.username, Date())
         return try pages.render("incidents.html", [
             "title": "Incidents", "nav_incidents": true,
-            "incidents": page.map { row($0, me: me, now: Date()) },
+            "incidents": page.map { row($0, me: me, now: now) },
             "states": IncidentState.allCases.map { ["value": $0.rawValue, "selected": $0.rawValue == state] },
             "next": page.count == filter.limit ? page.last.map { "/incidents?before=\($0.number)" + (state.map { "&state=\($0)" } ?? "") } as Any : NSNull(),
         ], context: context)
@@ -153,18 +153,14 @@ struct WebController {
             ]
         }
         let decisionRows: [[String: Any]] = decisionList.map { x in
-            let subject = [x.target.service, x.target.model].compactMap { $0 }.joined(separator: "/")
-            let target = subject + (x.target.fromVersion.map { " \($0)" } ?? "") + (x.target.toVersion.map { " → \($0)" } ?? "")
             return [
-                "id": x.id, "kind": x.kind.rawValue, "target": target, "rationale": x.rationale,
+                "id": x.id, "kind": x.kind.rawValue, "target": x.target.description, "rationale": x.rationale,
                 "customer_impact": x.customerImpact as Any, "alternatives": x.alternativesConsidered as Any,
                 "decided_by": x.decidedBy, "decided_by_role": x.decidedByRole.rawValue, "decided_at": Self.time(x.decidedAt),
                 "status": x.status.replacingOccurrences(of: "_", with: " "),
                 "superseded_by": x.supersededBy as Any,
                 "execution": x.execution.map { "executed by \($0.by) at \(Self.time($0.at))" + ($0.note.map { ": \($0)" } ?? "") } as Any,
-                "outcome": x.outcome.map { o in
-                    "\(o.outcome.rawValue.replacingOccurrences(of: "_", with: " ")) (\(o.check); confirmed by \(o.confirmedBy))" + (o.note.map { ": \($0)" } ?? "")
-                } as Any,
+                "outcome": x.outcome?.summary as Any,
                 "proposal": x.proposal.map { p in ["outcome": p.outcome?.rawValue.replacingOccurrences(of: "_", with: " ") ?? "none yet (the verification window is open)", "check": p.check] } as Any,
                 "proposed": x.proposal?.outcome?.rawValue as Any,
                 "can_execute": canChange && decideRefusal == nil && x.execution == nil && x.supersededBy == nil,
@@ -312,14 +308,8 @@ struct WebController {
     /// Server-sent events: `changed` whenever the incident (or, without `incident`, any
     /// incident) changes, fed by PostgreSQL NOTIFY so that changes through any replica count.
     func live(_ request: Request) async throws -> Response {
-        var only: Int64?
-        if let ref = request.uri.queryParameters.get("incident") {
-            guard let number = IncidentRef.number(ref) else { throw APIError(.badRequest, "must be an incident number", field: "incident") }
-            guard let id = try await store.id(number: number) else { throw IncidentController.notFound(number) }
-            only = id
-        }
+        let incident: Int64? = if let ref = request.uri.queryParameters.get("incident") { try await incidentID(ref) } else { nil }
         let stream = feed.subscribe(for: liveLifetime)
-        let incident = only
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "retry: 2000\n: listening\n\n"))
             for await id in stream where incident == nil || id == incident || id == 0 {
@@ -328,6 +318,15 @@ struct WebController {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
+    }
+}
+
+extension WebController {
+    /// The internal id (what change notifications carry) of the incident `ref` names.
+    func incidentID(_ ref: String) async throws -> Int64 {
+        guard let number = IncidentRef.number(ref) else { throw APIError(.badRequest, "must be an incident number", field: "incident") }
+        guard let id = try await store.id(number: number) else { throw IncidentController.notFound(number) }
+        return id
     }
 }
 
