@@ -133,11 +133,17 @@ public enum DemoHistory {
                 let at = ack.addingTimeInterval(Double.random(in: 120...1200, using: &rng))
                 if resolved.map({ at < $0 }) ?? (at < now) {
                     let v = Int.random(in: 10...80, using: &rng)
-                    let executed = at.addingTimeInterval(Double.random(in: 60...600, using: &rng))
-                    let done = resolved.map { executed < $0 } ?? (executed < now)
+                    // A rollback is executed before the incident is resolved, and its outcome
+                    // is recorded once the incident is over, as teams do: only decisions of
+                    // open or just-resolved incidents are still awaiting one.
+                    var executed = at.addingTimeInterval(Double.random(in: 60...600, using: &rng))
+                    if let end = resolved, executed >= end { executed = at.addingTimeInterval(end.timeIntervalSince(at) / 2) }
+                    let done = executed < now
+                    let effective = rng.chance(0.8)
+                    let settled = resolved.map { now.timeIntervalSince($0) > 7 * 86400 || rng.chance(0.5) } ?? false
                     decision = .init(kind: "rollback", model: model, fromVersion: "v\(v)", toVersion: "v\(v - 1)",
                                      rationale: "\(labels["alertname"]!) at \(String(format: "%.2f", value)) since v\(v) shipped",
-                                     by: "lena", at: at, executedAt: done ? executed : nil, outcome: done && resolved != nil ? (rng.chance(0.8) ? "effective" : "not_effective") : nil)
+                                     by: "lena", at: at, executedAt: done ? executed : nil, outcome: done && settled ? (effective ? "effective" : "not_effective") : nil)
                 }
             }
             result.append(DemoIncident(

@@ -271,13 +271,14 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         let inWindow = { (d: Date?) in d.map { $0 >= w.from && $0 < w.to } ?? false }
         let opened = byNumber.filter { inWindow($0.openedAt) }
         let resolved = byNumber.filter { inWindow($0.resolvedAt) }
-        let stillOpen = byNumber.filter { $0.openedAt < w.to && ($0.resolvedAt.map { $0 >= w.to } ?? true) }
+        let openAtEnd = { (i: HandoffIncident) in i.openedAt < w.to && (i.resolvedAt.map { $0 >= w.to } ?? true) }
+        let stillOpen = byNumber.filter(openAtEnd)
         func decisionRow(_ d: HandoffDecision) -> DecisionRow {
             DecisionRow(ref: ref(d.incident), id: d.id, kind: d.kind, target: d.target, decidedBy: d.decidedBy,
                         decided: fmt.string(d.decidedAt), rationale: d.rationale, status: d.status)
         }
         let decisions = log.decisions.sorted { ($0.decidedAt, $0.id) < ($1.decidedAt, $1.id) }
-        let gaps = byNumber.filter { inWindow($0.openedAt) || inWindow($0.resolvedAt) || stillOpen.contains($0) }.flatMap { i in
+        let gaps = byNumber.filter { inWindow($0.openedAt) || inWindow($0.resolvedAt) || openAtEnd($0) }.flatMap { i in
             i.gaps.sorted { $0.step < $1.step }.map { GapRow(ref: ref(i.number), step: $0.step, title: $0.title, outcome: $0.outcome, note: $0.note, by: $0.by) }
         }
         let previous = w.previous
@@ -328,22 +329,172 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
 /// `Mon 2026-11-16 09:00 +01:00`: one format for every time in a document, in one zone,
 /// with the offset as a number (zone abbreviations differ between systems' time data).
 public struct TimeFormatter: Sendable {
-    let calendar: Calendar
     let zone: TimeZone
 
     public init(zone: String) {
         self.zone = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")!
-        var c = Calendar(identifier: .gregorian)
-        c.timeZone = self.zone
-        calendar = c
     }
 
     static let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
     public func string(_ date: Date) -> String {
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
-        let d = LocalDate(year: c.year ?? 1970, month: c.month ?? 1, day: c.day ?? 1) ?? LocalDate(dayNumber: 0)
+        // The zone gives the offset; the rest is arithmetic (Calendar was most of a large
+        // handoff's build time).
         let offset = zone.secondsFromGMT(for: date)
-        return "\(Self.days[d.weekday - 1]) \(d) " + String(format: "%02d:%02d %@%02d:%02d", c.hour ?? 0, c.minute ?? 0, offset < 0 ? "-" : "+", abs(offset) / 3600, abs(offset) % 3600 / 60)
+        let local = Int((date.timeIntervalSince1970).rounded(.down)) + offset
+        let days = local >= 0 ? local / 86400 : (local - 86399) / 86400
+        let seconds = local - days * 86400
+        let d = LocalDate(dayNumber: days)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(Self.days[d.weekday - 1]) \(d) \(two(seconds / 3600)):\(two(seconds % 3600 / 60)) \(offset < 0 ? "-" : "+")\(two(abs(offset) / 3600)):\(two(abs(offset) % 3600 / 60))"
+    }
+}
+
+extension HandoffDocument {
+    /// The document as JSON: what `JSONEncoder` writes with sorted keys and unescaped
+    /// slashes (with snake_case keys when asked, as the API answers), written straight into
+    /// one buffer: a busy week's document is a thousand rows, and the generic encoder took
+    /// longer than gathering them from the database. Fields are written in sorted key order,
+    /// which is the same order in both spellings; `HandoffDocumentJSONTests` holds this to
+    /// `JSONEncoder`'s bytes.
+    public func jsonText(snakeCase: Bool) -> String {
+        var w = JSONFieldWriter(snakeCase: snakeCase)
+        w.out.out.reserveCapacity(opened.count * 400 + resolved.count * 400 + 4096)
+        w.open()
+        w.array("actionItems", actionItems) { w, a in
+            w.string("due", a.due); w.bool("overdue", a.overdue); w.string("owner", a.owner); w.string("ref", a.ref); w.string("title", a.title)
+        }
+        w.array("awaitingOutcome", awaitingOutcome, Self.decision)
+        w.array("decisionsMade", decisionsMade, Self.decision)
+        w.string("from", from)
+        w.bool("gapFree", gapFree)
+        w.array("gaps", gaps) { w, g in
+            w.string("by", g.by); w.string("note", g.note); w.string("outcome", g.outcome); w.string("ref", g.ref); w.int("step", g.step); w.string("title", g.title)
+        }
+        w.array("measures", measures) { w, m in
+            w.string("change", m.change); w.string("current", m.current); w.string("name", m.name); w.string("previous", m.previous)
+        }
+        w.array("noisiest", noisiest, Self.noise)
+        w.array("onCall", onCall) { w, c in
+            w.string("from", c.from); w.bool("override", c.override); w.string("to", c.to); w.string("user", c.user)
+        }
+        w.array("opened", opened, Self.row)
+        w.bool("quiet", quiet)
+        w.array("resolved", resolved, Self.row)
+        w.string("rotation", rotation)
+        w.array("stillOpen", stillOpen, Self.row)
+        w.string("timeZone", timeZone)
+        w.string("to", to)
+        w.array("withoutRunbook", withoutRunbook, Self.noise)
+        w.close()
+        return w.out.out
+    }
+
+    static func row(_ w: inout JSONFieldWriter, _ r: Row) {
+        w.string("duration", r.duration); w.string("nextStep", r.nextStep); w.string("opened", r.opened); w.string("owner", r.owner)
+        w.string("ref", r.ref); w.string("resolved", r.resolved); w.string("runbook", r.runbook); w.string("severity", r.severity)
+        w.string("state", r.state); w.string("title", r.title)
+    }
+
+    static func decision(_ w: inout JSONFieldWriter, _ d: DecisionRow) {
+        w.string("decided", d.decided); w.string("decidedBy", d.decidedBy); w.int("id", Int(d.id)); w.string("kind", d.kind)
+        w.string("rationale", d.rationale); w.string("ref", d.ref); w.string("status", d.status); w.string("target", d.target)
+    }
+
+    static func noise(_ w: inout JSONFieldWriter, _ n: AlertNoise) {
+        w.string("alertname", n.alertname); w.int("alerts", n.alerts); w.int("deliveries", n.deliveries)
+    }
+}
+
+/// Writes JSON objects field by field into one buffer, in the order given (the caller
+/// gives sorted keys); a missing optional has no key, as `encodeIfPresent` writes it.
+struct JSONFieldWriter {
+    let snakeCase: Bool
+    var out = JSONText()
+    var first = true
+
+    init(snakeCase: Bool) { self.snakeCase = snakeCase }
+
+    mutating func open() { out.out += "{"; first = true }
+    mutating func close() { out.out += "}"; first = false }
+
+    mutating func key(_ name: String) {
+        out.out += first ? "\"" : ",\""
+        first = false
+        out.out += snakeCase ? JSONObjectText.snake(name) : name
+        out.out += "\":"
+    }
+
+    mutating func string(_ name: String, _ value: String?) {
+        guard let value else { return }
+        key(name)
+        out.string(value)
+    }
+
+    mutating func int(_ name: String, _ value: Int) { key(name); out.out += String(value) }
+    mutating func bool(_ name: String, _ value: Bool) { key(name); out.out += value ? "true" : "false" }
+
+    mutating func array<T>(_ name: String, _ items: [T], _ each: (inout JSONFieldWriter, T) -> Void) {
+        key(name)
+        out.out += "["
+        for (n, item) in items.enumerated() {
+            if n > 0 { out.out += "," }
+            open()
+            each(&self, item)
+            close()
+        }
+        out.out += "]"
+    }
+}
+
+/// One JSON object, written with its keys sorted as `JSONEncoder`'s `.sortedKeys` does
+/// (after the snake_case conversion when asked; keys are ASCII). A missing optional has no
+/// key, as `encodeIfPresent` writes it.
+public struct JSONObjectText: Sendable {
+    let snakeCase: Bool
+    /// Each field's key and its value's JSON, in the order written.
+    var fields: [(key: String, json: String)] = []
+
+    public init(snakeCase: Bool) { self.snakeCase = snakeCase }
+
+    /// A value already written as JSON.
+    public mutating func raw(_ key: String, _ json: String) { fields.append((snakeCase ? Self.snake(key) : key, json)) }
+
+    public mutating func string(_ key: String, _ value: String?) {
+        guard let value else { return }
+        var t = JSONText()
+        t.string(value)
+        raw(key, t.out)
+    }
+
+    public mutating func int(_ key: String, _ value: Int64?) { if let value { raw(key, String(value)) } }
+    /// `2026-11-16T09:00:00Z`, as the API writes dates.
+    public mutating func date(_ key: String, _ value: Date?) { string(key, value.map(RFC3339.format)) }
+
+    public var json: String {
+        var out = "{"
+        for (n, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
+            if n > 0 { out += "," }
+            var k = JSONText()
+            k.string(field.key)
+            out += k.out + ":" + field.json
+        }
+        return out + "}"
+    }
+
+    /// `decidedBy` → `decided_by`, as `JSONEncoder.KeyEncodingStrategy.convertToSnakeCase`
+    /// does for keys without runs of capitals.
+    static func snake(_ key: String) -> String {
+        guard key.utf8.contains(where: { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else { return key }
+        var out = ""
+        for c in key.unicodeScalars {
+            if ("A"..."Z").contains(c) {
+                out += "_"
+                out.unicodeScalars.append(Unicode.Scalar(UInt8(c.value + 32)))
+            } else {
+                out.unicodeScalars.append(c)
+            }
+        }
+        return out
     }
 }

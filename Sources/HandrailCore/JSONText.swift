@@ -46,35 +46,29 @@ public struct JSONText: Sendable {
         out += "}"
     }
 
-    /// A JSON string: quotes, backslashes and control characters escaped.
+    /// A JSON string: quotes, backslashes and control characters escaped. Runs of plain
+    /// text are copied whole (a handoff's Markdown is hundreds of kilobytes of lines).
     public mutating func string(_ value: String) {
         out += "\""
-        var plain = true
-        for byte in value.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-            plain = false
-            break
-        }
-        if plain {
-            out += value
-        } else {
-            for scalar in value.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
+        var value = value
+        value.withUTF8 { bytes in
+            var start = 0
+            for (i, byte) in bytes.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+                if start < i { out += String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self) }
+                start = i + 1
+                switch byte {
+                case 0x22: out += "\\\""
+                case 0x5C: out += "\\\\"
+                case 0x0A: out += "\\n"
+                case 0x0D: out += "\\r"
+                case 0x09: out += "\\t"
+                case 0: out += "\\ufffd"  // PostgreSQL text cannot hold NUL
                 default:
-                    if scalar.value == 0 {
-                        out += "\\ufffd"  // PostgreSQL text cannot hold NUL
-                    } else if scalar.value < 0x20 {
-                        let hex = String(scalar.value, radix: 16)
-                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    } else {
-                        out.unicodeScalars.append(scalar)
-                    }
+                    let hex = String(byte, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 }
             }
+            if start < bytes.count { out += String(decoding: UnsafeBufferPointer(rebasing: bytes[start...]), as: UTF8.self) }
         }
         out += "\""
     }

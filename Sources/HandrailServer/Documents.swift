@@ -9,10 +9,16 @@ import Mustache
 /// everything else stays as written, so the Markdown still reads well as text.
 struct MarkdownContentType: MustacheContentType {
     func escapeText(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count + 8)
-        let chars = Array(text)
-        for (n, c) in chars.enumerated() {
+        // Most values (names, refs, times) need nothing: say so from the bytes.
+        if !Self.needsEscaping(text) { return text }
+        var out = String.UnicodeScalarView()
+        let scalars = Array(text.unicodeScalars)
+        func wordy(_ s: Unicode.Scalar) -> Bool { s.properties.isAlphabetic || s.properties.numericType != nil }
+        // `1. x` or `12) x` at the start would be a numbered list: escape its delimiter
+        // (a backslash before a digit is not an escape in Markdown, and would show).
+        let digits = scalars.prefix { Self.isDigit($0) }.count
+        let listDelimiter = digits > 0 && digits < scalars.count && (scalars[digits] == "." || scalars[digits] == ")") ? digits : nil
+        for (n, c) in scalars.enumerated() {
             switch c {
             case "\n", "\r":
                 out.append(" ")
@@ -21,19 +27,36 @@ struct MarkdownContentType: MustacheContentType {
                 out.append("\\")
             case "_":
                 // Inside a word (roll_forward) an underscore cannot emphasise anything.
-                let before = n > 0 && (chars[n - 1].isLetter || chars[n - 1].isNumber)
-                let after = n + 1 < chars.count && (chars[n + 1].isLetter || chars[n + 1].isNumber)
+                let before = n > 0 && wordy(scalars[n - 1])
+                let after = n + 1 < scalars.count && wordy(scalars[n + 1])
                 if !(before && after) { out.append("\\") }
             case "#", "-", "+", ">", "=":
                 if n == 0 { out.append("\\") }
             default:
-                if n == 0, c.isNumber, let dot = chars.dropFirst().first(where: { !$0.isNumber }), dot == "." || dot == ")" {
-                    out.append("\\")
-                }
+                if n == listDelimiter { out.append("\\") }
             }
             out.append(c)
         }
-        return out
+        return String(out)
+    }
+
+    static func isDigit(_ s: Unicode.Scalar) -> Bool { ("0"..."9").contains(s) }
+
+    static func needsEscaping(_ text: String) -> Bool {
+        var first = true
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\\"), UInt8(ascii: "`"), UInt8(ascii: "*"), UInt8(ascii: "["),
+                 UInt8(ascii: "]"), UInt8(ascii: "<"), UInt8(ascii: "&"), UInt8(ascii: "_"):
+                return true
+            case UInt8(ascii: "#"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: ">"), UInt8(ascii: "="), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                if first { return true }
+            default:
+                break
+            }
+            first = false
+        }
+        return false
     }
 }
 
@@ -81,7 +104,7 @@ public struct DocumentRenderer: Sendable {
     }
 
     public func handoff(_ document: HandoffDocument) throws -> String {
-        try markdown("handoff.md", document)
+        try markdown("handoff.md", HandoffTemplateValue(document))
     }
 
     /// Markdown to HTML, cmark's safe mode (raw HTML and unsafe links dropped).
@@ -95,5 +118,141 @@ public struct DocumentRenderer: Sendable {
         return "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             + "<title>\(title)</title><link rel=\"stylesheet\" href=\"/static/handrail.css\"></head><body><main>\n"
             + html(markdown) + "</main></body></html>\n"
+    }
+}
+
+// MARK: - Template values without reflection
+
+/// A handoff of a busy week holds a thousand rows, and Mustache looks up every tag of every
+/// row. By default it reflects over the value (`Mirror`), and each lookup copies the row
+/// struct into a new existential; that was most of the render time. Instead every row is
+/// handed to Mustache in a `TemplateBox` (a class: a lookup copies a reference) that answers
+/// each name directly. A missing optional is `NSNull`: nothing is printed, a section over it
+/// is false, and the lookup does not climb to an outer value of the same name.
+/// `DocumentTemplateValuesTests` checks that every stored property is answered, with the
+/// value reflection would find.
+protocol TemplateFields {
+    func child(named: String) -> Any?
+}
+
+final class TemplateBox<Value: TemplateFields>: MustacheParent {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+    func child(named name: String) -> Any? { value.child(named: name) }
+}
+
+/// The document's own fields, with each list boxed once.
+final class HandoffTemplateValue: MustacheParent {
+    let fields: [String: Any]
+
+    init(_ d: HandoffDocument) {
+        func boxed<T: TemplateFields>(_ rows: [T]) -> [TemplateBox<T>] { rows.map(TemplateBox.init) }
+        fields = [
+            "rotation": d.rotation, "timeZone": d.timeZone, "from": d.from, "to": d.to,
+            "onCall": boxed(d.onCall), "opened": boxed(d.opened), "resolved": boxed(d.resolved), "stillOpen": boxed(d.stillOpen),
+            "decisionsMade": boxed(d.decisionsMade), "awaitingOutcome": boxed(d.awaitingOutcome), "gaps": boxed(d.gaps),
+            "withoutRunbook": boxed(d.withoutRunbook), "noisiest": boxed(d.noisiest), "measures": boxed(d.measures),
+            "actionItems": boxed(d.actionItems), "quiet": d.quiet, "gapFree": d.gapFree,
+        ]
+    }
+
+    func child(named name: String) -> Any? { fields[name] }
+}
+
+private func value(_ optional: String?) -> Any { optional.map { $0 as Any } ?? NSNull() }
+
+extension HandoffDocument.Row: TemplateFields {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "ref": ref
+        case "title": title
+        case "severity": severity
+        case "state": state
+        case "owner": owner
+        case "opened": opened
+        case "resolved": value(resolved)
+        case "duration": duration
+        case "runbook": runbook
+        case "nextStep": value(nextStep)
+        default: nil
+        }
+    }
+}
+
+extension HandoffDocument.GapRow: TemplateFields {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "ref": ref
+        case "step": step
+        case "title": title
+        case "outcome": outcome
+        case "note": note
+        case "by": by
+        default: nil
+        }
+    }
+}
+
+extension HandoffDocument.DecisionRow: TemplateFields {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "ref": ref
+        case "id": id
+        case "kind": kind
+        case "target": target
+        case "decidedBy": decidedBy
+        case "decided": decided
+        case "rationale": rationale
+        case "status": status
+        default: nil
+        }
+    }
+}
+
+extension HandoffDocument.Measure: TemplateFields {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "name": self.name
+        case "current": current
+        case "previous": previous
+        case "change": change
+        default: nil
+        }
+    }
+}
+
+extension HandoffDocument.ActionRow: TemplateFields {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "ref": ref
+        case "title": title
+        case "owner": owner
+        case "due": due
+        case "overdue": overdue
+        default: nil
+        }
+    }
+}
+
+extension HandoffDocument.Cover: TemplateFields {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "user": user
+        case "from": from
+        case "to": to
+        case "override": override
+        default: nil
+        }
+    }
+}
+
+extension AlertNoise: TemplateFields {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "alertname": alertname
+        case "alerts": alerts
+        case "deliveries": deliveries
+        default: nil
+        }
     }
 }

@@ -15,7 +15,10 @@ struct HandoffController {
         routes.on(.post, "/api/v1/rotations/:name/handoffs", .role(.responder)) { request, context in
             let name = try context.parameters.require("name")
             let input = try await request.decodeOptionalJSON(WindowInput.self, context: context) ?? WindowInput(week: nil, from: nil, to: nil)
-            return EditedResponse(status: .created, response: Body(handoff: try await generate(name, input, context)))
+            let stored = try await generate(name, input, context)
+            // Written directly: the generic encoder was a large part of a busy week's request.
+            return Response(status: .created, headers: [.contentType: "application/json; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: stored.jsonText())))
         }
         routes.on(.get, "/api/v1/rotations/:name/handoffs", .role(.viewer)) { _, context in
             let name = try context.parameters.require("name")

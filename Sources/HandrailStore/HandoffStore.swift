@@ -27,18 +27,19 @@ public struct HandoffStore: Sendable {
         // (a crash copying it, in Swift 6.3 debug builds).
         let parts = try await pool.withTransaction { db -> Parts in
             try await db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            // Plan each query for this window: a cached generic plan does not know the window
+            // is one week and scanned every incident of the rotation (a cost that grew with
+            // history). Planning is a millisecond.
+            try await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            // Plain columns only: marks and step titles are read below for just the
+            // incidents that need them (the previous window's are there for MTTA and MTTR).
             let rows = try await db.query("""
                 SELECT i.id, i.number, i.title, i.severity, i.state::text AS state, i.opened_at, i.acknowledged_at, i.resolved_at,
-                       i.runbook_id, i.runbook_version, o.username AS owner, (r.user_id IS NOT NULL AND r.accepted_at IS NULL) AS owner_pending,
-                       v.definition->'steps' AS steps,
-                       coalesce((SELECT jsonb_agg(jsonb_build_object('step', m.step, 'outcome', m.outcome, 'note', m.note, 'by', u.username) ORDER BY m.step)
-                                 FROM (SELECT DISTINCT ON (step) step, outcome, note, user_id FROM incident_step_marks
-                                       WHERE incident_id = i.id ORDER BY step, id DESC) m
-                                 JOIN users u ON u.id = m.user_id), '[]') AS marks
+                       i.runbook_id, i.runbook_version, o.username AS owner, coalesce(o.pending, false) AS owner_pending
                 FROM incidents i
-                LEFT JOIN incident_roles r ON r.incident_id = i.id AND r.role = 'owner'
-                LEFT JOIN users o ON o.id = r.user_id
-                LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
+                -- OFFSET 0: one index lookup per incident, not a join with every owner ever assigned.
+                LEFT JOIN LATERAL (SELECT u.username, r.accepted_at IS NULL AS pending FROM incident_roles r JOIN users u ON u.id = r.user_id
+                                   WHERE r.incident_id = i.id AND r.role = 'owner' OFFSET 0) o ON true
                 WHERE i.owners_rotation = \(name)
                   AND ((i.opened_at >= \(previous.from) AND i.opened_at < \(window.to))
                        OR (i.resolved_at >= \(previous.from) AND i.resolved_at < \(window.to))
@@ -46,26 +47,80 @@ public struct HandoffStore: Sendable {
                 ORDER BY i.number
                 """)
             var incidents: [HandoffIncident] = []
-            var ids: [Int] = []
+            incidents.reserveCapacity(rows.count)
+            var ids: [Int64] = []
+            // The incidents the window lists (opened or resolved in it, or open at its end)
+            // need their gaps; the open ones their next step.
+            var listed: [Int64: Int] = [:]
+            var open: [Int64] = []
             for row in rows {
-                ids.append(try row.decode("id"))
-                let steps = try row.decode("steps", as: PostgresJSON?.self)?.decode(as: [RunbookStep].self) ?? []
-                let marks = try row.decode("marks", as: PostgresJSON.self).decode(as: [Mark].self)
-                let latest = Dictionary(marks.map { ($0.step, $0) }, uniquingKeysWith: { _, b in b })
-                let title = { (n: Int) in steps.first { $0.index == n }?.title ?? "step \(n)" }
-                let gaps = marks.filter { $0.outcome == "skipped" || $0.outcome == "failed" }.map {
-                    HandoffIncident.Gap(step: $0.step, title: title($0.step), outcome: $0.outcome, note: $0.note ?? "", by: $0.by)
-                }
+                let id: Int64 = try row.decode("id")
+                ids.append(id)
                 let state: String = try row.decode("state")
-                let next = state == "resolved" ? nil : steps.first { step in
-                    guard let mark = latest[step.index] else { return true }
-                    return mark.outcome == "undone"
-                }?.title
+                let opened: Date = try row.decode("opened_at")
+                let resolved: Date? = try row.decode("resolved_at")
+                let inWindow = { (d: Date) in d >= window.from && d < window.to }
+                let openAtEnd = opened < window.to && (resolved.map { $0 >= window.to } ?? true)
+                if inWindow(opened) || resolved.map(inWindow) == true || openAtEnd {
+                    listed[id] = incidents.count
+                    if state != "resolved" { open.append(id) }
+                }
                 incidents.append(HandoffIncident(
                     number: try row.decode("number"), title: try row.decode("title"), severity: try row.decode("severity"), state: state,
-                    openedAt: try row.decode("opened_at"), acknowledgedAt: try row.decode("acknowledged_at"), resolvedAt: try row.decode("resolved_at"),
+                    openedAt: opened, acknowledgedAt: try row.decode("acknowledged_at"), resolvedAt: resolved,
                     owner: try row.decode("owner"), ownerPending: try row.decode("owner_pending"), runbookId: try row.decode("runbook_id"),
-                    runbookVersion: try row.decode("runbook_version"), nextStep: next, gaps: gaps))
+                    runbookVersion: try row.decode("runbook_version")))
+            }
+            // Step titles of the runbook versions the listed incidents pinned, read once
+            // per version (a definition holds every step's Markdown).
+            var pinned: Set<RunbookKey> = []
+            for n in listed.values { if let id = incidents[n].runbookId, let v = incidents[n].runbookVersion { pinned.insert(RunbookKey(id: id, version: v)) } }
+            var titles: [RunbookKey: [(step: Int, title: String)]] = [:]
+            for row in try await db.query("""
+                SELECT v.runbook_id, v.version, (e->>'index')::int AS step, e->>'title' AS title
+                FROM runbook_versions v, jsonb_array_elements(v.definition->'steps') e
+                WHERE (v.runbook_id, v.version) IN (SELECT * FROM unnest(\(pinned.map(\.id))::text[], \(pinned.map(\.version))::int[]))
+                ORDER BY 1, 2, 3
+                """) {
+                titles[RunbookKey(id: try row.decode("runbook_id"), version: try row.decode("version")), default: []]
+                    .append((try row.decode("step"), try row.decode("title")))
+            }
+            func title(_ n: Int, _ step: Int) -> String {
+                let key = incidents[n].runbookId.flatMap { id in incidents[n].runbookVersion.map { RunbookKey(id: id, version: $0) } }
+                return key.flatMap { titles[$0]?.first { $0.step == step }?.title } ?? "step \(step)"
+            }
+            // Gaps: steps whose latest mark is skipped or failed.
+            for row in try await db.query("""
+                SELECT m.incident_id, m.step, m.outcome, m.note, u.username
+                FROM (SELECT DISTINCT ON (incident_id, step) incident_id, step, outcome, note, user_id FROM incident_step_marks
+                      WHERE incident_id = ANY(\(Array(listed.keys))::bigint[]) ORDER BY incident_id, step, id DESC) m
+                JOIN users u ON u.id = m.user_id
+                WHERE m.outcome IN ('skipped', 'failed')
+                ORDER BY m.incident_id, m.step
+                """) {
+                guard let n = listed[try row.decode("incident_id")] else { continue }
+                let step: Int = try row.decode("step")
+                incidents[n].gaps.append(HandoffIncident.Gap(
+                    step: step, title: title(n, step), outcome: try row.decode("outcome"),
+                    note: try row.decode("note", as: String?.self) ?? "", by: try row.decode("username")))
+            }
+            // An open incident's next step: its pinned version's first step with no mark, or
+            // whose latest mark is an undo.
+            if !open.isEmpty {
+                var marked: [Int64: Set<Int>] = [:]
+                for row in try await db.query("""
+                    SELECT incident_id, step FROM (
+                        SELECT DISTINCT ON (incident_id, step) incident_id, step, outcome FROM incident_step_marks
+                        WHERE incident_id = ANY(\(open)::bigint[]) ORDER BY incident_id, step, id DESC) m
+                    WHERE outcome <> 'undone'
+                    """) {
+                    marked[try row.decode("incident_id"), default: []].insert(try row.decode("step"))
+                }
+                for id in open {
+                    guard let n = listed[id], let runbook = incidents[n].runbookId, let version = incidents[n].runbookVersion else { continue }
+                    let done = marked[id] ?? []
+                    incidents[n].nextStep = titles[RunbookKey(id: runbook, version: version)]?.first { !done.contains($0.step) }?.title
+                }
             }
             let decisions = try await db.query("""
                 SELECT d.id, i.number, d.kind::text AS kind, d.target_service, d.target_model, d.from_version, d.to_version,
@@ -75,10 +130,9 @@ public struct HandoffStore: Sendable {
                             WHEN e.decision_id IS NOT NULL THEN 'awaiting_outcome' ELSE 'awaiting_execution' END AS status
                 FROM decisions d JOIN incidents i ON i.id = d.incident_id JOIN users u ON u.id = d.decided_by
                 LEFT JOIN decision_executions e ON e.decision_id = d.id LEFT JOIN decision_outcomes o ON o.decision_id = d.id
-                WHERE i.owners_rotation = \(name)
-                  AND ((d.decided_at >= \(window.from) AND d.decided_at < \(window.to))
-                       OR (d.decided_at < \(window.to) AND o.decision_id IS NULL
-                           AND NOT EXISTS (SELECT 1 FROM decisions s WHERE s.supersedes = d.id)))
+                WHERE d.id = ANY(ARRAY(SELECT id FROM decisions WHERE decided_at >= \(window.from) AND decided_at < \(window.to)
+                                       UNION SELECT decision_id FROM decisions_unsettled WHERE decided_at < \(window.to)))
+                  AND i.owners_rotation = \(name)
                 ORDER BY d.decided_at, d.id
                 """).map { row in
                 let target = DecisionTarget(
@@ -105,7 +159,10 @@ public struct HandoffStore: Sendable {
             }
             let items = try await db.query("""
                 SELECT i.number, a.title, u.username, a.due_date::text AS due
-                FROM action_items a JOIN postmortems p ON p.id = a.postmortem_id JOIN incidents i ON i.id = p.incident_id
+                FROM action_items a
+                -- One lookup per open item (OFFSET 0 keeps it a lookup), not a scan of every postmortem.
+                JOIN LATERAL (SELECT i.number, i.owners_rotation FROM postmortems p JOIN incidents i ON i.id = p.incident_id
+                              WHERE p.id = a.postmortem_id OFFSET 0) i ON true
                 JOIN users u ON u.id = a.owner_user_id
                 WHERE i.owners_rotation = \(name) AND a.status = 'open' AND a.created_at < \(window.to)
                 ORDER BY a.due_date, i.number, a.id
@@ -117,6 +174,11 @@ public struct HandoffStore: Sendable {
         }
         return HandoffLog(rotation: rotation, window: window, incidents: parts.incidents, decisions: parts.decisions, noise: parts.noise,
                           withoutRunbook: parts.withoutRunbook, actionItems: parts.actionItems)
+    }
+
+    struct RunbookKey: Hashable {
+        let id: String
+        let version: Int
     }
 
     final class Parts: Sendable {
@@ -135,12 +197,6 @@ public struct HandoffStore: Sendable {
         }
     }
 
-    struct Mark: Decodable {
-        let step: Int
-        let outcome: String
-        let note: String?
-        let by: String
-    }
 }
 
 /// A handoff as stored: its window, who generated it, its hash, and the acknowledgement.
@@ -172,7 +228,7 @@ extension HandoffStore {
     /// handoff.store — keeps a generated handoff; nil when the rotation is gone. The answer
     /// is made from what was stored, not read back (the document is large).
     public func store(rotation: String, window: HandoffWindow, markdown: String, document: HandoffDocument, incoming: String?, by userID: Int) async throws -> StoredHandoff? {
-        let json = try PostgresJSON(encoding: document).text
+        let json = document.jsonText(snakeCase: false)
         let hash = Digest.sha256Hex(markdown)
         let rows = try await pool.query("""
             WITH stored AS (
@@ -232,6 +288,25 @@ extension HandoffStore {
 }
 
 extension StoredHandoff {
+    /// The handoff as the API answers it (snake_case keys, sorted), written directly; the
+    /// same JSON as encoding it with the API's encoder.
+    public func jsonText() -> String {
+        var o = JSONObjectText(snakeCase: true)
+        o.int("id", id)
+        o.string("rotation", rotation)
+        o.date("from", from)
+        o.date("to", to)
+        o.date("generatedAt", generatedAt)
+        o.string("generatedBy", generatedBy)
+        o.string("contentHash", contentHash)
+        o.string("incoming", incoming)
+        o.string("acknowledgedBy", acknowledgedBy)
+        o.date("acknowledgedAt", acknowledgedAt)
+        o.string("markdown", markdown)
+        if let document { o.raw("document", document.jsonText(snakeCase: true)) }
+        return o.json
+    }
+
     init(row: PostgresRow, content: Bool) throws {
         self.init(
             id: try row.decode("id"), rotation: try row.decode("rotation"), from: try row.decode("window_from"), to: try row.decode("window_to"),

@@ -136,4 +136,99 @@ private func golden(_ name: String, _ text: String) throws {
             #expect(error.line >= 3)
         }
     }
+
+    /// Values with everything JSON must escape, and a missing optional.
+    func awkwardDocument() throws -> HandoffDocument {
+        var log = try week47()
+        log.incidents[2].title = "quote \" backslash \\ slash / tab \t bell \u{7} newline \n unicode ü → 🚀"
+        log.decisions[1].rationale = "v43 </script> fixes it; see https://example.com/a/b"
+        return HandoffDocument.build(log)
+    }
+
+    @Test func theDocumentsJSONIsWhatJSONEncoderWrites() throws {
+        let doc = try awkwardDocument()
+        #expect(doc.opened.contains { $0.resolved == nil } && doc.opened.contains { $0.resolved != nil })
+        for snakeCase in [false, true] {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
+            let expected = String(decoding: try encoder.encode(doc), as: UTF8.self)
+            #expect(doc.jsonText(snakeCase: snakeCase) == expected, "snake_case: \(snakeCase)")
+        }
+        let decoder = JSONDecoder()
+        #expect(try decoder.decode(HandoffDocument.self, from: Data(doc.jsonText(snakeCase: false).utf8)) == doc)
+    }
+
+    @Test func everyFieldOfTheDocumentIsAnsweredToTheTemplateAsReflectionWouldFindIt() throws {
+        let doc = try awkwardDocument()
+        /// Each stored property, by name, with what Mustache would print for it.
+        func fields(_ value: Any) -> [String: String] {
+            var out: [String: String] = [:]
+            for child in Mirror(reflecting: value).children {
+                guard let label = child.label else { continue }
+                let shown = Pages.present(child.value)
+                out[label] = shown is NSNull ? "<none>" : String(describing: shown)
+            }
+            return out
+        }
+        func answered<T: TemplateFields>(_ row: T) -> [String: String] {
+            var out: [String: String] = [:]
+            for label in fields(row).keys {
+                guard let value = TemplateBox(row).child(named: label) else { continue }
+                out[label] = value is NSNull ? "<none>" : String(describing: value)
+            }
+            return out
+        }
+        func check<T: TemplateFields>(_ rows: [T], _ name: String) throws {
+            #expect(!rows.isEmpty, "the fixture has \(name)")
+            for row in rows { #expect(answered(row) == fields(row), "\(name)") }
+        }
+        try check(doc.opened + doc.resolved + doc.stillOpen, "incident rows")
+        try check(doc.decisionsMade + doc.awaitingOutcome, "decision rows")
+        try check(doc.gaps, "gaps")
+        try check(doc.withoutRunbook + doc.noisiest, "alert noise")
+        try check(doc.measures, "measures")
+        try check(doc.actionItems, "action items")
+        try check(doc.onCall, "on call")
+        let top = HandoffTemplateValue(doc)
+        #expect(Set(top.fields.keys) == Set(fields(doc).keys), "every field of the document reaches the template")
+        #expect(top.child(named: "rotation") as? String == "ml-platform")
+        #expect((top.child(named: "opened") as? [TemplateBox<HandoffDocument.Row>])?.map(\.value) == doc.opened)
+    }
+
+    @Test func timesAreWrittenInTheRotationsZoneAsTheCalendarReadsThem() throws {
+        // Half-hour and negative offsets, both DST directions, dates before 1970.
+        let zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "America/St_Johns", "Australia/Lord_Howe", "Pacific/Chatham"]
+        var calendar = Calendar(identifier: .gregorian)
+        var seconds = -86_400.0 * 400 + 17
+        while seconds < 86_400 * 365 * 60 {
+            let date = Date(timeIntervalSince1970: seconds)
+            for zone in zones {
+                let tz = TimeZone(identifier: zone)!
+                calendar.timeZone = tz
+                let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .weekday], from: date)
+                let offset = tz.secondsFromGMT(for: date)
+                let sign = offset < 0 ? "-" : "+"
+                let expected = String(format: "%@ %04d-%02d-%02d %02d:%02d %@%02d:%02d",
+                                      ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][c.weekday! - 1], c.year!, c.month!, c.day!, c.hour!, c.minute!,
+                                      sign, abs(offset) / 3600, abs(offset) % 3600 / 60)
+                #expect(TimeFormatter(zone: zone).string(date) == expected, "\(zone) \(date)")
+            }
+            seconds += 86_400 * 13 + 3_600 * 7 + 61  // walks through every hour, weekday and month
+        }
+    }
+
+    @Test func markdownEscapingLeavesPlainValuesAloneAndEscapesWhatCouldBeMarkup() {
+        let md = MarkdownContentType()
+        for plain in ["INC-42", "Mon 2026-11-16 09:00 +01:00", "ranker v42 → v41", "roll_forward", "a-b+c", "größe_änderung", "v1.2"] {
+            #expect(md.escapeText(plain) == plain)
+        }
+        #expect(md.escapeText("_lead") == "\\_lead")
+        #expect(md.escapeText("1. first") == "1\\. first")
+        #expect(md.escapeText("12) x") == "12\\) x")
+        #expect(DocumentRenderer.html(md.escapeText("1. first")) == "<p>1. first</p>\n", "not a list, and no backslash shows")
+        #expect(md.escapeText("- item") == "\\- item")
+        #expect(md.escapeText("a *b* `c` [d](e) <f> &g; \\h") == "a \\*b\\* \\`c\\` \\[d\\](e) \\<f> \\&g; \\\\h")
+        #expect(md.escapeText("one\ntwo\r\n# three") == "one two  # three")
+    }
 }

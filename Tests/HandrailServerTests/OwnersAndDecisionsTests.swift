@@ -315,8 +315,12 @@ extension AccessFixture {
             #expect(html.headers[.contentType]?.hasPrefix("text/html") == true)
             #expect(html.text.contains("<h1>Handoff: ml-platform</h1>"))
             #expect(html.headers[.contentSecurityPolicy] != nil)
-            let asJSON = jsonObject(try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)", headers: f.headers(.viewer)))
+            let read = try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)", headers: f.headers(.viewer))
+            let asJSON = jsonObject(read)
             #expect(((asJSON["document"] as? [String: Any])?["still_open"] as? [[String: Any]])?.first?["ref"] as? String == ref)
+            // The answer to the POST is written directly; it is the same JSON, byte for byte,
+            // as reading the stored handoff back through the API's encoder.
+            #expect(made.text == read.text)
 
             let viewerAck = try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge", method: .post, headers: f.headers(.viewer))
             #expect(viewerAck.status == .forbidden)

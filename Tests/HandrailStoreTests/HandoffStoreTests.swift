@@ -83,4 +83,63 @@ private func ownedRunbook(_ pool: PostgresPool, id: String, alertname: String, o
             #expect(none == nil)
         }
     }
+
+    /// Handoffs list every decision still awaiting execution or an outcome, however old it
+    /// is, and no settled or superseded one outside its window. The database keeps the set
+    /// of unsettled decisions itself (migration 0008), so this is checked with decisions
+    /// written straight into the tables, as a year-old history would hold them.
+    @Test func decisionsStillAwaitingAnOutcomeAreListedHoweverOld() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let lena = try await UserStore(pool: pool).create(username: "lena", displayName: "Lena", email: nil, role: .lead, passwordHash: nil, mustChangePassword: false, by: .system)
+            let rotation = Rotation(name: "ml-platform", members: ["lena"], timeZone: "UTC", shiftLength: ShiftLength(days: 7)!,
+                                    handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!, startDate: LocalDate("2025-01-06")!)
+            _ = try await RotationStore(pool: pool).save(rotation, create: true, by: .system)
+            let runbook = try await ownedRunbook(pool, id: "drift", alertname: "FeatureDriftHigh", owners: "ml-platform")
+            let am = try await makeIntegration(pool)
+            let report = try await deliver(IngestStore(pool: pool), am, [alert("a1", model: "ranker")], runbooks: [runbook])
+            let number = try #require(report.alerts.first?.incidentNumber)
+            func decide(_ rationale: String, daysAgo: Int, supersedes: Int64? = nil) async throws -> Int64 {
+                try await scalar(pool, """
+                    INSERT INTO decisions (incident_id, kind, target_model, rationale, decided_by, decided_by_role, decided_at, verification_window, supersedes)
+                    SELECT id, 'rollback', 'ranker', \(rationale), \(lena.id), 'lead', now() - make_interval(days => \(daysAgo)), 1800, \(supersedes)
+                    FROM incidents WHERE number = \(number) RETURNING id
+                    """)
+            }
+            let forgotten = try await decide("never executed", daysAgo: 400)
+            let settled = try await decide("worked", daysAgo: 390)
+            try await pool.execute("""
+                INSERT INTO decision_executions (decision_id, executed_by, executed_at) VALUES (\(settled), \(lena.id), now() - interval '389 days')
+                """)
+            try await pool.execute("""
+                INSERT INTO decision_outcomes (decision_id, outcome, proposed, check_text, confirmed_by)
+                VALUES (\(settled), 'effective', 'effective', 'all alerts cleared', \(lena.id))
+                """)
+            let replaced = try await decide("first thought", daysAgo: 380)
+            let replacement = try await decide("second thought", daysAgo: 379, supersedes: replaced)
+
+            let now = Date()
+            let week = HandoffWindow(from: now.addingTimeInterval(-7 * 86400), to: now)
+            let log = try #require(try await HandoffStore(pool: pool).collect(rotation: "ml-platform", window: week))
+            #expect(log.decisions.map(\.id) == [forgotten, replacement])
+            #expect(log.decisions.map(\.status) == ["awaiting_execution", "awaiting_execution"])
+            #expect(HandoffDocument.build(log).awaitingOutcome.map(\.id) == [forgotten, replacement])
+
+            // Settling the rest (an outcome for one, a newer decision for the other) takes
+            // them off the next handoff.
+            try await pool.execute("""
+                INSERT INTO decision_executions (decision_id, executed_by, executed_at) VALUES (\(forgotten), \(lena.id), now() - interval '1 day')
+                """)
+            try await pool.execute("""
+                INSERT INTO decision_outcomes (decision_id, outcome, proposed, check_text, confirmed_by, note)
+                VALUES (\(forgotten), 'reverted', 'effective', 'checked late', \(lena.id), 'rolled back again')
+                """)
+            let latest = try await decide("third thought", daysAgo: 3, supersedes: replacement)
+            let after = try #require(try await HandoffStore(pool: pool).collect(rotation: "ml-platform", window: week))
+            #expect(after.decisions.map(\.id) == [latest])
+            // A window holding the old decisions still shows each as it ended.
+            let then = HandoffWindow(from: now.addingTimeInterval(-401 * 86400), to: now.addingTimeInterval(-370 * 86400))
+            let old = try #require(try await HandoffStore(pool: pool).collect(rotation: "ml-platform", window: then))
+            #expect(old.decisions.map(\.status) == ["reverted", "effective", "superseded", "superseded"])
+        }
+    }
 }
