@@ -2,6 +2,7 @@ public import Foundation
 public import HandrailCore
 import Markdown
 import Mustache
+import Synchronization
 
 /// Markdown escaping for template values: a value is data, never Markdown. Whatever could
 /// start emphasis, code, a link, an autolink or raw HTML, an entity, or (at the value's start)
@@ -87,7 +88,20 @@ public struct DocumentRenderer: Sendable {
     /// Renders `name` (`handoff.md` → `handoff.md.mustache`) with `value`.
     /// - Throws: `TemplateError` naming the template and the line.
     public func markdown(_ name: String, _ value: Any) throws -> String {
-        let file = directory.appendingPathComponent(name + ".mustache")
+        try template(directory.appendingPathComponent(name + ".mustache")).render(value)
+    }
+
+    /// Parsed templates by path, with the file's modification time and size when parsed: an
+    /// edited file is parsed again on its next use; an unchanged one is not.
+    private static let parsed = Mutex<[String: (modified: Date, size: Int, template: MustacheTemplate)]>([:])
+
+    func template(_ file: URL) throws -> MustacheTemplate {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
+        let modified = attributes?[.modificationDate] as? Date
+        let size = (attributes?[.size] as? NSNumber)?.intValue
+        if let modified, let size, let cached = Self.parsed.withLock({ $0[file.path] }), cached.modified == modified, cached.size == size {
+            return cached.template
+        }
         let text: String
         do {
             text = try String(contentsOf: file, encoding: .utf8)
@@ -100,7 +114,8 @@ public struct DocumentRenderer: Sendable {
         } catch let error as MustacheTemplate.ParserError {
             throw TemplateError(template: file.lastPathComponent, line: error.context.lineNumber, message: "\(error.error) near \(error.context.line.debugDescription)")
         }
-        return template.render(value)
+        if let modified, let size { Self.parsed.withLock { $0[file.path] = (modified, size, template) } }
+        return template
     }
 
     public func handoff(_ document: HandoffDocument) throws -> String {
@@ -159,20 +174,34 @@ final class HandoffTemplateValue: MustacheParent {
     func child(named name: String) -> Any? { fields[name] }
 }
 
-private func value(_ optional: String?) -> Any { optional.map { $0 as Any } ?? NSNull() }
+/// A value as the template prints it. Mustache tries a chain of casts on every value
+/// before printing it (template? renderable? lambda? optional? then `String(describing:)`);
+/// a renderable stops the chain at the second. String transforms (`uppercased(title)`)
+/// still work.
+struct TemplateText: MustacheCustomRenderable, MustacheTransformable, CustomStringConvertible {
+    let text: String
+    init(_ text: String) { self.text = text }
+    init<T: BinaryInteger>(_ number: T) { text = String(number) }
+    var renderText: String { text }
+    var isNull: Bool { false }
+    var description: String { text }
+    func transform(_ name: String) -> Any? { text.transform(name) }
+}
+
+private func value(_ optional: String?) -> Any { optional.map { TemplateText($0) as Any } ?? NSNull() }
 
 extension HandoffDocument.Row: TemplateFields {
     func child(named name: String) -> Any? {
         switch name {
-        case "ref": ref
-        case "title": title
-        case "severity": severity
-        case "state": state
-        case "owner": owner
-        case "opened": opened
+        case "ref": TemplateText(ref)
+        case "title": TemplateText(title)
+        case "severity": TemplateText(severity)
+        case "state": TemplateText(state)
+        case "owner": TemplateText(owner)
+        case "opened": TemplateText(opened)
         case "resolved": value(resolved)
-        case "duration": duration
-        case "runbook": runbook
+        case "duration": TemplateText(duration)
+        case "runbook": TemplateText(runbook)
         case "nextStep": value(nextStep)
         default: nil
         }
@@ -182,12 +211,12 @@ extension HandoffDocument.Row: TemplateFields {
 extension HandoffDocument.GapRow: TemplateFields {
     func child(named name: String) -> Any? {
         switch name {
-        case "ref": ref
-        case "step": step
-        case "title": title
-        case "outcome": outcome
-        case "note": note
-        case "by": by
+        case "ref": TemplateText(ref)
+        case "step": TemplateText(step)
+        case "title": TemplateText(title)
+        case "outcome": TemplateText(outcome)
+        case "note": TemplateText(note)
+        case "by": TemplateText(by)
         default: nil
         }
     }
@@ -196,14 +225,14 @@ extension HandoffDocument.GapRow: TemplateFields {
 extension HandoffDocument.DecisionRow: TemplateFields {
     func child(named name: String) -> Any? {
         switch name {
-        case "ref": ref
-        case "id": id
-        case "kind": kind
-        case "target": target
-        case "decidedBy": decidedBy
-        case "decided": decided
-        case "rationale": rationale
-        case "status": status
+        case "ref": TemplateText(ref)
+        case "id": TemplateText(id)
+        case "kind": TemplateText(kind)
+        case "target": TemplateText(target)
+        case "decidedBy": TemplateText(decidedBy)
+        case "decided": TemplateText(decided)
+        case "rationale": TemplateText(rationale)
+        case "status": TemplateText(status)
         default: nil
         }
     }
@@ -212,10 +241,10 @@ extension HandoffDocument.DecisionRow: TemplateFields {
 extension HandoffDocument.Measure: TemplateFields {
     func child(named name: String) -> Any? {
         switch name {
-        case "name": self.name
-        case "current": current
-        case "previous": previous
-        case "change": change
+        case "name": TemplateText(self.name)
+        case "current": TemplateText(current)
+        case "previous": TemplateText(previous)
+        case "change": TemplateText(change)
         default: nil
         }
     }
@@ -224,10 +253,10 @@ extension HandoffDocument.Measure: TemplateFields {
 extension HandoffDocument.ActionRow: TemplateFields {
     func child(named name: String) -> Any? {
         switch name {
-        case "ref": ref
-        case "title": title
-        case "owner": owner
-        case "due": due
+        case "ref": TemplateText(ref)
+        case "title": TemplateText(title)
+        case "owner": TemplateText(owner)
+        case "due": TemplateText(due)
         case "overdue": overdue
         default: nil
         }
@@ -237,9 +266,9 @@ extension HandoffDocument.ActionRow: TemplateFields {
 extension HandoffDocument.Cover: TemplateFields {
     func child(named name: String) -> Any? {
         switch name {
-        case "user": user
-        case "from": from
-        case "to": to
+        case "user": TemplateText(user)
+        case "from": TemplateText(from)
+        case "to": TemplateText(to)
         case "override": override
         default: nil
         }
@@ -249,9 +278,9 @@ extension HandoffDocument.Cover: TemplateFields {
 extension AlertNoise: TemplateFields {
     func child(named name: String) -> Any? {
         switch name {
-        case "alertname": alertname
-        case "alerts": alerts
-        case "deliveries": deliveries
+        case "alertname": TemplateText(alertname)
+        case "alerts": TemplateText(alerts)
+        case "deliveries": TemplateText(deliveries)
         default: nil
         }
     }

@@ -36,7 +36,7 @@ struct HandoffController {
             case "html":
                 return Self.text(DocumentRenderer.page(title: "Handoff \(name) #\(id)", markdown: markdown), type: "text/html; charset=utf-8")
             default:
-                return try await Body(handoff: stored).response(from: request, context: context)
+                return Self.text(stored.jsonText(), type: "application/json; charset=utf-8")
             }
         }
         routes.on(.post, "/api/v1/rotations/:name/handoffs/:id/acknowledge", .role(.responder)) { _, context in

@@ -27,9 +27,9 @@ public struct HandoffStore: Sendable {
         // (a crash copying it, in Swift 6.3 debug builds).
         let parts = try await pool.withTransaction { db -> Parts in
             try await db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            // Plan each query for this window: a cached generic plan does not know the window
-            // is one week and scanned every incident of the rotation (a cost that grew with
-            // history). Planning is a millisecond.
+            // Plan the incidents query for this window: a cached generic plan does not know
+            // the window is one week, and scanned every incident of the rotation (a cost that
+            // grew with history). The other queries keep their cached plans.
             try await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             // Plain columns only: marks and step titles are read below for just the
             // incidents that need them (the previous window's are there for MTTA and MTTR).
@@ -46,6 +46,7 @@ public struct HandoffStore: Sendable {
                        OR (i.opened_at < \(window.to) AND (i.resolved_at IS NULL OR i.resolved_at >= \(window.to))))
                 ORDER BY i.number
                 """)
+            try await db.execute("SET LOCAL plan_cache_mode = auto")
             var incidents: [HandoffIncident] = []
             incidents.reserveCapacity(rows.count)
             var ids: [Int64] = []
@@ -213,7 +214,13 @@ public struct StoredHandoff: Sendable, Equatable, Codable {
     public var acknowledgedBy: String?
     public var acknowledgedAt: Date?
     public var markdown: String?
-    public var document: HandoffDocument?
+    /// The document as the API answers it (`HandoffDocument.jsonText(snakeCase: true)`), as
+    /// stored; `jsonText()` writes it into the answer unchanged.
+    public var documentJSON: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, rotation, from, to, generatedAt, generatedBy, contentHash, incoming, acknowledgedBy, acknowledgedAt, markdown
+    }
 }
 
 extension HandoffStore {
@@ -228,12 +235,12 @@ extension HandoffStore {
     /// handoff.store — keeps a generated handoff; nil when the rotation is gone. The answer
     /// is made from what was stored, not read back (the document is large).
     public func store(rotation: String, window: HandoffWindow, markdown: String, document: HandoffDocument, incoming: String?, by userID: Int) async throws -> StoredHandoff? {
-        let json = document.jsonText(snakeCase: false)
+        let json = document.jsonText(snakeCase: true)
         let hash = Digest.sha256Hex(markdown)
         let rows = try await pool.query("""
             WITH stored AS (
                 INSERT INTO handoffs (rotation_id, window_from, window_to, generated_by, content_hash, markdown, document, incoming)
-                SELECT id, \(window.from), \(window.to), \(userID), \(hash), \(markdown), \(json)::jsonb, \(incoming)
+                SELECT id, \(window.from), \(window.to), \(userID), \(hash), \(markdown), \(json)::json, \(incoming)
                 FROM rotations WHERE name = \(rotation)
                 RETURNING id, generated_at
             )
@@ -243,7 +250,7 @@ extension HandoffStore {
         return StoredHandoff(
             id: try row.decode("id"), rotation: rotation, from: window.from, to: window.to, generatedAt: try row.decode("generated_at"),
             generatedBy: try row.decode("username"), contentHash: hash, incoming: incoming, acknowledgedBy: nil, acknowledgedAt: nil,
-            markdown: markdown, document: document)
+            markdown: markdown, documentJSON: json)
     }
 
     /// handoff.list — a rotation's handoffs, newest first, without their content.
@@ -257,7 +264,7 @@ extension HandoffStore {
     /// handoff.show — one handoff of the rotation, with its Markdown and document when asked.
     public func find(rotation: String, id: Int64, content: Bool) async throws -> StoredHandoff? {
         try await pool.query("""
-            SELECT \(sql: Self.storedColumns), h.markdown, h.document FROM handoffs h \(sql: Self.storedJoins)
+            SELECT \(sql: Self.storedColumns), h.markdown, h.document::text AS document FROM handoffs h \(sql: Self.storedJoins)
             WHERE r.name = \(rotation) AND h.id = \(id)
             """).first.map { try StoredHandoff(row: $0, content: content) }
     }
@@ -303,7 +310,7 @@ extension StoredHandoff {
         o.string("acknowledgedBy", acknowledgedBy)
         o.date("acknowledgedAt", acknowledgedAt)
         o.string("markdown", markdown)
-        if let document { o.raw("document", document.jsonText(snakeCase: true)) }
+        if let documentJSON { o.raw("document", documentJSON) }
         return o.json
     }
 
@@ -313,6 +320,6 @@ extension StoredHandoff {
             generatedAt: try row.decode("generated_at"), generatedBy: try row.decode("generated_by"), contentHash: try row.decode("content_hash"),
             incoming: try row.decode("incoming"), acknowledgedBy: try row.decode("acknowledged_by"), acknowledgedAt: try row.decode("acknowledged_at"),
             markdown: content ? try row.decode("markdown") : nil,
-            document: content ? try row.decode("document", as: PostgresJSON.self).decode(as: HandoffDocument.self) : nil)
+            documentJSON: content ? try row.decode("document") : nil)
     }
 }

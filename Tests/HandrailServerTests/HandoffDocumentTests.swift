@@ -137,6 +137,22 @@ private func golden(_ name: String, _ text: String) throws {
         }
     }
 
+    @Test func anEditedTemplateIsUsedOnTheNextRenderWithoutARestart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("handrail-templates-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("handoff.md.mustache")
+        let doc = HandoffDocument.build(try week47())
+        let renderer = DocumentRenderer(directory: dir)
+        try "# {{rotation}}\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect(try renderer.handoff(doc) == "# ml-platform\n")
+        #expect(try renderer.handoff(doc) == "# ml-platform\n", "the parsed template is reused")
+        try "Handoff of {{rotation}}: {{count(opened)}} opened\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect(try renderer.handoff(doc) == "Handoff of ml-platform: 3 opened\n")
+        try "{{#opened}}\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect(throws: TemplateError.self) { try renderer.handoff(doc) }
+    }
+
     /// Values with everything JSON must escape, and a missing optional.
     func awkwardDocument() throws -> HandoffDocument {
         var log = try week47()

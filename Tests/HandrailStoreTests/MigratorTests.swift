@@ -1,4 +1,5 @@
 import Foundation
+import HandrailCore
 import HandrailStore
 import Postgres
 import Testing
@@ -142,6 +143,61 @@ import TestSupport
                 }
             }
             #expect(try await pool.query("SELECT what FROM log").map { try $0.decode("what", as: String.self) } == ["first"])
+        }
+    }
+
+    /// Migration 0008 on a database that already holds handoffs and decisions: stored
+    /// documents get the API's key names and stay readable, the guard still allows the one
+    /// acknowledgement, and decisions already awaiting an outcome are found.
+    @Test func handoffReadsMigrationKeepsWhatWasStored() async throws {
+        try await TestDatabase.withEmpty { pool, _ in
+            let all = try Migrator(directory: TestDatabase.migrationsDirectory).migrations
+            try await Migrator(migrations: all.filter { $0.version < 8 }).migrate(pool)
+            try await pool.execute("""
+                INSERT INTO users (username, display_name, role) VALUES ('lena', 'Lena', 'lead')
+                """)
+            try await pool.execute("""
+                INSERT INTO rotations (name, time_zone, shift_days, handoff_weekday, handoff_minute, start_date)
+                VALUES ('ml-platform', 'UTC', 7, 1, 540, '2026-01-05')
+                """)
+            try await pool.execute("""
+                INSERT INTO handoffs (rotation_id, window_from, window_to, generated_by, content_hash, markdown, document)
+                SELECT r.id, '2026-11-09', '2026-11-16', u.id, 'hash', '# Handoff',
+                       '{"rotation": "ml-platform", "stillOpen": [{"ref": "INC-1", "nextStep": "Look"}], "gapFree": true, "timeZone": "UTC"}'
+                FROM rotations r, users u
+                """)
+            try await pool.execute("""
+                INSERT INTO incidents (number, title, severity, grouping_key, group_rule, labels, runbook_reason, auto_resolve, reopen_window)
+                VALUES (1, 'drift', 'warning', 'k', 'alertname', '{}', 'none matched', false, 0)
+                """)
+            for rationale in ["open", "settled"] {
+                try await pool.execute("""
+                    INSERT INTO decisions (incident_id, kind, target_model, rationale, decided_by, decided_by_role, verification_window)
+                    SELECT i.id, 'rollback', 'ranker', \(rationale), u.id, 'lead', 1800 FROM incidents i, users u
+                    """)
+            }
+            try await pool.execute("""
+                INSERT INTO decision_executions (decision_id, executed_by, executed_at)
+                SELECT d.id, d.decided_by, now() FROM decisions d WHERE rationale = 'settled'
+                """)
+            try await pool.execute("""
+                INSERT INTO decision_outcomes (decision_id, outcome, proposed, check_text, confirmed_by)
+                SELECT d.id, 'effective', 'effective', 'cleared', d.decided_by FROM decisions d WHERE rationale = 'settled'
+                """)
+
+            try await Migrator(migrations: all).migrate(pool)
+            let stored = try #require(try await HandoffStore(pool: pool).find(rotation: "ml-platform", id: 1, content: true))
+            let document = try #require(stored.documentJSON)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any])
+            #expect(Set(object.keys) == ["rotation", "still_open", "gap_free", "time_zone"])
+            #expect((object["still_open"] as? [[String: Any]])?.first?["next_step"] as? String == "Look")
+            let lena: Int = try await scalar(pool, "SELECT id FROM users WHERE username = 'lena'")
+            #expect(try await HandoffStore(pool: pool).acknowledge(rotation: "ml-platform", id: 1, by: lena) != .notFound)
+            await #expect(throws: PostgresError.self) { try await pool.execute("UPDATE handoffs SET markdown = 'changed'") }
+            let unsettled: [String] = try await pool.query("""
+                SELECT d.rationale FROM decisions_unsettled u JOIN decisions d ON d.id = u.decision_id
+                """).map { try $0.decode("rationale") }
+            #expect(unsettled == ["open"])
         }
     }
 }
