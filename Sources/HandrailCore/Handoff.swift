@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 /// The stretch of time a handoff covers, in its rotation's zone.
 public struct HandoffWindow: Sendable, Equatable, Codable {
@@ -330,9 +331,25 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
 /// with the offset as a number (zone abbreviations differ between systems' time data).
 public struct TimeFormatter: Sendable {
     let zone: TimeZone
+    /// The last offset looked up and the stretch of time it holds for (up to the zone's next
+    /// transition): a document's times are mostly near each other, and asking the zone
+    /// for every one of them was most of building a busy week's handoff.
+    private let lastOffset = OffsetMemo()
+
+    final class OffsetMemo: Sendable {
+        let value = Mutex<(from: Date, to: Date, offset: Int)?>(nil)
+    }
 
     public init(zone: String) {
         self.zone = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")!
+    }
+
+    func offset(_ date: Date) -> Int {
+        if let last = lastOffset.value.withLock({ $0 }), date >= last.from, date < last.to { return last.offset }
+        let offset = zone.secondsFromGMT(for: date)
+        let next = zone.nextDaylightSavingTimeTransition(after: date) ?? .distantFuture
+        lastOffset.value.withLock { $0 = (date, next, offset) }
+        return offset
     }
 
     static let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -340,7 +357,7 @@ public struct TimeFormatter: Sendable {
     public func string(_ date: Date) -> String {
         // The zone gives the offset; the rest is arithmetic (Calendar was most of a large
         // handoff's build time).
-        let offset = zone.secondsFromGMT(for: date)
+        let offset = self.offset(date)
         let local = Int((date.timeIntervalSince1970).rounded(.down)) + offset
         let days = local >= 0 ? local / 86400 : (local - 86399) / 86400
         let seconds = local - days * 86400

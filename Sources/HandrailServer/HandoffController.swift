@@ -52,9 +52,11 @@ struct HandoffController {
         let window = try input.window(rotation)
         let log = try await store.collect(rotation, window: window)
         let document = HandoffDocument.build(log)
+        // The JSON is written on another thread while the Markdown renders.
+        async let json = document.jsonText(snakeCase: true)
         let markdown = try render(document)
         guard let stored = try await store.store(
-            rotation: name, window: window, markdown: markdown, document: document,
+            rotation: name, window: window, markdown: markdown, documentJSON: await json,
             incoming: rotation.onCall(at: window.to).user, by: user.id) else { throw RotationController.notFound(name) }
         return stored
     }

@@ -234,8 +234,9 @@ extension HandoffStore {
 
     /// handoff.store — keeps a generated handoff; nil when the rotation is gone. The answer
     /// is made from what was stored, not read back (the document is large).
-    public func store(rotation: String, window: HandoffWindow, markdown: String, document: HandoffDocument, incoming: String?, by userID: Int) async throws -> StoredHandoff? {
-        let json = document.jsonText(snakeCase: true)
+    /// `documentJSON` is `HandoffDocument.jsonText(snakeCase: true)` (written by the caller,
+    /// which can write it while the Markdown renders).
+    public func store(rotation: String, window: HandoffWindow, markdown: String, documentJSON json: String, incoming: String?, by userID: Int) async throws -> StoredHandoff? {
         let hash = Digest.sha256Hex(markdown)
         let rows = try await pool.query("""
             WITH stored AS (
