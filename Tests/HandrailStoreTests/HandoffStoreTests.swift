@@ -27,13 +27,19 @@ private func ownedRunbook(_ pool: PostgresPool, id: String, alertname: String, o
     return RunbookCandidate(runbook: runbook, version: 1)
 }
 
+/// A lead, and the weekly ml-platform rotation with that lead as its only member.
+private func leadOnTheRotation(_ pool: PostgresPool, _ username: String) async throws -> User {
+    let lead = try await UserStore(pool: pool).create(username: username, displayName: username, email: nil, role: .lead, passwordHash: nil, mustChangePassword: false, by: .system)
+    let rotation = Rotation(name: "ml-platform", members: [username], timeZone: "UTC", shiftLength: ShiftLength(days: 7)!,
+                            handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!, startDate: LocalDate("2025-01-06")!)
+    _ = try await RotationStore(pool: pool).save(rotation, create: true, by: .system)
+    return lead
+}
+
 @Suite struct HandoffStoreTests {
     @Test func aRotationsWindowHoldsItsIncidentsGapsDecisionsAndNoise() async throws {
         try await TestDatabase.withMigrated { pool, _ in
-            let ana = try await UserStore(pool: pool).create(username: "ana", displayName: "Ana", email: nil, role: .lead, passwordHash: nil, mustChangePassword: false, by: .system)
-            let rotation = Rotation(name: "ml-platform", members: ["ana"], timeZone: "UTC", shiftLength: ShiftLength(days: 7)!,
-                                    handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!, startDate: LocalDate("2026-01-05")!)
-            _ = try await RotationStore(pool: pool).save(rotation, create: true, by: .system)
+            let ana = try await leadOnTheRotation(pool, "ana")
             let mine = try await ownedRunbook(pool, id: "drift", alertname: "FeatureDriftHigh", owners: "ml-platform")
             let theirs = try await ownedRunbook(pool, id: "gpu", alertname: "GPUMemoryHigh", owners: "infra")
             let am = try await makeIntegration(pool)
@@ -90,10 +96,7 @@ private func ownedRunbook(_ pool: PostgresPool, id: String, alertname: String, o
     /// written straight into the tables, as a year-old history would hold them.
     @Test func decisionsStillAwaitingAnOutcomeAreListedHoweverOld() async throws {
         try await TestDatabase.withMigrated { pool, _ in
-            let lena = try await UserStore(pool: pool).create(username: "lena", displayName: "Lena", email: nil, role: .lead, passwordHash: nil, mustChangePassword: false, by: .system)
-            let rotation = Rotation(name: "ml-platform", members: ["lena"], timeZone: "UTC", shiftLength: ShiftLength(days: 7)!,
-                                    handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!, startDate: LocalDate("2025-01-06")!)
-            _ = try await RotationStore(pool: pool).save(rotation, create: true, by: .system)
+            let lena = try await leadOnTheRotation(pool, "lena")
             let runbook = try await ownedRunbook(pool, id: "drift", alertname: "FeatureDriftHigh", owners: "ml-platform")
             let am = try await makeIntegration(pool)
             let report = try await deliver(IngestStore(pool: pool), am, [alert("a1", model: "ranker")], runbooks: [runbook])
