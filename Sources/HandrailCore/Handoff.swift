@@ -375,7 +375,7 @@ extension HandoffDocument {
     /// which is the same order in both spellings; `HandoffDocumentJSONTests` holds this to
     /// `JSONEncoder`'s bytes.
     public func jsonText(snakeCase: Bool) -> String {
-        var w = JSONFieldWriter(snakeCase: snakeCase)
+        var w = JSONObjectWriter(snakeCase: snakeCase)
         w.out.out.reserveCapacity(opened.count * 400 + resolved.count * 400 + 4096)
         w.open()
         w.array("actionItems", actionItems) { w, a in
@@ -386,7 +386,7 @@ extension HandoffDocument {
         w.string("from", from)
         w.bool("gapFree", gapFree)
         w.array("gaps", gaps) { w, g in
-            w.string("by", g.by); w.string("note", g.note); w.string("outcome", g.outcome); w.string("ref", g.ref); w.int("step", g.step); w.string("title", g.title)
+            w.string("by", g.by); w.string("note", g.note); w.string("outcome", g.outcome); w.string("ref", g.ref); w.int("step", Int64(g.step)); w.string("title", g.title)
         }
         w.array("measures", measures) { w, m in
             w.string("change", m.change); w.string("current", m.current); w.string("name", m.name); w.string("previous", m.previous)
@@ -407,111 +407,18 @@ extension HandoffDocument {
         return w.out.out
     }
 
-    static func row(_ w: inout JSONFieldWriter, _ r: Row) {
+    static func row(_ w: inout JSONObjectWriter, _ r: Row) {
         w.string("duration", r.duration); w.string("nextStep", r.nextStep); w.string("opened", r.opened); w.string("owner", r.owner)
         w.string("ref", r.ref); w.string("resolved", r.resolved); w.string("runbook", r.runbook); w.string("severity", r.severity)
         w.string("state", r.state); w.string("title", r.title)
     }
 
-    static func decision(_ w: inout JSONFieldWriter, _ d: DecisionRow) {
-        w.string("decided", d.decided); w.string("decidedBy", d.decidedBy); w.int("id", Int(d.id)); w.string("kind", d.kind)
+    static func decision(_ w: inout JSONObjectWriter, _ d: DecisionRow) {
+        w.string("decided", d.decided); w.string("decidedBy", d.decidedBy); w.int("id", d.id); w.string("kind", d.kind)
         w.string("rationale", d.rationale); w.string("ref", d.ref); w.string("status", d.status); w.string("target", d.target)
     }
 
-    static func noise(_ w: inout JSONFieldWriter, _ n: AlertNoise) {
-        w.string("alertname", n.alertname); w.int("alerts", n.alerts); w.int("deliveries", n.deliveries)
-    }
-}
-
-/// Writes JSON objects field by field into one buffer, in the order given (the caller
-/// gives sorted keys); a missing optional has no key, as `encodeIfPresent` writes it.
-struct JSONFieldWriter {
-    let snakeCase: Bool
-    var out = JSONText()
-    var first = true
-
-    init(snakeCase: Bool) { self.snakeCase = snakeCase }
-
-    mutating func open() { out.out += "{"; first = true }
-    mutating func close() { out.out += "}"; first = false }
-
-    mutating func key(_ name: String) {
-        out.out += first ? "\"" : ",\""
-        first = false
-        out.out += snakeCase ? JSONObjectText.snake(name) : name
-        out.out += "\":"
-    }
-
-    mutating func string(_ name: String, _ value: String?) {
-        guard let value else { return }
-        key(name)
-        out.string(value)
-    }
-
-    mutating func int(_ name: String, _ value: Int) { key(name); out.out += String(value) }
-    mutating func bool(_ name: String, _ value: Bool) { key(name); out.out += value ? "true" : "false" }
-
-    mutating func array<T>(_ name: String, _ items: [T], _ each: (inout JSONFieldWriter, T) -> Void) {
-        key(name)
-        out.out += "["
-        for (n, item) in items.enumerated() {
-            if n > 0 { out.out += "," }
-            open()
-            each(&self, item)
-            close()
-        }
-        out.out += "]"
-    }
-}
-
-/// One JSON object, written with its keys sorted as `JSONEncoder`'s `.sortedKeys` does
-/// (after the snake_case conversion when asked; keys are ASCII). A missing optional has no
-/// key, as `encodeIfPresent` writes it.
-public struct JSONObjectText: Sendable {
-    let snakeCase: Bool
-    /// Each field's key and its value's JSON, in the order written.
-    var fields: [(key: String, json: String)] = []
-
-    public init(snakeCase: Bool) { self.snakeCase = snakeCase }
-
-    /// A value already written as JSON.
-    public mutating func raw(_ key: String, _ json: String) { fields.append((snakeCase ? Self.snake(key) : key, json)) }
-
-    public mutating func string(_ key: String, _ value: String?) {
-        guard let value else { return }
-        var t = JSONText()
-        t.string(value)
-        raw(key, t.out)
-    }
-
-    public mutating func int(_ key: String, _ value: Int64?) { if let value { raw(key, String(value)) } }
-    /// `2026-11-16T09:00:00Z`, as the API writes dates.
-    public mutating func date(_ key: String, _ value: Date?) { string(key, value.map(RFC3339.format)) }
-
-    public var json: String {
-        var out = "{"
-        for (n, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
-            if n > 0 { out += "," }
-            var k = JSONText()
-            k.string(field.key)
-            out += k.out + ":" + field.json
-        }
-        return out + "}"
-    }
-
-    /// `decidedBy` → `decided_by`, as `JSONEncoder.KeyEncodingStrategy.convertToSnakeCase`
-    /// does for keys without runs of capitals.
-    static func snake(_ key: String) -> String {
-        guard key.utf8.contains(where: { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else { return key }
-        var out = ""
-        for c in key.unicodeScalars {
-            if ("A"..."Z").contains(c) {
-                out += "_"
-                out.unicodeScalars.append(Unicode.Scalar(UInt8(c.value + 32)))
-            } else {
-                out.unicodeScalars.append(c)
-            }
-        }
-        return out
+    static func noise(_ w: inout JSONObjectWriter, _ n: AlertNoise) {
+        w.string("alertname", n.alertname); w.int("alerts", Int64(n.alerts)); w.int("deliveries", Int64(n.deliveries))
     }
 }

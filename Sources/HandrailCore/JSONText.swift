@@ -73,3 +73,76 @@ public struct JSONText: Sendable {
         out += "\""
     }
 }
+
+/// Writes JSON objects field by field into one buffer, in the order given: callers give the
+/// keys sorted, as `JSONEncoder`'s `.sortedKeys` writes them (after the snake_case
+/// conversion when asked; keys are ASCII). A missing optional has no key, as
+/// `encodeIfPresent` writes it.
+public struct JSONObjectWriter {
+    let snakeCase: Bool
+    public var out = JSONText()
+    var first = true
+
+    public init(snakeCase: Bool) { self.snakeCase = snakeCase }
+
+    public mutating func open() { out.out += "{"; first = true }
+    public mutating func close() { out.out += "}"; first = false }
+
+    mutating func key(_ name: String) {
+        out.out += first ? "\"" : ",\""
+        first = false
+        out.out += snakeCase ? Self.snake(name) : name
+        out.out += "\":"
+    }
+
+    public mutating func string(_ name: String, _ value: String?) {
+        guard let value else { return }
+        key(name)
+        out.string(value)
+    }
+
+    public mutating func int(_ name: String, _ value: Int64?) {
+        guard let value else { return }
+        key(name)
+        out.out += String(value)
+    }
+
+    public mutating func bool(_ name: String, _ value: Bool) { key(name); out.out += value ? "true" : "false" }
+    /// `2026-11-16T09:00:00Z`, as the API writes dates.
+    public mutating func date(_ name: String, _ value: Date?) { string(name, value.map(RFC3339.format)) }
+
+    /// A value already written as JSON.
+    public mutating func raw(_ name: String, _ json: String?) {
+        guard let json else { return }
+        key(name)
+        out.out += json
+    }
+
+    public mutating func array<T>(_ name: String, _ items: [T], _ each: (inout JSONObjectWriter, T) -> Void) {
+        key(name)
+        out.out += "["
+        for (n, item) in items.enumerated() {
+            if n > 0 { out.out += "," }
+            open()
+            each(&self, item)
+            close()
+        }
+        out.out += "]"
+    }
+
+    /// `decidedBy` → `decided_by`, as `JSONEncoder.KeyEncodingStrategy.convertToSnakeCase`
+    /// does for keys without runs of capitals.
+    static func snake(_ key: String) -> String {
+        guard key.utf8.contains(where: { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else { return key }
+        var out = ""
+        for c in key.unicodeScalars {
+            if ("A"..."Z").contains(c) {
+                out += "_"
+                out.unicodeScalars.append(Unicode.Scalar(UInt8(c.value + 32)))
+            } else {
+                out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+}

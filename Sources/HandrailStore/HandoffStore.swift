@@ -297,22 +297,24 @@ extension HandoffStore {
 
 extension StoredHandoff {
     /// The handoff as the API answers it (snake_case keys, sorted), written directly; the
-    /// same JSON as encoding it with the API's encoder.
+    /// same JSON as encoding it with the API's encoder (tested), plus the stored document.
     public func jsonText() -> String {
-        var o = JSONObjectText(snakeCase: true)
-        o.int("id", id)
-        o.string("rotation", rotation)
+        var o = JSONObjectWriter(snakeCase: true)
+        o.open()
+        o.date("acknowledgedAt", acknowledgedAt)
+        o.string("acknowledgedBy", acknowledgedBy)
+        o.string("contentHash", contentHash)
+        o.raw("document", documentJSON)
         o.date("from", from)
-        o.date("to", to)
         o.date("generatedAt", generatedAt)
         o.string("generatedBy", generatedBy)
-        o.string("contentHash", contentHash)
+        o.int("id", id)
         o.string("incoming", incoming)
-        o.string("acknowledgedBy", acknowledgedBy)
-        o.date("acknowledgedAt", acknowledgedAt)
         o.string("markdown", markdown)
-        if let documentJSON { o.raw("document", documentJSON) }
-        return o.json
+        o.string("rotation", rotation)
+        o.date("to", to)
+        o.close()
+        return o.out.out
     }
 
     init(row: PostgresRow, content: Bool) throws {

@@ -1,6 +1,6 @@
 import Foundation
 import HandrailCore
-import HandrailStore
+@testable import HandrailStore
 import Postgres
 import Testing
 import TestSupport
@@ -144,5 +144,26 @@ private func leadOnTheRotation(_ pool: PostgresPool, _ username: String) async t
             let old = try #require(try await HandoffStore(pool: pool).collect(rotation: "ml-platform", window: then))
             #expect(old.decisions.map(\.status) == ["reverted", "effective", "superseded", "superseded"])
         }
+    }
+
+    /// The answer is written by hand; it must be what the API's encoder writes (snake_case
+    /// keys, sorted, whole-second dates), with the stored document added as stored.
+    @Test func aStoredHandoffIsWrittenAsTheAPIsEncoderWouldWriteIt() throws {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let at = Date(timeIntervalSince1970: 1_763_283_600.25)
+        var full = StoredHandoff(
+            id: 7, rotation: "ml-platform", from: at, to: at.addingTimeInterval(7 * 86400), generatedAt: at, generatedBy: "lena",
+            contentHash: "abc", incoming: "ben", acknowledgedBy: "ben", acknowledgedAt: at, markdown: "# Handoff \"x\"\n/ok", documentJSON: nil)
+        #expect(full.jsonText() == String(decoding: try encoder.encode(full), as: UTF8.self))
+        let bare = StoredHandoff(id: 8, rotation: "r", from: at, to: at, generatedAt: at, generatedBy: "g", contentHash: "h",
+                                 incoming: nil, acknowledgedBy: nil, acknowledgedAt: nil, markdown: nil, documentJSON: nil)
+        #expect(bare.jsonText() == String(decoding: try encoder.encode(bare), as: UTF8.self))
+        full.documentJSON = #"{"quiet":true}"#
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(full.jsonText().utf8)) as? [String: Any])
+        #expect((object["document"] as? [String: Any])?["quiet"] as? Bool == true)
+        #expect(object["markdown"] as? String == full.markdown)
     }
 }
