@@ -194,9 +194,10 @@ struct AccessController {
     func revokeIntegration(_ context: HandrailRequestContext) async throws -> Response {
         guard let admin = context.user else { throw APIError(.unauthorized, "sign in first") }
         let name = try context.parameters.require("name")
-        guard try await auth.integrations.revoke(name: name, by: .user(admin, from: context.clientAddress)) != nil else {
+        guard let revoked = try await auth.integrations.revoke(name: name, by: .user(admin, from: context.clientAddress)) else {
             throw APIError(.notFound, "no live integration key named \(name.debugDescription)")
         }
+        auth.keyCache.forget(integrationID: revoked.id)
         return Response(status: .noContent)
     }
 

@@ -100,7 +100,7 @@ func buildRouter(
     let incidents = IncidentStore(pool: database.pool)
     IngestController(
         ingest: IngestStore(pool: database.pool), incidents: incidents, catalog: catalog,
-        metrics: IngestMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger
+        metrics: IngestMetrics(factory: PrometheusMetricsFactory(registry: registry)), keyCache: auth.keyCache, logger: logger
     ).addRoutes(to: routes)
     let incidentController = IncidentController(store: incidents, publicURL: configuration.publicURL)
     incidentController.addRoutes(to: routes)

@@ -17,19 +17,21 @@ struct IngestController {
     let incidents: IncidentStore
     let catalog: RunbookCatalog
     let metrics: IngestMetrics
+    /// The webhook routes know their key from this cache; `IngestStore` checks it is live.
+    let keyCache: IntegrationKeyCache
     let logger: Logger
 
     /// The largest body accepted from a monitor.
     static let maxBody = 512 << 10
 
     func addRoutes(to routes: Routes) {
-        routes.on(.post, "/api/v1/alerts/alertmanager", .ingest([.alertmanager])) { request, context in
+        routes.on(.post, "/api/v1/alerts/alertmanager", .ingest([.alertmanager]), cachedKey: true) { request, context in
             try await webhook(request, context, source: .alertmanager) { try AlertNormalizer.alertmanager($0, source: .alertmanager) }
         }
-        routes.on(.post, "/api/v1/alerts/grafana", .ingest([.grafana])) { request, context in
+        routes.on(.post, "/api/v1/alerts/grafana", .ingest([.grafana]), cachedKey: true) { request, context in
             try await webhook(request, context, source: .grafana) { try AlertNormalizer.alertmanager($0, source: .grafana) }
         }
-        routes.on(.post, "/api/v1/alerts/generic", .ingest([.generic])) { request, context in
+        routes.on(.post, "/api/v1/alerts/generic", .ingest([.generic]), cachedKey: true) { request, context in
             try await webhook(request, context, source: .generic) { try AlertNormalizer.generic($0) }
         }
         // The router treats `/v2/enqueue/` (what some PagerDuty clients send) as this same route.
@@ -78,7 +80,7 @@ struct IngestController {
             batch = try normalize(body)
         } catch {
             metrics.received(source, outcome: "rejected", count: 1)
-            await recordRejected(integration, source, requestID, error)
+            try await recordRejected(integration, source, requestID, error)
             throw error
         }
         if batch.truncatedAlerts > 0 {
@@ -114,7 +116,7 @@ struct IngestController {
             event = try PagerDutyEvent.parse(body)
         } catch {
             metrics.received(.pagerduty, outcome: "rejected", count: 1)
-            await recordRejected(integration, .pagerduty, requestID, ValidationError(field: "event", message: error.errors.joined(separator: "; ")))
+            try await recordRejected(integration, .pagerduty, requestID, ValidationError(field: "event", message: error.errors.joined(separator: "; ")))
             return try Self.pagerDutyResponse(.badRequest, PagerDutyAnswer(status: "invalid event", message: error.message, dedupKey: nil, errors: error.errors), requestID)
         }
         switch event.action {
@@ -148,7 +150,7 @@ struct IngestController {
         if summary.count > 1024 { errors.append("'payload.summary' is too long (maximum 1024 characters)") }
         guard errors.isEmpty, let payload else {
             metrics.received(.pagerduty, outcome: "rejected", count: 1)
-            await recordRejected(integration, .pagerduty, requestID, ValidationError(field: "event", message: errors.joined(separator: "; ")))
+            try await recordRejected(integration, .pagerduty, requestID, ValidationError(field: "event", message: errors.joined(separator: "; ")))
             return try Self.pagerDutyResponse(.badRequest, PagerDutyAnswer(status: "invalid event", message: "Event object is invalid", dedupKey: nil, errors: errors), requestID)
         }
         var data: [String: JSONValue] = ["summary": .string(summary)]
@@ -213,6 +215,9 @@ struct IngestController {
             let report = try await withRetry { try await ingest.ingest(delivery) }
             metrics.received(source, outcome: "stored", count: max(1, delivery.alerts.count))
             return report
+        } catch let error as IntegrationRevoked {
+            metrics.received(source, outcome: "rejected", count: max(1, delivery.alerts.count))
+            throw revoked(error)
         } catch {
             metrics.received(source, outcome: "failed", count: max(1, delivery.alerts.count))
             throw error
@@ -236,11 +241,23 @@ struct IngestController {
         return try await body()
     }
 
-    func recordRejected(_ integration: Integration, _ source: IntegrationKind, _ requestID: String, _ error: any Error) async {
+    /// The answer to a delivery whose key was revoked after the key cache read it (here, on
+    /// another replica, or from the CLI): what any revoked key gets, and the key forgotten.
+    func revoked(_ error: IntegrationRevoked) -> APIError {
+        keyCache.forget(integrationID: error.integration.id)
+        logger.notice("delivery with a revoked integration key refused", metadata: ["integration": "\(error.integration.name)"])
+        return AccessMiddleware.authenticationRequired
+    }
+
+    /// Logs a refused delivery (and records it, to trace it later). Throws only when the key
+    /// turned out to be revoked: the sender then gets 401, not the validation error.
+    func recordRejected(_ integration: Integration, _ source: IntegrationKind, _ requestID: String, _ error: any Error) async throws {
         let text = (error as? ValidationError)?.description ?? String(describing: error)
         logger.notice("delivery rejected", metadata: ["integration": "\(integration.name)", "error": "\(text)", "request_id": "\(requestID)"])
         do {
             try await ingest.recordRejected(integration: integration, source: source, requestID: requestID, error: text)
+        } catch let error as IntegrationRevoked {
+            throw revoked(error)
         } catch {
             logger.warning("could not record a rejected delivery", metadata: ["error": "\(String(reflecting: error))"])
         }

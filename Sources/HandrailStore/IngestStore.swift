@@ -63,6 +63,11 @@ public struct IngestReport: Sendable, Equatable {
     public var openedIncidents: [Int64] { Array(Set(alerts.filter { $0.incident == .opened }.compactMap(\.incidentNumber))).sorted() }
 }
 
+/// The delivery's integration key was revoked: nothing of the delivery was stored.
+public struct IntegrationRevoked: Error, Sendable {
+    public let integration: Integration
+}
+
 /// All SQL of alert ingestion: one transaction per delivery.
 public struct IngestStore: Sendable {
     let pool: PostgresPool
@@ -81,6 +86,10 @@ public struct IngestStore: Sendable {
     /// the second does everything else. New incidents need no lock: the partial unique
     /// index on open grouping keys turns a concurrent second insert into a join.
     /// A lost race that PostgreSQL reports (deadlock, unique violation) is retried.
+    ///
+    /// The first statement also checks that the integration key is still live, so a caller
+    /// may know the key from a cache: a revoked key stores nothing.
+    /// - Throws: `IntegrationRevoked` when the key was revoked; `PostgresError`.
     public func ingest(_ delivery: Delivery) async throws -> IngestReport {
         // The last report of an alert in one delivery wins (one row per fingerprint).
         var seen: [String: Int] = [:]
@@ -99,7 +108,9 @@ public struct IngestStore: Sendable {
                 // A delivery of nothing but resends of open alerts — most of any source's
                 // traffic — changes no incident: one statement, its own transaction, counts
                 // them and logs the delivery, or (anything else in the batch) does nothing.
-                let repeats = try Self.report(try await pool.query(Self.repeatStatement(delivery, rows: rows, count: alerts.count)))
+                let answer = try await pool.query(Self.repeatStatement(delivery, rows: rows, count: alerts.count))
+                guard try answer.first?.decode("key_live", as: Bool.self) == true else { throw IntegrationRevoked(integration: delivery.integration) }
+                let repeats = try Self.report(answer)
                 if repeats.deliveryID != nil { return repeats }
                 var rest = alerts.map { AlertRouter.route($0, runbooks: delivery.runbooks) }
                 // Who owns an incident this delivery may open: whoever is on call now in the
@@ -132,9 +143,10 @@ public struct IngestStore: Sendable {
         }
     }
 
-    /// When every alert of the delivery is a resend of one of the integration's open firing
-    /// alerts: counts them (delivery count, last seen, the latest labels, annotations and
-    /// value) and logs the delivery; otherwise changes nothing and returns no delivery id.
+    /// When the integration key is live and every alert of the delivery is a resend of one of
+    /// the integration's open firing alerts: counts them (delivery count, last seen, the
+    /// latest labels, annotations and value) and logs the delivery; otherwise changes
+    /// nothing and returns no delivery id. Every row says whether the key is live.
     /// Row locks on the alerts only. An alert cleared between the snapshot and its row lock
     /// is skipped; the delivery then goes the full way, where the others count once more
     /// (the delivery counter is the one thing idempotency leaves free).
@@ -150,8 +162,11 @@ public struct IngestStore: Sendable {
                 SELECT a.id, f.* FROM input f CROSS JOIN LATERAL (
                     SELECT id FROM alerts WHERE integration_id = \(i) AND fingerprint = f.fingerprint AND cleared_at IS NULL LIMIT 1) a
                 WHERE f.status = 'firing'
+            ), live AS (
+                SELECT EXISTS (SELECT 1 FROM integration_keys WHERE id = \(i) AND revoked_at IS NULL) AS yes
             ), only_resends AS (
-                SELECT (SELECT count(*) FROM targets) = \(count) AND NOT EXISTS (SELECT 1 FROM input WHERE status <> 'firing') AS yes
+                SELECT (SELECT yes FROM live) AND (SELECT count(*) FROM targets) = \(count)
+                       AND NOT EXISTS (SELECT 1 FROM input WHERE status <> 'firing') AS yes
             ), updated AS (
                 UPDATE alerts a SET delivery_count = a.delivery_count + 1, last_seen_at = now(),
                     (labels, annotations, value, "values", links, ends_at) = (
@@ -163,13 +178,13 @@ public struct IngestStore: Sendable {
             ), delivery AS (
                 INSERT INTO deliveries (integration_id, source, request_id, outcome, alert_count, truncated_alerts, receiver, group_key)
                 SELECT \(i), \(source)::integration_kind, \(d.requestID), 'stored', \(count), \(d.truncatedAlerts), \(d.receiver), \(d.groupKey)
-                WHERE (SELECT count(*) FROM updated) = \(count)
+                WHERE (SELECT yes FROM only_resends) AND (SELECT count(*) FROM updated) = \(count)
                 RETURNING id
             )
             SELECT u.fingerprint, 'repeat' AS result, (SELECT number FROM incidents WHERE id = u.incident_id) AS incident_number,
-                   'joined' AS incident, (SELECT id FROM delivery) AS delivery_id
+                   'joined' AS incident, (SELECT id FROM delivery) AS delivery_id, (SELECT yes FROM live) AS key_live
             FROM updated u
-            UNION ALL SELECT NULL, NULL, NULL, NULL, (SELECT id FROM delivery) WHERE NOT EXISTS (SELECT 1 FROM updated)
+            UNION ALL SELECT NULL, NULL, NULL, NULL, (SELECT id FROM delivery), (SELECT yes FROM live) WHERE NOT EXISTS (SELECT 1 FROM updated)
             """
     }
 
@@ -392,11 +407,16 @@ public struct IngestStore: Sendable {
         return w.out
     }
 
-    /// delivery.rejected — a delivery that was refused (bad input), so it can be traced too.
+    /// delivery.rejected — a delivery that was refused (bad input), so it can be traced too;
+    /// unless its integration key was revoked (then nothing is written, and this throws).
+    /// - Throws: `IntegrationRevoked`; `PostgresError`.
     public func recordRejected(integration: Integration?, source: IntegrationKind, requestID: String?, error: String) async throws {
-        try await pool.execute("""
+        let written = try await pool.execute("""
             INSERT INTO deliveries (integration_id, source, request_id, outcome, error)
-            VALUES (\(integration?.id), \(source.rawValue)::integration_kind, \(requestID), 'rejected', \(String(error.prefix(1000))))
+            SELECT \(integration?.id), \(source.rawValue)::integration_kind, \(requestID), 'rejected', \(String(error.prefix(1000)))
+            WHERE \(integration?.id)::bigint IS NULL
+               OR EXISTS (SELECT 1 FROM integration_keys WHERE id = \(integration?.id) AND revoked_at IS NULL)
             """)
+        if written == 0, let integration { throw IntegrationRevoked(integration: integration) }
     }
 }

@@ -125,6 +125,33 @@ extension AccessFixture {
         }
     }
 
+    /// A key the server has cached, revoked elsewhere (another replica, the CLI): its next
+    /// delivery, well-formed or not, gets 401 and stores nothing; the server then forgets it.
+    @Test func aKeyRevokedOutsideThisServerIsRefusedOnItsNextDelivery() async throws {
+        try await AccessFixture.with { f, client in
+            let group = alertmanagerBody([("r1", "firing", ["alertname": "FeatureDriftHigh", "model": "ranker"])])
+            let first = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders, body: group)
+            #expect(first.status == .ok)
+            _ = try await IntegrationKeyStore(pool: f.pool).revoke(name: "am", by: .system)
+            // Still cached: the refused delivery's log entry finds the key revoked.
+            let bad = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders, body: ByteBuffer(string: "{not json"))
+            #expect(bad.status == .unauthorized)
+            let resend = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders, body: group)
+            #expect(resend.status == .unauthorized)
+            // Another key, cached too, revoked after its first delivery: the resend statement refuses it.
+            let other = try await f.key(.alertmanager, name: "am-two")
+            let otherHeaders: HTTPFields = [.authorization: "Bearer \(other)", .contentType: "application/json"]
+            #expect(try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: otherHeaders, body: group).status == .ok)
+            _ = try await IntegrationKeyStore(pool: f.pool).revoke(name: "am-two", by: .system)
+            let otherResend = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: otherHeaders, body: group)
+            #expect(otherResend.status == .unauthorized)
+            let stored = try await f.pool.query("SELECT (SELECT sum(delivery_count) FROM alerts) AS deliveries, (SELECT count(*) FROM deliveries) AS logged")
+            #expect(try stored[0].decode("deliveries", as: Int.self) == 2)
+            #expect(try stored[0].decode("logged", as: Int.self) == 2)
+            #expect(f.logs.all.contains("delivery with a revoked integration key refused"))
+        }
+    }
+
     @Test func pagerDutyEventsAnswerAsPagerDutyDoes() async throws {
         try await AccessFixture.with { f, client in
             let key = try await f.key(.pagerduty, name: "pd")
@@ -246,5 +273,22 @@ extension AccessFixture {
             #expect(try truncated[0].decode("truncated_alerts", as: Int.self) == 3)
             #expect(f.logs.all.contains("max_alerts"))
         }
+    }
+}
+
+@Suite struct IntegrationKeyCacheTests {
+    @Test func aKeyIsReadAgainAfterItsAgeAndForgottenWhenRevoked() async throws {
+        let cache = IntegrationKeyCache(maxAge: .milliseconds(200))
+        let am = Integration(id: 1, name: "am", kind: .alertmanager, requireSignature: false)
+        let graf = Integration(id: 2, name: "graf", kind: .grafana, requireSignature: true)
+        cache.remember(am, keyHash: "h1")
+        cache.remember(graf, keyHash: "h2")
+        #expect(cache.integration(keyHash: "h1")?.name == "am")
+        #expect(cache.integration(keyHash: "unknown") == nil)
+        cache.forget(integrationID: 1)
+        #expect(cache.integration(keyHash: "h1") == nil)
+        #expect(cache.integration(keyHash: "h2")?.requireSignature == true)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(cache.integration(keyHash: "h2") == nil)
     }
 }

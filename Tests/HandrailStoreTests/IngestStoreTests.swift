@@ -96,6 +96,37 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
         }
     }
 
+    /// The server may know a key from its cache; the store's own statements refuse a revoked
+    /// one, for resends, new alerts, clears and refused deliveries alike, and store nothing.
+    @Test func aRevokedKeyStoresNothingEvenWhenTheCallerStillHoldsIt() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let runbooks = try await syncedDrift(pool)
+            let am = try await makeIntegration(pool)
+            let store = IngestStore(pool: pool)
+            _ = try await deliver(store, am, [alert("f1")], runbooks: runbooks)
+            _ = try await IntegrationKeyStore(pool: pool).revoke(name: am.name, by: .system)
+            for alerts in [[alert("f1")], [alert("f2")], [alert("f1", .resolved)], []] {
+                await #expect(throws: IntegrationRevoked.self) { try await deliver(store, am, alerts, runbooks: runbooks) }
+            }
+            await #expect(throws: IntegrationRevoked.self) {
+                try await store.recordRejected(integration: am, source: .alertmanager, requestID: "r1", error: "alerts: is required")
+            }
+            let stored = try await pool.query("""
+                SELECT (SELECT count(*) FROM alerts) AS alerts, (SELECT sum(delivery_count) FROM alerts) AS deliveries,
+                       (SELECT count(*) FROM alerts WHERE cleared_at IS NOT NULL) AS cleared, (SELECT count(*) FROM deliveries) AS logged
+                """)
+            #expect(try stored[0].decode("alerts", as: Int.self) == 1)
+            #expect(try stored[0].decode("deliveries", as: Int.self) == 1)
+            #expect(try stored[0].decode("cleared", as: Int.self) == 0)
+            #expect(try stored[0].decode("logged", as: Int.self) == 1)
+            // A live key's refused delivery is still logged.
+            let other = try await makeIntegration(pool, name: "other")
+            try await store.recordRejected(integration: other, source: .alertmanager, requestID: "r2", error: "alerts: is required")
+            let logged: Int = try await scalar(pool, "SELECT count(*) FROM deliveries WHERE outcome = 'rejected'")
+            #expect(logged == 1)
+        }
+    }
+
     @Test func clearingEveryAlertResolvesWhenTheRunbookAllowsIt() async throws {
         try await TestDatabase.withMigrated { pool, _ in
             let runbooks = try await syncedDrift(pool, autoResolve: true)

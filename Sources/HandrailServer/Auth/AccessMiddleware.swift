@@ -29,17 +29,21 @@ struct Routes {
     let registry: AccessRegistry
     let auth: AuthService
 
-    /// - Parameter beforePasswordChange: reachable by someone who must change their
-    ///   password first (the change page itself, signing out).
+    /// - Parameters:
+    ///   - beforePasswordChange: reachable by someone who must change their password first
+    ///     (the change page itself, signing out).
+    ///   - cachedKey: the integration key may come from the key cache, because everything
+    ///     the route stores goes through statements that check the key is still live
+    ///     (`IngestStore`). Only for such routes.
     func on<Output: ResponseGenerator>(
-        _ method: HTTPRequest.Method, _ path: String, _ access: Access, beforePasswordChange: Bool = false,
+        _ method: HTTPRequest.Method, _ path: String, _ access: Access, beforePasswordChange: Bool = false, cachedKey: Bool = false,
         use handler: @escaping @Sendable (Request, HandrailRequestContext) async throws -> Output
     ) {
         // Keyed as the router spells the path (`/api/v1/tokens/{id}`), so a walk over
         // `router.routes` finds every declaration.
         registry.record(method, RouterPath(path).description, access)
         router.group()
-            .add(middleware: AccessMiddleware(access: access, auth: auth, beforePasswordChange: beforePasswordChange))
+            .add(middleware: AccessMiddleware(access: access, auth: auth, beforePasswordChange: beforePasswordChange, cachedKey: cachedKey))
             .on(RouterPath(path), method: method, use: handler)
     }
 }
@@ -51,6 +55,7 @@ struct AccessMiddleware: RouterMiddleware {
     let access: Access
     let auth: AuthService
     let beforePasswordChange: Bool
+    let cachedKey: Bool
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -59,7 +64,7 @@ struct AccessMiddleware: RouterMiddleware {
             context.clientAddress = forwarded.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
         }
         if access != .everyone || request.headers[.authorization] != nil || request.cookies[AuthService.sessionCookie] != nil {
-            (context.principal, context.sessionToken) = try await auth.authenticate(request)
+            (context.principal, context.sessionToken) = try await auth.authenticate(request, cachedKey: cachedKey)
         }
         if context.principal == nil, case .ingest(let kinds) = access, kinds.contains(.pagerduty), request.headers[.authorization] == nil {
             context.principal = try await Self.routingKeyPrincipal(&request, auth: auth)
@@ -69,7 +74,7 @@ struct AccessMiddleware: RouterMiddleware {
             break
         case .unauthenticated:
             if Self.wantsJSON(request) || access.isIngest {
-                throw APIError(.unauthorized, "authentication required: a Bearer token, or sign in", headers: [.wwwAuthenticate: "Bearer"])
+                throw Self.authenticationRequired
             }
             let next = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
             return Response(status: .seeOther, headers: [.location: "/login?next=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")])
@@ -89,6 +94,9 @@ struct AccessMiddleware: RouterMiddleware {
         }
         return try await next(request, context)
     }
+
+    /// What a request without live credentials gets from the API.
+    static let authenticationRequired = APIError(.unauthorized, "authentication required: a Bearer token, or sign in", headers: [.wwwAuthenticate: "Bearer"])
 
     /// API paths and non-HTML clients get JSON errors; pages get redirects.
     static func wantsJSON(_ request: Request) -> Bool {

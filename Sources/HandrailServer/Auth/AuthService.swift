@@ -40,6 +40,7 @@ struct AuthService: Sendable {
     let audit: AuditStore
     let hasher: PasswordHasher
     let settings: SecuritySettings
+    let keyCache = IntegrationKeyCache()
 
     init(database: HandrailDatabase, settings: SecuritySettings) {
         let pool = database.pool
@@ -55,7 +56,9 @@ struct AuthService: Sendable {
     /// The principal behind the request's credentials: a Bearer API token (`hr_…`), a
     /// Bearer integration key, or the session cookie. Unknown, revoked, expired or
     /// disabled credentials give `nil` (anonymous).
-    func authenticate(_ request: Request) async throws -> (principal: Principal?, session: String?) {
+    /// - Parameter cachedKey: an integration key may be answered from `keyCache` (for
+    ///   routes whose statements check the key's liveness themselves; see the cache).
+    func authenticate(_ request: Request, cachedKey: Bool = false) async throws -> (principal: Principal?, session: String?) {
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else { return (nil, nil) }
@@ -63,7 +66,11 @@ struct AuthService: Sendable {
             if Secrets.isAPIToken(credential) {
                 return (try await tokens.authenticate(tokenHash: Secrets.hash(credential)).map(Principal.user), nil)
             }
-            return (try await integrations.authenticate(keyHash: Secrets.hash(credential)).map(Principal.integration), nil)
+            let keyHash = Secrets.hash(credential)
+            if cachedKey, let integration = keyCache.integration(keyHash: keyHash) { return (.integration(integration), nil) }
+            let integration = try await integrations.authenticate(keyHash: keyHash)
+            if let integration { keyCache.remember(integration, keyHash: keyHash) }
+            return (integration.map(Principal.integration), nil)
         }
         if let session = request.cookies[Self.sessionCookie]?.value, !session.isEmpty {
             guard let user = try await sessions.resolve(tokenHash: Secrets.hash(session), idleTimeout: settings.sessionIdleTimeout) else {
