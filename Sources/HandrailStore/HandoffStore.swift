@@ -25,8 +25,19 @@ public struct HandoffStore: Sendable {
         // The parts come out of the transaction as a class instance and the log is made
         // here: a large struct returned through the generic async closure was corrupted
         // (a crash copying it, in Swift 6.3 debug builds).
+        let pool = self.pool
         let parts = try await pool.withTransaction { db -> Parts in
             try await db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            // The reads that need nothing from the incidents query run on a second connection
+            // in this transaction's snapshot, at the same time (a busy week's reads are about
+            // half each); when the pool has no connection free at once, they run here after.
+            let snapshot: String = try await db.query("SELECT pg_export_snapshot() AS snapshot")[0].decode("snapshot")
+            async let beside = pool.withFreeConnection { other in
+                try await other.withTransaction { tx in
+                    try await tx.executeScript("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '\(try Self.checked(snapshot))'")
+                    return try await Self.otherReads(tx, rotation: name, window: window)
+                }
+            }
             // Plan the incidents query for this window: a cached generic plan does not know
             // the window is one week, and scanned every incident of the rotation (a cost that
             // grew with history). The other queries keep their cached plans.
@@ -49,14 +60,12 @@ public struct HandoffStore: Sendable {
             try await db.execute("SET LOCAL plan_cache_mode = auto")
             var incidents: [HandoffIncident] = []
             incidents.reserveCapacity(rows.count)
-            var ids: [Int64] = []
             // The incidents the window lists (opened or resolved in it, or open at its end)
             // need their gaps; the open ones their next step.
             var listed: [Int64: Int] = [:]
             var open: [Int64] = []
             for row in rows {
                 let id: Int64 = try row.decode("id")
-                ids.append(id)
                 let state: String = try row.decode("state")
                 let opened: Date = try row.decode("opened_at")
                 let resolved: Date? = try row.decode("resolved_at")
@@ -123,58 +132,87 @@ public struct HandoffStore: Sendable {
                     incidents[n].nextStep = titles[RunbookKey(id: runbook, version: version)]?.first { !done.contains($0.step) }?.title
                 }
             }
-            let decisions = try await db.query("""
-                SELECT d.id, i.number, d.kind::text AS kind, d.target_service, d.target_model, d.from_version, d.to_version,
-                       u.username, d.decided_at, d.rationale,
-                       CASE WHEN o.outcome IS NOT NULL THEN o.outcome
-                            WHEN EXISTS (SELECT 1 FROM decisions s WHERE s.supersedes = d.id) THEN 'superseded'
-                            WHEN e.decision_id IS NOT NULL THEN 'awaiting_outcome' ELSE 'awaiting_execution' END AS status
-                FROM decisions d JOIN incidents i ON i.id = d.incident_id JOIN users u ON u.id = d.decided_by
-                LEFT JOIN decision_executions e ON e.decision_id = d.id LEFT JOIN decision_outcomes o ON o.decision_id = d.id
-                WHERE d.id = ANY(ARRAY(SELECT id FROM decisions WHERE decided_at >= \(window.from) AND decided_at < \(window.to)
-                                       UNION SELECT decision_id FROM decisions_unsettled WHERE decided_at < \(window.to)))
-                  AND i.owners_rotation = \(name)
-                ORDER BY d.decided_at, d.id
-                """).map { row in
-                let target = DecisionTarget(
-                    service: try row.decode("target_service"), model: try row.decode("target_model"),
-                    fromVersion: try row.decode("from_version"), toVersion: try row.decode("to_version")).description
-                return HandoffDecision(
-                    id: try row.decode("id"), incident: try row.decode("number"), kind: try row.decode("kind"), target: target,
-                    decidedBy: try row.decode("username"), decidedAt: try row.decode("decided_at"), rationale: try row.decode("rationale"),
-                    status: try row.decode("status"))
-            }
-            let noise = try await db.query("""
-                SELECT a.alertname, count(*) AS alerts, sum(a.delivery_count) AS deliveries
-                FROM alerts a
-                WHERE a.incident_id = ANY(\(ids)::bigint[]) AND a.last_seen_at >= \(window.from) AND a.first_seen_at < \(window.to)
-                GROUP BY a.alertname
-                """).map { AlertNoise(alertname: try $0.decode("alertname"), alerts: try $0.decode("alerts"), deliveries: try $0.decode("deliveries")) }
-            var withoutRunbook: [String: Int] = [:]
-            for row in try await db.query("""
-                SELECT coalesce(labels->>'alertname', title) AS alertname, count(*) AS n FROM incidents
-                WHERE runbook_id IS NULL AND opened_at >= \(window.from) AND opened_at < \(window.to)
-                GROUP BY 1
-                """) {
-                withoutRunbook[try row.decode("alertname")] = try row.decode("n")
-            }
-            let items = try await db.query("""
-                SELECT i.number, a.title, u.username, a.due_date::text AS due
-                FROM action_items a
-                -- One lookup per open item (OFFSET 0 keeps it a lookup), not a scan of every postmortem.
-                JOIN LATERAL (SELECT i.number, i.owners_rotation FROM postmortems p JOIN incidents i ON i.id = p.incident_id
-                              WHERE p.id = a.postmortem_id OFFSET 0) i ON true
-                JOIN users u ON u.id = a.owner_user_id
-                WHERE i.owners_rotation = \(name) AND a.status = 'open' AND a.created_at < \(window.to)
-                ORDER BY a.due_date, i.number, a.id
-                """).compactMap { row -> OpenActionItem? in
-                guard let due = LocalDate(try row.decode("due", as: String.self)) else { return nil }
-                return OpenActionItem(incident: try row.decode("number"), title: try row.decode("title"), owner: try row.decode("username"), due: due)
-            }
-            return Parts(incidents: incidents, decisions: decisions, noise: noise, withoutRunbook: withoutRunbook, actionItems: items)
+            let others: OtherParts
+            if let read = try await beside { others = read } else { others = try await Self.otherReads(db, rotation: name, window: window) }
+            return Parts(incidents: incidents, others: others)
         }
-        return HandoffLog(rotation: rotation, window: window, incidents: parts.incidents, decisions: parts.decisions, noise: parts.noise,
-                          withoutRunbook: parts.withoutRunbook, actionItems: parts.actionItems)
+        return HandoffLog(rotation: rotation, window: window, incidents: parts.incidents, decisions: parts.others.decisions,
+                          noise: parts.others.noise, withoutRunbook: parts.others.withoutRunbook, actionItems: parts.others.actionItems)
+    }
+
+    /// A snapshot id as PostgreSQL writes them (hex and dashes): it is spliced into
+    /// `SET TRANSACTION SNAPSHOT`, which takes no parameters.
+    static func checked(_ snapshot: String) throws -> String {
+        guard !snapshot.isEmpty, snapshot.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                                                            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains($0) }) else {
+            throw PostgresError(kind: .decoding, message: "unexpected snapshot id \(snapshot.debugDescription)")
+        }
+        return snapshot
+    }
+
+    /// Decisions made in the window or still awaiting an outcome, alert noise, alert types
+    /// without a runbook, open action items: what a handoff reads beside its incidents.
+    static func otherReads(_ db: PostgresConnection, rotation name: String, window: HandoffWindow) async throws -> OtherParts {
+        let previous = window.previous
+        let decisions = try await db.query("""
+            SELECT d.id, i.number, d.kind::text AS kind, d.target_service, d.target_model, d.from_version, d.to_version,
+                   u.username, d.decided_at, d.rationale,
+                   CASE WHEN o.outcome IS NOT NULL THEN o.outcome
+                        WHEN EXISTS (SELECT 1 FROM decisions s WHERE s.supersedes = d.id) THEN 'superseded'
+                        WHEN e.decision_id IS NOT NULL THEN 'awaiting_outcome' ELSE 'awaiting_execution' END AS status
+            FROM decisions d JOIN incidents i ON i.id = d.incident_id JOIN users u ON u.id = d.decided_by
+            LEFT JOIN decision_executions e ON e.decision_id = d.id LEFT JOIN decision_outcomes o ON o.decision_id = d.id
+            WHERE d.id = ANY(ARRAY(SELECT id FROM decisions WHERE decided_at >= \(window.from) AND decided_at < \(window.to)
+                                   UNION SELECT decision_id FROM decisions_unsettled WHERE decided_at < \(window.to)))
+              AND i.owners_rotation = \(name)
+            ORDER BY d.decided_at, d.id
+            """).map { row in
+            let target = DecisionTarget(
+                service: try row.decode("target_service"), model: try row.decode("target_model"),
+                fromVersion: try row.decode("from_version"), toVersion: try row.decode("to_version")).description
+            return HandoffDecision(
+                id: try row.decode("id"), incident: try row.decode("number"), kind: try row.decode("kind"), target: target,
+                decidedBy: try row.decode("username"), decidedAt: try row.decode("decided_at"), rationale: try row.decode("rationale"),
+                status: try row.decode("status"))
+        }
+        try await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        let noise = try await db.query("""
+            SELECT a.alertname, count(*) AS alerts, sum(a.delivery_count) AS deliveries
+            FROM alerts a
+            -- The incidents the incidents query reads (the rotation's, touching this window or
+            -- the one before), planned for this window as that query is.
+            WHERE a.incident_id = ANY(ARRAY(
+                    SELECT i.id FROM incidents i
+                    WHERE i.owners_rotation = \(name)
+                      AND ((i.opened_at >= \(previous.from) AND i.opened_at < \(window.to))
+                           OR (i.resolved_at >= \(previous.from) AND i.resolved_at < \(window.to))
+                           OR (i.opened_at < \(window.to) AND (i.resolved_at IS NULL OR i.resolved_at >= \(window.to))))))
+              AND a.last_seen_at >= \(window.from) AND a.first_seen_at < \(window.to)
+            GROUP BY a.alertname
+            """).map { AlertNoise(alertname: try $0.decode("alertname"), alerts: try $0.decode("alerts"), deliveries: try $0.decode("deliveries")) }
+        try await db.execute("SET LOCAL plan_cache_mode = auto")
+        var withoutRunbook: [String: Int] = [:]
+        for row in try await db.query("""
+            SELECT coalesce(labels->>'alertname', title) AS alertname, count(*) AS n FROM incidents
+            WHERE runbook_id IS NULL AND opened_at >= \(window.from) AND opened_at < \(window.to)
+            GROUP BY 1
+            """) {
+            withoutRunbook[try row.decode("alertname")] = try row.decode("n")
+        }
+        let items = try await db.query("""
+            SELECT i.number, a.title, u.username, a.due_date::text AS due
+            FROM action_items a
+            -- One lookup per open item (OFFSET 0 keeps it a lookup), not a scan of every postmortem.
+            JOIN LATERAL (SELECT i.number, i.owners_rotation FROM postmortems p JOIN incidents i ON i.id = p.incident_id
+                          WHERE p.id = a.postmortem_id OFFSET 0) i ON true
+            JOIN users u ON u.id = a.owner_user_id
+            WHERE i.owners_rotation = \(name) AND a.status = 'open' AND a.created_at < \(window.to)
+            ORDER BY a.due_date, i.number, a.id
+            """).compactMap { row -> OpenActionItem? in
+            guard let due = LocalDate(try row.decode("due", as: String.self)) else { return nil }
+            return OpenActionItem(incident: try row.decode("number"), title: try row.decode("title"), owner: try row.decode("username"), due: due)
+        }
+        return OtherParts(decisions: decisions, noise: noise, withoutRunbook: withoutRunbook, actionItems: items)
     }
 
     struct RunbookKey: Hashable {
@@ -184,13 +222,21 @@ public struct HandoffStore: Sendable {
 
     final class Parts: Sendable {
         let incidents: [HandoffIncident]
+        let others: OtherParts
+
+        init(incidents: [HandoffIncident], others: OtherParts) {
+            self.incidents = incidents
+            self.others = others
+        }
+    }
+
+    final class OtherParts: Sendable {
         let decisions: [HandoffDecision]
         let noise: [AlertNoise]
         let withoutRunbook: [String: Int]
         let actionItems: [OpenActionItem]
 
-        init(incidents: [HandoffIncident], decisions: [HandoffDecision], noise: [AlertNoise], withoutRunbook: [String: Int], actionItems: [OpenActionItem]) {
-            self.incidents = incidents
+        init(decisions: [HandoffDecision], noise: [AlertNoise], withoutRunbook: [String: Int], actionItems: [OpenActionItem]) {
             self.decisions = decisions
             self.noise = noise
             self.withoutRunbook = withoutRunbook

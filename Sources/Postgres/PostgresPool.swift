@@ -51,7 +51,28 @@ public final class PostgresPool: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let connection = try await checkout()
+        guard let connection = try await checkout(waiting: true) else {
+            throw PostgresError(kind: .poolTimeout, message: "no connection became free")
+        }
+        do {
+            let result = try await body(connection)
+            checkin(connection)
+            return result
+        } catch {
+            checkin(connection)
+            throw error
+        }
+    }
+
+    /// Lends a connection only when one is free at once (idle, or room to open one), and
+    /// answers `nil` without running `body` otherwise; it never waits in line. For work that
+    /// has another way to run, such as a second reader beside a transaction that already
+    /// holds a connection (waiting there could deadlock a full pool).
+    public func withFreeConnection<T>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T? {
+        guard let connection = try await checkout(waiting: false) else { return nil }
         do {
             let result = try await body(connection)
             checkin(connection)
@@ -121,7 +142,9 @@ public final class PostgresPool: Sendable {
         case wait
     }
 
-    private func checkout() async throws -> PostgresConnection {
+    /// A connection: an idle one, a new one, or (when `waiting`) the next one given back;
+    /// `nil` when none is free and not `waiting`.
+    private func checkout(waiting: Bool) async throws -> PostgresConnection? {
         while true {
             let next = try state.withLock { s throws(PostgresError) -> Next in
                 if s.closed { throw PostgresError(kind: .poolClosed, message: "the pool was closed") }
@@ -145,6 +168,7 @@ public final class PostgresPool: Sendable {
                     throw error
                 }
             case .wait:
+                guard waiting else { return nil }
                 if let connection = try await waitForConnection() { return connection }
             // nil: a slot was freed; loop and take it.
             }

@@ -87,6 +87,16 @@ private func leadOnTheRotation(_ pool: PostgresPool, _ username: String) async t
             #expect(HandoffDocument.build(empty).quiet)
             let none = try await HandoffStore(pool: pool).collect(rotation: "nope", window: before)
             #expect(none == nil)
+
+            // With no second connection free, the reads beside the incidents run on the one
+            // connection, with the same result.
+            let single = PostgresPool(conninfo: pool.conninfo, maxConnections: 1)
+            defer { single.close() }
+            let alone = try #require(try await HandoffStore(pool: single).collect(rotation: "ml-platform", window: window))
+            #expect(alone.incidents == log.incidents)
+            #expect(alone.decisions == log.decisions)
+            #expect(alone.noise.sorted { $0.alertname < $1.alertname } == log.noise.sorted { $0.alertname < $1.alertname })
+            #expect(alone.withoutRunbook == log.withoutRunbook && alone.actionItems == log.actionItems)
         }
     }
 

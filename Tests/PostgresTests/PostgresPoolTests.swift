@@ -113,6 +113,23 @@ import TestSupport
         #expect(try await pool.query("SELECT 1 AS one").count == 1)
     }
 
+    /// A second reader beside a held connection must not wait for one: with the pool full it
+    /// is told so at once, and gets a connection when one is free.
+    @Test func aFreeConnectionIsLentOnlyWhenOneIsFreeAndNeverWaitedFor() async throws {
+        let conninfo = try TestDatabase.conninfo(TestDatabase.adminConninfo(), database: "postgres")
+        let pool = PostgresPool(conninfo: conninfo, maxConnections: 1, checkoutTimeout: .seconds(30))
+        defer { pool.close() }
+        let start = ContinuousClock.now
+        let inside = try await pool.withConnection { _ in
+            try await pool.withFreeConnection { c in try await c.query("SELECT 1 AS one").count }
+        }
+        #expect(inside == nil)
+        #expect(start.duration(to: .now) < .seconds(5), "it must not wait for the checkout timeout")
+        let free = try await pool.withFreeConnection { c in try await c.query("SELECT 1 AS one").count }
+        #expect(free == 1)
+        #expect(pool.statistics.waiting == 0)
+    }
+
     @Test func connectionLeftInsideATransactionIsNotLentAgain() async throws {
         let conninfo = try TestDatabase.conninfo(TestDatabase.adminConninfo(), database: "postgres")
         let pool = PostgresPool(conninfo: conninfo, maxConnections: 1)
