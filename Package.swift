@@ -149,6 +149,7 @@ let package = Package(
             dependencies: [
                 "HandrailServer", "HandrailStore", "HandrailCore", "Postgres", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

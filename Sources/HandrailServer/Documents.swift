@@ -87,15 +87,24 @@ public struct DocumentRenderer: Sendable {
 
     /// Renders `name` (`handoff.md` → `handoff.md.mustache`) with `value`.
     /// - Throws: `TemplateError` naming the template and the line.
+    /// The template is rendered in pieces at the same time when it can be (`TemplatePieces`).
     public func markdown(_ name: String, _ value: Any) throws -> String {
-        try template(directory.appendingPathComponent(name + ".mustache")).render(value)
+        let parsed = try template(directory.appendingPathComponent(name + ".mustache"))
+        return parsed.pieces?.render(value) ?? parsed.whole.render(value)
+    }
+
+    /// A template as parsed: whole (which also checks it, naming the line of an error), and
+    /// cut into pieces that render at the same time, when it can be.
+    struct Parsed: Sendable {
+        let whole: MustacheTemplate
+        let pieces: TemplatePieces?
     }
 
     /// Parsed templates by path, with the file's modification time and size when parsed: an
     /// edited file is parsed again on its next use; an unchanged one is not.
-    private static let parsed = Mutex<[String: (modified: Date, size: Int, template: MustacheTemplate)]>([:])
+    private static let parsed = Mutex<[String: (modified: Date, size: Int, template: Parsed)]>([:])
 
-    func template(_ file: URL) throws -> MustacheTemplate {
+    func template(_ file: URL) throws -> Parsed {
         let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
         let modified = attributes?[.modificationDate] as? Date
         let size = (attributes?[.size] as? NSNumber)?.intValue
@@ -108,12 +117,13 @@ public struct DocumentRenderer: Sendable {
         } catch {
             throw TemplateError(template: file.lastPathComponent, line: 0, message: "cannot be read (\(error.localizedDescription))")
         }
-        let template: MustacheTemplate
+        let whole: MustacheTemplate
         do {
-            template = try MustacheTemplate(string: text)
+            whole = try MustacheTemplate(string: text)
         } catch let error as MustacheTemplate.ParserError {
             throw TemplateError(template: file.lastPathComponent, line: error.context.lineNumber, message: "\(error.error) near \(error.context.line.debugDescription)")
         }
+        let template = Parsed(whole: whole, pieces: TemplatePieces(text))
         if let modified, let size { Self.parsed.withLock { $0[file.path] = (modified, size, template) } }
         return template
     }

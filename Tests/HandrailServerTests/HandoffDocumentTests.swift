@@ -1,6 +1,7 @@
 import Foundation
 import HandrailCore
 @testable import HandrailServer
+import Mustache
 import Testing
 import TestSupport
 
@@ -246,5 +247,51 @@ private func golden(_ name: String, _ text: String) throws {
         #expect(md.escapeText("- item") == "\\- item")
         #expect(md.escapeText("a *b* `c` [d](e) <f> &g; \\h") == "a \\*b\\* \\`c\\` \\[d\\](e) \\<f> \\&g; \\\\h")
         #expect(md.escapeText("one\ntwo\r\n# three") == "one two  # three")
+    }
+}
+
+/// A template cut into pieces renders exactly what it renders whole.
+@Suite struct TemplatePiecesTests {
+    static var value: [String: Any] { [
+        "title": "A *week*", "rows": [["n": "1", "ok": true], ["n": "2", "ok": false], ["n": "3", "ok": true]],
+        "empty": [[String: Any]](), "flag": true, "html": "<b>&</b>", "nested": ["inner": ["x", "y"]],
+    ] }
+
+    static let templates: [String] = [
+        // Sections alone on their lines, text between, an inverted section, a last line without a newline.
+        "# {{title}}\n\n{{#rows}}\n- {{n}}{{#ok}} ok{{/ok}}\n{{/rows}}\n\n{{^empty}}\nnone\n{{/empty}}\ntail {{title}}",
+        // A comment over two lines, a triple mustache and an inline section.
+        "{{! a comment\n over two lines }}\nstart {{{html}}} {{#flag}}yes{{/flag}}\n{{#rows}}{{n}},{{/rows}}\nend\n",
+        // Nested sections spanning lines, indented standalone tags, a Windows line ending.
+        "{{#nested}}\n  {{#inner}}\n  * {{.}}\n  {{/inner}}\n{{/nested}}\r\n{{#rows}}\n{{n}}\n{{/rows}}\n",
+        // A content-type pragma that must reach every piece after it.
+        "{{% CONTENT_TYPE: TEXT}}\n{{#rows}}\n{{n}} {{html}}\n{{/rows}}\n{{html}}\n{{#flag}}\n{{html}}\n{{/flag}}\n",
+    ]
+
+    @Test func everyPieceJoinedIsWhatTheWholeTemplateRenders() throws {
+        for text in Self.templates {
+            let whole = try MustacheTemplate(string: text).render(Self.value)
+            let pieces = try #require(TemplatePieces(text), "\(text.debugDescription) should be cut")
+            #expect(pieces.templates.count > 1)
+            #expect(pieces.render(Self.value) == whole, "\(text.debugDescription)")
+        }
+    }
+
+    @Test func theShippedTemplatesAreCutAndRenderAsTheyDoWhole() throws {
+        let directory = TestDatabase.checkoutRoot.appendingPathComponent("templates")
+        let text = try String(contentsOf: directory.appendingPathComponent("handoff.md.mustache"), encoding: .utf8)
+        let pieces = try #require(TemplatePieces(text))
+        #expect(pieces.templates.count >= 8, "one piece per top-level section or so")
+        DocumentRenderer.registerContentTypes()
+        let value = HandoffTemplateValue(HandoffDocument.build(try week47()))
+        #expect(pieces.render(value) == (try MustacheTemplate(string: text).render(value)))
+    }
+
+    @Test func whatCannotBeCutSafelyIsNot() {
+        #expect(TemplatePieces.split("{{=<% %>=}}\n<%#rows%>\n<%n%>\n<%/rows%>\n{{#flag}}x{{/flag}}\n") == nil, "changed delimiters")
+        #expect(TemplatePieces.split("{{#rows}}\n{{n}}\n") == nil, "an unclosed section")
+        #expect(TemplatePieces.split("{{/rows}}\n{{#rows}}\n") == nil, "a close before its open")
+        #expect(TemplatePieces.split("just text\n{{title}}\n") == nil, "no section: nothing to gain")
+        #expect(TemplatePieces.split("{{#rows}}\n{{n}}\n{{/rows}}\n{{title") == nil, "an unfinished tag")
     }
 }
