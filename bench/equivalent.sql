@@ -1,12 +1,12 @@
 -- pgbench: the database work of one Handrail delivery of 10 resent alerts, as Handrail
 -- sends it (mirrors IngestStore.repeatStatement, which also checks that the key is live:
 -- the key itself comes from the server's cache; keep them in step). :g picks one of the
--- bench's 200 groups from bench_rows, as the text Handrail binds (PostgreSQL parses it).
+-- bench's 200 groups from bench_text: the text Handrail binds, which PostgreSQL parses.
 -- Client k of 16 picks among groups k+1, k+17, …: no two clients resend one group at once,
 -- as no two Alertmanager notifications of one group overlap (the wrk script does the same).
 \set g 1 + (:client_id % 16) + 16 * random(0, 11)
 WITH input AS (
-    SELECT * FROM jsonb_to_recordset((SELECT rows::text FROM bench_rows WHERE g = :g)::jsonb) AS x(
+    SELECT * FROM jsonb_to_recordset((SELECT rows FROM bench_text WHERE g = :g)::jsonb) AS x(
         fingerprint text, status text, labels jsonb, annotations jsonb, value double precision, vals jsonb, links jsonb,
         ends_at double precision)
 ), targets AS MATERIALIZED (
