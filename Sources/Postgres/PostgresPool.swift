@@ -54,14 +54,7 @@ public final class PostgresPool: Sendable {
         guard let connection = try await checkout(waiting: true) else {
             throw PostgresError(kind: .poolTimeout, message: "no connection became free")
         }
-        do {
-            let result = try await body(connection)
-            checkin(connection)
-            return result
-        } catch {
-            checkin(connection)
-            throw error
-        }
+        return try await lend(connection, isolation: isolation, body)
     }
 
     /// Lends a connection only when one is free at once (idle, or room to open one), and
@@ -73,6 +66,13 @@ public final class PostgresPool: Sendable {
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T? {
         guard let connection = try await checkout(waiting: false) else { return nil }
+        return try await lend(connection, isolation: isolation, body)
+    }
+
+    /// Runs `body` with a checked-out connection and takes it back whatever happens.
+    private func lend<T>(
+        _ connection: PostgresConnection, isolation: isolated (any Actor)?, _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
         do {
             let result = try await body(connection)
             checkin(connection)
