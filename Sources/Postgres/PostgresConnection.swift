@@ -226,6 +226,12 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// Whether the connection is open and outside any transaction, from libpq's own state
+    /// (no read of the socket): what the pool asks of a connection given back after a call.
+    public var isIdle: Bool {
+        queue.sync { pg.map { PQstatus($0) == CONNECTION_OK && PQtransactionStatus($0) == PQTRANS_IDLE } ?? false }
+    }
+
     /// Whether the connection is still open (possibly inside a transaction).
     public var isOpen: Bool {
         queue.sync { pg.map { PQstatus($0) == CONNECTION_OK } ?? false }

@@ -214,7 +214,8 @@ public final class PostgresPool: Sendable {
     }
 
     private func checkin(_ connection: PostgresConnection) {
-        guard connection.isUsable else {
+        // Its socket is read at the next checkout (`isUsable`); here libpq's state says enough.
+        guard connection.isIdle else {
             logger.debug("discarding a connection that broke or was left inside a transaction")
             discard(connection)
             return

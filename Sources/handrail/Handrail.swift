@@ -38,9 +38,40 @@ func fail(_ message: String) -> ExitCode {
 func bootstrapLogging(_ level: String?) -> Logger {
     let level = level.flatMap(Logger.Level.init(rawValue:)) ?? .info
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
+        var handler = StandardErrorLogHandler(label: label)
         handler.logLevel = level
         return handler
     }
     return Logger(label: "handrail")
+}
+
+/// swift-log's standard-error handler, except that metadata is written out only when a line
+/// is: `StreamLogHandler` formats all of its metadata each time a key is set, and the server
+/// sets a request id on every request's logger (a cost per alert delivery, at any level).
+struct StandardErrorLogHandler: LogHandler {
+    private var stream: StreamLogHandler
+    var metadata: Logger.Metadata = [:]
+
+    init(label: String) { stream = StreamLogHandler.standardError(label: label) }
+
+    var logLevel: Logger.Level {
+        get { stream.logLevel }
+        set { stream.logLevel = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { stream.metadataProvider }
+        set { stream.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var event = event
+        event.metadata = metadata.merging(event.metadata ?? [:]) { $1 }
+        stream.log(event: event)
+    }
 }

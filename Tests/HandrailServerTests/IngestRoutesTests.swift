@@ -60,7 +60,10 @@ extension AccessFixture {
             #expect(alerts.count == 2)
             let ref = try #require(alerts.first?["incident"] as? String)
             #expect(alerts.allSatisfy { $0["incident"] as? String == ref })
-            #expect(sent.headers[HTTPField.Name("X-Request-Id")!] != nil)
+            // A new trace id per delivery, 64 random bits shaped 8-4-4, unless the sender sent one.
+            let traceID = try #require(sent.headers[HTTPField.Name("X-Request-Id")!])
+            #expect(traceID.wholeMatch(of: /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}/) != nil, "\(traceID)")
+            #expect(Set((0..<100).map { _ in IngestController.newRequestID() }).count == 100)
 
             let again = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders,
                                                  body: alertmanagerBody([("a1", "firing", labels1), ("a2", "firing", labels2)]))
