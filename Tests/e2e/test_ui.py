@@ -16,11 +16,12 @@ import datetime
 import os
 import pathlib
 import shutil
+import time
 
 import pytest
 import requests
 
-from conftest import ROOT, cli
+from conftest import ROOT, cli, psql
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -85,6 +86,19 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
         yield b
         b.close()
+
+
+def wait_until_live(db, timeout=10):
+    """Until the server LISTENs for incident changes: it starts to with a page's first live
+    connection, and a change made before that is not pushed to the page (it shows it once
+    reloaded). A person does not fire an alert in the milliseconds after a page opens; the
+    story does, so it waits for the page to be live first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if psql(db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'handrail-live' AND query LIKE 'LISTEN%'") != "0":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the server never listened for incident changes")
 
 
 def sign_in(browser, watch, server, username, width=1280):
@@ -182,6 +196,7 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     # --- Responder: the Now page shows the alert by itself (server-sent events).
     rhea = sign_in(browser, watch, server, "rhea")
     assert rhea.get_by_text("No open incidents").is_visible()
+    wait_until_live(db)
     number = fire({"dedup_key": "drift-ranker", "alertname": "FeatureDriftHigh", "value": 0.31,
                    "labels": {"model": "ranker", "feature": "age", "metric": "psi", "team": "<script>alert('label')</script>"},
                    "summary": "PSI 0.31 on age"})
