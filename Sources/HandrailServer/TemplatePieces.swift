@@ -28,11 +28,13 @@ struct TemplatePieces: Sendable {
         var pragmasBeforePiece: [String] = []
         var i = 0
         func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        /// Ends the piece that starts at `pieceStart` before `end`, its pragmas first.
+        func cut(_ end: Int) { pieces.append(pragmasBeforePiece.map { $0 + "\n" }.joined() + text(pieceStart..<end)) }
         while i < bytes.count {
             if bytes[i] == newline {
                 i += 1
                 if depth == 0, pieceHasSection {
-                    pieces.append(pragmasBeforePiece.map { $0 + "\n" }.joined() + text(pieceStart..<i))
+                    cut(i)
                     pieceStart = i
                     pieceHasSection = false
                     pragmasBeforePiece = pragmas
@@ -69,7 +71,7 @@ struct TemplatePieces: Sendable {
             i = after
         }
         guard depth == 0 else { return nil }
-        if pieceStart < bytes.count { pieces.append(pragmasBeforePiece.map { $0 + "\n" }.joined() + text(pieceStart..<bytes.count)) }
+        if pieceStart < bytes.count { cut(bytes.count) }
         return pieces.count > 1 ? pieces : nil
     }
 

@@ -31,17 +31,19 @@ public struct HandoffStore: Sendable {
             // The reads that need nothing from the incidents query run on a second connection
             // in this transaction's snapshot, at the same time (a busy week's reads are about
             // half each); when the pool has no connection free at once, they run here after.
-            let snapshot: String = try await db.query("SELECT pg_export_snapshot() AS snapshot")[0].decode("snapshot")
+            // The same statement plans the incidents query below for this window
+            // (`set_config(…, true)` is SET LOCAL): a cached generic plan does not know the
+            // window is one week, and scanned every incident of the rotation (a cost that grew
+            // with history). The other queries keep their cached plans.
+            let snapshot: String = try await db.query("""
+                SELECT pg_export_snapshot() AS snapshot, set_config('plan_cache_mode', 'force_custom_plan', true)
+                """)[0].decode("snapshot")
             async let beside = pool.withFreeConnection { other in
                 try await other.withTransaction { tx in
                     try await tx.executeScript("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '\(try Self.checked(snapshot))'")
                     return try await Self.otherReads(tx, rotation: name, window: window)
                 }
             }
-            // Plan the incidents query for this window: a cached generic plan does not know
-            // the window is one week, and scanned every incident of the rotation (a cost that
-            // grew with history). The other queries keep their cached plans.
-            try await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             // Plain columns only: marks and step titles are read below for just the
             // incidents that need them (the previous window's are there for MTTA and MTTR).
             let rows = try await db.query("""
