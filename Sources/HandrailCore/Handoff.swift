@@ -376,7 +376,7 @@ extension HandoffDocument {
     /// `JSONEncoder`'s bytes.
     public func jsonText(snakeCase: Bool) -> String {
         var w = JSONObjectWriter(snakeCase: snakeCase)
-        w.out.out.reserveCapacity(opened.count * 400 + resolved.count * 400 + 4096)
+        w.out.reserveCapacity(opened.count * 400 + resolved.count * 400 + 4096)
         w.open()
         w.array("actionItems", actionItems) { w, a in
             w.string("due", a.due); w.bool("overdue", a.overdue); w.string("owner", a.owner); w.string("ref", a.ref); w.string("title", a.title)
@@ -404,7 +404,7 @@ extension HandoffDocument {
         w.string("to", to)
         w.array("withoutRunbook", withoutRunbook, Self.noise)
         w.close()
-        return w.out.out
+        return w.out.text
     }
 
     static func row(_ w: inout JSONObjectWriter, _ r: Row) {

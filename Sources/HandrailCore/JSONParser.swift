@@ -91,14 +91,19 @@ public enum JSONParser {
             i += 1
             let start = i
             // The common case: no escapes — one slice, validated as UTF-8 once.
+            var high: UInt8 = 0
             while i < bytes.count, bytes[i] != 0x22, bytes[i] != 0x5C {
                 guard bytes[i] >= 0x20 else { throw Failure(offset: i) }
+                high |= bytes[i]
                 i += 1
             }
             guard i < bytes.count else { throw Failure(offset: i) }
             if bytes[i] == 0x22 {
                 defer { i += 1 }
-                guard let text = String(validating: bytes[start..<i], as: UTF8.self) else { throw Failure(offset: start) }
+                let end = i
+                guard let text = bytes.withUnsafeBufferPointer({ Self.utf8(UnsafeBufferPointer(rebasing: $0[start..<end]), ascii: high < 0x80) }) else {
+                    throw Failure(offset: start)
+                }
                 return text
             }
             var out = Array(bytes[start..<i])
@@ -106,7 +111,7 @@ public enum JSONParser {
                 let c = bytes[i]
                 if c == 0x22 {
                     i += 1
-                    guard let text = String(validating: out, as: UTF8.self) else { throw Failure(offset: start) }
+                    guard let text = out.withUnsafeBufferPointer({ Self.utf8($0, ascii: false) }) else { throw Failure(offset: start) }
                     return text
                 }
                 guard c >= 0x20 else { throw Failure(offset: i) }
@@ -142,6 +147,16 @@ public enum JSONParser {
                 i += 1
             }
             throw Failure(offset: i)
+        }
+
+        /// The string these bytes spell, or `nil` when they are not UTF-8. ASCII needs no
+        /// check; other text is decoded (which repairs) and compared with the bytes, so a
+        /// repair shows as a difference. (`String(validating:as:)` is generic over the encoding
+        /// and looked its metadata up on every call: a sixth of reading a body.)
+        static func utf8(_ bytes: UnsafeBufferPointer<UInt8>, ascii: Bool) -> String? {
+            let text = String(decoding: bytes, as: UTF8.self)
+            if ascii { return text }
+            return text.utf8.elementsEqual(bytes) ? text : nil
         }
 
         /// Reads the four hex digits after `\u`; leaves `i` on the last of them.

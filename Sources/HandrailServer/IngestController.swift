@@ -46,27 +46,27 @@ struct IngestController {
     /// "incident", "incident_number", "incident_result"}]}`.
     static func answer(_ report: IngestReport) -> String {
         var w = JSONText()
-        w.out = #"{"status":"stored""#
+        w += #"{"status":"stored""#
         if let id = report.deliveryID {
             w.key("delivery_id")
-            w.out += String(id)
+            w += String(id)
         }
         w.key("alerts")
-        w.out += "["
+        w += "["
         for (n, alert) in report.alerts.enumerated() {
-            w.out += n == 0 ? #"{"fingerprint":"# : #",{"fingerprint":"#
+            w += n == 0 ? #"{"fingerprint":"# : #",{"fingerprint":"#
             w.string(alert.fingerprint)
             w.field("result", alert.result.rawValue)
             if let number = alert.incidentNumber {
                 w.field("incident", IncidentRef.display(number))
                 w.key("incident_number")
-                w.out += String(number)
+                w += String(number)
             }
             if let result = alert.incident { w.field("incident_result", result.rawValue) }
-            w.out += "}"
+            w += "}"
         }
-        w.out += "]}"
-        return w.out
+        w += "]}"
+        return w.text
     }
 
     func webhook(

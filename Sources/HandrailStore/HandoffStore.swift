@@ -362,7 +362,7 @@ extension StoredHandoff {
         o.string("rotation", rotation)
         o.date("to", to)
         o.close()
-        return o.out.out
+        return o.out.text
     }
 
     init(row: PostgresRow, content: Bool) throws {

@@ -185,5 +185,13 @@ import Testing
         #expect(parse(String(repeating: "[", count: 60) + String(repeating: "]", count: 60)) != nil)
         #expect(parse(Data([0x22, 0xFF, 0x22]).map { String(UnicodeScalar($0)) }.joined()) != nil, "Latin-1 read as text is valid UTF-8 again")
         #expect((try? JSONParser.parse(Data([0x22, 0xFF, 0xFE, 0x22]))) == nil, "invalid UTF-8 is refused")
+        // Cut short, overlong, an encoded surrogate, a stray continuation byte; also after an
+        // escape (the slower path), and as an object key.
+        for bytes: [UInt8] in [[0xC3], [0x61, 0xE2, 0x82], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0x80], [0x5C, 0x6E, 0xFF], [0xF4, 0x90, 0x80, 0x80]] {
+            #expect((try? JSONParser.parse(Data([0x22] + bytes + [0x22]))) == nil, "\(bytes)")
+            #expect((try? JSONParser.parse(Data([0x7B, 0x22] + bytes + [0x22, 0x3A, 0x31, 0x7D]))) == nil, "key \(bytes)")
+        }
+        // U+FFFD itself, as its three bytes, is text like any other.
+        #expect((try? JSONParser.parse(Data([0x22, 0xEF, 0xBF, 0xBD, 0x22]))) == .string("\u{FFFD}"))
     }
 }

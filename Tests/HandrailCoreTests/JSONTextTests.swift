@@ -9,15 +9,15 @@ import Testing
         for value in values {
             var t = JSONText()
             t.string(value)
-            let back = try JSONDecoder().decode(String.self, from: Data(t.out.utf8))
+            let back = try JSONDecoder().decode(String.self, from: Data(t.text.utf8))
             #expect(back == value)
         }
         var t = JSONText()
         t.string("a\"b\\c\nd\u{1}e/f")
-        #expect(t.out == #""a\"b\\c\nd\u0001e/f""#)
+        #expect(t.text == #""a\"b\\c\nd\u0001e/f""#)
         // PostgreSQL text cannot hold NUL, so it is written as U+FFFD.
         var nul = JSONText()
         nul.string("a\u{0}b")
-        #expect(nul.out == #""a\ufffdb""#)
+        #expect(nul.text == #""a\ufffdb""#)
     }
 }
