@@ -9,12 +9,16 @@ for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line en
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
-local threads = {}
+-- The thread count comes from BENCH_THREADS (wrk's -t): wrk starts each thread right after
+-- its setup, so a later setup must not write into an earlier thread's Lua state (that race
+-- once turned `count` into a string mid-run).
+local threads = 0
+local count = tonumber(os.getenv("BENCH_THREADS") or "2")
 function setup(thread)
-  thread:set("id", #threads)
+  thread:set("id", threads)
+  thread:set("count", count)
   thread:set("offset", math.random(#bodies))
-  threads[#threads + 1] = thread
-  for _, t in ipairs(threads) do t:set("count", #threads) end
+  threads = threads + 1
 end
 local n = 0
 function request()

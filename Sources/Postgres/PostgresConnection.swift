@@ -84,6 +84,9 @@ public final class PostgresConnection: @unchecked Sendable {
         PQsetNoticeProcessor(pg, { _, _ in }, nil)
         let connection = PostgresConnection(pg: pg, queue: queue)
         _ = try connection.execScriptBlocking("SET TIME ZONE 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_encoding TO 'UTF8'")
+        // Statements are sent without waiting (see `exchange`); libpq's blocking calls
+        // (PQexec and friends, for scripts and connection checks) still block.
+        PQsetnonblocking(pg, 1)
         return connection
     }
 
@@ -96,7 +99,16 @@ public final class PostgresConnection: @unchecked Sendable {
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
         let call = StatementCall()
         return try await withTaskCancellationHandler {
-            try await onQueue { () throws(PostgresError) -> PostgresRows in
+            #if os(Linux)
+            if SocketPoller.shared.isAvailable {
+                guard call.start() else {
+                    throw PostgresError(kind: .cancelled, message: "the statement was cancelled before it started", query: query.sql)
+                }
+                defer { call.finish() }
+                return try await self.exec(query)
+            }
+            #endif
+            return try await onQueue { () throws(PostgresError) -> PostgresRows in
                 // Mark running first, then look at the flag: a cancel that comes before this
                 // point is seen here, one that comes after finds the statement running.
                 guard call.start() else {
@@ -256,6 +268,111 @@ public final class PostgresConnection: @unchecked Sendable {
         var buffer = [CChar](repeating: 0, count: 256)
         _ = PQcancel(cancelHandle, &buffer, Int32(buffer.count))
     }
+
+    // MARK: - Statements without blocking (Linux)
+
+    #if os(Linux)
+    /// Runs a statement the way `execBlocking` does (prepared once per connection), but
+    /// from the calling task's thread: the statement is sent at once and the task waits for
+    /// the answer on `SocketPoller`, not on a thread of its own. libpq is touched only inside
+    /// `queue.sync`, so the connection's queue still serialises every use of it.
+    private func exec(_ query: PostgresQuery) async throws -> PostgresRows {
+        let checked: (name: String?, prepare: Bool) = try queue.sync { () throws -> (String?, Bool) in
+            guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: query.sql) }
+            let name = prepared[query.sql]
+            if name == nil, Self.hasNUL(query.sql) {
+                throw PostgresError(kind: .invalidParameter, message: "the statement contains a NUL byte", query: query.sql)
+            }
+            for (n, bind) in query.binds.enumerated() where bind.map(Self.hasNUL) == true {
+                throw PostgresError(
+                    kind: .invalidParameter,
+                    message: "parameter $\(n + 1) contains a NUL byte, which PostgreSQL text cannot hold",
+                    query: query.sql)
+            }
+            if let name { return (name, false) }
+            let prepare = prepared.count < Self.maxPrepared && PQtransactionStatus(pg) != PQTRANS_INERROR
+            return (prepare ? "hr_\(prepared.count + 1)" : nil, prepare)
+        }
+        var name = checked.name
+        if let candidate = name, checked.prepare {
+            // A statement that does not prepare is run unprepared, which reports its error.
+            let ok = try? await exchange(query.sql) { pg in PQsendPrepare(pg, candidate, query.sql, Int32(query.binds.count), nil) }
+            if ok != nil {
+                queue.sync { prepared[query.sql] = candidate }
+            } else {
+                name = nil
+            }
+        }
+        return try await exchange(query.sql) { pg in
+            let cStrings = query.binds.map { $0.map { strdup($0) } ?? nil }
+            defer { cStrings.forEach { free($0) } }
+            let pointers: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
+            return pointers.withUnsafeBufferPointer { buffer in
+                if let name {
+                    return PQsendQueryPrepared(pg, name, Int32(buffer.count), buffer.baseAddress, nil, nil, 0)
+                }
+                return PQsendQueryParams(pg, query.sql, Int32(buffer.count), nil, buffer.baseAddress, nil, nil, 0)
+            }
+        }
+    }
+
+    /// One command's round trip: `send` queues it (libpq copies the parameters), then the
+    /// output is flushed and the answer read as the socket allows, waiting on the poller in
+    /// between. Returns the command's result; every result is read, so the connection is
+    /// ready for the next command whatever happens, unless it broke.
+    private func exchange(_ sql: String, send: (OpaquePointer) -> Int32) async throws -> PostgresRows {
+        let label = sql.count > 200 ? String(sql.prefix(200)) + "…" : sql
+        let poller = SocketPoller.shared
+        let fd = try queue.sync { () throws -> Int32 in
+            guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: label) }
+            guard send(pg) == 1 else { throw self.failure(pg, query: label) }
+            return PQsocket(pg)
+        }
+        // Flush what did not fit in the socket's buffer (a large statement or parameter).
+        while true {
+            let flushed = try queue.sync { () throws -> Bool in
+                guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: label) }
+                switch PQflush(pg) {
+                case 0: return true
+                case 1:
+                    // The server may be waiting for us to read before it reads more.
+                    guard PQconsumeInput(pg) != 0 else { throw self.failure(pg, query: label) }
+                    return false
+                default: throw self.failure(pg, query: label)
+                }
+            }
+            if flushed { break }
+            await poller.wait(for: fd, .readableOrWritable)
+        }
+        var outcome: Result<PostgresRows, PostgresError>?
+        while true {
+            let done = try queue.sync { () throws -> Bool in
+                guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: label) }
+                guard PQconsumeInput(pg) != 0 else { throw self.failure(pg, query: label) }
+                while PQisBusy(pg) == 0 {
+                    guard let result = PQgetResult(pg) else { return true }
+                    if outcome == nil {
+                        outcome = Result { () throws(PostgresError) -> PostgresRows in try self.collect(result, pg: pg, query: label) }
+                    } else {
+                        PQclear(result)
+                    }
+                }
+                return false
+            }
+            if done { break }
+            await poller.wait(for: fd, .readable)
+        }
+        guard let outcome else { throw PostgresError(kind: .server, message: "the server sent no result", query: label) }
+        return try outcome.get()
+    }
+
+    /// The error libpq reports for a failed call on the connection.
+    private func failure(_ pg: OpaquePointer, query: String) -> PostgresError {
+        PostgresError(
+            kind: PQstatus(pg) == CONNECTION_OK ? .server : .connectionLost,
+            message: String(cString: PQerrorMessage(pg)), query: query)
+    }
+    #endif
 
     // MARK: - Blocking internals (run on `queue`)
 

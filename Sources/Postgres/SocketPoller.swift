@@ -1,0 +1,75 @@
+#if os(Linux)
+import CLibPQ
+import Glibc
+import Synchronization
+import Foundation
+
+/// One thread that waits, with epoll, for every connection's socket at once, and wakes the
+/// task waiting on a socket when it becomes ready.
+///
+/// A statement used to hop to its connection's own `DispatchQueue`, whose thread then sat
+/// blocked in `poll` until PostgreSQL answered: per statement, one more thread woken to send
+/// and one more thread parked, and as many threads as busy connections. Now the task sends
+/// from its own thread (libpq's non-blocking API), and only this thread waits, for all of
+/// them; under load one `epoll_wait` answers several connections.
+final class SocketPoller: Sendable {
+    static let shared = SocketPoller()
+
+    enum Interest {
+        case readable
+        /// Readable or writable: libpq's advice while its output is not flushed.
+        case readableOrWritable
+    }
+
+    private let epoll: Int32
+    private let waiters = Mutex<[Int32: CheckedContinuation<Void, Never>]>([:])
+
+    private init() {
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        let thread = Thread { [self] in run() }
+        thread.name = "handrail.postgres.poller"
+        thread.start()
+    }
+
+    /// Whether the poller works (epoll could be created); without it, statements block on
+    /// their connection's queue as before.
+    var isAvailable: Bool { epoll >= 0 }
+
+    /// Returns once `fd` is ready for `interest`, or has an error or hung up (the caller's next
+    /// libpq call tells which). It may also return early; callers loop on libpq's state.
+    func wait(for fd: Int32, _ interest: Interest) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let earlier = waiters.withLock { $0.updateValue(continuation, forKey: fd) }
+            // One task per connection at a time: an earlier waiter on this socket is a bug, and
+            // waking it (early, which callers allow) is better than losing it.
+            earlier?.resume()
+            var event = epoll_event()
+            let flags = interest == .readable ? EPOLLIN.rawValue : EPOLLIN.rawValue | EPOLLOUT.rawValue
+            event.events = flags | EPOLLONESHOT.rawValue | EPOLLRDHUP.rawValue
+            event.data.fd = fd
+            // A socket is added the first time; afterwards its one-shot registration is re-armed.
+            // (A closed socket leaves epoll by itself, so a new connection that gets the same
+            // number is added again.)
+            var ok = epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event) == 0
+            if !ok, errno == ENOENT { ok = epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0 }
+            if !ok {
+                // Nothing to wait with: return at once; the caller's libpq call reports a dead
+                // socket, and a live one is asked again.
+                waiters.withLock { $0.removeValue(forKey: fd) }?.resume()
+            }
+        }
+    }
+
+    private func run() {
+        guard epoll >= 0 else { return }
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        while true {
+            let n = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32($0.count), -1) }
+            if n < 0 { continue }  // EINTR
+            let ready = (0..<Int(n)).map { events[$0].data.fd }
+            let woken = waiters.withLock { waiters in ready.compactMap { waiters.removeValue(forKey: $0) } }
+            woken.forEach { $0.resume() }
+        }
+    }
+}
+#endif
