@@ -183,17 +183,17 @@ public enum AlertNormalizer {
         return date
     }
 
-    static func date(_ value: JSONValue?, _ field: String) throws(ValidationError) -> Date? {
+    static func date(_ value: JSONValue?, _ field: @autoclosure () -> String) throws(ValidationError) -> Date? {
         guard let value, value != .null else { return nil }
-        guard case .string(let text) = value else { throw ValidationError(field: field, message: "must be an RFC 3339 time") }
-        return try date(text, field)
+        guard case .string(let text) = value else { throw ValidationError(field: field(), message: "must be an RFC 3339 time") }
+        return try date(text, field())
     }
 
     /// RFC 3339 with or without fractions; Alertmanager's zero time (year 1) means none.
-    static func date(_ text: String, _ field: String) throws(ValidationError) -> Date? {
+    static func date(_ text: String, _ field: @autoclosure () -> String) throws(ValidationError) -> Date? {
         if text.isEmpty { return nil }
         guard let date = RFC3339.parse(text) else {
-            throw ValidationError(field: field, message: "must be an RFC 3339 time, not \(text.prefix(40).debugDescription)")
+            throw ValidationError(field: field(), message: "must be an RFC 3339 time, not \(text.prefix(40).debugDescription)")
         }
         return date.timeIntervalSince1970 < 0 ? nil : date
     }

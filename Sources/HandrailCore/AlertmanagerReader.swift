@@ -74,7 +74,7 @@ struct AlertmanagerReader {
                 case "truncatedAlerts": root.truncated = try reader.r.value(depth: 1)
                 case "receiver": root.receiver = try reader.r.value(depth: 1)
                 case "groupKey": root.groupKey = try reader.r.value(depth: 1)
-                default: _ = try reader.r.value(depth: 1)
+                default: try reader.r.skip(depth: 1)
                 }
             }
         }
@@ -148,7 +148,7 @@ struct AlertmanagerReader {
                 } else {
                     a.links[key] = nil
                 }
-            default: _ = try reader.r.value(depth: depth + 1)
+            default: try reader.r.skip(depth: depth + 1)
             }
         }
         return a
@@ -158,6 +158,7 @@ struct AlertmanagerReader {
         if peek(0x6E) { try r.literal("null"); return .absent }
         guard peek(0x7B) else { _ = try r.value(depth: depth); return .notObject }
         var result: [String: String] = [:]
+        result.reserveCapacity(8)
         var bad: String?
         try object(depth: depth) { (reader: inout AlertmanagerReader, key: String) throws(JSONParser.Failure) in
             if reader.peek(0x22) {
@@ -205,20 +206,21 @@ extension AlertNormalizer {
         var normalized: [NormalizedAlert] = []
         normalized.reserveCapacity(root.alerts.count)
         for (i, alert) in root.alerts.enumerated() {
-            let field = "alerts[\(i)]"
-            guard alert.isObject else { throw ValidationError(field: field, message: "must be a JSON object") }
+            // Field names are made only for an error: a delivery that is fine makes none.
+            func field(_ name: String = "") -> String { "alerts[\(i)]" + name }
+            guard alert.isObject else { throw ValidationError(field: field(), message: "must be a JSON object") }
             guard case .string(let statusText) = alert.status else {
-                throw ValidationError(field: "\(field).status", message: alert.status == nil ? "is required" : "must be firing or resolved")
+                throw ValidationError(field: field(".status"), message: alert.status == nil ? "is required" : "must be firing or resolved")
             }
-            guard let status = AlertStatus(rawValue: statusText) else { throw ValidationError(field: "\(field).status", message: "must be firing or resolved, not \(statusText.debugDescription)") }
-            let labels = try map(alert.labels, "\(field).labels", required: true, expected: "a string")
-            guard let alertname = labels["alertname"], !alertname.isEmpty else { throw ValidationError(field: "\(field).labels.alertname", message: "is required") }
-            let annotations = try map(alert.annotations, "\(field).annotations", required: false, expected: "a string")
-            let values = try map(alert.values, "\(field).values", required: false, expected: "a number")
+            guard let status = AlertStatus(rawValue: statusText) else { throw ValidationError(field: field(".status"), message: "must be firing or resolved, not \(statusText.debugDescription)") }
+            let labels = try map(alert.labels, field(".labels"), required: true, expected: "a string")
+            guard let alertname = labels["alertname"], !alertname.isEmpty else { throw ValidationError(field: field(".labels.alertname"), message: "is required") }
+            let annotations = try map(alert.annotations, field(".annotations"), required: false, expected: "a string")
+            let values = try map(alert.values, field(".values"), required: false, expected: "a number")
             let fingerprint = text(alert.fingerprint).flatMap { $0.isEmpty ? nil : $0 } ?? Self.fingerprint(labels)
             normalized.append(NormalizedAlert(
                 source: source, fingerprint: fingerprint, status: status, labels: labels, annotations: annotations,
-                startsAt: try date(alert.startsAt, "\(field).startsAt"), endsAt: try date(alert.endsAt, "\(field).endsAt"),
+                startsAt: try date(alert.startsAt, field(".startsAt")), endsAt: try date(alert.endsAt, field(".endsAt")),
                 value: primaryValue(values: values, labels: labels, annotations: annotations), values: values,
                 generatorURL: text(alert.generatorURL), links: alert.links))
         }
@@ -227,15 +229,15 @@ extension AlertNormalizer {
         return AlertBatch(alerts: normalized, truncatedAlerts: truncated, receiver: text(root.receiver), groupKey: text(root.groupKey))
     }
 
-    static func map<Value>(_ m: AlertmanagerReader.Map<Value>, _ field: String, required: Bool, expected: String) throws(ValidationError) -> [String: Value] {
+    static func map<Value>(_ m: AlertmanagerReader.Map<Value>, _ field: @autoclosure () -> String, required: Bool, expected: String) throws(ValidationError) -> [String: Value] {
         switch m {
         case .absent:
-            if required { throw ValidationError(field: field, message: "is required") }
+            if required { throw ValidationError(field: field(), message: "is required") }
             return [:]
         case .notObject:
-            throw ValidationError(field: field, message: "must be a JSON object")
+            throw ValidationError(field: field(), message: "must be a JSON object")
         case .map(let values, let bad):
-            if let bad { throw ValidationError(field: "\(field).\(bad)", message: "must be \(expected)") }
+            if let bad { throw ValidationError(field: "\(field()).\(bad)", message: "must be \(expected)") }
             return values
         }
     }

@@ -41,6 +41,52 @@ public enum JSONParser {
             }
         }
 
+        /// Reads past one value, checked exactly as `value(depth:)` checks it, without
+        /// building it: for the keys a reader does not use (Alertmanager's `groupLabels`,
+        /// `commonLabels`, … cost a dictionary each).
+        mutating func skip(depth: Int) throws(Failure) {
+            guard depth < JSONParser.maxDepth, i < bytes.count else { throw Failure(offset: i) }
+            switch bytes[i] {
+            case 0x7B:
+                i += 1
+                skipSpace()
+                if i < bytes.count, bytes[i] == 0x7D { i += 1; return }
+                while true {
+                    skipSpace()
+                    guard i < bytes.count, bytes[i] == 0x22 else { throw Failure(offset: i) }
+                    _ = try string()
+                    skipSpace()
+                    guard i < bytes.count, bytes[i] == 0x3A else { throw Failure(offset: i) }
+                    i += 1
+                    skipSpace()
+                    try skip(depth: depth + 1)
+                    skipSpace()
+                    guard i < bytes.count else { throw Failure(offset: i) }
+                    if bytes[i] == 0x2C { i += 1; continue }
+                    if bytes[i] == 0x7D { i += 1; return }
+                    throw Failure(offset: i)
+                }
+            case 0x5B:
+                i += 1
+                skipSpace()
+                if i < bytes.count, bytes[i] == 0x5D { i += 1; return }
+                while true {
+                    skipSpace()
+                    try skip(depth: depth + 1)
+                    skipSpace()
+                    guard i < bytes.count else { throw Failure(offset: i) }
+                    if bytes[i] == 0x2C { i += 1; continue }
+                    if bytes[i] == 0x5D { i += 1; return }
+                    throw Failure(offset: i)
+                }
+            case 0x22: _ = try string()
+            case 0x74: try literal("true")
+            case 0x66: try literal("false")
+            case 0x6E: try literal("null")
+            default: _ = try number()
+            }
+        }
+
         mutating func literal(_ word: StaticString) throws(Failure) {
             let n = word.utf8CodeUnitCount
             guard i + n <= bytes.count else { throw Failure(offset: i) }

@@ -13,7 +13,11 @@ public enum RFC3339 {
     }
 
     public static func parse(_ text: String) -> Date? {
-        let s = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { parse(utf8: $0) }
+    }
+
+    static func parse(utf8 s: UnsafeBufferPointer<UInt8>) -> Date? {
         var i = 0
         func digits(_ n: Int) -> Int? {
             guard i + n <= s.count else { return nil }

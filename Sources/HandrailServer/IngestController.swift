@@ -199,19 +199,28 @@ struct IngestController {
         return newRequestID()
     }
 
-    /// A new id shaped as before (`1f3a9c0e-77b2-4d05`: 64 random bits in hex), from the
-    /// system's generator; `UUID()` opened and read `/dev/urandom` on every delivery.
+    /// A new id shaped as before (`1f3a9c0e-77b2-4d05`: 64 bits in hex). `UUID()` opened
+    /// and read `/dev/urandom` on every delivery, and `UInt64.random` asks the kernel each
+    /// time; a trace id needs to be unique, not secret: a SplitMix64 sequence from a random
+    /// start, one atomic add per id.
     static func newRequestID() -> String {
-        var hex = String(UInt64.random(in: .min ... .max), radix: 16)
-        hex = String(repeating: "0", count: 16 - hex.count) + hex
-        var id = ""
-        id.reserveCapacity(18)
-        for (n, c) in hex.enumerated() {
-            if n == 8 || n == 12 { id.append("-") }
-            id.append(c)
+        var z = requestIDState.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        let digits = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: 18) { out in
+            var n = 0
+            for k in 0..<16 {
+                if k == 8 || k == 12 { out[n] = UInt8(ascii: "-"); n += 1 }
+                out[n] = digits[Int((z >> UInt64(60 - 4 * k)) & 0xF)]
+                n += 1
+            }
+            return n
         }
-        return id
     }
+
+    private static let requestIDState = Atomic<UInt64>(UInt64.random(in: .min ... .max))
 
     static func body(_ request: Request) async throws -> Data {
         var request = request

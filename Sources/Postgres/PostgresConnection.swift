@@ -321,7 +321,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// between. Returns the command's result; every result is read, so the connection is
     /// ready for the next command whatever happens, unless it broke.
     private func exchange(_ sql: String, send: (OpaquePointer) -> Int32) async throws -> PostgresRows {
-        let label = sql.count > 200 ? String(sql.prefix(200)) + "…" : sql
+        let label = sql  // for errors (a String copy is a reference, not a copy of the text)
         let poller = SocketPoller.shared
         let fd = try queue.sync { () throws -> Int32 in
             guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: label) }
@@ -431,7 +431,7 @@ public final class PostgresConnection: @unchecked Sendable {
         if Self.hasNUL(sql) {
             throw PostgresError(kind: .invalidParameter, message: "the script contains a NUL byte")
         }
-        return try collect(PQexec(pg, sql), pg: pg, query: sql.count > 200 ? String(sql.prefix(200)) + "…" : sql)
+        return try collect(PQexec(pg, sql), pg: pg, query: sql.utf8.count > 200 ? String(sql.prefix(200)) + "…" : sql)
     }
 
     private func collect(_ result: OpaquePointer?, pg: OpaquePointer, query: String) throws(PostgresError) -> PostgresRows {

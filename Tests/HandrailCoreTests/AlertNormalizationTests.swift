@@ -76,6 +76,14 @@ import Testing
         #expect(one.count == 16)
     }
 
+    @Test func invalidUTF8InAKeyHandrailSkipsIsRefused() {
+        for key in ["commonLabels", "groupLabels", "externalURL", "somethingNew"] {
+            let body = Data(#"{"alerts":[],""#.utf8) + Data(key.utf8) + Data(#"":{"a":""#.utf8) + Data([0xC3, 0x28]) + Data(#""}}"#.utf8)
+            #expect(throws: ValidationError.self, "\(key)") { try AlertNormalizer.alertmanager(body) }
+            #expect((try? AlertNormalizer.alertmanager(body)) == nil)
+        }
+    }
+
     @Test(arguments: [
         ("not json", "body", "is not valid JSON"),
         ("[]", "body", "must be a JSON object"),
@@ -98,6 +106,13 @@ import Testing
         (#"{"alerts":[{"status":"burning","labels":{"alertname":"X"}}],"receiver":"r",}"#, "body", "is not valid JSON"),
         (#"{"groupLabels":"# + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + #","alerts":[]}"#, "body", "is not valid JSON"),
         (#"{"alerts":[{"status":"firing","labels":{"alertname":"X"}}]} x"#, "body", "is not valid JSON"),
+        // Keys Handrail skips are checked as strictly as the ones it reads.
+        (#"{"alerts":[],"commonLabels":{"a":tru}}"#, "body", "is not valid JSON"),
+        (#"{"alerts":[],"groupLabels":{"a":"b",}}"#, "body", "is not valid JSON"),
+        (#"{"alerts":[],"externalURL":[1,]}"#, "body", "is not valid JSON"),
+        (#"{"alerts":[],"version":01}"#, "body", "is not valid JSON"),
+        (#"{"alerts":[],"commonAnnotations":{"a":"\x"}}"#, "body", "is not valid JSON"),
+        (#"{"alerts":[{"status":"firing","labels":{"alertname":"X"},"extra":{"k" "v"}}]}"#, "body", "is not valid JSON"),
     ])
     func badInputNamesTheField(body: String, field: String, message: String) {
         #expect {

@@ -485,3 +485,15 @@ import TestSupport
         }
     }
 }
+
+@Suite struct BearerCredentialTests {
+    @Test func theCredentialIsReadFromAnyBearerHeaderAndNothingElse() {
+        #expect(AuthService.bearerCredential("Bearer hr_abc") == "hr_abc")
+        #expect(AuthService.bearerCredential("bearer key-1") == "key-1")
+        #expect(AuthService.bearerCredential("BEARER  \tkey-1 \t") == "key-1")
+        #expect(AuthService.bearerCredential("  Bearer key with space") == "key with space")
+        for other in ["", "Bearer", "Bearer ", "Bearer \t ", "Basic dXNlcjpwYXNz", "Bearerkey", "Bear key", "Bearers key", "Béarer key"] {
+            #expect(AuthService.bearerCredential(other) == nil, "\(other.debugDescription)")
+        }
+    }
+}

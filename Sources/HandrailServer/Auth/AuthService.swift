@@ -60,9 +60,7 @@ struct AuthService: Sendable {
     ///   routes whose statements check the key's liveness themselves; see the cache).
     func authenticate(_ request: Request, cachedKey: Bool = false) async throws -> (principal: Principal?, session: String?) {
         if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return (nil, nil) }
-            let credential = parts[1].trimmingCharacters(in: .whitespaces)
+            guard let credential = Self.bearerCredential(header) else { return (nil, nil) }
             if Secrets.isAPIToken(credential) {
                 return (try await tokens.authenticate(tokenHash: Secrets.hash(credential)).map(Principal.user), nil)
             }
@@ -79,6 +77,22 @@ struct AuthService: Sendable {
             return (.user(user), session)
         }
         return (nil, nil)
+    }
+
+    /// The credential of an `Authorization: Bearer <credential>` header (the scheme in any
+    /// case, spaces or tabs around either part), or `nil` for any other header. Byte by
+    /// byte: Foundation's trimming went through NSString, on every delivery.
+    static func bearerCredential(_ header: String) -> String? {
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+        let bytes = header.utf8
+        guard let start = bytes.firstIndex(where: { !isSpace($0) }),
+              let gap = bytes[start...].firstIndex(where: isSpace),
+              bytes.distance(from: start, to: gap) == 6,
+              zip(bytes[start..<gap], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }),
+              let first = bytes[gap...].firstIndex(where: { !isSpace($0) }),
+              let last = bytes.lastIndex(where: { !isSpace($0) })
+        else { return nil }
+        return String(header[first...last])
     }
 
     enum LoginOutcome {
