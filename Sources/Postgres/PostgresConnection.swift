@@ -4,11 +4,14 @@ import Synchronization
 
 /// One libpq connection.
 ///
-/// libpq calls block the calling thread, so every call on a connection runs on that
-/// connection's own serial `DispatchQueue`; the awaiting task suspends on a continuation.
-/// Neither SwiftNIO's event loops nor Swift's cooperative thread pool ever wait for the
-/// database. A connection is used by one task at a time (the pool guarantees it); its queue
-/// serialises any overlap anyway.
+/// A statement is sent from the calling task's thread with libpq's non-blocking API, and the
+/// task waits for the answer on `SocketPoller` (Linux). What libpq can only do blocking —
+/// connecting, scripts, LISTEN — runs on the connection's own serial `DispatchQueue`, with
+/// the awaiting task suspended on a continuation. Neither SwiftNIO's event loops nor
+/// Swift's cooperative thread pool ever wait for the database. A connection is used by one
+/// task at a time (the pool guarantees it); every libpq call holds `lock` anyway, so an
+/// overlap is serialised, never a data race. (A `Mutex`, not `queue.sync`: the Dispatch
+/// overlay allocated three times per `sync` call, and a statement took several.)
 public final class PostgresConnection: @unchecked Sendable {
     // Only touched on `queue`, except `cancel` (thread-safe by libpq's contract) and the
     // health check, which the pool runs while nobody else holds the connection.
@@ -20,6 +23,8 @@ public final class PostgresConnection: @unchecked Sendable {
     static let maxPrepared = 200
     private let cancelHandle: OpaquePointer?
     private let queue: DispatchQueue
+    /// Held for every libpq call on `pg` (not while waiting for the server).
+    private let lock = Mutex(())
 
     private init(pg: OpaquePointer, queue: DispatchQueue) {
         self.pg = pg
@@ -115,7 +120,7 @@ public final class PostgresConnection: @unchecked Sendable {
                     throw PostgresError(kind: .cancelled, message: "the statement was cancelled before it started", query: query.sql)
                 }
                 defer { call.finish() }
-                return try self.execBlocking(query)
+                return try self.locked { () throws(PostgresError) -> PostgresRows in try self.execBlocking(query) }
             }
         } onCancel: {
             call.cancel()
@@ -141,7 +146,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// protocol). Meant for migration files, never for statements with user input.
     /// - Throws: `PostgresError`.
     public func executeScript(_ sql: String) async throws {
-        _ = try await onQueue { () throws(PostgresError) -> PostgresRows in try self.execScriptBlocking(sql) }
+        _ = try await onQueue { () throws(PostgresError) -> PostgresRows in
+            try self.locked { () throws(PostgresError) -> PostgresRows in try self.execScriptBlocking(sql) }
+        }
     }
 
     /// Runs `body` inside BEGIN … COMMIT; rolls back and rethrows when `body` throws.
@@ -171,12 +178,14 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Subscribes this connection to a channel. Use a connection dedicated to listening.
     public func listen(_ channel: String) async throws {
         try await onQueue { () throws(PostgresError) -> Void in
-            guard let pg = self.pg else { throw PostgresError(kind: .connectionLost, message: "connection closed") }
-            guard !channel.utf8.contains(0), let quoted = PQescapeIdentifier(pg, channel, channel.utf8.count) else {
-                throw PostgresError(kind: .invalidParameter, message: "invalid channel name")
+            try self.locked { () throws(PostgresError) -> Void in
+                guard let pg = self.pg else { throw PostgresError(kind: .connectionLost, message: "connection closed") }
+                guard !channel.utf8.contains(0), let quoted = PQescapeIdentifier(pg, channel, channel.utf8.count) else {
+                    throw PostgresError(kind: .invalidParameter, message: "invalid channel name")
+                }
+                defer { PQfreemem(quoted) }
+                _ = try self.execScriptBlocking("LISTEN " + String(cString: quoted))
             }
-            defer { PQfreemem(quoted) }
-            _ = try self.execScriptBlocking("LISTEN " + String(cString: quoted))
         }
     }
 
@@ -188,25 +197,39 @@ public final class PostgresConnection: @unchecked Sendable {
         return AsyncThrowingStream { continuation in
             continuation.onTermination = { _ in stopped.withLock { $0 = true } }
             queue.async {
-                guard let pg = self.pg else {
-                    continuation.finish(throwing: PostgresError(kind: .connectionLost, message: "connection closed"))
-                    return
-                }
+                // The lock is held to read, not while polling, so `close()` never waits long.
+                enum Step { case poll(Int32), closed, lost(String) }
                 while !stopped.withLock({ $0 }) {
-                    while let n = PQnotifies(pg) {
-                        let note = PostgresNotification(
-                            channel: String(cString: n.pointee.relname),
-                            payload: String(cString: n.pointee.extra),
-                            pid: Int(n.pointee.be_pid)
-                        )
-                        PQfreemem(n)
-                        continuation.yield(note)
+                    let step = self.lock.withLock { _ -> Step in
+                        guard let pg = self.pg else { return .closed }
+                        while let n = PQnotifies(pg) {
+                            let note = PostgresNotification(
+                                channel: String(cString: n.pointee.relname),
+                                payload: String(cString: n.pointee.extra),
+                                pid: Int(n.pointee.be_pid)
+                            )
+                            PQfreemem(n)
+                            continuation.yield(note)
+                        }
+                        return .poll(PQsocket(pg))
                     }
-                    var fd = pollfd(fd: PQsocket(pg), events: Int16(POLLIN), revents: 0)
+                    guard case .poll(let socket) = step else {
+                        continuation.finish(throwing: PostgresError(kind: .connectionLost, message: "connection closed"))
+                        return
+                    }
+                    var fd = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
                     if poll(&fd, 1, 200) > 0 {
-                        if PQconsumeInput(pg) == 0 {
-                            continuation.finish(throwing: PostgresError(
-                                kind: .connectionLost, message: String(cString: PQerrorMessage(pg))))
+                        let read = self.lock.withLock { _ -> Step in
+                            guard let pg = self.pg else { return .closed }
+                            return PQconsumeInput(pg) == 0 ? .lost(String(cString: PQerrorMessage(pg))) : .poll(socket)
+                        }
+                        switch read {
+                        case .poll: break
+                        case .closed:
+                            continuation.finish(throwing: PostgresError(kind: .connectionLost, message: "connection closed"))
+                            return
+                        case .lost(let message):
+                            continuation.finish(throwing: PostgresError(kind: .connectionLost, message: message))
                             return
                         }
                     }
@@ -223,7 +246,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// (and told us so, or closed the socket) is noticed here, before anyone uses it.
     /// Call only while no statement is running on the connection.
     public var isUsable: Bool {
-        queue.sync {
+        lock.withLock { _ in
             guard let pg, PQstatus(pg) == CONNECTION_OK else { return false }
             guard PQtransactionStatus(pg) == PQTRANS_IDLE else { return false }
             // A server that shut down sent an error message and then closed the socket; one
@@ -241,22 +264,22 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Whether the connection is open and outside any transaction, from libpq's own state
     /// (no read of the socket): what the pool asks of a connection given back after a call.
     public var isIdle: Bool {
-        queue.sync { pg.map { PQstatus($0) == CONNECTION_OK && PQtransactionStatus($0) == PQTRANS_IDLE } ?? false }
+        lock.withLock { _ in pg.map { PQstatus($0) == CONNECTION_OK && PQtransactionStatus($0) == PQTRANS_IDLE } ?? false }
     }
 
     /// Whether the connection is still open (possibly inside a transaction).
     public var isOpen: Bool {
-        queue.sync { pg.map { PQstatus($0) == CONNECTION_OK } ?? false }
+        lock.withLock { _ in pg.map { PQstatus($0) == CONNECTION_OK } ?? false }
     }
 
     /// The server process id serving this connection (useful in tests and logs).
     public var backendPID: Int {
-        queue.sync { pg.map { Int(PQbackendPID($0)) } ?? 0 }
+        lock.withLock { _ in pg.map { Int(PQbackendPID($0)) } ?? 0 }
     }
 
     /// Closes the connection. Later calls throw `.connectionLost`.
     public func close() {
-        queue.sync {
+        lock.withLock { _ in
             if let pg { PQfinish(pg) }
             pg = nil
         }
@@ -275,9 +298,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs a statement the way `execBlocking` does (prepared once per connection), but
     /// from the calling task's thread: the statement is sent at once and the task waits for
     /// the answer on `SocketPoller`, not on a thread of its own. libpq is touched only inside
-    /// `queue.sync`, so the connection's queue still serialises every use of it.
+    /// `lock`, released while the task waits.
     private func exec(_ query: PostgresQuery) async throws -> PostgresRows {
-        let checked: (name: String?, prepare: Bool) = try queue.sync { () throws -> (String?, Bool) in
+        let checked: (name: String?, prepare: Bool) = try locked { () throws(PostgresError) -> (String?, Bool) in
             guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: query.sql) }
             let name = prepared[query.sql]
             if name == nil, Self.hasNUL(query.sql) {
@@ -298,20 +321,17 @@ public final class PostgresConnection: @unchecked Sendable {
             // A statement that does not prepare is run unprepared, which reports its error.
             let ok = try? await exchange(query.sql) { pg in PQsendPrepare(pg, candidate, query.sql, Int32(query.binds.count), nil) }
             if ok != nil {
-                queue.sync { prepared[query.sql] = candidate }
+                lock.withLock { _ in prepared[query.sql] = candidate }
             } else {
                 name = nil
             }
         }
         return try await exchange(query.sql) { pg in
-            let cStrings = query.binds.map { $0.map { strdup($0) } ?? nil }
-            defer { cStrings.forEach { free($0) } }
-            let pointers: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
-            return pointers.withUnsafeBufferPointer { buffer in
+            Self.withParameters(query.binds) { values, count in
                 if let name {
-                    return PQsendQueryPrepared(pg, name, Int32(buffer.count), buffer.baseAddress, nil, nil, 0)
+                    return PQsendQueryPrepared(pg, name, count, values, nil, nil, 0)
                 }
-                return PQsendQueryParams(pg, query.sql, Int32(buffer.count), nil, buffer.baseAddress, nil, nil, 0)
+                return PQsendQueryParams(pg, query.sql, count, nil, values, nil, nil, 0)
             }
         }
     }
@@ -323,14 +343,14 @@ public final class PostgresConnection: @unchecked Sendable {
     private func exchange(_ sql: String, send: (OpaquePointer) -> Int32) async throws -> PostgresRows {
         let label = sql  // for errors (a String copy is a reference, not a copy of the text)
         let poller = SocketPoller.shared
-        let fd = try queue.sync { () throws -> Int32 in
+        let fd = try locked { () throws(PostgresError) -> Int32 in
             guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: label) }
             guard send(pg) == 1 else { throw self.failure(pg, query: label) }
             return PQsocket(pg)
         }
         // Flush what did not fit in the socket's buffer (a large statement or parameter).
         while true {
-            let flushed = try queue.sync { () throws -> Bool in
+            let flushed = try locked { () throws(PostgresError) -> Bool in
                 guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: label) }
                 switch PQflush(pg) {
                 case 0: return true
@@ -346,7 +366,7 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         var outcome: Result<PostgresRows, PostgresError>?
         while true {
-            let done = try queue.sync { () throws -> Bool in
+            let done = try locked { () throws(PostgresError) -> Bool in
                 guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: label) }
                 guard PQconsumeInput(pg) != 0 else { throw self.failure(pg, query: label) }
                 while PQisBusy(pg) == 0 {
@@ -366,6 +386,29 @@ public final class PostgresConnection: @unchecked Sendable {
         return try outcome.get()
     }
 
+    /// The parameters as the C strings libpq reads (`nil` is NULL), all in one buffer: a
+    /// `strdup` per parameter was a third of a statement's allocations.
+    static func withParameters<R>(_ binds: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?, Int32) -> R) -> R {
+        var storage: [UInt8] = []
+        storage.reserveCapacity(binds.reduce(0) { $0 + ($1?.utf8.count ?? 0) + 1 })
+        var offsets: [Int] = []
+        offsets.reserveCapacity(binds.count)
+        for bind in binds {
+            guard var bind else { offsets.append(-1); continue }
+            offsets.append(storage.count)
+            bind.withUTF8 { storage.append(contentsOf: $0) }
+            storage.append(0)
+        }
+        return storage.withUnsafeBufferPointer { buffer in
+            let base = UnsafeRawPointer(buffer.baseAddress)
+            let pointers = offsets.map { offset -> UnsafePointer<CChar>? in
+                guard offset >= 0, let base else { return nil }
+                return (base + offset).assumingMemoryBound(to: CChar.self)
+            }
+            return pointers.withUnsafeBufferPointer { body($0.baseAddress, Int32($0.count)) }
+        }
+    }
+
     /// The error libpq reports for a failed call on the connection.
     private func failure(_ pg: OpaquePointer, query: String) -> PostgresError {
         PostgresError(
@@ -375,6 +418,11 @@ public final class PostgresConnection: @unchecked Sendable {
     #endif
 
     // MARK: - Blocking internals (run on `queue`)
+
+    /// Runs `body` holding `lock` (every libpq call on `pg` does).
+    private func locked<T>(_ body: () throws(PostgresError) -> T) throws(PostgresError) -> T {
+        try lock.withLock { (_: inout ()) throws(PostgresError) -> T in try body() }
+    }
 
     private func onQueue<T: Sendable>(_ work: @escaping @Sendable () throws(PostgresError) -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in

@@ -76,6 +76,22 @@ import Testing
         #expect(one.count == 16)
     }
 
+    @Test func timesAreReadWhateverTheirSpelling() throws {
+        func times(_ starts: String) throws -> Date? {
+            try AlertNormalizer.alertmanager(Data(#"{"alerts":[{"status":"firing","labels":{"alertname":"X"},"startsAt":"# .utf8) + Data(starts.utf8) + Data("}]}".utf8)).alerts[0].startsAt
+        }
+        let nine = Date(timeIntervalSince1970: 1_795_165_200)
+        #expect(try times(#""2026-11-20T09:00:00Z""#) == nine)
+        #expect(try times(#""2026-11-20T09:00:00Z""#) == nine, "an escape is read the slow way, to the same time")
+        #expect(try times(#""2026-11-20T10:00:00.000+01:00""#) == nine)
+        #expect(try times(#""""#) == nil)
+        #expect(try times("null") == nil)
+        #expect(try times(#""0001-01-01T00:00:00Z""#) == nil)
+        for bad in [#""2026-02-30T00:00:00Z""#, "5", #""2026-11-20""#, #""2026-11-20T09:00:00Zjunk""#, "{}"] {
+            #expect(throws: ValidationError.self, "\(bad)") { try times(bad) }
+        }
+    }
+
     @Test func invalidUTF8InAKeyHandrailSkipsIsRefused() {
         for key in ["commonLabels", "groupLabels", "externalURL", "somethingNew"] {
             let body = Data(#"{"alerts":[],""#.utf8) + Data(key.utf8) + Data(#"":{"a":""#.utf8) + Data([0xC3, 0x28]) + Data(#""}}"#.utf8)
