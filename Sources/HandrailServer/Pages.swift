@@ -1,5 +1,6 @@
 import Foundation
 import HandrailCore
+import HTTPTypes
 import Hummingbird
 import Logging
 import Mustache
@@ -62,6 +63,13 @@ extension Optional: OptionalValue {
 
 /// Security headers: on every response `nosniff`; on HTML pages a Content-Security-Policy
 /// with no inline script (nor style), no framing, and a strict referrer policy.
+/// Header names made once: making one checks and lowercases it, and this ran on every response.
+enum SecurityHeaderNames {
+    static let contentTypeOptions = HTTPField.Name("X-Content-Type-Options")!
+    static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+    static let frameOptions = HTTPField.Name("X-Frame-Options")!
+}
+
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     static var contentSecurityPolicy: String {
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
@@ -70,11 +78,11 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        response.headers[.init("X-Content-Type-Options")!] = "nosniff"
+        response.headers[SecurityHeaderNames.contentTypeOptions] = "nosniff"
         if response.headers[.contentType]?.hasPrefix("text/html") == true {
             response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
-            response.headers[.init("Referrer-Policy")!] = "same-origin"
-            response.headers[.init("X-Frame-Options")!] = "DENY"
+            response.headers[SecurityHeaderNames.referrerPolicy] = "same-origin"
+            response.headers[SecurityHeaderNames.frameOptions] = "DENY"
             response.headers[.cacheControl] = "no-store"
         }
         return response

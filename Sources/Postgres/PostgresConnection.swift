@@ -498,23 +498,23 @@ public final class PostgresConnection: @unchecked Sendable {
         var columns: [String] = []
         columns.reserveCapacity(columnCount)
         for c in 0..<columnCount { columns.append(String(cString: PQfname(result, Int32(c)))) }
-        var values: [[String?]] = []
-        values.reserveCapacity(rowCount)
+        var cells: [String?] = []
+        cells.reserveCapacity(rowCount * columnCount)
         for r in 0..<rowCount {
-            var row: [String?] = []
-            row.reserveCapacity(columnCount)
             for c in 0..<columnCount {
                 if PQgetisnull(result, Int32(r), Int32(c)) != 0 {
-                    row.append(nil)
+                    cells.append(nil)
                 } else {
-                    row.append(String(cString: PQgetvalue(result, Int32(r), Int32(c))))
+                    // libpq knows each value's length: no strlen, and the bytes are copied once.
+                    let length = Int(PQgetlength(result, Int32(r), Int32(c)))
+                    let bytes = UnsafeRawPointer(PQgetvalue(result, Int32(r), Int32(c)))?.assumingMemoryBound(to: UInt8.self)
+                    cells.append(String(decoding: UnsafeBufferPointer(start: bytes, count: bytes == nil ? 0 : length), as: UTF8.self))
                 }
             }
-            values.append(row)
         }
         let tuples = String(cString: PQcmdTuples(result))
         let tag = String(cString: PQcmdStatus(result))
-        return PostgresRows(columns: columns, values: values, affectedRows: Int(tuples) ?? rowCount, commandTag: tag)
+        return PostgresRows(columns: columns, cells: cells, rowCount: rowCount, affectedRows: Int(tuples) ?? rowCount, commandTag: tag)
     }
 
     private static func error(from result: OpaquePointer, connectionOK: Bool, query: String) -> PostgresError {

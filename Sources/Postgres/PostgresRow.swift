@@ -3,26 +3,32 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
     /// Column names in order.
     public let columns: [String]
     let columnIndex: [String: Int]
-    let values: [[String?]]
+    /// Every row's values, row after row (one array for the whole result, not one per row).
+    let cells: [String?]
+    let rowCount: Int
     /// For INSERT/UPDATE/DELETE: how many rows the statement touched.
     public let affectedRows: Int
     /// The command tag the server answered with (`INSERT 0 1`, `COMMIT`, `ROLLBACK`, …).
     public let commandTag: String
 
-    init(columns: [String], values: [[String?]], affectedRows: Int, commandTag: String) {
+    init(columns: [String], cells: [String?], rowCount: Int, affectedRows: Int, commandTag: String) {
+        precondition(cells.count == columns.count * rowCount, "a result's cells fill its rows")
         self.commandTag = commandTag
         self.columns = columns
         var index: [String: Int] = [:]
+        index.reserveCapacity(columns.count)
         for (n, name) in columns.enumerated() where index[name] == nil { index[name] = n }
         self.columnIndex = index
-        self.values = values
+        self.cells = cells
+        self.rowCount = rowCount
         self.affectedRows = affectedRows
     }
 
     public var startIndex: Int { 0 }
-    public var endIndex: Int { values.count }
+    public var endIndex: Int { rowCount }
     public subscript(position: Int) -> PostgresRow {
-        PostgresRow(columns: columns, columnIndex: columnIndex, values: values[position])
+        let width = columns.count
+        return PostgresRow(columns: columns, columnIndex: columnIndex, values: cells[(position * width)..<((position + 1) * width)])
     }
 
     /// The only row, or `nil` when there is none.
@@ -40,14 +46,15 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
 public struct PostgresRow: Sendable {
     public let columns: [String]
     let columnIndex: [String: Int]
-    let values: [String?]
+    /// This row's part of the result's cells.
+    let values: ArraySlice<String?>
 
     /// Decodes the value at a column position.
     public func decode<T: PostgresDecodable>(_ type: T.Type = T.self, at index: Int) throws(PostgresError) -> T {
-        guard values.indices.contains(index) else {
+        guard index >= 0, index < values.count else {
             throw PostgresError(kind: .decoding, message: "no column at position \(index)")
         }
-        guard let text = values[index] else { return try T.decodeNull() }
+        guard let text = values[values.startIndex + index] else { return try T.decodeNull() }
         return try T(postgresText: text)
     }
 
@@ -68,6 +75,6 @@ public struct PostgresRow: Sendable {
     /// The raw text of a named column (`nil` for NULL or an unknown column).
     public subscript(column: String) -> String? {
         guard let index = columnIndex[column] else { return nil }
-        return values[index]
+        return values[values.startIndex + index]
     }
 }
