@@ -316,15 +316,13 @@ public final class PostgresConnection: @unchecked Sendable {
             let prepare = prepared.count < Self.maxPrepared && PQtransactionStatus(pg) != PQTRANS_INERROR
             return (prepare ? "hr_\(prepared.count + 1)" : nil, prepare)
         }
-        var name = checked.name
+        let name = checked.name
         if let candidate = name, checked.prepare {
-            // A statement that does not prepare is run unprepared, which reports its error.
-            let ok = try? await exchange(query.sql) { pg in PQsendPrepare(pg, candidate, query.sql, Int32(query.binds.count), nil) }
-            if ok != nil {
-                lock.withLock { _ in prepared[query.sql] = candidate }
-            } else {
-                name = nil
-            }
+            // A statement that does not prepare would not run either: the server's reason
+            // (a syntax error, an unknown column) is the answer. Running it unprepared
+            // instead, inside a transaction, only said "current transaction is aborted".
+            _ = try await exchange(query.sql) { pg in PQsendPrepare(pg, candidate, query.sql, Int32(query.binds.count), nil) }
+            lock.withLock { _ in prepared[query.sql] = candidate }
         }
         return try await exchange(query.sql) { pg in
             Self.withParameters(query.binds) { values, count in

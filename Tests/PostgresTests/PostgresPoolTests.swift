@@ -37,6 +37,26 @@ import TestSupport
         }
     }
 
+    @Test func aStatementThatCannotRunSaysWhyEvenInsideATransaction() async throws {
+        try await TestDatabase.withEmpty { pool, _ in
+            try await pool.execute("CREATE TABLE t (v int)")
+            for inTransaction in [false, true] {
+                let error = await #expect(throws: PostgresError.self) {
+                    if inTransaction {
+                        try await pool.withTransaction { tx in try await tx.execute("SELECT nope FROM t WHERE v = \(1)") }
+                    } else {
+                        try await pool.execute("SELECT nope FROM t WHERE v = \(1)")
+                    }
+                }
+                #expect(error?.sqlState == "42703", "undefined column, not 'transaction aborted' (in a transaction: \(inTransaction))")
+                #expect(error?.message.contains("nope") == true)
+            }
+            // The connection goes on working afterwards, and so does a statement that failed once.
+            try await pool.execute("ALTER TABLE t ADD COLUMN nope int")
+            #expect(try await pool.query("SELECT nope FROM t WHERE v = \(1)").isEmpty)
+        }
+    }
+
     @Test func uniqueViolationIsRecognisableBySQLStateAndConstraint() async throws {
         try await TestDatabase.withEmpty { pool, _ in
             try await pool.execute("CREATE TABLE people (email text CONSTRAINT people_email_key UNIQUE)")
