@@ -249,6 +249,32 @@ import TestSupport
         }
     }
 
+    /// Statements wait for the server without a thread each (`SocketPoller`): many at once
+    /// on one pool, values larger than a socket's buffer both ways, and none mixed up.
+    @Test func manyStatementsAtOnceAndLargeValuesBothWaysComeBackIntact() async throws {
+        try await TestDatabase.withEmpty { pool, _ in
+            let big = String(repeating: "0123456789abcdeé", count: 300_000)  // 5.1 MB, more than a socket buffer holds
+            let echoed = try await pool.query("SELECT length(\(big)) AS n, md5(\(big)) AS h, \(big) AS back")
+            #expect(try echoed.first?.decode("n", as: Int.self) == big.count)
+            #expect(try echoed.first?.decode("back", as: String.self) == big)
+            let sent = try await pool.query("SELECT repeat(\("xyz"), 2000000) AS v").first?.decode("v", as: String.self)
+            #expect(sent?.utf8.count == 6_000_000)
+            let small = PostgresPool(conninfo: pool.conninfo, maxConnections: 4)
+            defer { small.close() }
+            let answers = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+                for n in 0..<64 {
+                    group.addTask {
+                        let row = try await small.query("SELECT \(n) * 2 AS v, pg_sleep(\(Double(n % 4) / 100))").first
+                        return (n, try row?.decode("v", as: Int.self) ?? -1)
+                    }
+                }
+                return try await group.reduce(into: [Int: Int]()) { $0[$1.0] = $1.1 }
+            }
+            #expect(answers.count == 64)
+            #expect(answers.allSatisfy { $0.value == $0.key * 2 })
+        }
+    }
+
     @Test func cancellingTheTaskCancelsTheRunningStatement() async throws {
         try await TestDatabase.withEmpty { pool, _ in
             // At several moments: before the statement reaches the server, and while it runs.
