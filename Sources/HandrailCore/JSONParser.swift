@@ -48,9 +48,7 @@ public enum JSONParser {
             guard depth < JSONParser.maxDepth, i < bytes.count else { throw Failure(offset: i) }
             switch bytes[i] {
             case 0x7B:
-                i += 1
-                skipSpace()
-                if i < bytes.count, bytes[i] == 0x7D { i += 1; return }
+                if enter(0x7D) { return }
                 while true {
                     skipSpace()
                     guard i < bytes.count, bytes[i] == 0x22 else { throw Failure(offset: i) }
@@ -60,24 +58,14 @@ public enum JSONParser {
                     i += 1
                     skipSpace()
                     try skip(depth: depth + 1)
-                    skipSpace()
-                    guard i < bytes.count else { throw Failure(offset: i) }
-                    if bytes[i] == 0x2C { i += 1; continue }
-                    if bytes[i] == 0x7D { i += 1; return }
-                    throw Failure(offset: i)
+                    guard try more(0x7D) else { return }
                 }
             case 0x5B:
-                i += 1
-                skipSpace()
-                if i < bytes.count, bytes[i] == 0x5D { i += 1; return }
+                if enter(0x5D) { return }
                 while true {
                     skipSpace()
                     try skip(depth: depth + 1)
-                    skipSpace()
-                    guard i < bytes.count else { throw Failure(offset: i) }
-                    if bytes[i] == 0x2C { i += 1; continue }
-                    if bytes[i] == 0x5D { i += 1; return }
-                    throw Failure(offset: i)
+                    guard try more(0x5D) else { return }
                 }
             case 0x22: _ = try string()
             case 0x74: try literal("true")
@@ -85,6 +73,25 @@ public enum JSONParser {
             case 0x6E: try literal("null")
             default: _ = try number()
             }
+        }
+
+        /// Steps into the object or array at the cursor; `true` when it is empty (and read).
+        mutating func enter(_ close: UInt8) -> Bool {
+            i += 1
+            skipSpace()
+            guard i < bytes.count, bytes[i] == close else { return false }
+            i += 1
+            return true
+        }
+
+        /// After a member or an element: `true` at a comma (another follows), `false` at
+        /// `close` (the end); both are read.
+        mutating func more(_ close: UInt8) throws(Failure) -> Bool {
+            skipSpace()
+            guard i < bytes.count else { throw Failure(offset: i) }
+            if bytes[i] == 0x2C { i += 1; return true }
+            if bytes[i] == close { i += 1; return false }
+            throw Failure(offset: i)
         }
 
         mutating func literal(_ word: StaticString) throws(Failure) {
@@ -96,10 +103,8 @@ public enum JSONParser {
         }
 
         mutating func object(depth: Int) throws(Failure) -> JSONValue {
-            i += 1
             var result: [String: JSONValue] = [:]
-            skipSpace()
-            if i < bytes.count, bytes[i] == 0x7D { i += 1; return .object(result) }
+            if enter(0x7D) { return .object(result) }
             while true {
                 skipSpace()
                 guard i < bytes.count, bytes[i] == 0x22 else { throw Failure(offset: i) }
@@ -109,27 +114,17 @@ public enum JSONParser {
                 i += 1
                 skipSpace()
                 result[key] = try value(depth: depth + 1)
-                skipSpace()
-                guard i < bytes.count else { throw Failure(offset: i) }
-                if bytes[i] == 0x2C { i += 1; continue }
-                if bytes[i] == 0x7D { i += 1; return .object(result) }
-                throw Failure(offset: i)
+                guard try more(0x7D) else { return .object(result) }
             }
         }
 
         mutating func array(depth: Int) throws(Failure) -> JSONValue {
-            i += 1
             var result: [JSONValue] = []
-            skipSpace()
-            if i < bytes.count, bytes[i] == 0x5D { i += 1; return .array(result) }
+            if enter(0x5D) { return .array(result) }
             while true {
                 skipSpace()
                 result.append(try value(depth: depth + 1))
-                skipSpace()
-                guard i < bytes.count else { throw Failure(offset: i) }
-                if bytes[i] == 0x2C { i += 1; continue }
-                if bytes[i] == 0x5D { i += 1; return .array(result) }
-                throw Failure(offset: i)
+                guard try more(0x5D) else { return .array(result) }
             }
         }
 

@@ -300,21 +300,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// the answer on `SocketPoller`, not on a thread of its own. libpq is touched only inside
     /// `lock`, released while the task waits.
     private func exec(_ query: PostgresQuery) async throws -> PostgresRows {
-        let checked: (name: String?, prepare: Bool) = try locked { () throws(PostgresError) -> (String?, Bool) in
+        let checked = try locked { () throws(PostgresError) -> (name: String?, prepare: Bool) in
             guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: query.sql) }
-            let name = prepared[query.sql]
-            if name == nil, Self.hasNUL(query.sql) {
-                throw PostgresError(kind: .invalidParameter, message: "the statement contains a NUL byte", query: query.sql)
-            }
-            for (n, bind) in query.binds.enumerated() where bind.map(Self.hasNUL) == true {
-                throw PostgresError(
-                    kind: .invalidParameter,
-                    message: "parameter $\(n + 1) contains a NUL byte, which PostgreSQL text cannot hold",
-                    query: query.sql)
-            }
-            if let name { return (name, false) }
-            let prepare = prepared.count < Self.maxPrepared && PQtransactionStatus(pg) != PQTRANS_INERROR
-            return (prepare ? "hr_\(prepared.count + 1)" : nil, prepare)
+            return try self.plan(query, pg: pg)
         }
         let name = checked.name
         if let candidate = name, checked.prepare {
@@ -428,11 +416,14 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    private func execBlocking(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
-        guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: query.sql) }
-        // One lookup of the (long) statement text per run; a prepared statement's text was
-        // checked for NUL bytes when it was prepared.
-        var name = prepared[query.sql]
+    /// What running `query` takes (call holding `lock`): the name it is prepared under, and
+    /// whether it must be prepared first (`name` is then the one to give it; `nil` with
+    /// `false`: run it unprepared, as once 200 are prepared or inside a failed transaction).
+    /// Refuses NUL bytes, which PostgreSQL text cannot hold (libpq would cut the text short).
+    /// One lookup of the (long) statement text per run; a prepared statement's text was
+    /// checked when it was prepared.
+    private func plan(_ query: PostgresQuery, pg: OpaquePointer) throws(PostgresError) -> (name: String?, prepare: Bool) {
+        let name = prepared[query.sql]
         if name == nil, Self.hasNUL(query.sql) {
             throw PostgresError(kind: .invalidParameter, message: "the statement contains a NUL byte", query: query.sql)
         }
@@ -442,20 +433,21 @@ public final class PostgresConnection: @unchecked Sendable {
                 message: "parameter $\(n + 1) contains a NUL byte, which PostgreSQL text cannot hold",
                 query: query.sql)
         }
+        if let name { return (name, false) }
+        let prepare = prepared.count < Self.maxPrepared && PQtransactionStatus(pg) != PQTRANS_INERROR
+        return (prepare ? "hr_\(prepared.count + 1)" : nil, prepare)
+    }
+
+    private func execBlocking(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
+        guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: query.sql) }
+        let (name, prepare) = try plan(query, pg: pg)
         let cStrings = query.binds.map { $0.map { strdup($0) } ?? nil }
         defer { cStrings.forEach { free($0) } }
         let pointers: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
-        if name == nil, prepared.count < Self.maxPrepared, PQtransactionStatus(pg) != PQTRANS_INERROR {
-            let candidate = "hr_\(prepared.count + 1)"
-            let result = PQprepare(pg, candidate, query.sql, Int32(pointers.count), nil)
-            // A statement that does not prepare is run unprepared, which reports its error.
-            if let result {
-                if PQresultStatus(result) == PGRES_COMMAND_OK {
-                    prepared[query.sql] = candidate
-                    name = candidate
-                }
-                PQclear(result)
-            }
+        if let name, prepare {
+            // A statement that does not prepare would not run either: the server's reason is the answer.
+            _ = try collect(PQprepare(pg, name, query.sql, Int32(pointers.count), nil), pg: pg, query: query.sql)
+            prepared[query.sql] = name
         }
         let result = pointers.withUnsafeBufferPointer { buffer in
             if let name {
