@@ -19,6 +19,11 @@ public final class IncidentFeed: Sendable {
         var subscribers: [Int: AsyncStream<Int64>.Continuation] = [:]
         var next = 0
         var listener: Task<Void, Never>?
+        /// Whether the connection LISTENs now, and who waits for it to.
+        var listening = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+        /// Which listener task is the current one (an old one may still be winding down).
+        var generation = 0
     }
     private let state = Mutex(State())
 
@@ -34,7 +39,11 @@ public final class IncidentFeed: Sendable {
         let id = state.withLock { s -> Int in
             s.next += 1
             s.subscribers[s.next] = continuation
-            if s.listener == nil { s.listener = Task { [self] in await listen() } }
+            if s.listener == nil {
+                s.generation += 1
+                let generation = s.generation
+                s.listener = Task { [self] in await listen(generation) }
+            }
             return s.next
         }
         let timer = Task {
@@ -47,11 +56,48 @@ public final class IncidentFeed: Sendable {
                 s.subscribers[id] = nil
                 guard s.subscribers.isEmpty, let listener = s.listener else { return nil }
                 s.listener = nil
+                s.listening = false  // the next listener says when it listens
                 return listener
             }
             idle?.cancel()
         }
         return stream
+    }
+
+    /// Returns once the feed's connection LISTENs (a change committed from then on reaches
+    /// every subscriber), or after `timeout` when it cannot (the database is away; the
+    /// feed says "changed" when it is back). Call after `subscribe`.
+    public func listening(timeout: Duration = .seconds(3)) async {
+        let timer = Task { [self] in
+            try? await Task.sleep(for: timeout)
+            wakeWaiters()
+        }
+        defer { timer.cancel() }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if s.listening { return true }
+                s.waiting.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    /// Wakes whoever waits in `listening`; `generation`: the listener that now listens.
+    private func wakeWaiters(listening generation: Int? = nil) {
+        let waiting = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            if let generation {
+                guard generation == s.generation else { return [] }
+                s.listening = true
+            }
+            defer { s.waiting.removeAll() }
+            return s.waiting
+        }
+        waiting.forEach { $0.resume() }
+    }
+
+    private func stoppedListening(_ generation: Int) {
+        state.withLock { s in if s.generation == generation { s.listening = false } }
     }
 
     /// How many pages listen now (tests).
@@ -61,19 +107,22 @@ public final class IncidentFeed: Sendable {
         for c in state.withLock({ Array($0.subscribers.values) }) { c.yield(id) }
     }
 
-    private func listen() async {
+    private func listen(_ generation: Int) async {
         var failures = 0
         while !Task.isCancelled {
             do {
                 let connection = try await PostgresConnection.connect(conninfo, applicationName: "handrail-live")
                 defer { connection.close() }
                 try await connection.listen(IngestStore.channel)
+                wakeWaiters(listening: generation)
                 if failures > 0 { broadcast(0) }
                 failures = 0
                 for try await note in connection.notifications() {
                     if let id = Int64(note.payload) { broadcast(id) }
                 }
+                stoppedListening(generation)
             } catch {
+                stoppedListening(generation)
                 if Task.isCancelled { return }
                 failures += 1
                 if failures == 1 { logger.warning("live updates: listening failed; retrying", metadata: ["error": "\(error)"]) }

@@ -162,6 +162,20 @@ public struct IncidentStore: Sendable {
         try await pool.query("SELECT id FROM incidents WHERE number = \(number)").first?.decode("id", as: Int64.self)
     }
 
+    /// incident.watermark — the newest timeline event of all incidents (0 when none): a
+    /// page reads it before its data, so its live stream can tell what the page missed.
+    public func newestEventID() async throws -> Int64 {
+        try await pool.query("SELECT coalesce(max(id), 0) AS id FROM incident_events")[0].decode("id", as: Int64.self)
+    }
+
+    /// incident.changed-since — whether incident `id` (any incident, when `nil`) has a
+    /// timeline event newer than `watermark`.
+    public func changed(since watermark: Int64, incident id: Int64?) async throws -> Bool {
+        try await pool.query("""
+            SELECT EXISTS (SELECT 1 FROM incident_events WHERE id > \(watermark) AND (\(id)::bigint IS NULL OR incident_id = \(id))) AS yes
+            """)[0].decode("yes", as: Bool.self)
+    }
+
     /// incident.list — newest first, one page.
     public func list(_ f: IncidentFilter) async throws -> [IncidentSummary] {
         let states: [String]? = f.states.isEmpty ? nil : f.states.map(\.rawValue)

@@ -83,4 +83,36 @@ import TestSupport
             #expect(api.status == .notFound && api.headers[.contentType]?.hasPrefix("application/json") == true)
         }
     }
+
+    /// A page's live stream must say "changed" for a change made after the page was made but
+    /// before the stream listened (the page's `since`), and only then.
+    @Test func aLiveStreamTellsAPageOfAChangeItMissedWhileConnecting() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            var viewer = Browser(client)
+            _ = try await viewer.signIn("viewer-user", AccessFixture.password)
+            func liveURL(_ page: TestResponse) throws -> String {
+                let match = try #require(page.text.firstMatch(of: /data-live="([^"]+)"/))
+                return String(match.1).replacingOccurrences(of: "&amp;", with: "&")
+            }
+            let now = try liveURL(try await viewer.request("/"))
+            #expect(now.hasPrefix("/live?since="))
+            #expect(!(try await viewer.request(now)).text.contains("event: changed"), "nothing changed since the page")
+
+            let ref = try await f.fireDrift(client)  // after the page, before its stream
+            let missed = try await viewer.request(now)
+            #expect(missed.text.contains("event: changed"), "\(missed.text)")
+
+            let number = try #require(IncidentRef.number(ref))
+            let incident = try liveURL(try await viewer.request("/incidents/\(number)"))
+            #expect(incident.hasPrefix("/live?incident=\(number)&since="))
+            #expect(!(try await viewer.request(incident)).text.contains("event: changed"))
+            let note = try await client.execute(
+                "/api/v1/incidents/\(number)/notes", method: .post, headers: f.headers(.responder).merging([.contentType: "application/json"]),
+                body: ByteBuffer(string: #"{"text":"looking at f0"}"#))
+            #expect(note.status.code < 300, "\(note.text)")
+            #expect((try await viewer.request(incident)).text.contains("event: changed"))
+            #expect((try await viewer.request("/live?since=abc")).status == .badRequest)
+        }
+    }
 }

@@ -46,6 +46,8 @@ struct WebController {
 
     func nowPage(_ context: HandrailRequestContext) async throws -> Response {
         let me = context.user?.username
+        // Read before the page's data: whatever the page may miss is newer than this.
+        let watermark = try await store.newestEventID()
         var filter = IncidentFilter()
         filter.states = Self.openStates
         filter.limit = 200
@@ -61,7 +63,7 @@ struct WebController {
         let resolved = try await store.list(recent)
         let now = Date()
         return try pages.render("now.html", [
-            "title": "Now", "nav_now": true, "live": "/live",
+            "title": "Now", "nav_now": true, "live": "/live?since=\(watermark)",
             "open": open.map { row($0, me: me, now: now) }, "open_count": open.count,
             "resolved": resolved.map { row($0, me: me, now: now) },
         ], context: context)
@@ -108,6 +110,7 @@ struct WebController {
     // MARK: - Incident page
 
     func incidentPage(_ number: Int64, _ context: HandrailRequestContext, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+        let watermark = try await store.newestEventID()
         guard let d = try await store.detail(number: number) else { throw IncidentController.notFound(number) }
         let decisionList = try await decisions.store.list(number: number) ?? []
         let pinned: RunbookVersion? = if let r = d.runbook { try await runbooks.version(id: r.id, r.version) } else { nil }
@@ -179,7 +182,7 @@ struct WebController {
         let postmortemExists = i.state == .resolved ? try await postmortems.store.find(number: number) != nil : false
 
         var values: [String: Any] = [
-            "title": "\(i.ref) \(i.title)", "nav_now": true, "live": "/live?incident=\(number)",
+            "title": "\(i.ref) \(i.title)", "nav_now": true, "live": "/live?incident=\(number)&since=\(watermark)",
             "number": number, "ref": i.ref, "incident_title": i.title, "state": i.state.rawValue, "severity": i.severity.rawValue,
             "opened": Self.time(i.openedAt), "opened_iso": RFC3339.format(i.openedAt),
             "age": OutcomeProposal.duration(max(0, Int((i.resolvedAt ?? Date()).timeIntervalSince(i.openedAt)))),
@@ -307,11 +310,24 @@ struct WebController {
 
     /// Server-sent events: `changed` whenever the incident (or, without `incident`, any
     /// incident) changes, fed by PostgreSQL NOTIFY so that changes through any replica count.
+    ///
+    /// `since` is the newest timeline event the page had seen when it was made (pages put it
+    /// in their stream's address). A change committed after that but before this stream
+    /// listened was never notified to it: once listening, the stream compares and says
+    /// `changed` at once if the page is behind.
     func live(_ request: Request) async throws -> Response {
         let incident: Int64? = if let ref = request.uri.queryParameters.get("incident") { try await incidentID(ref) } else { nil }
+        var since: Int64?
+        if let text = request.uri.queryParameters.get("since") {
+            guard let value = Int64(text), value >= 0 else { throw APIError(.badRequest, "must be a timeline event id", field: "since") }
+            since = value
+        }
         let stream = feed.subscribe(for: liveLifetime)
+        await feed.listening()
+        let behind = if let since { try await store.changed(since: since, incident: incident) } else { false }
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "retry: 2000\n: listening\n\n"))
+            if behind { try await writer.write(ByteBuffer(string: "event: changed\ndata: \(incident ?? 0)\n\n")) }
             for await id in stream where incident == nil || id == incident || id == 0 {
                 try await writer.write(ByteBuffer(string: "event: changed\ndata: \(id)\n\n"))
             }
