@@ -195,6 +195,12 @@ public enum AlertNormalizer {
         guard let date = RFC3339.parse(text) else {
             throw ValidationError(field: field(), message: "must be an RFC 3339 time, not \(text.prefix(40).debugDescription)")
         }
-        return date.timeIntervalSince1970 < 0 ? nil : date
+        return noneIfZero(date)
+    }
+
+    /// Alertmanager's zero time (year 1, `0001-01-01T00:00:00Z`) means "none"; so does any
+    /// time before 1970.
+    static func noneIfZero(_ date: Date) -> Date? {
+        date.timeIntervalSince1970 < 0 ? nil : date
     }
 }

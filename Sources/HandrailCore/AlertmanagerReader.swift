@@ -171,7 +171,7 @@ struct AlertmanagerReader {
                 let parsed = r.bytes.withUnsafeBufferPointer { RFC3339.parse(utf8: UnsafeBufferPointer(rebasing: $0[start..<end])) }
                 if let parsed {
                     r.i = end + 1
-                    return .time(parsed.timeIntervalSince1970 < 0 ? nil : parsed)
+                    return .time(AlertNormalizer.noneIfZero(parsed))
                 }
             }
         }

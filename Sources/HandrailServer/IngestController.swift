@@ -208,12 +208,12 @@ struct IngestController {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         z ^= z >> 31
-        let digits = Array("0123456789abcdef".utf8)
         return String(unsafeUninitializedCapacity: 18) { out in
             var n = 0
             for k in 0..<16 {
                 if k == 8 || k == 12 { out[n] = UInt8(ascii: "-"); n += 1 }
-                out[n] = digits[Int((z >> UInt64(60 - 4 * k)) & 0xF)]
+                let digit = UInt8((z >> UInt64(60 - 4 * k)) & 0xF)
+                out[n] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
                 n += 1
             }
             return n

@@ -13,10 +13,10 @@ import Synchronization
 /// overlap is serialised, never a data race. (A `Mutex`, not `queue.sync`: the Dispatch
 /// overlay allocated three times per `sync` call, and a statement took several.)
 public final class PostgresConnection: @unchecked Sendable {
-    // Only touched on `queue`, except `cancel` (thread-safe by libpq's contract) and the
-    // health check, which the pool runs while nobody else holds the connection.
+    // Only touched holding `lock`, except by `cancel` (which uses its own handle,
+    // thread-safe by libpq's contract).
     private var pg: OpaquePointer?
-    /// Statements prepared on this connection, by their SQL text (only touched on `queue`).
+    /// Statements prepared on this connection, by their SQL text (only touched holding `lock`).
     /// A prepared statement is parsed once per connection, and PostgreSQL may keep its plan:
     /// for ingestion's one big statement, parsing and planning cost more than running it.
     private var prepared: [String: String] = [:]
@@ -300,10 +300,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// the answer on `SocketPoller`, not on a thread of its own. libpq is touched only inside
     /// `lock`, released while the task waits.
     private func exec(_ query: PostgresQuery) async throws -> PostgresRows {
-        let checked = try locked { () throws(PostgresError) -> (name: String?, prepare: Bool) in
-            guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: query.sql) }
-            return try self.plan(query, pg: pg)
-        }
+        let checked = try withPG(query.sql) { pg throws(PostgresError) in try self.plan(query, pg: pg) }
         let name = checked.name
         if let candidate = name, checked.prepare {
             // A statement that does not prepare would not run either: the server's reason
@@ -327,24 +324,21 @@ public final class PostgresConnection: @unchecked Sendable {
     /// between. Returns the command's result; every result is read, so the connection is
     /// ready for the next command whatever happens, unless it broke.
     private func exchange(_ sql: String, send: (OpaquePointer) -> Int32) async throws -> PostgresRows {
-        let label = sql  // for errors (a String copy is a reference, not a copy of the text)
         let poller = SocketPoller.shared
-        let fd = try locked { () throws(PostgresError) -> Int32 in
-            guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: label) }
-            guard send(pg) == 1 else { throw self.failure(pg, query: label) }
+        let fd = try withPG(sql) { pg throws(PostgresError) -> Int32 in
+            guard send(pg) == 1 else { throw self.failure(pg, query: sql) }
             return PQsocket(pg)
         }
         // Flush what did not fit in the socket's buffer (a large statement or parameter).
         while true {
-            let flushed = try locked { () throws(PostgresError) -> Bool in
-                guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: label) }
+            let flushed = try withPG(sql) { pg throws(PostgresError) -> Bool in
                 switch PQflush(pg) {
                 case 0: return true
                 case 1:
                     // The server may be waiting for us to read before it reads more.
-                    guard PQconsumeInput(pg) != 0 else { throw self.failure(pg, query: label) }
+                    guard PQconsumeInput(pg) != 0 else { throw self.failure(pg, query: sql) }
                     return false
-                default: throw self.failure(pg, query: label)
+                default: throw self.failure(pg, query: sql)
                 }
             }
             if flushed { break }
@@ -352,13 +346,12 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         var outcome: Result<PostgresRows, PostgresError>?
         while true {
-            let done = try locked { () throws(PostgresError) -> Bool in
-                guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: label) }
-                guard PQconsumeInput(pg) != 0 else { throw self.failure(pg, query: label) }
+            let done = try withPG(sql) { pg throws(PostgresError) -> Bool in
+                guard PQconsumeInput(pg) != 0 else { throw self.failure(pg, query: sql) }
                 while PQisBusy(pg) == 0 {
                     guard let result = PQgetResult(pg) else { return true }
                     if outcome == nil {
-                        outcome = Result { () throws(PostgresError) -> PostgresRows in try self.collect(result, pg: pg, query: label) }
+                        outcome = Result { () throws(PostgresError) -> PostgresRows in try self.collect(result, pg: pg, query: sql) }
                     } else {
                         PQclear(result)
                     }
@@ -368,7 +361,7 @@ public final class PostgresConnection: @unchecked Sendable {
             if done { break }
             await poller.wait(for: fd, .readable)
         }
-        guard let outcome else { throw PostgresError(kind: .server, message: "the server sent no result", query: label) }
+        guard let outcome else { throw PostgresError(kind: .server, message: "the server sent no result", query: sql) }
         return try outcome.get()
     }
 
@@ -392,6 +385,14 @@ public final class PostgresConnection: @unchecked Sendable {
                 return (base + offset).assumingMemoryBound(to: CChar.self)
             }
             return pointers.withUnsafeBufferPointer { body($0.baseAddress, Int32($0.count)) }
+        }
+    }
+
+    /// Runs `body` holding `lock`, with the connection; throws `.connectionLost` once closed.
+    private func withPG<T>(_ sql: String, _ body: (OpaquePointer) throws(PostgresError) -> T) throws(PostgresError) -> T {
+        try locked { () throws(PostgresError) -> T in
+            guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: sql) }
+            return try body(pg)
         }
     }
 
