@@ -85,14 +85,15 @@ public struct ShiftLength: Sendable, Hashable, Codable, CustomStringConvertible 
     /// Parses `1w`, `2w`, `1d`, `12d`, also `1 week`, `2 weeks`, `1 day`, `3 days`.
     public static func parse(_ text: String, field: String = "shift_length") throws(ValidationError) -> ShiftLength {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let digits = t.prefix { $0.isNumber }
+        let digits = t.prefix { $0.isASCII && $0.isNumber }
         let unit = t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces)
         let factor: Int? = switch unit {
         case "d", "day", "days": 1
         case "w", "week", "weeks": 7
         default: nil
         }
-        guard let n = Int(digits), let factor, let length = ShiftLength(days: n * factor) else {
+        // At most three digits: 366 days is the longest shift, and no product can overflow.
+        guard digits.count <= 3, let n = Int(digits), let factor, let length = ShiftLength(days: n * factor) else {
             throw ValidationError(field: field, message: "must be whole days or weeks, such as 1d, 3d, 1w or 2w (at most 366 days), not \(text.debugDescription)")
         }
         return length

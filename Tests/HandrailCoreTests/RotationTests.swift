@@ -157,6 +157,10 @@ struct RotationTests {
         #expect(try ShiftLength.parse("2w").days == 14)
         #expect(try ShiftLength.parse("1 day").days == 1)
         #expect(throws: ValidationError.self) { try ShiftLength.parse("12h") }
+        // Numbers whose product with a week overflows Int are refused, not trapped on.
+        for huge in ["9000000000000000000w", "9223372036854775807d", "1317624576693539401w", "٣w", "0w", "367d"] {
+            #expect(throws: ValidationError.self, "\(huge)") { try ShiftLength.parse(huge) }
+        }
         #expect(try HandoffTime.parse("Mon 9:00") == HandoffTime(weekday: 1, hour: 9, minute: 0))
         #expect(try HandoffTime.parse("17:30") == HandoffTime(weekday: nil, hour: 17, minute: 30))
         #expect(throws: ValidationError.self) { try HandoffTime.parse("Funday 09:00") }
