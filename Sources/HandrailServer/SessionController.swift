@@ -21,10 +21,16 @@ struct SessionController {
         }
     }
 
-    /// A local path to go to after signing in; anything else (other hosts, `//evil`) is `/`.
+    /// A same-origin path to go to after signing in; anything else is `/`. Judged as a
+    /// browser reads it: tabs and line breaks are dropped first (so `/\t/evil` is `//evil`),
+    /// then only a printable-ASCII path without a backslash, scheme or authority passes.
     static func safeNext(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.hasPrefix("/\\") else { return "/" }
-        return next
+        guard let next else { return "/" }
+        let path = String(next.unicodeScalars.filter { $0 != "\t" && $0 != "\n" && $0 != "\r" })
+        guard path.hasPrefix("/"), !path.hasPrefix("//"),
+              path.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) && $0 != "\\" })
+        else { return "/" }
+        return path
     }
 
     func showLogin(_ request: Request, _ context: HandrailRequestContext, error: String? = nil, username: String = "", status: HTTPResponse.Status = .ok) async throws -> Response {

@@ -398,7 +398,10 @@ import TestSupport
 
     @Test func signInRedirectsOnlyToLocalPaths() {
         #expect(SessionController.safeNext("/incidents/INC-4") == "/incidents/INC-4")
-        for hostile in ["https://evil.example/", "//evil.example", "/\\evil.example", "javascript:alert(1)", nil] {
+        #expect(SessionController.safeNext("/incidents?state=open&q=a%20b") == "/incidents?state=open&q=a%20b")
+        // What `/login?next=/%09/evil.example` decodes to: a browser drops the tab and goes to //evil.example.
+        for hostile in ["https://evil.example/", "//evil.example", "/\\evil.example", "javascript:alert(1)", nil,
+                        "/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "\t//evil.example", "/x\\..\\..\\evil", "/\u{0}/a", "/é"] {
             #expect(SessionController.safeNext(hostile) == "/")
         }
     }
