@@ -222,25 +222,58 @@ public struct AuditStore: Sendable {
         }
     }
 
-    /// audit.login-failures — failed logins within `window` for this username and from this
-    /// address, with the oldest of each (when the limit lifts).
-    public func recentLoginFailures(username: String, address: String?, window: Duration) async throws
-        -> (byUser: Int, oldestByUser: Date?, byAddress: Int, oldestByAddress: Date?)
-    {
-        let rows = try await pool.query("""
-            WITH recent AS (
-                SELECT detail ->> 'username' AS username, remote_addr, at FROM audit_log
-                WHERE action = 'login.failed' AND at > now() - make_interval(secs => \(Double(window.components.seconds)))
-                  AND (detail ->> 'username' = \(username) OR remote_addr = \(address))
-            )
-            SELECT count(*) FILTER (WHERE username = \(username)) AS by_user,
-                   min(at) FILTER (WHERE username = \(username)) AS oldest_by_user,
-                   count(*) FILTER (WHERE remote_addr = \(address)) AS by_address,
-                   min(at) FILTER (WHERE remote_addr = \(address)) AS oldest_by_address
-            FROM recent
-            """)
-        let row = rows[0]
-        return (try row.decode("by_user"), try row.decode("oldest_by_user"), try row.decode("by_address"), try row.decode("oldest_by_address"))
+    /// Whether a sign-in attempt may check its password.
+    public enum LoginGate: Sendable, Equatable {
+        /// Counted; `attempt` is marked a success with `loginSucceeded` if it is one.
+        case allowed(attempt: Int64)
+        /// Over a limit until this moment.
+        case limited(until: Date)
+    }
+
+    /// login.begin — counts a sign-in attempt before its password is checked: lets it through
+    /// (and records it) only while the account has fewer than `perAccount` and the address
+    /// fewer than `perAddress` attempts within `window` that did not succeed. Per-account and
+    /// per-address locks (always in that order) make concurrent attempts count one by one.
+    public func beginLogin(username: String, address: String?, window: Duration, perAccount: Int, perAddress: Int) async throws -> LoginGate {
+        let seconds = Double(window.components.seconds)
+        return try await pool.withTransaction { tx in
+            try await tx.execute("""
+                SELECT pg_advisory_xact_lock(1, hashtext(\(username))),
+                       CASE WHEN \(address)::text IS NOT NULL THEN pg_advisory_xact_lock(2, hashtext(\(address))) END
+                """)
+            let row = try await tx.query("""
+                WITH recent AS (
+                    SELECT username, remote_addr, at FROM login_attempts
+                    WHERE NOT succeeded AND at > clock_timestamp() - make_interval(secs => \(seconds))
+                      AND (username = \(username) OR remote_addr = \(address))
+                ), counts AS (
+                    SELECT count(*) FILTER (WHERE username = \(username)) AS by_user,
+                           min(at) FILTER (WHERE username = \(username)) AS oldest_by_user,
+                           count(*) FILTER (WHERE remote_addr = \(address)) AS by_address,
+                           min(at) FILTER (WHERE remote_addr = \(address)) AS oldest_by_address
+                    FROM recent
+                ), counted AS (
+                    INSERT INTO login_attempts (username, remote_addr)
+                    SELECT \(username), \(address) FROM counts WHERE by_user < \(perAccount) AND by_address < \(perAddress)
+                    RETURNING id
+                ), purged AS (
+                    -- Rows far past any window are of no use: a day's worth is kept.
+                    DELETE FROM login_attempts WHERE at < now() - interval '1 day' - make_interval(secs => \(seconds))
+                )
+                SELECT (SELECT id FROM counted) AS id, c.*,
+                       greatest(CASE WHEN c.by_user >= \(perAccount) THEN c.oldest_by_user END,
+                                CASE WHEN c.by_address >= \(perAddress) THEN c.oldest_by_address END)
+                         + make_interval(secs => \(seconds)) AS until
+                FROM counts c
+                """)[0]
+            if let id = try row.decode("id", as: Int64?.self) { return .allowed(attempt: id) }
+            return .limited(until: try row.decode("until", as: Date?.self) ?? Date().addingTimeInterval(seconds))
+        }
+    }
+
+    /// login.succeeded — an attempt that signed in stops counting against the limits.
+    public func loginSucceeded(attempt: Int64) async throws {
+        try await pool.execute("UPDATE login_attempts SET succeeded = true WHERE id = \(attempt)")
     }
 }
 

@@ -159,20 +159,43 @@ let cli = AuditActor.commandLine(osUser: "tester")
         }
     }
 
-    @Test func loginFailuresAreCountedPerAccountAndPerAddress() async throws {
+    @Test func loginAttemptsAreCountedPerAccountAndPerAddressUntilTheySucceed() async throws {
         try await TestDatabase.withMigrated { pool, _ in
             let audit = AuditStore(pool: pool)
-            for _ in 0..<3 {
-                try await audit.record("login.failed", target: "ann", detail: ["username": "ann"], by: AuditActor(userID: nil, name: "anonymous", remoteAddress: "10.0.0.1"))
+            func begin(_ user: String, _ address: String) async throws -> AuditStore.LoginGate {
+                try await audit.beginLogin(username: user, address: address, window: .seconds(900), perAccount: 3, perAddress: 4)
             }
-            try await audit.record("login.failed", target: "bo", detail: ["username": "bo"], by: AuditActor(userID: nil, name: "anonymous", remoteAddress: "10.0.0.1"))
-            let counts = try await audit.recentLoginFailures(username: "ann", address: "10.0.0.9", window: .seconds(900))
-            #expect(counts.byUser == 3)
-            #expect(counts.byAddress == 0)
-            let byAddress = try await audit.recentLoginFailures(username: "zed", address: "10.0.0.1", window: .seconds(900))
-            #expect(byAddress.byUser == 0)
-            #expect(byAddress.byAddress == 4)
-            #expect(byAddress.oldestByAddress != nil)
+            var allowed: [Int64] = []
+            for _ in 0..<3 {
+                guard case .allowed(let id) = try await begin("ann", "10.0.0.1") else { Issue.record("refused under the limit"); return }
+                allowed.append(id)
+            }
+            guard case .limited(let until) = try await begin("ann", "10.0.0.9") else { Issue.record("a 4th attempt for ann passed"); return }
+            #expect(until > Date().addingTimeInterval(800) && until < Date().addingTimeInterval(901))
+            // The address has three; one more from it for someone else passes, then it is full.
+            guard case .allowed = try await begin("bo", "10.0.0.1") else { Issue.record("refused bo under the limits"); return }
+            guard case .limited = try await begin("zed", "10.0.0.1") else { Issue.record("a 5th attempt from the address passed"); return }
+            // A success stops counting: ann may try once more.
+            try await audit.loginSucceeded(attempt: allowed[0])
+            guard case .allowed = try await begin("ann", "10.0.0.2") else { Issue.record("a success still counted"); return }
+        }
+    }
+
+    @Test func concurrentLoginAttemptsNeverPassTheLimit() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let audit = AuditStore(pool: pool)
+            let passed = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for n in 0..<40 {
+                    group.addTask {
+                        let gate = try await audit.beginLogin(
+                            username: "ann", address: "10.0.1.\(n)", window: .seconds(900), perAccount: 5, perAddress: 20)
+                        if case .allowed = gate { return true }
+                        return false
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(passed == 5)
         }
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import HandrailCore
+public import HandrailCore
 import HandrailStore
 import HTTPTypes
 import Hummingbird
@@ -11,9 +11,14 @@ public struct SecuritySettings: Sendable {
     public var sessionIdleTimeout: Duration = .seconds(12 * 3600)
     /// …and in any case this long after sign-in.
     public var sessionLifetime: Duration = .seconds(7 * 86_400)
-    /// Served behind a TLS-terminating proxy: cookies get `Secure`, and the client address
-    /// comes from the proxy's `X-Forwarded-For`.
+    /// Served behind a TLS-terminating proxy: cookies get `Secure`.
     public var behindTLSProxy = false
+    /// Proxies whose `X-Forwarded-For` is believed (`HANDRAIL_TRUSTED_PROXIES`); behind a TLS
+    /// proxy with none named, loopback. The client address is the rightmost untrusted hop.
+    public var trustedProxies: [AddressRange] = []
+
+    /// The proxies believed: the named ones, else loopback when behind a TLS proxy, else none.
+    var believedProxies: [AddressRange] { !trustedProxies.isEmpty ? trustedProxies : behindTLSProxy ? AddressRange.loopback : [] }
     /// `/metrics` for everyone; otherwise for loopback, and viewers and up elsewhere.
     public var metricsPublic = false
     /// bcrypt's work factor for new passwords.
@@ -107,13 +112,13 @@ struct AuthService: Sendable {
     /// stored hash or a dummy one — and gives the same answer.
     func login(username rawUsername: String, password: String, address: String?, userAgent: String?) async throws -> LoginOutcome {
         let username = rawUsername.trimmingCharacters(in: .whitespaces).lowercased()
-        let failures = try await audit.recentLoginFailures(username: username, address: address, window: settings.loginWindow)
-        let window = Double(settings.loginWindow.components.seconds)
-        var retryAfter: [Date] = []
-        if failures.byUser >= settings.loginFailuresPerAccount, let oldest = failures.oldestByUser { retryAfter.append(oldest) }
-        if failures.byAddress >= settings.loginFailuresPerAddress, let oldest = failures.oldestByAddress { retryAfter.append(oldest) }
-        if let earliest = retryAfter.max() {
-            return .limited(retryAfter: max(1, Int((earliest.timeIntervalSinceNow + window).rounded(.up))))
+        let attempt: Int64
+        switch try await audit.beginLogin(
+            username: username, address: address, window: settings.loginWindow,
+            perAccount: settings.loginFailuresPerAccount, perAddress: settings.loginFailuresPerAddress)
+        {
+        case .limited(let until): return .limited(retryAfter: max(1, Int(until.timeIntervalSinceNow.rounded(.up))))
+        case .allowed(let id): attempt = id
         }
         let account = try await users.credentials(username: username)
         let hasher = self.hasher
@@ -124,6 +129,7 @@ struct AuthService: Sendable {
                 by: AuditActor(userID: nil, name: "anonymous", remoteAddress: address))
             return .rejected
         }
+        try await audit.loginSucceeded(attempt: attempt)
         let session = Secrets.newSessionToken()
         let expires = Date().addingTimeInterval(Double(settings.sessionLifetime.components.seconds))
         try await sessions.create(user: user, tokenHash: Secrets.hash(session), expiresAt: expires, userAgent: userAgent, by: .user(user, from: address))
