@@ -60,6 +60,7 @@ struct DecisionController {
         case .superseded(let by): throw APIError(.conflict, "decision \(id) was superseded by decision \(by); it is not carried out")
         case .alreadyExecuted(let who, let when): throw APIError(.conflict, "decision \(id) was executed by \(who) at \(RFC3339.format(when))")
         case .badTime(let message): throw APIError(.badRequest, message, field: "at")
+        case .refused(let reason): throw APIError(.forbidden, reason)
         }
     }
 

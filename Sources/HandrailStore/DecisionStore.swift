@@ -199,10 +199,15 @@ public struct DecisionStore: Sendable {
         case alreadyExecuted(by: String, at: Date)
         /// `at` is before the decision or in the future.
         case badTime(String)
+        /// The pinned runbook's policy does not let this person's role act on decisions.
+        case refused(String)
     }
 
-    /// decision.execute — who carried the decision out, and when (default now).
+    /// decision.execute — who carried the decision out, and when (default now). The same
+    /// roles that may record the decision may record its execution.
     public func execute(number: Int64, id: Int64, at: Date?, note: String?, by person: Person) async throws -> ExecuteResult {
+        guard let incident = try await policy(number: number) else { return .notFound }
+        if let reason = incident.policy.refusal(role: person.role, kind: .hold, runbook: incident.runbook) { return .refused(reason) }
         let rows = try await pool.query("""
             WITH d AS (
                 SELECT d.id, d.incident_id, d.decided_at, (SELECT s.id FROM decisions s WHERE s.supersedes = d.id) AS superseded_by,

@@ -227,7 +227,12 @@ extension AccessFixture {
 
             let outcomeEarly = try await client.execute("\(path)/\(id)/outcome", method: .post, headers: f.headers(.lead), body: json(["outcome": "effective"]))
             #expect(outcomeEarly.status == .conflict)
-            let executed = try await client.execute("\(path)/\(id)/execute", method: .post, headers: f.headers(.responder), body: json(["note": "argo rollback done"]))
+            // Executing a decision follows the same policy as recording it.
+            let executedByResponder = try await client.execute(
+                "\(path)/\(id)/execute", method: .post, headers: f.headers(.responder), body: json(["note": "argo rollback done"]))
+            #expect(executedByResponder.status == .forbidden)
+            #expect(executedByResponder.text.contains("runbook feature-drift lets lead and up record decisions; you are responder"))
+            let executed = try await client.execute("\(path)/\(id)/execute", method: .post, headers: f.headers(.lead), body: json(["note": "argo rollback done"]))
             #expect(executed.status == .ok, "\(executed.text)")
             // The alert still fires and the window is open: no proposal yet.
             var proposal = try #require(jsonObject(executed)["proposal"] as? [String: Any])
