@@ -82,8 +82,10 @@ public struct IngestStore: Sendable {
     /// alert left, appends timeline events, logs the delivery and notifies listeners.
     ///
     /// Two statements: the first locks the open incidents the delivery touches (so a
-    /// delivery that clears an incident's last alert sees every concurrent change to it),
-    /// the second does everything else. New incidents need no lock: the partial unique
+    /// delivery that clears an incident's last alert sees every concurrent change to it)
+    /// and then its open alerts, each in id order as the resend statement does, so that
+    /// concurrent deliveries of one group wait for each other and never deadlock; the
+    /// second does everything else (new alerts are inserted in fingerprint order). New incidents need no lock: the partial unique
     /// index on open grouping keys turns a concurrent second insert into a join.
     /// A lost race that PostgreSQL reports (deadlock, unique violation) is retried.
     ///
@@ -125,14 +127,22 @@ public struct IngestStore: Sendable {
                 return try await pool.withTransaction { tx in
                     let keys = rest.filter { $0.alert.status == .firing }.map(\.groupingKey)
                     let fingerprints = rest.map(\.alert.fingerprint)
+                    // Locks in one order for every writer: the incidents by id, then (the
+                    // one-time filter runs before the scan) the delivery's open alerts by id.
                     try await tx.execute("""
-                        SELECT id FROM incidents
-                        WHERE id = ANY(ARRAY(
-                            SELECT id FROM incidents WHERE grouping_key = ANY(\(keys)::text[]) AND state <> 'resolved'
-                            UNION
-                            SELECT incident_id FROM alerts
-                            WHERE integration_id = \(delivery.integration.id) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL))
-                          AND state <> 'resolved'
+                        WITH incidents_locked AS (
+                            SELECT id FROM incidents
+                            WHERE id = ANY(ARRAY(
+                                SELECT id FROM incidents WHERE grouping_key = ANY(\(keys)::text[]) AND state <> 'resolved'
+                                UNION
+                                SELECT incident_id FROM alerts
+                                WHERE integration_id = \(delivery.integration.id) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL))
+                              AND state <> 'resolved'
+                            ORDER BY id FOR NO KEY UPDATE
+                        )
+                        SELECT id FROM alerts
+                        WHERE integration_id = \(delivery.integration.id) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL
+                          AND (SELECT count(*) FROM incidents_locked) >= 0
                         ORDER BY id FOR NO KEY UPDATE
                         """)
                     return try Self.report(try await tx.query(Self.ingestStatement(delivery, rows: Self.rowsJSON(rest), count: alerts.count)))
@@ -167,13 +177,19 @@ public struct IngestStore: Sendable {
             ), only_resends AS (
                 SELECT (SELECT yes FROM live) AND (SELECT count(*) FROM targets) = \(count)
                        AND NOT EXISTS (SELECT 1 FROM input WHERE status <> 'firing') AS yes
+            ), locked AS (
+                -- Row locks in id order, before any row changes: concurrent deliveries of one
+                -- group then queue behind each other instead of deadlocking.
+                SELECT id FROM alerts
+                WHERE id = ANY(ARRAY(SELECT id FROM targets)) AND cleared_at IS NULL AND (SELECT yes FROM only_resends)
+                ORDER BY id FOR NO KEY UPDATE
             ), updated AS (
                 UPDATE alerts a SET delivery_count = a.delivery_count + 1, last_seen_at = now(),
                     (labels, annotations, value, "values", links, ends_at) = (
                         SELECT t.labels, coalesce(nullif(t.annotations, '{}'::jsonb), a.annotations), coalesce(t.value, a.value),
                                t.vals, t.links, to_timestamp(t.ends_at)
                         FROM targets t WHERE t.id = a.id)
-                WHERE a.id = ANY(ARRAY(SELECT id FROM targets)) AND a.cleared_at IS NULL AND (SELECT yes FROM only_resends)
+                WHERE a.id = ANY(ARRAY(SELECT id FROM locked)) AND a.cleared_at IS NULL
                 RETURNING a.fingerprint, a.incident_id
             ), delivery AS (
                 INSERT INTO deliveries (integration_id, source, request_id, outcome, alert_count, truncated_alerts, receiver, group_key)
@@ -252,6 +268,7 @@ public struct IngestStore: Sendable {
                 FROM input f LEFT JOIN known kn ON kn.fingerprint = f.fingerprint
                 LEFT JOIN incident_for_key k ON k.grouping_key = f.grouping_key AND kn.id IS NULL
                 WHERE f.status = 'firing'
+                ORDER BY f.fingerprint
                 ON CONFLICT (integration_id, fingerprint) WHERE cleared_at IS NULL DO UPDATE SET
                     delivery_count = a.delivery_count + 1, last_seen_at = now(), labels = excluded.labels,
                     annotations = CASE WHEN excluded.annotations = '{}'::jsonb THEN a.annotations ELSE excluded.annotations END,
