@@ -224,12 +224,7 @@ struct IngestController {
 
     static func body(_ request: Request) async throws -> Data {
         var request = request
-        do {
-            let buffer = try await request.collectBody(upTo: maxBody)
-            return Data(buffer.readableBytesView)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "the body is larger than \(maxBody >> 10) KiB", field: "body")
-        }
+        return Data(try await request.collectBody(limit: maxBody).readableBytesView)
     }
 
     /// Stores the delivery, retrying transient database trouble a few times; counts outcomes.

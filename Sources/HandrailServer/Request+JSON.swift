@@ -1,8 +1,23 @@
 import Foundation
 import HandrailCore
 import Hummingbird
+import NIOCore
 
 extension Request {
+    /// The whole body, refused with 413 past `limit` bytes (nothing beyond is read).
+    mutating func collectBody(limit: Int) async throws -> ByteBuffer {
+        if let length = headers[.contentLength].flatMap({ Int($0) }), length > limit { throw Self.tooLarge(limit) }
+        do {
+            return try await collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw Self.tooLarge(limit)
+        }
+    }
+
+    static func tooLarge(_ limit: Int) -> APIError {
+        APIError(.contentTooLarge, "the body is larger than \(limit >> 10) KiB", field: "body")
+    }
+
     /// Decodes a JSON body when there is one; nil for an empty body (optional bodies).
     func decodeOptionalJSON<T: Decodable>(_ type: T.Type, context: HandrailRequestContext) async throws -> T? {
         var request = self

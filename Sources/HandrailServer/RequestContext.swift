@@ -42,11 +42,12 @@ public struct HandrailRequestContext: RequestContext, RemoteAddressRequestContex
         return encoder
     }
 
-    /// Whether the connection comes from this machine (loopback or a Unix socket).
+    /// Whether the client is on this machine (a Unix socket, or a loopback client address:
+    /// behind a trusted proxy, the client it forwards for, not the proxy).
     public var isLoopback: Bool {
         guard let remoteAddress else { return false }
         if case .unixDomainSocket = remoteAddress { return true }
-        let ip = remoteAddress.ipAddress ?? ""
-        return ip.hasPrefix("127.") || ip == "::1"
+        guard let address = clientAddress.flatMap({ IPAddress($0) }) else { return false }
+        return AddressRange.loopback.contains { $0.contains(address) }
     }
 }

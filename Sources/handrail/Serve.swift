@@ -27,8 +27,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("templates-dir"), help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the checkout's templates/", valueName: "path"))
     var templatesDirectory: String?
 
-    @Flag(name: .customLong("behind-tls-proxy"), help: "Served behind a TLS-terminating proxy: Secure cookies, client address from X-Forwarded-For. Env: HANDRAIL_BEHIND_TLS_PROXY=1")
+    @Flag(name: .customLong("behind-tls-proxy"), help: "Served behind a TLS-terminating proxy: Secure cookies; a proxy on loopback is trusted unless --trusted-proxies says otherwise. Env: HANDRAIL_BEHIND_TLS_PROXY=1")
     var behindTLSProxy = false
+
+    @Option(name: .customLong("trusted-proxies"), help: ArgumentHelp("Proxies whose X-Forwarded-For is believed (CIDRs, comma-separated); the client is the rightmost address no trusted proxy stands behind. Env: HANDRAIL_TRUSTED_PROXIES", valueName: "cidrs"))
+    var trustedProxies: String?
 
     @Flag(name: .customLong("metrics-public"), help: "Serve /metrics to everyone (default: loopback, or signed-in people elsewhere). Env: HANDRAIL_METRICS_PUBLIC=1")
     var metricsPublic = false
@@ -52,6 +55,11 @@ struct Serve: AsyncParsableCommand {
         configuration.applyMigrations = !(skipMigrations || isSet("HANDRAIL_SKIP_MIGRATIONS"))
         configuration.security.behindTLSProxy = behindTLSProxy || isSet("HANDRAIL_BEHIND_TLS_PROXY")
         configuration.security.metricsPublic = metricsPublic || isSet("HANDRAIL_METRICS_PUBLIC")
+        if let proxies = trustedProxies ?? environment["HANDRAIL_TRUSTED_PROXIES"] {
+            do { configuration.security.trustedProxies = try AddressRange.list(proxies, field: "HANDRAIL_TRUSTED_PROXIES") } catch {
+                throw fail("HANDRAIL_TRUSTED_PROXIES/--trusted-proxies \(error.message)")
+            }
+        }
         if let size = environment["HANDRAIL_DB_POOL_SIZE"] {
             guard let n = Int(size), (1...500).contains(n) else { throw fail("HANDRAIL_DB_POOL_SIZE must be a number from 1 to 500, not \(size.debugDescription)") }
             configuration.maxDatabaseConnections = n

@@ -60,13 +60,17 @@ struct AccessMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         var request = request
-        if auth.settings.behindTLSProxy, let forwarded = request.headers[HTTPField.Name("X-Forwarded-For")!] {
-            context.clientAddress = forwarded.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
+        let proxies = auth.settings.believedProxies
+        if !proxies.isEmpty {
+            context.clientAddress = ForwardedFor.client(
+                peer: context.clientAddress, header: request.headers[values: Self.forwardedFor], trusted: proxies)
         }
         if access != .everyone || request.headers[.authorization] != nil || request.cookies[AuthService.sessionCookie] != nil {
             (context.principal, context.sessionToken) = try await auth.authenticate(request, cachedKey: cachedKey)
         }
-        if context.principal == nil, case .ingest(let kinds) = access, kinds.contains(.pagerduty), request.headers[.authorization] == nil {
+        // PagerDuty's Events API authenticates by `routing_key` alone and ignores any
+        // Authorization header (its clients may send the REST API's `Token token=…`).
+        if context.principal == nil, case .ingest(let kinds) = access, kinds.contains(.pagerduty) {
             context.principal = try await Self.routingKeyPrincipal(&request, auth: auth)
         }
         switch access.allows(context.principal, fromLoopback: context.isLoopback) {
@@ -107,18 +111,21 @@ struct AccessMiddleware: RouterMiddleware {
         return accept.contains("application/json") && !accept.contains("text/html")
     }
 
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+
     /// PagerDuty's Events API carries the integration key in the body, as `routing_key`.
     static func routingKeyPrincipal(_ request: inout Request, auth: AuthService) async throws -> Principal? {
         struct Envelope: Decodable { let routing_key: String? }
-        let body = try await request.collectBody(upTo: maximumSignedBody)
+        let body = try await request.collectBody(limit: maximumSignedBody)
         guard let key = (try? JSONDecoder().decode(Envelope.self, from: Data(body.readableBytesView)))?.routing_key?
             .trimmingCharacters(in: .whitespaces), !key.isEmpty
         else { return nil }
         return try await auth.integrations.authenticate(keyHash: Secrets.hash(key)).map(Principal.integration)
     }
 
-    /// Alert bodies may be large; a signed one is read whole before it is checked.
-    static let maximumSignedBody = 16 << 20
+    /// A body read before its sender is known (PagerDuty's `routing_key`, a signature) is
+    /// held to the ingestion limit, whoever sends it.
+    static let maximumSignedBody = IngestController.maxBody
 
     /// For keys that require it: an HMAC-SHA256 signature over the body (Grafana's
     /// `X-Grafana-Alerting-Signature`, optionally with a timestamp no older than five
@@ -127,7 +134,7 @@ struct AccessMiddleware: RouterMiddleware {
         guard let header = request.headers[.authorization], let key = header.split(separator: " ", maxSplits: 1).last.map(String.init) else {
             throw APIError(.unauthorized, "integration \(integration.name.debugDescription) requires a signature, which is keyed with its Bearer key")
         }
-        let body = try await request.collectBody(upTo: maximumSignedBody)
+        let body = try await request.collectBody(limit: maximumSignedBody)
         let headers = request.headers
         let timestamp = WebhookSignature.timestampHeaders.compactMap { headers[HTTPField.Name($0)!] }.first
         switch WebhookSignature.verify(
