@@ -205,6 +205,48 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
         }
     }
 
+    /// One ten-alert group delivered by eight senders at once, over and over, in orders that
+    /// differ between senders (a retry overlapping a slow first try, two Alertmanager
+    /// clusters): every delivery is stored and PostgreSQL never has to break a deadlock.
+    @Test func concurrentDeliveriesOfOneGroupNeverDeadlock() async throws {
+        try await TestDatabase.withMigrated { pool, conninfo in
+            let runbooks = try await syncedDrift(pool)
+            let am = try await makeIntegration(pool)
+            let group = (0..<10).map { alert("g\($0)") }
+            _ = try await deliver(IngestStore(pool: pool), am, group, runbooks: runbooks)
+            // The senders' own connections, named so that the test can wait for them to end
+            // (a backend hands its statistics, deadlocks included, over as it exits).
+            let senders = PostgresPool(conninfo: conninfo + " application_name=senders", maxConnections: 8)
+            let store = IngestStore(pool: senders)
+            let rounds = 20
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for s in 0..<8 {
+                    tasks.addTask {
+                        for r in 0..<rounds {
+                            let k = (s * 3 + r) % group.count
+                            var alerts = Array(group[k...] + group[..<k])
+                            // Every third delivery also carries the sender's own alert (new the first time: the full path).
+                            if r % 3 == 2 { alerts.append(alert("extra\(s)")) }
+                            _ = try await deliver(store, am, alerts, runbooks: runbooks)
+                        }
+                    }
+                }
+                try await tasks.waitForAll()
+            }
+            senders.close()
+            for _ in 0..<100 {
+                let open: Int = try await scalar(pool, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'senders'")
+                if open == 0 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let deadlocks: Int = try await scalar(pool, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+            #expect(deadlocks == 0)
+            let counts: Int = try await scalar(pool, "SELECT sum(delivery_count) FROM alerts WHERE fingerprint LIKE 'g%'")
+            #expect(counts == 10 * (1 + 8 * rounds))
+            #expect(try await scalar(pool, "SELECT count(*) FROM incidents") as Int == 1)
+        }
+    }
+
     @Test func everyChangeNotifiesListenersWithTheIncidentID() async throws {
         try await TestDatabase.withMigrated { pool, conninfo in
             let am = try await makeIntegration(pool)
