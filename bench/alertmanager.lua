@@ -20,8 +20,12 @@ function setup(thread)
   thread:set("offset", math.random(#bodies))
   threads = threads + 1
 end
+-- BENCH_REPEAT=k sends each group k times in a row: a thread's connections then deliver
+-- k copies of one group at the same moment (the concurrent-duplicates case).
+local copies = tonumber(os.getenv("BENCH_REPEAT") or "1")
 local n = 0
 function request()
   n = n + 1
-  return wrk.format(nil, nil, nil, bodies[(((n + offset) * count + id) % #bodies) + 1])
+  local k = math.floor((n - 1) / copies) + 1
+  return wrk.format(nil, nil, nil, bodies[(((k + offset) * count + id) % #bodies) + 1])
 end

@@ -67,6 +67,7 @@ public enum AlertNormalizer {
         if let list = root["alerts"] {
             guard case .array(let alerts) = list else { throw ValidationError(field: "alerts", message: "must be a list") }
             if alerts.isEmpty { throw ValidationError(field: "alerts", message: "must hold at least one alert") }
+            try AlertLimits.count(alerts.count)
             items = alerts.enumerated().map { ($1, "alerts[\($0)].") }
         } else {
             items = [(.object(root), "")]
@@ -113,7 +114,12 @@ public enum AlertNormalizer {
                 startsAt: try date(alert["starts_at"], prefix + "starts_at"), endsAt: try date(alert["ends_at"], prefix + "ends_at"),
                 value: value ?? primaryValue(values: [:], labels: labels, annotations: annotations), links: links))
         }
-        return AlertBatch(alerts: normalized, truncatedAlerts: 0, receiver: nil, groupKey: nil)
+        let batch = AlertBatch(alerts: normalized, truncatedAlerts: 0, receiver: nil, groupKey: nil)
+        try AlertLimits.check(batch) { n, part in
+            // The generic format names top-level alertname, severity and service (labels too).
+            AlertLimits.webhookName(part, prefix: items[n].1, fingerprint: "dedup_key")
+        }
+        return batch
     }
 
     /// The value thresholds compare with: a `value` label or annotation; else, of Grafana's

@@ -229,6 +229,7 @@ extension AlertNormalizer {
         guard root.isObject else { throw ValidationError(field: "body", message: "must be a JSON object") }
         guard root.alertsSeen else { throw ValidationError(field: "alerts", message: "is required") }
         guard root.alertsIsList else { throw ValidationError(field: "alerts", message: "must be a list") }
+        try AlertLimits.count(root.alerts.count)
         var normalized: [NormalizedAlert] = []
         normalized.reserveCapacity(root.alerts.count)
         for (i, alert) in root.alerts.enumerated() {
@@ -252,7 +253,9 @@ extension AlertNormalizer {
         }
         var truncated = 0
         if case .number(let n) = root.truncated, n.isFinite, n > 0, n < 1e9 { truncated = Int(n) }
-        return AlertBatch(alerts: normalized, truncatedAlerts: truncated, receiver: text(root.receiver), groupKey: text(root.groupKey))
+        let batch = AlertBatch(alerts: normalized, truncatedAlerts: truncated, receiver: text(root.receiver), groupKey: text(root.groupKey))
+        try AlertLimits.check(batch) { n, part in AlertLimits.webhookName(part, prefix: "alerts[\(n)].") }
+        return batch
     }
 
     static func time(_ t: AlertmanagerReader.Time, _ field: @autoclosure () -> String) throws(ValidationError) -> Date? {

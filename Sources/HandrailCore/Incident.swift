@@ -150,12 +150,18 @@ public enum AlertRouter {
     }
 
     /// `alertname="X", service="Y"`: the group_by labels in the runbook's order, a missing
-    /// label as empty (so alerts lacking it group together, as Alertmanager does).
+    /// label as empty (so alerts lacking it group together, as Alertmanager does). A key
+    /// longer than `maxGroupingKey` bytes keeps its start and ends in the SHA-256 of the
+    /// whole: the open-incident index cannot hold a value past about 2.7 KB.
     public static func groupingKey(_ labels: [String: String], groupBy: [String]) -> String {
         var names = groupBy
         if !names.contains("alertname") { names.insert("alertname", at: 0) }
-        return names.map { "\($0)=\((labels[$0] ?? "").debugDescription)" }.joined(separator: ", ")
+        let key = names.map { "\($0)=\((labels[$0] ?? "").debugDescription)" }.joined(separator: ", ")
+        guard key.utf8.count > maxGroupingKey else { return key }
+        return String(key.prefix(200)) + "… sha256:" + Digest.sha256Hex(key)
     }
+
+    public static let maxGroupingKey = 1_000
 
     /// The summary a person wrote into the alert, else its name and grouping values.
     static func title(_ alert: NormalizedAlert, groupBy: [String]) -> String {

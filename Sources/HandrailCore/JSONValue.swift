@@ -41,4 +41,27 @@ public enum JSONValue: Sendable, Equatable, Codable {
         if case .string(let s) = self { return s }
         return nil
     }
+
+    /// What PostgreSQL cannot store of this value: the first string or key holding a NUL
+    /// character, or the first number that is not finite (`1e999`), with its path below
+    /// `field` (`custom_details.a[2]`); nil when all of it can be stored.
+    public func unstorable(at field: String) -> ValidationError? {
+        switch self {
+        case .null, .bool: return nil
+        case .number(let n):
+            return n.isFinite ? nil : ValidationError(field: field, message: "must be a finite number (at most about 1.8e308)")
+        case .string(let s):
+            return s.utf8.contains(0) ? ValidationError(field: field, message: "must not contain NUL characters (\\u0000)") : nil
+        case .array(let items):
+            for (n, item) in items.enumerated() { if let bad = item.unstorable(at: "\(field)[\(n)]") { return bad } }
+            return nil
+        case .object(let members):
+            for (key, value) in members {
+                let path = field.isEmpty ? String(key.prefix(40)) : "\(field).\(key.prefix(40))"
+                if key.utf8.contains(0) { return ValidationError(field: path, message: "its name must not contain NUL characters (\\u0000)") }
+                if let bad = value.unstorable(at: path) { return bad }
+            }
+            return nil
+        }
+    }
 }

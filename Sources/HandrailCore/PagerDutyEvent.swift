@@ -76,12 +76,36 @@ public struct PagerDutyEvent: Sendable, Equatable {
                 for (i, link) in ((object["links"] as? [[String: Any]]) ?? []).enumerated() {
                     if let href = link["href"] as? String { links["link\(i)"] = href }
                 }
-                alert = NormalizedAlert(
+                let made = NormalizedAlert(
                     source: .pagerduty, fingerprint: key, status: .firing, labels: labels, annotations: annotations,
                     startsAt: startsAt ?? now, value: value, links: links)
+                do {
+                    try AlertLimits.check(made, name: fieldName)
+                    alert = made
+                } catch {
+                    errors.append("'\(error.field)' \(error.message)")
+                }
             }
+        }
+        if action != .trigger, let key = dedupKey {
+            do { try AlertLimits.text(key, AlertLimits.fingerprint, "dedup_key") } catch { errors.append("'dedup_key' \(error.message)") }
         }
         guard errors.isEmpty, let action, let dedupKey else { throw Invalid(errors: errors) }
         return PagerDutyEvent(action: action, routingKey: routingKey, dedupKey: dedupKey, alert: alert)
+    }
+
+    /// Where each part of the alert came from in the event.
+    static func fieldName(_ part: AlertLimits.Part) -> String {
+        switch part {
+        case .fingerprint: "dedup_key"
+        case .labels: "payload"
+        case .label("alertname"): "payload.class"
+        case .label(let name): "payload.\(name.prefix(40))"
+        case .annotations: "payload.custom_details"
+        case .annotation("summary"): "payload.summary"
+        case .annotation(let name): "payload.custom_details.\(name.prefix(40))"
+        case .generatorURL, .link: "links"
+        case .value: "payload.custom_details"
+        }
     }
 }

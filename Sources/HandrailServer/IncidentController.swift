@@ -46,7 +46,8 @@ struct IncidentController {
     }
 
     static func step(_ context: HandrailRequestContext) throws -> Int {
-        guard let step = context.parameters.get("step", as: Int.self), step > 0 else {
+        // Steps are PostgreSQL integers: a larger number is no step either.
+        guard let step = context.parameters.get("step", as: Int.self), (1...Int(Int32.max)).contains(step) else {
             throw APIError(.badRequest, "must be a step number (1, 2, …)", field: "step")
         }
         return step

@@ -148,6 +148,7 @@ struct IngestController {
         let summary = payload?["summary"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         if payload != nil, summary.isEmpty { errors.append("'payload.summary' is missing or blank") }
         if summary.count > 1024 { errors.append("'payload.summary' is too long (maximum 1024 characters)") }
+        if let payload { errors += Self.unstorableChange(payload, links: object?["links"]) }
         guard errors.isEmpty, let payload else {
             metrics.received(.pagerduty, outcome: "rejected", count: 1)
             try await recordRejected(integration, .pagerduty, requestID, ValidationError(field: "event", message: errors.joined(separator: "; ")))
@@ -168,6 +169,20 @@ struct IngestController {
         metrics.received(.pagerduty, outcome: "change", count: 1)
         logger.info("change event recorded", metadata: ["integration": "\(integration.name)", "incidents": "\(touched.count)"])
         return try Self.pagerDutyResponse(.accepted, PagerDutyAnswer(status: "success", message: "Change event processed", dedupKey: nil, errors: nil), requestID)
+    }
+
+    /// What of a change event PostgreSQL could not store, as PagerDuty words its errors.
+    static func unstorableChange(_ payload: [String: JSONValue], links: JSONValue?) -> [String] {
+        var errors: [String] = []
+        for name in ["summary", "source", "timestamp"] {
+            do { try AlertLimits.text(payload[name]?.stringValue, AlertLimits.labelValue, "payload.\(name)") } catch {
+                errors.append("'\(error.field)' \(error.message)")
+            }
+        }
+        for bad in [payload["custom_details"]?.unstorable(at: "payload.custom_details"), links?.unstorable(at: "links")] {
+            if let bad { errors.append("'\(bad.field)' \(bad.message)") }
+        }
+        return errors
     }
 
     static func pagerDutyResponse(_ status: HTTPResponse.Status, _ answer: PagerDutyAnswer, _ requestID: String) throws -> Response {

@@ -16,6 +16,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
+            if let field = Self.nulInURI(request) {
+                throw APIError(.badRequest, "must not contain NUL characters (%00)", field: field)
+            }
             return try await next(request, context)
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "the body is too large", field: "body")
@@ -28,10 +31,38 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as PostgresError where error.isTransient {
             logger.warning("database unavailable", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
             throw APIError(.serviceUnavailable, "the database is not available right now; retry later", headers: [.retryAfter: "5"])
+        } catch let error as PostgresError where error.isBadValue {
+            // A value no check named before PostgreSQL refused it: still the client's input.
+            logger.notice("a value the database cannot store", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
+            throw APIError(.badRequest, "a value is out of range, too long or holds a character the database cannot store")
         } catch {
             logger.error("request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
             throw APIError(.internalServerError, "internal error; the server log has the details")
         }
+    }
+}
+
+extension ErrorMiddleware {
+    /// The query parameter (or `path`) whose decoded text holds a NUL character, if any.
+    static func nulInURI(_ request: Request) -> String? {
+        let uri = request.uri
+        guard uri.description.range(of: "%00", options: .caseInsensitive) != nil else { return nil }
+        if uri.path.utf8.contains(0) || (uri.path.removingPercentEncoding ?? "").utf8.contains(0) { return "path" }
+        for (name, value) in uri.queryParameters where name.utf8.contains(0) || value.utf8.contains(0) {
+            return String(String(name).prefix(40))
+        }
+        return "query"
+    }
+}
+
+extension PostgresError {
+    /// PostgreSQL refused a value itself (class 22, data exception: out of range, too long,
+    /// an unsupported Unicode escape; 54000, an index row too large), or the driver refused to
+    /// send one (a NUL byte).
+    var isBadValue: Bool {
+        if kind == .invalidParameter { return true }
+        guard let state = sqlState else { return false }
+        return state.hasPrefix("22") || state == "54000"
     }
 }
 

@@ -14,6 +14,14 @@ extension Request {
         }
     }
 
+    /// A JSON body's first value that PostgreSQL could not store (a `\u0000` in a string,
+    /// named by its path), looked for only when the body spells one (`1e999` fails to decode
+    /// as a Swift number on its own).
+    static func unstorable(_ body: Data) -> ValidationError? {
+        guard body.range(of: Data(#"\u0000"#.utf8)) != nil, let value = try? JSONParser.parse(body) else { return nil }
+        return value.unstorable(at: "")
+    }
+
     static func tooLarge(_ limit: Int) -> APIError {
         APIError(.contentTooLarge, "the body is larger than \(limit >> 10) KiB", field: "body")
     }
@@ -21,7 +29,7 @@ extension Request {
     /// Decodes a JSON body when there is one; nil for an empty body (optional bodies).
     func decodeOptionalJSON<T: Decodable>(_ type: T.Type, context: HandrailRequestContext) async throws -> T? {
         var request = self
-        let body = try await request.collectBody(upTo: 1 << 20)
+        let body = try await request.collectBody(limit: 1 << 20)
         guard body.readableBytes > 0 else { return nil }
         return try await request.decodeJSON(type, context: context)
     }
@@ -29,9 +37,11 @@ extension Request {
     /// Decodes a JSON body (at most 1 MiB), naming the field at fault when it cannot.
     func decodeJSON<T: Decodable>(_ type: T.Type, context: HandrailRequestContext) async throws -> T {
         var request = self
-        let buffer = try await request.collectBody(upTo: 1 << 20)
+        let buffer = try await request.collectBody(limit: 1 << 20)
+        let data = Data(buffer.readableBytesView)
+        if let bad = Self.unstorable(data) { throw APIError(.badRequest, bad.message, field: bad.field) }
         do {
-            return try context.requestDecoder.decode(T.self, from: Data(buffer.readableBytesView))
+            return try context.requestDecoder.decode(T.self, from: data)
         } catch let DecodingError.keyNotFound(key, detail) {
             throw APIError(.badRequest, "is required", field: fieldPath(detail.codingPath + [key]))
         } catch let DecodingError.typeMismatch(expected, detail) {

@@ -50,7 +50,7 @@ struct SessionController {
     func login(_ request: Request, _ context: HandrailRequestContext) async throws -> Response {
         var request = request
         guard request.isSameOrigin else { throw APIError(.forbidden, "cross-site request refused") }
-        let form = FormFields(String(buffer: try await request.collectBody(upTo: 64 * 1024)))
+        let form = try FormFields(String(buffer: try await request.collectBody(limit: 64 * 1024)))
         guard let expected = request.cookies[AuthService.loginCSRFCookie]?.value, let presented = form[AuthService.csrfField],
             !expected.isEmpty, Secrets.constantTimeEqual(expected, presented)
         else {
@@ -91,7 +91,7 @@ struct SessionController {
     func changePassword(_ request: Request, _ context: HandrailRequestContext) async throws -> Response {
         guard let user = context.user else { throw APIError(.unauthorized, "sign in first") }
         var request = request
-        let form = FormFields(String(buffer: try await request.collectBody(upTo: 64 * 1024)))
+        let form = try FormFields(String(buffer: try await request.collectBody(limit: 64 * 1024)))
         func again(_ error: String) throws -> Response {
             try pages.render("password.html", status: .badRequest, ["title": "Change password", "required": user.mustChangePassword, "error": error], context: context)
         }

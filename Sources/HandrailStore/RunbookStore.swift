@@ -115,7 +115,9 @@ public struct RunbookStore: Sendable {
 
     /// runbook.version — one version exactly as it was synced (what an incident pinned).
     public func version(id: String, _ number: Int) async throws -> RunbookVersion? {
-        try await pool.query("""
+        // Versions are PostgreSQL integers: a number past them names no version.
+        guard (1...Int(Int32.max)).contains(number) else { return nil }
+        return try await pool.query("""
             SELECT \(sql: Self.columns) FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id
             WHERE r.id = \(id) AND v.version = \(number)
             """).first.map(RunbookVersion.init(row:))

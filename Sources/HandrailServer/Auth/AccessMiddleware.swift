@@ -155,7 +155,7 @@ struct AccessMiddleware: RouterMiddleware {
         var presented = request.headers[AuthService.csrfHeader]
         if presented == nil, request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
             let body = try await request.collectBody(upTo: 1 << 20)
-            presented = FormFields(String(buffer: body))[AuthService.csrfField]
+            presented = try FormFields(String(buffer: body))[AuthService.csrfField]
         }
         guard let presented, Secrets.constantTimeEqual(presented, Secrets.csrfToken(session: session)) else {
             throw APIError(.forbidden, "missing or wrong CSRF token", field: AuthService.csrfField)
@@ -167,12 +167,19 @@ struct AccessMiddleware: RouterMiddleware {
 struct FormFields {
     let values: [String: String]
 
-    init(_ body: String) {
+    /// - Throws: `ValidationError` naming a field that holds a NUL character (`%00`), which
+    ///   PostgreSQL text cannot hold.
+    init(_ body: String) throws(ValidationError) {
         var values: [String: String] = [:]
         for pair in body.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ s: Substring) -> String { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
-            values[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+            let name = decode(parts[0])
+            let value = parts.count > 1 ? decode(parts[1]) : ""
+            if name.utf8.contains(0) || value.utf8.contains(0) {
+                throw ValidationError(field: String(name.prefix(40)), message: "must not contain NUL characters (%00)")
+            }
+            values[name] = value
         }
         self.values = values
     }

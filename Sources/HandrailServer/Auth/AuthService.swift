@@ -111,7 +111,9 @@ struct AuthService: Sendable {
     /// Signs a person in. Every failure takes the same path — a bcrypt check against the
     /// stored hash or a dummy one — and gives the same answer.
     func login(username rawUsername: String, password: String, address: String?, userAgent: String?) async throws -> LoginOutcome {
-        let username = rawUsername.trimmingCharacters(in: .whitespaces).lowercased()
+        // No username is longer than 64 characters or holds a NUL; what is counted and audited
+        // of a longer or stranger one is cut and cleaned (the attempt fails all the same).
+        let username = String(rawUsername.trimmingCharacters(in: .whitespaces).lowercased().unicodeScalars.filter { $0 != "\0" }.prefix(100))
         let attempt: Int64
         switch try await audit.beginLogin(
             username: username, address: address, window: settings.loginWindow,

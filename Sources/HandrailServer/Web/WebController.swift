@@ -303,7 +303,7 @@ struct WebController {
 
     static func form(_ request: Request) async throws -> FormFields {
         var request = request
-        return FormFields(String(buffer: try await request.collectBody(upTo: 1 << 20)))
+        return try FormFields(String(buffer: try await request.collectBody(limit: 1 << 20)))
     }
 
     // MARK: - Live updates
