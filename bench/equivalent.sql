@@ -18,13 +18,17 @@ WITH input AS (
 ), only_resends AS (
     SELECT (SELECT yes FROM live) AND (SELECT count(*) FROM targets) = 10
            AND NOT EXISTS (SELECT 1 FROM input WHERE status <> 'firing') AS yes
+), locked AS (
+    SELECT id FROM alerts
+    WHERE id = ANY(ARRAY(SELECT id FROM targets)) AND cleared_at IS NULL AND (SELECT yes FROM only_resends)
+    ORDER BY id FOR NO KEY UPDATE
 ), updated AS (
     UPDATE alerts a SET delivery_count = a.delivery_count + 1, last_seen_at = now(),
         (labels, annotations, value, "values", links, ends_at) = (
             SELECT t.labels, coalesce(nullif(t.annotations, '{}'::jsonb), a.annotations), coalesce(t.value, a.value),
                    t.vals, t.links, to_timestamp(t.ends_at)
             FROM targets t WHERE t.id = a.id)
-    WHERE a.id = ANY(ARRAY(SELECT id FROM targets)) AND a.cleared_at IS NULL AND (SELECT yes FROM only_resends)
+    WHERE a.id = ANY(ARRAY(SELECT id FROM locked)) AND a.cleared_at IS NULL
     RETURNING a.fingerprint, a.incident_id
 ), delivery AS (
     INSERT INTO deliveries (integration_id, source, request_id, outcome, alert_count, truncated_alerts, receiver, group_key)
