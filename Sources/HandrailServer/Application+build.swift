@@ -29,7 +29,7 @@ public func buildApplication(
     do {
         database = try await HandrailDatabase.open(
             databaseURL: configuration.databaseURL, dataDirectory: configuration.dataDirectory,
-            maxConnections: configuration.maxDatabaseConnections, logger: logger)
+            maxConnections: configuration.maxDatabaseConnections, statementTimeout: configuration.statementTimeout, logger: logger)
     } catch let error as HandrailDatabase.Unavailable {
         throw StartupError(description: error.description)
     }
@@ -56,6 +56,7 @@ public func buildApplication(
             database: database, migrator: migrator, configuration: configuration, registry: registry, auth: auth, pages: pages, logger: logger)
         return Application(
             router: router,
+            server: configuration.connections.server(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Handrail"),
             services: [DatabaseService(database: database)],
             logger: logger)

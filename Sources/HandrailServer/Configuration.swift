@@ -21,6 +21,11 @@ public struct HandrailConfiguration: Sendable {
     public var maxDatabaseConnections: Int
     /// Sessions, cookies, rate limits, `/metrics` exposure.
     public var security = SecuritySettings()
+    /// Read and idle timeouts and the cap on open HTTP connections.
+    public var connections = ConnectionLimits()
+    /// How long one database statement may take, waiting for a connection included, before
+    /// the request answers 503 (a frozen or unreachable database); nil: no limit.
+    public var statementTimeout: Duration? = .seconds(5)
     /// The address people open Handrail at (`HANDRAIL_PUBLIC_URL`), for incident links.
     public var publicURL: String?
     /// How long one live-update stream (server-sent events) of a page stays open before the

@@ -259,13 +259,18 @@ struct IngestController {
 
     /// Retries what failed because the database is briefly unavailable (a restart, a
     /// failover, a lost connection): three more tries over about a second, then the error
-    /// goes up and the sender gets 503 with Retry-After.
+    /// goes up and the sender gets 503 with Retry-After. A database that did not answer in
+    /// time (frozen, cut off, every connection busy), or a try that took over a second, is
+    /// not tried again: the sender hears 503 within about the statement timeout.
     func withRetry<T>(_ body: () async throws -> T) async throws -> T {
         var delay = Duration.milliseconds(100)
+        let start = ContinuousClock.now
         for _ in 0..<3 {
             do {
                 return try await body()
-            } catch let error as PostgresError where error.isTransient {
+            } catch let error as PostgresError
+                where error.isTransient && error.kind != .timedOut && error.kind != .poolTimeout && start.duration(to: .now) < .seconds(1)
+            {
                 logger.warning("database unavailable; retrying", metadata: ["error": "\(error.oneLineMessage)"])
                 try await Task.sleep(for: delay)
                 delay *= 2

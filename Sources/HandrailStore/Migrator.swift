@@ -107,27 +107,29 @@ public struct Migrator: Sendable {
     ///   (that file is rolled back; the ones before it stay applied).
     @discardableResult
     public func migrate(_ pool: PostgresPool) async throws -> [Migration] {
-        try await pool.withConnection { connection in
-            try await withAdvisoryLock(connection) {
-                let status = try await self.status(on: connection)
-                try Self.refuseDrift(status)
-                var applied: [Migration] = []
-                for migration in status.pending {
-                    do {
-                        try await connection.withTransaction { tx in
-                            try await tx.executeScript(migration.sql)
-                            try await tx.execute(
-                                "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))"
-                            )
-                        }
-                    } catch let error as PostgresError where error.kind == .server {
-                        throw MigrationError(description: "migration \(migration.name) failed and was rolled back: \(error.message)\(error.detail.map { " (\($0))" } ?? "")")
+        // A connection of its own, without the pool's statement timeout: a migration may
+        // take long, and so may waiting for another replica's.
+        let connection = try await PostgresConnection.connect(pool.conninfo)
+        defer { connection.close() }
+        return try await withAdvisoryLock(connection) {
+            let status = try await self.status(on: connection)
+            try Self.refuseDrift(status)
+            var applied: [Migration] = []
+            for migration in status.pending {
+                do {
+                    try await connection.withTransaction { tx in
+                        try await tx.executeScript(migration.sql)
+                        try await tx.execute(
+                            "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))"
+                        )
                     }
-                    logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
-                    applied.append(migration)
+                } catch let error as PostgresError where error.kind == .server {
+                    throw MigrationError(description: "migration \(migration.name) failed and was rolled back: \(error.message)\(error.detail.map { " (\($0))" } ?? "")")
                 }
-                return applied
+                logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
+                applied.append(migration)
             }
+            return applied
         }
     }
 

@@ -26,10 +26,15 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Held for every libpq call on `pg` (not while waiting for the server).
     private let lock = Mutex(())
 
-    private init(pg: OpaquePointer, queue: DispatchQueue) {
+    /// How long a statement may wait for the server's answer before the connection is given
+    /// up as frozen or cut off (nil: no limit).
+    private let answerDeadline: Duration?
+
+    private init(pg: OpaquePointer, queue: DispatchQueue, answerDeadline: Duration?) {
         self.pg = pg
         self.cancelHandle = PQgetCancel(pg)
         self.queue = queue
+        self.answerDeadline = answerDeadline
     }
 
     deinit {
@@ -42,30 +47,42 @@ public final class PostgresConnection: @unchecked Sendable {
     /// (`host=a,b target_session_attrs=read-write`). libpq itself reads the string, the `PG*`
     /// environment variables, `.pgpass` and service files; nothing here parses them.
     ///
-    /// Two defaults are added *under* whatever the string says: `connect_timeout=5` (unless
-    /// `PGCONNECT_TIMEOUT` is set) and `fallback_application_name=handrail`.
+    /// Defaults are added *under* whatever the string says: `connect_timeout=5` (or the
+    /// statement timeout, when shorter; unless
+    /// `PGCONNECT_TIMEOUT` is set), `fallback_application_name=handrail`, and TCP keepalives
+    /// with a user timeout, so a cut-off server is noticed in about half a minute, not hours.
     /// The session is then set to UTC, ISO dates and UTF-8, so decoding is stable.
     ///
+    /// - Parameter statementTimeout: the server's `statement_timeout` for this session; the
+    ///   connection also stops waiting a second later (a frozen server answers nothing),
+    ///   closes itself and throws `.connectionLost`.
     /// - Throws: `PostgresError` of kind `.connectionFailed` with libpq's message.
-    public static func connect(_ conninfo: String, applicationName: String = "handrail") async throws -> PostgresConnection {
+    public static func connect(_ conninfo: String, applicationName: String = "handrail", statementTimeout: Duration? = nil) async throws -> PostgresConnection {
         let queue = DispatchQueue(label: "handrail.postgres.connection")
         return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<PostgresConnection, any Error>) in
             queue.async {
                 cont.resume(with: Result { () throws(PostgresError) -> PostgresConnection in
-                    try PostgresConnection.connectBlocking(conninfo, applicationName: applicationName, queue: queue)
+                    try PostgresConnection.connectBlocking(conninfo, applicationName: applicationName, statementTimeout: statementTimeout, queue: queue)
                 })
             }
         }
     }
 
-    private static func connectBlocking(_ conninfo: String, applicationName: String, queue: DispatchQueue) throws(PostgresError) -> PostgresConnection {
+    private static func connectBlocking(
+        _ conninfo: String, applicationName: String, statementTimeout: Duration?, queue: DispatchQueue
+    ) throws(PostgresError) -> PostgresConnection {
         if conninfo.utf8.contains(0) {
             throw PostgresError(kind: .connectionFailed, message: "the connection string contains a NUL byte")
         }
         // Earlier keywords are overridden by what the expanded connection string says.
-        var pairs: [(String, String)] = [("fallback_application_name", applicationName)]
+        var pairs: [(String, String)] = [
+            ("fallback_application_name", applicationName),
+            ("keepalives", "1"), ("keepalives_idle", "10"), ("keepalives_interval", "5"), ("keepalives_count", "3"),
+            ("tcp_user_timeout", "30000"),
+        ]
         if ProcessInfo.processInfo.environment["PGCONNECT_TIMEOUT"] == nil {
-            pairs.append(("connect_timeout", "5"))
+            // No longer than a statement may take (libpq's least is 2 s).
+            pairs.append(("connect_timeout", String(statementTimeout.map { max(2, min(5, $0.components.seconds)) } ?? 5)))
         }
         pairs.append(("dbname", conninfo))
         let keys = pairs.map { strdup($0.0) }
@@ -87,8 +104,11 @@ public final class PostgresConnection: @unchecked Sendable {
         // Server NOTICEs (e.g. "relation already exists, skipping") are not errors; libpq
         // would print them on standard error.
         PQsetNoticeProcessor(pg, { _, _ in }, nil)
-        let connection = PostgresConnection(pg: pg, queue: queue)
-        _ = try connection.execScriptBlocking("SET TIME ZONE 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_encoding TO 'UTF8'")
+        let milliseconds = statementTimeout.map { Int($0.components.seconds) * 1000 + Int($0.components.attoseconds / 1_000_000_000_000_000) }
+        let connection = PostgresConnection(pg: pg, queue: queue, answerDeadline: statementTimeout.map { $0 + .seconds(1) })
+        _ = try connection.execScriptBlocking(
+            "SET TIME ZONE 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_encoding TO 'UTF8'"
+                + (milliseconds.map { "; SET statement_timeout TO \($0)" } ?? ""))
         // Statements are sent without waiting (see `exchange`); libpq's blocking calls
         // (PQexec and friends, for scripts and connection checks) still block.
         PQsetnonblocking(pg, 1)
@@ -104,12 +124,15 @@ public final class PostgresConnection: @unchecked Sendable {
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
         let call = StatementCall()
         return try await withTaskCancellationHandler {
+            // A connection that was sent a cancel request runs nothing more: the request may
+            // reach the server after this statement ended, and cancel whatever runs next.
+            @Sendable func finish() { if call.finish() { close() } }
             #if os(Linux)
             if SocketPoller.shared.isAvailable {
                 guard call.start() else {
                     throw PostgresError(kind: .cancelled, message: "the statement was cancelled before it started", query: query.sql)
                 }
-                defer { call.finish() }
+                defer { finish() }
                 return try await self.exec(query)
             }
             #endif
@@ -119,7 +142,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 guard call.start() else {
                     throw PostgresError(kind: .cancelled, message: "the statement was cancelled before it started", query: query.sql)
                 }
-                defer { call.finish() }
+                defer { finish() }
                 return try self.locked { () throws(PostgresError) -> PostgresRows in try self.execBlocking(query) }
             }
         } onCancel: {
@@ -127,8 +150,8 @@ public final class PostgresConnection: @unchecked Sendable {
             // A cancel request reaching the server before the statement does is ignored, so
             // keep asking while the statement runs.
             Task.detached {
-                for _ in 0..<300 where call.isRunning {
-                    self.cancel()
+                for _ in 0..<300 {
+                    guard call.whileRunning({ self.cancel() }) else { return }
                     try? await Task.sleep(for: .milliseconds(100))
                 }
             }
@@ -325,6 +348,16 @@ public final class PostgresConnection: @unchecked Sendable {
     /// ready for the next command whatever happens, unless it broke.
     private func exchange(_ sql: String, send: (OpaquePointer) -> Int32) async throws -> PostgresRows {
         let poller = SocketPoller.shared
+        let deadline = answerDeadline.map { ContinuousClock.now + $0 }
+        /// Waits for the socket; past the deadline the server is taken for frozen or cut off:
+        /// the connection closes (the pool drops it) and the caller gets a transient error.
+        func wait(_ fd: Int32, _ interest: SocketPoller.Interest) async throws {
+            guard await poller.wait(for: fd, interest, until: deadline) else {
+                close()
+                throw PostgresError(
+                    kind: .timedOut, message: "no answer from the database within \(answerDeadline ?? .zero); the connection was closed", query: sql)
+            }
+        }
         let fd = try withPG(sql) { pg throws(PostgresError) -> Int32 in
             guard send(pg) == 1 else { throw self.failure(pg, query: sql) }
             return PQsocket(pg)
@@ -342,7 +375,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 }
             }
             if flushed { break }
-            await poller.wait(for: fd, .readableOrWritable)
+            try await wait(fd, .readableOrWritable)
         }
         var outcome: Result<PostgresRows, PostgresError>?
         while true {
@@ -359,7 +392,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 return false
             }
             if done { break }
-            await poller.wait(for: fd, .readable)
+            try await wait(fd, .readable)
         }
         guard let outcome else { throw PostgresError(kind: .server, message: "the server sent no result", query: sql) }
         return try outcome.get()
@@ -540,6 +573,7 @@ final class StatementCall: Sendable {
     private struct State {
         var running = false
         var cancelled = false
+        var cancelSent = false
     }
     private let state = Mutex(State())
 
@@ -551,7 +585,25 @@ final class StatementCall: Sendable {
         }
     }
 
-    func finish() { state.withLock { $0.running = false } }
+    /// Marks the statement finished; answers whether a cancel request was sent for it (then
+    /// the connection must not run another statement: that request may still arrive).
+    func finish() -> Bool {
+        state.withLock { s in
+            s.running = false
+            return s.cancelSent
+        }
+    }
+
     func cancel() { state.withLock { $0.cancelled = true } }
-    var isRunning: Bool { state.withLock { $0.running } }
+
+    /// Runs `send` only while the statement runs, under the same lock `finish` takes: a cancel
+    /// request is never sent after the statement finished. Answers whether it was still running.
+    func whileRunning(_ send: () -> Void) -> Bool {
+        state.withLock { s in
+            guard s.running else { return false }
+            send()
+            s.cancelSent = true
+            return true
+        }
+    }
 }

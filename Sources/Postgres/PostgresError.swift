@@ -25,6 +25,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         case poolTimeout
         /// The awaiting task was cancelled before the statement started.
         case cancelled
+        /// The server did not answer within the connection's deadline (frozen, or cut off);
+        /// the connection was closed.
+        case timedOut
     }
 
     public var kind: Kind
@@ -64,10 +67,11 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     /// shutting down or starting up (SQLSTATE class 08 and 57P0x), or too many connections.
     public var isTransient: Bool {
         switch kind {
-        case .connectionFailed, .connectionLost, .poolTimeout: return true
+        case .connectionFailed, .connectionLost, .poolTimeout, .timedOut: return true
         case .server:
             guard let s = sqlState else { return false }
-            return s.hasPrefix("08") || s.hasPrefix("57P") || s == "53300" || s == "40001" || s == "40P01"
+            // 57014: the statement ran past `statement_timeout` (a slow or locked-up database).
+            return s.hasPrefix("08") || s.hasPrefix("57P") || s == "57014" || s == "53300" || s == "40001" || s == "40P01"
         case .decoding, .invalidParameter, .poolClosed, .cancelled: return false
         }
     }
@@ -82,6 +86,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         case .poolClosed: return "PostgresError: the connection pool is closed"
         case .poolTimeout: return "PostgresError: no database connection became free in time"
         case .cancelled: return "PostgresError: the statement was cancelled"
+        case .timedOut: return "PostgresError: the database did not answer in time"
         }
     }
 

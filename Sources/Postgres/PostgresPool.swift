@@ -14,6 +14,8 @@ public final class PostgresPool: Sendable {
     public let conninfo: String
     public let maxConnections: Int
     private let checkoutTimeout: Duration
+    /// Each connection's `statement_timeout` and answer deadline (see `PostgresConnection.connect`).
+    private let statementTimeout: Duration?
     private let logger: Logger
     private let state: Mutex<State>
 
@@ -35,11 +37,16 @@ public final class PostgresPool: Sendable {
     ///   - maxConnections: the most connections open at once.
     ///   - checkoutTimeout: how long a caller waits for a free connection before
     ///     `PostgresError.Kind.poolTimeout`.
-    public init(conninfo: String, maxConnections: Int = 10, checkoutTimeout: Duration = .seconds(30), logger: Logger = Logger(label: "handrail.postgres")) {
+    ///   - statementTimeout: how long one statement may take (nil: no limit).
+    public init(
+        conninfo: String, maxConnections: Int = 10, checkoutTimeout: Duration = .seconds(30), statementTimeout: Duration? = nil,
+        logger: Logger = Logger(label: "handrail.postgres")
+    ) {
         precondition(maxConnections > 0, "a pool needs at least one connection")
         self.conninfo = conninfo
         self.maxConnections = maxConnections
         self.checkoutTimeout = checkoutTimeout
+        self.statementTimeout = statementTimeout
         self.logger = logger
         self.state = Mutex(State())
     }
@@ -162,7 +169,7 @@ public final class PostgresPool: Sendable {
                 discard(connection)
             case .create:
                 do {
-                    return try await PostgresConnection.connect(conninfo)
+                    return try await PostgresConnection.connect(conninfo, statementTimeout: statementTimeout)
                 } catch {
                     releaseSlot()
                     throw error

@@ -21,8 +21,15 @@ final class SocketPoller: Sendable {
         case readableOrWritable
     }
 
+    private struct Waiter {
+        let continuation: CheckedContinuation<Bool, Never>
+        let deadline: ContinuousClock.Instant?
+    }
+
     private let epoll: Int32
-    private let waiters = Mutex<[Int32: CheckedContinuation<Void, Never>]>([:])
+    private let waiters = Mutex<[Int32: Waiter]>([:])
+    /// How often the thread looks for waiters past their deadline (deadlines are seconds long).
+    private static let deadlineCheck = Duration.milliseconds(100)
 
     private init() {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -35,14 +42,15 @@ final class SocketPoller: Sendable {
     /// their connection's queue as before.
     var isAvailable: Bool { epoll >= 0 }
 
-    /// Returns once `fd` is ready for `interest`, or has an error or hung up (the caller's next
-    /// libpq call tells which). It may also return early; callers loop on libpq's state.
-    func wait(for fd: Int32, _ interest: Interest) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let earlier = waiters.withLock { $0.updateValue(continuation, forKey: fd) }
+    /// Returns true once `fd` is ready for `interest`, or has an error or hung up (the caller's
+    /// next libpq call tells which). It may also return early; callers loop on libpq's state.
+    /// Returns false when `deadline` passed first.
+    func wait(for fd: Int32, _ interest: Interest, until deadline: ContinuousClock.Instant? = nil) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let earlier = waiters.withLock { $0.updateValue(Waiter(continuation: continuation, deadline: deadline), forKey: fd) }
             // One task per connection at a time: an earlier waiter on this socket is a bug, and
             // waking it (early, which callers allow) is better than losing it.
-            earlier?.resume()
+            earlier?.continuation.resume(returning: true)
             var event = epoll_event()
             let flags = interest == .readable ? EPOLLIN.rawValue : EPOLLIN.rawValue | EPOLLOUT.rawValue
             event.events = flags | EPOLLONESHOT.rawValue | EPOLLRDHUP.rawValue
@@ -55,7 +63,7 @@ final class SocketPoller: Sendable {
             if !ok {
                 // Nothing to wait with: return at once; the caller's libpq call reports a dead
                 // socket, and a live one is asked again.
-                waiters.withLock { $0.removeValue(forKey: fd) }?.resume()
+                waiters.withLock { $0.removeValue(forKey: fd) }?.continuation.resume(returning: true)
             }
         }
     }
@@ -63,12 +71,20 @@ final class SocketPoller: Sendable {
     private func run() {
         guard epoll >= 0 else { return }
         var events = [epoll_event](repeating: epoll_event(), count: 64)
+        var nextCheck = ContinuousClock.now + Self.deadlineCheck
         while true {
-            let n = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32($0.count), -1) }
-            if n < 0 { continue }  // EINTR
-            let ready = (0..<Int(n)).map { events[$0].data.fd }
+            let n = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32($0.count), 100) }
+            let ready = n > 0 ? (0..<Int(n)).map { events[$0].data.fd } : []  // n < 0: EINTR
             let woken = waiters.withLock { waiters in ready.compactMap { waiters.removeValue(forKey: $0) } }
-            woken.forEach { $0.resume() }
+            woken.forEach { $0.continuation.resume(returning: true) }
+            let now = ContinuousClock.now
+            guard now >= nextCheck else { continue }
+            nextCheck = now + Self.deadlineCheck
+            let late = waiters.withLock { waiters in
+                let fds = waiters.filter { $0.value.deadline.map { $0 <= now } ?? false }.map(\.key)
+                return fds.compactMap { waiters.removeValue(forKey: $0) }
+            }
+            late.forEach { $0.continuation.resume(returning: false) }
         }
     }
 }

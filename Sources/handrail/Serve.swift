@@ -64,6 +64,13 @@ struct Serve: AsyncParsableCommand {
             guard let n = Int(size), (1...500).contains(n) else { throw fail("HANDRAIL_DB_POOL_SIZE must be a number from 1 to 500, not \(size.debugDescription)") }
             configuration.maxDatabaseConnections = n
         }
+        configuration.connections.readTimeout = try seconds("HANDRAIL_READ_TIMEOUT", default: configuration.connections.readTimeout)
+        configuration.connections.idleTimeout = try seconds("HANDRAIL_IDLE_TIMEOUT", default: configuration.connections.idleTimeout)
+        configuration.statementTimeout = try seconds("HANDRAIL_STATEMENT_TIMEOUT", default: configuration.statementTimeout ?? .seconds(5))
+        if let text = environment["HANDRAIL_MAX_CONNECTIONS"] {
+            guard let n = Int(text), (1...1_000_000).contains(n) else { throw fail("HANDRAIL_MAX_CONNECTIONS must be a number from 1 to 1000000, not \(text.debugDescription)") }
+            configuration.connections.maxConnections = n
+        }
         configuration.publicURL = environment["HANDRAIL_PUBLIC_URL"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         configuration.security.bcryptCost = passwordHasher.cost
         let address = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"
@@ -100,4 +107,11 @@ struct Serve: AsyncParsableCommand {
 /// Whether an on/off environment variable is on (`1`, `true`, `yes`).
 func isSet(_ name: String) -> Bool {
     ["1", "true", "yes"].contains(environment[name]?.lowercased() ?? "")
+}
+
+/// A duration in whole seconds from the environment (1 to 86,400), or `default`.
+private func seconds(_ name: String, default value: Duration) throws -> Duration {
+    guard let text = environment[name] else { return value }
+    guard let n = Int(text), (1...86_400).contains(n) else { throw fail("\(name) must be a number of seconds from 1 to 86400, not \(text.debugDescription)") }
+    return .seconds(n)
 }

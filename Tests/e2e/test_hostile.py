@@ -3,8 +3,13 @@ client would send it. Every answer is a 4xx naming the field (or the stored resu
 server never answers 5xx and never dies, and nothing already stored is lost."""
 import concurrent.futures
 import json
+import os
 import re
+import signal
+import socket
+import subprocess
 import threading
+import time
 import uuid
 
 import requests
@@ -209,3 +214,96 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(empty_database, sta
     # /metrics is for loopback clients: the client behind the proxy is not one.
     assert requests.get(url + "/metrics", timeout=5).status_code == 200
     assert requests.get(url + "/metrics", headers={"X-Forwarded-For": "198.51.100.7"}, timeout=5).status_code == 401
+
+
+def cluster_pids(cluster):
+    """The postmaster of a private cluster and every process it started."""
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+    return [postmaster, *map(int, children)]
+
+
+def test_a_frozen_database_answers_503_within_seconds_and_recovers(private_cluster, start_server):
+    handrail = Handrail(private_cluster.conninfo, start_server, env={"HANDRAIL_STATEMENT_TIMEOUT": "2"})
+    headers = {"Authorization": f"Bearer {handrail.keys['generic']}"}
+
+    def send(key):
+        started = time.monotonic()
+        response = requests.post(handrail.url + "/api/v1/alerts/generic", headers=headers, timeout=60,
+                                 json={"dedup_key": key, "alertname": "RetrainingJobFailed"})
+        return response, time.monotonic() - started
+
+    assert send("before")[0].status_code == 200
+    frozen = cluster_pids(private_cluster)
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(pool.map(send, [f"frozen{n}" for n in range(4)]))
+        for response, took in answers:
+            assert response.status_code == 503, response.text
+            assert response.headers.get("Retry-After")
+            # The statement timeout (2 s), a second's grace, and a retry's backoff: not 45 s.
+            assert took < 12, f"answered after {took:.1f} s"
+        ready = requests.get(handrail.url + "/readyz", timeout=30)
+        assert ready.status_code == 503
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    # Once the database answers again, so does Handrail, without a restart.
+    wait_for(lambda: send("after")[0].status_code == 200, timeout=30, what="ingestion to recover")
+    assert handrail.servers[0].process.poll() is None
+
+
+def test_slow_and_idle_connections_are_closed_and_health_checks_still_answer(empty_database, start_server):
+    handrail = Handrail(empty_database, start_server, env={
+        "HANDRAIL_READ_TIMEOUT": "2", "HANDRAIL_IDLE_TIMEOUT": "3", "HANDRAIL_MAX_CONNECTIONS": "40"})
+    host, port = "127.0.0.1", handrail.servers[0].port
+    sockets = []
+    for n in range(60):
+        s = socket.create_connection((host, port), timeout=5)
+        kind = n % 3
+        if kind == 0:  # slow header: never finished
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        elif kind == 1:  # slow body: announced 1,000 bytes, sends 10
+            s.sendall(b"POST /api/v1/alerts/generic HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"dedup_k")
+        # kind 2: idle, says nothing
+        sockets.append(s)
+    # Over the limit, connections are closed at once; within the read timeout the slow ones go
+    # too, and health checks answer throughout.
+    def health():
+        try:
+            return requests.get(handrail.url + "/healthz", timeout=5).status_code == 200
+        except requests.ConnectionError:
+            return False  # closed at once while over the limit
+
+    assert wait_for(health, timeout=10, what="/healthz")
+
+    def closed(s):
+        s.settimeout(0.2)
+        try:
+            return s.recv(1024) == b""
+        except socket.timeout:
+            return False
+        except OSError:
+            return True
+
+    # Keep the slow body trickling: the read timeout counts from the request's start, not the last byte.
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        open_ones = []
+        for n, s in enumerate(sockets):
+            if n % 3 == 1:
+                try:
+                    s.sendall(b"e")
+                except OSError:
+                    continue
+            if not closed(s):
+                open_ones.append(n)
+        if not open_ones:
+            break
+        time.sleep(0.3)
+    assert not open_ones, f"{len(open_ones)} slow or idle connections still open: {open_ones[:10]}"
+    for s in sockets:
+        s.close()
+    assert requests.get(handrail.url + "/readyz", timeout=5).status_code == 200
