@@ -292,6 +292,46 @@ import TestSupport
     }
 }
 
+extension PostgresPoolTests {
+    /// A cancel request may reach the server after its statement ended: the connection it was
+    /// sent on is never lent again, so it cannot cancel the next borrower's statement.
+    @Test func aConnectionThatWasSentACancelIsNotLentAgain() async throws {
+        try await TestDatabase.withEmpty { pool, _ in
+            let cancelled = Mutex<Int?>(nil)
+            let task = Task {
+                try await pool.withConnection { connection in
+                    cancelled.withLock { $0 = connection.backendPID }
+                    try await connection.execute("SELECT pg_sleep(30)")
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            task.cancel()
+            _ = try? await task.value
+            let cancelledPID = try #require(cancelled.withLock { $0 })
+            for _ in 0..<3 {
+                let pid = try await pool.query("SELECT pg_backend_pid() AS pid")[0].decode("pid", as: Int.self)
+                #expect(pid != cancelledPID)
+            }
+        }
+    }
+
+    /// A statement past the pool's statement timeout fails as the database being unavailable
+    /// (503 for a client), and the pool goes on serving.
+    @Test func aStatementPastTheTimeoutFailsAsUnavailable() async throws {
+        try await TestDatabase.withEmpty { _, conninfo in
+            let pool = PostgresPool(conninfo: conninfo, maxConnections: 2, statementTimeout: .seconds(1))
+            defer { pool.close() }
+            do {
+                try await pool.execute("SELECT pg_sleep(5)")
+                Issue.record("a five-second statement outlived a one-second timeout")
+            } catch let error as PostgresError {
+                #expect(error.isTransient, "\(String(reflecting: error))")
+            }
+            #expect(try await pool.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
+        }
+    }
+}
+
 /// A thread-safe list of events, in the order they happened.
 final class Recorder: Sendable {
     private let events = Mutex<[String]>([])
