@@ -36,19 +36,15 @@ public struct LabelMatcher: Sendable, Equatable, Codable, CustomStringConvertibl
     }
 
     static func fullMatch(_ pattern: String, _ text: String) -> Bool {
-        // Matching happens under the cache's lock: one compiled NSRegularExpression used
-        // from several threads at once is not known to be safe on Linux.
-        cache.withLock { cache in
-            let regex: NSRegularExpression
-            if let cached = cache[pattern] {
-                regex = cached
-            } else {
-                guard let compiled = try? NSRegularExpression(pattern: "^(?:" + pattern + ")$") else { return false }
-                cache[pattern] = compiled
-                regex = compiled
-            }
-            return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        // The lock covers the cache's lookup only; matching runs outside it, on every core at
+        // once (an NSRegularExpression is immutable and documented as safe to share).
+        var regex = cache.withLock { $0[pattern] }
+        if regex == nil {
+            guard let compiled = try? NSRegularExpression(pattern: "^(?:" + pattern + ")$") else { return false }
+            cache.withLock { $0[pattern] = compiled }
+            regex = compiled
         }
+        return regex?.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
     }
 
     /// Compiled patterns, kept: compiling costs more than matching, and ingestion matches

@@ -136,6 +136,25 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         #expect(runbooks.bestMatch(for: ["service": "checkout"]) == nil, "a missing label never matches")
     }
 
+    @Test func regexMatchersGiveTheSameAnswersFromManyTasksAtOnce() async {
+        let matcher = LabelMatcher(label: "model", value: .regex("fraud-(v[0-9]+|canary)"))
+        let cases: [(String, Bool)] = [("fraud-v7", true), ("fraud-canary", true), ("fraud-v", false), ("xfraud-v7", false), ("fraud-v7x", false)]
+        let wrong = await withTaskGroup(of: Int.self) { group in
+            for t in 0..<8 {
+                group.addTask {
+                    var wrong = 0
+                    for n in 0..<2_000 {
+                        let (value, expected) = cases[(n + t) % cases.count]
+                        if matcher.matches(["model": value]) != expected { wrong += 1 }
+                    }
+                    return wrong
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(wrong == 0)
+    }
+
     @Test func tiesChooseTheFirstIdAndSaySo() throws {
         let m = try #require([try make("b", ["alertname": "X"]), try make("a", ["alertname": "X"])].bestMatch(for: ["alertname": "X"]))
         #expect(m.runbook.id == "a")
