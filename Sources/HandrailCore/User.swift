@@ -59,12 +59,15 @@ public struct Integration: Sendable, Equatable, Codable {
     public var kind: IntegrationKind
     /// Deliveries must carry a valid HMAC signature (Grafana's `X-Grafana-Alerting-Signature`).
     public var requireSignature: Bool
+    /// …made with a timestamp no older than five minutes (so it cannot be replayed later).
+    public var requireTimestamp: Bool
 
-    public init(id: Int, name: String, kind: IntegrationKind, requireSignature: Bool) {
+    public init(id: Int, name: String, kind: IntegrationKind, requireSignature: Bool, requireTimestamp: Bool = false) {
         self.id = id
         self.name = name
         self.kind = kind
         self.requireSignature = requireSignature
+        self.requireTimestamp = requireTimestamp
     }
 }
 
@@ -170,16 +173,21 @@ public struct IntegrationKeyRecord: Sendable, Equatable, Codable {
     public var kind: IntegrationKind
     public var displayPrefix: String
     public var requireSignature: Bool
+    public var requireTimestamp: Bool
     public var createdAt: Date
     public var lastUsedAt: Date?
     public var revokedAt: Date?
 
-    public init(id: Int, name: String, kind: IntegrationKind, displayPrefix: String, requireSignature: Bool, createdAt: Date, lastUsedAt: Date?, revokedAt: Date?) {
+    public init(
+        id: Int, name: String, kind: IntegrationKind, displayPrefix: String, requireSignature: Bool, requireTimestamp: Bool = false,
+        createdAt: Date, lastUsedAt: Date?, revokedAt: Date?
+    ) {
         self.id = id
         self.name = name
         self.kind = kind
         self.displayPrefix = displayPrefix
         self.requireSignature = requireSignature
+        self.requireTimestamp = requireTimestamp
         self.createdAt = createdAt
         self.lastUsedAt = lastUsedAt
         self.revokedAt = revokedAt

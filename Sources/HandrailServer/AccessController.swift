@@ -43,11 +43,11 @@ struct AccessController {
     }
 
     struct IntegrationBody: ResponseEncodable {
-        let name: String, kind: String, prefix: String, requireSignature: Bool, createdAt: Date, lastUsedAt: Date?, revokedAt: Date?
+        let name: String, kind: String, prefix: String, requireSignature: Bool, requireTimestamp: Bool, createdAt: Date, lastUsedAt: Date?, revokedAt: Date?
         /// Only in the answer to the request that created it.
         let key: String?
         init(_ k: IntegrationKeyRecord, key: String? = nil) {
-            name = k.name; kind = k.kind.rawValue; prefix = k.displayPrefix; requireSignature = k.requireSignature
+            name = k.name; kind = k.kind.rawValue; prefix = k.displayPrefix; requireSignature = k.requireSignature; requireTimestamp = k.requireTimestamp
             createdAt = k.createdAt; lastUsedAt = k.lastUsedAt; revokedAt = k.revokedAt; self.key = key
         }
     }
@@ -172,6 +172,8 @@ struct AccessController {
         let name: String
         let kind: String
         let requireSignature: Bool?
+        /// Implies `requireSignature`.
+        var requireTimestamp: Bool? = nil
     }
 
     func createIntegration(_ request: Request, _ context: HandrailRequestContext) async throws -> EditedResponse<IntegrationBody> {
@@ -187,7 +189,8 @@ struct AccessController {
         let key = Secrets.newIntegrationKey()
         let record = try await auth.integrations.create(
             name: name, kind: kind, keyHash: Secrets.hash(key), displayPrefix: Secrets.displayPrefix(key),
-            requireSignature: body.requireSignature ?? false, by: .user(admin, from: context.clientAddress))
+            requireSignature: body.requireSignature ?? false, requireTimestamp: body.requireTimestamp ?? false,
+            by: .user(admin, from: context.clientAddress))
         return IntegrationBody(record, key: key)
     }
 

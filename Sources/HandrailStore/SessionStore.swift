@@ -125,19 +125,21 @@ public struct IntegrationKeyStore: Sendable {
     public init(pool: PostgresPool) { self.pool = pool }
 
     static let columns: StaticString = """
-        id, name, kind::text AS kind, display_prefix, require_signature, created_at, last_used_at, revoked_at
+        id, name, kind::text AS kind, display_prefix, require_signature, require_timestamp, created_at, last_used_at, revoked_at
         """
 
     /// integration.create — a new key's hash, audited as `integration.created`.
     /// - Throws: `ConflictError` when a live key has that name.
     public func create(
-        name: String, kind: IntegrationKind, keyHash: String, displayPrefix: String, requireSignature: Bool, by actor: AuditActor
+        name: String, kind: IntegrationKind, keyHash: String, displayPrefix: String, requireSignature: Bool, requireTimestamp: Bool = false,
+        by actor: AuditActor
     ) async throws -> IntegrationKeyRecord {
         do {
             let rows = try await pool.query("""
                 WITH k AS (
-                    INSERT INTO integration_keys (name, kind, key_hash, display_prefix, require_signature, created_by)
-                    VALUES (\(name), \(kind.rawValue)::integration_kind, \(keyHash), \(displayPrefix), \(requireSignature), \(actor.userID))
+                    INSERT INTO integration_keys (name, kind, key_hash, display_prefix, require_signature, require_timestamp, created_by)
+                    VALUES (\(name), \(kind.rawValue)::integration_kind, \(keyHash), \(displayPrefix), \(requireSignature || requireTimestamp),
+                            \(requireTimestamp), \(actor.userID))
                     RETURNING \(sql: Self.columns)
                 ), audit AS (
                     INSERT INTO audit_log (actor_user_id, actor, action, target, detail, remote_addr)
@@ -174,7 +176,7 @@ public struct IntegrationKeyStore: Sendable {
     public func authenticate(keyHash: String) async throws -> Integration? {
         try await pool.query("""
             WITH k AS (
-                SELECT id, name, kind::text AS kind, require_signature, last_used_at FROM integration_keys
+                SELECT id, name, kind::text AS kind, require_signature, require_timestamp, last_used_at FROM integration_keys
                 WHERE key_hash = \(keyHash) AND revoked_at IS NULL
             ), touched AS (
                 -- At most once a minute: a write per delivery would make every delivery of a
@@ -184,11 +186,12 @@ public struct IntegrationKeyStore: Sendable {
                   AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
                 RETURNING id
             )
-            SELECT k.id, k.name, k.kind, k.require_signature, (SELECT count(*) FROM touched) AS touched FROM k
+            SELECT k.id, k.name, k.kind, k.require_signature, k.require_timestamp, (SELECT count(*) FROM touched) AS touched FROM k
             """).first.map { row in
             Integration(
                 id: try row.decode("id"), name: try row.decode("name"),
-                kind: IntegrationKind(rawValue: try row.decode("kind")) ?? .generic, requireSignature: try row.decode("require_signature"))
+                kind: IntegrationKind(rawValue: try row.decode("kind")) ?? .generic, requireSignature: try row.decode("require_signature"),
+                requireTimestamp: try row.decode("require_timestamp"))
         }
     }
 }
@@ -291,6 +294,7 @@ extension IntegrationKeyRecord {
         self.init(
             id: try row.decode("id"), name: try row.decode("name"), kind: IntegrationKind(rawValue: try row.decode("kind")) ?? .generic,
             displayPrefix: try row.decode("display_prefix"), requireSignature: try row.decode("require_signature"),
+            requireTimestamp: try row.decode("require_timestamp"),
             createdAt: try row.decode("created_at"), lastUsedAt: try row.decode("last_used_at"), revokedAt: try row.decode("revoked_at"))
     }
 }

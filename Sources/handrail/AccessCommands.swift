@@ -222,6 +222,8 @@ struct Integrations: AsyncParsableCommand {
         @Option(help: "alertmanager, grafana, pagerduty or generic.") var kind: String
         @Flag(help: "Require an HMAC-SHA256 signature (Grafana's X-Grafana-Alerting-Signature), keyed with the integration key itself.")
         var requireSignature = false
+        @Flag(help: "Also require the signature's timestamp (X-Grafana-Alerting-Signature-Timestamp, at most five minutes old), so a captured delivery cannot be replayed later. Implies --require-signature.")
+        var requireTimestamp = false
 
         func run() async throws {
             let kind: IntegrationKind
@@ -231,7 +233,7 @@ struct Integrations: AsyncParsableCommand {
             _ = try await withDatabase(database) { db, _ in
                 try await IntegrationKeyStore(pool: db.pool).create(
                     name: name, kind: kind, keyHash: Secrets.hash(key), displayPrefix: Secrets.displayPrefix(key),
-                    requireSignature: requireSignature, by: commandLineActor)
+                    requireSignature: requireSignature, requireTimestamp: requireTimestamp, by: commandLineActor)
             }
             print(key)
         }

@@ -450,6 +450,19 @@ import TestSupport
             // People cannot use ingestion routes, integration keys cannot use anything else.
             let person = try await client.execute("/test/ingest", method: .post, headers: [.authorization: "Bearer \(f.tokens[.admin]!)"], body: ByteBuffer(string: body))
             #expect(person.status == .forbidden)
+
+            // A key that requires the timestamp refuses a signature made without one (it could be replayed for ever).
+            let strictKey = Secrets.newIntegrationKey()
+            _ = try await IntegrationKeyStore(pool: f.pool).create(
+                name: "strict", kind: .grafana, keyHash: Secrets.hash(strictKey), displayPrefix: "s", requireSignature: false, requireTimestamp: true,
+                by: .system)
+            let untimed = try await post(strictKey, [signature: WebhookSignature.sign(Data(body.utf8), secret: strictKey)])
+            #expect(untimed.status == .unauthorized)
+            #expect(untimed.text.contains("X-Grafana-Alerting-Signature-Timestamp"))
+            let unsignedStrict = try await post(strictKey)
+            #expect(unsignedStrict.status == .unauthorized, "requiring the timestamp requires the signature")
+            let timed = try await post(strictKey, [signature: WebhookSignature.sign(Data((now + ":" + body).utf8), secret: strictKey), timestampHeader: now])
+            #expect(timed.status == .ok)
         }
     }
 }

@@ -137,6 +137,11 @@ struct AccessMiddleware: RouterMiddleware {
         let body = try await request.collectBody(limit: maximumSignedBody)
         let headers = request.headers
         let timestamp = WebhookSignature.timestampHeaders.compactMap { headers[HTTPField.Name($0)!] }.first
+        if integration.requireTimestamp, timestamp == nil {
+            throw APIError(
+                .unauthorized, "integration \(integration.name.debugDescription) requires a signed timestamp (\(WebhookSignature.timestampHeaders[0]))",
+                field: WebhookSignature.timestampHeaders[0])
+        }
         switch WebhookSignature.verify(
             body: body.readableBytesView, signature: request.headers[HTTPField.Name(WebhookSignature.signatureHeader)!],
             timestamp: timestamp, secret: key, now: Date())
