@@ -294,7 +294,8 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             let show = { (t: TimeInterval?) in t.map { OutcomeProposal.duration(Int($0.rounded())) } ?? "n/a" }
             var change = "n/a"
             if let now, let before, before > 0 {
-                let pct = Int(((now - before) / before * 100).rounded())
+                // At least -100 %; at most capped (a microsecond before, hours now) so it fits an Int.
+                let pct = Int(min(((now - before) / before * 100).rounded(), 1e12))
                 change = pct == 0 ? "the same" : pct > 0 ? "\(pct) % slower" : "\(-pct) % faster"
             }
             return Measure(name: name, current: show(now), previous: show(before), change: change)

@@ -98,7 +98,7 @@ struct Incidents: AsyncParsableCommand {
                     detail = data.sorted { $0.key < $1.key }.compactMap { k, v in
                         switch v {
                         case .string(let s): "\(k)=\(s)"
-                        case .number(let n): "\(k)=\(n.rounded() == n ? String(Int64(n)) : String(n))"
+                        case .number(let n): "\(k)=\(n.rounded() == n && abs(n) < 1e15 ? String(Int64(n)) : String(n))"
                         case .bool(let b): "\(k)=\(b)"
                         default: nil
                         }
