@@ -304,7 +304,16 @@ extension PostgresPoolTests {
                     try await connection.execute("SELECT pg_sleep(30)")
                 }
             }
-            try await Task.sleep(for: .milliseconds(300))
+            // Cancel only once the statement runs (a cancel before it starts sends nothing).
+            var running = false
+            for _ in 0..<200 where !running {
+                try await Task.sleep(for: .milliseconds(25))
+                guard let pid = cancelled.withLock({ $0 }) else { continue }
+                running = try await pool.query(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = \(pid) AND state = 'active' AND query LIKE '%pg_sleep%'"
+                )[0].decode("n", as: Int.self) == 1
+            }
+            #expect(running)
             task.cancel()
             _ = try? await task.value
             let cancelledPID = try #require(cancelled.withLock { $0 })
