@@ -114,6 +114,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The measuring helpers of script/bench (bench-ceiling, bench-parse), outside the product.
+        .executableTarget(
+            name: "handrail-bench",
+            dependencies: [
+                "HandrailServer",
+                "HandrailStore",
+                "HandrailCore",
+                "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // Shared test helpers: a fresh database per test, cloned from a migrated template.
         .target(

@@ -23,7 +23,7 @@ struct Handrail: AsyncParsableCommand {
               HANDRAIL_DB_POOL_SIZE     database connections per server process (default 20)
               HANDRAIL_PUBLIC_URL       the address people open Handrail at, for incident links
             """,
-        subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self, Runbooks.self, Incidents.self, Rotations.self, Decisions.self, Handoff.self, Postmortem.self, Demo.self, BenchCeiling.self, BenchParse.self],
+        subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self, Runbooks.self, Incidents.self, Rotations.self, Decisions.self, Handoff.self, Postmortem.self, Demo.self],
         defaultSubcommand: nil
     )
 }

@@ -3,15 +3,14 @@ import Foundation
 import HandrailCore
 import HandrailStore
 
-/// `handrail bench-parse FILE`: the server's own CPU per Alertmanager delivery that does not
+/// `handrail-bench bench-parse FILE`: the server's own CPU per Alertmanager delivery that does not
 /// touch the network or the database — reading the body (`AlertNormalizer.alertmanager`) and
 /// writing the rows PostgreSQL gets (`IngestStore.repeatRowsJSON`) — over every body of FILE
-/// (one JSON body per line), repeated. Hidden: `script/bench` prints its figure.
+/// (one JSON body per line), repeated. `script/bench` prints its figure.
 struct BenchParse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-parse",
-        abstract: "Time reading Alertmanager bodies and writing their rows (script/bench).",
-        shouldDisplay: false)
+        abstract: "Time reading Alertmanager bodies and writing their rows (script/bench).")
 
     @Argument(help: "A file of Alertmanager bodies, one per line.")
     var file: String
