@@ -24,25 +24,29 @@ public struct PagerDutyEvent: Sendable, Equatable {
     /// Parses and validates an event, collecting every problem as PagerDuty lists them.
     /// - Parameter newDedupKey: makes the key for a trigger that has none.
     public static func parse(_ body: Data, now: Date = Date(), newDedupKey: () -> String = { UUID().uuidString.lowercased() }) throws(Invalid) -> PagerDutyEvent {
-        guard let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else {
-            throw Invalid(errors: ["Event object is not valid JSON"])
-        }
+        try parse(json: try? JSONParser.parse(body), now: now, newDedupKey: newDedupKey)
+    }
+
+    /// The same, from a body already parsed (nil: it was not JSON).
+    public static func parse(json: JSONValue?, now: Date = Date(), newDedupKey: () -> String = { UUID().uuidString.lowercased() }) throws(Invalid) -> PagerDutyEvent {
+        guard case .object(let object) = json else { throw Invalid(errors: ["Event object is not valid JSON"]) }
         var errors: [String] = []
-        let routingKey = object["routing_key"] as? String ?? ""
+        let routingKey = object["routing_key"]?.stringValue ?? ""
         if routingKey.count != 32 { errors.append("Length of 'routing_key' is incorrect (should be 32 characters)") }
-        let action = (object["event_action"] as? String).flatMap(Action.init(rawValue:))
+        let action = object["event_action"]?.stringValue.flatMap(Action.init(rawValue:))
         if action == nil { errors.append("'event_action' is missing or invalid (should be trigger, acknowledge or resolve)") }
-        var dedupKey = (object["dedup_key"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+        var dedupKey = object["dedup_key"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         if let key = dedupKey, key.count > 255 { errors.append("'dedup_key' is too long (maximum 255 characters)") }
-        if action != nil && action != .trigger && dedupKey == nil { errors.append("'dedup_key' is required for \(action!.rawValue) events") }
+        if let action, action != .trigger, dedupKey == nil { errors.append("'dedup_key' is required for \(action.rawValue) events") }
 
         var alert: NormalizedAlert?
         if action == .trigger {
-            let payload = object["payload"] as? [String: Any]
+            var payload: [String: JSONValue]?
+            if case .object(let p) = object["payload"] { payload = p }
             if payload == nil { errors.append("'payload' is missing or not an object") }
-            let summary = payload?["summary"] as? String ?? ""
-            let source = payload?["source"] as? String ?? ""
-            let severity = payload?["severity"] as? String ?? ""
+            let summary = payload?["summary"]?.stringValue ?? ""
+            let source = payload?["source"]?.stringValue ?? ""
+            let severity = payload?["severity"]?.stringValue ?? ""
             if payload != nil {
                 if summary.isEmpty { errors.append("'payload.summary' is missing or blank") }
                 if summary.count > 1024 { errors.append("'payload.summary' is too long (maximum 1024 characters)") }
@@ -50,35 +54,37 @@ public struct PagerDutyEvent: Sendable, Equatable {
                 if !severities.contains(severity) { errors.append("'payload.severity' is invalid (should be critical, error, warning or info)") }
             }
             var startsAt: Date?
-            if let text = payload?["timestamp"] as? String {
+            if let text = payload?["timestamp"]?.stringValue {
                 do { startsAt = try AlertNormalizer.date(text, "payload.timestamp") } catch { errors.append("'payload.timestamp' is not a valid ISO 8601 time") }
             }
             if errors.isEmpty, let payload {
                 let key = dedupKey ?? newDedupKey()
                 dedupKey = key
-                var labels = ["alertname": (payload["class"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? summary, "source": source,
+                var labels = ["alertname": payload["class"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? summary, "source": source,
                               "severity": severity == "error" ? "critical" : severity]
                 for name in ["component", "group", "class"] {
-                    if let value = payload[name] as? String, !value.isEmpty { labels[name] = value }
+                    if let value = payload[name]?.stringValue, !value.isEmpty { labels[name] = value }
                 }
                 var annotations = ["summary": summary]
                 var value: Double?
-                if let details = payload["custom_details"] as? [String: Any] {
-                    for (k, v) in details {
-                        if let s = v as? String { annotations[k] = s }
-                        else if let n = v as? NSNumber { annotations[k] = n.stringValue }
-                        else if let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]) { annotations[k] = String(decoding: data, as: UTF8.self) }
+                if case .object(let details) = payload["custom_details"] {
+                    for (k, v) in details { annotations[k] = text(v) }
+                    switch details["value"] {
+                    case .number(let n): value = n
+                    case .string(let s): value = Double(s)
+                    default: break
                     }
-                    value = (details["value"] as? NSNumber)?.doubleValue ?? (details["value"] as? String).flatMap(Double.init)
                 }
                 var links: [String: String] = [:]
-                if let url = object["client_url"] as? String { links["client_url"] = url }
-                for (i, link) in ((object["links"] as? [[String: Any]]) ?? []).enumerated() {
-                    if let href = link["href"] as? String { links["link\(i)"] = href }
+                if let url = object["client_url"]?.stringValue { links["client_url"] = url }
+                if case .array(let items) = object["links"] {
+                    for (i, link) in items.enumerated() {
+                        if let href = link["href"]?.stringValue { links["link\(i)"] = href }
+                    }
                 }
                 let made = NormalizedAlert(
                     source: .pagerduty, fingerprint: key, status: .firing, labels: labels, annotations: annotations,
-                    startsAt: startsAt ?? now, value: value, links: links)
+                    startsAt: startsAt ?? now, value: value?.isFinite == true ? value : nil, links: links)
                 do {
                     try AlertLimits.check(made, name: fieldName)
                     alert = made
@@ -92,6 +98,20 @@ public struct PagerDutyEvent: Sendable, Equatable {
         }
         guard errors.isEmpty, let action, let dedupKey else { throw Invalid(errors: errors) }
         return PagerDutyEvent(action: action, routingKey: routingKey, dedupKey: dedupKey, alert: alert)
+    }
+
+    /// A custom detail as annotation text: strings as they are, other values as compact JSON.
+    static func text(_ value: JSONValue) -> String {
+        switch value {
+        case .string(let s): return s
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let n): return n.rounded() == n && abs(n) < 1e15 ? String(Int64(n)) : String(n)
+        case .array, .object:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
     }
 
     /// Where each part of the alert came from in the event.

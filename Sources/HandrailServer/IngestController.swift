@@ -113,7 +113,7 @@ struct IngestController {
         let (integration, requestID, body) = try await received(request, context)
         let event: PagerDutyEvent
         do {
-            event = try PagerDutyEvent.parse(body)
+            event = try PagerDutyEvent.parse(json: context.eventBody ?? (try? JSONParser.parse(body)))
         } catch {
             metrics.received(.pagerduty, outcome: "rejected", count: 1)
             try await recordRejected(integration, .pagerduty, requestID, ValidationError(field: "event", message: error.errors.joined(separator: "; ")))
@@ -139,7 +139,7 @@ struct IngestController {
     func change(_ request: Request, _ context: HandrailRequestContext) async throws -> Response {
         let (integration, requestID, body) = try await received(request, context)
         var object: [String: JSONValue]?
-        if case .object(let parsed) = try? JSONParser.parse(body) { object = parsed }
+        if case .object(let parsed) = context.eventBody ?? (try? JSONParser.parse(body)) { object = parsed }
         var errors: [String] = []
         if object == nil { errors.append("Event object is not valid JSON") }
         var payload: [String: JSONValue]?

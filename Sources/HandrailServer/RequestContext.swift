@@ -17,6 +17,9 @@ public struct HandrailRequestContext: RequestContext, RemoteAddressRequestContex
     /// The client's address as audited and rate-limited (the proxy's `X-Forwarded-For`
     /// when configured to trust one).
     public var clientAddress: String?
+    /// A PagerDuty Events API body, parsed once where its `routing_key` was looked for
+    /// (`.some(nil)`: it was not JSON); `nil` when nobody parsed it yet.
+    public var eventBody: JSONValue??
 
     public init(source: Source) {
         self.coreContext = .init(source: source)

@@ -9,19 +9,26 @@ struct Handrail: AsyncParsableCommand {
         abstract: "Runbooks and incidents: alerts in, the right runbook on screen, every decision on the record.",
         discussion: """
             Environment (flags win over the environment):
-              DATABASE_URL              libpq connection string (URI or key=value); unset: embedded PostgreSQL
-              HANDRAIL_LISTEN           address to listen on (default 127.0.0.1:8080)
-              HANDRAIL_DATA_DIR         Handrail's own files, the embedded cluster in postgres/ (default .handrail)
-              HANDRAIL_RUNBOOKS_DIR     runbooks folder (default: the checkout's runbooks/)
-              HANDRAIL_TEMPLATES_DIR    templates folder (default: the checkout's templates/)
-              HANDRAIL_MIGRATIONS_DIR   migrations folder (default: the checkout's migrations/)
-              HANDRAIL_SKIP_MIGRATIONS  1: do not apply pending migrations at start
-              HANDRAIL_LOG_LEVEL        trace, debug, info (default), notice, warning, error
-              HANDRAIL_BCRYPT_COST      bcrypt work factor for new passwords (default 12)
-              HANDRAIL_BEHIND_TLS_PROXY 1: Secure cookies, client address from X-Forwarded-For
-              HANDRAIL_METRICS_PUBLIC   1: /metrics for everyone (default: loopback, or signed in)
-              HANDRAIL_DB_POOL_SIZE     database connections per server process (default 20)
-              HANDRAIL_PUBLIC_URL       the address people open Handrail at, for incident links
+              DATABASE_URL                libpq connection string (URI or key=value);
+                                          unset: the embedded PostgreSQL
+              HANDRAIL_LISTEN             address to listen on (127.0.0.1:8080)
+              HANDRAIL_DATA_DIR           Handrail's own files (.handrail)
+              HANDRAIL_RUNBOOKS_DIR       runbooks folder (the checkout's runbooks/)
+              HANDRAIL_TEMPLATES_DIR      templates folder (the checkout's templates/)
+              HANDRAIL_MIGRATIONS_DIR     migrations folder (the checkout's migrations/)
+              HANDRAIL_SKIP_MIGRATIONS    1: do not apply pending migrations at start
+              HANDRAIL_LOG_LEVEL          trace, debug, info (default), notice, warning,
+                                          error
+              HANDRAIL_BCRYPT_COST        bcrypt work factor for new passwords (12)
+              HANDRAIL_BEHIND_TLS_PROXY   1: Secure cookies; trust a loopback proxy
+              HANDRAIL_TRUSTED_PROXIES    proxies (CIDRs) whose X-Forwarded-For counts
+              HANDRAIL_METRICS_PUBLIC     1: /metrics for everyone
+              HANDRAIL_DB_POOL_SIZE       database connections per process (20)
+              HANDRAIL_STATEMENT_TIMEOUT  seconds per database statement (5)
+              HANDRAIL_READ_TIMEOUT       seconds for a request to arrive (15)
+              HANDRAIL_IDLE_TIMEOUT       seconds an idle connection stays open (30)
+              HANDRAIL_MAX_CONNECTIONS    HTTP connections at once (1000)
+              HANDRAIL_PUBLIC_URL         the address people open Handrail at
             """,
         subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self, Runbooks.self, Incidents.self, Rotations.self, Decisions.self, Handoff.self, Postmortem.self, Demo.self],
         defaultSubcommand: nil

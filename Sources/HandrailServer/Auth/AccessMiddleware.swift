@@ -71,7 +71,10 @@ struct AccessMiddleware: RouterMiddleware {
         // PagerDuty's Events API authenticates by `routing_key` alone and ignores any
         // Authorization header (its clients may send the REST API's `Token token=…`).
         if context.principal == nil, case .ingest(let kinds) = access, kinds.contains(.pagerduty) {
-            context.principal = try await Self.routingKeyPrincipal(&request, auth: auth)
+            let body = try await request.collectBody(limit: Self.maximumSignedBody)
+            let event = try? JSONParser.parse(Data(body.readableBytesView))
+            context.eventBody = .some(event)
+            context.principal = try await Self.routingKeyPrincipal(event, auth: auth)
         }
         switch access.allows(context.principal, fromLoopback: context.isLoopback) {
         case .allow:
@@ -114,12 +117,8 @@ struct AccessMiddleware: RouterMiddleware {
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 
     /// PagerDuty's Events API carries the integration key in the body, as `routing_key`.
-    static func routingKeyPrincipal(_ request: inout Request, auth: AuthService) async throws -> Principal? {
-        struct Envelope: Decodable { let routing_key: String? }
-        let body = try await request.collectBody(limit: maximumSignedBody)
-        guard let key = (try? JSONDecoder().decode(Envelope.self, from: Data(body.readableBytesView)))?.routing_key?
-            .trimmingCharacters(in: .whitespaces), !key.isEmpty
-        else { return nil }
+    static func routingKeyPrincipal(_ event: JSONValue?, auth: AuthService) async throws -> Principal? {
+        guard let key = event?["routing_key"]?.stringValue?.trimmingCharacters(in: .whitespaces), !key.isEmpty else { return nil }
         return try await auth.integrations.authenticate(keyHash: Secrets.hash(key)).map(Principal.integration)
     }
 
