@@ -1,9 +1,11 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
-/// Settings every Swift target shares: Swift 6 language mode (strict concurrency) plus the
-/// upcoming features the hummingbird house style turns on.
+/// Settings every Swift target shares: Swift 6 language mode (strict concurrency), the
+/// upcoming features the hummingbird house style turns on, and no warnings: the project's own
+/// targets build with none, and a new one fails the build.
 let swiftSettings: [SwiftSetting] = [
+    .treatAllWarnings(as: .error),
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
     .enableUpcomingFeature("InternalImportsByDefault"),

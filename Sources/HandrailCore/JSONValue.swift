@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Any JSON value, for data whose shape varies (timeline event details).
 public enum JSONValue: Sendable, Equatable, Codable {

@@ -171,7 +171,7 @@ final class HandoffTemplateValue: MustacheParent {
     let fields: [String: Any]
 
     init(_ d: HandoffDocument) {
-        func boxed<T: TemplateFields>(_ rows: [T]) -> [TemplateBox<T>] { rows.map(TemplateBox.init) }
+        func boxed<T: TemplateFields>(_ rows: [T]) -> [TemplateBox<T>] { rows.map { TemplateBox($0) } }
         fields = [
             "rotation": d.rotation, "timeZone": d.timeZone, "from": d.from, "to": d.to,
             "onCall": boxed(d.onCall), "opened": boxed(d.opened), "resolved": boxed(d.resolved), "stillOpen": boxed(d.stillOpen),

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import HandrailCore
 public import HandrailStore
 public import Postgres

@@ -38,7 +38,7 @@ struct PostmortemController {
             case "html":
                 let page = DocumentRenderer.page(title: "Postmortem \(view.postmortem.incident)", markdown: try render(view.document))
                 return HandoffController.text(page, type: "text/html; charset=utf-8")
-            default: return try await view.response(from: request, context: context)
+            default: return try view.response(from: request, context: context)
             }
         }
         routes.on(.put, "\(base)/sections/:section", .role(.responder)) { request, context in

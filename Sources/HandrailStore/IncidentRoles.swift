@@ -1,6 +1,6 @@
 public import Foundation
 public import HandrailCore
-public import Postgres
+import Postgres
 
 /// Who holds one role of an incident now.
 public struct IncidentRoleHolder: Sendable, Equatable, Codable {

@@ -243,7 +243,8 @@ struct Integrations: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List integration keys: name, kind, prefix, state.")
         @OptionGroup var database: DatabaseOptions
         func run() async throws {
-            for k in try await withDatabase(database) { db, _ in try await IntegrationKeyStore(pool: db.pool).list() } {
+            let keys = try await withDatabase(database) { db, _ in try await IntegrationKeyStore(pool: db.pool).list() }
+            for k in keys {
                 print([k.name, k.kind.rawValue, k.displayPrefix, k.revokedAt == nil ? "active" : "revoked"].joined(separator: "\t"))
             }
         }

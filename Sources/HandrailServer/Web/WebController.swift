@@ -148,7 +148,7 @@ struct WebController {
             [
                 "alertname": a.alertname, "status": a.status, "firing": a.status == "firing", "integration": a.integration, "source": a.source,
                 "labels": a.labels.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] },
-                "summary": (a.annotations["summary"] ?? a.annotations["description"]) as Any,
+                "summary": (a.annotations["summary"] ?? a.annotations["description"]) as String? as Any,
                 "value": a.value.map(PostmortemDocument.number) as Any,
                 "threshold": (a.value != nil ? PostmortemDocument.thresholds(for: a.labels, thresholds) : nil) as Any,
                 "first_seen": Self.time(a.firstSeenAt), "deliveries": a.deliveryCount,
