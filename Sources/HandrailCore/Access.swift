@@ -9,7 +9,10 @@ public enum Role: String, CaseIterable, Comparable, Sendable, Codable {
     /// Parses a role name, with an error that lists the valid ones.
     public static func parse(_ text: String, field: String = "role") throws(ValidationError) -> Role {
         guard let role = Role(rawValue: text.lowercased()) else {
-            throw ValidationError(field: field, message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)")
+            throw ValidationError(
+                field: field,
+                message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)"
+            )
         }
         return role
     }
@@ -21,7 +24,10 @@ public enum IntegrationKind: String, CaseIterable, Sendable, Codable {
 
     public static func parse(_ text: String, field: String = "kind") throws(ValidationError) -> IntegrationKind {
         guard let kind = IntegrationKind(rawValue: text.lowercased()) else {
-            throw ValidationError(field: field, message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)")
+            throw ValidationError(
+                field: field,
+                message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)"
+            )
         }
         return kind
     }

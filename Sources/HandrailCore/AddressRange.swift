@@ -78,7 +78,10 @@ public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
         var ranges: [AddressRange] = []
         for item in text.split(whereSeparator: { $0 == "," || $0 == " " }) where !item.isEmpty {
             guard let range = AddressRange(item) else {
-                throw ValidationError(field: field, message: "must be addresses or CIDR ranges such as 10.0.0.0/8 or fd00::/8, not \(String(item).debugDescription)")
+                throw ValidationError(
+                    field: field,
+                    message: "must be addresses or CIDR ranges such as 10.0.0.0/8 or fd00::/8, not \(String(item).debugDescription)"
+                )
             }
             ranges.append(range)
         }
@@ -92,7 +95,9 @@ public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
 extension StringProtocol {
     var trimmingSpaces: Substring {
         let s = self[...]
-        guard let first = s.firstIndex(where: { $0 != " " && $0 != "\t" }), let last = s.lastIndex(where: { $0 != " " && $0 != "\t" }) else { return "" }
+        guard let first = s.firstIndex(where: { $0 != " " && $0 != "\t" }), let last = s.lastIndex(where: { $0 != " " && $0 != "\t" }) else {
+            return ""
+        }
         return Substring(s[first...last])
     }
 }

@@ -21,8 +21,10 @@ public enum AlertLimits {
     /// The parts of an alert, for naming them as the sender did.
     public enum Part: Sendable {
         case fingerprint
-        case labels, label(String)
-        case annotations, annotation(String)
+        case labels
+        case label(String)
+        case annotations
+        case annotation(String)
         case generatorURL
         case link(String)
         case value(String)
@@ -56,7 +58,9 @@ public enum AlertLimits {
         if n > alertsPerDelivery {
             throw ValidationError(
                 field: "alerts",
-                message: "holds \(n) alerts; at most \(alertsPerDelivery) per delivery (Alertmanager: set max_alerts: \(alertsPerDelivery) on the webhook)")
+                message:
+                    "holds \(n) alerts; at most \(alertsPerDelivery) per delivery (Alertmanager: set max_alerts: \(alertsPerDelivery) on the webhook)"
+            )
         }
     }
 

@@ -27,8 +27,16 @@ public struct NormalizedAlert: Sendable, Equatable, Codable {
     public var links: [String: String]
 
     public init(
-        source: IntegrationKind, fingerprint: String, status: AlertStatus, labels: [String: String], annotations: [String: String] = [:],
-        startsAt: Date? = nil, endsAt: Date? = nil, value: Double? = nil, values: [String: Double] = [:], generatorURL: String? = nil,
+        source: IntegrationKind,
+        fingerprint: String,
+        status: AlertStatus,
+        labels: [String: String],
+        annotations: [String: String] = [:],
+        startsAt: Date? = nil,
+        endsAt: Date? = nil,
+        value: Double? = nil,
+        values: [String: Double] = [:],
+        generatorURL: String? = nil,
         links: [String: String] = [:]
     ) {
         self.source = source
@@ -78,7 +86,9 @@ public enum AlertNormalizer {
             guard let key = alert["dedup_key"] else { throw ValidationError(field: prefix + "dedup_key", message: "is required") }
             guard case .string(let dedupKey) = key else { throw ValidationError(field: prefix + "dedup_key", message: "must be a string") }
             let trimmedKey = dedupKey.trimmingCharacters(in: .whitespaces)
-            guard (1...255).contains(trimmedKey.count) else { throw ValidationError(field: prefix + "dedup_key", message: "must be 1 to 255 characters") }
+            guard (1...255).contains(trimmedKey.count) else {
+                throw ValidationError(field: prefix + "dedup_key", message: "must be 1 to 255 characters")
+            }
             var status = AlertStatus.firing
             if let value = alert["status"], value != .null {
                 guard case .string(let text) = value, let parsed = AlertStatus(rawValue: text.lowercased()) else {
@@ -109,10 +119,19 @@ public enum AlertNormalizer {
                 value = number
             }
             let links = try strings(alert["links"], prefix + "links", required: false)
-            normalized.append(NormalizedAlert(
-                source: .generic, fingerprint: trimmedKey, status: status, labels: labels, annotations: annotations,
-                startsAt: try date(alert["starts_at"], prefix + "starts_at"), endsAt: try date(alert["ends_at"], prefix + "ends_at"),
-                value: value ?? primaryValue(values: [:], labels: labels, annotations: annotations), links: links))
+            normalized.append(
+                NormalizedAlert(
+                    source: .generic,
+                    fingerprint: trimmedKey,
+                    status: status,
+                    labels: labels,
+                    annotations: annotations,
+                    startsAt: try date(alert["starts_at"], prefix + "starts_at"),
+                    endsAt: try date(alert["ends_at"], prefix + "ends_at"),
+                    value: value ?? primaryValue(values: [:], labels: labels, annotations: annotations),
+                    links: links
+                )
+            )
         }
         let batch = AlertBatch(alerts: normalized, truncatedAlerts: 0, receiver: nil, groupKey: nil)
         try AlertLimits.check(batch) { n, part in

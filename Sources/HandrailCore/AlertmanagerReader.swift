@@ -99,7 +99,10 @@ struct AlertmanagerReader {
         guard depth < JSONParser.maxDepth else { throw JSONParser.Failure(offset: r.i) }
         r.i += 1
         r.skipSpace()
-        if peek(0x7D) { r.i += 1; return }
+        if peek(0x7D) {
+            r.i += 1
+            return
+        }
         while true {
             r.skipSpace()
             guard peek(0x22) else { throw JSONParser.Failure(offset: r.i) }
@@ -111,8 +114,14 @@ struct AlertmanagerReader {
             guard r.i < r.bytes.count else { throw JSONParser.Failure(offset: r.i) }
             try field(&self, key)
             r.skipSpace()
-            if peek(0x2C) { r.i += 1; continue }
-            if peek(0x7D) { r.i += 1; return }
+            if peek(0x2C) {
+                r.i += 1
+                continue
+            }
+            if peek(0x7D) {
+                r.i += 1
+                return
+            }
             throw JSONParser.Failure(offset: r.i)
         }
     }
@@ -121,14 +130,23 @@ struct AlertmanagerReader {
         guard depth < JSONParser.maxDepth else { throw JSONParser.Failure(offset: r.i) }
         r.i += 1
         r.skipSpace()
-        if peek(0x5D) { r.i += 1; return }
+        if peek(0x5D) {
+            r.i += 1
+            return
+        }
         while true {
             r.skipSpace()
             guard r.i < r.bytes.count else { throw JSONParser.Failure(offset: r.i) }
             try item(&self)
             r.skipSpace()
-            if peek(0x2C) { r.i += 1; continue }
-            if peek(0x5D) { r.i += 1; return }
+            if peek(0x2C) {
+                r.i += 1
+                continue
+            }
+            if peek(0x5D) {
+                r.i += 1
+                return
+            }
             throw JSONParser.Failure(offset: r.i)
         }
     }
@@ -181,8 +199,14 @@ struct AlertmanagerReader {
     }
 
     mutating func stringMap(depth: Int) throws(JSONParser.Failure) -> Map<String> {
-        if peek(0x6E) { try r.literal("null"); return .absent }
-        guard peek(0x7B) else { _ = try r.value(depth: depth); return .notObject }
+        if peek(0x6E) {
+            try r.literal("null")
+            return .absent
+        }
+        guard peek(0x7B) else {
+            _ = try r.value(depth: depth)
+            return .notObject
+        }
         var result: [String: String] = [:]
         result.reserveCapacity(8)
         var bad: String?
@@ -199,8 +223,14 @@ struct AlertmanagerReader {
     }
 
     mutating func numberMap(depth: Int) throws(JSONParser.Failure) -> Map<Double> {
-        if peek(0x6E) { try r.literal("null"); return .absent }
-        guard peek(0x7B) else { _ = try r.value(depth: depth); return .notObject }
+        if peek(0x6E) {
+            try r.literal("null")
+            return .absent
+        }
+        guard peek(0x7B) else {
+            _ = try r.value(depth: depth)
+            return .notObject
+        }
         var result: [String: Double] = [:]
         var bad: String?
         try object(depth: depth) { (reader: inout AlertmanagerReader, key: String) throws(JSONParser.Failure) in
@@ -239,17 +269,31 @@ extension AlertNormalizer {
             guard case .string(let statusText) = alert.status else {
                 throw ValidationError(field: field(".status"), message: alert.status == nil ? "is required" : "must be firing or resolved")
             }
-            guard let status = AlertStatus(rawValue: statusText) else { throw ValidationError(field: field(".status"), message: "must be firing or resolved, not \(statusText.debugDescription)") }
+            guard let status = AlertStatus(rawValue: statusText) else {
+                throw ValidationError(field: field(".status"), message: "must be firing or resolved, not \(statusText.debugDescription)")
+            }
             let labels = try map(alert.labels, field(".labels"), required: true, expected: "a string")
-            guard let alertname = labels["alertname"], !alertname.isEmpty else { throw ValidationError(field: field(".labels.alertname"), message: "is required") }
+            guard let alertname = labels["alertname"], !alertname.isEmpty else {
+                throw ValidationError(field: field(".labels.alertname"), message: "is required")
+            }
             let annotations = try map(alert.annotations, field(".annotations"), required: false, expected: "a string")
             let values = try map(alert.values, field(".values"), required: false, expected: "a number")
             let fingerprint = text(alert.fingerprint).flatMap { $0.isEmpty ? nil : $0 } ?? Self.fingerprint(labels)
-            normalized.append(NormalizedAlert(
-                source: source, fingerprint: fingerprint, status: status, labels: labels, annotations: annotations,
-                startsAt: try time(alert.startsAt, field(".startsAt")), endsAt: try time(alert.endsAt, field(".endsAt")),
-                value: primaryValue(values: values, labels: labels, annotations: annotations), values: values,
-                generatorURL: text(alert.generatorURL), links: alert.links))
+            normalized.append(
+                NormalizedAlert(
+                    source: source,
+                    fingerprint: fingerprint,
+                    status: status,
+                    labels: labels,
+                    annotations: annotations,
+                    startsAt: try time(alert.startsAt, field(".startsAt")),
+                    endsAt: try time(alert.endsAt, field(".endsAt")),
+                    value: primaryValue(values: values, labels: labels, annotations: annotations),
+                    values: values,
+                    generatorURL: text(alert.generatorURL),
+                    links: alert.links
+                )
+            )
         }
         var truncated = 0
         if case .number(let n) = root.truncated, n.isFinite, n > 0, n < 1e9 { truncated = Int(n) }
@@ -266,7 +310,12 @@ extension AlertNormalizer {
         }
     }
 
-    static func map<Value>(_ m: AlertmanagerReader.Map<Value>, _ field: @autoclosure () -> String, required: Bool, expected: String) throws(ValidationError) -> [String: Value] {
+    static func map<Value>(
+        _ m: AlertmanagerReader.Map<Value>,
+        _ field: @autoclosure () -> String,
+        required: Bool,
+        expected: String
+    ) throws(ValidationError) -> [String: Value] {
         switch m {
         case .absent:
             if required { throw ValidationError(field: field(), message: "is required") }

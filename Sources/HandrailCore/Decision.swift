@@ -2,11 +2,18 @@ public import Foundation
 
 /// What was decided about a change during an incident.
 public enum DecisionKind: String, CaseIterable, Sendable, Codable {
-    case rollback, rollForward = "roll_forward", hold, trafficShift = "traffic_shift", flagOff = "flag_off"
+    case rollback
+    case rollForward = "roll_forward"
+    case hold
+    case trafficShift = "traffic_shift"
+    case flagOff = "flag_off"
 
     public static func parse(_ text: String, field: String = "kind") throws(ValidationError) -> DecisionKind {
         guard let kind = DecisionKind(rawValue: text.lowercased()) else {
-            throw ValidationError(field: field, message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)")
+            throw ValidationError(
+                field: field,
+                message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)"
+            )
         }
         return kind
     }
@@ -14,11 +21,16 @@ public enum DecisionKind: String, CaseIterable, Sendable, Codable {
 
 /// Whether an executed decision did what it was for.
 public enum DecisionOutcome: String, CaseIterable, Sendable, Codable {
-    case effective, notEffective = "not_effective", reverted
+    case effective
+    case notEffective = "not_effective"
+    case reverted
 
     public static func parse(_ text: String, field: String = "outcome") throws(ValidationError) -> DecisionOutcome {
         guard let outcome = DecisionOutcome(rawValue: text.lowercased()) else {
-            throw ValidationError(field: field, message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)")
+            throw ValidationError(
+                field: field,
+                message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)"
+            )
         }
         return outcome
     }
@@ -30,7 +42,10 @@ public enum IncidentRole: String, CaseIterable, Sendable, Codable {
 
     public static func parse(_ text: String, field: String = "role") throws(ValidationError) -> IncidentRole {
         guard let role = IncidentRole(rawValue: text.lowercased()) else {
-            throw ValidationError(field: field, message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)")
+            throw ValidationError(
+                field: field,
+                message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)"
+            )
         }
         return role
     }
@@ -39,11 +54,15 @@ public enum IncidentRole: String, CaseIterable, Sendable, Codable {
 /// How a role changes hands: someone takes it for themselves, assigns it to another
 /// person, or the holder hands it over.
 public enum RoleChange: String, CaseIterable, Sendable, Codable {
-    case take, assign, handOver = "hand_over"
+    case take, assign
+    case handOver = "hand_over"
 
     public static func parse(_ text: String, field: String = "action") throws(ValidationError) -> RoleChange {
         guard let change = RoleChange(rawValue: text.lowercased()) else {
-            throw ValidationError(field: field, message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)")
+            throw ValidationError(
+                field: field,
+                message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)"
+            )
         }
         return change
     }
@@ -89,25 +108,30 @@ public struct OutcomeProposal: Sendable, Equatable, Codable {
             return OutcomeProposal(
                 outcome: .effective,
                 check: "all \(relevant.count) alert\(relevant.count == 1 ? "" : "s") cleared within \(span) of execution (the last \(when))",
-                windowEnds: ends)
+                windowEnds: ends
+            )
         }
         if now < ends {
             return OutcomeProposal(
                 outcome: nil,
-                check: "\(open.count) of \(relevant.count) alert\(relevant.count == 1 ? "" : "s") still firing; the \(span) window ends at \(RFC3339.format(ends))",
-                windowEnds: ends)
+                check:
+                    "\(open.count) of \(relevant.count) alert\(relevant.count == 1 ? "" : "s") still firing; the \(span) window ends at \(RFC3339.format(ends))",
+                windowEnds: ends
+            )
         }
         return OutcomeProposal(
             outcome: .notEffective,
             check: "\(open.count) of \(relevant.count) alert\(relevant.count == 1 ? "" : "s") still firing \(span) after execution",
-            windowEnds: ends)
+            windowEnds: ends
+        )
     }
 
     /// `30 min`, `2 h`, `1 h 30 min`, `45 s` (to the nearest minute from one minute up).
     public static func duration(_ seconds: Int) -> String {
         if seconds < 60 { return "\(seconds) s" }
         let minutes = (seconds + 30) / 60
-        let h = minutes / 60, m = minutes % 60
+        let h = minutes / 60
+        let m = minutes % 60
         if h == 0 { return "\(m) min" }
         return m == 0 ? "\(h) h" : "\(h) h \(m) min"
     }

@@ -73,8 +73,15 @@ public enum DemoHistory {
     public static let models = ["ranker", "fraud-scorer", "recsys-retrieval", "eta-predictor", "search-embedder", "churn-model"]
 
     /// `count` incidents opened over the `years` before `now`, oldest first.
-    public static func incidents(count: Int, seed: UInt64, now: Date, years: Int = 1, runbooks: [(id: String, version: Int, runbook: Runbook)],
-                                 rotations: [String: Rotation], responders: [String]) -> [DemoIncident] {
+    public static func incidents(
+        count: Int,
+        seed: UInt64,
+        now: Date,
+        years: Int = 1,
+        runbooks: [(id: String, version: Int, runbook: Runbook)],
+        rotations: [String: Rotation],
+        responders: [String]
+    ) -> [DemoIncident] {
         var rng = SeededRandom(seed: seed)
         guard !runbooks.isEmpty else { return [] }
         let year = 365.0 * 86400 * Double(max(1, years))
@@ -88,9 +95,15 @@ public enum DemoHistory {
             let r = pick.runbook
             let model = models[Int.random(in: 0..<models.count, using: &rng)]
             var labels = ["model": model, "service": "ml-\(model)"]
-            if case .exact(let name)? = r.match.first(where: { $0.label == "alertname" })?.value { labels["alertname"] = name } else { labels["alertname"] = r.id }
+            if case .exact(let name)? = r.match.first(where: { $0.label == "alertname" })?.value {
+                labels["alertname"] = name
+            } else {
+                labels["alertname"] = r.id
+            }
             let threshold = r.thresholds.first
-            let value = threshold.map { t in (t.critical ?? t.warning ?? 1) * Double.random(in: 0.8...1.6, using: &rng) } ?? Double.random(in: 0...1, using: &rng)
+            let value =
+                threshold.map { t in (t.critical ?? t.warning ?? 1) * Double.random(in: 0.8...1.6, using: &rng) }
+                ?? Double.random(in: 0...1, using: &rng)
             let severity = threshold.flatMap { $0.severity(for: value) } ?? r.severity
             let rotation = r.owners
             let owner = rotation.flatMap { rotations[$0]?.onCall(at: opened).user }
@@ -110,8 +123,16 @@ public enum DemoHistory {
             for a in 0..<Int.random(in: 1...3, using: &rng) {
                 var l = labels
                 l["feature"] = ["age", "country", "amount", "device", "hour"][a]
-                alerts.append(.init(fingerprint: "demo-\(seed)-\(n)-\(a)", labels: l, value: value, deliveries: Int.random(in: 1...240, using: &rng),
-                                    firstSeen: opened.addingTimeInterval(Double(a) * 30), cleared: resolved.map { $0.addingTimeInterval(-Double.random(in: 0...300, using: &rng)) }))
+                alerts.append(
+                    .init(
+                        fingerprint: "demo-\(seed)-\(n)-\(a)",
+                        labels: l,
+                        value: value,
+                        deliveries: Int.random(in: 1...240, using: &rng),
+                        firstSeen: opened.addingTimeInterval(Double(a) * 30),
+                        cleared: resolved.map { $0.addingTimeInterval(-Double.random(in: 0...300, using: &rng)) }
+                    )
+                )
             }
             var marks: [DemoIncident.Mark] = []
             var t = ack
@@ -121,9 +142,25 @@ public enum DemoHistory {
                 if resolved == nil, t > now { break }
                 let roll = Double.random(in: 0..<1, using: &rng)
                 if roll < 0.06 {
-                    marks.append(.init(step: step.index, outcome: "skipped", note: ["dashboard was down", "not relevant for this model", "done by the data team already"][step.index % 3], by: worker, at: t))
+                    marks.append(
+                        .init(
+                            step: step.index,
+                            outcome: "skipped",
+                            note: ["dashboard was down", "not relevant for this model", "done by the data team already"][step.index % 3],
+                            by: worker,
+                            at: t
+                        )
+                    )
                 } else if roll < 0.09 {
-                    marks.append(.init(step: step.index, outcome: "failed", note: ["command timed out", "no access to the cluster", "query returned nothing"][step.index % 3], by: worker, at: t))
+                    marks.append(
+                        .init(
+                            step: step.index,
+                            outcome: "failed",
+                            note: ["command timed out", "no access to the cluster", "query returned nothing"][step.index % 3],
+                            by: worker,
+                            at: t
+                        )
+                    )
                 } else {
                     marks.append(.init(step: step.index, outcome: "done", note: nil, by: worker, at: t))
                 }
@@ -141,16 +178,39 @@ public enum DemoHistory {
                     let done = executed < now
                     let effective = rng.chance(0.8)
                     let settled = resolved.map { now.timeIntervalSince($0) > 7 * 86400 || rng.chance(0.5) } ?? false
-                    decision = .init(kind: "rollback", model: model, fromVersion: "v\(v)", toVersion: "v\(v - 1)",
-                                     rationale: "\(labels["alertname"]!) at \(String(format: "%.2f", value)) since v\(v) shipped",
-                                     by: "lena", at: at, executedAt: done ? executed : nil, outcome: done && settled ? (effective ? "effective" : "not_effective") : nil)
+                    decision = .init(
+                        kind: "rollback",
+                        model: model,
+                        fromVersion: "v\(v)",
+                        toVersion: "v\(v - 1)",
+                        rationale: "\(labels["alertname"]!) at \(String(format: "%.2f", value)) since v\(v) shipped",
+                        by: "lena",
+                        at: at,
+                        executedAt: done ? executed : nil,
+                        outcome: done && settled ? (effective ? "effective" : "not_effective") : nil
+                    )
                 }
             }
-            result.append(DemoIncident(
-                runbookID: pick.id, runbookVersion: pick.version, title: "\(r.title) on \(model)", severity: severity.rawValue, groupingKey: key,
-                labels: labels, rotation: rotation, owner: owner, openedAt: opened, acknowledgedAt: ack < now ? ack : nil, resolvedAt: resolved,
-                resolvedBy: resolved == nil ? nil : worker, alerts: alerts, marks: marks, decision: decision,
-                postmortem: resolved != nil && severity == .critical && rng.chance(0.1)))
+            result.append(
+                DemoIncident(
+                    runbookID: pick.id,
+                    runbookVersion: pick.version,
+                    title: "\(r.title) on \(model)",
+                    severity: severity.rawValue,
+                    groupingKey: key,
+                    labels: labels,
+                    rotation: rotation,
+                    owner: owner,
+                    openedAt: opened,
+                    acknowledgedAt: ack < now ? ack : nil,
+                    resolvedAt: resolved,
+                    resolvedBy: resolved == nil ? nil : worker,
+                    alerts: alerts,
+                    marks: marks,
+                    decision: decision,
+                    postmortem: resolved != nil && severity == .critical && rng.chance(0.1)
+                )
+            )
         }
         return result
     }

@@ -18,7 +18,8 @@ public struct HandoffWindow: Sendable, Equatable, Codable {
     public static func isoWeek(_ text: String, timeZone: String, field: String = "week") throws(ValidationError) -> HandoffWindow {
         let parts = text.uppercased().split(separator: "-W")
         guard parts.count == 2, let year = Int(parts[0]), let week = Int(parts[1]), (1...53).contains(week),
-              let jan4 = LocalDate(year: year, month: 1, day: 4) else {
+            let jan4 = LocalDate(year: year, month: 1, day: 4)
+        else {
             throw ValidationError(field: field, message: "must be an ISO week such as 2026-W47, not \(text.debugDescription)")
         }
         // Week 1 is the week with 4 January; weeks start on Monday.
@@ -76,8 +77,21 @@ public struct HandoffIncident: Sendable, Equatable, Codable {
     /// Skipped and failed steps (their latest marks).
     public var gaps: [Gap]
 
-    public init(number: Int64, title: String, severity: String, state: String, openedAt: Date, acknowledgedAt: Date? = nil, resolvedAt: Date? = nil,
-                owner: String? = nil, ownerPending: Bool = false, runbookId: String? = nil, runbookVersion: Int? = nil, nextStep: String? = nil, gaps: [Gap] = []) {
+    public init(
+        number: Int64,
+        title: String,
+        severity: String,
+        state: String,
+        openedAt: Date,
+        acknowledgedAt: Date? = nil,
+        resolvedAt: Date? = nil,
+        owner: String? = nil,
+        ownerPending: Bool = false,
+        runbookId: String? = nil,
+        runbookVersion: Int? = nil,
+        nextStep: String? = nil,
+        gaps: [Gap] = []
+    ) {
         self.number = number
         self.title = title
         self.severity = severity
@@ -160,8 +174,15 @@ public struct HandoffLog: Sendable, Equatable, Codable {
     /// Open action items of the rotation's postmortems.
     public var actionItems: [OpenActionItem]
 
-    public init(rotation: Rotation, window: HandoffWindow, incidents: [HandoffIncident], decisions: [HandoffDecision], noise: [AlertNoise],
-                withoutRunbook: [String: Int], actionItems: [OpenActionItem] = []) {
+    public init(
+        rotation: Rotation,
+        window: HandoffWindow,
+        incidents: [HandoffIncident],
+        decisions: [HandoffDecision],
+        noise: [AlertNoise],
+        withoutRunbook: [String: Int],
+        actionItems: [OpenActionItem] = []
+    ) {
         self.rotation = rotation
         self.window = window
         self.incidents = incidents
@@ -262,11 +283,17 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         func row(_ i: HandoffIncident) -> Row {
             let end = i.resolvedAt ?? w.to
             return Row(
-                ref: ref(i.number), title: i.title, severity: i.severity, state: i.state,
+                ref: ref(i.number),
+                title: i.title,
+                severity: i.severity,
+                state: i.state,
                 owner: i.owner.map { $0 + (i.ownerPending ? " (awaiting acceptance)" : "") } ?? "nobody",
-                opened: fmt.string(i.openedAt), resolved: i.resolvedAt.map(fmt.string),
+                opened: fmt.string(i.openedAt),
+                resolved: i.resolvedAt.map(fmt.string),
                 duration: OutcomeProposal.duration(max(0, Int(end.timeIntervalSince(i.openedAt)))),
-                runbook: i.runbookId.map { "\($0) v\(i.runbookVersion ?? 0)" } ?? "no runbook", nextStep: i.nextStep)
+                runbook: i.runbookId.map { "\($0) v\(i.runbookVersion ?? 0)" } ?? "no runbook",
+                nextStep: i.nextStep
+            )
         }
         let byNumber = log.incidents.sorted { $0.number < $1.number }
         let inWindow = { (d: Date?) in d.map { $0 >= w.from && $0 < w.to } ?? false }
@@ -275,17 +302,31 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         let openAtEnd = { (i: HandoffIncident) in i.openedAt < w.to && (i.resolvedAt.map { $0 >= w.to } ?? true) }
         let stillOpen = byNumber.filter(openAtEnd)
         func decisionRow(_ d: HandoffDecision) -> DecisionRow {
-            DecisionRow(ref: ref(d.incident), id: d.id, kind: d.kind, target: d.target, decidedBy: d.decidedBy,
-                        decided: fmt.string(d.decidedAt), rationale: d.rationale, status: d.status)
+            DecisionRow(
+                ref: ref(d.incident),
+                id: d.id,
+                kind: d.kind,
+                target: d.target,
+                decidedBy: d.decidedBy,
+                decided: fmt.string(d.decidedAt),
+                rationale: d.rationale,
+                status: d.status
+            )
         }
         let decisions = log.decisions.sorted { ($0.decidedAt, $0.id) < ($1.decidedAt, $1.id) }
         let gaps = byNumber.filter { inWindow($0.openedAt) || inWindow($0.resolvedAt) || openAtEnd($0) }.flatMap { i in
-            i.gaps.sorted { $0.step < $1.step }.map { GapRow(ref: ref(i.number), step: $0.step, title: $0.title, outcome: $0.outcome, note: $0.note, by: $0.by) }
+            i.gaps.sorted { $0.step < $1.step }.map {
+                GapRow(ref: ref(i.number), step: $0.step, title: $0.title, outcome: $0.outcome, note: $0.note, by: $0.by)
+            }
         }
         let previous = w.previous
         func mean(_ values: [TimeInterval]) -> TimeInterval? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
         func mtta(_ window: HandoffWindow) -> TimeInterval? {
-            mean(byNumber.filter { $0.openedAt >= window.from && $0.openedAt < window.to }.compactMap { i in i.acknowledgedAt.map { $0.timeIntervalSince(i.openedAt) } })
+            mean(
+                byNumber.filter { $0.openedAt >= window.from && $0.openedAt < window.to }.compactMap { i in
+                    i.acknowledgedAt.map { $0.timeIntervalSince(i.openedAt) }
+                }
+            )
         }
         func mttr(_ window: HandoffWindow) -> TimeInterval? {
             mean(byNumber.compactMap { i in i.resolvedAt.flatMap { $0 >= window.from && $0 < window.to ? $0.timeIntervalSince(i.openedAt) : nil } })
@@ -301,7 +342,9 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             return Measure(name: name, current: show(now), previous: show(before), change: change)
         }
         let noisy = log.noise.filter { $0.deliveries > 0 }.sorted { ($1.deliveries, $0.alertname) < ($0.deliveries, $1.alertname) }
-        let unrouted = log.withoutRunbook.map { AlertNoise(alertname: $0.key, alerts: $0.value, deliveries: 0) }.sorted { $0.alertname < $1.alertname }
+        let unrouted = log.withoutRunbook.map { AlertNoise(alertname: $0.key, alerts: $0.value, deliveries: 0) }.sorted {
+            $0.alertname < $1.alertname
+        }
         let cover = log.rotation.coverage(from: w.from, to: w.to).map {
             Cover(user: $0.user, from: fmt.string($0.start), to: fmt.string($0.end), override: $0.override != nil)
         }
@@ -316,15 +359,26 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             ActionRow(ref: ref($0.incident), title: $0.title, owner: $0.owner, due: $0.due.description, overdue: $0.due < endDay)
         }
         return HandoffDocument(
-            rotation: log.rotation.name, timeZone: zone, from: fmt.string(w.from), to: fmt.string(w.to), onCall: cover,
-            opened: opened.map(row), resolved: resolved.map(row), stillOpen: stillOpen.map(row),
+            rotation: log.rotation.name,
+            timeZone: zone,
+            from: fmt.string(w.from),
+            to: fmt.string(w.to),
+            onCall: cover,
+            opened: opened.map(row),
+            resolved: resolved.map(row),
+            stillOpen: stillOpen.map(row),
             decisionsMade: made,
             awaitingOutcome: decisions.filter { $0.status == "awaiting_execution" || $0.status == "awaiting_outcome" }.map(decisionRow),
-            gaps: gaps, withoutRunbook: unrouted, noisiest: Array(noisy.prefix(5)),
-            measures: [measure("MTTA (opened → acknowledged)", mtta(w), mtta(previous)), measure("MTTR (opened → resolved)", mttr(w), mttr(previous))],
+            gaps: gaps,
+            withoutRunbook: unrouted,
+            noisiest: Array(noisy.prefix(5)),
+            measures: [
+                measure("MTTA (opened → acknowledged)", mtta(w), mtta(previous)), measure("MTTR (opened → resolved)", mttr(w), mttr(previous)),
+            ],
             actionItems: items,
             quiet: opened.isEmpty && resolved.isEmpty && stillOpen.isEmpty && made.isEmpty,
-            gapFree: gaps.isEmpty && unrouted.isEmpty)
+            gapFree: gaps.isEmpty && unrouted.isEmpty
+        )
     }
 }
 
@@ -364,7 +418,8 @@ public struct TimeFormatter: Sendable {
         let seconds = local - days * 86400
         let d = LocalDate(dayNumber: days)
         func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(Self.days[d.weekday - 1]) \(d) \(two(seconds / 3600)):\(two(seconds % 3600 / 60)) \(offset < 0 ? "-" : "+")\(two(abs(offset) / 3600)):\(two(abs(offset) % 3600 / 60))"
+        return
+            "\(Self.days[d.weekday - 1]) \(d) \(two(seconds / 3600)):\(two(seconds % 3600 / 60)) \(offset < 0 ? "-" : "+")\(two(abs(offset) / 3600)):\(two(abs(offset) % 3600 / 60))"
     }
 }
 
@@ -380,21 +435,36 @@ extension HandoffDocument {
         w.out.reserveCapacity(opened.count * 400 + resolved.count * 400 + 4096)
         w.open()
         w.array("actionItems", actionItems) { w, a in
-            w.string("due", a.due); w.bool("overdue", a.overdue); w.string("owner", a.owner); w.string("ref", a.ref); w.string("title", a.title)
+            w.string("due", a.due)
+            w.bool("overdue", a.overdue)
+            w.string("owner", a.owner)
+            w.string("ref", a.ref)
+            w.string("title", a.title)
         }
         w.array("awaitingOutcome", awaitingOutcome, Self.decision)
         w.array("decisionsMade", decisionsMade, Self.decision)
         w.string("from", from)
         w.bool("gapFree", gapFree)
         w.array("gaps", gaps) { w, g in
-            w.string("by", g.by); w.string("note", g.note); w.string("outcome", g.outcome); w.string("ref", g.ref); w.int("step", Int64(g.step)); w.string("title", g.title)
+            w.string("by", g.by)
+            w.string("note", g.note)
+            w.string("outcome", g.outcome)
+            w.string("ref", g.ref)
+            w.int("step", Int64(g.step))
+            w.string("title", g.title)
         }
         w.array("measures", measures) { w, m in
-            w.string("change", m.change); w.string("current", m.current); w.string("name", m.name); w.string("previous", m.previous)
+            w.string("change", m.change)
+            w.string("current", m.current)
+            w.string("name", m.name)
+            w.string("previous", m.previous)
         }
         w.array("noisiest", noisiest, Self.noise)
         w.array("onCall", onCall) { w, c in
-            w.string("from", c.from); w.bool("override", c.override); w.string("to", c.to); w.string("user", c.user)
+            w.string("from", c.from)
+            w.bool("override", c.override)
+            w.string("to", c.to)
+            w.string("user", c.user)
         }
         w.array("opened", opened, Self.row)
         w.bool("quiet", quiet)
@@ -409,17 +479,32 @@ extension HandoffDocument {
     }
 
     static func row(_ w: inout JSONObjectWriter, _ r: Row) {
-        w.string("duration", r.duration); w.string("nextStep", r.nextStep); w.string("opened", r.opened); w.string("owner", r.owner)
-        w.string("ref", r.ref); w.string("resolved", r.resolved); w.string("runbook", r.runbook); w.string("severity", r.severity)
-        w.string("state", r.state); w.string("title", r.title)
+        w.string("duration", r.duration)
+        w.string("nextStep", r.nextStep)
+        w.string("opened", r.opened)
+        w.string("owner", r.owner)
+        w.string("ref", r.ref)
+        w.string("resolved", r.resolved)
+        w.string("runbook", r.runbook)
+        w.string("severity", r.severity)
+        w.string("state", r.state)
+        w.string("title", r.title)
     }
 
     static func decision(_ w: inout JSONObjectWriter, _ d: DecisionRow) {
-        w.string("decided", d.decided); w.string("decidedBy", d.decidedBy); w.int("id", d.id); w.string("kind", d.kind)
-        w.string("rationale", d.rationale); w.string("ref", d.ref); w.string("status", d.status); w.string("target", d.target)
+        w.string("decided", d.decided)
+        w.string("decidedBy", d.decidedBy)
+        w.int("id", d.id)
+        w.string("kind", d.kind)
+        w.string("rationale", d.rationale)
+        w.string("ref", d.ref)
+        w.string("status", d.status)
+        w.string("target", d.target)
     }
 
     static func noise(_ w: inout JSONObjectWriter, _ n: AlertNoise) {
-        w.string("alertname", n.alertname); w.int("alerts", Int64(n.alerts)); w.int("deliveries", Int64(n.deliveries))
+        w.string("alertname", n.alertname)
+        w.int("alerts", Int64(n.alerts))
+        w.int("deliveries", Int64(n.deliveries))
     }
 }

@@ -8,7 +8,10 @@ public enum IncidentState: String, CaseIterable, Sendable, Codable {
 
     public static func parse(_ text: String, field: String = "state") throws(ValidationError) -> IncidentState {
         guard let state = IncidentState(rawValue: text.lowercased()) else {
-            throw ValidationError(field: field, message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)")
+            throw ValidationError(
+                field: field,
+                message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)"
+            )
         }
         return state
     }
@@ -119,7 +122,9 @@ public struct RoutedAlert: Sendable, Equatable {
         let onCall = rotation.onCall(at: t)
         owner = onCall.user
         if let user = onCall.user {
-            ownerReason = onCall.override != nil ? "\(user) covers \(name) (override) as the incident opens" : "\(user) is on call in \(name) as the incident opens"
+            ownerReason =
+                onCall.override != nil
+                ? "\(user) covers \(name) (override) as the incident opens" : "\(user) is on call in \(name) as the incident opens"
         } else {
             ownerReason = "nobody is on call in \(name) yet (its first shift starts \(RFC3339.format(rotation.shiftStart(0))))"
         }
@@ -138,15 +143,24 @@ public enum AlertRouter {
         let groupBy = candidate?.runbook.groupBy ?? defaultGroupBy
         let key = groupingKey(alert.labels, groupBy: groupBy)
         let rule = candidate?.groupRule ?? defaultGroupRule
-        let severity = candidate?.runbook.severity(value: alert.value, labels: alert.labels)
+        let severity =
+            candidate?.runbook.severity(value: alert.value, labels: alert.labels)
             ?? alert.labels["severity"].flatMap { Severity(rawValue: $0.lowercased()) }
             ?? (alert.labels["severity"]?.lowercased() == "error" ? .critical : .warning)
         let reason = candidate?.reason ?? "no runbook matches these labels"
         return RoutedAlert(
-            alert: alert, groupingKey: key, groupRule: rule, severity: severity, title: title(alert, groupBy: groupBy),
-            runbookID: candidate?.runbook.id, runbookVersion: candidate?.version, runbookReason: reason,
-            autoResolve: candidate?.runbook.autoResolve ?? true, reopenWindow: candidate?.runbook.reopenWindow ?? 3600,
-            ownersRotation: candidate?.runbook.owners)
+            alert: alert,
+            groupingKey: key,
+            groupRule: rule,
+            severity: severity,
+            title: title(alert, groupBy: groupBy),
+            runbookID: candidate?.runbook.id,
+            runbookVersion: candidate?.version,
+            runbookReason: reason,
+            autoResolve: candidate?.runbook.autoResolve ?? true,
+            reopenWindow: candidate?.runbook.reopenWindow ?? 3600,
+            ownersRotation: candidate?.runbook.owners
+        )
     }
 
     /// `alertname="X", service="Y"`: the group_by labels in the runbook's order, a missing

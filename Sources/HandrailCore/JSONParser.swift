@@ -34,9 +34,15 @@ public enum JSONParser {
             case 0x7B: return try object(depth: depth)
             case 0x5B: return try array(depth: depth)
             case 0x22: return .string(try string())
-            case 0x74: try literal("true"); return .bool(true)
-            case 0x66: try literal("false"); return .bool(false)
-            case 0x6E: try literal("null"); return .null
+            case 0x74:
+                try literal("true")
+                return .bool(true)
+            case 0x66:
+                try literal("false")
+                return .bool(false)
+            case 0x6E:
+                try literal("null")
+                return .null
             default: return .number(try number())
             }
         }
@@ -89,8 +95,14 @@ public enum JSONParser {
         mutating func more(_ close: UInt8) throws(Failure) -> Bool {
             skipSpace()
             guard i < bytes.count else { throw Failure(offset: i) }
-            if bytes[i] == 0x2C { i += 1; return true }
-            if bytes[i] == close { i += 1; return false }
+            if bytes[i] == 0x2C {
+                i += 1
+                return true
+            }
+            if bytes[i] == close {
+                i += 1
+                return false
+            }
             throw Failure(offset: i)
         }
 
@@ -142,7 +154,8 @@ public enum JSONParser {
             if bytes[i] == 0x22 {
                 defer { i += 1 }
                 let end = i
-                guard let text = bytes.withUnsafeBufferPointer({ Self.utf8(UnsafeBufferPointer(rebasing: $0[start..<end]), ascii: high < 0x80) }) else {
+                guard let text = bytes.withUnsafeBufferPointer({ Self.utf8(UnsafeBufferPointer(rebasing: $0[start..<end]), ascii: high < 0x80) })
+                else {
                     throw Failure(offset: start)
                 }
                 return text
@@ -156,7 +169,11 @@ public enum JSONParser {
                     return text
                 }
                 guard c >= 0x20 else { throw Failure(offset: i) }
-                if c != 0x5C { out.append(c); i += 1; continue }
+                if c != 0x5C {
+                    out.append(c)
+                    i += 1
+                    continue
+                }
                 i += 1
                 guard i < bytes.count else { throw Failure(offset: i) }
                 switch bytes[i] {

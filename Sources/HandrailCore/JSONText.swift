@@ -110,8 +110,14 @@ public struct JSONObjectWriter {
 
     public init(snakeCase: Bool) { self.snakeCase = snakeCase }
 
-    public mutating func open() { out += "{"; first = true }
-    public mutating func close() { out += "}"; first = false }
+    public mutating func open() {
+        out += "{"
+        first = true
+    }
+    public mutating func close() {
+        out += "}"
+        first = false
+    }
 
     mutating func key(_ name: String) {
         out += first ? "\"" : ",\""
@@ -132,7 +138,10 @@ public struct JSONObjectWriter {
         out += String(value)
     }
 
-    public mutating func bool(_ name: String, _ value: Bool) { key(name); out += value ? "true" : "false" }
+    public mutating func bool(_ name: String, _ value: Bool) {
+        key(name)
+        out += value ? "true" : "false"
+    }
     /// `2026-11-16T09:00:00Z`, as the API writes dates.
     public mutating func date(_ name: String, _ value: Date?) { string(name, value.map(RFC3339.format)) }
 

@@ -42,15 +42,20 @@ public enum LineDiff {
     }
 
     enum Edit: Equatable {
-        case same(String), delete(String), insert(String)
+        case same(String)
+        case delete(String)
+        case insert(String)
     }
 
     /// Lines of `a` and `b` consumed before edit `index`.
     static func position(_ script: [Edit], _ index: Int) -> (Int, Int) {
-        var a = 0, b = 0
+        var a = 0
+        var b = 0
         for edit in script[..<index] {
             switch edit {
-            case .same: a += 1; b += 1
+            case .same:
+                a += 1
+                b += 1
             case .delete: a += 1
             case .insert: b += 1
             }
@@ -60,7 +65,8 @@ public enum LineDiff {
 
     /// The shortest edit script by longest common subsequence (runbooks are small).
     static func edits(_ a: [String], _ b: [String]) -> [Edit] {
-        let n = a.count, m = b.count
+        let n = a.count
+        let m = b.count
         var lcs = [[Int]](repeating: [Int](repeating: 0, count: m + 1), count: n + 1)
         for i in stride(from: n - 1, through: 0, by: -1) {
             for j in stride(from: m - 1, through: 0, by: -1) {
@@ -68,15 +74,20 @@ public enum LineDiff {
             }
         }
         var script: [Edit] = []
-        var i = 0, j = 0
+        var i = 0
+        var j = 0
         while i < n || j < m {
             if i < n, j < m, a[i] == b[j] {
-                script.append(.same(a[i])); i += 1; j += 1
+                script.append(.same(a[i]))
+                i += 1
+                j += 1
             } else if i < n, j == m || lcs[i + 1][j] >= lcs[i][j + 1] {
                 // Deletions before insertions, as diff -u writes them.
-                script.append(.delete(a[i])); i += 1
+                script.append(.delete(a[i]))
+                i += 1
             } else {
-                script.append(.insert(b[j])); j += 1
+                script.append(.insert(b[j]))
+                j += 1
             }
         }
         return script

@@ -23,12 +23,20 @@ public struct PagerDutyEvent: Sendable, Equatable {
 
     /// Parses and validates an event, collecting every problem as PagerDuty lists them.
     /// - Parameter newDedupKey: makes the key for a trigger that has none.
-    public static func parse(_ body: Data, now: Date = Date(), newDedupKey: () -> String = { UUID().uuidString.lowercased() }) throws(Invalid) -> PagerDutyEvent {
+    public static func parse(
+        _ body: Data,
+        now: Date = Date(),
+        newDedupKey: () -> String = { UUID().uuidString.lowercased() }
+    ) throws(Invalid) -> PagerDutyEvent {
         try parse(json: try? JSONParser.parse(body), now: now, newDedupKey: newDedupKey)
     }
 
     /// The same, from a body already parsed (nil: it was not JSON).
-    public static func parse(json: JSONValue?, now: Date = Date(), newDedupKey: () -> String = { UUID().uuidString.lowercased() }) throws(Invalid) -> PagerDutyEvent {
+    public static func parse(
+        json: JSONValue?,
+        now: Date = Date(),
+        newDedupKey: () -> String = { UUID().uuidString.lowercased() }
+    ) throws(Invalid) -> PagerDutyEvent {
         guard case .object(let object) = json else { throw Invalid(errors: ["Event object is not valid JSON"]) }
         var errors: [String] = []
         let routingKey = object["routing_key"]?.stringValue ?? ""
@@ -55,13 +63,17 @@ public struct PagerDutyEvent: Sendable, Equatable {
             }
             var startsAt: Date?
             if let text = payload?["timestamp"]?.stringValue {
-                do { startsAt = try AlertNormalizer.date(text, "payload.timestamp") } catch { errors.append("'payload.timestamp' is not a valid ISO 8601 time") }
+                do { startsAt = try AlertNormalizer.date(text, "payload.timestamp") } catch {
+                    errors.append("'payload.timestamp' is not a valid ISO 8601 time")
+                }
             }
             if errors.isEmpty, let payload {
                 let key = dedupKey ?? newDedupKey()
                 dedupKey = key
-                var labels = ["alertname": payload["class"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? summary, "source": source,
-                              "severity": severity == "error" ? "critical" : severity]
+                var labels = [
+                    "alertname": payload["class"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? summary, "source": source,
+                    "severity": severity == "error" ? "critical" : severity,
+                ]
                 for name in ["component", "group", "class"] {
                     if let value = payload[name]?.stringValue, !value.isEmpty { labels[name] = value }
                 }
@@ -83,8 +95,15 @@ public struct PagerDutyEvent: Sendable, Equatable {
                     }
                 }
                 let made = NormalizedAlert(
-                    source: .pagerduty, fingerprint: key, status: .firing, labels: labels, annotations: annotations,
-                    startsAt: startsAt ?? now, value: value?.isFinite == true ? value : nil, links: links)
+                    source: .pagerduty,
+                    fingerprint: key,
+                    status: .firing,
+                    labels: labels,
+                    annotations: annotations,
+                    startsAt: startsAt ?? now,
+                    value: value?.isFinite == true ? value : nil,
+                    links: links
+                )
                 do {
                     try AlertLimits.check(made, name: fieldName)
                     alert = made

@@ -17,7 +17,8 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
     public init?(_ text: String) {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else { return nil }
+            let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2])
+        else { return nil }
         self.init(year: y, month: m, day: d)
     }
 
@@ -87,14 +88,18 @@ public struct ShiftLength: Sendable, Hashable, Codable, CustomStringConvertible 
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
         let digits = t.prefix { $0.isASCII && $0.isNumber }
         let unit = t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces)
-        let factor: Int? = switch unit {
-        case "d", "day", "days": 1
-        case "w", "week", "weeks": 7
-        default: nil
-        }
+        let factor: Int? =
+            switch unit {
+            case "d", "day", "days": 1
+            case "w", "week", "weeks": 7
+            default: nil
+            }
         // At most three digits: 366 days is the longest shift, and no product can overflow.
         guard digits.count <= 3, let n = Int(digits), let factor, let length = ShiftLength(days: n * factor) else {
-            throw ValidationError(field: field, message: "must be whole days or weeks, such as 1d, 3d, 1w or 2w (at most 366 days), not \(text.debugDescription)")
+            throw ValidationError(
+                field: field,
+                message: "must be whole days or weeks, such as 1d, 3d, 1w or 2w (at most 366 days), not \(text.debugDescription)"
+            )
         }
         return length
     }
@@ -133,8 +138,12 @@ public struct HandoffTime: Sendable, Hashable, Codable, CustomStringConvertible 
         }
         let hm = clock.split(separator: ":", omittingEmptySubsequences: false)
         guard hm.count == 2, (1...2).contains(hm[0].count), hm[1].count == 2, let h = Int(hm[0]), let m = Int(hm[1]),
-              let time = HandoffTime(weekday: weekday, hour: h, minute: m) else {
-            throw ValidationError(field: field, message: "must be a time such as 09:00, or a weekday and a time such as \"Monday 09:00\", not \(text.debugDescription)")
+            let time = HandoffTime(weekday: weekday, hour: h, minute: m)
+        else {
+            throw ValidationError(
+                field: field,
+                message: "must be a time such as 09:00, or a weekday and a time such as \"Monday 09:00\", not \(text.debugDescription)"
+            )
         }
         return time
     }
@@ -210,7 +219,15 @@ public struct Rotation: Sendable, Hashable, Codable {
     public var startDate: LocalDate
     public var overrides: [RotationOverride]
 
-    public init(name: String, members: [String], timeZone: String, shiftLength: ShiftLength, handoff: HandoffTime, startDate: LocalDate, overrides: [RotationOverride] = []) {
+    public init(
+        name: String,
+        members: [String],
+        timeZone: String,
+        shiftLength: ShiftLength,
+        handoff: HandoffTime,
+        startDate: LocalDate,
+        overrides: [RotationOverride] = []
+    ) {
         self.name = name
         self.members = members
         self.timeZone = timeZone
@@ -224,14 +241,23 @@ public struct Rotation: Sendable, Hashable, Codable {
     /// zone the system knows, a weekday only for shifts of whole weeks.
     public func validate() throws(ValidationError) {
         guard Rotation.isValidName(name) else {
-            throw ValidationError(field: "name", message: "must be 1-64 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
+            throw ValidationError(
+                field: "name",
+                message: "must be 1-64 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
         }
         guard !members.isEmpty else { throw ValidationError(field: "members", message: "must name at least one person") }
         guard TimeZone(identifier: timeZone) != nil else {
-            throw ValidationError(field: "time_zone", message: "must be an IANA time zone such as Europe/Berlin or America/New_York, not \(timeZone.debugDescription)")
+            throw ValidationError(
+                field: "time_zone",
+                message: "must be an IANA time zone such as Europe/Berlin or America/New_York, not \(timeZone.debugDescription)"
+            )
         }
         if handoff.weekday != nil, shiftLength.days % 7 != 0 {
-            throw ValidationError(field: "handoff", message: "a weekday only fits shifts of whole weeks; give a time alone (such as 09:00) for \(shiftLength) shifts")
+            throw ValidationError(
+                field: "handoff",
+                message: "a weekday only fits shifts of whole weeks; give a time alone (such as 09:00) for \(shiftLength) shifts"
+            )
         }
         for (n, o) in overrides.enumerated() where o.end <= o.start {
             throw ValidationError(field: "overrides[\(n)].to", message: "must be after from")

@@ -167,9 +167,18 @@ public struct Runbook: Sendable, Equatable, Codable {
     public let steps: [RunbookStep]
 
     public init(
-        id: String, title: String, match: [LabelMatcher], groupBy: [String] = ["alertname", "service"], severity: Severity = .warning,
-        owners: String? = nil, thresholds: [Threshold] = [], autoResolve: Bool = true, reopenWindow: Int = 3600,
-        rollback: RollbackPolicy = RollbackPolicy(), body: String, steps: [RunbookStep]
+        id: String,
+        title: String,
+        match: [LabelMatcher],
+        groupBy: [String] = ["alertname", "service"],
+        severity: Severity = .warning,
+        owners: String? = nil,
+        thresholds: [Threshold] = [],
+        autoResolve: Bool = true,
+        reopenWindow: Int = 3600,
+        rollback: RollbackPolicy = RollbackPolicy(),
+        body: String,
+        steps: [RunbookStep]
     ) {
         self.id = id
         self.title = title

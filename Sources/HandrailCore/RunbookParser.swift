@@ -19,7 +19,9 @@ public struct LintProblem: Sendable, Equatable, CustomStringConvertible {
 
 /// Reads runbooks (YAML front matter + Markdown) and reports every problem with its line.
 public enum RunbookParser {
-    static let keys: Set<String> = ["id", "title", "match", "group_by", "severity", "owners", "thresholds", "auto_resolve", "reopen_window", "rollback"]
+    static let keys: Set<String> = [
+        "id", "title", "match", "group_by", "severity", "owners", "thresholds", "auto_resolve", "reopen_window", "rollback",
+    ]
     static let thresholdKeys: Set<String> = ["metric", "warning", "critical", "direction"]
     static let rollbackKeys: Set<String> = ["allowed", "decided_by", "verification_window"]
 
@@ -124,7 +126,9 @@ public enum RunbookParser {
 
         var severity = Severity.warning
         if let node = mapping["severity"] {
-            if let value = node.string.flatMap({ Severity(rawValue: $0) }) { severity = value } else {
+            if let value = node.string.flatMap({ Severity(rawValue: $0) }) {
+                severity = value
+            } else {
                 problem(line(node), "severity must be one of \(Severity.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
@@ -139,7 +143,10 @@ public enum RunbookParser {
                         continue
                     }
                     for key in t.keys where !thresholdKeys.contains(key.string ?? "") {
-                        problem(line(key), "unknown threshold key \((key.string ?? "?").debugDescription); known: \(thresholdKeys.sorted().joined(separator: ", "))")
+                        problem(
+                            line(key),
+                            "unknown threshold key \((key.string ?? "?").debugDescription); known: \(thresholdKeys.sorted().joined(separator: ", "))"
+                        )
                     }
                     guard let metric = t["metric"]?.string, !metric.isEmpty else {
                         problem(line(item), "a threshold needs a metric")
@@ -153,10 +160,13 @@ public enum RunbookParser {
                         }
                         return value
                     }
-                    let warning = number("warning"), critical = number("critical")
+                    let warning = number("warning")
+                    let critical = number("critical")
                     var direction = Threshold.Direction.higher
                     if let d = t["direction"] {
-                        if let value = d.string.flatMap(Threshold.Direction.init(rawValue:)) { direction = value } else {
+                        if let value = d.string.flatMap(Threshold.Direction.init(rawValue:)) {
+                            direction = value
+                        } else {
                             problem(line(d), "threshold \(metric).direction must be higher or lower (which way is worse)")
                         }
                     }
@@ -164,7 +174,10 @@ public enum RunbookParser {
                         problem(line(item), "threshold \(metric) needs warning, critical or both")
                     }
                     if let w = warning, let c = critical, direction == .higher ? w > c : w < c {
-                        problem(line(item), "threshold \(metric) is out of order: warning \(w) must be \(direction == .higher ? "below" : "above") critical \(c) when \(direction.rawValue) is worse")
+                        problem(
+                            line(item),
+                            "threshold \(metric) is out of order: warning \(w) must be \(direction == .higher ? "below" : "above") critical \(c) when \(direction.rawValue) is worse"
+                        )
                     }
                     thresholds.append(Threshold(metric: metric, warning: warning, critical: critical, direction: direction))
                 }
@@ -179,7 +192,9 @@ public enum RunbookParser {
         }
         var reopenWindow = 3600
         if let node = mapping["reopen_window"] {
-            if let seconds = node.int ?? node.string.flatMap(parseDuration) { reopenWindow = seconds } else {
+            if let seconds = node.int ?? node.string.flatMap(parseDuration) {
+                reopenWindow = seconds
+            } else {
                 problem(line(node), "reopen_window must be a duration such as 30m, 2h or 1h30m")
             }
         }
@@ -188,7 +203,10 @@ public enum RunbookParser {
         if let node = mapping["rollback"] {
             if let r = node.mapping {
                 for key in r.keys where !rollbackKeys.contains(key.string ?? "") {
-                    problem(line(key), "unknown rollback key \((key.string ?? "?").debugDescription); known: allowed, decided_by, verification_window")
+                    problem(
+                        line(key),
+                        "unknown rollback key \((key.string ?? "?").debugDescription); known: allowed, decided_by, verification_window"
+                    )
                 }
                 var allowed = true
                 if let a = r["allowed"] {
@@ -198,14 +216,21 @@ public enum RunbookParser {
                 if let d = r["decided_by"] {
                     roles = []
                     for item in d.sequence ?? [d] {
-                        if let role = item.string.flatMap({ Role(rawValue: $0) }) { roles.append(role) } else {
-                            problem(line(item), "unknown role \((item.string ?? "?").debugDescription) in rollback.decided_by; roles: \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+                        if let role = item.string.flatMap({ Role(rawValue: $0) }) {
+                            roles.append(role)
+                        } else {
+                            problem(
+                                line(item),
+                                "unknown role \((item.string ?? "?").debugDescription) in rollback.decided_by; roles: \(Role.allCases.map(\.rawValue).joined(separator: ", "))"
+                            )
                         }
                     }
                 }
                 var window = rollback.verificationWindow
                 if let w = r["verification_window"] {
-                    if let seconds = w.int ?? w.string.flatMap(parseDuration), seconds > 0 { window = seconds } else {
+                    if let seconds = w.int ?? w.string.flatMap(parseDuration), seconds > 0 {
+                        window = seconds
+                    } else {
                         problem(line(w), "rollback.verification_window must be a duration such as 15m, 30m or 1h")
                     }
                 }
@@ -218,16 +243,33 @@ public enum RunbookParser {
 
         let steps = Self.steps(in: body, firstLine: bodyFirstLine, path: path, problems: &problems)
         guard problems.isEmpty, let id, let title else { return (nil, problems) }
-        return (Runbook(
-            id: id, title: title, match: matchers, groupBy: groupBy, severity: severity, owners: owners, thresholds: thresholds,
-            autoResolve: autoResolve, reopenWindow: reopenWindow, rollback: rollback, body: body, steps: steps), [])
+        return (
+            Runbook(
+                id: id,
+                title: title,
+                match: matchers,
+                groupBy: groupBy,
+                severity: severity,
+                owners: owners,
+                thresholds: thresholds,
+                autoResolve: autoResolve,
+                reopenWindow: reopenWindow,
+                rollback: rollback,
+                body: body,
+                steps: steps
+            ), []
+        )
     }
 
     /// The ordered list under the `## Steps` heading.
     static func steps(in body: String, firstLine: Int, path: String, problems: inout [LintProblem]) -> [RunbookStep] {
         let document = MarkdownDocument(body)
         let blocks = document.root.children
-        guard let heading = blocks.firstIndex(where: { $0.kind == .heading(level: 2) && $0.plainText.trimmingCharacters(in: .whitespaces).lowercased() == "steps" }) else {
+        guard
+            let heading = blocks.firstIndex(where: {
+                $0.kind == .heading(level: 2) && $0.plainText.trimmingCharacters(in: .whitespaces).lowercased() == "steps"
+            })
+        else {
             problems.append(LintProblem(path: path, line: firstLine, message: "no \"## Steps\" section: the ordered list under it is the checklist"))
             return []
         }
@@ -236,7 +278,9 @@ public enum RunbookParser {
             return true
         }
         guard let list = after.first(where: { if case .list(ordered: true, _) = $0.kind { true } else { false } }), !list.children.isEmpty else {
-            problems.append(LintProblem(path: path, line: firstLine + blocks[heading].startLine - 1, message: "\"## Steps\" has no numbered list (1. … 2. …)"))
+            problems.append(
+                LintProblem(path: path, line: firstLine + blocks[heading].startLine - 1, message: "\"## Steps\" has no numbered list (1. … 2. …)")
+            )
             return []
         }
         return list.children.enumerated().map { offset, item in
@@ -260,7 +304,10 @@ public enum RunbookParser {
         var total = 0
         var number = ""
         for c in text.trimmingCharacters(in: .whitespaces) {
-            if c.isNumber { number.append(c); continue }
+            if c.isNumber {
+                number.append(c)
+                continue
+            }
             guard let n = Int(number) else { return nil }
             switch c {
             case "s": total += n
@@ -292,16 +339,23 @@ public enum RunbookParser {
         var seen: [String: String] = [:]
         for (path, runbook) in runbooks {
             if let other = seen[runbook.id] {
-                problems.append(LintProblem(path: path, line: lineOf("id", in: path), message: "duplicate id \(runbook.id.debugDescription) (also in \(other))"))
+                problems.append(
+                    LintProblem(path: path, line: lineOf("id", in: path), message: "duplicate id \(runbook.id.debugDescription) (also in \(other))")
+                )
             } else {
                 seen[runbook.id] = path
             }
         }
         for (i, a) in runbooks.enumerated() {
             for b in runbooks[(i + 1)...] where a.runbook.match.count == b.runbook.match.count && mayOverlap(a.runbook.match, b.runbook.match) {
-                problems.append(LintProblem(
-                    path: b.path, line: lineOf("match", in: b.path),
-                    message: "matches the same alerts as \(a.path) with equal specificity (\(a.runbook.match.count) matchers); add a matcher to the more specific one"))
+                problems.append(
+                    LintProblem(
+                        path: b.path,
+                        line: lineOf("match", in: b.path),
+                        message:
+                            "matches the same alerts as \(a.path) with equal specificity (\(a.runbook.match.count) matchers); add a matcher to the more specific one"
+                    )
+                )
             }
         }
         return (runbooks, problems)

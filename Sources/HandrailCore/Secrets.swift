@@ -47,7 +47,8 @@ public enum Secrets {
 
     /// Compares two strings in time that depends only on their lengths.
     public static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
         guard x.count == y.count else { return false }
         var difference: UInt8 = 0
         for i in 0..<x.count { difference |= x[i] ^ y[i] }
@@ -90,7 +91,6 @@ public struct PasswordHasher: Sendable {
         }
         return Bcrypt.verify(password, hash: hash)
     }
-
 
     /// At least 12 characters, at most 72 bytes (bcrypt ignores the rest).
     public static func validate(_ password: String, field: String = "password") throws(ValidationError) {

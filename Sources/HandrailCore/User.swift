@@ -12,7 +12,8 @@ public struct User: Sendable, Equatable, Codable {
     public var mustChangePassword: Bool
     public var createdAt: Date
 
-    public init(id: Int, username: String, displayName: String, email: String?, role: Role, disabled: Bool, mustChangePassword: Bool, createdAt: Date) {
+    public init(id: Int, username: String, displayName: String, email: String?, role: Role, disabled: Bool, mustChangePassword: Bool, createdAt: Date)
+    {
         self.id = id
         self.username = username
         self.displayName = displayName
@@ -25,7 +26,8 @@ public struct User: Sendable, Equatable, Codable {
 
     /// Lower-case letters, digits, `.`, `_`, `-`; starts with a letter or digit; 1–64 long.
     public static func validateUsername(_ username: String, field: String = "username") throws(ValidationError) {
-        let ok = !username.isEmpty && username.count <= 64
+        let ok =
+            !username.isEmpty && username.count <= 64
             && username.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "." || $0 == "_" || $0 == "-" }
             && username.first.map { $0.isLetter || $0.isNumber } == true
         if !ok {
@@ -153,7 +155,17 @@ public struct APIToken: Sendable, Equatable, Codable {
     public var lastUsedAt: Date?
     public var revokedAt: Date?
 
-    public init(id: Int, userID: Int, username: String, name: String, displayPrefix: String, createdAt: Date, expiresAt: Date?, lastUsedAt: Date?, revokedAt: Date?) {
+    public init(
+        id: Int,
+        userID: Int,
+        username: String,
+        name: String,
+        displayPrefix: String,
+        createdAt: Date,
+        expiresAt: Date?,
+        lastUsedAt: Date?,
+        revokedAt: Date?
+    ) {
         self.id = id
         self.userID = userID
         self.username = username
@@ -179,8 +191,15 @@ public struct IntegrationKeyRecord: Sendable, Equatable, Codable {
     public var revokedAt: Date?
 
     public init(
-        id: Int, name: String, kind: IntegrationKind, displayPrefix: String, requireSignature: Bool, requireTimestamp: Bool = false,
-        createdAt: Date, lastUsedAt: Date?, revokedAt: Date?
+        id: Int,
+        name: String,
+        kind: IntegrationKind,
+        displayPrefix: String,
+        requireSignature: Bool,
+        requireTimestamp: Bool = false,
+        createdAt: Date,
+        lastUsedAt: Date?,
+        revokedAt: Date?
     ) {
         self.id = id
         self.name = name

@@ -27,8 +27,13 @@ struct AccessController {
     struct UserBody: ResponseEncodable {
         let username: String, displayName: String, email: String?, role: String, disabled: Bool, mustChangePassword: Bool, createdAt: Date
         init(_ u: User) {
-            username = u.username; displayName = u.displayName; email = u.email; role = u.role.rawValue
-            disabled = u.disabled; mustChangePassword = u.mustChangePassword; createdAt = u.createdAt
+            username = u.username
+            displayName = u.displayName
+            email = u.email
+            role = u.role.rawValue
+            disabled = u.disabled
+            mustChangePassword = u.mustChangePassword
+            createdAt = u.createdAt
         }
     }
 
@@ -37,18 +42,33 @@ struct AccessController {
         /// Only in the answer to the request that created it.
         let token: String?
         init(_ t: APIToken, token: String? = nil) {
-            id = t.id; username = t.username; name = t.name; prefix = t.displayPrefix; createdAt = t.createdAt
-            expiresAt = t.expiresAt; lastUsedAt = t.lastUsedAt; revokedAt = t.revokedAt; self.token = token
+            id = t.id
+            username = t.username
+            name = t.name
+            prefix = t.displayPrefix
+            createdAt = t.createdAt
+            expiresAt = t.expiresAt
+            lastUsedAt = t.lastUsedAt
+            revokedAt = t.revokedAt
+            self.token = token
         }
     }
 
     struct IntegrationBody: ResponseEncodable {
-        let name: String, kind: String, prefix: String, requireSignature: Bool, requireTimestamp: Bool, createdAt: Date, lastUsedAt: Date?, revokedAt: Date?
+        let name: String, kind: String, prefix: String, requireSignature: Bool, requireTimestamp: Bool, createdAt: Date, lastUsedAt: Date?,
+            revokedAt: Date?
         /// Only in the answer to the request that created it.
         let key: String?
         init(_ k: IntegrationKeyRecord, key: String? = nil) {
-            name = k.name; kind = k.kind.rawValue; prefix = k.displayPrefix; requireSignature = k.requireSignature; requireTimestamp = k.requireTimestamp
-            createdAt = k.createdAt; lastUsedAt = k.lastUsedAt; revokedAt = k.revokedAt; self.key = key
+            name = k.name
+            kind = k.kind.rawValue
+            prefix = k.displayPrefix
+            requireSignature = k.requireSignature
+            requireTimestamp = k.requireTimestamp
+            createdAt = k.createdAt
+            lastUsedAt = k.lastUsedAt
+            revokedAt = k.revokedAt
+            self.key = key
         }
     }
 
@@ -83,8 +103,13 @@ struct AccessController {
         }
         let token = Secrets.newAPIToken()
         let record = try await auth.tokens.create(
-            for: user, name: name, tokenHash: Secrets.hash(token), displayPrefix: Secrets.displayPrefix(token),
-            expiresAt: body.expiresInDays.map { Date().addingTimeInterval(Double($0) * 86_400) }, by: .user(user, from: context.clientAddress))
+            for: user,
+            name: name,
+            tokenHash: Secrets.hash(token),
+            displayPrefix: Secrets.displayPrefix(token),
+            expiresAt: body.expiresInDays.map { Date().addingTimeInterval(Double($0) * 86_400) },
+            by: .user(user, from: context.clientAddress)
+        )
         return TokenBody(record, token: token)
     }
 
@@ -126,8 +151,14 @@ struct AccessController {
         let password = body.password ?? generated!
         try PasswordHasher.validate(password)
         let user = try await auth.users.create(
-            username: body.username, displayName: body.displayName ?? body.username, email: body.email, role: role,
-            passwordHash: await auth.hashPassword(password), mustChangePassword: generated != nil, by: .user(admin, from: context.clientAddress))
+            username: body.username,
+            displayName: body.displayName ?? body.username,
+            email: body.email,
+            role: role,
+            passwordHash: await auth.hashPassword(password),
+            mustChangePassword: generated != nil,
+            by: .user(admin, from: context.clientAddress)
+        )
         return CreatedUser(user: UserBody(user), password: generated)
     }
 
@@ -147,7 +178,11 @@ struct AccessController {
         guard body.role != nil || body.disabled != nil else { throw APIError(.badRequest, "give role or disabled", field: "role") }
         let actor = AuditActor.user(admin, from: context.clientAddress)
         if username == admin.username, body.disabled == true || (body.role.flatMap { Role(rawValue: $0) }.map { $0 < .admin } ?? false) {
-            throw APIError(.conflict, "you cannot disable yourself or lower your own role; another admin can", field: body.disabled == true ? "disabled" : "role")
+            throw APIError(
+                .conflict,
+                "you cannot disable yourself or lower your own role; another admin can",
+                field: body.disabled == true ? "disabled" : "role"
+            )
         }
         var updated: User?
         if let roleName = body.role { updated = try await auth.users.setRole(username: username, to: try Role.parse(roleName), by: actor) }
@@ -162,8 +197,13 @@ struct AccessController {
         guard let admin = context.user else { throw APIError(.unauthorized, "sign in first") }
         let username = try context.parameters.require("username")
         let password = Secrets.newPassword()
-        guard try await auth.users.setPassword(
-            username: username, hash: await auth.hashPassword(password), mustChange: true, by: .user(admin, from: context.clientAddress)) != nil
+        guard
+            try await auth.users.setPassword(
+                username: username,
+                hash: await auth.hashPassword(password),
+                mustChange: true,
+                by: .user(admin, from: context.clientAddress)
+            ) != nil
         else { throw APIError(.notFound, "no user \(username.debugDescription)") }
         return NewPassword(password: password)
     }
@@ -177,7 +217,10 @@ struct AccessController {
     }
 
     func createIntegration(_ request: Request, _ context: HandrailRequestContext) async throws -> EditedResponse<IntegrationBody> {
-        EditedResponse(status: .created, response: try await createIntegration(try await request.decodeJSON(NewIntegration.self, context: context), context))
+        EditedResponse(
+            status: .created,
+            response: try await createIntegration(try await request.decodeJSON(NewIntegration.self, context: context), context)
+        )
     }
 
     /// Creates an integration key; the answer holds the key, once (API and pages).
@@ -188,9 +231,14 @@ struct AccessController {
         guard (1...100).contains(name.count) else { throw APIError(.badRequest, "must be 1–100 characters", field: "name") }
         let key = Secrets.newIntegrationKey()
         let record = try await auth.integrations.create(
-            name: name, kind: kind, keyHash: Secrets.hash(key), displayPrefix: Secrets.displayPrefix(key),
-            requireSignature: body.requireSignature ?? false, requireTimestamp: body.requireTimestamp ?? false,
-            by: .user(admin, from: context.clientAddress))
+            name: name,
+            kind: kind,
+            keyHash: Secrets.hash(key),
+            displayPrefix: Secrets.displayPrefix(key),
+            requireSignature: body.requireSignature ?? false,
+            requireTimestamp: body.requireTimestamp ?? false,
+            by: .user(admin, from: context.clientAddress)
+        )
         return IntegrationBody(record, key: key)
     }
 

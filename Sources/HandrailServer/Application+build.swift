@@ -1,7 +1,7 @@
 import Foundation
-public import Hummingbird
 import HandrailCore
 import HandrailStore
+public import Hummingbird
 public import Logging
 import Metrics
 public import Prometheus
@@ -28,8 +28,12 @@ public func buildApplication(
     let database: HandrailDatabase
     do {
         database = try await HandrailDatabase.open(
-            databaseURL: configuration.databaseURL, dataDirectory: configuration.dataDirectory,
-            maxConnections: configuration.maxDatabaseConnections, statementTimeout: configuration.statementTimeout, logger: logger)
+            databaseURL: configuration.databaseURL,
+            dataDirectory: configuration.dataDirectory,
+            maxConnections: configuration.maxDatabaseConnections,
+            statementTimeout: configuration.statementTimeout,
+            logger: logger
+        )
     } catch let error as HandrailDatabase.Unavailable {
         throw StartupError(description: error.description)
     }
@@ -53,13 +57,21 @@ public func buildApplication(
         if schemaCurrent { await syncRunbooks(configuration.runbooksDirectory, database: database, logger: logger) }
         let pages = try await Pages.load(from: configuration.templatesDirectory, logger: logger)
         let (router, _) = buildRouter(
-            database: database, migrator: migrator, configuration: configuration, registry: registry, auth: auth, pages: pages, logger: logger)
+            database: database,
+            migrator: migrator,
+            configuration: configuration,
+            registry: registry,
+            auth: auth,
+            pages: pages,
+            logger: logger
+        )
         return Application(
             router: router,
             server: configuration.connections.server(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Handrail"),
             services: [DatabaseService(database: database)],
-            logger: logger)
+            logger: logger
+        )
     } catch {
         await database.close()
         if let error = error as? StartupError { throw error }
@@ -71,8 +83,13 @@ public func buildApplication(
 /// Adds every route, each with its declared access, and the middleware that wraps them all.
 /// Returns the router and the registry of every route's access (tests walk it).
 func buildRouter(
-    database: HandrailDatabase, migrator: Migrator, configuration: HandrailConfiguration,
-    registry: PrometheusCollectorRegistry, auth: AuthService, pages: Pages, logger: Logger
+    database: HandrailDatabase,
+    migrator: Migrator,
+    configuration: HandrailConfiguration,
+    registry: PrometheusCollectorRegistry,
+    auth: AuthService,
+    pages: Pages,
+    logger: Logger
 ) -> (Router<HandrailRequestContext>, AccessRegistry) {
     let router = Router(context: HandrailRequestContext.self)
     router.add(middleware: RequestLogMiddleware(logger: logger))
@@ -81,14 +98,22 @@ func buildRouter(
     router.add(middleware: PageErrorMiddleware(pages: pages))
     router.add(middleware: ErrorMiddleware(logger: logger))
     // Static assets (the stylesheet) are public; they are files, not routes.
-    router.add(middleware: FileMiddleware(
-        configuration.templatesDirectory.appendingPathComponent("static").path, urlBasePath: "/static",
-        logger: logger))
+    router.add(
+        middleware: FileMiddleware(
+            configuration.templatesDirectory.appendingPathComponent("static").path,
+            urlBasePath: "/static",
+            logger: logger
+        )
+    )
     let access = AccessRegistry()
     let routes = Routes(router: router, registry: access, auth: auth)
     HealthController(
-        database: database, migrator: migrator, registry: registry, openAPIFile: configuration.openAPIFile,
-        metricsAccess: configuration.security.metricsPublic ? .everyone : .loopbackOr(.viewer), logger: logger
+        database: database,
+        migrator: migrator,
+        registry: registry,
+        openAPIFile: configuration.openAPIFile,
+        metricsAccess: configuration.security.metricsPublic ? .everyone : .loopbackOr(.viewer),
+        logger: logger
     ).addRoutes(to: routes)
     SessionController(auth: auth, pages: pages).addRoutes(to: routes)
     let accessController = AccessController(auth: auth)
@@ -96,12 +121,19 @@ func buildRouter(
     AdminPages(pages: pages, access: accessController).addRoutes(to: routes)
     let catalog = RunbookCatalog(store: RunbookStore(pool: database.pool))
     RunbookController(
-        store: RunbookStore(pool: database.pool), directory: configuration.runbooksDirectory, pages: pages, onSync: { catalog.invalidate() }
+        store: RunbookStore(pool: database.pool),
+        directory: configuration.runbooksDirectory,
+        pages: pages,
+        onSync: { catalog.invalidate() }
     ).addRoutes(to: routes)
     let incidents = IncidentStore(pool: database.pool)
     IngestController(
-        ingest: IngestStore(pool: database.pool), incidents: incidents, catalog: catalog,
-        metrics: IngestMetrics(factory: PrometheusMetricsFactory(registry: registry)), keyCache: auth.keyCache, logger: logger
+        ingest: IngestStore(pool: database.pool),
+        incidents: incidents,
+        catalog: catalog,
+        metrics: IngestMetrics(factory: PrometheusMetricsFactory(registry: registry)),
+        keyCache: auth.keyCache,
+        logger: logger
     ).addRoutes(to: routes)
     let incidentController = IncidentController(store: incidents, publicURL: configuration.publicURL)
     incidentController.addRoutes(to: routes)
@@ -110,14 +142,24 @@ func buildRouter(
     RotationController(store: RotationStore(pool: database.pool)).addRoutes(to: routes)
     let renderer = DocumentRenderer(directory: configuration.templatesDirectory)
     let postmortems = PostmortemController(
-        store: PostmortemStore(pool: database.pool), generator: PostmortemGenerator(pool: database.pool), renderer: renderer)
+        store: PostmortemStore(pool: database.pool),
+        generator: PostmortemGenerator(pool: database.pool),
+        renderer: renderer
+    )
     postmortems.addRoutes(to: routes)
     let handoffs = HandoffController(store: HandoffStore(pool: database.pool), rotations: RotationStore(pool: database.pool), renderer: renderer)
     handoffs.addRoutes(to: routes)
     WebController(
-        pages: pages, incidents: incidentController, decisions: decisions, postmortems: postmortems, handoffs: handoffs,
-        rotations: RotationStore(pool: database.pool), runbooks: RunbookStore(pool: database.pool), users: auth.users,
-        feed: IncidentFeed(pool: database.pool, logger: logger), liveLifetime: configuration.liveStreamLifetime
+        pages: pages,
+        incidents: incidentController,
+        decisions: decisions,
+        postmortems: postmortems,
+        handoffs: handoffs,
+        rotations: RotationStore(pool: database.pool),
+        runbooks: RunbookStore(pool: database.pool),
+        users: auth.users,
+        feed: IncidentFeed(pool: database.pool, logger: logger),
+        liveLifetime: configuration.liveStreamLifetime
     ).addRoutes(to: routes)
     return (router, access)
 }
@@ -128,9 +170,12 @@ func syncRunbooks(_ directory: URL, database: HandrailDatabase, logger: Logger) 
     do {
         switch try await RunbookDirectory.sync(directory, store: RunbookStore(pool: database.pool), by: "serve") {
         case .synced(let report):
-            logger.info("runbooks synced", metadata: [
-                "new_versions": "\(report.created.count)", "unchanged": "\(report.unchanged.count)", "retired": "\(report.retired.count)",
-            ])
+            logger.info(
+                "runbooks synced",
+                metadata: [
+                    "new_versions": "\(report.created.count)", "unchanged": "\(report.unchanged.count)", "retired": "\(report.retired.count)",
+                ]
+            )
         case .refused(let problems):
             for problem in problems { logger.error("runbook problem: \(problem)") }
             logger.error("runbooks not synced: \(problems.count) problem(s); the versions synced before stay in force")

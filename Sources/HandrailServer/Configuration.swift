@@ -36,9 +36,16 @@ public struct HandrailConfiguration: Sendable {
     public var onFirstAdmin: (@Sendable (_ username: String, _ password: String) -> Void)?
 
     public init(
-        host: String = "127.0.0.1", port: Int = 8080, databaseURL: String? = nil,
-        dataDirectory: URL, runbooksDirectory: URL, templatesDirectory: URL, migrationsDirectory: URL,
-        openAPIFile: URL, applyMigrations: Bool = true, maxDatabaseConnections: Int = 20
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        databaseURL: String? = nil,
+        dataDirectory: URL,
+        runbooksDirectory: URL,
+        templatesDirectory: URL,
+        migrationsDirectory: URL,
+        openAPIFile: URL,
+        applyMigrations: Bool = true,
+        maxDatabaseConnections: Int = 20
     ) {
         self.host = host
         self.port = port

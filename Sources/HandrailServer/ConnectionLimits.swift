@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Hummingbird
 import HummingbirdCore
 import NIOCore
 import NIOHTTPTypes
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What one HTTP connection may cost: how long its request may take to arrive, how long it
 /// may sit idle, and how many connections are served at once. Slow or idle sockets are
@@ -33,9 +34,12 @@ public struct ConnectionLimits: Sendable {
     func server() -> HTTPServerBuilder {
         let open = OpenConnections(limit: maxConnections)
         let readTimeout = TimeAmount.nanoseconds(Int64(clamping: readTimeout.components.seconds) * 1_000_000_000)
-        return .http1(configuration: .init(
-            additionalChannelHandlers: [ConnectionCountHandler(open: open), RequestReadTimeoutHandler(timeout: readTimeout)],
-            idleTimeout: .nanoseconds(Int64(clamping: idleTimeout.components.seconds) * 1_000_000_000)))
+        return .http1(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionCountHandler(open: open), RequestReadTimeoutHandler(timeout: readTimeout)],
+                idleTimeout: .nanoseconds(Int64(clamping: idleTimeout.components.seconds) * 1_000_000_000)
+            )
+        )
     }
 }
 

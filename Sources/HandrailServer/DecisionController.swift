@@ -46,7 +46,11 @@ struct DecisionController {
         case .unknownSuperseded:
             throw APIError(.badRequest, "\(IncidentRef.display(number)) has no decision \(decision.supersedes ?? 0)", field: "supersedes")
         case .alreadySuperseded(let by):
-            throw APIError(.conflict, "decision \(decision.supersedes ?? 0) was already superseded by decision \(by ?? 0); supersede that one", field: "supersedes")
+            throw APIError(
+                .conflict,
+                "decision \(decision.supersedes ?? 0) was already superseded by decision \(by ?? 0); supersede that one",
+                field: "supersedes"
+            )
         }
     }
 
@@ -73,10 +77,17 @@ struct DecisionController {
         case .notFound: throw Self.notFound(number, id)
         case .notExecuted: throw APIError(.conflict, "decision \(id) has not been executed; record its execution first")
         case .alreadyRecorded(let o):
-            throw APIError(.conflict, "decision \(id) already has its outcome (\(o.outcome.rawValue), by \(o.confirmedBy)); a change of mind is a new decision")
+            throw APIError(
+                .conflict,
+                "decision \(id) already has its outcome (\(o.outcome.rawValue), by \(o.confirmedBy)); a change of mind is a new decision"
+            )
         case .refused(let reason): throw APIError(.forbidden, reason)
         case .noteRequired(let proposed):
-            throw APIError(.badRequest, "Handrail proposes \(proposed?.rawValue ?? "nothing yet (the verification window is open)"); say why you record \(outcome.rawValue)", field: "note")
+            throw APIError(
+                .badRequest,
+                "Handrail proposes \(proposed?.rawValue ?? "nothing yet (the verification window is open)"); say why you record \(outcome.rawValue)",
+                field: "note"
+            )
         }
     }
 
@@ -101,17 +112,28 @@ struct DecisionController {
             let kind = try DecisionKind.parse(kind)
             guard let rationale = clean(rationale) else { throw APIError(.badRequest, "is required: say why", field: "rationale") }
             let target = DecisionTarget(
-                service: clean(target.service), model: clean(target.model), fromVersion: clean(target.fromVersion), toVersion: clean(target.toVersion))
+                service: clean(target.service),
+                model: clean(target.model),
+                fromVersion: clean(target.fromVersion),
+                toVersion: clean(target.toVersion)
+            )
             guard target.service != nil || target.model != nil else {
                 throw APIError(.badRequest, "must name a service or a model", field: "target")
             }
-            for (field, value) in [("rationale", rationale), ("customer_impact", customerImpact ?? ""), ("alternatives_considered", alternativesConsidered ?? "")]
+            for (field, value) in [
+                ("rationale", rationale), ("customer_impact", customerImpact ?? ""), ("alternatives_considered", alternativesConsidered ?? ""),
+            ]
             where value.count > 10_000 {
                 throw APIError(.badRequest, "must be at most 10000 characters", field: field)
             }
             return NewDecision(
-                kind: kind, target: target, rationale: rationale, customerImpact: clean(customerImpact),
-                alternativesConsidered: clean(alternativesConsidered), supersedes: supersedes)
+                kind: kind,
+                target: target,
+                rationale: rationale,
+                customerImpact: clean(customerImpact),
+                alternativesConsidered: clean(alternativesConsidered),
+                supersedes: supersedes
+            )
         }
 
         func clean(_ text: String?) -> String? { DecisionController.clean(text) }

@@ -48,7 +48,7 @@ struct MarkdownContentType: MustacheContentType {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\\"), UInt8(ascii: "`"), UInt8(ascii: "*"), UInt8(ascii: "["),
-                 UInt8(ascii: "]"), UInt8(ascii: "<"), UInt8(ascii: "&"), UInt8(ascii: "_"):
+                UInt8(ascii: "]"), UInt8(ascii: "<"), UInt8(ascii: "&"), UInt8(ascii: "_"):
                 return true
             case UInt8(ascii: "#"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: ">"), UInt8(ascii: "="), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 if first { return true }
@@ -121,7 +121,11 @@ public struct DocumentRenderer: Sendable {
         do {
             whole = try MustacheTemplate(string: text)
         } catch let error as MustacheTemplate.ParserError {
-            throw TemplateError(template: file.lastPathComponent, line: error.context.lineNumber, message: "\(error.error) near \(error.context.line.debugDescription)")
+            throw TemplateError(
+                template: file.lastPathComponent,
+                line: error.context.lineNumber,
+                message: "\(error.error) near \(error.context.line.debugDescription)"
+            )
         }
         let template = Parsed(whole: whole, pieces: TemplatePieces(text))
         if let modified, let size { Self.parsed.withLock { $0[file.path] = (modified, size, template) } }
@@ -140,7 +144,8 @@ public struct DocumentRenderer: Sendable {
     /// A whole HTML page for a document (the API's `text/html` answers), with the stylesheet.
     static func page(title: String, markdown: String) -> String {
         let title = title.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-        return "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        return
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             + "<title>\(title)</title><link rel=\"stylesheet\" href=\"/static/handrail.css\"></head><body><main>\n"
             + html(markdown) + "</main></body></html>\n"
     }

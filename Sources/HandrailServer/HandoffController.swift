@@ -17,8 +17,11 @@ struct HandoffController {
             let input = try await request.decodeOptionalJSON(WindowInput.self, context: context) ?? WindowInput(week: nil, from: nil, to: nil)
             let stored = try await generate(name, input, context)
             // Written directly: the generic encoder was a large part of a busy week's request.
-            return Response(status: .created, headers: [.contentType: "application/json; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: stored.jsonText())))
+            return Response(
+                status: .created,
+                headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: stored.jsonText()))
+            )
         }
         routes.on(.get, "/api/v1/rotations/:name/handoffs", .role(.viewer)) { _, context in
             let name = try context.parameters.require("name")
@@ -55,9 +58,16 @@ struct HandoffController {
         // The JSON is written on another thread while the Markdown renders.
         async let json = document.jsonText(snakeCase: true)
         let markdown = try render(document)
-        guard let stored = try await store.store(
-            rotation: name, window: window, markdown: markdown, documentJSON: await json,
-            incoming: rotation.onCall(at: window.to).user, by: user.id) else { throw RotationController.notFound(name) }
+        guard
+            let stored = try await store.store(
+                rotation: name,
+                window: window,
+                markdown: markdown,
+                documentJSON: await json,
+                incoming: rotation.onCall(at: window.to).user,
+                by: user.id
+            )
+        else { throw RotationController.notFound(name) }
         return stored
     }
 

@@ -1,7 +1,7 @@
 import Foundation
-import Hummingbird
 import HandrailCore
 import HandrailStore
+import Hummingbird
 import Logging
 import Metrics
 import Postgres
@@ -34,8 +34,10 @@ struct HealthController {
                 logger.warning("cannot count open incidents for /metrics", metadata: ["error": "\(error)"])
             }
             return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: registry.emitToString())))
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: registry.emitToString()))
+            )
         }
         routes.on(.get, "/openapi.yaml", .everyone) { _, _ in
             guard let data = FileManager.default.contents(atPath: openAPIFile.path) else {
@@ -50,7 +52,10 @@ struct HealthController {
         do {
             let status = try await migrator.status(database.pool)
             if !status.isCurrent {
-                return Self.json(.serviceUnavailable, ["status": "unavailable", "reason": "database migrations are not current; run `handrail migrate`"])
+                return Self.json(
+                    .serviceUnavailable,
+                    ["status": "unavailable", "reason": "database migrations are not current; run `handrail migrate`"]
+                )
             }
             return Self.json(.ok, ["status": "ready"])
         } catch {

@@ -61,7 +61,8 @@ struct IncidentController {
         case .marked: return
         case .notFound: throw Self.notFound(number)
         case .noRunbook: throw APIError(.conflict, "\(IncidentRef.display(number)) has no runbook, so it has no steps", field: "step")
-        case .noSuchStep(let count): throw APIError(.badRequest, "the runbook version of \(IncidentRef.display(number)) has \(count) step(s)", field: "step")
+        case .noSuchStep(let count):
+            throw APIError(.badRequest, "the runbook version of \(IncidentRef.display(number)) has \(count) step(s)", field: "step")
         case .nothingToUndo: throw APIError(.conflict, "step \(step) has no mark to undo", field: "outcome")
         }
     }
@@ -90,17 +91,28 @@ struct IncidentController {
         let to: String
         switch change {
         case .take:
-            if let other = input.to, !other.isEmpty, other != user.username { throw APIError(.badRequest, "take is for yourself; use assign to give the role to \(other)", field: "to") }
+            if let other = input.to, !other.isEmpty, other != user.username {
+                throw APIError(.badRequest, "take is for yourself; use assign to give the role to \(other)", field: "to")
+            }
             to = user.username
         case .assign, .handOver:
             guard let other = input.to?.trimmingCharacters(in: .whitespaces), !other.isEmpty else {
                 throw APIError(.badRequest, "must name the person who gets the role", field: "to")
             }
-            guard let reason, !reason.isEmpty else { throw APIError(.badRequest, "say why (\(change.rawValue) is recorded with its reason)", field: "reason") }
+            guard let reason, !reason.isEmpty else {
+                throw APIError(.badRequest, "say why (\(change.rawValue) is recorded with its reason)", field: "reason")
+            }
             to = other
         }
         if let reason, reason.count > 2000 { throw APIError(.badRequest, "must be at most 2000 characters", field: "reason") }
-        switch try await store.changeRole(number: number, role: role, change: change, to: to, reason: reason?.isEmpty == true ? nil : reason, by: (user.id, user.username)) {
+        switch try await store.changeRole(
+            number: number,
+            role: role,
+            change: change,
+            to: to,
+            reason: reason?.isEmpty == true ? nil : reason,
+            by: (user.id, user.username)
+        ) {
         case .changed, .unchanged: return
         case .notFound: throw Self.notFound(number)
         case .resolved: throw APIError(.conflict, "\(IncidentRef.display(number)) is resolved; its roles are history", field: "state")
@@ -117,8 +129,13 @@ struct IncidentController {
         case .accepted: return
         case .notFound: throw Self.notFound(number)
         case .notPending(let holder):
-            throw APIError(.conflict, holder == user.username
-                ? "you hold the \(role.rawValue) role already" : "the \(role.rawValue) role of \(IncidentRef.display(number)) awaits no acceptance from you", field: "role")
+            throw APIError(
+                .conflict,
+                holder == user.username
+                    ? "you hold the \(role.rawValue) role already"
+                    : "the \(role.rawValue) role of \(IncidentRef.display(number)) awaits no acceptance from you",
+                field: "role"
+            )
         }
     }
 
@@ -176,8 +193,12 @@ struct IncidentController {
         case .changed: return
         case .notFound: throw Self.notFound(number)
         case .refused(let current):
-            throw APIError(.conflict, "\(IncidentRef.display(number)) is \(current.rawValue); \(transition.rawValue) applies to "
-                + transition.from.map(\.rawValue).joined(separator: ", ") + " incidents", field: "state")
+            throw APIError(
+                .conflict,
+                "\(IncidentRef.display(number)) is \(current.rawValue); \(transition.rawValue) applies to "
+                    + transition.from.map(\.rawValue).joined(separator: ", ") + " incidents",
+                field: "state"
+            )
         }
     }
 
@@ -188,7 +209,9 @@ struct IncidentController {
             filter.states = try states.split(separator: ",").map { try IncidentState.parse(String($0)) }
         }
         if let severity = q.get("severity") {
-            guard let s = Severity(rawValue: severity.lowercased()) else { throw APIError(.badRequest, "must be info, warning or critical", field: "severity") }
+            guard let s = Severity(rawValue: severity.lowercased()) else {
+                throw APIError(.badRequest, "must be info, warning or critical", field: "severity")
+            }
             filter.severity = s
         }
         filter.runbook = q.get("runbook")
@@ -199,7 +222,9 @@ struct IncidentController {
         filter.openedSince = try Self.time(q.get("since"), "since")
         filter.openedUntil = try Self.time(q.get("until"), "until")
         if let cursor = q.get("cursor") {
-            guard let n = IncidentRef.number(cursor) else { throw APIError(.badRequest, "must be the next_cursor of a previous page", field: "cursor") }
+            guard let n = IncidentRef.number(cursor) else {
+                throw APIError(.badRequest, "must be the next_cursor of a previous page", field: "cursor")
+            }
             filter.before = n
         }
         if let limit = q.get("limit") {
@@ -221,7 +246,9 @@ struct IncidentController {
 
     static func number(_ context: HandrailRequestContext) throws -> Int64 {
         let ref = try context.parameters.require("ref")
-        guard let number = IncidentRef.number(ref) else { throw APIError(.badRequest, "must be an incident number such as 42 or INC-42", field: "ref") }
+        guard let number = IncidentRef.number(ref) else {
+            throw APIError(.badRequest, "must be an incident number such as 42 or INC-42", field: "ref")
+        }
         return number
     }
 

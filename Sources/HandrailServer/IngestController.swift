@@ -1,7 +1,7 @@
 import Foundation
+import HTTPTypes
 import HandrailCore
 import HandrailStore
-import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
@@ -70,7 +70,9 @@ struct IngestController {
     }
 
     func webhook(
-        _ request: Request, _ context: HandrailRequestContext, source: IntegrationKind,
+        _ request: Request,
+        _ context: HandrailRequestContext,
+        source: IntegrationKind,
         normalize: (Data) throws -> AlertBatch
     ) async throws -> Response {
         let start = ContinuousClock.now
@@ -84,19 +86,31 @@ struct IngestController {
             throw error
         }
         if batch.truncatedAlerts > 0 {
-            logger.warning("the sender left alerts out of a delivery (max_alerts)", metadata: [
-                "integration": "\(integration.name)", "truncated_alerts": "\(batch.truncatedAlerts)", "request_id": "\(requestID)",
-            ])
+            logger.warning(
+                "the sender left alerts out of a delivery (max_alerts)",
+                metadata: [
+                    "integration": "\(integration.name)", "truncated_alerts": "\(batch.truncatedAlerts)", "request_id": "\(requestID)",
+                ]
+            )
         }
         let runbooks = try await withRetry { try await catalog.candidates() }
         let delivery = Delivery(
-            integration: integration, source: source, alerts: batch.alerts, runbooks: runbooks,
-            receiver: batch.receiver, groupKey: batch.groupKey, truncatedAlerts: batch.truncatedAlerts, requestID: requestID)
+            integration: integration,
+            source: source,
+            alerts: batch.alerts,
+            runbooks: runbooks,
+            receiver: batch.receiver,
+            groupKey: batch.groupKey,
+            truncatedAlerts: batch.truncatedAlerts,
+            requestID: requestID
+        )
         let report = try await store(delivery, source: source)
         metrics.latency(source, since: start)
         return Response(
-            status: .ok, headers: [.contentType: "application/json; charset=utf-8", Self.requestIDHeader: requestID],
-            body: .init(byteBuffer: ByteBuffer(string: Self.answer(report))))
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8", Self.requestIDHeader: requestID],
+            body: .init(byteBuffer: ByteBuffer(string: Self.answer(report)))
+        )
     }
 
     // MARK: - PagerDuty Events API v2
@@ -116,23 +130,42 @@ struct IngestController {
             event = try PagerDutyEvent.parse(json: context.eventBody ?? (try? JSONParser.parse(body)))
         } catch {
             metrics.received(.pagerduty, outcome: "rejected", count: 1)
-            try await recordRejected(integration, .pagerduty, requestID, ValidationError(field: "event", message: error.errors.joined(separator: "; ")))
-            return try Self.pagerDutyResponse(.badRequest, PagerDutyAnswer(status: "invalid event", message: error.message, dedupKey: nil, errors: error.errors), requestID)
+            try await recordRejected(
+                integration,
+                .pagerduty,
+                requestID,
+                ValidationError(field: "event", message: error.errors.joined(separator: "; "))
+            )
+            return try Self.pagerDutyResponse(
+                .badRequest,
+                PagerDutyAnswer(status: "invalid event", message: error.message, dedupKey: nil, errors: error.errors),
+                requestID
+            )
         }
         switch event.action {
         case .trigger:
             guard let alert = event.alert else { throw APIError(.badRequest, "a trigger needs a payload", field: "payload") }
             let runbooks = try await withRetry { try await catalog.candidates() }
-            _ = try await store(Delivery(integration: integration, source: .pagerduty, alerts: [alert], runbooks: runbooks, requestID: requestID), source: .pagerduty)
+            _ = try await store(
+                Delivery(integration: integration, source: .pagerduty, alerts: [alert], runbooks: runbooks, requestID: requestID),
+                source: .pagerduty
+            )
         case .acknowledge:
             _ = try await withRetry { try await incidents.acknowledgeAlert(integration: integration, dedupKey: event.dedupKey, requestID: requestID) }
             metrics.received(.pagerduty, outcome: "stored", count: 1)
         case .resolve:
             let cleared = NormalizedAlert(source: .pagerduty, fingerprint: event.dedupKey, status: .resolved, labels: [:], endsAt: Date())
-            _ = try await store(Delivery(integration: integration, source: .pagerduty, alerts: [cleared], runbooks: [], requestID: requestID), source: .pagerduty)
+            _ = try await store(
+                Delivery(integration: integration, source: .pagerduty, alerts: [cleared], runbooks: [], requestID: requestID),
+                source: .pagerduty
+            )
         }
         metrics.latency(.pagerduty, since: start)
-        return try Self.pagerDutyResponse(.accepted, PagerDutyAnswer(status: "success", message: "Event processed", dedupKey: event.dedupKey, errors: nil), requestID)
+        return try Self.pagerDutyResponse(
+            .accepted,
+            PagerDutyAnswer(status: "success", message: "Event processed", dedupKey: event.dedupKey, errors: nil),
+            requestID
+        )
     }
 
     /// Change events (deploys, config pushes): on the timeline of open incidents of the key.
@@ -152,7 +185,11 @@ struct IngestController {
         guard errors.isEmpty, let payload else {
             metrics.received(.pagerduty, outcome: "rejected", count: 1)
             try await recordRejected(integration, .pagerduty, requestID, ValidationError(field: "event", message: errors.joined(separator: "; ")))
-            return try Self.pagerDutyResponse(.badRequest, PagerDutyAnswer(status: "invalid event", message: "Event object is invalid", dedupKey: nil, errors: errors), requestID)
+            return try Self.pagerDutyResponse(
+                .badRequest,
+                PagerDutyAnswer(status: "invalid event", message: "Event object is invalid", dedupKey: nil, errors: errors),
+                requestID
+            )
         }
         var data: [String: JSONValue] = ["summary": .string(summary)]
         if let source = payload["source"]?.stringValue { data["source"] = .string(source) }
@@ -168,7 +205,11 @@ struct IngestController {
         }
         metrics.received(.pagerduty, outcome: "change", count: 1)
         logger.info("change event recorded", metadata: ["integration": "\(integration.name)", "incidents": "\(touched.count)"])
-        return try Self.pagerDutyResponse(.accepted, PagerDutyAnswer(status: "success", message: "Change event processed", dedupKey: nil, errors: nil), requestID)
+        return try Self.pagerDutyResponse(
+            .accepted,
+            PagerDutyAnswer(status: "success", message: "Change event processed", dedupKey: nil, errors: nil),
+            requestID
+        )
     }
 
     /// What of a change event PostgreSQL could not store, as PagerDuty words its errors.
@@ -190,8 +231,10 @@ struct IngestController {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Response(
-            status: status, headers: [.contentType: "application/json", requestIDHeader: requestID],
-            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(answer))))
+            status: status,
+            headers: [.contentType: "application/json", requestIDHeader: requestID],
+            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(answer)))
+        )
     }
 
     // MARK: - Shared
@@ -226,7 +269,10 @@ struct IngestController {
         return String(unsafeUninitializedCapacity: 18) { out in
             var n = 0
             for k in 0..<16 {
-                if k == 8 || k == 12 { out[n] = UInt8(ascii: "-"); n += 1 }
+                if k == 8 || k == 12 {
+                    out[n] = UInt8(ascii: "-")
+                    n += 1
+                }
                 let digit = UInt8((z >> UInt64(60 - 4 * k)) & 0xF)
                 out[n] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
                 n += 1
@@ -317,7 +363,11 @@ final class IngestMetrics: Sendable {
         let key = source.rawValue + "/" + outcome
         let counter = counters.withLock { cache in
             if let counter = cache[key] { return counter }
-            let counter = Counter(label: "handrail_alerts_received_total", dimensions: [("source", source.rawValue), ("outcome", outcome)], factory: factory)
+            let counter = Counter(
+                label: "handrail_alerts_received_total",
+                dimensions: [("source", source.rawValue), ("outcome", outcome)],
+                factory: factory
+            )
             cache[key] = counter
             return counter
         }
@@ -328,7 +378,11 @@ final class IngestMetrics: Sendable {
         let timer = timers.withLock { cache in
             if let timer = cache[source] { return timer }
             let timer = Metrics.Timer(
-                label: "handrail_ingest_duration_seconds", dimensions: [("source", source.rawValue)], preferredDisplayUnit: .seconds, factory: factory)
+                label: "handrail_ingest_duration_seconds",
+                dimensions: [("source", source.rawValue)],
+                preferredDisplayUnit: .seconds,
+                factory: factory
+            )
             cache[source] = timer
             return timer
         }

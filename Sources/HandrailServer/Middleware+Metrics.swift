@@ -53,7 +53,13 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
                 let dimensions = [("route", key.route), ("method", key.method), ("status", String(key.status))]
                 let entry = Entry(
                     requests: Counter(label: "handrail_http_requests_total", dimensions: dimensions, factory: factory),
-                    duration: Metrics.Timer(label: "handrail_http_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds, factory: factory))
+                    duration: Metrics.Timer(
+                        label: "handrail_http_request_duration_seconds",
+                        dimensions: dimensions,
+                        preferredDisplayUnit: .seconds,
+                        factory: factory
+                    )
+                )
                 entries[key] = entry
                 return entry
             }

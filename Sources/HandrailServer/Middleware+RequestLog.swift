@@ -25,6 +25,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         logger.info(
             "\(request.method) \(request.uri.path) \(status) \(String(format: "%.1f", ms))ms",
-            metadata: ["status": "\(status)", "duration_ms": "\(String(format: "%.3f", ms))"])
+            metadata: ["status": "\(status)", "duration_ms": "\(String(format: "%.3f", ms))"]
+        )
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import HandrailCore
 import HTTPTypes
+import HandrailCore
 import Hummingbird
 import Logging
 import Mustache
@@ -102,7 +102,11 @@ struct PageErrorMiddleware: RouterMiddleware {
             guard !AccessMiddleware.wantsJSON(request), request.headers[.accept]?.contains("text/html") == true else { throw error }
             let message = (error as? APIError)?.pageMessage ?? Self.message(error.status)
             var response = try pages.render(
-                "error.html", status: error.status, ["title": Self.title(error.status), "message": message], context: context.signedOut)
+                "error.html",
+                status: error.status,
+                ["title": Self.title(error.status), "message": message],
+                context: context.signedOut
+            )
             if let api = error as? APIError {
                 for field in api.headers where field.name != .contentType { response.headers.append(field) }
             }

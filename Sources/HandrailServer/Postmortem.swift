@@ -82,8 +82,10 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
         let start = min(i.openedAt, d.alerts.compactMap(\.startsAt).min() ?? i.openedAt)
         let duration = OutcomeProposal.duration(max(0, Int(end.timeIntervalSince(start))))
         let runbook = d.runbook.map { "runbook \($0.id) v\($0.version) (\($0.title))" } ?? "no runbook"
-        let summary = "\(i.ref) \(i.title): \(i.severity.rawValue), opened \(fmt.string(i.openedAt))"
-            + (i.resolvedAt.map { ", resolved \(fmt.string($0)) after \(OutcomeProposal.duration(max(0, Int($0.timeIntervalSince(i.openedAt)))))" } ?? ", not resolved")
+        let summary =
+            "\(i.ref) \(i.title): \(i.severity.rawValue), opened \(fmt.string(i.openedAt))"
+            + (i.resolvedAt.map { ", resolved \(fmt.string($0)) after \(OutcomeProposal.duration(max(0, Int($0.timeIntervalSince(i.openedAt)))))" }
+                ?? ", not resolved")
             + "; \(i.alertCount) alert(s), \(i.deliveryCount) deliveries; \(runbook); owner \(i.owner ?? "nobody")."
         var detection: [String] = []
         for a in d.alerts.sorted(by: { ($0.firstSeenAt, $0.fingerprint) < ($1.firstSeenAt, $1.fingerprint) }) {
@@ -97,34 +99,65 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             detection.append(line)
         }
         let timeline = d.timeline.map { Line(at: fmt.string($0.at), text: Self.describe($0)) }
-        let ownership = d.timeline.filter { $0.type == "role_changed" || $0.type == "role_accepted" }.map { Line(at: fmt.string($0.at), text: Self.describe($0)) }
+        let ownership = d.timeline.filter { $0.type == "role_changed" || $0.type == "role_accepted" }.map {
+            Line(at: fmt.string($0.at), text: Self.describe($0))
+        }
         let steps = d.steps.map { s -> StepRow in
             let outcome = s.outcome ?? "not marked"
             var detail: String?
-            if let by = s.by, s.outcome != nil { detail = "by \(by)" + (s.at.map { " at \(fmt.string($0))" } ?? "") + (s.note.map { ": \($0)" } ?? "") }
+            if let by = s.by, s.outcome != nil {
+                detail = "by \(by)" + (s.at.map { " at \(fmt.string($0))" } ?? "") + (s.note.map { ": \($0)" } ?? "")
+            }
             return StepRow(index: s.index, title: s.title, outcome: outcome, detail: detail, gap: s.outcome == "skipped" || s.outcome == "failed")
         }
         let decisionRows = decisions.map { x -> DecisionRow in
             var outcome = x.status.replacingOccurrences(of: "_", with: " ")
-            if let o = x.outcome { outcome = o.summary }
-            else if let s = x.supersededBy { outcome = "superseded by decision \(s)" }
+            if let o = x.outcome { outcome = o.summary } else if let s = x.supersededBy { outcome = "superseded by decision \(s)" }
             return DecisionRow(
-                id: x.id, kind: x.kind.rawValue, target: x.target.description, decidedBy: "\(x.decidedBy) (\(x.decidedByRole.rawValue))", decided: fmt.string(x.decidedAt),
-                rationale: x.rationale, customerImpact: x.customerImpact, alternatives: x.alternativesConsidered,
-                execution: x.execution.map { "executed by \($0.by) at \(fmt.string($0.at))" + ($0.note.map { ": \($0)" } ?? "") }, outcome: outcome)
+                id: x.id,
+                kind: x.kind.rawValue,
+                target: x.target.description,
+                decidedBy: "\(x.decidedBy) (\(x.decidedByRole.rawValue))",
+                decided: fmt.string(x.decidedAt),
+                rationale: x.rationale,
+                customerImpact: x.customerImpact,
+                alternatives: x.alternativesConsidered,
+                execution: x.execution.map { "executed by \($0.by) at \(fmt.string($0.at))" + ($0.note.map { ": \($0)" } ?? "") },
+                outcome: outcome
+            )
         }
         var resolution = "Not resolved yet."
         if let e = resolvedEvent {
             let note = e.data["note"]?.stringValue
             let automatic = e.data["automatic"] == .bool(true)
-            resolution = automatic ? "Resolved automatically at \(fmt.string(e.at)): every alert cleared."
+            resolution =
+                automatic
+                ? "Resolved automatically at \(fmt.string(e.at)): every alert cleared."
                 : "Resolved by \(e.actor) at \(fmt.string(e.at))" + (note.map { ": \($0)" } ?? ".")
         }
         return PostmortemDocument(
-            ref: i.ref, title: i.title, severity: i.severity.rawValue, state: i.state.rawValue, draft: true, timeZone: timeZone, summary: summary,
-            impactFrom: fmt.string(start), impactTo: fmt.string(end), impactDuration: duration, detection: detection, timeline: timeline,
-            ownership: ownership, steps: steps, gapCount: steps.filter { $0.gap }.count, decisions: decisionRows, resolution: resolution,
-            rootCause: nil, contributingFactors: nil, wentWell: nil, wentBadly: nil)
+            ref: i.ref,
+            title: i.title,
+            severity: i.severity.rawValue,
+            state: i.state.rawValue,
+            draft: true,
+            timeZone: timeZone,
+            summary: summary,
+            impactFrom: fmt.string(start),
+            impactTo: fmt.string(end),
+            impactDuration: duration,
+            detection: detection,
+            timeline: timeline,
+            ownership: ownership,
+            steps: steps,
+            gapCount: steps.filter { $0.gap }.count,
+            decisions: decisionRows,
+            resolution: resolution,
+            rootCause: nil,
+            contributingFactors: nil,
+            wentWell: nil,
+            wentBadly: nil
+        )
     }
 
     static func number(_ v: Double) -> String {
@@ -134,7 +167,9 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
     /// The runbook thresholds an alert is measured against, in words ("gpu_util thresholds
     /// warning 0.8, critical 0.9 (higher is worse)"), or nil when none applies.
     static func thresholds(for labels: [String: String], _ thresholds: [Threshold]) -> String? {
-        guard let t = thresholds.first(where: { $0.metric == labels["metric"] }) ?? (thresholds.count == 1 ? thresholds.first : nil) else { return nil }
+        guard let t = thresholds.first(where: { $0.metric == labels["metric"] }) ?? (thresholds.count == 1 ? thresholds.first : nil) else {
+            return nil
+        }
         let limits = [t.warning.map { "warning \(Self.number($0))" }, t.critical.map { "critical \(Self.number($0))" }].compactMap { $0 }
         return "\(t.metric) thresholds \(limits.joined(separator: ", ")) (\(t.direction == .higher ? "higher" : "lower") is worse)"
     }
@@ -161,7 +196,8 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             if action == "rotation" {
                 return "\(s("role") ?? "role"): \(s("to") ?? "nobody") assigned by rotation \(s("rotation") ?? "?")\(reason)"
             }
-            return "\(s("role") ?? "role"): \(action.replacingOccurrences(of: "_", with: " ")) \(s("from") ?? "nobody") → \(s("to") ?? "nobody") by \(e.actor)\(reason)"
+            return
+                "\(s("role") ?? "role"): \(action.replacingOccurrences(of: "_", with: " ")) \(s("from") ?? "nobody") → \(s("to") ?? "nobody") by \(e.actor)\(reason)"
         case "role_accepted": return "\(s("role") ?? "role"): \(s("user") ?? e.actor) accepted"
         case "decision_recorded": return "decision \(n("decision")): \(s("kind") ?? "") recorded by \(e.actor)"
         case "decision_executed": return "decision \(n("decision")) executed by \(e.actor)"
@@ -214,7 +250,8 @@ public struct PostmortemGenerator: Sendable {
         doc.draft = stored.state < .approved
         doc.draftLabel = stored.state == .inReview ? "Draft, in review" : "Draft"
         if let by = stored.approvedBy, let at = stored.approvedAt {
-            doc.approval = "Approved by \(by) at \(TimeFormatter(zone: doc.timeZone).string(at))"
+            doc.approval =
+                "Approved by \(by) at \(TimeFormatter(zone: doc.timeZone).string(at))"
                 + (stored.publishedAt.map { "; published \(TimeFormatter(zone: doc.timeZone).string($0))" } ?? "")
         }
         return doc

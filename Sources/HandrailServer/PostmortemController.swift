@@ -23,7 +23,9 @@ struct PostmortemController {
                 }
                 state = s
             }
-            return ListBody(postmortems: try await store.list(state: state).map { .init(incident: $0.incident, state: $0.state.rawValue, title: $0.title) })
+            return ListBody(
+                postmortems: try await store.list(state: state).map { .init(incident: $0.incident, state: $0.state.rawValue, title: $0.title) }
+            )
         }
         routes.on(.post, base, .role(.responder)) { _, context in
             let number = try IncidentController.number(context)
@@ -89,7 +91,11 @@ struct PostmortemController {
         case .created: return
         case .notFound: throw IncidentController.notFound(number)
         case .notResolved(let state):
-            throw APIError(.conflict, "\(IncidentRef.display(number)) is \(state.rawValue); a postmortem is written for a resolved incident", field: "state")
+            throw APIError(
+                .conflict,
+                "\(IncidentRef.display(number)) is \(state.rawValue); a postmortem is written for a resolved incident",
+                field: "state"
+            )
         case .exists: throw APIError(.conflict, "\(IncidentRef.display(number)) has a postmortem already")
         }
     }
@@ -126,7 +132,8 @@ struct PostmortemController {
         guard ["open", "done", "dropped"].contains(status) else { throw APIError(.badRequest, "must be open, done or dropped", field: "status") }
         switch try await store.setActionItem(number: number, id: id, status: status) {
         case .done: return
-        case .notFound, .unknownOwner, .published: throw APIError(.notFound, "the postmortem of \(IncidentRef.display(number)) has no action item \(id)")
+        case .notFound, .unknownOwner, .published:
+            throw APIError(.notFound, "the postmortem of \(IncidentRef.display(number)) has no action item \(id)")
         }
     }
 
@@ -183,8 +190,14 @@ struct PostmortemController {
         case .changed: return
         case .notFound: throw noPostmortem(number)
         case .refused(let state):
-            if state == .published { throw APIError(.conflict, "the postmortem of \(IncidentRef.display(number)) is published and read-only", field: "state") }
-            throw APIError(.conflict, "the postmortem of \(IncidentRef.display(number)) is \(state.rawValue); \(action) does not apply", field: "state")
+            if state == .published {
+                throw APIError(.conflict, "the postmortem of \(IncidentRef.display(number)) is published and read-only", field: "state")
+            }
+            throw APIError(
+                .conflict,
+                "the postmortem of \(IncidentRef.display(number)) is \(state.rawValue); \(action) does not apply",
+                field: "state"
+            )
         }
     }
 

@@ -39,7 +39,11 @@ struct RotationController {
         routes.on(.get, "/api/v1/rotations/:name/shifts", .role(.viewer)) { request, context in
             let rotation = try await find(context)
             let from = try IncidentController.time(request.uri.queryParameters.get("from"), "from") ?? Date()
-            return ShiftsBody(rotation: rotation.name, timeZone: rotation.timeZone, shifts: rotation.shifts(from: from, count: try Self.count(request) ?? 4))
+            return ShiftsBody(
+                rotation: rotation.name,
+                timeZone: rotation.timeZone,
+                shifts: rotation.shifts(from: from, count: try Self.count(request) ?? 4)
+            )
         }
         routes.on(.post, "/api/v1/rotations/:name/overrides", .role(.lead)) { request, context in
             let name = try context.parameters.require("name")
@@ -92,12 +96,19 @@ struct RotationController {
         let startDate: String
 
         func rotation(name path: String?) throws -> Rotation {
-            if let path, let name, name != path { throw APIError(.badRequest, "must match the rotation in the path (\(path)); rotations are not renamed", field: "name") }
+            if let path, let name, name != path {
+                throw APIError(.badRequest, "must match the rotation in the path (\(path)); rotations are not renamed", field: "name")
+            }
             guard let name = path ?? name else { throw APIError(.badRequest, "is required", field: "name") }
             guard let date = LocalDate(startDate) else { throw APIError(.badRequest, "must be a date such as 2026-11-23", field: "start_date") }
             let rotation = Rotation(
-                name: name, members: members.map { $0.trimmingCharacters(in: .whitespaces) }, timeZone: timeZone,
-                shiftLength: try ShiftLength.parse(shiftLength), handoff: try HandoffTime.parse(handoff), startDate: date)
+                name: name,
+                members: members.map { $0.trimmingCharacters(in: .whitespaces) },
+                timeZone: timeZone,
+                shiftLength: try ShiftLength.parse(shiftLength),
+                handoff: try HandoffTime.parse(handoff),
+                startDate: date
+            )
             try rotation.validate()
             return rotation
         }
@@ -117,7 +128,11 @@ struct RotationController {
         let to: Date
         let reason: String?
         init(_ o: RotationOverride) {
-            id = o.id; user = o.user; from = o.start; to = o.end; reason = o.reason
+            id = o.id
+            user = o.user
+            from = o.start
+            to = o.end
+            reason = o.reason
         }
     }
 
@@ -127,7 +142,10 @@ struct RotationController {
         let user: String
         let overrideId: Int64?
         init(_ s: ShiftSegment) {
-            from = s.start; to = s.end; user = s.user; overrideId = s.override?.id
+            from = s.start
+            to = s.end
+            user = s.user
+            overrideId = s.override?.id
         }
     }
 
@@ -138,7 +156,11 @@ struct RotationController {
         let scheduled: String
         let coverage: [SegmentBody]
         init(_ s: Shift) {
-            index = s.index; from = s.start; to = s.end; scheduled = s.scheduled; coverage = s.segments.map(SegmentBody.init)
+            index = s.index
+            from = s.start
+            to = s.end
+            scheduled = s.scheduled
+            coverage = s.segments.map(SegmentBody.init)
         }
     }
 
@@ -184,8 +206,12 @@ struct RotationController {
         let nextShifts: [ShiftBody]
         let overrides: [OverrideBody]
         init(_ r: Rotation, now: Date, shifts: Int) {
-            name = r.name; members = r.members; timeZone = r.timeZone; shiftLength = r.shiftLength.description
-            handoff = r.handoff.description; startDate = r.startDate.description
+            name = r.name
+            members = r.members
+            timeZone = r.timeZone
+            shiftLength = r.shiftLength.description
+            handoff = r.handoff.description
+            startDate = r.startDate.description
             let current = r.onCall(at: now)
             onCall = current.user
             onCallUntil = current.until

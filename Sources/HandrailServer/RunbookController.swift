@@ -29,8 +29,12 @@ struct RunbookController {
         }
         routes.on(.get, "/api/v1/runbooks/:id/versions/:version", .role(.viewer)) { _, context in
             let id = try context.parameters.require("id")
-            guard let number = context.parameters.get("version", as: Int.self) else { throw APIError(.badRequest, "must be a version number", field: "version") }
-            guard let version = try await store.version(id: id, number) else { throw APIError(.notFound, "runbook \(id.debugDescription) has no version \(number)") }
+            guard let number = context.parameters.get("version", as: Int.self) else {
+                throw APIError(.badRequest, "must be a version number", field: "version")
+            }
+            guard let version = try await store.version(id: id, number) else {
+                throw APIError(.notFound, "runbook \(id.debugDescription) has no version \(number)")
+            }
             return Detail(version)
         }
         routes.on(.get, "/api/v1/runbooks/:id/diff", .role(.viewer)) { request, context in try await diff(request, context) }
@@ -42,9 +46,16 @@ struct RunbookController {
                 let text = "\(v.id) \(v.runbook.title) \(v.runbook.owners ?? "") \(v.runbook.body)".lowercased()
                 return words.allSatisfy { text.contains($0) }
             }.map { v in
-                ["id": v.id, "title": v.runbook.title, "version": v.version, "owners": v.runbook.owners ?? "-", "severity": v.runbook.severity.rawValue] as [String: Any]
+                [
+                    "id": v.id, "title": v.runbook.title, "version": v.version, "owners": v.runbook.owners ?? "-",
+                    "severity": v.runbook.severity.rawValue,
+                ] as [String: Any]
             }
-            return try pages.render("runbooks.html", ["title": "Runbooks", "nav_runbooks": true, "runbooks": list, "q": query, "searched": !query.isEmpty], context: context)
+            return try pages.render(
+                "runbooks.html",
+                ["title": "Runbooks", "nav_runbooks": true, "runbooks": list, "q": query, "searched": !query.isEmpty],
+                context: context
+            )
         }
         routes.on(.get, "/runbooks/:id", .role(.viewer)) { request, context in
             let id = try context.parameters.require("id")
@@ -52,16 +63,22 @@ struct RunbookController {
             let found = if let number { try await store.version(id: id, number) } else { try await store.current(id: id) }
             guard let v = found else { throw APIError(.notFound, "no runbook \(id.debugDescription)" + (number.map { " version \($0)" } ?? "")) }
             let versions = try await store.versions(id: id)
-            return try pages.render("runbook.html", [
-                "title": v.runbook.title, "nav_runbooks": true, "id": v.id, "version": v.version, "current_version": v.currentVersion,
-                "retired": v.retiredAt != nil, "owners": v.runbook.owners ?? "-", "severity": v.runbook.severity.rawValue,
-                "html": Markdown.html(v.runbook.body),
-                "versions": versions.reversed().map { x in
-                    ["version": x.version, "synced": WebController.time(x.syncedAt), "by": x.syncedBy, "shown": x.version == v.version,
-                     "from_selected": x.version == max(1, v.currentVersion - 1), "to_selected": x.version == v.currentVersion] as [String: Any]
-                },
-                "has_history": versions.count > 1,
-            ], context: context)
+            return try pages.render(
+                "runbook.html",
+                [
+                    "title": v.runbook.title, "nav_runbooks": true, "id": v.id, "version": v.version, "current_version": v.currentVersion,
+                    "retired": v.retiredAt != nil, "owners": v.runbook.owners ?? "-", "severity": v.runbook.severity.rawValue,
+                    "html": Markdown.html(v.runbook.body),
+                    "versions": versions.reversed().map { x in
+                        [
+                            "version": x.version, "synced": WebController.time(x.syncedAt), "by": x.syncedBy, "shown": x.version == v.version,
+                            "from_selected": x.version == max(1, v.currentVersion - 1), "to_selected": x.version == v.currentVersion,
+                        ] as [String: Any]
+                    },
+                    "has_history": versions.count > 1,
+                ],
+                context: context
+            )
         }
         routes.on(.get, "/runbooks/:id/diff", .role(.viewer)) { request, context in
             let diff = try await diff(request, context)
@@ -69,10 +86,14 @@ struct RunbookController {
                 let kind = line.hasPrefix("+") && !line.hasPrefix("+++") ? "add" : line.hasPrefix("-") && !line.hasPrefix("---") ? "del" : ""
                 return ["text": String(line), "kind": kind]
             }
-            return try pages.render("runbook-diff.html", [
-                "title": "\(diff.id): v\(diff.from) → v\(diff.to)", "nav_runbooks": true, "id": diff.id, "from": diff.from, "to": diff.to,
-                "lines": lines, "same": diff.diff.isEmpty,
-            ], context: context)
+            return try pages.render(
+                "runbook-diff.html",
+                [
+                    "title": "\(diff.id): v\(diff.from) → v\(diff.to)", "nav_runbooks": true, "id": diff.id, "from": diff.from, "to": diff.to,
+                    "lines": lines, "same": diff.diff.isEmpty,
+                ],
+                context: context
+            )
         }
     }
 
@@ -82,9 +103,17 @@ struct RunbookController {
         let id: String, version: Int, currentVersion: Int, title: String, owners: String?, severity: String
         let sourcePath: String, contentHash: String, syncedAt: Date, syncedBy: String, retiredAt: Date?
         init(_ v: RunbookVersion) {
-            id = v.id; version = v.version; currentVersion = v.currentVersion; title = v.runbook.title; owners = v.runbook.owners
-            severity = v.runbook.severity.rawValue; sourcePath = v.sourcePath; contentHash = v.contentHash
-            syncedAt = v.syncedAt; syncedBy = v.syncedBy; retiredAt = v.retiredAt
+            id = v.id
+            version = v.version
+            currentVersion = v.currentVersion
+            title = v.runbook.title
+            owners = v.runbook.owners
+            severity = v.runbook.severity.rawValue
+            sourcePath = v.sourcePath
+            contentHash = v.contentHash
+            syncedAt = v.syncedAt
+            syncedBy = v.syncedBy
+            retiredAt = v.retiredAt
         }
     }
 
@@ -114,7 +143,10 @@ struct RunbookController {
                 case .regex(let pattern): Matcher(label: $0.label, value: pattern, regex: true)
                 }
             }
-            groupBy = r.groupBy; thresholds = r.thresholds; autoResolve = r.autoResolve; reopenWindowSeconds = r.reopenWindow
+            groupBy = r.groupBy
+            thresholds = r.thresholds
+            autoResolve = r.autoResolve
+            reopenWindowSeconds = r.reopenWindow
             rollback = Rollback(allowed: r.rollback.allowed, decidedBy: r.rollback.decidedBy.map(\.rawValue))
             steps = r.steps.map { Step(index: $0.index, title: $0.title, markdown: $0.markdown, html: Markdown.html($0.markdown)) }
             source = v.source
@@ -164,11 +196,19 @@ struct RunbookController {
         }
         let current = try await store.list()
         guard let found = current.map(\.runbook).bestMatch(for: labels), let version = current.first(where: { $0.id == found.runbook.id }) else {
-            return MatchBody(runbook: nil, matched: [], reason: "no runbook matches these labels; the incident would open flagged \"no runbook\"", severity: nil)
+            return MatchBody(
+                runbook: nil,
+                matched: [],
+                reason: "no runbook matches these labels; the incident would open flagged \"no runbook\"",
+                severity: nil
+            )
         }
         return MatchBody(
-            runbook: Summary(version), matched: found.matched.map(\.description), reason: found.reason,
-            severity: found.runbook.severity(value: value, labels: labels).rawValue)
+            runbook: Summary(version),
+            matched: found.matched.map(\.description),
+            reason: found.reason,
+            severity: found.runbook.severity(value: value, labels: labels).rawValue
+        )
     }
 
     struct SyncBody: ResponseEncodable {
@@ -184,7 +224,11 @@ struct RunbookController {
             onSync()
             return SyncBody(created: r.created, unchanged: r.unchanged, retired: r.retired, restored: r.restored)
         case .refused(let problems):
-            throw APIError(.unprocessableContent, "nothing synced: " + problems.map(\.description).joined(separator: "; "), field: problems.first?.path)
+            throw APIError(
+                .unprocessableContent,
+                "nothing synced: " + problems.map(\.description).joined(separator: "; "),
+                field: problems.first?.path
+            )
         }
     }
 
@@ -194,7 +238,9 @@ struct RunbookController {
 
     func diff(_ request: Request, _ context: HandrailRequestContext) async throws -> DiffBody {
         let id = try context.parameters.require("id")
-        guard let from = request.uri.queryParameters.get("from", as: Int.self) else { throw APIError(.badRequest, "is required (a version number)", field: "from") }
+        guard let from = request.uri.queryParameters.get("from", as: Int.self) else {
+            throw APIError(.badRequest, "is required (a version number)", field: "from")
+        }
         let toVersion: Int
         if let to = request.uri.queryParameters.get("to", as: Int.self) {
             toVersion = to
@@ -202,8 +248,17 @@ struct RunbookController {
             guard let current = try await store.current(id: id) else { throw APIError(.notFound, "no runbook \(id.debugDescription)") }
             toVersion = current.version
         }
-        guard let old = try await store.version(id: id, from) else { throw APIError(.notFound, "runbook \(id.debugDescription) has no version \(from)") }
-        guard let new = try await store.version(id: id, toVersion) else { throw APIError(.notFound, "runbook \(id.debugDescription) has no version \(toVersion)") }
-        return DiffBody(id: id, from: from, to: toVersion, diff: LineDiff.unified(old.source, new.source, oldName: "\(id) v\(from)", newName: "\(id) v\(toVersion)"))
+        guard let old = try await store.version(id: id, from) else {
+            throw APIError(.notFound, "runbook \(id.debugDescription) has no version \(from)")
+        }
+        guard let new = try await store.version(id: id, toVersion) else {
+            throw APIError(.notFound, "runbook \(id.debugDescription) has no version \(toVersion)")
+        }
+        return DiffBody(
+            id: id,
+            from: from,
+            to: toVersion,
+            diff: LineDiff.unified(old.source, new.source, oldName: "\(id) v\(from)", newName: "\(id) v\(toVersion)")
+        )
     }
 }

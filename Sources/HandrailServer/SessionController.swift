@@ -1,7 +1,7 @@
 import Foundation
+import HTTPTypes
 import HandrailCore
 import HandrailStore
-import HTTPTypes
 import Hummingbird
 
 /// Signing in and out, the start page, and changing one's password.
@@ -28,22 +28,43 @@ struct SessionController {
         guard let next else { return "/" }
         let path = String(next.unicodeScalars.filter { $0 != "\t" && $0 != "\n" && $0 != "\r" })
         guard path.hasPrefix("/"), !path.hasPrefix("//"),
-              path.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) && $0 != "\\" })
+            path.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) && $0 != "\\" })
         else { return "/" }
         return path
     }
 
-    func showLogin(_ request: Request, _ context: HandrailRequestContext, error: String? = nil, username: String = "", status: HTTPResponse.Status = .ok) async throws -> Response {
+    func showLogin(
+        _ request: Request,
+        _ context: HandrailRequestContext,
+        error: String? = nil,
+        username: String = "",
+        status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
         if context.user != nil, error == nil {
             return Response(status: .seeOther, headers: [.location: Self.safeNext(request.uri.queryParameters.get("next"))])
         }
         // Login CSRF: a random token in a cookie that only /login sees, echoed by the form.
         let token = Secrets.newSessionToken()
         var response = try pages.render(
-            "login.html", status: status,
-            ["title": "Sign in", "login_csrf": token, "next": Self.safeNext(request.uri.queryParameters.get("next")), "error": error as Any, "username": username],
-            context: context.signedOut)
-        response.setCookie(Cookie(name: AuthService.loginCSRFCookie, value: token, maxAge: 3600, path: "/login", secure: auth.settings.behindTLSProxy, httpOnly: true, sameSite: .strict))
+            "login.html",
+            status: status,
+            [
+                "title": "Sign in", "login_csrf": token, "next": Self.safeNext(request.uri.queryParameters.get("next")), "error": error as Any,
+                "username": username,
+            ],
+            context: context.signedOut
+        )
+        response.setCookie(
+            Cookie(
+                name: AuthService.loginCSRFCookie,
+                value: token,
+                maxAge: 3600,
+                path: "/login",
+                secure: auth.settings.behindTLSProxy,
+                httpOnly: true,
+                sameSite: .strict
+            )
+        )
         return response
     }
 
@@ -57,13 +78,22 @@ struct SessionController {
             throw APIError(.forbidden, "missing or wrong CSRF token; reload the sign-in page", field: AuthService.csrfField)
         }
         let username = form["username"] ?? ""
-        switch try await auth.login(username: username, password: form["password"] ?? "", address: context.clientAddress, userAgent: request.headers[.userAgent]) {
+        switch try await auth.login(
+            username: username,
+            password: form["password"] ?? "",
+            address: context.clientAddress,
+            userAgent: request.headers[.userAgent]
+        ) {
         case .rejected:
             return try await showLogin(request, context, error: "Wrong username or password.", username: username, status: .unauthorized)
         case .limited(let seconds):
             var response = try await showLogin(
-                request, context, error: "Too many failed sign-ins. Try again in \(max(1, seconds / 60)) minute(s).", username: username,
-                status: .tooManyRequests)
+                request,
+                context,
+                error: "Too many failed sign-ins. Try again in \(max(1, seconds / 60)) minute(s).",
+                username: username,
+                status: .tooManyRequests
+            )
             response.headers[.retryAfter] = String(seconds)
             return response
         case .signedIn(let user, let session):
@@ -93,15 +123,24 @@ struct SessionController {
         var request = request
         let form = try FormFields(String(buffer: try await request.collectBody(limit: 64 * 1024)))
         func again(_ error: String) throws -> Response {
-            try pages.render("password.html", status: .badRequest, ["title": "Change password", "required": user.mustChangePassword, "error": error], context: context)
+            try pages.render(
+                "password.html",
+                status: .badRequest,
+                ["title": "Change password", "required": user.mustChangePassword, "error": error],
+                context: context
+            )
         }
         let new = form["new_password"] ?? ""
         guard try await auth.checkPassword(form["current_password"] ?? "", for: user) else { return try again("The current password is wrong.") }
         guard new == form["confirm_password"] else { return try again("The two new passwords differ.") }
         do { try PasswordHasher.validate(new, field: "new password") } catch { return try again("The \(error.description).") }
         _ = try await auth.users.setPassword(
-            username: user.username, hash: await auth.hashPassword(new), mustChange: false,
-            keepSession: context.sessionToken.map(Secrets.hash), by: .user(user, from: context.clientAddress))
+            username: user.username,
+            hash: await auth.hashPassword(new),
+            mustChange: false,
+            keepSession: context.sessionToken.map(Secrets.hash),
+            by: .user(user, from: context.clientAddress)
+        )
         return Response(status: .seeOther, headers: [.location: "/"])
     }
 }

@@ -19,7 +19,9 @@ struct TemplatePieces: Sendable {
     /// The pieces of a template's text; nil when it is not cut (one piece, or not safely).
     static func split(_ template: String) -> [String]? {
         let bytes = Array(template.utf8)
-        let open = UInt8(ascii: "{"), close = UInt8(ascii: "}"), newline = UInt8(ascii: "\n")
+        let open = UInt8(ascii: "{")
+        let close = UInt8(ascii: "}")
+        let newline = UInt8(ascii: "\n")
         var pieces: [String] = []
         var pragmas: [String] = []
         var depth = 0
@@ -49,7 +51,9 @@ struct TemplatePieces: Sendable {
             let triple = kind == open
             // The tag's end: `}}}` for a triple mustache, else `}}`.
             var end = i + 2
-            while end + 1 < bytes.count, !(bytes[end] == close && bytes[end + 1] == close && (!triple || (end + 2 < bytes.count && bytes[end + 2] == close))) {
+            while end + 1 < bytes.count,
+                !(bytes[end] == close && bytes[end + 1] == close && (!triple || (end + 2 < bytes.count && bytes[end + 2] == close)))
+            {
                 end += 1
             }
             guard end + 1 < bytes.count else { return nil }

@@ -32,7 +32,14 @@ public struct NewDecision: Sendable, Equatable {
     /// The decision this one replaces (a change of mind), by id.
     public var supersedes: Int64?
 
-    public init(kind: DecisionKind, target: DecisionTarget, rationale: String, customerImpact: String? = nil, alternativesConsidered: String? = nil, supersedes: Int64? = nil) {
+    public init(
+        kind: DecisionKind,
+        target: DecisionTarget,
+        rationale: String,
+        customerImpact: String? = nil,
+        alternativesConsidered: String? = nil,
+        supersedes: Int64? = nil
+    ) {
         self.kind = kind
         self.target = target
         self.rationale = rationale
@@ -143,11 +150,15 @@ public struct DecisionStore: Sendable {
 
     /// The incident's id and the rollback policy of its pinned runbook version.
     func policy(number: Int64) async throws -> (id: Int64, runbook: String?, policy: RollbackPolicy)? {
-        guard let row = try await pool.query("""
-            SELECT i.id, i.runbook_id, v.definition->'rollback' AS rollback
-            FROM incidents i LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
-            WHERE i.number = \(number)
-            """).first else { return nil }
+        guard
+            let row = try await pool.query(
+                """
+                SELECT i.id, i.runbook_id, v.definition->'rollback' AS rollback
+                FROM incidents i LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
+                WHERE i.number = \(number)
+                """
+            ).first
+        else { return nil }
         let policy = try row.decode("rollback", as: PostgresJSON?.self)?.decode(as: RollbackPolicy.self) ?? RollbackPolicy()
         return (try row.decode("id"), try row.decode("runbook_id"), policy)
     }
@@ -159,7 +170,8 @@ public struct DecisionStore: Sendable {
         if let reason = incident.policy.refusal(role: person.role, kind: d.kind, runbook: incident.runbook) { return .refused(reason) }
         let rows: PostgresRows
         do {
-            rows = try await pool.query("""
+            rows = try await pool.query(
+                """
                 WITH decided AS (
                     INSERT INTO decisions (incident_id, kind, target_service, target_model, from_version, to_version, rationale,
                                            customer_impact, alternatives_considered, decided_by, decided_by_role, verification_window, supersedes)
@@ -179,7 +191,8 @@ public struct DecisionStore: Sendable {
                     SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
                 )
                 SELECT id, (SELECT n FROM notified) AS notified FROM decided
-                """)
+                """
+            )
         } catch let error as PostgresError where error.sqlState == "23503" && error.constraint?.contains("supersedes") == true {
             return .unknownSuperseded
         } catch let error as PostgresError where error.isUniqueViolation {
@@ -208,7 +221,8 @@ public struct DecisionStore: Sendable {
     public func execute(number: Int64, id: Int64, at: Date?, note: String?, by person: Person) async throws -> ExecuteResult {
         guard let incident = try await policy(number: number) else { return .notFound }
         if let reason = incident.policy.refusal(role: person.role, kind: .hold, runbook: incident.runbook) { return .refused(reason) }
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             WITH d AS (
                 SELECT d.id, d.incident_id, d.decided_at, (SELECT s.id FROM decisions s WHERE s.supersedes = d.id) AS superseded_by,
                        coalesce(\(at)::timestamptz, clock_timestamp()) AS executed_at
@@ -233,7 +247,8 @@ public struct DecisionStore: Sendable {
                    (SELECT u.username FROM decision_executions e JOIN users u ON u.id = e.executed_by WHERE e.decision_id = d.id) AS executed_by,
                    (SELECT e.executed_at FROM decision_executions e WHERE e.decision_id = d.id) AS previous_at
             FROM d
-            """)
+            """
+        )
         guard let row = rows.first else { return .notFound }
         if try row.decode("done", as: Int.self) == 1 {
             guard let decision = try await list(number: number, id: id)?.first else { return .notFound }
@@ -264,7 +279,8 @@ public struct DecisionStore: Sendable {
         if let reason = incident.policy.refusal(role: person.role, kind: .hold, runbook: incident.runbook) { return .refused(reason) }
         let trimmed = note?.trimmingCharacters(in: .whitespacesAndNewlines)
         if proposal.outcome != outcome, trimmed?.isEmpty ?? true { return .noteRequired(proposed: proposal.outcome) }
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             WITH recorded AS (
                 INSERT INTO decision_outcomes (decision_id, outcome, proposed, check_text, confirmed_by, note)
                 VALUES (\(id), \(outcome.rawValue), \(proposal.outcome?.rawValue), \(proposal.check), \(person.id), \(trimmed))
@@ -281,7 +297,8 @@ public struct DecisionStore: Sendable {
                 SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
             )
             SELECT (SELECT count(*) FROM recorded) AS n, (SELECT n FROM notified) AS notified
-            """)
+            """
+        )
         guard let updated = try await list(number: number, id: id)?.first else { return .notFound }
         if try rows[0].decode("n", as: Int.self) == 0, let existing = updated.outcome { return .alreadyRecorded(existing) }
         return .recorded(updated)
@@ -295,7 +312,8 @@ public struct DecisionStore: Sendable {
             guard let incident = try await db.query("SELECT id FROM incidents WHERE number = \(number)").first?.decode("id", as: Int64.self) else {
                 return nil
             }
-            let rows = try await db.query("""
+            let rows = try await db.query(
+                """
                 SELECT d.*, d.kind::text AS kind_text, d.decided_by_role::text AS role_text, u.username AS decided_by_name,
                        (SELECT s.id FROM decisions s WHERE s.supersedes = d.id) AS superseded_by,
                        e.executed_at, e.note AS execution_note, eu.username AS executed_by_name,
@@ -305,17 +323,20 @@ public struct DecisionStore: Sendable {
                 LEFT JOIN decision_outcomes o ON o.decision_id = d.id LEFT JOIN users ou ON ou.id = o.confirmed_by
                 WHERE d.incident_id = \(incident) AND (\(id)::bigint IS NULL OR d.id = \(id))
                 ORDER BY d.id
-                """)
+                """
+            )
             var alerts: [OutcomeProposal.Alert]?
             var result: [Decision] = []
             for row in rows {
                 var d = try Decision(row: row, incident: IncidentRef.display(number))
                 if let execution = d.execution, d.outcome == nil {
                     if alerts == nil {
-                        alerts = try await db.query("""
+                        alerts = try await db.query(
+                            """
                             SELECT first_seen_at, CASE WHEN cleared_by = 'source' THEN cleared_at END AS cleared
                             FROM alerts WHERE incident_id = \(incident)
-                            """).map { OutcomeProposal.Alert(firstSeen: try $0.decode("first_seen_at"), clearedBySource: try $0.decode("cleared")) }
+                            """
+                        ).map { OutcomeProposal.Alert(firstSeen: try $0.decode("first_seen_at"), clearedBySource: try $0.decode("cleared")) }
                     }
                     d.proposal = OutcomeProposal.propose(executedAt: execution.at, window: d.verificationWindow, alerts: alerts ?? [], now: now)
                 }
@@ -335,20 +356,36 @@ extension Decision {
         var outcome: Outcome?
         if let text = try row.decode("outcome", as: String?.self), let value = DecisionOutcome(rawValue: text) {
             outcome = Outcome(
-                outcome: value, proposed: try row.decode("proposed", as: String?.self).flatMap(DecisionOutcome.init(rawValue:)),
-                check: try row.decode("check_text"), confirmedBy: try row.decode("confirmed_by_name"),
-                confirmedAt: try row.decode("confirmed_at"), note: try row.decode("outcome_note"))
+                outcome: value,
+                proposed: try row.decode("proposed", as: String?.self).flatMap(DecisionOutcome.init(rawValue:)),
+                check: try row.decode("check_text"),
+                confirmedBy: try row.decode("confirmed_by_name"),
+                confirmedAt: try row.decode("confirmed_at"),
+                note: try row.decode("outcome_note")
+            )
         }
         self.init(
-            id: try row.decode("id"), incident: incident,
+            id: try row.decode("id"),
+            incident: incident,
             kind: DecisionKind(rawValue: try row.decode("kind_text", as: String.self)) ?? .hold,
             target: DecisionTarget(
-                service: try row.decode("target_service"), model: try row.decode("target_model"),
-                fromVersion: try row.decode("from_version"), toVersion: try row.decode("to_version")),
-            rationale: try row.decode("rationale"), customerImpact: try row.decode("customer_impact"),
-            alternativesConsidered: try row.decode("alternatives_considered"), decidedBy: try row.decode("decided_by_name"),
-            decidedByRole: Role(rawValue: try row.decode("role_text", as: String.self)) ?? .lead, decidedAt: try row.decode("decided_at"),
-            verificationWindow: try row.decode("verification_window"), supersedes: try row.decode("supersedes"),
-            supersededBy: try row.decode("superseded_by"), execution: execution, outcome: outcome, proposal: nil)
+                service: try row.decode("target_service"),
+                model: try row.decode("target_model"),
+                fromVersion: try row.decode("from_version"),
+                toVersion: try row.decode("to_version")
+            ),
+            rationale: try row.decode("rationale"),
+            customerImpact: try row.decode("customer_impact"),
+            alternativesConsidered: try row.decode("alternatives_considered"),
+            decidedBy: try row.decode("decided_by_name"),
+            decidedByRole: Role(rawValue: try row.decode("role_text", as: String.self)) ?? .lead,
+            decidedAt: try row.decode("decided_at"),
+            verificationWindow: try row.decode("verification_window"),
+            supersedes: try row.decode("supersedes"),
+            supersededBy: try row.decode("superseded_by"),
+            execution: execution,
+            outcome: outcome,
+            proposal: nil
+        )
     }
 }

@@ -16,33 +16,40 @@ public struct DemoStore: Sendable {
 
     /// Incidents not opened by the demo's integration key (a database with real history).
     public func foreignIncidents() async throws -> Int {
-        try await pool.query("""
+        try await pool.query(
+            """
             SELECT count(*) AS n FROM incidents i LEFT JOIN integration_keys k ON k.id = i.opened_by_integration_id
             WHERE k.name IS DISTINCT FROM \(Self.integrationName)
-            """)[0].decode("n", as: Int.self)
+            """
+        )[0].decode("n", as: Int.self)
     }
 
     /// Incidents the demo wrote before.
     public func demoIncidents() async throws -> Int {
-        try await pool.query("""
+        try await pool.query(
+            """
             SELECT count(*) AS n FROM incidents i JOIN integration_keys k ON k.id = i.opened_by_integration_id WHERE k.name = \(Self.integrationName)
-            """)[0].decode("n", as: Int.self)
+            """
+        )[0].decode("n", as: Int.self)
     }
 
     /// The demo's people (no password: they cannot sign in), its integration key, and its
     /// rotations, each created only when missing. Returns user ids by name and the key's id.
     public func prepare(rotations: [Rotation]) async throws -> (users: [String: Int], integration: Int) {
         for p in Self.people {
-            try await pool.execute("""
+            try await pool.execute(
+                """
                 INSERT INTO users (username, display_name, role) VALUES (\(p.username), \(p.name), \(p.role.rawValue)::user_role)
                 ON CONFLICT (username) DO NOTHING
-                """)
+                """
+            )
         }
         var users: [String: Int] = [:]
         for row in try await pool.query("SELECT id, username FROM users WHERE username = ANY(\(Self.people.map(\.username))::text[])") {
             users[try row.decode("username")] = try row.decode("id")
         }
-        let key = try await pool.query("""
+        let key = try await pool.query(
+            """
             WITH existing AS (SELECT id FROM integration_keys WHERE name = \(Self.integrationName) AND revoked_at IS NULL),
             created AS (
                 INSERT INTO integration_keys (name, kind, key_hash, display_prefix)
@@ -50,7 +57,8 @@ public struct DemoStore: Sendable {
                 RETURNING id
             )
             SELECT id FROM existing UNION ALL SELECT id FROM created
-            """)[0].decode("id", as: Int.self)
+            """
+        )[0].decode("id", as: Int.self)
         let store = RotationStore(pool: pool)
         for r in rotations where try await store.find(name: r.name) == nil {
             _ = try await store.save(r, create: true, by: AuditActor(userID: nil, name: "demo", remoteAddress: nil))
@@ -77,14 +85,17 @@ public struct DemoStore: Sendable {
     public func write(_ batch: [DemoIncident], users: [String: Int], integration: Int) async throws {
         guard !batch.isEmpty else { return }
         try await pool.withTransaction { tx in
-            let numbers = try await tx.query("SELECT nextval('incident_numbers') AS n FROM generate_series(1, \(batch.count))").map { try $0.decode("n", as: Int64.self) }
+            let numbers = try await tx.query("SELECT nextval('incident_numbers') AS n FROM generate_series(1, \(batch.count))").map {
+                try $0.decode("n", as: Int64.self)
+            }
             let rows = zip(numbers, batch).map { number, i in Row(number: number, incident: i, events: Self.events(i, users: users)) }
             let encoder = JSONEncoder()
             encoder.dateEncodingStrategy = .secondsSince1970
             let json = String(decoding: try encoder.encode(rows), as: UTF8.self)
             // One statement: the batch is parsed once, and every child row joins the incident
             // rows this statement inserts (RETURNING), by number.
-            try await tx.execute("""
+            try await tx.execute(
+                """
                 WITH input AS (SELECT value AS r FROM jsonb_array_elements(\(json)::jsonb)),
                 ins AS (
                     INSERT INTO incidents (number, grouping_key, group_rule, title, state, severity, labels, runbook_id, runbook_version, runbook_reason,
@@ -166,7 +177,8 @@ public struct DemoStore: Sendable {
                        CASE WHEN inc.resolved_at < now() - interval '30 days' THEN 'done' ELSE 'open' END, u.id, inc.resolved_at + interval '2 days',
                        CASE WHEN inc.resolved_at < now() - interval '30 days' THEN inc.resolved_at + interval '20 days' END
                 FROM pm JOIN inc ON inc.id = pm.incident_id JOIN users u ON u.username = coalesce(inc.r->'incident'->>'owner', 'lena')
-                """)
+                """
+            )
         }
     }
 
@@ -179,14 +191,30 @@ public struct DemoStore: Sendable {
     static func events(_ i: DemoIncident, users: [String: Int]) -> [Event] {
         var out: [Event] = []
         let t = { (d: Date) in d.timeIntervalSince1970 }
-        out.append(Event(at: t(i.openedAt), type: "opened", actor: DemoStore.integrationName, user: nil, data: ["title": i.title, "severity": i.severity]))
+        out.append(
+            Event(at: t(i.openedAt), type: "opened", actor: DemoStore.integrationName, user: nil, data: ["title": i.title, "severity": i.severity])
+        )
         if let owner = i.owner, let rotation = i.rotation {
-            out.append(Event(at: t(i.openedAt), type: "role_changed", actor: DemoStore.integrationName, user: nil,
-                             data: ["role": "owner", "action": "rotation", "to": owner, "rotation": rotation]))
+            out.append(
+                Event(
+                    at: t(i.openedAt),
+                    type: "role_changed",
+                    actor: DemoStore.integrationName,
+                    user: nil,
+                    data: ["role": "owner", "action": "rotation", "to": owner, "rotation": rotation]
+                )
+            )
         }
         for a in i.alerts {
-            out.append(Event(at: t(a.firstSeen), type: "alert_added", actor: DemoStore.integrationName, user: nil,
-                             data: ["fingerprint": a.fingerprint, "alertname": a.labels["alertname"] ?? ""]))
+            out.append(
+                Event(
+                    at: t(a.firstSeen),
+                    type: "alert_added",
+                    actor: DemoStore.integrationName,
+                    user: nil,
+                    data: ["fingerprint": a.fingerprint, "alertname": a.labels["alertname"] ?? ""]
+                )
+            )
         }
         let worker = i.owner ?? i.marks.first?.by ?? "ana"
         if let ack = i.acknowledgedAt { out.append(Event(at: t(ack), type: "acknowledged", actor: worker, user: users[worker], data: [:])) }
@@ -196,11 +224,15 @@ public struct DemoStore: Sendable {
             out.append(Event(at: t(m.at), type: "step_marked", actor: m.by, user: users[m.by], data: data))
         }
         if let d = i.decision {
-            out.append(Event(at: t(d.at), type: "decision_recorded", actor: d.by, user: users[d.by], data: ["kind": d.kind, "rationale": d.rationale]))
+            out.append(
+                Event(at: t(d.at), type: "decision_recorded", actor: d.by, user: users[d.by], data: ["kind": d.kind, "rationale": d.rationale])
+            )
             if let e = d.executedAt { out.append(Event(at: t(e), type: "decision_executed", actor: d.by, user: users[d.by], data: [:])) }
         }
         for a in i.alerts {
-            if let c = a.cleared { out.append(Event(at: t(c), type: "alert_cleared", actor: DemoStore.integrationName, user: nil, data: ["fingerprint": a.fingerprint])) }
+            if let c = a.cleared {
+                out.append(Event(at: t(c), type: "alert_cleared", actor: DemoStore.integrationName, user: nil, data: ["fingerprint": a.fingerprint]))
+            }
         }
         if let r = i.resolvedAt, let by = i.resolvedBy {
             out.append(Event(at: t(r), type: "resolved", actor: by, user: users[by], data: ["note": "back to normal"]))

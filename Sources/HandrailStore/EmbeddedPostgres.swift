@@ -1,6 +1,6 @@
 public import Foundation
-public import Logging
 import HandrailCore
+public import Logging
 import Postgres
 
 /// A private PostgreSQL cluster that Handrail creates, starts and stops itself, for when no
@@ -38,14 +38,18 @@ public struct EmbeddedPostgres: Sendable {
     ///   - searchPath: where to look for `initdb`/`pg_ctl` and `pg_config` (default: `PATH`).
     ///   - postgresqlRoot: Debian's versioned installations (default `/usr/lib/postgresql`).
     public init(
-        dataDirectory: URL, logger: Logger = Logger(label: "handrail.postgres.embedded"),
+        dataDirectory: URL,
+        logger: Logger = Logger(label: "handrail.postgres.embedded"),
         searchPath: String = ProcessInfo.processInfo.environment["PATH"] ?? "",
         postgresqlRoot: String = "/usr/lib/postgresql"
     ) throws {
         self.dataDirectory = dataDirectory.standardizedFileURL
         self.logger = logger
         guard let bin = Self.findBinDirectory(searchPath: searchPath, postgresqlRoot: postgresqlRoot) else {
-            throw Failure(description: "PostgreSQL server binaries (initdb, pg_ctl) not found in PATH, `pg_config --bindir` or /usr/lib/postgresql/*/bin: install them (Debian: apt-get install postgresql) or set DATABASE_URL")
+            throw Failure(
+                description:
+                    "PostgreSQL server binaries (initdb, pg_ctl) not found in PATH, `pg_config --bindir` or /usr/lib/postgresql/*/bin: install them (Debian: apt-get install postgresql) or set DATABASE_URL"
+            )
         }
         self.binDirectory = bin
         self.serverUser = geteuid() == 0 ? try Self.unprivilegedUser() : nil
@@ -79,7 +83,9 @@ public struct EmbeddedPostgres: Sendable {
         if getpwnam("handrail-pg") != nil { return "handrail-pg" }
         let result = try Subprocess.runBlocking("/usr/sbin/useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "handrail-pg"])
         guard result.status == 0 else {
-            throw Failure(description: "running as root, PostgreSQL needs an unprivileged user, and creating `handrail-pg` failed: \(result.output.oneLine)")
+            throw Failure(
+                description: "running as root, PostgreSQL needs an unprivileged user, and creating `handrail-pg` failed: \(result.output.oneLine)"
+            )
         }
         return "handrail-pg"
     }
@@ -104,23 +110,31 @@ public struct EmbeddedPostgres: Sendable {
             logger.info("creating the embedded PostgreSQL cluster", metadata: ["path": "\(clusterDirectory.path)"])
             try? fm.removeItem(at: clusterDirectory)
             try prepareDirectory(clusterDirectory)
-            try await runServerTool("initdb", [
-                "--pgdata", clusterDirectory.path, "--username", Self.databaseName, "--auth", "trust",
-                "--encoding", "UTF8", "--no-locale", "--no-instructions",
-            ])
+            try await runServerTool(
+                "initdb",
+                [
+                    "--pgdata", clusterDirectory.path, "--username", Self.databaseName, "--auth", "trust",
+                    "--encoding", "UTF8", "--no-locale", "--no-instructions",
+                ]
+            )
         }
 
         if try await isRunning() {
             logger.info("reusing the embedded PostgreSQL that is already running")
         } else {
             for path in [socketDirectory.path, logFile.path] where path.contains("'") {
-                throw Failure(description: "the path \(path) contains a single quote, which PostgreSQL's options cannot carry; set HANDRAIL_DATA_DIR elsewhere")
+                throw Failure(
+                    description: "the path \(path) contains a single quote, which PostgreSQL's options cannot carry; set HANDRAIL_DATA_DIR elsewhere"
+                )
             }
-            try await runServerTool("pg_ctl", [
-                "start", "--pgdata", clusterDirectory.path, "--wait", "--timeout", "60", "--silent",
-                "--log", logFile.path,
-                "-o", "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory.path)' -c unix_socket_permissions=0700",
-            ])
+            try await runServerTool(
+                "pg_ctl",
+                [
+                    "start", "--pgdata", clusterDirectory.path, "--wait", "--timeout", "60", "--silent",
+                    "--log", logFile.path,
+                    "-o", "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory.path)' -c unix_socket_permissions=0700",
+                ]
+            )
             logger.info("started the embedded PostgreSQL", metadata: ["socket": "\(socketDirectory.path)", "log": "\(logFile.path)"])
         }
 
@@ -214,7 +228,10 @@ public struct EmbeddedPostgres: Sendable {
         while dir.path != "/" {
             var info = stat()
             if stat(dir.path, &info) == 0, info.st_mode & 0o001 == 0 {
-                throw Failure(description: "PostgreSQL runs as user \(serverUser) (Handrail runs as root), and \(dir.path) is not searchable by other users; set HANDRAIL_DATA_DIR to a directory it can reach (for example /var/lib/handrail)")
+                throw Failure(
+                    description:
+                        "PostgreSQL runs as user \(serverUser) (Handrail runs as root), and \(dir.path) is not searchable by other users; set HANDRAIL_DATA_DIR to a directory it can reach (for example /var/lib/handrail)"
+                )
             }
             dir = dir.deletingLastPathComponent()
         }

@@ -35,18 +35,23 @@ public struct HandoffStore: Sendable {
             // (`set_config(…, true)` is SET LOCAL): a cached generic plan does not know the
             // window is one week, and scanned every incident of the rotation (a cost that grew
             // with history). The other queries keep their cached plans.
-            let snapshot: String = try await db.query("""
+            let snapshot: String = try await db.query(
+                """
                 SELECT pg_export_snapshot() AS snapshot, set_config('plan_cache_mode', 'force_custom_plan', true)
-                """)[0].decode("snapshot")
+                """
+            )[0].decode("snapshot")
             async let beside = pool.withFreeConnection { other in
                 try await other.withTransaction { tx in
-                    try await tx.executeScript("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '\(try Self.checked(snapshot))'")
+                    try await tx.executeScript(
+                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '\(try Self.checked(snapshot))'"
+                    )
                     return try await Self.otherReads(tx, rotation: name, window: window)
                 }
             }
             // Plain columns only: marks and step titles are read below for just the
             // incidents that need them (the previous window's are there for MTTA and MTTR).
-            let rows = try await db.query("""
+            let rows = try await db.query(
+                """
                 SELECT i.id, i.number, i.title, i.severity, i.state::text AS state, i.opened_at, i.acknowledged_at, i.resolved_at,
                        i.runbook_id, i.runbook_version, o.username AS owner, coalesce(o.pending, false) AS owner_pending
                 FROM incidents i
@@ -58,7 +63,8 @@ public struct HandoffStore: Sendable {
                        OR (i.resolved_at >= \(previous.from) AND i.resolved_at < \(window.to))
                        OR (i.opened_at < \(window.to) AND (i.resolved_at IS NULL OR i.resolved_at >= \(window.to))))
                 ORDER BY i.number
-                """)
+                """
+            )
             try await db.execute("SET LOCAL plan_cache_mode = auto")
             var incidents: [HandoffIncident] = []
             incidents.reserveCapacity(rows.count)
@@ -77,23 +83,37 @@ public struct HandoffStore: Sendable {
                     listed[id] = incidents.count
                     if state != "resolved" { open.append(id) }
                 }
-                incidents.append(HandoffIncident(
-                    number: try row.decode("number"), title: try row.decode("title"), severity: try row.decode("severity"), state: state,
-                    openedAt: opened, acknowledgedAt: try row.decode("acknowledged_at"), resolvedAt: resolved,
-                    owner: try row.decode("owner"), ownerPending: try row.decode("owner_pending"), runbookId: try row.decode("runbook_id"),
-                    runbookVersion: try row.decode("runbook_version")))
+                incidents.append(
+                    HandoffIncident(
+                        number: try row.decode("number"),
+                        title: try row.decode("title"),
+                        severity: try row.decode("severity"),
+                        state: state,
+                        openedAt: opened,
+                        acknowledgedAt: try row.decode("acknowledged_at"),
+                        resolvedAt: resolved,
+                        owner: try row.decode("owner"),
+                        ownerPending: try row.decode("owner_pending"),
+                        runbookId: try row.decode("runbook_id"),
+                        runbookVersion: try row.decode("runbook_version")
+                    )
+                )
             }
             // Step titles of the runbook versions the listed incidents pinned, read once
             // per version (a definition holds every step's Markdown).
             var pinned: Set<RunbookKey> = []
-            for n in listed.values { if let id = incidents[n].runbookId, let v = incidents[n].runbookVersion { pinned.insert(RunbookKey(id: id, version: v)) } }
+            for n in listed.values {
+                if let id = incidents[n].runbookId, let v = incidents[n].runbookVersion { pinned.insert(RunbookKey(id: id, version: v)) }
+            }
             var titles: [RunbookKey: [(step: Int, title: String)]] = [:]
-            for row in try await db.query("""
+            for row in try await db.query(
+                """
                 SELECT v.runbook_id, v.version, (e->>'index')::int AS step, e->>'title' AS title
                 FROM runbook_versions v, jsonb_array_elements(v.definition->'steps') e
                 WHERE (v.runbook_id, v.version) IN (SELECT * FROM unnest(\(pinned.map(\.id))::text[], \(pinned.map(\.version))::int[]))
                 ORDER BY 1, 2, 3
-                """) {
+                """
+            ) {
                 titles[RunbookKey(id: try row.decode("runbook_id"), version: try row.decode("version")), default: []]
                     .append((try row.decode("step"), try row.decode("title")))
             }
@@ -102,30 +122,40 @@ public struct HandoffStore: Sendable {
                 return key.flatMap { titles[$0]?.first { $0.step == step }?.title } ?? "step \(step)"
             }
             // Gaps: steps whose latest mark is skipped or failed.
-            for row in try await db.query("""
+            for row in try await db.query(
+                """
                 SELECT m.incident_id, m.step, m.outcome, m.note, u.username
                 FROM (SELECT DISTINCT ON (incident_id, step) incident_id, step, outcome, note, user_id FROM incident_step_marks
                       WHERE incident_id = ANY(\(Array(listed.keys))::bigint[]) ORDER BY incident_id, step, id DESC) m
                 JOIN users u ON u.id = m.user_id
                 WHERE m.outcome IN ('skipped', 'failed')
                 ORDER BY m.incident_id, m.step
-                """) {
+                """
+            ) {
                 guard let n = listed[try row.decode("incident_id")] else { continue }
                 let step: Int = try row.decode("step")
-                incidents[n].gaps.append(HandoffIncident.Gap(
-                    step: step, title: title(n, step), outcome: try row.decode("outcome"),
-                    note: try row.decode("note", as: String?.self) ?? "", by: try row.decode("username")))
+                incidents[n].gaps.append(
+                    HandoffIncident.Gap(
+                        step: step,
+                        title: title(n, step),
+                        outcome: try row.decode("outcome"),
+                        note: try row.decode("note", as: String?.self) ?? "",
+                        by: try row.decode("username")
+                    )
+                )
             }
             // An open incident's next step: its pinned version's first step with no mark, or
             // whose latest mark is an undo.
             if !open.isEmpty {
                 var marked: [Int64: Set<Int>] = [:]
-                for row in try await db.query("""
+                for row in try await db.query(
+                    """
                     SELECT incident_id, step FROM (
                         SELECT DISTINCT ON (incident_id, step) incident_id, step, outcome FROM incident_step_marks
                         WHERE incident_id = ANY(\(open)::bigint[]) ORDER BY incident_id, step, id DESC) m
                     WHERE outcome <> 'undone'
-                    """) {
+                    """
+                ) {
                     marked[try row.decode("incident_id"), default: []].insert(try row.decode("step"))
                 }
                 for id in open {
@@ -138,15 +168,26 @@ public struct HandoffStore: Sendable {
             if let read = try await beside { others = read } else { others = try await Self.otherReads(db, rotation: name, window: window) }
             return Parts(incidents: incidents, others: others)
         }
-        return HandoffLog(rotation: rotation, window: window, incidents: parts.incidents, decisions: parts.others.decisions,
-                          noise: parts.others.noise, withoutRunbook: parts.others.withoutRunbook, actionItems: parts.others.actionItems)
+        return HandoffLog(
+            rotation: rotation,
+            window: window,
+            incidents: parts.incidents,
+            decisions: parts.others.decisions,
+            noise: parts.others.noise,
+            withoutRunbook: parts.others.withoutRunbook,
+            actionItems: parts.others.actionItems
+        )
     }
 
     /// A snapshot id as PostgreSQL writes them (hex and dashes): it is spliced into
     /// `SET TRANSACTION SNAPSHOT`, which takes no parameters.
     static func checked(_ snapshot: String) throws -> String {
-        guard !snapshot.isEmpty, snapshot.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
-                                                            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains($0) }) else {
+        guard !snapshot.isEmpty,
+            snapshot.utf8.allSatisfy({
+                $0 == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                    || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains($0)
+            })
+        else {
             throw PostgresError(kind: .decoding, message: "unexpected snapshot id \(snapshot.debugDescription)")
         }
         return snapshot
@@ -156,7 +197,8 @@ public struct HandoffStore: Sendable {
     /// without a runbook, open action items: what a handoff reads beside its incidents.
     static func otherReads(_ db: PostgresConnection, rotation name: String, window: HandoffWindow) async throws -> OtherParts {
         let previous = window.previous
-        let decisions = try await db.query("""
+        let decisions = try await db.query(
+            """
             SELECT d.id, i.number, d.kind::text AS kind, d.target_service, d.target_model, d.from_version, d.to_version,
                    u.username, d.decided_at, d.rationale,
                    CASE WHEN o.outcome IS NOT NULL THEN o.outcome
@@ -168,17 +210,28 @@ public struct HandoffStore: Sendable {
                                    UNION SELECT decision_id FROM decisions_unsettled WHERE decided_at < \(window.to)))
               AND i.owners_rotation = \(name)
             ORDER BY d.decided_at, d.id
-            """).map { row in
+            """
+        ).map { row in
             let target = DecisionTarget(
-                service: try row.decode("target_service"), model: try row.decode("target_model"),
-                fromVersion: try row.decode("from_version"), toVersion: try row.decode("to_version")).description
+                service: try row.decode("target_service"),
+                model: try row.decode("target_model"),
+                fromVersion: try row.decode("from_version"),
+                toVersion: try row.decode("to_version")
+            ).description
             return HandoffDecision(
-                id: try row.decode("id"), incident: try row.decode("number"), kind: try row.decode("kind"), target: target,
-                decidedBy: try row.decode("username"), decidedAt: try row.decode("decided_at"), rationale: try row.decode("rationale"),
-                status: try row.decode("status"))
+                id: try row.decode("id"),
+                incident: try row.decode("number"),
+                kind: try row.decode("kind"),
+                target: target,
+                decidedBy: try row.decode("username"),
+                decidedAt: try row.decode("decided_at"),
+                rationale: try row.decode("rationale"),
+                status: try row.decode("status")
+            )
         }
         try await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        let noise = try await db.query("""
+        let noise = try await db.query(
+            """
             SELECT a.alertname, count(*) AS alerts, sum(a.delivery_count) AS deliveries
             FROM alerts a
             -- The incidents the incidents query reads (the rotation's, touching this window or
@@ -191,17 +244,21 @@ public struct HandoffStore: Sendable {
                            OR (i.opened_at < \(window.to) AND (i.resolved_at IS NULL OR i.resolved_at >= \(window.to))))))
               AND a.last_seen_at >= \(window.from) AND a.first_seen_at < \(window.to)
             GROUP BY a.alertname
-            """).map { AlertNoise(alertname: try $0.decode("alertname"), alerts: try $0.decode("alerts"), deliveries: try $0.decode("deliveries")) }
+            """
+        ).map { AlertNoise(alertname: try $0.decode("alertname"), alerts: try $0.decode("alerts"), deliveries: try $0.decode("deliveries")) }
         try await db.execute("SET LOCAL plan_cache_mode = auto")
         var withoutRunbook: [String: Int] = [:]
-        for row in try await db.query("""
+        for row in try await db.query(
+            """
             SELECT coalesce(labels->>'alertname', title) AS alertname, count(*) AS n FROM incidents
             WHERE runbook_id IS NULL AND opened_at >= \(window.from) AND opened_at < \(window.to)
             GROUP BY 1
-            """) {
+            """
+        ) {
             withoutRunbook[try row.decode("alertname")] = try row.decode("n")
         }
-        let items = try await db.query("""
+        let items = try await db.query(
+            """
             SELECT i.number, a.title, u.username, a.due_date::text AS due
             FROM action_items a
             -- One lookup per open item (OFFSET 0 keeps it a lookup), not a scan of every postmortem.
@@ -210,7 +267,8 @@ public struct HandoffStore: Sendable {
             JOIN users u ON u.id = a.owner_user_id
             WHERE i.owners_rotation = \(name) AND a.status = 'open' AND a.created_at < \(window.to)
             ORDER BY a.due_date, i.number, a.id
-            """).compactMap { row -> OpenActionItem? in
+            """
+        ).compactMap { row -> OpenActionItem? in
             guard let due = LocalDate(try row.decode("due", as: String.self)) else { return nil }
             return OpenActionItem(incident: try row.decode("number"), title: try row.decode("title"), owner: try row.decode("username"), due: due)
         }
@@ -284,9 +342,17 @@ extension HandoffStore {
     /// is made from what was stored, not read back (the document is large).
     /// `documentJSON` is `HandoffDocument.jsonText(snakeCase: true)` (written by the caller,
     /// which can write it while the Markdown renders).
-    public func store(rotation: String, window: HandoffWindow, markdown: String, documentJSON json: String, incoming: String?, by userID: Int) async throws -> StoredHandoff? {
+    public func store(
+        rotation: String,
+        window: HandoffWindow,
+        markdown: String,
+        documentJSON json: String,
+        incoming: String?,
+        by userID: Int
+    ) async throws -> StoredHandoff? {
         let hash = Digest.sha256Hex(markdown)
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             WITH stored AS (
                 INSERT INTO handoffs (rotation_id, window_from, window_to, generated_by, content_hash, markdown, document, incoming)
                 SELECT id, \(window.from), \(window.to), \(userID), \(hash), \(markdown), \(json)::json, \(incoming)
@@ -294,28 +360,43 @@ extension HandoffStore {
                 RETURNING id, generated_at
             )
             SELECT s.id, s.generated_at, u.username FROM stored s, users u WHERE u.id = \(userID)
-            """)
+            """
+        )
         guard let row = rows.first else { return nil }
         return StoredHandoff(
-            id: try row.decode("id"), rotation: rotation, from: window.from, to: window.to, generatedAt: try row.decode("generated_at"),
-            generatedBy: try row.decode("username"), contentHash: hash, incoming: incoming, acknowledgedBy: nil, acknowledgedAt: nil,
-            markdown: markdown, documentJSON: json)
+            id: try row.decode("id"),
+            rotation: rotation,
+            from: window.from,
+            to: window.to,
+            generatedAt: try row.decode("generated_at"),
+            generatedBy: try row.decode("username"),
+            contentHash: hash,
+            incoming: incoming,
+            acknowledgedBy: nil,
+            acknowledgedAt: nil,
+            markdown: markdown,
+            documentJSON: json
+        )
     }
 
     /// handoff.list — a rotation's handoffs, newest first, without their content.
     public func list(rotation: String, limit: Int = 50) async throws -> [StoredHandoff] {
-        try await pool.query("""
+        try await pool.query(
+            """
             SELECT \(sql: Self.storedColumns) FROM handoffs h \(sql: Self.storedJoins)
             WHERE r.name = \(rotation) ORDER BY h.id DESC LIMIT \(max(1, min(limit, 200)))
-            """).map { try StoredHandoff(row: $0, content: false) }
+            """
+        ).map { try StoredHandoff(row: $0, content: false) }
     }
 
     /// handoff.show — one handoff of the rotation, with its Markdown and document when asked.
     public func find(rotation: String, id: Int64, content: Bool) async throws -> StoredHandoff? {
-        try await pool.query("""
+        try await pool.query(
+            """
             SELECT \(sql: Self.storedColumns), h.markdown, h.document::text AS document FROM handoffs h \(sql: Self.storedJoins)
             WHERE r.name = \(rotation) AND h.id = \(id)
-            """).first.map { try StoredHandoff(row: $0, content: content) }
+            """
+        ).first.map { try StoredHandoff(row: $0, content: content) }
     }
 
     public enum AcknowledgeResult: Sendable, Equatable {
@@ -326,7 +407,8 @@ extension HandoffStore {
 
     /// handoff.acknowledge — the incoming on-call (or a lead) acknowledges it, once.
     public func acknowledge(rotation: String, id: Int64, by userID: Int) async throws -> AcknowledgeResult {
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             WITH target AS (
                 SELECT h.id, h.acknowledged_at FROM handoffs h JOIN rotations r ON r.id = h.rotation_id
                 WHERE r.name = \(rotation) AND h.id = \(id) FOR UPDATE OF h
@@ -336,8 +418,11 @@ extension HandoffStore {
                 RETURNING id
             )
             SELECT (SELECT count(*) FROM target) AS found, (SELECT count(*) FROM acked) AS acked
-            """)
-        guard try rows[0].decode("found", as: Int.self) == 1, let stored = try await find(rotation: rotation, id: id, content: false) else { return .notFound }
+            """
+        )
+        guard try rows[0].decode("found", as: Int.self) == 1, let stored = try await find(rotation: rotation, id: id, content: false) else {
+            return .notFound
+        }
         if try rows[0].decode("acked", as: Int.self) == 1 { return .acknowledged(stored) }
         return .already(by: stored.acknowledgedBy ?? "?", at: stored.acknowledgedAt ?? stored.generatedAt)
     }
@@ -367,10 +452,18 @@ extension StoredHandoff {
 
     init(row: PostgresRow, content: Bool) throws {
         self.init(
-            id: try row.decode("id"), rotation: try row.decode("rotation"), from: try row.decode("window_from"), to: try row.decode("window_to"),
-            generatedAt: try row.decode("generated_at"), generatedBy: try row.decode("generated_by"), contentHash: try row.decode("content_hash"),
-            incoming: try row.decode("incoming"), acknowledgedBy: try row.decode("acknowledged_by"), acknowledgedAt: try row.decode("acknowledged_at"),
+            id: try row.decode("id"),
+            rotation: try row.decode("rotation"),
+            from: try row.decode("window_from"),
+            to: try row.decode("window_to"),
+            generatedAt: try row.decode("generated_at"),
+            generatedBy: try row.decode("generated_by"),
+            contentHash: try row.decode("content_hash"),
+            incoming: try row.decode("incoming"),
+            acknowledgedBy: try row.decode("acknowledged_by"),
+            acknowledgedAt: try row.decode("acknowledged_at"),
             markdown: content ? try row.decode("markdown") : nil,
-            documentJSON: content ? try row.decode("document") : nil)
+            documentJSON: content ? try row.decode("document") : nil
+        )
     }
 }

@@ -25,7 +25,10 @@ public final class HandrailDatabase: Sendable {
     /// `dataDirectory` when it is `nil`, and checks that one connection works.
     /// - Throws: `Unavailable` with a one-line message (no password, no stack trace).
     public static func open(
-        databaseURL: String?, dataDirectory: URL, maxConnections: Int = 10, statementTimeout: Duration? = nil,
+        databaseURL: String?,
+        dataDirectory: URL,
+        maxConnections: Int = 10,
+        statementTimeout: Duration? = nil,
         logger: Logger = Logger(label: "handrail.database")
     ) async throws -> HandrailDatabase {
         var embedded: (cluster: EmbeddedPostgres, lease: EmbeddedPostgres.Lease)?
@@ -52,8 +55,12 @@ public final class HandrailDatabase: Sendable {
         // A server that answers nothing (frozen, cut off) costs a request at most the statement
         // timeout, waiting for a connection included; then it answers 503.
         let pool = PostgresPool(
-            conninfo: conninfo, maxConnections: maxConnections, checkoutTimeout: statementTimeout ?? .seconds(30),
-            statementTimeout: statementTimeout, logger: logger)
+            conninfo: conninfo,
+            maxConnections: maxConnections,
+            checkoutTimeout: statementTimeout ?? .seconds(30),
+            statementTimeout: statementTimeout,
+            logger: logger
+        )
         let database = HandrailDatabase(pool: pool, embedded: embedded, location: location)
         do {
             try await pool.execute("SELECT 1")

@@ -93,7 +93,7 @@ public final class IncidentFeed: Sendable {
             defer { s.waiting.removeAll() }
             return s.waiting
         }
-        waiting.forEach { $0.resume() }
+        for item in waiting { item.resume() }
     }
 
     private func stoppedListening(_ generation: Int) {

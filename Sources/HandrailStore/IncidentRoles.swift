@@ -35,10 +35,16 @@ extension IncidentStore {
     /// accepted at once; an assignment or hand-over to someone else waits for them to
     /// accept (or acknowledge the incident).
     public func changeRole(
-        number: Int64, role: IncidentRole, change: RoleChange, to username: String, reason: String?, by actor: (id: Int, username: String)
+        number: Int64,
+        role: IncidentRole,
+        change: RoleChange,
+        to username: String,
+        reason: String?,
+        by actor: (id: Int, username: String)
     ) async throws -> RoleResult {
         let selfAssigned = username == actor.username
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             WITH target AS (
                 SELECT i.id, i.state::text AS state FROM incidents i WHERE i.number = \(number) FOR NO KEY UPDATE
             ), current AS (
@@ -71,7 +77,8 @@ extension IncidentStore {
             SELECT t.state, (SELECT username FROM current) AS holder, (SELECT accepted_at IS NOT NULL FROM current) AS holder_accepted,
                    EXISTS (SELECT 1 FROM newcomer) AS known, (SELECT count(*) FROM event) AS changed, (SELECT n FROM notified) AS notified
             FROM target t
-            """)
+            """
+        )
         guard let row = rows.first else { return .notFound }
         if try row.decode("changed", as: Int.self) == 1 { return .changed(pending: !selfAssigned) }
         if try row.decode("state", as: String.self) == "resolved" { return .resolved }
@@ -90,7 +97,8 @@ extension IncidentStore {
 
     /// role.accept — the person a role was assigned to accepts it.
     public func acceptRole(number: Int64, role: IncidentRole, by actor: (id: Int, username: String)) async throws -> AcceptResult {
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             WITH target AS (
                 SELECT id FROM incidents WHERE number = \(number)
             ), accepted AS (
@@ -110,7 +118,8 @@ extension IncidentStore {
                    (SELECT u.username FROM incident_roles r JOIN users u ON u.id = r.user_id
                     WHERE r.incident_id = t.id AND r.role = \(role.rawValue)) AS holder
             FROM target t
-            """)
+            """
+        )
         guard let row = rows.first else { return .notFound }
         if try row.decode("accepted", as: Int.self) == 1 { return .accepted }
         return .notPending(holder: try row.decode("holder"))
@@ -118,16 +127,22 @@ extension IncidentStore {
 
     /// The holders of every role of an incident, owner first.
     func roles(incidentID: Int64, on db: PostgresConnection) async throws -> [IncidentRoleHolder] {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT r.role, u.username, u.display_name, r.assigned_by, r.assigned_at, r.accepted_at
             FROM incident_roles r JOIN users u ON u.id = r.user_id
             WHERE r.incident_id = \(incidentID)
             ORDER BY array_position(ARRAY['owner', 'scribe', 'communications'], r.role)
-            """).map { row in
+            """
+        ).map { row in
             IncidentRoleHolder(
-                role: IncidentRole(rawValue: try row.decode("role", as: String.self)) ?? .owner, user: try row.decode("username"),
-                displayName: try row.decode("display_name"), assignedBy: try row.decode("assigned_by"),
-                assignedAt: try row.decode("assigned_at"), acceptedAt: try row.decode("accepted_at"))
+                role: IncidentRole(rawValue: try row.decode("role", as: String.self)) ?? .owner,
+                user: try row.decode("username"),
+                displayName: try row.decode("display_name"),
+                assignedBy: try row.decode("assigned_by"),
+                assignedAt: try row.decode("assigned_at"),
+                acceptedAt: try row.decode("accepted_at")
+            )
         }
     }
 }

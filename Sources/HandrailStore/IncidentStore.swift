@@ -171,15 +171,18 @@ public struct IncidentStore: Sendable {
     /// incident.changed-since — whether incident `id` (any incident, when `nil`) has a
     /// timeline event newer than `watermark`.
     public func changed(since watermark: Int64, incident id: Int64?) async throws -> Bool {
-        try await pool.query("""
+        try await pool.query(
+            """
             SELECT EXISTS (SELECT 1 FROM incident_events WHERE id > \(watermark) AND (\(id)::bigint IS NULL OR incident_id = \(id))) AS yes
-            """)[0].decode("yes", as: Bool.self)
+            """
+        )[0].decode("yes", as: Bool.self)
     }
 
     /// incident.list — newest first, one page.
     public func list(_ f: IncidentFilter) async throws -> [IncidentSummary] {
         let states: [String]? = f.states.isEmpty ? nil : f.states.map(\.rawValue)
-        return try await pool.query("""
+        return try await pool.query(
+            """
             SELECT \(sql: Self.summaryColumns) FROM incidents i \(sql: Self.summaryJoins)
             WHERE (\(states)::text[] IS NULL OR i.state::text = ANY(\(states)::text[]))
               AND (\(f.severity?.rawValue)::text IS NULL OR i.severity = \(f.severity?.rawValue))
@@ -192,38 +195,54 @@ public struct IncidentStore: Sendable {
               AND (\(f.before)::bigint IS NULL OR i.number < \(f.before))
             ORDER BY i.number DESC
             LIMIT \(max(1, min(f.limit, 200)))
-            """).map(IncidentSummary.init(row:))
+            """
+        ).map(IncidentSummary.init(row:))
     }
 
     /// incident.show — the incident, its alerts, runbook steps and timeline; nil if no such number.
     public func detail(number: Int64) async throws -> IncidentDetail? {
         try await pool.withConnection { db in
-            guard let row = try await db.query("""
-                SELECT \(sql: Self.summaryColumns), i.runbook_reason, i.owners_rotation, i.group_rule, i.auto_resolve, i.reopen_window,
-                       v.definition, r.current_version
-                FROM incidents i \(sql: Self.summaryJoins)
-                LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
-                LEFT JOIN runbooks r ON r.id = i.runbook_id
-                WHERE i.number = \(number)
-                """).first else { return nil }
+            guard
+                let row = try await db.query(
+                    """
+                    SELECT \(sql: Self.summaryColumns), i.runbook_reason, i.owners_rotation, i.group_rule, i.auto_resolve, i.reopen_window,
+                           v.definition, r.current_version
+                    FROM incidents i \(sql: Self.summaryJoins)
+                    LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
+                    LEFT JOIN runbooks r ON r.id = i.runbook_id
+                    WHERE i.number = \(number)
+                    """
+                ).first
+            else { return nil }
             let id: Int64 = try row.decode("id")
             let summary = try IncidentSummary(row: row)
             var runbook: Runbook?
             var ref: IncidentDetail.RunbookRef?
-            if let definition = try row.decode("definition", as: PostgresJSON?.self), let rid = summary.runbookId, let version = summary.runbookVersion {
+            if let definition = try row.decode("definition", as: PostgresJSON?.self), let rid = summary.runbookId,
+                let version = summary.runbookVersion
+            {
                 let parsed = try definition.decode(as: Runbook.self)
                 runbook = parsed
-                ref = .init(id: rid, version: version, title: parsed.title, currentVersion: try row.decode("current_version", as: Int?.self) ?? version)
+                ref = .init(
+                    id: rid,
+                    version: version,
+                    title: parsed.title,
+                    currentVersion: try row.decode("current_version", as: Int?.self) ?? version
+                )
             }
-            let alerts = try await db.query("""
+            let alerts = try await db.query(
+                """
                 SELECT a.*, k.name AS integration_name, a.source::text AS source_text FROM alerts a JOIN integration_keys k ON k.id = a.integration_id
                 WHERE a.incident_id = \(id) ORDER BY a.id
-                """).map(IncidentAlert.init(row:))
-            let marks = try await db.query("""
+                """
+            ).map(IncidentAlert.init(row:))
+            let marks = try await db.query(
+                """
                 SELECT DISTINCT ON (m.step) m.step, m.outcome, m.note, m.at, u.username
                 FROM incident_step_marks m JOIN users u ON u.id = m.user_id
                 WHERE m.incident_id = \(id) ORDER BY m.step, m.id DESC
-                """)
+                """
+            )
             var latest: [Int: PostgresRow] = [:]
             for mark in marks { latest[try mark.decode("step", as: Int.self)] = mark }
             let steps = try (runbook?.steps ?? []).map { step in
@@ -231,21 +250,36 @@ public struct IncidentStore: Sendable {
                 let outcome = try mark?.decode("outcome", as: String.self)
                 let active = outcome != nil && outcome != "undone"
                 return IncidentStep(
-                    index: step.index, title: step.title, markdown: step.markdown, outcome: active ? outcome : nil,
+                    index: step.index,
+                    title: step.title,
+                    markdown: step.markdown,
+                    outcome: active ? outcome : nil,
                     note: active ? try mark?.decode("note", as: String?.self) : nil,
-                    by: try mark?.decode("username", as: String.self), at: try mark?.decode("at", as: Date.self))
+                    by: try mark?.decode("username", as: String.self),
+                    at: try mark?.decode("at", as: Date.self)
+                )
             }
-            let timeline = try await db.query("""
+            let timeline = try await db.query(
+                """
                 SELECT id, at, type, actor, data,
                        CASE WHEN actor_user_id IS NOT NULL THEN 'user' WHEN actor_integration_id IS NOT NULL THEN 'integration' ELSE 'system' END AS actor_kind
                 FROM incident_events WHERE incident_id = \(id) ORDER BY id
-                """).map(IncidentEvent.init(row:))
+                """
+            ).map(IncidentEvent.init(row:))
             let roles = try await roles(incidentID: id, on: db)
             return IncidentDetail(
-                incident: summary, roles: roles, runbook: ref, runbookReason: try row.decode("runbook_reason"),
-                ownersRotation: try row.decode("owners_rotation"), groupRule: try row.decode("group_rule"),
-                autoResolve: try row.decode("auto_resolve"), reopenWindow: try row.decode("reopen_window"),
-                alerts: alerts, steps: steps, timeline: timeline)
+                incident: summary,
+                roles: roles,
+                runbook: ref,
+                runbookReason: try row.decode("runbook_reason"),
+                ownersRotation: try row.decode("owners_rotation"),
+                groupRule: try row.decode("group_rule"),
+                autoResolve: try row.decode("auto_resolve"),
+                reopenWindow: try row.decode("reopen_window"),
+                alerts: alerts,
+                steps: steps,
+                timeline: timeline
+            )
         }
     }
 
@@ -261,7 +295,8 @@ public struct IncidentStore: Sendable {
     public func transition(number: Int64, _ transition: IncidentTransition, note: String?, by actor: IncidentActor) async throws -> ChangeResult {
         let target = transition.target.rawValue
         let from = transition.from.map(\.rawValue)
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             WITH target AS (
                 SELECT id, state::text AS state FROM incidents WHERE number = \(number) FOR NO KEY UPDATE
             ), changed AS (
@@ -296,7 +331,8 @@ public struct IncidentStore: Sendable {
                 SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), e.incident_id::text) FROM (SELECT DISTINCT incident_id FROM event) e) s
             )
             SELECT t.state, (SELECT count(*) FROM changed) AS changed, (SELECT n FROM notified) AS notified FROM target t
-            """)
+            """
+        )
         guard let row = rows.first else { return .notFound }
         if try row.decode("changed", as: Int.self) == 1 { return .changed }
         return .refused(current: IncidentState(rawValue: try row.decode("state", as: String.self)) ?? .triggered)
@@ -304,7 +340,8 @@ public struct IncidentStore: Sendable {
 
     /// incident.note — a note on the timeline; false when there is no such incident.
     public func addNote(number: Int64, text: String, by actor: IncidentActor) async throws -> Bool {
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             WITH event AS (
                 INSERT INTO incident_events (incident_id, type, actor, actor_user_id, actor_integration_id, data)
                 SELECT id, 'note', \(actor.name), \(actor.userID)::bigint, \(actor.integrationID)::bigint, jsonb_build_object('text', \(text)::text)
@@ -312,7 +349,8 @@ public struct IncidentStore: Sendable {
                 RETURNING incident_id
             )
             SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
-            """)
+            """
+        )
         return try rows.first?.decode("n", as: Int.self) == 1
     }
 
@@ -329,7 +367,8 @@ public struct IncidentStore: Sendable {
     /// step.mark — a person's mark on one step of the incident's pinned runbook version, and
     /// its timeline event, in one statement. Marks are never edited; an undo is a new mark.
     public func markStep(number: Int64, step: Int, outcome: StepOutcome, note: String?, userID: Int, username: String) async throws -> StepResult {
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             WITH target AS (
                 SELECT i.id, i.runbook_id, jsonb_array_length(coalesce(v.definition->'steps', '[]')) AS steps,
                        v.definition->'steps'->(\(step)::int - 1)->>'title' AS title,
@@ -353,7 +392,8 @@ public struct IncidentStore: Sendable {
                 SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
             )
             SELECT t.runbook_id, t.steps, (SELECT count(*) FROM event) AS marked, (SELECT n FROM notified) AS notified FROM target t
-            """)
+            """
+        )
         guard let row = rows.first else { return .notFound }
         if try row.decode("marked", as: Int.self) == 1 { return .marked }
         if try row.decode("runbook_id", as: String?.self) == nil { return .noRunbook }
@@ -366,7 +406,8 @@ public struct IncidentStore: Sendable {
     /// with that dedup_key. Nothing changes when the key has no open alert, or the incident
     /// is already past `triggered`. Returns the incident number when it changed.
     public func acknowledgeAlert(integration: Integration, dedupKey: String, requestID: String?) async throws -> Int64? {
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             WITH target AS (
                 SELECT i.id FROM alerts a JOIN incidents i ON i.id = a.incident_id
                 WHERE a.integration_id = \(integration.id) AND a.fingerprint = \(dedupKey) AND a.cleared_at IS NULL
@@ -391,7 +432,8 @@ public struct IncidentStore: Sendable {
             )
             SELECT a.number, (SELECT n FROM notified) AS notified FROM acked a
             UNION ALL SELECT NULL, (SELECT n FROM notified) WHERE NOT EXISTS (SELECT 1 FROM acked)
-            """)
+            """
+        )
         return try rows.first?.decode("number", as: Int64?.self)
     }
 
@@ -399,7 +441,8 @@ public struct IncidentStore: Sendable {
     /// open incident that has an alert from this integration. Opens nothing.
     public func recordChange(integration: Integration, summary: String, data: JSONValue, requestID: String?) async throws -> [Int64] {
         let json = try PostgresJSON(encoding: data).text
-        return try await pool.query("""
+        return try await pool.query(
+            """
             WITH targets AS (
                 SELECT DISTINCT i.id, i.number FROM incidents i JOIN alerts a ON a.incident_id = i.id
                 WHERE i.state <> 'resolved' AND a.integration_id = \(integration.id)
@@ -415,7 +458,8 @@ public struct IncidentStore: Sendable {
                 SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
             )
             SELECT t.number, (SELECT n FROM notified) AS notified FROM targets t ORDER BY t.number
-            """).map { try $0.decode("number", as: Int64.self) }
+            """
+        ).map { try $0.decode("number", as: Int64.self) }
     }
 }
 
@@ -423,40 +467,66 @@ extension IncidentSummary {
     init(row: PostgresRow) throws {
         let number: Int64 = try row.decode("number")
         self.init(
-            number: number, ref: IncidentRef.display(number), title: try row.decode("title"),
+            number: number,
+            ref: IncidentRef.display(number),
+            title: try row.decode("title"),
             state: IncidentState(rawValue: try row.decode("state", as: String.self)) ?? .triggered,
             severity: Severity(rawValue: try row.decode("severity", as: String.self)) ?? .warning,
-            groupingKey: try row.decode("grouping_key"), labels: try row.decode("labels", as: PostgresJSON.self).decode(as: [String: String].self),
-            runbookId: try row.decode("runbook_id"), runbookVersion: try row.decode("runbook_version"), owner: try row.decode("owner"),
-            ownerPending: try row.decode("owner_pending"), openedAt: try row.decode("opened_at"), acknowledgedAt: try row.decode("acknowledged_at"),
-            mitigatedAt: try row.decode("mitigated_at"), resolvedAt: try row.decode("resolved_at"),
-            reopenCount: try row.decode("reopen_count"), openAlerts: try row.decode("open_alerts"),
-            alertCount: try row.decode("alert_count"), deliveryCount: try row.decode("delivery_count"),
-            lastSeenAt: try row.decode("last_seen_at"))
+            groupingKey: try row.decode("grouping_key"),
+            labels: try row.decode("labels", as: PostgresJSON.self).decode(as: [String: String].self),
+            runbookId: try row.decode("runbook_id"),
+            runbookVersion: try row.decode("runbook_version"),
+            owner: try row.decode("owner"),
+            ownerPending: try row.decode("owner_pending"),
+            openedAt: try row.decode("opened_at"),
+            acknowledgedAt: try row.decode("acknowledged_at"),
+            mitigatedAt: try row.decode("mitigated_at"),
+            resolvedAt: try row.decode("resolved_at"),
+            reopenCount: try row.decode("reopen_count"),
+            openAlerts: try row.decode("open_alerts"),
+            alertCount: try row.decode("alert_count"),
+            deliveryCount: try row.decode("delivery_count"),
+            lastSeenAt: try row.decode("last_seen_at")
+        )
     }
 }
 
 extension IncidentAlert {
     init(row: PostgresRow) throws {
         self.init(
-            fingerprint: try row.decode("fingerprint"), integration: try row.decode("integration_name"), source: try row.decode("source_text"),
-            status: try row.decode("status"), alertname: try row.decode("alertname"),
+            fingerprint: try row.decode("fingerprint"),
+            integration: try row.decode("integration_name"),
+            source: try row.decode("source_text"),
+            status: try row.decode("status"),
+            alertname: try row.decode("alertname"),
             labels: try row.decode("labels", as: PostgresJSON.self).decode(as: [String: String].self),
             annotations: try row.decode("annotations", as: PostgresJSON.self).decode(as: [String: String].self),
-            value: try row.decode("value"), values: try row.decode("values", as: PostgresJSON.self).decode(as: [String: Double].self),
+            value: try row.decode("value"),
+            values: try row.decode("values", as: PostgresJSON.self).decode(as: [String: Double].self),
             links: try row.decode("links", as: PostgresJSON.self).decode(as: [String: String].self),
             generatorUrl: try row.decode("generator_url"),
             severity: Severity(rawValue: try row.decode("severity", as: String.self)) ?? .warning,
-            groupRule: try row.decode("group_rule"), startsAt: try row.decode("starts_at"), endsAt: try row.decode("ends_at"),
-            firstSeenAt: try row.decode("first_seen_at"), lastSeenAt: try row.decode("last_seen_at"),
-            deliveryCount: try row.decode("delivery_count"), clearedAt: try row.decode("cleared_at"), clearedBy: try row.decode("cleared_by"))
+            groupRule: try row.decode("group_rule"),
+            startsAt: try row.decode("starts_at"),
+            endsAt: try row.decode("ends_at"),
+            firstSeenAt: try row.decode("first_seen_at"),
+            lastSeenAt: try row.decode("last_seen_at"),
+            deliveryCount: try row.decode("delivery_count"),
+            clearedAt: try row.decode("cleared_at"),
+            clearedBy: try row.decode("cleared_by")
+        )
     }
 }
 
 extension IncidentEvent {
     init(row: PostgresRow) throws {
         self.init(
-            id: try row.decode("id"), at: try row.decode("at"), type: try row.decode("type"), actor: try row.decode("actor"),
-            actorKind: try row.decode("actor_kind"), data: try row.decode("data", as: PostgresJSON.self).decode(as: JSONValue.self))
+            id: try row.decode("id"),
+            at: try row.decode("at"),
+            type: try row.decode("type"),
+            actor: try row.decode("actor"),
+            actorKind: try row.decode("actor_kind"),
+            data: try row.decode("data", as: PostgresJSON.self).decode(as: JSONValue.self)
+        )
     }
 }

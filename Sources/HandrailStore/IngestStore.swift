@@ -16,8 +16,14 @@ public struct Delivery: Sendable {
     public var requestID: String?
 
     public init(
-        integration: Integration, source: IntegrationKind, alerts: [NormalizedAlert], runbooks: [RunbookCandidate],
-        receiver: String? = nil, groupKey: String? = nil, truncatedAlerts: Int = 0, requestID: String? = nil
+        integration: Integration,
+        source: IntegrationKind,
+        alerts: [NormalizedAlert],
+        runbooks: [RunbookCandidate],
+        receiver: String? = nil,
+        groupKey: String? = nil,
+        truncatedAlerts: Int = 0,
+        requestID: String? = nil
     ) {
         self.integration = integration
         self.source = source
@@ -97,7 +103,9 @@ public struct IngestStore: Sendable {
         var seen: [String: Int] = [:]
         var alerts: [NormalizedAlert] = []
         for alert in delivery.alerts {
-            if let i = seen[alert.fingerprint] { alerts[i] = alert } else {
+            if let i = seen[alert.fingerprint] {
+                alerts[i] = alert
+            } else {
                 seen[alert.fingerprint] = alerts.count
                 alerts.append(alert)
             }
@@ -120,16 +128,21 @@ public struct IngestStore: Sendable {
                 // change rarely, and the pure on-call function needs them in Swift).
                 let names = Set(rest.filter { $0.alert.status == .firing }.compactMap(\.ownersRotation))
                 let now = Date()
-                let rotations = names.isEmpty ? [:] : Dictionary(
-                    try await RotationStore(pool: pool).forAssignment(names: names.sorted(), now: now).map { ($0.name, $0) },
-                    uniquingKeysWith: { a, _ in a })
+                let rotations =
+                    names.isEmpty
+                    ? [:]
+                    : Dictionary(
+                        try await RotationStore(pool: pool).forAssignment(names: names.sorted(), now: now).map { ($0.name, $0) },
+                        uniquingKeysWith: { a, _ in a }
+                    )
                 for n in rest.indices { rest[n].assignOwner(rotations: rotations, at: now) }
                 return try await pool.withTransaction { tx in
                     let keys = rest.filter { $0.alert.status == .firing }.map(\.groupingKey)
                     let fingerprints = rest.map(\.alert.fingerprint)
                     // Locks in one order for every writer: the incidents by id, then (the
                     // one-time filter runs before the scan) the delivery's open alerts by id.
-                    try await tx.execute("""
+                    try await tx.execute(
+                        """
                         WITH incidents_locked AS (
                             SELECT id FROM incidents
                             WHERE id = ANY(ARRAY(
@@ -144,10 +157,13 @@ public struct IngestStore: Sendable {
                         WHERE integration_id = \(delivery.integration.id) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL
                           AND (SELECT count(*) FROM incidents_locked) >= 0
                         ORDER BY id FOR NO KEY UPDATE
-                        """)
+                        """
+                    )
                     return try Self.report(try await tx.query(Self.ingestStatement(delivery, rows: Self.rowsJSON(rest), count: alerts.count)))
                 }
-            } catch let error as PostgresError where attempt < 4 && (error.isUniqueViolation || error.sqlState == "40P01" || error.sqlState == "40001") {
+            } catch let error as PostgresError
+                where attempt < 4 && (error.isUniqueViolation || error.sqlState == "40P01" || error.sqlState == "40001")
+            {
                 try await Task.sleep(for: .milliseconds(5 * attempt))
             }
         }
@@ -351,11 +367,14 @@ public struct IngestStore: Sendable {
         for row in rows {
             report.deliveryID = try row.decode("delivery_id", as: Int64?.self)
             guard let fingerprint = try row.decode("fingerprint", as: String?.self) else { continue }
-            report.alerts.append(AlertOutcome(
-                fingerprint: fingerprint,
-                result: AlertOutcome.Result(rawValue: try row.decode("result", as: String.self)) ?? .unknown,
-                incidentNumber: try row.decode("incident_number", as: Int64?.self),
-                incident: try row.decode("incident", as: String?.self).flatMap(AlertOutcome.IncidentResult.init(rawValue:))))
+            report.alerts.append(
+                AlertOutcome(
+                    fingerprint: fingerprint,
+                    result: AlertOutcome.Result(rawValue: try row.decode("result", as: String.self)) ?? .unknown,
+                    incidentNumber: try row.decode("incident_number", as: Int64?.self),
+                    incident: try row.decode("incident", as: String?.self).flatMap(AlertOutcome.IncidentResult.init(rawValue:))
+                )
+            )
         }
         return report
     }
@@ -383,8 +402,14 @@ public struct IngestStore: Sendable {
         w.field("annotations", a.annotations)
         w.values(a.values)
         w.field("links", a.links)
-        if let value = a.value, value.isFinite { w.key("value"); w.number(value) }
-        if let date = a.endsAt { w.key("ends_at"); w.number(date.timeIntervalSince1970) }
+        if let value = a.value, value.isFinite {
+            w.key("value")
+            w.number(value)
+        }
+        if let date = a.endsAt {
+            w.key("ends_at")
+            w.number(date.timeIntervalSince1970)
+        }
     }
 
     /// The delivery's alerts as one JSON array for `jsonb_to_recordset`: one bind, any size.
@@ -414,7 +439,10 @@ public struct IngestStore: Sendable {
                 w.key("runbook_version")
                 w += String(version)
             }
-            if let date = a.startsAt { w.key("starts_at"); w.number(date.timeIntervalSince1970) }
+            if let date = a.startsAt {
+                w.key("starts_at")
+                w.number(date.timeIntervalSince1970)
+            }
             if let owner = routed.owner { w.field("owner", owner) }
             if let rotation = routed.ownersRotation { w.field("owners_rotation", rotation) }
             w.field("owner_reason", routed.ownerReason)
@@ -428,12 +456,14 @@ public struct IngestStore: Sendable {
     /// unless its integration key was revoked (then nothing is written, and this throws).
     /// - Throws: `IntegrationRevoked`; `PostgresError`.
     public func recordRejected(integration: Integration?, source: IntegrationKind, requestID: String?, error: String) async throws {
-        let written = try await pool.execute("""
+        let written = try await pool.execute(
+            """
             INSERT INTO deliveries (integration_id, source, request_id, outcome, error)
             SELECT \(integration?.id), \(source.rawValue)::integration_kind, \(requestID), 'rejected', \(String(error.prefix(1000)))
             WHERE \(integration?.id)::bigint IS NULL
                OR EXISTS (SELECT 1 FROM integration_keys WHERE id = \(integration?.id) AND revoked_at IS NULL)
-            """)
+            """
+        )
         if written == 0, let integration { throw IntegrationRevoked(integration: integration) }
     }
 }

@@ -1,5 +1,5 @@
-import HandrailCore
 public import Foundation
+import HandrailCore
 public import Logging
 public import Postgres
 
@@ -69,7 +69,10 @@ public struct Migrator: Sendable {
         var seen: [Int: String] = [:]
         for name in names.sorted() where name.hasSuffix(".sql") {
             guard let version = Self.version(of: name) else {
-                throw MigrationError(description: "\(directory.path)/\(name): a migration file must be named NNNN-what-it-does.sql (four digits, lower-case words joined by dashes)")
+                throw MigrationError(
+                    description:
+                        "\(directory.path)/\(name): a migration file must be named NNNN-what-it-does.sql (four digits, lower-case words joined by dashes)"
+                )
             }
             if let other = seen[version] {
                 throw MigrationError(description: "\(directory.path)/\(name): migration number \(version) is also used by \(other)")
@@ -124,7 +127,10 @@ public struct Migrator: Sendable {
                         )
                     }
                 } catch let error as PostgresError where error.kind == .server {
-                    throw MigrationError(description: "migration \(migration.name) failed and was rolled back: \(error.message)\(error.detail.map { " (\($0))" } ?? "")")
+                    throw MigrationError(
+                        description:
+                            "migration \(migration.name) failed and was rolled back: \(error.message)\(error.detail.map { " (\($0))" } ?? "")"
+                    )
                 }
                 logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
                 applied.append(migration)
@@ -145,10 +151,16 @@ public struct Migrator: Sendable {
 
     private static func refuseDrift(_ status: MigrationStatus) throws {
         if let edited = status.modified.first {
-            throw MigrationError(description: "migration \(edited.name) was applied and its file has changed since (checksum differs); restore the file and put the change in a new migration")
+            throw MigrationError(
+                description:
+                    "migration \(edited.name) was applied and its file has changed since (checksum differs); restore the file and put the change in a new migration"
+            )
         }
         if let unknown = status.unknownVersions.first {
-            throw MigrationError(description: "the database has migration \(unknown) applied, which this Handrail does not have; it is older than the database it points at")
+            throw MigrationError(
+                description:
+                    "the database has migration \(unknown) applied, which this Handrail does not have; it is older than the database it points at"
+            )
         }
     }
 
@@ -182,7 +194,8 @@ public struct Migrator: Sendable {
                     checksum   text NOT NULL,
                     applied_at timestamptz NOT NULL DEFAULT now()
                 )
-                """)
+                """
+            )
             let result = try await body()
             try await connection.execute("SELECT pg_advisory_unlock(\(Self.lockKey))")
             return result

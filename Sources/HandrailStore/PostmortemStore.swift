@@ -4,7 +4,9 @@ public import Postgres
 
 /// The review states of a postmortem, in order.
 public enum PostmortemState: String, CaseIterable, Sendable, Codable, Comparable {
-    case draft, inReview = "in_review", approved, published
+    case draft
+    case inReview = "in_review"
+    case approved, published
 
     public static func < (a: PostmortemState, b: PostmortemState) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -13,11 +15,17 @@ public enum PostmortemState: String, CaseIterable, Sendable, Codable, Comparable
 
 /// The sections only people can write.
 public enum PostmortemSection: String, CaseIterable, Sendable, Codable {
-    case rootCause = "root_cause", contributingFactors = "contributing_factors", wentWell = "went_well", wentBadly = "went_badly"
+    case rootCause = "root_cause"
+    case contributingFactors = "contributing_factors"
+    case wentWell = "went_well"
+    case wentBadly = "went_badly"
 
     public static func parse(_ text: String, field: String = "section") throws(ValidationError) -> PostmortemSection {
         guard let s = PostmortemSection(rawValue: text) else {
-            throw ValidationError(field: field, message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)")
+            throw ValidationError(
+                field: field,
+                message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(text.debugDescription)"
+            )
         }
         return s
     }
@@ -90,7 +98,8 @@ public struct PostmortemStore: Sendable {
     /// postmortem.create — a draft for a resolved incident, with its generated facts.
     public func create(number: Int64, factsJSON: String, by userID: Int) async throws -> CreateResult {
         do {
-            let rows = try await pool.query("""
+            let rows = try await pool.query(
+                """
                 WITH i AS (SELECT id, state::text AS state FROM incidents WHERE number = \(number)),
                 created AS (
                     INSERT INTO postmortems (incident_id, facts, created_by)
@@ -98,7 +107,8 @@ public struct PostmortemStore: Sendable {
                     RETURNING id
                 )
                 SELECT i.state, (SELECT count(*) FROM created) AS created FROM i
-                """)
+                """
+            )
             guard let row = rows.first else { return .notFound }
             if try row.decode("created", as: Int.self) == 1 { return .created }
             return .notResolved(IncidentState(rawValue: try row.decode("state")) ?? .triggered)
@@ -116,28 +126,36 @@ public struct PostmortemStore: Sendable {
 
     /// postmortem.regenerate — new facts from the log; what people wrote is untouched.
     public func regenerate(number: Int64, factsJSON: String) async throws -> ChangeResult {
-        Self.result(try await pool.query("""
-            WITH target AS (
-                SELECT p.id, p.state::text AS state FROM postmortems p JOIN incidents i ON i.id = p.incident_id WHERE i.number = \(number) FOR UPDATE OF p
-            ), changed AS (
-                UPDATE postmortems p SET facts = \(factsJSON)::jsonb, facts_generated_at = now()
-                FROM target t WHERE p.id = t.id AND t.state <> 'published' RETURNING p.id
+        Self.result(
+            try await pool.query(
+                """
+                WITH target AS (
+                    SELECT p.id, p.state::text AS state FROM postmortems p JOIN incidents i ON i.id = p.incident_id WHERE i.number = \(number) FOR UPDATE OF p
+                ), changed AS (
+                    UPDATE postmortems p SET facts = \(factsJSON)::jsonb, facts_generated_at = now()
+                    FROM target t WHERE p.id = t.id AND t.state <> 'published' RETURNING p.id
+                )
+                SELECT t.state, (SELECT count(*) FROM changed) AS changed FROM target t
+                """
             )
-            SELECT t.state, (SELECT count(*) FROM changed) AS changed FROM target t
-            """))
+        )
     }
 
     /// postmortem.edit — a new version of one section people write (the old ones stay).
     public func editSection(number: Int64, section: PostmortemSection, markdown: String, by userID: Int) async throws -> ChangeResult {
-        Self.result(try await pool.query("""
-            WITH target AS (
-                SELECT p.id, p.state::text AS state FROM postmortems p JOIN incidents i ON i.id = p.incident_id WHERE i.number = \(number) FOR UPDATE OF p
-            ), changed AS (
-                INSERT INTO postmortem_section_edits (postmortem_id, section, markdown, edited_by)
-                SELECT id, \(section.rawValue), \(markdown), \(userID) FROM target WHERE state <> 'published' RETURNING postmortem_id
+        Self.result(
+            try await pool.query(
+                """
+                WITH target AS (
+                    SELECT p.id, p.state::text AS state FROM postmortems p JOIN incidents i ON i.id = p.incident_id WHERE i.number = \(number) FOR UPDATE OF p
+                ), changed AS (
+                    INSERT INTO postmortem_section_edits (postmortem_id, section, markdown, edited_by)
+                    SELECT id, \(section.rawValue), \(markdown), \(userID) FROM target WHERE state <> 'published' RETURNING postmortem_id
+                )
+                SELECT t.state, (SELECT count(*) FROM changed) AS changed FROM target t
+                """
             )
-            SELECT t.state, (SELECT count(*) FROM changed) AS changed FROM target t
-            """))
+        )
     }
 
     /// postmortem.review — submit (draft → in_review), approve (in_review → approved),
@@ -146,21 +164,25 @@ public struct PostmortemStore: Sendable {
         guard let index = PostmortemState.allCases.firstIndex(of: state), index > 0 else { return .refused(.draft) }
         let from = PostmortemState.allCases[index - 1]
         let to = state.rawValue
-        return Self.result(try await pool.query("""
-            WITH target AS (
-                SELECT p.id, p.state::text AS state FROM postmortems p JOIN incidents i ON i.id = p.incident_id WHERE i.number = \(number) FOR UPDATE OF p
-            ), changed AS (
-                UPDATE postmortems p SET state = \(to)::postmortem_state,
-                    submitted_by = CASE WHEN \(to) = 'in_review' THEN \(userID) ELSE p.submitted_by END,
-                    submitted_at = CASE WHEN \(to) = 'in_review' THEN now() ELSE p.submitted_at END,
-                    approved_by = CASE WHEN \(to) = 'approved' THEN \(userID) ELSE p.approved_by END,
-                    approved_at = CASE WHEN \(to) = 'approved' THEN now() ELSE p.approved_at END,
-                    published_by = CASE WHEN \(to) = 'published' THEN \(userID) ELSE p.published_by END,
-                    published_at = CASE WHEN \(to) = 'published' THEN now() ELSE p.published_at END
-                FROM target t WHERE p.id = t.id AND t.state = \(from.rawValue) RETURNING p.id
+        return Self.result(
+            try await pool.query(
+                """
+                WITH target AS (
+                    SELECT p.id, p.state::text AS state FROM postmortems p JOIN incidents i ON i.id = p.incident_id WHERE i.number = \(number) FOR UPDATE OF p
+                ), changed AS (
+                    UPDATE postmortems p SET state = \(to)::postmortem_state,
+                        submitted_by = CASE WHEN \(to) = 'in_review' THEN \(userID) ELSE p.submitted_by END,
+                        submitted_at = CASE WHEN \(to) = 'in_review' THEN now() ELSE p.submitted_at END,
+                        approved_by = CASE WHEN \(to) = 'approved' THEN \(userID) ELSE p.approved_by END,
+                        approved_at = CASE WHEN \(to) = 'approved' THEN now() ELSE p.approved_at END,
+                        published_by = CASE WHEN \(to) = 'published' THEN \(userID) ELSE p.published_by END,
+                        published_at = CASE WHEN \(to) = 'published' THEN now() ELSE p.published_at END
+                    FROM target t WHERE p.id = t.id AND t.state = \(from.rawValue) RETURNING p.id
+                )
+                SELECT t.state, (SELECT count(*) FROM changed) AS changed FROM target t
+                """
             )
-            SELECT t.state, (SELECT count(*) FROM changed) AS changed FROM target t
-            """))
+        )
     }
 
     static func result(_ rows: PostgresRows) -> ChangeResult {
@@ -178,7 +200,8 @@ public struct PostmortemStore: Sendable {
 
     /// action-item.add — on a postmortem that is not published.
     public func addActionItem(number: Int64, title: String, owner: String, due: LocalDate, by userID: Int) async throws -> ActionItemResult {
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             WITH p AS (SELECT p.id, p.state::text AS state FROM postmortems p JOIN incidents i ON i.id = p.incident_id WHERE i.number = \(number)),
             o AS (SELECT id FROM users WHERE username = \(owner) AND disabled_at IS NULL),
             added AS (
@@ -187,7 +210,8 @@ public struct PostmortemStore: Sendable {
                 RETURNING id
             )
             SELECT p.state, (SELECT id FROM o) AS owner_id, (SELECT id FROM added) AS id FROM p
-            """)
+            """
+        )
         guard let row = rows.first else { return .notFound }
         guard try row.decode("owner_id", as: Int64?.self) != nil else { return .unknownOwner }
         guard try row.decode("id", as: Int64?.self) != nil else { return .published }
@@ -196,60 +220,94 @@ public struct PostmortemStore: Sendable {
 
     /// action-item.status — open, done or dropped; tracked to the end, published or not.
     public func setActionItem(number: Int64, id: Int64, status: String) async throws -> ActionItemResult {
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             UPDATE action_items a SET status = \(status), closed_at = CASE WHEN \(status) = 'open' THEN NULL ELSE coalesce(a.closed_at, now()) END
             FROM postmortems p JOIN incidents i ON i.id = p.incident_id
             WHERE a.id = \(id) AND a.postmortem_id = p.id AND i.number = \(number)
             RETURNING a.id
-            """)
+            """
+        )
         return rows.isEmpty ? .notFound : .done
     }
 
     /// postmortem.show — the postmortem of an incident; nil when it has none.
     public func find(number: Int64) async throws -> StoredPostmortem? {
         try await pool.withConnection { db in
-            guard let row = try await db.query("""
-                SELECT p.id, p.state::text AS state, p.facts::text AS facts, p.facts_generated_at, c.username AS created_by,
-                       s.username AS submitted_by, p.submitted_at, a.username AS approved_by, p.approved_at, pu.username AS published_by, p.published_at
-                FROM postmortems p JOIN incidents i ON i.id = p.incident_id JOIN users c ON c.id = p.created_by
-                LEFT JOIN users s ON s.id = p.submitted_by LEFT JOIN users a ON a.id = p.approved_by LEFT JOIN users pu ON pu.id = p.published_by
-                WHERE i.number = \(number)
-                """).first else { return nil }
+            guard
+                let row = try await db.query(
+                    """
+                    SELECT p.id, p.state::text AS state, p.facts::text AS facts, p.facts_generated_at, c.username AS created_by,
+                           s.username AS submitted_by, p.submitted_at, a.username AS approved_by, p.approved_at, pu.username AS published_by, p.published_at
+                    FROM postmortems p JOIN incidents i ON i.id = p.incident_id JOIN users c ON c.id = p.created_by
+                    LEFT JOIN users s ON s.id = p.submitted_by LEFT JOIN users a ON a.id = p.approved_by LEFT JOIN users pu ON pu.id = p.published_by
+                    WHERE i.number = \(number)
+                    """
+                ).first
+            else { return nil }
             let id: Int64 = try row.decode("id")
             var sections: [PostmortemSection: StoredPostmortem.Section] = [:]
-            for edit in try await db.query("""
+            for edit in try await db.query(
+                """
                 SELECT e.section, e.markdown, u.username, e.edited_at FROM postmortem_section_edits e JOIN users u ON u.id = e.edited_by
                 WHERE e.postmortem_id = \(id) ORDER BY e.id
-                """) {
+                """
+            ) {
                 guard let section = PostmortemSection(rawValue: try edit.decode("section")) else { continue }
                 let markdown: String = try edit.decode("markdown")
                 let entry = StoredPostmortem.Edit(by: try edit.decode("username"), at: try edit.decode("edited_at"), characters: markdown.count)
                 let history = (sections[section]?.history ?? []) + [entry]
-                sections[section] = StoredPostmortem.Section(section: section, markdown: markdown, editedBy: entry.by, editedAt: entry.at, history: history)
+                sections[section] = StoredPostmortem.Section(
+                    section: section,
+                    markdown: markdown,
+                    editedBy: entry.by,
+                    editedAt: entry.at,
+                    history: history
+                )
             }
-            let items = try await db.query("""
+            let items = try await db.query(
+                """
                 SELECT a.id, a.title, o.username AS owner, a.due_date::text AS due, a.status, c.username AS created_by, a.closed_at
                 FROM action_items a JOIN users o ON o.id = a.owner_user_id JOIN users c ON c.id = a.created_by
                 WHERE a.postmortem_id = \(id) ORDER BY a.id
-                """).map { r in
+                """
+            ).map { r in
                 StoredPostmortem.ActionItem(
-                    id: try r.decode("id"), title: try r.decode("title"), owner: try r.decode("owner"), dueDate: try r.decode("due"),
-                    status: try r.decode("status"), createdBy: try r.decode("created_by"), closedAt: try r.decode("closed_at"))
+                    id: try r.decode("id"),
+                    title: try r.decode("title"),
+                    owner: try r.decode("owner"),
+                    dueDate: try r.decode("due"),
+                    status: try r.decode("status"),
+                    createdBy: try r.decode("created_by"),
+                    closedAt: try r.decode("closed_at")
+                )
             }
             return StoredPostmortem(
-                id: id, incident: IncidentRef.display(number), state: PostmortemState(rawValue: try row.decode("state")) ?? .draft,
-                factsJSON: try row.decode("facts"), factsGeneratedAt: try row.decode("facts_generated_at"), createdBy: try row.decode("created_by"),
-                submittedBy: try row.decode("submitted_by"), submittedAt: try row.decode("submitted_at"), approvedBy: try row.decode("approved_by"),
-                approvedAt: try row.decode("approved_at"), publishedBy: try row.decode("published_by"), publishedAt: try row.decode("published_at"),
-                sections: PostmortemSection.allCases.compactMap { sections[$0] }, actionItems: items)
+                id: id,
+                incident: IncidentRef.display(number),
+                state: PostmortemState(rawValue: try row.decode("state")) ?? .draft,
+                factsJSON: try row.decode("facts"),
+                factsGeneratedAt: try row.decode("facts_generated_at"),
+                createdBy: try row.decode("created_by"),
+                submittedBy: try row.decode("submitted_by"),
+                submittedAt: try row.decode("submitted_at"),
+                approvedBy: try row.decode("approved_by"),
+                approvedAt: try row.decode("approved_at"),
+                publishedBy: try row.decode("published_by"),
+                publishedAt: try row.decode("published_at"),
+                sections: PostmortemSection.allCases.compactMap { sections[$0] },
+                actionItems: items
+            )
         }
     }
 
     /// Postmortems by state, newest first.
     public func list(state: PostmortemState?) async throws -> [(incident: String, state: PostmortemState, title: String)] {
-        try await pool.query("""
+        try await pool.query(
+            """
             SELECT i.number, p.state::text AS state, i.title FROM postmortems p JOIN incidents i ON i.id = p.incident_id
             WHERE (\(state?.rawValue)::text IS NULL OR p.state::text = \(state?.rawValue)) ORDER BY p.id DESC LIMIT 200
-            """).map { (IncidentRef.display(try $0.decode("number")), PostmortemState(rawValue: try $0.decode("state")) ?? .draft, try $0.decode("title")) }
+            """
+        ).map { (IncidentRef.display(try $0.decode("number")), PostmortemState(rawValue: try $0.decode("state")) ?? .draft, try $0.decode("title")) }
     }
 }

@@ -32,14 +32,16 @@ public struct RotationStore: Sendable {
     /// (what opening an incident needs to know who is on call).
     public func forAssignment(names: [String], now: Date) async throws -> [Rotation] {
         guard !names.isEmpty else { return [] }
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             SELECT \(sql: Self.columns),
                    coalesce((SELECT jsonb_agg(jsonb_build_object('id', o.id, 'user', u.username, 'start', extract(epoch FROM o.starts_at),
                                                                  'end', extract(epoch FROM o.ends_at)) ORDER BY o.id)
                              FROM rotation_overrides o JOIN users u ON u.id = o.user_id
                              WHERE o.rotation_id = r.id AND o.starts_at <= \(now) AND o.ends_at > \(now)), '[]') AS overrides
             FROM rotations r WHERE r.name = ANY(\(names)::text[])
-            """)
+            """
+        )
         return try rows.map { row in
             let overrides = try row.decode("overrides", as: PostgresJSON.self).decode(as: [OverrideRow].self).map(\.value)
             return try Rotation(row: row, overrides: overrides)
@@ -53,10 +55,12 @@ public struct RotationStore: Sendable {
         try rotation.validate()
         let minute = rotation.handoff.hour * 60 + rotation.handoff.minute
         let saved: Bool = try await pool.withTransaction { tx in
-            let found = try await tx.query("""
+            let found = try await tx.query(
+                """
                 SELECT m.ord::int AS ord, u.id FROM unnest(\(rotation.members)::text[]) WITH ORDINALITY AS m(username, ord)
                 LEFT JOIN users u ON u.username = m.username AND u.disabled_at IS NULL ORDER BY m.ord
-                """)
+                """
+            )
             var ids: [Int] = []
             for row in found {
                 guard let id = try row.decode("id", as: Int?.self) else {
@@ -67,7 +71,8 @@ public struct RotationStore: Sendable {
             }
             let rows: PostgresRows
             do {
-                rows = try await tx.query("""
+                rows = try await tx.query(
+                    """
                     WITH created AS (
                         INSERT INTO rotations (name, time_zone, shift_days, handoff_weekday, handoff_minute, start_date)
                         SELECT \(rotation.name), \(rotation.timeZone), \(rotation.shiftLength.days), \(rotation.handoff.weekday)::smallint,
@@ -94,17 +99,20 @@ public struct RotationStore: Sendable {
                         FROM target
                     )
                     SELECT id FROM target
-                    """)
+                    """
+                )
             } catch let error as PostgresError where error.isUniqueViolation {
                 throw ConflictError(field: "name", message: "a rotation named \(rotation.name.debugDescription) exists")
             }
             guard let id = try rows.first?.decode("id", as: Int64.self) else { return false }
             // A second statement: the old members (deleted above) must be gone before the
             // same positions are inserted again.
-            try await tx.execute("""
+            try await tx.execute(
+                """
                 INSERT INTO rotation_members (rotation_id, position, user_id)
                 SELECT \(id), ord::int - 1, uid FROM unnest(\(ids)::bigint[]) WITH ORDINALITY AS m(uid, ord)
-                """)
+                """
+            )
             return true
         }
         return saved ? try await find(name: rotation.name) : nil
@@ -117,8 +125,16 @@ public struct RotationStore: Sendable {
     }
 
     /// rotation.override — `user` covers the rotation from `start` to `end`.
-    public func addOverride(rotation: String, user: String, start: Date, end: Date, reason: String?, by actor: AuditActor) async throws -> OverrideResult {
-        let rows = try await pool.query("""
+    public func addOverride(
+        rotation: String,
+        user: String,
+        start: Date,
+        end: Date,
+        reason: String?,
+        by actor: AuditActor
+    ) async throws -> OverrideResult {
+        let rows = try await pool.query(
+            """
             WITH r AS (SELECT id FROM rotations WHERE name = \(rotation)),
             u AS (SELECT id FROM users WHERE username = \(user) AND disabled_at IS NULL),
             added AS (
@@ -133,7 +149,8 @@ public struct RotationStore: Sendable {
                 FROM added
             )
             SELECT (SELECT id FROM r) AS rotation_id, (SELECT id FROM u) AS user_id, (SELECT id FROM added) AS id
-            """)
+            """
+        )
         guard let row = rows.first, try row.decode("rotation_id", as: Int64?.self) != nil else { return .noRotation }
         guard let id = try row.decode("id", as: Int64?.self) else { return .unknownUser }
         return .added(RotationOverride(id: id, user: user, start: start, end: end, reason: reason))
@@ -141,7 +158,8 @@ public struct RotationStore: Sendable {
 
     /// rotation.override-remove — false when the rotation has no such override.
     public func removeOverride(rotation: String, id: Int64, by actor: AuditActor) async throws -> Bool {
-        let rows = try await pool.query("""
+        let rows = try await pool.query(
+            """
             WITH removed AS (
                 DELETE FROM rotation_overrides o USING rotations r
                 WHERE o.id = \(id) AND o.rotation_id = r.id AND r.name = \(rotation)
@@ -153,7 +171,8 @@ public struct RotationStore: Sendable {
                 FROM removed
             )
             SELECT count(*) AS n FROM removed
-            """)
+            """
+        )
         return try rows[0].decode("n", as: Int.self) == 1
     }
 
@@ -162,15 +181,23 @@ public struct RotationStore: Sendable {
         guard !rotationIDs.isEmpty else { return [:] }
         let ids = rotationIDs.map { Int($0) }
         var result: [Int64: [RotationOverride]] = [:]
-        for row in try await pool.query("""
+        for row in try await pool.query(
+            """
             SELECT o.id, o.rotation_id, u.username, o.starts_at, o.ends_at, o.reason
             FROM rotation_overrides o JOIN users u ON u.id = o.user_id
             WHERE o.rotation_id = ANY(\(ids)::bigint[]) AND (\(endingAfter)::timestamptz IS NULL OR o.ends_at > \(endingAfter))
             ORDER BY o.id
-            """) {
-            result[try row.decode("rotation_id"), default: []].append(RotationOverride(
-                id: try row.decode("id"), user: try row.decode("username"), start: try row.decode("starts_at"),
-                end: try row.decode("ends_at"), reason: try row.decode("reason")))
+            """
+        ) {
+            result[try row.decode("rotation_id"), default: []].append(
+                RotationOverride(
+                    id: try row.decode("id"),
+                    user: try row.decode("username"),
+                    start: try row.decode("starts_at"),
+                    end: try row.decode("ends_at"),
+                    reason: try row.decode("reason")
+                )
+            )
         }
         return result
     }
@@ -192,12 +219,19 @@ extension Rotation {
         let weekday: Int? = try row.decode("handoff_weekday")
         let start: String = try row.decode("start_date")
         guard let length = ShiftLength(days: try row.decode("shift_days")),
-              let handoff = HandoffTime(weekday: weekday, hour: minute / 60, minute: minute % 60),
-              let date = LocalDate(start) else {
+            let handoff = HandoffTime(weekday: weekday, hour: minute / 60, minute: minute % 60),
+            let date = LocalDate(start)
+        else {
             throw PostgresError(kind: .decoding, message: "rotation \(try row.decode("name", as: String.self)): stored settings out of range")
         }
         self.init(
-            name: try row.decode("name"), members: try row.decode("members"), timeZone: try row.decode("time_zone"),
-            shiftLength: length, handoff: handoff, startDate: date, overrides: overrides)
+            name: try row.decode("name"),
+            members: try row.decode("members"),
+            timeZone: try row.decode("time_zone"),
+            shiftLength: length,
+            handoff: handoff,
+            startDate: date,
+            overrides: overrides
+        )
     }
 }

@@ -49,7 +49,8 @@ public struct RunbookStore: Sendable {
         for file in files { definitions.append(try PostgresJSON(encoding: file.runbook).text) }
         return try await pool.withTransaction { tx in
             try await tx.execute("SELECT pg_advisory_xact_lock(\(Int64(0x4841_4E44_0002)))")
-            let rows = try await tx.query("""
+            let rows = try await tx.query(
+                """
                 WITH input AS (
                     SELECT * FROM unnest(\(ids)::text[], \(paths)::text[], \(hashes)::text[], \(sources)::text[], \(definitions)::text[])
                         AS i(id, path, hash, source, definition)
@@ -83,7 +84,8 @@ public struct RunbookStore: Sendable {
                 SELECT 'created' AS what, runbook_id AS id, version FROM versions
                 UNION ALL SELECT 'retired', id, NULL FROM retired
                 UNION ALL SELECT 'restored', id, NULL FROM restored
-                """)
+                """
+            )
             var report = RunbookSyncReport(created: [:], unchanged: [], retired: [], restored: [])
             for row in rows {
                 let id: String = try row.decode("id")
@@ -107,48 +109,62 @@ public struct RunbookStore: Sendable {
 
     /// runbook.current — the current version of a runbook, retired or not.
     public func current(id: String) async throws -> RunbookVersion? {
-        try await pool.query("""
+        try await pool.query(
+            """
             SELECT \(sql: Self.columns) FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id AND v.version = r.current_version
             WHERE r.id = \(id)
-            """).first.map(RunbookVersion.init(row:))
+            """
+        ).first.map(RunbookVersion.init(row:))
     }
 
     /// runbook.version — one version exactly as it was synced (what an incident pinned).
     public func version(id: String, _ number: Int) async throws -> RunbookVersion? {
         // Versions are PostgreSQL integers: a number past them names no version.
         guard (1...Int(Int32.max)).contains(number) else { return nil }
-        return try await pool.query("""
+        return try await pool.query(
+            """
             SELECT \(sql: Self.columns) FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id
             WHERE r.id = \(id) AND v.version = \(number)
-            """).first.map(RunbookVersion.init(row:))
+            """
+        ).first.map(RunbookVersion.init(row:))
     }
 
     /// runbook.versions — every version of a runbook, newest first.
     public func versions(id: String) async throws -> [RunbookVersion] {
-        try await pool.query("""
+        try await pool.query(
+            """
             SELECT \(sql: Self.columns) FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id
             WHERE r.id = \(id) ORDER BY v.version DESC
-            """).map(RunbookVersion.init(row:))
+            """
+        ).map(RunbookVersion.init(row:))
     }
 
     /// runbook.list — the current version of every runbook, by id (retired ones on request).
     public func list(includeRetired: Bool = false) async throws -> [RunbookVersion] {
-        try await pool.query("""
+        try await pool.query(
+            """
             SELECT \(sql: Self.columns) FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id AND v.version = r.current_version
             WHERE \(includeRetired) OR r.retired_at IS NULL
             ORDER BY r.id
-            """).map(RunbookVersion.init(row:))
+            """
+        ).map(RunbookVersion.init(row:))
     }
 }
 
 extension RunbookVersion {
     init(row: PostgresRow) throws {
         self.init(
-            id: try row.decode("runbook_id"), version: try row.decode("version"), contentHash: try row.decode("content_hash"),
-            sourcePath: try row.decode("source_path"), source: try row.decode("source"),
+            id: try row.decode("runbook_id"),
+            version: try row.decode("version"),
+            contentHash: try row.decode("content_hash"),
+            sourcePath: try row.decode("source_path"),
+            source: try row.decode("source"),
             runbook: try row.decode("definition", as: PostgresJSON.self).decode(as: Runbook.self),
-            syncedAt: try row.decode("synced_at"), syncedBy: try row.decode("synced_by"),
-            currentVersion: try row.decode("current_version"), retiredAt: try row.decode("retired_at"))
+            syncedAt: try row.decode("synced_at"),
+            syncedBy: try row.decode("synced_by"),
+            currentVersion: try row.decode("current_version"),
+            retiredAt: try row.decode("retired_at")
+        )
     }
 }
 

@@ -46,7 +46,7 @@ enum Subprocess {
         posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
 
         let cArgs = argv.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
+        defer { for item in cArgs { free(item) } }
         var pid = pid_t()
         let spawned = posix_spawn(&pid, path, &actions, nil, cArgs, environ)
         close(fds[1])
@@ -58,7 +58,10 @@ enum Subprocess {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = read(fds[0], &buffer, buffer.count)
-            if n > 0 { output.append(buffer, count: n); continue }
+            if n > 0 {
+                output.append(buffer, count: n)
+                continue
+            }
             if n < 0 && errno == EINTR { continue }
             break
         }

@@ -10,17 +10,25 @@ public struct UserStore: Sendable {
     public init(pool: PostgresPool) { self.pool = pool }
 
     /// The same columns for a query that names the users table `u`.
-    static let qualifiedColumns: StaticString = "u.id, u.username, u.display_name, u.email, u.role::text AS role, u.disabled_at IS NOT NULL AS disabled, u.must_change_password, u.created_at"
-    static let columns: StaticString = "id, username, display_name, email, role::text AS role, disabled_at IS NOT NULL AS disabled, must_change_password, created_at"
+    static let qualifiedColumns: StaticString =
+        "u.id, u.username, u.display_name, u.email, u.role::text AS role, u.disabled_at IS NOT NULL AS disabled, u.must_change_password, u.created_at"
+    static let columns: StaticString =
+        "id, username, display_name, email, role::text AS role, disabled_at IS NOT NULL AS disabled, must_change_password, created_at"
 
     /// user.create — a new account, audited as `user.created`.
     /// - Throws: `ConflictError` when the username is taken.
     public func create(
-        username: String, displayName: String, email: String?, role: Role,
-        passwordHash: String?, mustChangePassword: Bool, by actor: AuditActor
+        username: String,
+        displayName: String,
+        email: String?,
+        role: Role,
+        passwordHash: String?,
+        mustChangePassword: Bool,
+        by actor: AuditActor
     ) async throws -> User {
         do {
-            let rows = try await pool.query("""
+            let rows = try await pool.query(
+                """
                 WITH created AS (
                     INSERT INTO users (username, display_name, email, role, password_hash, must_change_password)
                     VALUES (\(username), \(displayName), \(email), \(role.rawValue)::user_role, \(passwordHash), \(mustChangePassword))
@@ -30,7 +38,8 @@ public struct UserStore: Sendable {
                     SELECT \(actor.userID), \(actor.name), 'user.created', username, jsonb_build_object('role', role), \(actor.remoteAddress) FROM created
                 )
                 SELECT * FROM created
-                """)
+                """
+            )
             return try User(row: rows[0])
         } catch let error as PostgresError where error.isUniqueViolation {
             throw ConflictError(field: "username", message: "\(username.debugDescription) is taken")
@@ -43,7 +52,8 @@ public struct UserStore: Sendable {
     public func createFirstAdminIfNone(username: String, passwordHash: String) async throws -> Bool {
         try await pool.withTransaction { tx in
             try await tx.execute("SELECT pg_advisory_xact_lock(\(Int64(0x4841_4E44_0001)))")
-            let rows = try await tx.query("""
+            let rows = try await tx.query(
+                """
                 WITH existing AS (
                     SELECT 1 FROM users WHERE role = 'admin' AND disabled_at IS NULL
                 ), created AS (
@@ -57,7 +67,8 @@ public struct UserStore: Sendable {
                     SELECT 'system', 'user.created', username, '{"role": "admin", "first_admin": "true"}' FROM created
                 )
                 SELECT count(*) AS created FROM created
-                """)
+                """
+            )
             return try rows[0].decode("created", as: Int.self) == 1
         }
     }
@@ -74,9 +85,12 @@ public struct UserStore: Sendable {
 
     /// user.credentials — an enabled account and its password hash, for signing in.
     public func credentials(username: String) async throws -> (user: User, passwordHash: String?)? {
-        guard let row = try await pool.query("""
-            SELECT \(sql: Self.columns), password_hash FROM users WHERE username = \(username) AND disabled_at IS NULL
-            """).first
+        guard
+            let row = try await pool.query(
+                """
+                SELECT \(sql: Self.columns), password_hash FROM users WHERE username = \(username) AND disabled_at IS NULL
+                """
+            ).first
         else { return nil }
         return (try User(row: row), try row.decode("password_hash", as: String?.self))
     }
@@ -84,7 +98,8 @@ public struct UserStore: Sendable {
     /// user.set-role — changes a role, audited with the old and the new one.
     /// - Returns: the updated user, `nil` when there is no such user.
     public func setRole(username: String, to role: Role, by actor: AuditActor) async throws -> User? {
-        try await pool.query("""
+        try await pool.query(
+            """
             WITH before AS (
                 SELECT id, role FROM users WHERE username = \(username) FOR UPDATE
             ), updated AS (
@@ -98,13 +113,15 @@ public struct UserStore: Sendable {
                        jsonb_build_object('from', previous_role, 'to', role), \(actor.remoteAddress) FROM updated
             )
             SELECT * FROM updated
-            """).first.map(User.init(row:))
+            """
+        ).first.map(User.init(row:))
     }
 
     /// user.set-disabled — disables (ending every session and making every token useless at
     /// once) or re-enables an account.
     public func setDisabled(username: String, _ disabled: Bool, by actor: AuditActor) async throws -> User? {
-        try await pool.query("""
+        try await pool.query(
+            """
             WITH updated AS (
                 UPDATE users SET disabled_at = CASE WHEN \(disabled) THEN coalesce(disabled_at, now()) END, updated_at = now()
                 WHERE username = \(username)
@@ -116,15 +133,21 @@ public struct UserStore: Sendable {
                 SELECT \(actor.userID), \(actor.name), CASE WHEN \(disabled) THEN 'user.disabled' ELSE 'user.enabled' END, username, \(actor.remoteAddress) FROM updated
             )
             SELECT * FROM updated
-            """).first.map(User.init(row:))
+            """
+        ).first.map(User.init(row:))
     }
 
     /// user.set-password — a new password hash; ends the user's other sessions.
     /// - Parameter keepSession: the session (hash) to keep, when users change their own.
     public func setPassword(
-        username: String, hash: String, mustChange: Bool, keepSession: String? = nil, by actor: AuditActor
+        username: String,
+        hash: String,
+        mustChange: Bool,
+        keepSession: String? = nil,
+        by actor: AuditActor
     ) async throws -> User? {
-        try await pool.query("""
+        try await pool.query(
+            """
             WITH updated AS (
                 UPDATE users SET password_hash = \(hash), must_change_password = \(mustChange), updated_at = now()
                 WHERE username = \(username)
@@ -136,7 +159,8 @@ public struct UserStore: Sendable {
                 SELECT \(actor.userID), \(actor.name), CASE WHEN \(mustChange) THEN 'user.password_reset' ELSE 'user.password_changed' END, username, \(actor.remoteAddress) FROM updated
             )
             SELECT * FROM updated
-            """).first.map(User.init(row:))
+            """
+        ).first.map(User.init(row:))
     }
 }
 
@@ -144,8 +168,14 @@ extension User {
     init(row: PostgresRow) throws {
         let roleName: String = try row.decode("role")
         self.init(
-            id: try row.decode("id"), username: try row.decode("username"), displayName: try row.decode("display_name"),
-            email: try row.decode("email"), role: Role(rawValue: roleName) ?? .viewer, disabled: try row.decode("disabled"),
-            mustChangePassword: try row.decode("must_change_password"), createdAt: try row.decode("created_at"))
+            id: try row.decode("id"),
+            username: try row.decode("username"),
+            displayName: try row.decode("display_name"),
+            email: try row.decode("email"),
+            role: Role(rawValue: roleName) ?? .viewer,
+            disabled: try row.decode("disabled"),
+            mustChangePassword: try row.decode("must_change_password"),
+            createdAt: try row.decode("created_at")
+        )
     }
 }

@@ -42,7 +42,8 @@ public struct MarkdownDocument: Sendable {
     /// Parses Markdown (never fails: every string is a CommonMark document).
     public init(_ source: String) {
         self.source = source
-        self.root = Self.parse(source) { root in MarkdownNode(root) }
+        self.root =
+            Self.parse(source) { root in MarkdownNode(root) }
             ?? MarkdownNode(kind: .document, literal: "", startLine: 0, endLine: 0, children: [])
     }
 

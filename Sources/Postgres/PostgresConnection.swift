@@ -57,19 +57,33 @@ public final class PostgresConnection: @unchecked Sendable {
     ///   connection also stops waiting a second later (a frozen server answers nothing),
     ///   closes itself and throws `.connectionLost`.
     /// - Throws: `PostgresError` of kind `.connectionFailed` with libpq's message.
-    public static func connect(_ conninfo: String, applicationName: String = "handrail", statementTimeout: Duration? = nil) async throws -> PostgresConnection {
+    public static func connect(
+        _ conninfo: String,
+        applicationName: String = "handrail",
+        statementTimeout: Duration? = nil
+    ) async throws -> PostgresConnection {
         let queue = DispatchQueue(label: "handrail.postgres.connection")
         return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<PostgresConnection, any Error>) in
             queue.async {
-                cont.resume(with: Result { () throws(PostgresError) -> PostgresConnection in
-                    try PostgresConnection.connectBlocking(conninfo, applicationName: applicationName, statementTimeout: statementTimeout, queue: queue)
-                })
+                cont.resume(
+                    with: Result { () throws(PostgresError) -> PostgresConnection in
+                        try PostgresConnection.connectBlocking(
+                            conninfo,
+                            applicationName: applicationName,
+                            statementTimeout: statementTimeout,
+                            queue: queue
+                        )
+                    }
+                )
             }
         }
     }
 
     private static func connectBlocking(
-        _ conninfo: String, applicationName: String, statementTimeout: Duration?, queue: DispatchQueue
+        _ conninfo: String,
+        applicationName: String,
+        statementTimeout: Duration?,
+        queue: DispatchQueue
     ) throws(PostgresError) -> PostgresConnection {
         if conninfo.utf8.contains(0) {
             throw PostgresError(kind: .connectionFailed, message: "the connection string contains a NUL byte")
@@ -88,8 +102,8 @@ public final class PostgresConnection: @unchecked Sendable {
         let keys = pairs.map { strdup($0.0) }
         let values = pairs.map { strdup($0.1) }
         defer {
-            keys.forEach { free($0) }
-            values.forEach { free($0) }
+            for item in keys { free(item) }
+            for item in values { free(item) }
         }
         let keyPointers: [UnsafePointer<CChar>?] = keys.map { UnsafePointer($0) } + [nil]
         let valuePointers: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
@@ -108,7 +122,8 @@ public final class PostgresConnection: @unchecked Sendable {
         let connection = PostgresConnection(pg: pg, queue: queue, answerDeadline: statementTimeout.map { $0 + .seconds(1) })
         _ = try connection.execScriptBlocking(
             "SET TIME ZONE 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_encoding TO 'UTF8'"
-                + (milliseconds.map { "; SET statement_timeout TO \($0)" } ?? ""))
+                + (milliseconds.map { "; SET statement_timeout TO \($0)" } ?? "")
+        )
         // Statements are sent without waiting (see `exchange`); libpq's blocking calls
         // (PQexec and friends, for scripts and connection checks) still block.
         PQsetnonblocking(pg, 1)
@@ -221,7 +236,11 @@ public final class PostgresConnection: @unchecked Sendable {
             continuation.onTermination = { _ in stopped.withLock { $0 = true } }
             queue.async {
                 // The lock is held to read, not while polling, so `close()` never waits long.
-                enum Step { case poll(Int32), closed, lost(String) }
+                enum Step {
+                    case poll(Int32)
+                    case closed
+                    case lost(String)
+                }
                 while !stopped.withLock({ $0 }) {
                     let step = self.lock.withLock { _ -> Step in
                         guard let pg = self.pg else { return .closed }
@@ -355,7 +374,10 @@ public final class PostgresConnection: @unchecked Sendable {
             guard await poller.wait(for: fd, interest, until: deadline) else {
                 close()
                 throw PostgresError(
-                    kind: .timedOut, message: "no answer from the database within \(answerDeadline ?? .zero); the connection was closed", query: sql)
+                    kind: .timedOut,
+                    message: "no answer from the database within \(answerDeadline ?? .zero); the connection was closed",
+                    query: sql
+                )
             }
         }
         let fd = try withPG(sql) { pg throws(PostgresError) -> Int32 in
@@ -406,7 +428,10 @@ public final class PostgresConnection: @unchecked Sendable {
         var offsets: [Int] = []
         offsets.reserveCapacity(binds.count)
         for bind in binds {
-            guard var bind else { offsets.append(-1); continue }
+            guard var bind else {
+                offsets.append(-1)
+                continue
+            }
             offsets.append(storage.count)
             bind.withUTF8 { storage.append(contentsOf: $0) }
             storage.append(0)
@@ -433,7 +458,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private func failure(_ pg: OpaquePointer, query: String) -> PostgresError {
         PostgresError(
             kind: PQstatus(pg) == CONNECTION_OK ? .server : .connectionLost,
-            message: String(cString: PQerrorMessage(pg)), query: query)
+            message: String(cString: PQerrorMessage(pg)),
+            query: query
+        )
     }
     #endif
 
@@ -465,7 +492,8 @@ public final class PostgresConnection: @unchecked Sendable {
             throw PostgresError(
                 kind: .invalidParameter,
                 message: "parameter $\(n + 1) contains a NUL byte, which PostgreSQL text cannot hold",
-                query: query.sql)
+                query: query.sql
+            )
         }
         if let name { return (name, false) }
         let prepare = prepared.count < Self.maxPrepared && PQtransactionStatus(pg) != PQTRANS_INERROR
@@ -476,7 +504,7 @@ public final class PostgresConnection: @unchecked Sendable {
         guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: query.sql) }
         let (name, prepare) = try plan(query, pg: pg)
         let cStrings = query.binds.map { $0.map { strdup($0) } ?? nil }
-        defer { cStrings.forEach { free($0) } }
+        defer { for item in cStrings { free(item) } }
         let pointers: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
         if let name, prepare {
             // A statement that does not prepare would not run either: the server's reason is the answer.
@@ -510,7 +538,9 @@ public final class PostgresConnection: @unchecked Sendable {
         guard let result else {
             throw PostgresError(
                 kind: PQstatus(pg) == CONNECTION_OK ? .server : .connectionLost,
-                message: String(cString: PQerrorMessage(pg)), query: query)
+                message: String(cString: PQerrorMessage(pg)),
+                query: query
+            )
         }
         defer { PQclear(result) }
         let status = PQresultStatus(result)
@@ -556,7 +586,8 @@ public final class PostgresConnection: @unchecked Sendable {
             constraint: field(UInt8(ascii: "n")),
             table: field(UInt8(ascii: "t")),
             column: field(UInt8(ascii: "c")),
-            query: query)
+            query: query
+        )
     }
 }
 

@@ -45,8 +45,15 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     public var query: String?
 
     public init(
-        kind: Kind, message: String, sqlState: String? = nil, detail: String? = nil, hint: String? = nil,
-        constraint: String? = nil, table: String? = nil, column: String? = nil, query: String? = nil
+        kind: Kind,
+        message: String,
+        sqlState: String? = nil,
+        detail: String? = nil,
+        hint: String? = nil,
+        constraint: String? = nil,
+        table: String? = nil,
+        column: String? = nil,
+        query: String? = nil
     ) {
         self.kind = kind
         self.message = message

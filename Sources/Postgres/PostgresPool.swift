@@ -39,7 +39,10 @@ public final class PostgresPool: Sendable {
     ///     `PostgresError.Kind.poolTimeout`.
     ///   - statementTimeout: how long one statement may take (nil: no limit).
     public init(
-        conninfo: String, maxConnections: Int = 10, checkoutTimeout: Duration = .seconds(30), statementTimeout: Duration? = nil,
+        conninfo: String,
+        maxConnections: Int = 10,
+        checkoutTimeout: Duration = .seconds(30),
+        statementTimeout: Duration? = nil,
         logger: Logger = Logger(label: "handrail.postgres")
     ) {
         precondition(maxConnections > 0, "a pool needs at least one connection")
@@ -78,7 +81,9 @@ public final class PostgresPool: Sendable {
 
     /// Runs `body` with a checked-out connection and takes it back whatever happens.
     private func lend<T>(
-        _ connection: PostgresConnection, isolation: isolated (any Actor)?, _ body: (PostgresConnection) async throws -> T
+        _ connection: PostgresConnection,
+        isolation: isolated (any Actor)?,
+        _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         do {
             let result = try await body(connection)
@@ -137,8 +142,8 @@ public final class PostgresPool: Sendable {
             s.open -= idle.count
             return (idle, waiters)
         }
-        idle.forEach { $0.close() }
-        waiters.forEach { $0.continuation.resume(throwing: PostgresError(kind: .poolClosed, message: "the pool was closed")) }
+        for item in idle { item.close() }
+        for item in waiters { item.continuation.resume(throwing: PostgresError(kind: .poolClosed, message: "the pool was closed")) }
     }
 
     // MARK: - Checkout and checkin

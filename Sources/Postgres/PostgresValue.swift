@@ -126,7 +126,10 @@ enum PostgresTimestamp {
         let t = date.timeIntervalSince1970
         var seconds = Int64(t.rounded(.down))
         var micros = Int64(((t - Double(seconds)) * 1_000_000).rounded())
-        if micros >= 1_000_000 { seconds += 1; micros -= 1_000_000 }
+        if micros >= 1_000_000 {
+            seconds += 1
+            micros -= 1_000_000
+        }
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)
@@ -180,9 +183,16 @@ enum PostgresTimestamp {
             i += 1
             if sign != 0 {
                 guard let oh = number(2) else { return nil }
-                var om = 0, os = 0
-                if expect(58) { guard let m = number(2) else { return nil }; om = m }
-                if expect(58) { guard let s = number(2) else { return nil }; os = s }
+                var om = 0
+                var os = 0
+                if expect(58) {
+                    guard let m = number(2) else { return nil }
+                    om = m
+                }
+                if expect(58) {
+                    guard let s = number(2) else { return nil }
+                    os = s
+                }
                 offset = sign * (oh * 3600 + om * 60 + os)
             }
         }
@@ -251,7 +261,10 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
         var out = "{"
         for (n, element) in enumerated() {
             if n > 0 { out += "," }
-            guard let text = element.postgresText else { out += "NULL"; continue }
+            guard let text = element.postgresText else {
+                out += "NULL"
+                continue
+            }
             out += "\""
             for ch in text.unicodeScalars {
                 if ch == "\"" || ch == "\\" { out += "\\" }
@@ -294,7 +307,10 @@ enum PostgresArrayLiteral {
                 var v = String.UnicodeScalarView()
                 i += 1
                 while i < end, s[i] != "\"" {
-                    if s[i] == "\\" { i += 1; guard i < end else { return nil } }
+                    if s[i] == "\\" {
+                        i += 1
+                        guard i < end else { return nil }
+                    }
                     v.append(s[i])
                     i += 1
                 }
@@ -305,7 +321,10 @@ enum PostgresArrayLiteral {
                 var v = String.UnicodeScalarView()
                 while i < end, s[i] != "," {
                     if s[i] == "{" || s[i] == "\"" { return nil }
-                    if s[i] == "\\" { i += 1; guard i < end else { return nil } }
+                    if s[i] == "\\" {
+                        i += 1
+                        guard i < end else { return nil }
+                    }
                     v.append(s[i])
                     i += 1
                 }

@@ -76,7 +76,7 @@ final class SocketPoller: Sendable {
             let n = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32($0.count), 100) }
             let ready = n > 0 ? (0..<Int(n)).map { events[$0].data.fd } : []  // n < 0: EINTR
             let woken = waiters.withLock { waiters in ready.compactMap { waiters.removeValue(forKey: $0) } }
-            woken.forEach { $0.continuation.resume(returning: true) }
+            for item in woken { item.continuation.resume(returning: true) }
             let now = ContinuousClock.now
             guard now >= nextCheck else { continue }
             nextCheck = now + Self.deadlineCheck
@@ -84,7 +84,7 @@ final class SocketPoller: Sendable {
                 let fds = waiters.filter { $0.value.deadline.map { $0 <= now } ?? false }.map(\.key)
                 return fds.compactMap { waiters.removeValue(forKey: $0) }
             }
-            late.forEach { $0.continuation.resume(returning: false) }
+            for item in late { item.continuation.resume(returning: false) }
         }
     }
 }

@@ -12,7 +12,8 @@ import NIOCore
 struct BenchCeiling: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-ceiling",
-        abstract: "Serve POST /ceiling: store the body as one row (script/bench's ceiling); the database is DATABASE_URL's.")
+        abstract: "Serve POST /ceiling: store the body as one row (script/bench's ceiling); the database is DATABASE_URL's."
+    )
 
     @Option(name: .customLong("listen"), help: ArgumentHelp("host:port to listen on.", valueName: "host:port"))
     var listen = "127.0.0.1:18090"
@@ -28,7 +29,11 @@ struct BenchCeiling: AsyncParsableCommand {
         // The same pool size as `handrail serve`.
         let size = environment["HANDRAIL_DB_POOL_SIZE"].flatMap(Int.init) ?? 20
         let db = try await HandrailDatabase.open(
-            databaseURL: url, dataDirectory: URL(fileURLWithPath: "/nonexistent"), maxConnections: size, logger: logger)
+            databaseURL: url,
+            dataDirectory: URL(fileURLWithPath: "/nonexistent"),
+            maxConnections: size,
+            logger: logger
+        )
         let store = CeilingStore(pool: db.pool)
         try await store.prepare()
         let router = Router()
@@ -36,8 +41,10 @@ struct BenchCeiling: AsyncParsableCommand {
             let body = try await request.body.collect(upTo: 512 << 10)
             let id = try await store.insert(body: String(buffer: body))
             return Response(
-                status: .accepted, headers: [.contentType: "application/json"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"status":"stored","delivery_id":\#(id)}"#)))
+                status: .accepted,
+                headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"status":"stored","delivery_id":\#(id)}"#))
+            )
         }
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
         try await app.runService()

@@ -10,7 +10,8 @@ import HandrailStore
 struct BenchParse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-parse",
-        abstract: "Time reading Alertmanager bodies and writing their rows (script/bench).")
+        abstract: "Time reading Alertmanager bodies and writing their rows (script/bench)."
+    )
 
     @Argument(help: "A file of Alertmanager bodies, one per line.")
     var file: String
@@ -38,8 +39,18 @@ struct BenchParse: AsyncParsableCommand {
             best = min(best, clock.now - start)
             parseBest = min(parseBest, parse)
         }
-        func micros(_ d: Duration) -> Double { Double(d.components.attoseconds) / 1e12 / Double(bodies.count) + Double(d.components.seconds) * 1e6 / Double(bodies.count) }
-        print(String(format: "read + rows per delivery: %.1f µs (reading the body %.1f µs), best of %d rounds over %d bodies (%d bytes of rows)",
-                     micros(best), micros(parseBest), rounds, bodies.count, bytes / rounds / bodies.count))
+        func micros(_ d: Duration) -> Double {
+            Double(d.components.attoseconds) / 1e12 / Double(bodies.count) + Double(d.components.seconds) * 1e6 / Double(bodies.count)
+        }
+        print(
+            String(
+                format: "read + rows per delivery: %.1f µs (reading the body %.1f µs), best of %d rounds over %d bodies (%d bytes of rows)",
+                micros(best),
+                micros(parseBest),
+                rounds,
+                bodies.count,
+                bytes / rounds / bodies.count
+            )
+        )
     }
 }

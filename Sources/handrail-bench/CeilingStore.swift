@@ -12,12 +12,14 @@ struct CeilingStore: Sendable {
 
     /// Creates the table the ceiling writes to (in the bench's throwaway database).
     func prepare() async throws {
-        try await pool.execute("""
+        try await pool.execute(
+            """
             CREATE TABLE IF NOT EXISTS ceiling_deliveries (
               id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
               received_at timestamptz NOT NULL DEFAULT now(),
               body jsonb NOT NULL)
-            """)
+            """
+        )
     }
 
     /// Stores one body as one row; returns its id.

@@ -8,7 +8,8 @@ struct HandrailBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "handrail-bench",
         abstract: "The measuring helpers of script/bench (not part of Handrail).",
-        subcommands: [BenchCeiling.self, BenchParse.self])
+        subcommands: [BenchCeiling.self, BenchParse.self]
+    )
 }
 
 /// Writes one line to standard error and fails the command.

@@ -7,7 +7,10 @@ import Logging
 /// Opens the database the way `serve` does (applying pending migrations unless told not
 /// to), runs `body`, closes it; any failure becomes one line on standard error.
 func withDatabase<T>(
-    _ options: DatabaseOptions, migrate: Bool = true, logLevel: String = "warning", _ body: (HandrailDatabase, Migrator) async throws -> T
+    _ options: DatabaseOptions,
+    migrate: Bool = true,
+    logLevel: String = "warning",
+    _ body: (HandrailDatabase, Migrator) async throws -> T
 ) async throws -> T {
     let logger = bootstrapLogging(options.resolvedLogLevel ?? logLevel)
     let migrator: Migrator
@@ -18,7 +21,12 @@ func withDatabase<T>(
     }
     let db: HandrailDatabase
     do {
-        db = try await HandrailDatabase.open(databaseURL: options.resolvedDatabaseURL, dataDirectory: options.resolvedDataDirectory, maxConnections: 2, logger: logger)
+        db = try await HandrailDatabase.open(
+            databaseURL: options.resolvedDatabaseURL,
+            dataDirectory: options.resolvedDataDirectory,
+            maxConnections: 2,
+            logger: logger
+        )
     } catch let error as HandrailDatabase.Unavailable {
         throw fail(error.description)
     }
@@ -59,11 +67,13 @@ func readPasswordFromStdin() throws -> String {
 struct Users: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage people: create, list, disable, set-role, reset-password.",
-        subcommands: [Create.self, List.self, Disable.self, Enable.self, SetRole.self, ResetPassword.self])
+        subcommands: [Create.self, List.self, Disable.self, Enable.self, SetRole.self, ResetPassword.self]
+    )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a person. Prints only the password on stdout when one is generated.")
+            abstract: "Create a person. Prints only the password on stdout when one is generated."
+        )
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Lower-case letters, digits, '.', '_', '-'.") var username: String
         @Option(help: "viewer, responder, lead, manager or admin.") var role: String
@@ -82,8 +92,14 @@ struct Users: AsyncParsableCommand {
             do { try PasswordHasher.validate(password) } catch { throw fail(error.description) }
             _ = try await withDatabase(database) { db, _ in
                 try await UserStore(pool: db.pool).create(
-                    username: username, displayName: displayName ?? username, email: email, role: role,
-                    passwordHash: passwordHasher.hash(password), mustChangePassword: !passwordStdin, by: commandLineActor)
+                    username: username,
+                    displayName: displayName ?? username,
+                    email: email,
+                    role: role,
+                    passwordHash: passwordHasher.hash(password),
+                    mustChangePassword: !passwordStdin,
+                    by: commandLineActor
+                )
             }
             if !passwordStdin { print(password) }
         }
@@ -106,7 +122,9 @@ struct Users: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @Option var username: String
         func run() async throws {
-            let user = try await withDatabase(database) { db, _ in try await UserStore(pool: db.pool).setDisabled(username: username, true, by: commandLineActor) }
+            let user = try await withDatabase(database) { db, _ in
+                try await UserStore(pool: db.pool).setDisabled(username: username, true, by: commandLineActor)
+            }
             guard user != nil else { throw fail("username: no user \(username.debugDescription)") }
         }
     }
@@ -116,7 +134,9 @@ struct Users: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @Option var username: String
         func run() async throws {
-            let user = try await withDatabase(database) { db, _ in try await UserStore(pool: db.pool).setDisabled(username: username, false, by: commandLineActor) }
+            let user = try await withDatabase(database) { db, _ in
+                try await UserStore(pool: db.pool).setDisabled(username: username, false, by: commandLineActor)
+            }
             guard user != nil else { throw fail("username: no user \(username.debugDescription)") }
         }
     }
@@ -129,7 +149,9 @@ struct Users: AsyncParsableCommand {
         func run() async throws {
             let role: Role
             do { role = try Role.parse(self.role) } catch { throw fail(error.description) }
-            let user = try await withDatabase(database) { db, _ in try await UserStore(pool: db.pool).setRole(username: username, to: role, by: commandLineActor) }
+            let user = try await withDatabase(database) { db, _ in
+                try await UserStore(pool: db.pool).setRole(username: username, to: role, by: commandLineActor)
+            }
             guard user != nil else { throw fail("username: no user \(username.debugDescription)") }
         }
     }
@@ -137,7 +159,8 @@ struct Users: AsyncParsableCommand {
     struct ResetPassword: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "reset-password",
-            abstract: "Give a person a new one-time password (printed alone on stdout); their sessions end.")
+            abstract: "Give a person a new one-time password (printed alone on stdout); their sessions end."
+        )
         @OptionGroup var database: DatabaseOptions
         @Option var username: String
         @Flag(help: "Read the new password from standard input (not one-time).") var passwordStdin = false
@@ -146,7 +169,11 @@ struct Users: AsyncParsableCommand {
             do { try PasswordHasher.validate(password) } catch { throw fail(error.description) }
             let user = try await withDatabase(database) { db, _ in
                 try await UserStore(pool: db.pool).setPassword(
-                    username: username, hash: passwordHasher.hash(password), mustChange: !passwordStdin, by: commandLineActor)
+                    username: username,
+                    hash: passwordHasher.hash(password),
+                    mustChange: !passwordStdin,
+                    by: commandLineActor
+                )
             }
             guard user != nil else { throw fail("username: no user \(username.debugDescription)") }
             if !passwordStdin { print(password) }
@@ -156,7 +183,9 @@ struct Users: AsyncParsableCommand {
 
 struct Tokens: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage personal API tokens: create, list, revoke.", subcommands: [Create.self, List.self, Revoke.self])
+        abstract: "Manage personal API tokens: create, list, revoke.",
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an API token for a person. Prints only the token on stdout (shown once).")
@@ -170,10 +199,17 @@ struct Tokens: AsyncParsableCommand {
             if let days = expiresInDays, days <= 0 { throw fail("expires-in-days: must be a positive number of days") }
             let token = Secrets.newAPIToken()
             try await withDatabase(database) { db, _ in
-                guard let owner = try await UserStore(pool: db.pool).find(username: user) else { throw fail("user: no user \(user.debugDescription)") }
+                guard let owner = try await UserStore(pool: db.pool).find(username: user) else {
+                    throw fail("user: no user \(user.debugDescription)")
+                }
                 _ = try await APITokenStore(pool: db.pool).create(
-                    for: owner, name: name, tokenHash: Secrets.hash(token), displayPrefix: Secrets.displayPrefix(token),
-                    expiresAt: expiresInDays.map { Date().addingTimeInterval(Double($0) * 86_400) }, by: commandLineActor)
+                    for: owner,
+                    name: name,
+                    tokenHash: Secrets.hash(token),
+                    displayPrefix: Secrets.displayPrefix(token),
+                    expiresAt: expiresInDays.map { Date().addingTimeInterval(Double($0) * 86_400) },
+                    by: commandLineActor
+                )
             }
             print(token)
         }
@@ -188,7 +224,9 @@ struct Tokens: AsyncParsableCommand {
             let tokens = try await withDatabase(database) { db, _ -> [APIToken] in
                 var userID: Int?
                 if let user {
-                    guard let found = try await UserStore(pool: db.pool).find(username: user) else { throw fail("user: no user \(user.debugDescription)") }
+                    guard let found = try await UserStore(pool: db.pool).find(username: user) else {
+                        throw fail("user: no user \(user.debugDescription)")
+                    }
                     userID = found.id
                 }
                 return try await APITokenStore(pool: db.pool).list(userID: userID)
@@ -205,7 +243,9 @@ struct Tokens: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @Option var id: Int
         func run() async throws {
-            let revoked = try await withDatabase(database) { db, _ in try await APITokenStore(pool: db.pool).revoke(id: id, ownerID: nil, by: commandLineActor) }
+            let revoked = try await withDatabase(database) { db, _ in
+                try await APITokenStore(pool: db.pool).revoke(id: id, ownerID: nil, by: commandLineActor)
+            }
             guard revoked != nil else { throw fail("id: no live token \(id)") }
         }
     }
@@ -213,7 +253,9 @@ struct Tokens: AsyncParsableCommand {
 
 struct Integrations: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage alert sources' integration keys: create, list, revoke.", subcommands: [Create.self, List.self, Revoke.self])
+        abstract: "Manage alert sources' integration keys: create, list, revoke.",
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an integration key. Prints only the key on stdout (shown once).")
@@ -222,7 +264,10 @@ struct Integrations: AsyncParsableCommand {
         @Option(help: "alertmanager, grafana, pagerduty or generic.") var kind: String
         @Flag(help: "Require an HMAC-SHA256 signature (Grafana's X-Grafana-Alerting-Signature), keyed with the integration key itself.")
         var requireSignature = false
-        @Flag(help: "Also require the signature's timestamp (X-Grafana-Alerting-Signature-Timestamp, at most five minutes old), so a captured delivery cannot be replayed later. Implies --require-signature.")
+        @Flag(
+            help:
+                "Also require the signature's timestamp (X-Grafana-Alerting-Signature-Timestamp, at most five minutes old), so a captured delivery cannot be replayed later. Implies --require-signature."
+        )
         var requireTimestamp = false
 
         func run() async throws {
@@ -232,8 +277,14 @@ struct Integrations: AsyncParsableCommand {
             let key = Secrets.newIntegrationKey()
             _ = try await withDatabase(database) { db, _ in
                 try await IntegrationKeyStore(pool: db.pool).create(
-                    name: name, kind: kind, keyHash: Secrets.hash(key), displayPrefix: Secrets.displayPrefix(key),
-                    requireSignature: requireSignature, requireTimestamp: requireTimestamp, by: commandLineActor)
+                    name: name,
+                    kind: kind,
+                    keyHash: Secrets.hash(key),
+                    displayPrefix: Secrets.displayPrefix(key),
+                    requireSignature: requireSignature,
+                    requireTimestamp: requireTimestamp,
+                    by: commandLineActor
+                )
             }
             print(key)
         }
@@ -255,7 +306,9 @@ struct Integrations: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @Option var name: String
         func run() async throws {
-            let revoked = try await withDatabase(database) { db, _ in try await IntegrationKeyStore(pool: db.pool).revoke(name: name, by: commandLineActor) }
+            let revoked = try await withDatabase(database) { db, _ in
+                try await IntegrationKeyStore(pool: db.pool).revoke(name: name, by: commandLineActor)
+            }
             guard revoked != nil else { throw fail("name: no live integration key \(name.debugDescription)") }
         }
     }

@@ -7,8 +7,11 @@ import HandrailStore
 /// `handrail demo`: a year of realistic, reproducible history for newcomers and benchmarks.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fill the database with a year of demo history: people, rotations, incidents from the shipped runbooks with owners, steps, decisions and postmortems.",
-        discussion: "Reproducible: the same --seed and --incidents give the same history (relative to today). Refuses a database that holds incidents other than demo ones, unless --force.")
+        abstract:
+            "Fill the database with a year of demo history: people, rotations, incidents from the shipped runbooks with owners, steps, decisions and postmortems.",
+        discussion:
+            "Reproducible: the same --seed and --incidents give the same history (relative to today). Refuses a database that holds incidents other than demo ones, unless --force."
+    )
 
     @OptionGroup var database: DatabaseOptions
     @Option(help: "How many incidents (1-5000000).") var incidents = 500
@@ -27,12 +30,30 @@ struct Demo: AsyncParsableCommand {
         // Rotations that began before the history does, handing over on Mondays.
         let start = today.adding(days: -366 * years - 35)
         let rotations = [
-            Rotation(name: "ml-platform", members: ["ana", "ben", "cho"], timeZone: "Europe/Berlin", shiftLength: ShiftLength(days: 7)!,
-                     handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!, startDate: start),
-            Rotation(name: "ml-serving", members: ["dee", "eli", "ben"], timeZone: "America/New_York", shiftLength: ShiftLength(days: 7)!,
-                     handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!, startDate: start),
-            Rotation(name: "data-platform", members: ["cho", "dee"], timeZone: "UTC", shiftLength: ShiftLength(days: 7)!,
-                     handoff: HandoffTime(weekday: 1, hour: 10, minute: 0)!, startDate: start),
+            Rotation(
+                name: "ml-platform",
+                members: ["ana", "ben", "cho"],
+                timeZone: "Europe/Berlin",
+                shiftLength: ShiftLength(days: 7)!,
+                handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!,
+                startDate: start
+            ),
+            Rotation(
+                name: "ml-serving",
+                members: ["dee", "eli", "ben"],
+                timeZone: "America/New_York",
+                shiftLength: ShiftLength(days: 7)!,
+                handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!,
+                startDate: start
+            ),
+            Rotation(
+                name: "data-platform",
+                members: ["cho", "dee"],
+                timeZone: "UTC",
+                shiftLength: ShiftLength(days: 7)!,
+                handoff: HandoffTime(weekday: 1, hour: 10, minute: 0)!,
+                startDate: start
+            ),
         ]
         try await withDatabase(database) { db, _ in
             let demo = DemoStore(pool: db.pool)
@@ -45,12 +66,21 @@ struct Demo: AsyncParsableCommand {
             guard case .synced = try await RunbookDirectory.sync(runbooks, store: RunbookStore(pool: db.pool), by: "demo") else {
                 throw fail("the runbooks in \(runbooks.path) have problems; run handrail runbooks lint")
             }
-            let versions = try await RunbookStore(pool: db.pool).list().map { (id: $0.id, version: $0.version, runbook: $0.runbook) }.sorted { $0.id < $1.id }
+            let versions = try await RunbookStore(pool: db.pool).list().map { (id: $0.id, version: $0.version, runbook: $0.runbook) }.sorted {
+                $0.id < $1.id
+            }
             let (users, integration) = try await demo.prepare(rotations: rotations)
             var byName: [String: Rotation] = [:]
             for r in rotations { byName[r.name] = try await RotationStore(pool: db.pool).find(name: r.name) ?? r }
-            let history = DemoHistory.incidents(count: incidents, seed: seed, now: now, years: years, runbooks: versions, rotations: byName,
-                                                responders: ["ana", "ben", "cho", "dee", "eli"])
+            let history = DemoHistory.incidents(
+                count: incidents,
+                seed: seed,
+                now: now,
+                years: years,
+                runbooks: versions,
+                rotations: byName,
+                responders: ["ana", "ben", "cho", "dee", "eli"]
+            )
             let batch = 500
             var written = 0
             for start in stride(from: 0, to: history.count, by: batch) {
@@ -62,6 +92,8 @@ struct Demo: AsyncParsableCommand {
             }
             try await demo.analyze()
         }
-        print("demo history: \(incidents) incidents over the past \(years == 1 ? "year" : "\(years) years") (seed \(seed)); rotations ml-platform, ml-serving, data-platform")
+        print(
+            "demo history: \(incidents) incidents over the past \(years == 1 ? "year" : "\(years) years") (seed \(seed)); rotations ml-platform, ml-serving, data-platform"
+        )
     }
 }

@@ -8,7 +8,8 @@ import HandrailStore
 struct Handoff: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a rotation's handoff from the incident log: the shift that just ended, an ISO week, or --from/--to.",
-        discussion: "Same log, same window → the same bytes. Rendered from templates/handoff.md.mustache (HANDRAIL_TEMPLATES_DIR).")
+        discussion: "Same log, same window → the same bytes. Rendered from templates/handoff.md.mustache (HANDRAIL_TEMPLATES_DIR)."
+    )
 
     @OptionGroup var database: DatabaseOptions
     @Option(help: "The rotation's name.") var rotation: String
@@ -17,26 +18,35 @@ struct Handoff: AsyncParsableCommand {
     @Option(help: "The window's end (RFC 3339), with --from.") var to: String?
     @Option(help: "md, html or json.") var format = "md"
     @Option(help: "Write to this file instead of standard output.") var output: String?
-    @Option(name: .customLong("templates-dir"), help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the checkout's templates/", valueName: "path"))
+    @Option(
+        name: .customLong("templates-dir"),
+        help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the checkout's templates/", valueName: "path")
+    )
     var templatesDirectory: String?
 
     func run() async throws {
         guard ["md", "html", "json"].contains(format) else { throw fail("--format must be md, html or json") }
         guard week == nil || (from == nil && to == nil) else { throw fail("give --week or --from/--to, not both") }
         guard (from == nil) == (to == nil) else { throw fail("--from and --to go together") }
-        let templates = directory(templatesDirectory, env: "HANDRAIL_TEMPLATES_DIR",
-                                  default: HandrailConfiguration.checkout(root: checkoutRoot, dataDirectory: database.resolvedDataDirectory).templatesDirectory)
+        let templates = directory(
+            templatesDirectory,
+            env: "HANDRAIL_TEMPLATES_DIR",
+            default: HandrailConfiguration.checkout(root: checkoutRoot, dataDirectory: database.resolvedDataDirectory).templatesDirectory
+        )
         let log: HandoffLog = try await withDatabase(database) { db, _ in
             guard let r = try await RotationStore(pool: db.pool).find(name: rotation) else { throw fail("no rotation \(rotation.debugDescription)") }
             let window: HandoffWindow
             if let week {
                 window = try HandoffWindow.isoWeek(week, timeZone: r.timeZone, field: "--week")
             } else if let from, let to {
-                let start = try parseInstant(from, option: "--from"), end = try parseInstant(to, option: "--to")
+                let start = try parseInstant(from, option: "--from")
+                let end = try parseInstant(to, option: "--to")
                 guard end > start else { throw fail("--to must be after --from") }
                 window = HandoffWindow(from: start, to: end)
             } else {
-                guard let last = HandoffWindow.lastShift(of: r, now: Date()) else { throw fail("\(rotation) has no finished shift yet; give --week or --from/--to") }
+                guard let last = HandoffWindow.lastShift(of: r, now: Date()) else {
+                    throw fail("\(rotation) has no finished shift yet; give --week or --from/--to")
+                }
                 window = last
             }
             return try await HandoffStore(pool: db.pool).collect(r, window: window)

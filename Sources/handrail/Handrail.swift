@@ -30,7 +30,10 @@ struct Handrail: AsyncParsableCommand {
               HANDRAIL_MAX_CONNECTIONS    HTTP connections at once (1000)
               HANDRAIL_PUBLIC_URL         the address people open Handrail at
             """,
-        subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self, Runbooks.self, Incidents.self, Rotations.self, Decisions.self, Handoff.self, Postmortem.self, Demo.self],
+        subcommands: [
+            Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self, Runbooks.self, Incidents.self, Rotations.self, Decisions.self,
+            Handoff.self, Postmortem.self, Demo.self,
+        ],
         defaultSubcommand: nil
     )
 }

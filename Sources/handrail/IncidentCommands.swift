@@ -6,10 +6,13 @@ import HandrailStore
 struct Incidents: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read incidents from the database: a list, or one incident with its alerts, steps and timeline.",
-        subcommands: [List.self, Show.self])
+        subcommands: [List.self, Show.self]
+    )
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List incidents, newest first: ref, state, severity, opened, owner (? awaiting acceptance), runbook, title.")
+        static let configuration = CommandConfiguration(
+            abstract: "List incidents, newest first: ref, state, severity, opened, owner (? awaiting acceptance), runbook, title."
+        )
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Only these states, comma-separated (triggered, acknowledged, mitigated, resolved, reopened).") var state: String?
         @Flag(help: "Only open incidents (every state but resolved).") var open = false
@@ -41,15 +44,22 @@ struct Incidents: AsyncParsableCommand {
             let incidents = try await withDatabase(database) { db, _ in try await IncidentStore(pool: db.pool).list(filter) }
             let time = ISO8601DateFormatter()
             for i in incidents {
-                print([i.ref, i.state.rawValue, i.severity.rawValue, time.string(from: i.openedAt), i.owner.map { $0 + (i.ownerPending ? "?" : "") } ?? "unowned",
-                       i.runbookId.map { "\($0) v\(i.runbookVersion ?? 0)" } ?? "no runbook", i.title].joined(separator: "\t"))
+                print(
+                    [
+                        i.ref, i.state.rawValue, i.severity.rawValue, time.string(from: i.openedAt),
+                        i.owner.map { $0 + (i.ownerPending ? "?" : "") } ?? "unowned",
+                        i.runbookId.map { "\($0) v\(i.runbookVersion ?? 0)" } ?? "no runbook", i.title,
+                    ].joined(separator: "\t")
+                )
             }
             if incidents.isEmpty { FileHandle.standardError.write(Data("no incidents\n".utf8)) }
         }
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one incident (42 or INC-42): state, runbook and why, alerts, steps, timeline.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one incident (42 or INC-42): state, runbook and why, alerts, steps, timeline."
+        )
         @OptionGroup var database: DatabaseOptions
         @Argument(help: ArgumentHelp("The incident: 42 or INC-42", valueName: "ref")) var ref: String
         @Flag(help: "Print the same JSON as GET /api/v1/incidents/{ref}.") var json = false
@@ -70,8 +80,10 @@ struct Incidents: AsyncParsableCommand {
             let time = ISO8601DateFormatter()
             let i = d.incident
             print("\(i.ref)  \(i.title)")
-            print("state: \(i.state.rawValue)   severity: \(i.severity.rawValue)   opened: \(time.string(from: i.openedAt))"
-                + (i.resolvedAt.map { "   resolved: \(time.string(from: $0))" } ?? ""))
+            print(
+                "state: \(i.state.rawValue)   severity: \(i.severity.rawValue)   opened: \(time.string(from: i.openedAt))"
+                    + (i.resolvedAt.map { "   resolved: \(time.string(from: $0))" } ?? "")
+            )
             print("owner: " + (i.owner.map { $0 + (i.ownerPending ? " (awaiting acceptance)" : "") } ?? "nobody (unowned)"))
             for r in d.roles where r.role != .owner { print("\(r.role.rawValue): \(r.user)" + (r.pending ? " (awaiting acceptance)" : "")) }
             print("grouping: \(i.groupingKey)  (\(d.groupRule))")

@@ -4,7 +4,8 @@ import HandrailStore
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Apply pending database migrations, or show where the database stands (--status).")
+        abstract: "Apply pending database migrations, or show where the database stands (--status)."
+    )
 
     @OptionGroup var database: DatabaseOptions
 
@@ -25,7 +26,11 @@ struct Migrate: AsyncParsableCommand {
                 if !current.isCurrent { throw ExitCode.failure }
             } else {
                 let applied = try await migrator.migrate(db.pool)
-                print(applied.isEmpty ? "nothing to apply: the database is current" : "applied \(applied.count) migration(s): " + applied.map(\.name).joined(separator: ", "))
+                print(
+                    applied.isEmpty
+                        ? "nothing to apply: the database is current"
+                        : "applied \(applied.count) migration(s): " + applied.map(\.name).joined(separator: ", ")
+                )
             }
         }
     }

@@ -13,16 +13,31 @@ let environment = ProcessInfo.processInfo.environment
 
 /// Options every command that touches the database shares.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"), help: ArgumentHelp("libpq connection string (URI or key=value). Env: DATABASE_URL. Unset: the embedded PostgreSQL.", valueName: "conninfo"))
+    @Option(
+        name: .customLong("database-url"),
+        help: ArgumentHelp("libpq connection string (URI or key=value). Env: DATABASE_URL. Unset: the embedded PostgreSQL.", valueName: "conninfo")
+    )
     var databaseURL: String?
 
-    @Option(name: .customLong("data-dir"), help: ArgumentHelp("Handrail's own files; the embedded cluster lives in its postgres/. Env: HANDRAIL_DATA_DIR. Default: .handrail", valueName: "path"))
+    @Option(
+        name: .customLong("data-dir"),
+        help: ArgumentHelp(
+            "Handrail's own files; the embedded cluster lives in its postgres/. Env: HANDRAIL_DATA_DIR. Default: .handrail",
+            valueName: "path"
+        )
+    )
     var dataDirectory: String?
 
-    @Option(name: .customLong("migrations-dir"), help: ArgumentHelp("Migration SQL files. Env: HANDRAIL_MIGRATIONS_DIR. Default: the checkout's migrations/", valueName: "path"))
+    @Option(
+        name: .customLong("migrations-dir"),
+        help: ArgumentHelp("Migration SQL files. Env: HANDRAIL_MIGRATIONS_DIR. Default: the checkout's migrations/", valueName: "path")
+    )
     var migrationsDirectory: String?
 
-    @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning or error. Env: HANDRAIL_LOG_LEVEL. Default: info", valueName: "level"))
+    @Option(
+        name: .customLong("log-level"),
+        help: ArgumentHelp("trace, debug, info, notice, warning or error. Env: HANDRAIL_LOG_LEVEL. Default: info", valueName: "level")
+    )
     var logLevel: String?
 
     var resolvedDatabaseURL: String? {

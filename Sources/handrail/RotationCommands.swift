@@ -11,14 +11,17 @@ func localTime(_ date: Date, zone: String) -> String {
 /// `--at`/`--from` values: RFC 3339, or nothing for now.
 func parseInstant(_ text: String?, option: String) throws -> Date {
     guard let text else { return Date() }
-    guard let date = RFC3339.parse(text) else { throw fail("\(option) must be an RFC 3339 time such as 2026-11-23T08:00:00Z, not \(text.debugDescription)") }
+    guard let date = RFC3339.parse(text) else {
+        throw fail("\(option) must be an RFC 3339 time such as 2026-11-23T08:00:00Z, not \(text.debugDescription)")
+    }
     return date
 }
 
 struct Rotations: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rotations: who is on call now and next; create and change them, add overrides (audited as the OS user).",
-        subcommands: [List.self, Show.self, OnCall.self, Create.self, Edit.self, Override.self])
+        subcommands: [List.self, Show.self, OnCall.self, Create.self, Edit.self, Override.self]
+    )
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every rotation: name, who is on call now and until when, members, shifts.")
@@ -30,8 +33,12 @@ struct Rotations: AsyncParsableCommand {
             for r in rotations {
                 let on = r.onCall(at: now)
                 let until = on.until.map { " until \(localTime($0, zone: r.timeZone))" } ?? ""
-                print([r.name, (on.user ?? "nobody") + until, r.members.joined(separator: ","),
-                       "\(r.shiftLength) shifts, handoff \(r.handoff) \(r.timeZone)"].joined(separator: "\t"))
+                print(
+                    [
+                        r.name, (on.user ?? "nobody") + until, r.members.joined(separator: ","),
+                        "\(r.shiftLength) shifts, handoff \(r.handoff) \(r.timeZone)",
+                    ].joined(separator: "\t")
+                )
             }
             if rotations.isEmpty { FileHandle.standardError.write(Data("no rotations\n".utf8)) }
         }
@@ -48,13 +55,19 @@ struct Rotations: AsyncParsableCommand {
             guard let r = try await withDatabase(database, { db, _ in try await RotationStore(pool: db.pool).find(name: name) }) else {
                 throw fail("no rotation \(name.debugDescription)")
             }
-            print("\(r.name): \(r.members.joined(separator: ", ")) in order, \(r.shiftLength) shifts, handoff \(r.handoff) \(r.timeZone), from \(r.startDate)")
+            print(
+                "\(r.name): \(r.members.joined(separator: ", ")) in order, \(r.shiftLength) shifts, handoff \(r.handoff) \(r.timeZone), from \(r.startDate)"
+            )
             let now = Date()
             print("on call now: \(r.onCall(at: now).user ?? "nobody")")
             for shift in r.shifts(from: now, count: shifts) {
-                print("shift \(shift.index): \(localTime(shift.start, zone: r.timeZone)) → \(localTime(shift.end, zone: r.timeZone))  \(shift.scheduled)")
+                print(
+                    "shift \(shift.index): \(localTime(shift.start, zone: r.timeZone)) → \(localTime(shift.end, zone: r.timeZone))  \(shift.scheduled)"
+                )
                 for s in shift.segments where s.override != nil {
-                    print("    covered by \(s.user) \(localTime(s.start, zone: r.timeZone)) → \(localTime(s.end, zone: r.timeZone)) (override \(s.override?.id ?? 0))")
+                    print(
+                        "    covered by \(s.user) \(localTime(s.start, zone: r.timeZone)) → \(localTime(s.end, zone: r.timeZone)) (override \(s.override?.id ?? 0))"
+                    )
                 }
             }
             for o in r.overrides {
@@ -64,7 +77,10 @@ struct Rotations: AsyncParsableCommand {
     }
 
     struct OnCall: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "oncall", abstract: "Who is on call in a rotation at a time (default now); prints the username.")
+        static let configuration = CommandConfiguration(
+            commandName: "oncall",
+            abstract: "Who is on call in a rotation at a time (default now); prints the username."
+        )
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The rotation's name.") var name: String
         @Option(help: "An RFC 3339 time (default now).") var at: String?
@@ -75,7 +91,9 @@ struct Rotations: AsyncParsableCommand {
                 throw fail("no rotation \(name.debugDescription)")
             }
             let on = r.onCall(at: t)
-            guard let user = on.user else { throw fail("nobody is on call in \(name) at \(RFC3339.format(t)) (the first shift starts \(RFC3339.format(r.shiftStart(0))))") }
+            guard let user = on.user else {
+                throw fail("nobody is on call in \(name) at \(RFC3339.format(t)) (the first shift starts \(RFC3339.format(r.shiftStart(0))))")
+            }
             print(user)
             var detail = on.override.map { "covering for \(on.scheduled ?? "nobody") (override \($0.id ?? 0))" } ?? "scheduled"
             if let until = on.until { detail += ", until \(localTime(until, zone: r.timeZone))" }
@@ -93,9 +111,13 @@ struct Rotations: AsyncParsableCommand {
         func rotation(_ name: String) throws -> Rotation {
             guard let date = LocalDate(startDate) else { throw fail("--start-date must be a date such as 2026-11-23") }
             return Rotation(
-                name: name, members: members.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, timeZone: timeZone,
-                shiftLength: try ShiftLength.parse(shiftLength, field: "--shift-length"), handoff: try HandoffTime.parse(handoff, field: "--handoff"),
-                startDate: date)
+                name: name,
+                members: members.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
+                timeZone: timeZone,
+                shiftLength: try ShiftLength.parse(shiftLength, field: "--shift-length"),
+                handoff: try HandoffTime.parse(handoff, field: "--handoff"),
+                startDate: date
+            )
         }
     }
 
@@ -119,7 +141,9 @@ struct Rotations: AsyncParsableCommand {
 
     static func save(_ name: String, _ settings: Settings, _ database: DatabaseOptions, create: Bool) async throws {
         let rotation = try settings.rotation(name)
-        let saved = try await withDatabase(database) { db, _ in try await RotationStore(pool: db.pool).save(rotation, create: create, by: commandLineActor) }
+        let saved = try await withDatabase(database) { db, _ in
+            try await RotationStore(pool: db.pool).save(rotation, create: create, by: commandLineActor)
+        }
         guard saved != nil else { throw fail("no rotation \(name.debugDescription)") }
         print("rotation \(name) \(create ? "created" : "changed")")
     }
@@ -134,10 +158,18 @@ struct Rotations: AsyncParsableCommand {
         @Option(help: "Why (a swap, a sick day).") var reason: String?
 
         func run() async throws {
-            let start = try parseInstant(from, option: "--from"), end = try parseInstant(to, option: "--to")
+            let start = try parseInstant(from, option: "--from")
+            let end = try parseInstant(to, option: "--to")
             guard end > start else { throw fail("--to must be after --from") }
             let result = try await withDatabase(database) { db, _ in
-                try await RotationStore(pool: db.pool).addOverride(rotation: name, user: user, start: start, end: end, reason: reason, by: commandLineActor)
+                try await RotationStore(pool: db.pool).addOverride(
+                    rotation: name,
+                    user: user,
+                    start: start,
+                    end: end,
+                    reason: reason,
+                    by: commandLineActor
+                )
             }
             switch result {
             case .added(let o): print("override \(o.id ?? 0): \(user) covers \(name) \(RFC3339.format(start)) → \(RFC3339.format(end))")
@@ -151,16 +183,21 @@ struct Rotations: AsyncParsableCommand {
 struct Decisions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rollback decisions of an incident (recorded by people through the API or the web UI).",
-        subcommands: [List.self])
+        subcommands: [List.self]
+    )
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "An incident's decisions, oldest first: id, status, kind, target, who and when, rationale.")
+        static let configuration = CommandConfiguration(
+            abstract: "An incident's decisions, oldest first: id, status, kind, target, who and when, rationale."
+        )
         @OptionGroup var database: DatabaseOptions
         @Option(help: ArgumentHelp("The incident: 42 or INC-42", valueName: "ref")) var incident: String
         @Flag(help: "Print the same JSON as GET /api/v1/incidents/{ref}/decisions.") var json = false
 
         func run() async throws {
-            guard let number = IncidentRef.number(incident) else { throw fail("--incident: \(incident.debugDescription) is not an incident number (42 or INC-42)") }
+            guard let number = IncidentRef.number(incident) else {
+                throw fail("--incident: \(incident.debugDescription) is not an incident number (42 or INC-42)")
+            }
             guard let decisions = try await withDatabase(database, { db, _ in try await DecisionStore(pool: db.pool).list(number: number) }) else {
                 throw fail("no incident \(IncidentRef.display(number))")
             }
@@ -174,11 +211,19 @@ struct Decisions: AsyncParsableCommand {
                 return
             }
             for d in decisions {
-                print([String(d.id), d.status, d.kind.rawValue, d.target.description, "\(d.decidedBy) (\(d.decidedByRole.rawValue)) \(RFC3339.format(d.decidedAt))", d.rationale]
-                    .joined(separator: "\t"))
+                print(
+                    [
+                        String(d.id), d.status, d.kind.rawValue, d.target.description,
+                        "\(d.decidedBy) (\(d.decidedByRole.rawValue)) \(RFC3339.format(d.decidedAt))", d.rationale,
+                    ]
+                    .joined(separator: "\t")
+                )
                 if let e = d.execution { print("\texecuted by \(e.by) \(RFC3339.format(e.at))") }
-                if let o = d.outcome { print("\toutcome \(o.outcome.rawValue) by \(o.confirmedBy): \(o.check)\(o.note.map { " — \($0)" } ?? "")") }
-                else if let p = d.proposal { print("\tproposed \(p.outcome?.rawValue ?? "nothing yet"): \(p.check)") }
+                if let o = d.outcome {
+                    print("\toutcome \(o.outcome.rawValue) by \(o.confirmedBy): \(o.check)\(o.note.map { " — \($0)" } ?? "")")
+                } else if let p = d.proposal {
+                    print("\tproposed \(p.outcome?.rawValue ?? "nothing yet"): \(p.check)")
+                }
                 if let s = d.supersededBy { print("\tsuperseded by \(s)") }
             }
             if decisions.isEmpty { FileHandle.standardError.write(Data("no decisions on \(IncidentRef.display(number))\n".utf8)) }

@@ -5,11 +5,14 @@ import HandrailStore
 
 struct Runbooks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Work with the runbooks in runbooks/ (Markdown with YAML front matter).", subcommands: [Lint.self, Sync.self, List.self, Show.self, Match.self])
+        abstract: "Work with the runbooks in runbooks/ (Markdown with YAML front matter).",
+        subcommands: [Lint.self, Sync.self, List.self, Show.self, Match.self]
+    )
 
     struct Lint: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check every runbook of a folder; print each problem as file:line: message and exit 1 when there is any.")
+            abstract: "Check every runbook of a folder; print each problem as file:line: message and exit 1 when there is any."
+        )
 
         @Argument(help: ArgumentHelp("The runbooks folder. Default: HANDRAIL_RUNBOOKS_DIR, else the checkout's runbooks/", valueName: "dir"))
         var directory: String?
@@ -36,7 +39,9 @@ struct Runbooks: AsyncParsableCommand {
 extension Runbooks {
     struct Sync: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Sync the runbooks folder into the database now: changed files become new versions, removed ones are retired. A folder with lint problems syncs nothing.")
+            abstract:
+                "Sync the runbooks folder into the database now: changed files become new versions, removed ones are retired. A folder with lint problems syncs nothing."
+        )
 
         @OptionGroup var database: DatabaseOptions
 
@@ -70,7 +75,11 @@ extension Runbooks {
         func run() async throws {
             let versions = try await withDatabase(database) { db, _ in try await RunbookStore(pool: db.pool).list(includeRetired: retired) }
             for v in versions {
-                print([v.id, "v\(v.version)", v.runbook.owners ?? "-", v.retiredAt == nil ? "active" : "retired", v.runbook.title].joined(separator: "\t"))
+                print(
+                    [v.id, "v\(v.version)", v.runbook.owners ?? "-", v.retiredAt == nil ? "active" : "retired", v.runbook.title].joined(
+                        separator: "\t"
+                    )
+                )
             }
         }
     }
@@ -88,7 +97,9 @@ extension Runbooks {
                 return try await store.current(id: id)
             }
             guard let found else { throw fail("id: no runbook \(id.debugDescription)\(version.map { " with version \($0)" } ?? "")") }
-            print("# \(found.id) v\(found.version) of \(found.currentVersion), synced \(found.syncedAt.formatted(.iso8601)) by \(found.syncedBy)\(found.retiredAt == nil ? "" : ", retired")")
+            print(
+                "# \(found.id) v\(found.version) of \(found.currentVersion), synced \(found.syncedAt.formatted(.iso8601)) by \(found.syncedBy)\(found.retiredAt == nil ? "" : ", retired")"
+            )
             print(found.source)
         }
     }

@@ -14,29 +14,55 @@ struct Serve: AsyncParsableCommand {
             With no DATABASE_URL, Handrail creates (the first time) and starts a private PostgreSQL \
             under HANDRAIL_DATA_DIR/postgres, on a Unix socket only, and stops it when Handrail stops \
             (SIGINT, SIGTERM). Pending migrations are applied at start unless --skip-migrations.
-            """)
+            """
+    )
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(name: .customLong("listen"), help: ArgumentHelp("host:port to listen on. Env: HANDRAIL_LISTEN. Default: 127.0.0.1:8080", valueName: "host:port"))
+    @Option(
+        name: .customLong("listen"),
+        help: ArgumentHelp("host:port to listen on. Env: HANDRAIL_LISTEN. Default: 127.0.0.1:8080", valueName: "host:port")
+    )
     var listen: String?
 
-    @Option(name: .customLong("runbooks-dir"), help: ArgumentHelp("Runbooks folder. Env: HANDRAIL_RUNBOOKS_DIR. Default: the checkout's runbooks/", valueName: "path"))
+    @Option(
+        name: .customLong("runbooks-dir"),
+        help: ArgumentHelp("Runbooks folder. Env: HANDRAIL_RUNBOOKS_DIR. Default: the checkout's runbooks/", valueName: "path")
+    )
     var runbooksDirectory: String?
 
-    @Option(name: .customLong("templates-dir"), help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the checkout's templates/", valueName: "path"))
+    @Option(
+        name: .customLong("templates-dir"),
+        help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the checkout's templates/", valueName: "path")
+    )
     var templatesDirectory: String?
 
-    @Flag(name: .customLong("behind-tls-proxy"), help: "Served behind a TLS-terminating proxy: Secure cookies; a proxy on loopback is trusted unless --trusted-proxies says otherwise. Env: HANDRAIL_BEHIND_TLS_PROXY=1")
+    @Flag(
+        name: .customLong("behind-tls-proxy"),
+        help:
+            "Served behind a TLS-terminating proxy: Secure cookies; a proxy on loopback is trusted unless --trusted-proxies says otherwise. Env: HANDRAIL_BEHIND_TLS_PROXY=1"
+    )
     var behindTLSProxy = false
 
-    @Option(name: .customLong("trusted-proxies"), help: ArgumentHelp("Proxies whose X-Forwarded-For is believed (CIDRs, comma-separated); the client is the rightmost address no trusted proxy stands behind. Env: HANDRAIL_TRUSTED_PROXIES", valueName: "cidrs"))
+    @Option(
+        name: .customLong("trusted-proxies"),
+        help: ArgumentHelp(
+            "Proxies whose X-Forwarded-For is believed (CIDRs, comma-separated); the client is the rightmost address no trusted proxy stands behind. Env: HANDRAIL_TRUSTED_PROXIES",
+            valueName: "cidrs"
+        )
+    )
     var trustedProxies: String?
 
-    @Flag(name: .customLong("metrics-public"), help: "Serve /metrics to everyone (default: loopback, or signed-in people elsewhere). Env: HANDRAIL_METRICS_PUBLIC=1")
+    @Flag(
+        name: .customLong("metrics-public"),
+        help: "Serve /metrics to everyone (default: loopback, or signed-in people elsewhere). Env: HANDRAIL_METRICS_PUBLIC=1"
+    )
     var metricsPublic = false
 
-    @Flag(name: .customLong("skip-migrations"), help: "Do not apply pending migrations at start (/readyz answers 503 until they are). Env: HANDRAIL_SKIP_MIGRATIONS=1")
+    @Flag(
+        name: .customLong("skip-migrations"),
+        help: "Do not apply pending migrations at start (/readyz answers 503 until they are). Env: HANDRAIL_SKIP_MIGRATIONS=1"
+    )
     var skipMigrations = false
 
     func run() async throws {
@@ -61,14 +87,18 @@ struct Serve: AsyncParsableCommand {
             }
         }
         if let size = environment["HANDRAIL_DB_POOL_SIZE"] {
-            guard let n = Int(size), (1...500).contains(n) else { throw fail("HANDRAIL_DB_POOL_SIZE must be a number from 1 to 500, not \(size.debugDescription)") }
+            guard let n = Int(size), (1...500).contains(n) else {
+                throw fail("HANDRAIL_DB_POOL_SIZE must be a number from 1 to 500, not \(size.debugDescription)")
+            }
             configuration.maxDatabaseConnections = n
         }
         configuration.connections.readTimeout = try seconds("HANDRAIL_READ_TIMEOUT", default: configuration.connections.readTimeout)
         configuration.connections.idleTimeout = try seconds("HANDRAIL_IDLE_TIMEOUT", default: configuration.connections.idleTimeout)
         configuration.statementTimeout = try seconds("HANDRAIL_STATEMENT_TIMEOUT", default: configuration.statementTimeout ?? .seconds(5))
         if let text = environment["HANDRAIL_MAX_CONNECTIONS"] {
-            guard let n = Int(text), (1...1_000_000).contains(n) else { throw fail("HANDRAIL_MAX_CONNECTIONS must be a number from 1 to 1000000, not \(text.debugDescription)") }
+            guard let n = Int(text), (1...1_000_000).contains(n) else {
+                throw fail("HANDRAIL_MAX_CONNECTIONS must be a number from 1 to 1000000, not \(text.debugDescription)")
+            }
             configuration.connections.maxConnections = n
         }
         configuration.publicURL = environment["HANDRAIL_PUBLIC_URL"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
@@ -76,15 +106,19 @@ struct Serve: AsyncParsableCommand {
         let address = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"
         configuration.onFirstAdmin = { username, password in
             // Once, on the terminal, and nowhere else (not in the log).
-            FileHandle.standardOutput.write(Data("""
+            FileHandle.standardOutput.write(
+                Data(
+                    """
 
-                Handrail created the first administrator.
-                  username: \(username)
-                  one-time password: \(password)
-                Sign in at \(address)/login and choose a new password. This password is not shown again.
+                    Handrail created the first administrator.
+                      username: \(username)
+                      one-time password: \(password)
+                    Sign in at \(address)/login and choose a new password. This password is not shown again.
 
 
-                """.utf8))
+                    """.utf8
+                )
+            )
         }
 
         let registry = PrometheusCollectorRegistry()
@@ -112,6 +146,8 @@ func isSet(_ name: String) -> Bool {
 /// A duration in whole seconds from the environment (1 to 86,400), or `default`.
 private func seconds(_ name: String, default value: Duration) throws -> Duration {
     guard let text = environment[name] else { return value }
-    guard let n = Int(text), (1...86_400).contains(n) else { throw fail("\(name) must be a number of seconds from 1 to 86400, not \(text.debugDescription)") }
+    guard let n = Int(text), (1...86_400).contains(n) else {
+        throw fail("\(name) must be a number of seconds from 1 to 86400, not \(text.debugDescription)")
+    }
     return .seconds(n)
 }

@@ -86,7 +86,8 @@ let alertmanagerKey = Principal.integration(Integration(id: 1, name: "am", kind:
     }
 
     @Test func csrfTokensBelongToTheirSession() {
-        let a = Secrets.newSessionToken(), b = Secrets.newSessionToken()
+        let a = Secrets.newSessionToken()
+        let b = Secrets.newSessionToken()
         #expect(Secrets.csrfToken(session: a) == Secrets.csrfToken(session: a))
         #expect(Secrets.csrfToken(session: a) != Secrets.csrfToken(session: b))
         #expect(!Secrets.csrfToken(session: a).contains(a))
@@ -116,12 +117,17 @@ let alertmanagerKey = Principal.integration(Integration(id: 1, name: "am", kind:
         #expect(WebhookSignature.verify(body: body, signature: signature, timestamp: ts, secret: key, now: now.addingTimeInterval(301)) == .stale)
         #expect(WebhookSignature.verify(body: body, signature: signature, timestamp: "yesterday", secret: key, now: now) == .stale)
         // A body-only signature does not pass as a timestamped one.
-        #expect(WebhookSignature.verify(body: body, signature: WebhookSignature.sign(Data(body), secret: key), timestamp: ts, secret: key, now: now) == .mismatch)
+        #expect(
+            WebhookSignature.verify(body: body, signature: WebhookSignature.sign(Data(body), secret: key), timestamp: ts, secret: key, now: now)
+                == .mismatch
+        )
     }
 
     @Test func knownVector() {
         // HMAC-SHA256(key: "key", "The quick brown fox jumps over the lazy dog") — RFC-style known answer.
-        #expect(WebhookSignature.sign(Data("The quick brown fox jumps over the lazy dog".utf8), secret: "key")
-            == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8")
+        #expect(
+            WebhookSignature.sign(Data("The quick brown fox jumps over the lazy dog".utf8), secret: "key")
+                == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        )
     }
 }

@@ -25,10 +25,17 @@ import Testing
 
     @Test("malformed ranges and addresses are refused, naming the entry")
     func malformedRangesAreRefused() throws {
-        for bad in ["10.0.0.0/33", "::/129", "10.0.0.0/", "/8", "10.0.0.256", "evil.example", "10.0.0.0/8/8", "10.0.0.0/-1", "1.2.3.4/99999999999999999999"] {
+        for bad in [
+            "10.0.0.0/33", "::/129", "10.0.0.0/", "/8", "10.0.0.256", "evil.example", "10.0.0.0/8/8", "10.0.0.0/-1", "1.2.3.4/99999999999999999999",
+        ] {
             #expect(AddressRange(bad) == nil, "\(bad)")
         }
-        #expect(throws: ValidationError(field: "HANDRAIL_TRUSTED_PROXIES", message: "must be addresses or CIDR ranges such as 10.0.0.0/8 or fd00::/8, not \"nope\"")) {
+        #expect(
+            throws: ValidationError(
+                field: "HANDRAIL_TRUSTED_PROXIES",
+                message: "must be addresses or CIDR ranges such as 10.0.0.0/8 or fd00::/8, not \"nope\""
+            )
+        ) {
             try AddressRange.list("10.0.0.0/8, nope", field: "HANDRAIL_TRUSTED_PROXIES")
         }
         #expect(try AddressRange.list("10.0.0.0/8, ::1  192.0.2.1", field: "x").count == 3)

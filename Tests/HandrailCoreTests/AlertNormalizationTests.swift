@@ -78,7 +78,9 @@ import Testing
 
     @Test func timesAreReadWhateverTheirSpelling() throws {
         func times(_ starts: String) throws -> Date? {
-            try AlertNormalizer.alertmanager(Data(#"{"alerts":[{"status":"firing","labels":{"alertname":"X"},"startsAt":"# .utf8) + Data(starts.utf8) + Data("}]}".utf8)).alerts[0].startsAt
+            try AlertNormalizer.alertmanager(
+                Data(#"{"alerts":[{"status":"firing","labels":{"alertname":"X"},"startsAt":"#.utf8) + Data(starts.utf8) + Data("}]}".utf8)
+            ).alerts[0].startsAt
         }
         let nine = Date(timeIntervalSince1970: 1_795_165_200)
         #expect(try times(#""2026-11-20T09:00:00Z""#) == nine)
@@ -111,7 +113,10 @@ import Testing
         (#"{"alerts":[{"status":"firing","labels":{"service":"x"}}]}"#, "alerts[0].labels.alertname", "is required"),
         (#"{"alerts":[{"status":"firing","labels":{"alertname":3}}]}"#, "alerts[0].labels.alertname", "must be a string"),
         (#"{"alerts":[{"status":"firing","labels":{"alertname":"X"},"startsAt":"yesterday"}]}"#, "alerts[0].startsAt", "must be an RFC 3339 time"),
-        (#"{"alerts":[{"status":"firing","labels":{"alertname":"X"}},{"status":"firing","labels":{"alertname":"Y"},"annotations":[]}]}"#, "alerts[1].annotations", "must be a JSON object"),
+        (
+            #"{"alerts":[{"status":"firing","labels":{"alertname":"X"}},{"status":"firing","labels":{"alertname":"Y"},"annotations":[]}]}"#,
+            "alerts[1].annotations", "must be a JSON object"
+        ),
         // The checks keep their order whatever the order of the keys in the alert.
         (#"{"alerts":[{"startsAt":"yesterday","labels":{"alertname":3},"status":"firing"}]}"#, "alerts[0].labels.alertname", "must be a string"),
         (#"{"alerts":[{"status":"firing","labels":null}]}"#, "alerts[0].labels", "is required"),
@@ -120,7 +125,10 @@ import Testing
         (#"{"alerts":null}"#, "alerts", "must be a list"),
         // Not well formed anywhere (after a bad field, or deep inside a key Handrail skips) wins.
         (#"{"alerts":[{"status":"burning","labels":{"alertname":"X"}}],"receiver":"r",}"#, "body", "is not valid JSON"),
-        (#"{"groupLabels":"# + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + #","alerts":[]}"#, "body", "is not valid JSON"),
+        (
+            #"{"groupLabels":"# + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + #","alerts":[]}"#, "body",
+            "is not valid JSON"
+        ),
         (#"{"alerts":[{"status":"firing","labels":{"alertname":"X"}}]} x"#, "body", "is not valid JSON"),
         // Keys Handrail skips are checked as strictly as the ones it reads.
         (#"{"alerts":[],"commonLabels":{"a":tru}}"#, "body", "is not valid JSON"),
@@ -142,7 +150,11 @@ import Testing
 
 @Suite struct GenericNormalizationTests {
     @Test func oneAlertOrAListWithTopLevelShortcuts() throws {
-        let one = try AlertNormalizer.generic(Data(#"{"dedup_key":" job-42 ","alertname":"RetrainingJobFailed","severity":"critical","summary":"nightly retrain failed","value":3}"#.utf8))
+        let one = try AlertNormalizer.generic(
+            Data(
+                #"{"dedup_key":" job-42 ","alertname":"RetrainingJobFailed","severity":"critical","summary":"nightly retrain failed","value":3}"#.utf8
+            )
+        )
         #expect(one.alerts.count == 1)
         let alert = one.alerts[0]
         #expect(alert.fingerprint == "job-42")
@@ -150,7 +162,9 @@ import Testing
         #expect(alert.labels == ["alertname": "RetrainingJobFailed", "severity": "critical"])
         #expect(alert.annotations == ["summary": "nightly retrain failed"])
         #expect(alert.value == 3)
-        let list = try AlertNormalizer.generic(Data(#"{"alerts":[{"dedup_key":"a","labels":{"alertname":"X"}},{"dedup_key":"b","alertname":"Y","status":"resolved"}]}"#.utf8))
+        let list = try AlertNormalizer.generic(
+            Data(#"{"alerts":[{"dedup_key":"a","labels":{"alertname":"X"}},{"dedup_key":"b","alertname":"Y","status":"resolved"}]}"#.utf8)
+        )
         #expect(list.alerts.map(\.status) == [.firing, .resolved])
     }
 
@@ -179,10 +193,15 @@ import Testing
     @Test func parsesWhatSourcesSendAndRefusesTheRest() {
         #expect(RFC3339.parse("1970-01-01T00:00:00Z") == Date(timeIntervalSince1970: 0))
         #expect(abs(RFC3339.parse("2026-11-20T09:51:03.157076+01:00")!.timeIntervalSince1970 - 1_795_164_663.157076) < 1e-6)
-        #expect(RFC3339.parse("2026-02-28T23:59:59-05:30") == Date(timeIntervalSince1970: 1_772_342_999), "23:59:59 at -05:30 is 05:29:59Z the next day")
+        #expect(
+            RFC3339.parse("2026-02-28T23:59:59-05:30") == Date(timeIntervalSince1970: 1_772_342_999),
+            "23:59:59 at -05:30 is 05:29:59Z the next day"
+        )
         #expect(RFC3339.parse("2024-02-29T12:00:00Z") == Date(timeIntervalSince1970: 1_709_208_000))
         #expect(RFC3339.parse("0001-01-01T00:00:00Z")!.timeIntervalSince1970 == -62_135_596_800)
-        for bad in ["", "2026-11-20", "2026-11-20T09:51:03", "2026-13-01T00:00:00Z", "2026-11-20T09:51:03.Z", "2026-11-20T09:51:03Zjunk", "yesterday"] {
+        for bad in [
+            "", "2026-11-20", "2026-11-20T09:51:03", "2026-13-01T00:00:00Z", "2026-11-20T09:51:03.Z", "2026-11-20T09:51:03Zjunk", "yesterday",
+        ] {
             #expect(RFC3339.parse(bad) == nil, "\(bad)")
         }
     }
@@ -199,18 +218,24 @@ import Testing
     func parse(_ text: String) -> JSONValue? { try? JSONParser.parse(Data(text.utf8)) }
 
     @Test func readsWhatSourcesSend() {
-        #expect(parse(#" {"a": [1, -2.5e3, true, false, null, "x"], "b": {}} "#)
-            == .object(["a": .array([.number(1), .number(-2500), .bool(true), .bool(false), .null, .string("x")]), "b": .object([:])]))
-        #expect(parse(#""quote \" backslash \\ slash \/ tab \t nl \n u \u00e9 pair \ud83d\udea8""#)
-            == .string("quote \" backslash \\ slash / tab \t nl \n u é pair 🚨"))
+        #expect(
+            parse(#" {"a": [1, -2.5e3, true, false, null, "x"], "b": {}} "#)
+                == .object(["a": .array([.number(1), .number(-2500), .bool(true), .bool(false), .null, .string("x")]), "b": .object([:])])
+        )
+        #expect(
+            parse(#""quote \" backslash \\ slash \/ tab \t nl \n u \u00e9 pair \ud83d\udea8""#)
+                == .string("quote \" backslash \\ slash / tab \t nl \n u é pair 🚨")
+        )
         #expect(parse(#""ünïcødé raw""#) == .string("ünïcødé raw"))
         #expect(parse("0") == .number(0))
         #expect(parse("[]") == .array([]))
     }
 
     @Test func refusesWhatIsNotJSONWithoutCrashing() {
-        for bad in ["", "{", "[1,]", #"{"a":1,}"#, "01", "1.", "-", "+1", "tru", "nul", #""\x""#, #""\ud800""#, #""\udc00x""#,
-                    "\"tab\there\"", #"{"a" 1}"#, "[1 2]", "{} {}", "NaN", String(repeating: "[", count: 100_000)] {
+        for bad in [
+            "", "{", "[1,]", #"{"a":1,}"#, "01", "1.", "-", "+1", "tru", "nul", #""\x""#, #""\ud800""#, #""\udc00x""#,
+            "\"tab\there\"", #"{"a" 1}"#, "[1 2]", "{} {}", "NaN", String(repeating: "[", count: 100_000),
+        ] {
             #expect(parse(bad) == nil, "\(bad.prefix(20))")
         }
         #expect(parse(String(repeating: "[", count: 60) + String(repeating: "]", count: 60)) != nil)
@@ -218,7 +243,9 @@ import Testing
         #expect((try? JSONParser.parse(Data([0x22, 0xFF, 0xFE, 0x22]))) == nil, "invalid UTF-8 is refused")
         // Cut short, overlong, an encoded surrogate, a stray continuation byte; also after an
         // escape (the slower path), and as an object key.
-        for bytes: [UInt8] in [[0xC3], [0x61, 0xE2, 0x82], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0x80], [0x5C, 0x6E, 0xFF], [0xF4, 0x90, 0x80, 0x80]] {
+        for bytes: [UInt8] in [
+            [0xC3], [0x61, 0xE2, 0x82], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0x80], [0x5C, 0x6E, 0xFF], [0xF4, 0x90, 0x80, 0x80],
+        ] {
             #expect((try? JSONParser.parse(Data([0x22] + bytes + [0x22]))) == nil, "\(bytes)")
             #expect((try? JSONParser.parse(Data([0x7B, 0x22] + bytes + [0x22, 0x3A, 0x31, 0x7D]))) == nil, "key \(bytes)")
         }

@@ -46,9 +46,13 @@ struct DecisionTests {
 
     @Test("a new alert firing inside the window counts against the decision; one after it does not")
     func newAlerts() {
-        let inside = [OutcomeProposal.Alert(firstSeen: at(-20), clearedBySource: at(2)), OutcomeProposal.Alert(firstSeen: at(20), clearedBySource: nil)]
+        let inside = [
+            OutcomeProposal.Alert(firstSeen: at(-20), clearedBySource: at(2)), OutcomeProposal.Alert(firstSeen: at(20), clearedBySource: nil),
+        ]
         #expect(OutcomeProposal.propose(executedAt: executed, window: 1800, alerts: inside, now: at(40)).outcome == .notEffective)
-        let after = [OutcomeProposal.Alert(firstSeen: at(-20), clearedBySource: at(2)), OutcomeProposal.Alert(firstSeen: at(35), clearedBySource: nil)]
+        let after = [
+            OutcomeProposal.Alert(firstSeen: at(-20), clearedBySource: at(2)), OutcomeProposal.Alert(firstSeen: at(35), clearedBySource: nil),
+        ]
         #expect(OutcomeProposal.propose(executedAt: executed, window: 1800, alerts: after, now: at(40)).outcome == .effective)
     }
 
@@ -63,16 +67,24 @@ struct DecisionTests {
         let policy = RollbackPolicy(allowed: true, decidedBy: [.lead, .manager])
         #expect(policy.refusal(role: .lead, kind: .rollback, runbook: "drift") == nil)
         #expect(policy.refusal(role: .admin, kind: .hold, runbook: "drift") == nil)
-        #expect(policy.refusal(role: .responder, kind: .hold, runbook: "drift") == "runbook drift lets lead and up record decisions; you are responder")
+        #expect(
+            policy.refusal(role: .responder, kind: .hold, runbook: "drift") == "runbook drift lets lead and up record decisions; you are responder"
+        )
         let noRollback = RollbackPolicy(allowed: false, decidedBy: [.responder])
         #expect(noRollback.refusal(role: .responder, kind: .hold, runbook: "x") == nil)
         #expect(noRollback.refusal(role: .admin, kind: .rollback, runbook: "x")?.contains("does not allow rollback") == true)
-        #expect(RollbackPolicy().refusal(role: .responder, kind: .hold, runbook: nil) == "the default policy (no runbook) lets lead and up record decisions; you are responder")
+        #expect(
+            RollbackPolicy().refusal(role: .responder, kind: .hold, runbook: nil)
+                == "the default policy (no runbook) lets lead and up record decisions; you are responder"
+        )
     }
 
     @Test("a runbook's rollback.verification_window is read, and defaults to 30 minutes")
     func verificationWindow() throws {
-        let text = drift.replacingOccurrences(of: "  decided_by: [lead, manager]\n", with: "  decided_by: [lead, manager]\n  verification_window: 15m\n")
+        let text = drift.replacingOccurrences(
+            of: "  decided_by: [lead, manager]\n",
+            with: "  decided_by: [lead, manager]\n  verification_window: 15m\n"
+        )
         let parsed = RunbookParser.parse(text, path: "runbooks/drift.md")
         #expect(parsed.problems.isEmpty)
         #expect(parsed.runbook?.rollback.verificationWindow == 900)

@@ -4,8 +4,10 @@ import Testing
 
 @Suite struct JSONTextTests {
     @Test func stringsAreEscapedAsJSONNeedsAndReadBackUnchanged() throws {
-        let values = ["", "plain", "quote \" backslash \\ slash /", "line\nfeed\r\ttab", "bell \u{7} unit \u{1F} del \u{7F}",
-                      "ünïcödé → 🚀", String(repeating: "long line of Markdown\n", count: 5000) + "\"end\""]
+        let values = [
+            "", "plain", "quote \" backslash \\ slash /", "line\nfeed\r\ttab", "bell \u{7} unit \u{1F} del \u{7F}",
+            "ünïcödé → 🚀", String(repeating: "long line of Markdown\n", count: 5000) + "\"end\"",
+        ]
         for value in values {
             var t = JSONText()
             t.string(value)

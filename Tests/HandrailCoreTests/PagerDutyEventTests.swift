@@ -6,7 +6,8 @@ import Testing
     let key = "0123456789abcdef0123456789abcdef"
 
     @Test func triggerBecomesAFiringAlertAndGetsADedupKeyWhenItHasNone() throws {
-        let body = #"{"routing_key":"\#(key)","event_action":"trigger","payload":{"summary":"Canary p99 above guard","source":"ranker-canary-7","severity":"error","class":"CanaryGuardBreached","component":"ranker","custom_details":{"value":1.7,"rollout":"r7","dims":{"a":1}}},"links":[{"href":"https://grafana.example/d/x","text":"dash"}]}"#
+        let body =
+            #"{"routing_key":"\#(key)","event_action":"trigger","payload":{"summary":"Canary p99 above guard","source":"ranker-canary-7","severity":"error","class":"CanaryGuardBreached","component":"ranker","custom_details":{"value":1.7,"rollout":"r7","dims":{"a":1}}},"links":[{"href":"https://grafana.example/d/x","text":"dash"}]}"#
         let event = try PagerDutyEvent.parse(Data(body.utf8), newDedupKey: { "generated-1" })
         #expect(event.action == .trigger)
         #expect(event.dedupKey == "generated-1")
@@ -37,12 +38,14 @@ import Testing
             _ = try PagerDutyEvent.parse(Data(#"{"routing_key":"short","event_action":"trigger","payload":{"summary":"","severity":"fatal"}}"#.utf8))
             Issue.record("an invalid event was accepted")
         } catch {
-            #expect(error.errors == [
-                "Length of 'routing_key' is incorrect (should be 32 characters)",
-                "'payload.summary' is missing or blank",
-                "'payload.source' is missing or blank",
-                "'payload.severity' is invalid (should be critical, error, warning or info)",
-            ])
+            #expect(
+                error.errors == [
+                    "Length of 'routing_key' is incorrect (should be 32 characters)",
+                    "'payload.summary' is missing or blank",
+                    "'payload.source' is missing or blank",
+                    "'payload.severity' is invalid (should be critical, error, warning or info)",
+                ]
+            )
         }
         do {
             _ = try PagerDutyEvent.parse(Data(#"{"routing_key":"\#(key)","event_action":"resolve"}"#.utf8))

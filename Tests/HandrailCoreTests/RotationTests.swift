@@ -7,10 +7,22 @@ private func utc(_ text: String) -> Date {
     RFC3339.parse(text)!
 }
 
-private func weekly(_ zone: String, members: [String] = ["ana", "ben", "cho"], handoff: String = "Monday 09:00", start: String = "2026-01-05", overrides: [RotationOverride] = []) throws -> Rotation {
+private func weekly(
+    _ zone: String,
+    members: [String] = ["ana", "ben", "cho"],
+    handoff: String = "Monday 09:00",
+    start: String = "2026-01-05",
+    overrides: [RotationOverride] = []
+) throws -> Rotation {
     Rotation(
-        name: "ml-oncall", members: members, timeZone: zone, shiftLength: try ShiftLength.parse("1w"),
-        handoff: try HandoffTime.parse(handoff), startDate: LocalDate(start)!, overrides: overrides)
+        name: "ml-oncall",
+        members: members,
+        timeZone: zone,
+        shiftLength: try ShiftLength.parse("1w"),
+        handoff: try HandoffTime.parse(handoff),
+        startDate: LocalDate(start)!,
+        overrides: overrides
+    )
 }
 
 @Suite("Who is on call")
@@ -64,8 +76,13 @@ struct RotationTests {
     @Test("America/New_York: daily shifts at 08:00 local across the March and November changes")
     func newYorkDST() throws {
         let r = Rotation(
-            name: "serving", members: ["dee", "eli"], timeZone: "America/New_York", shiftLength: try ShiftLength.parse("1d"),
-            handoff: try HandoffTime.parse("08:00"), startDate: LocalDate("2026-03-01")!)
+            name: "serving",
+            members: ["dee", "eli"],
+            timeZone: "America/New_York",
+            shiftLength: try ShiftLength.parse("1d"),
+            handoff: try HandoffTime.parse("08:00"),
+            startDate: LocalDate("2026-03-01")!
+        )
         // DST starts Sunday 2026-03-08 at 02:00: 08:00 EST is 13:00Z, 08:00 EDT is 12:00Z.
         #expect(r.shiftStart(6) == utc("2026-03-07T13:00:00Z"))
         #expect(r.shiftStart(7) == utc("2026-03-08T12:00:00Z"))
@@ -84,8 +101,13 @@ struct RotationTests {
     @Test("a handoff time the spring-forward gap skips moves to the first moment after it")
     func handoffInTheGap() throws {
         let r = Rotation(
-            name: "night", members: ["ana", "ben"], timeZone: "Europe/Berlin", shiftLength: try ShiftLength.parse("1d"),
-            handoff: try HandoffTime.parse("02:30"), startDate: LocalDate("2026-03-27")!)
+            name: "night",
+            members: ["ana", "ben"],
+            timeZone: "Europe/Berlin",
+            shiftLength: try ShiftLength.parse("1d"),
+            handoff: try HandoffTime.parse("02:30"),
+            startDate: LocalDate("2026-03-27")!
+        )
         // 2026-03-29 02:30 does not exist in Berlin; the shift starts at 03:30 CEST = 01:30Z.
         let start = r.shiftStart(2)
         #expect(start >= utc("2026-03-29T01:00:00Z") && start <= utc("2026-03-29T01:30:00Z"))
@@ -176,7 +198,14 @@ struct RotationTests {
         }
         r = try weekly("UTC", members: [])
         #expect(throws: ValidationError(field: "members", message: "must name at least one person")) { try r.validate() }
-        r = Rotation(name: "d", members: ["a"], timeZone: "UTC", shiftLength: try ShiftLength.parse("1d"), handoff: try HandoffTime.parse("Monday 09:00"), startDate: LocalDate("2026-01-01")!)
+        r = Rotation(
+            name: "d",
+            members: ["a"],
+            timeZone: "UTC",
+            shiftLength: try ShiftLength.parse("1d"),
+            handoff: try HandoffTime.parse("Monday 09:00"),
+            startDate: LocalDate("2026-01-01")!
+        )
         #expect(throws: ValidationError.self) { try r.validate() }
     }
 

@@ -48,7 +48,9 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
     @Test func frontMatterAndStepsAreRead() throws {
         let r = try runbook(drift)
         #expect(r.id == "model-drift-alarm")
-        #expect(r.match == [LabelMatcher(label: "alertname", value: .exact("FeatureDriftHigh")), LabelMatcher(label: "model", value: .regex("fraud-.*"))])
+        #expect(
+            r.match == [LabelMatcher(label: "alertname", value: .exact("FeatureDriftHigh")), LabelMatcher(label: "model", value: .regex("fraud-.*"))]
+        )
         #expect(r.groupBy == ["alertname", "model"])
         #expect(r.owners == "ml-platform")
         #expect(r.autoResolve == false)
@@ -81,12 +83,27 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         ("---\nid: x\ntitle: X\n---\n## Steps\n1. a\n", 2, "missing match"),
         ("---\nid: Not A Slug\ntitle: X\nmatch: { alertname: X }\n---\n## Steps\n1. a\n", 2, "must be a slug"),
         ("---\nid: x\ntitle: X\nmatch:\n  alertname: X\n  model: /fraud-(/\n---\n## Steps\n1. a\n", 6, "invalid regular expression"),
-        ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nthresholds:\n  - { metric: psi, warning: 0.3, critical: 0.2 }\n---\n## Steps\n1. a\n", 6, "out of order"),
-        ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nthresholds:\n  - { metric: acc, warning: 0.8, critical: 0.9, direction: lower }\n---\n## Steps\n1. a\n", 6, "out of order"),
-        ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nthresholds:\n  - { metric: psi }\n---\n## Steps\n1. a\n", 6, "needs warning, critical or both"),
+        (
+            "---\nid: x\ntitle: X\nmatch: { alertname: X }\nthresholds:\n  - { metric: psi, warning: 0.3, critical: 0.2 }\n---\n## Steps\n1. a\n", 6,
+            "out of order"
+        ),
+        (
+            "---\nid: x\ntitle: X\nmatch: { alertname: X }\nthresholds:\n  - { metric: acc, warning: 0.8, critical: 0.9, direction: lower }\n---\n## Steps\n1. a\n",
+            6, "out of order"
+        ),
+        (
+            "---\nid: x\ntitle: X\nmatch: { alertname: X }\nthresholds:\n  - { metric: psi }\n---\n## Steps\n1. a\n", 6,
+            "needs warning, critical or both"
+        ),
         ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nrollback:\n  decided_by: [lead, boss]\n---\n## Steps\n1. a\n", 6, "unknown role \"boss\""),
-        ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nrollback:\n  decided_by: []\n---\n## Steps\n1. a\n", 6, "rollback.decided_by must name at least one role"),
-        ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nrollback:\n  verification_window: soon\n---\n## Steps\n1. a\n", 6, "rollback.verification_window must be a duration"),
+        (
+            "---\nid: x\ntitle: X\nmatch: { alertname: X }\nrollback:\n  decided_by: []\n---\n## Steps\n1. a\n", 6,
+            "rollback.decided_by must name at least one role"
+        ),
+        (
+            "---\nid: x\ntitle: X\nmatch: { alertname: X }\nrollback:\n  verification_window: soon\n---\n## Steps\n1. a\n", 6,
+            "rollback.verification_window must be a duration"
+        ),
         ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nseverity: apocalyptic\n---\n## Steps\n1. a\n", 5, "severity must be one of"),
         ("---\nid: x\ntitle: X\nmatch: { alertname: X }\nreopen_window: soon\n---\n## Steps\n1. a\n", 5, "reopen_window"),
         ("---\nid: x\ntitle: X\nmatch: { alertname: X }\n---\n# Title\n\nNo steps here.\n", 6, "no \"## Steps\" section"),
@@ -109,10 +126,12 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         let moreSpecific = "---\nid: e\ntitle: E\nmatch:\n  alertname: X\n  service: api-1\n  env: prod\n---\n## Steps\n1. a\n"
         let (runbooks, problems) = RunbookParser.lint([("a.md", a), ("b.md", sameId), ("c.md", tie), ("d.md", disjoint), ("e.md", moreSpecific)])
         #expect(runbooks.count == 5)
-        #expect(problems.map(\.description).sorted() == [
-            "b.md:2: duplicate id \"a\" (also in a.md)",
-            "c.md:4: matches the same alerts as a.md with equal specificity (2 matchers); add a matcher to the more specific one",
-        ])
+        #expect(
+            problems.map(\.description).sorted() == [
+                "b.md:2: duplicate id \"a\" (also in a.md)",
+                "c.md:4: matches the same alerts as a.md with equal specificity (2 matchers); add a matcher to the more specific one",
+            ]
+        )
     }
 }
 
@@ -223,7 +242,10 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
             #expect(runbook.steps.contains { $0.markdown.contains("```") }, "\(path) has no command or query")
         }
         let ids = Set(runbooks.map(\.runbook.id))
-        for expected in ["feature-drift", "concept-drift", "canary-guard-breach", "serving-slo-burn", "training-serving-skew", "stale-features", "data-quality-breach", "retraining-failed"] {
+        for expected in [
+            "feature-drift", "concept-drift", "canary-guard-breach", "serving-slo-burn", "training-serving-skew", "stale-features",
+            "data-quality-breach", "retraining-failed",
+        ] {
             #expect(ids.contains(expected), "missing \(expected)")
         }
         // Each shipped alert name finds its own runbook.
@@ -238,19 +260,21 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         let old = (1...10).map { "line \($0)" }.joined(separator: "\n")
         let new = old.replacingOccurrences(of: "line 5", with: "line five") + "\nline 11"
         let diff = LineDiff.unified(old, new, oldName: "x v1", newName: "x v2", context: 1)
-        #expect(diff == """
-            --- x v1
-            +++ x v2
-            @@ -4,3 +4,3 @@
-             line 4
-            -line 5
-            +line five
-             line 6
-            @@ -10,1 +10,2 @@
-             line 10
-            +line 11
+        #expect(
+            diff == """
+                --- x v1
+                +++ x v2
+                @@ -4,3 +4,3 @@
+                 line 4
+                -line 5
+                +line five
+                 line 6
+                @@ -10,1 +10,2 @@
+                 line 10
+                +line 11
 
-            """)
+                """
+        )
         #expect(LineDiff.unified(old, old, oldName: "a", newName: "b").isEmpty)
     }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import HandrailCore
-@testable import HandrailServer
 import HandrailStore
 import Hummingbird
 import Logging
@@ -8,8 +7,10 @@ import NIOCore
 import Postgres
 import Prometheus
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
+@testable import HandrailServer
 
 /// Every log line a test's server wrote (message and metadata), to look for secrets in.
 final class LogRecorder: Sendable {
@@ -48,7 +49,9 @@ struct AccessFixture: Sendable {
     let signedIntegrationKey: String
 
     static func with<T: Sendable>(
-        settings: SecuritySettings = testSettings, extraRoutes: @Sendable (Routes) -> Void = { _ in }, _ body: @Sendable (AccessFixture, RouterTestClient<RouterResponder<HandrailRequestContext>>) async throws -> T
+        settings: SecuritySettings = testSettings,
+        extraRoutes: @Sendable (Routes) -> Void = { _ in },
+        _ body: @Sendable (AccessFixture, RouterTestClient<RouterResponder<HandrailRequestContext>>) async throws -> T
     ) async throws -> T {
         try await TestDatabase.withMigrated { pool, conninfo in
             let logs = LogRecorder()
@@ -60,25 +63,64 @@ struct AccessFixture: Sendable {
             var tokens: [Role: String] = [:]
             for role in Role.allCases {
                 let user = try await auth.users.create(
-                    username: role.rawValue + "-user", displayName: role.rawValue, email: nil, role: role,
-                    passwordHash: auth.hasher.hash(password), mustChangePassword: false, by: .system)
+                    username: role.rawValue + "-user",
+                    displayName: role.rawValue,
+                    email: nil,
+                    role: role,
+                    passwordHash: auth.hasher.hash(password),
+                    mustChangePassword: false,
+                    by: .system
+                )
                 let token = Secrets.newAPIToken()
-                _ = try await auth.tokens.create(for: user, name: "test", tokenHash: Secrets.hash(token), displayPrefix: "t", expiresAt: nil, by: .system)
+                _ = try await auth.tokens.create(
+                    for: user,
+                    name: "test",
+                    tokenHash: Secrets.hash(token),
+                    displayPrefix: "t",
+                    expiresAt: nil,
+                    by: .system
+                )
                 tokens[role] = token
             }
             let key = Secrets.newIntegrationKey()
-            _ = try await auth.integrations.create(name: "am", kind: .alertmanager, keyHash: Secrets.hash(key), displayPrefix: "k", requireSignature: false, by: .system)
+            _ = try await auth.integrations.create(
+                name: "am",
+                kind: .alertmanager,
+                keyHash: Secrets.hash(key),
+                displayPrefix: "k",
+                requireSignature: false,
+                by: .system
+            )
             let signedKey = Secrets.newIntegrationKey()
-            _ = try await auth.integrations.create(name: "graf", kind: .grafana, keyHash: Secrets.hash(signedKey), displayPrefix: "g", requireSignature: true, by: .system)
+            _ = try await auth.integrations.create(
+                name: "graf",
+                kind: .grafana,
+                keyHash: Secrets.hash(signedKey),
+                displayPrefix: "g",
+                requireSignature: true,
+                by: .system
+            )
             let (router, registry) = buildRouter(
-                database: database, migrator: try Migrator(directory: TestDatabase.migrationsDirectory), configuration: config,
-                registry: PrometheusCollectorRegistry(), auth: auth, pages: try await Pages.load(from: config.templatesDirectory, logger: logger),
-                logger: logger)
+                database: database,
+                migrator: try Migrator(directory: TestDatabase.migrationsDirectory),
+                configuration: config,
+                registry: PrometheusCollectorRegistry(),
+                auth: auth,
+                pages: try await Pages.load(from: config.templatesDirectory, logger: logger),
+                logger: logger
+            )
             extraRoutes(Routes(router: router, registry: registry, auth: auth))
             let app = Application(router: router, services: [DatabaseService(database: database)], logger: logger)
             let fixture = AccessFixture(
-                app: app, routes: router.routes.map { ($0.method, $0.path.description) }, registry: registry, pool: pool, logs: logs, tokens: tokens, integrationKey: key,
-                signedIntegrationKey: signedKey)
+                app: app,
+                routes: router.routes.map { ($0.method, $0.path.description) },
+                registry: registry,
+                pool: pool,
+                logs: logs,
+                tokens: tokens,
+                integrationKey: key,
+                signedIntegrationKey: signedKey
+            )
             return try await app.testRouter { client in try await body(fixture, client) }
         }
     }
@@ -102,7 +144,10 @@ struct Browser {
     init(_ client: RouterTestClient<RouterResponder<HandrailRequestContext>>) { self.client = client }
 
     mutating func request(
-        _ uri: String, method: HTTPRequest.Method = .get, form: [String: String]? = nil, headers: HTTPFields = [:]
+        _ uri: String,
+        method: HTTPRequest.Method = .get,
+        form: [String: String]? = nil,
+        headers: HTTPFields = [:]
     ) async throws -> TestResponse {
         var headers = headers
         headers[.accept] = headers[.accept] ?? "text/html"
@@ -110,12 +155,15 @@ struct Browser {
         var body: ByteBuffer?
         if let form {
             headers[.contentType] = "application/x-www-form-urlencoded"
-            body = ByteBuffer(string: form.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&"))
+            body = ByteBuffer(
+                string: form.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
+            )
         }
         let response = try await client.execute(uri, method: method, headers: headers, body: body, from: Self.peer)
         for field in response.headers[values: .setCookie] {
             let pair = field.split(separator: ";")[0].split(separator: "=", maxSplits: 1)
-            let name = String(pair[0]), value = pair.count > 1 ? String(pair[1]) : ""
+            let name = String(pair[0])
+            let value = pair.count > 1 ? String(pair[1]) : ""
             if value.isEmpty || field.contains("Max-Age=0") { cookies[name] = nil } else { cookies[name] = value }
         }
         return response

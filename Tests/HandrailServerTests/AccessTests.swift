@@ -1,13 +1,14 @@
 import Foundation
-import HandrailCore
-@testable import HandrailServer
-import HandrailStore
 import HTTPTypes
+import HandrailCore
+import HandrailStore
 import Hummingbird
 import NIOCore
 import Postgres
-import Testing
 import TestSupport
+import Testing
+
+@testable import HandrailServer
 
 @Suite struct RouteAccessTests {
     /// Walks every route the router has — enumerated from the router, not kept by hand —
@@ -17,13 +18,36 @@ import TestSupport
         try await AccessFixture.with { f, client in
             #expect(f.routes.count >= 15)
             let identities: [(name: String, principal: Principal?, authorization: String?)] =
-                [("anonymous", nil, nil), ("integration key", .integration(Integration(id: 0, name: "am", kind: .alertmanager, requireSignature: false)), "Bearer \(f.integrationKey)")]
+                [
+                    ("anonymous", nil, nil),
+                    (
+                        "integration key", .integration(Integration(id: 0, name: "am", kind: .alertmanager, requireSignature: false)),
+                        "Bearer \(f.integrationKey)"
+                    ),
+                ]
                 + Role.allCases.map { role in
-                    (role.rawValue, .user(User(id: 0, username: "", displayName: "", email: nil, role: role, disabled: false, mustChangePassword: false, createdAt: Date())),
-                     "Bearer \(f.tokens[role]!)")
+                    (
+                        role.rawValue,
+                        .user(
+                            User(
+                                id: 0,
+                                username: "",
+                                displayName: "",
+                                email: nil,
+                                role: role,
+                                disabled: false,
+                                mustChangePassword: false,
+                                createdAt: Date()
+                            )
+                        ),
+                        "Bearer \(f.tokens[role]!)"
+                    )
                 }
             for route in f.routes {
-                let access = try #require(f.registry.access(method: route.method, path: route.path), "\(route.method) \(route.path) declares no access")
+                let access = try #require(
+                    f.registry.access(method: route.method, path: route.path),
+                    "\(route.method) \(route.path) declares no access"
+                )
                 let uri = route.path.split(separator: "/", omittingEmptySubsequences: false)
                     .map { $0.hasPrefix(":") || $0.hasPrefix("{") ? "999999" : String($0) }.joined(separator: "/")
                 let isAPI = uri.hasPrefix("/api/") || uri.hasPrefix("/v2/") || uri == "/metrics"
@@ -65,7 +89,8 @@ import TestSupport
         let lines = document.split(separator: "\n", omittingEmptySubsequences: false)
         try await AccessFixture.with { f, _ in
             let machine = f.routes.filter { r in
-                r.path.hasPrefix("/api/") || r.path.hasPrefix("/v2/") || ["/healthz", "/readyz", "/metrics", "/openapi.yaml", "/login", "/logout"].contains(r.path)
+                r.path.hasPrefix("/api/") || r.path.hasPrefix("/v2/")
+                    || ["/healthz", "/readyz", "/metrics", "/openapi.yaml", "/login", "/logout"].contains(r.path)
             }
             #expect(machine.count >= 60)
             for route in machine {
@@ -73,13 +98,19 @@ import TestSupport
                 #expect(found != nil, "\(route.path) is not in openapi.yaml")
                 guard let start = found else { continue }
                 let block = lines[(start + 1)...].prefix { $0.hasPrefix("   ") || $0.isEmpty }
-                #expect(block.contains(Substring("    \(route.method.rawValue.lowercased()):")), "\(route.method) \(route.path) is not in openapi.yaml")
+                #expect(
+                    block.contains(Substring("    \(route.method.rawValue.lowercased()):")),
+                    "\(route.method) \(route.path) is not in openapi.yaml"
+                )
             }
         }
     }
 
     @Test func metricsAreOpenOnLoopbackOnlyByDefault() async throws {
-        let (loop4, loop6, remote) = (try SocketAddress(ipAddress: "127.0.0.1", port: 1), try SocketAddress(ipAddress: "::1", port: 1), try SocketAddress(ipAddress: "10.0.0.7", port: 1))
+        let (loop4, loop6, remote) = (
+            try SocketAddress(ipAddress: "127.0.0.1", port: 1), try SocketAddress(ipAddress: "::1", port: 1),
+            try SocketAddress(ipAddress: "10.0.0.7", port: 1)
+        )
         try await AccessFixture.with { f, client in
             let r1 = try await client.execute("/metrics", from: loop4)
             #expect(r1.status == .ok)
@@ -104,7 +135,9 @@ import TestSupport
         try await AccessFixture.with { f, client in
             _ = try await UserStore(pool: f.pool).setDisabled(username: "lead-user", true, by: .system)
             var answers: [String] = []
-            for (username, password) in [("viewer-user", "not the password"), ("nobody-here", "not the password"), ("viewer-user", ""), ("lead-user", AccessFixture.password)] {
+            for (username, password) in [
+                ("viewer-user", "not the password"), ("nobody-here", "not the password"), ("viewer-user", ""), ("lead-user", AccessFixture.password),
+            ] {
                 var browser = Browser(client)
                 let response = try await browser.signIn(username, password)
                 #expect(response.status == .unauthorized, "\(username)")
@@ -176,9 +209,11 @@ import TestSupport
     @Test func oneTimePasswordMustBeChangedBeforeAnythingElse() async throws {
         try await AccessFixture.with { f, client in
             let created = try await client.execute(
-                "/api/v1/users", method: .post,
+                "/api/v1/users",
+                method: .post,
                 headers: [.authorization: "Bearer \(f.tokens[.admin]!)", .contentType: "application/json"],
-                body: ByteBuffer(string: #"{"username": "newbie", "role": "responder", "display_name": "New Bie"}"#))
+                body: ByteBuffer(string: #"{"username": "newbie", "role": "responder", "display_name": "New Bie"}"#)
+            )
             #expect(created.status == .created)
             let password = try #require(try JSONSerialization.jsonObject(with: Data(created.text.utf8)) as? [String: Any])["password"] as? String
             var browser = Browser(client)
@@ -190,14 +225,23 @@ import TestSupport
             #expect(r10.status == .forbidden)
             let page = try await browser.request("/account/password")
             let csrf = try #require(Browser.csrfToken(in: page))
-            let tooShort = try await browser.request("/account/password", method: .post, form: [
-                "csrf_token": csrf, "current_password": password!, "new_password": "short", "confirm_password": "short",
-            ])
+            let tooShort = try await browser.request(
+                "/account/password",
+                method: .post,
+                form: [
+                    "csrf_token": csrf, "current_password": password!, "new_password": "short", "confirm_password": "short",
+                ]
+            )
             #expect(tooShort.status == .badRequest)
             #expect(tooShort.text.contains("at least 12 characters"))
-            let changed = try await browser.request("/account/password", method: .post, form: [
-                "csrf_token": csrf, "current_password": password!, "new_password": "my own new password", "confirm_password": "my own new password",
-            ])
+            let changed = try await browser.request(
+                "/account/password",
+                method: .post,
+                form: [
+                    "csrf_token": csrf, "current_password": password!, "new_password": "my own new password",
+                    "confirm_password": "my own new password",
+                ]
+            )
             #expect(changed.headers[.location] == "/")
             let r11 = try await browser.request("/")
             #expect(r11.status == .ok)
@@ -220,14 +264,29 @@ import TestSupport
             #expect(r13.status == .forbidden)
             let r14 = try await browser.request("/logout", method: .post, form: ["csrf_token": "not-it"])
             #expect(r14.status == .forbidden)
-            let r15 = try await browser.request("/logout", method: .post, form: ["csrf_token": token], headers: [.init("Origin")!: "https://evil.example"])
+            let r15 = try await browser.request(
+                "/logout",
+                method: .post,
+                form: ["csrf_token": token],
+                headers: [.init("Origin")!: "https://evil.example"]
+            )
             #expect(r15.status == .forbidden)
-            let r16 = try await browser.request("/logout", method: .post, form: ["csrf_token": token], headers: [.init("Sec-Fetch-Site")!: "cross-site"])
+            let r16 = try await browser.request(
+                "/logout",
+                method: .post,
+                form: ["csrf_token": token],
+                headers: [.init("Sec-Fetch-Site")!: "cross-site"]
+            )
             #expect(r16.status == .forbidden)
             // Still signed in after all of those.
             let r17 = try await browser.request("/")
             #expect(r17.status == .ok)
-            let out = try await browser.request("/logout", method: .post, form: ["csrf_token": token], headers: [.init("Origin")!: "http://localhost"])
+            let out = try await browser.request(
+                "/logout",
+                method: .post,
+                form: ["csrf_token": token],
+                headers: [.init("Origin")!: "http://localhost"]
+            )
             #expect(out.status == .seeOther)
             let r18 = try await browser.request("/")
             #expect(r18.headers[.location]?.hasPrefix("/login") == true)
@@ -244,9 +303,19 @@ import TestSupport
             withToken[AuthService.csrfHeader] = token
             let r19 = try await browser.request("/api/v1/tokens", method: .post, headers: json)
             #expect(r19.status == .forbidden)
-            let ok = try await client.execute("/api/v1/tokens", method: .post, headers: withToken.merging([.cookie: "\(AuthService.sessionCookie)=\(browser.cookies[AuthService.sessionCookie]!)"]), body: ByteBuffer(string: #"{"name":"cli"}"#))
+            let ok = try await client.execute(
+                "/api/v1/tokens",
+                method: .post,
+                headers: withToken.merging([.cookie: "\(AuthService.sessionCookie)=\(browser.cookies[AuthService.sessionCookie]!)"]),
+                body: ByteBuffer(string: #"{"name":"cli"}"#)
+            )
             #expect(ok.status == .created)
-            let bearer = try await client.execute("/api/v1/tokens", method: .post, headers: json.merging([.authorization: "Bearer \(f.tokens[.viewer]!)"]), body: ByteBuffer(string: #"{"name":"ci"}"#))
+            let bearer = try await client.execute(
+                "/api/v1/tokens",
+                method: .post,
+                headers: json.merging([.authorization: "Bearer \(f.tokens[.viewer]!)"]),
+                body: ByteBuffer(string: #"{"name":"ci"}"#)
+            )
             #expect(bearer.status == .created)
         }
     }
@@ -259,7 +328,12 @@ import TestSupport
             let form = ["username": "viewer-user", "password": AccessFixture.password]
             let r20 = try await browser.request("/login", method: .post, form: form)
             #expect(r20.status == .forbidden)
-            let r21 = try await browser.request("/login", method: .post, form: form.merging(["csrf_token": token]) { $1 }, headers: [.init("Origin")!: "https://evil.example"])
+            let r21 = try await browser.request(
+                "/login",
+                method: .post,
+                form: form.merging(["csrf_token": token]) { $1 },
+                headers: [.init("Origin")!: "https://evil.example"]
+            )
             #expect(r21.status == .forbidden)
             let r22 = try await browser.request("/login", method: .post, form: form.merging(["csrf_token": token]) { $1 })
             #expect(r22.status == .seeOther)
@@ -278,8 +352,11 @@ import TestSupport
             let r24 = try await client.execute("/api/v1/me", headers: asToken)
             #expect(r24.status == .ok)
             let disable = try await client.execute(
-                "/api/v1/users/responder-user", method: .patch,
-                headers: [.authorization: "Bearer \(f.tokens[.admin]!)", .contentType: "application/json"], body: ByteBuffer(string: #"{"disabled": true}"#))
+                "/api/v1/users/responder-user",
+                method: .patch,
+                headers: [.authorization: "Bearer \(f.tokens[.admin]!)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"disabled": true}"#)
+            )
             #expect(disable.status == .ok)
             let r25 = try await browser.request("/api/v1/me", headers: [.accept: "application/json"])
             #expect(r25.status == .unauthorized)
@@ -311,7 +388,11 @@ import TestSupport
             let forbidden = try await client.execute("/api/v1/me", headers: asKey)
             #expect(forbidden.status == .forbidden)
             #expect(forbidden.text.contains("integration keys can only deliver alerts"))
-            let revoke = try await client.execute("/api/v1/integrations/am", method: .delete, headers: [.authorization: "Bearer \(f.tokens[.admin]!)"])
+            let revoke = try await client.execute(
+                "/api/v1/integrations/am",
+                method: .delete,
+                headers: [.authorization: "Bearer \(f.tokens[.admin]!)"]
+            )
             #expect(revoke.status == .noContent)
             let r30 = try await client.execute("/api/v1/me", headers: asKey)
             #expect(r30.status == .unauthorized)
@@ -326,7 +407,12 @@ import TestSupport
             var secrets = Array(f.tokens.values) + [f.integrationKey, AccessFixture.password]
             var bodies: [String] = []
             let admin: HTTPFields = [.authorization: "Bearer \(f.tokens[.admin]!)", .contentType: "application/json", .accept: "application/json"]
-            func call(_ uri: String, _ method: HTTPRequest.Method = .get, _ json: String? = nil, headers: HTTPFields = admin) async throws -> TestResponse {
+            func call(
+                _ uri: String,
+                _ method: HTTPRequest.Method = .get,
+                _ json: String? = nil,
+                headers: HTTPFields = admin
+            ) async throws -> TestResponse {
                 let r = try await client.execute(uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
                 bodies.append(r.text)
                 return r
@@ -354,16 +440,21 @@ import TestSupport
             bodies.append(signedIn.text)
             secrets.append(try #require(browser.cookies[AuthService.sessionCookie]))
 
-            let everything = try await f.pool.query("""
-                SELECT string_agg(query_to_xml('SELECT * FROM ' || quote_ident(table_name), true, false, '')::text, E'\\n') AS dump
-                FROM information_schema.tables WHERE table_schema = 'public'
-                """).first?.decode("dump", as: String.self) ?? ""
+            let everything =
+                try await f.pool.query(
+                    """
+                    SELECT string_agg(query_to_xml('SELECT * FROM ' || quote_ident(table_name), true, false, '')::text, E'\\n') AS dump
+                    FROM information_schema.tables WHERE table_schema = 'public'
+                    """
+                ).first?.decode("dump", as: String.self) ?? ""
             #expect(everything.contains("viewer-user"), "the dump reads the tables")
             for secret in secrets {
                 #expect(!everything.contains(secret), "a secret is in the database")
                 #expect(!f.logs.all.contains(secret), "a secret is in the log")
-                #expect(!bodies.contains { $0.contains(secret) && !$0.contains("\"password\"") && !$0.contains("\"token\"") && !$0.contains("\"key\"") },
-                        "a secret is in an answer other than the one that hands it out")
+                #expect(
+                    !bodies.contains { $0.contains(secret) && !$0.contains("\"password\"") && !$0.contains("\"token\"") && !$0.contains("\"key\"") },
+                    "a secret is in an answer other than the one that hands it out"
+                )
             }
             #expect(!f.logs.all.isEmpty)
         }
@@ -379,7 +470,9 @@ import TestSupport
     @Test func htmlPagesCarryAStrictPolicyAndNoInlineScript() async throws {
         try await AccessFixture.with { _, client in
             var browser = Browser(client)
-            for page in [try await browser.request("/login"), try await browser.signIn("viewer-user", AccessFixture.password), try await browser.request("/")] where page.status == .ok {
+            for page in [
+                try await browser.request("/login"), try await browser.signIn("viewer-user", AccessFixture.password), try await browser.request("/"),
+            ] where page.status == .ok {
                 let csp = try #require(page.headers[.contentSecurityPolicy])
                 #expect(csp.contains("frame-ancestors 'none'"))
                 #expect(csp.contains("script-src 'self'"))
@@ -400,8 +493,10 @@ import TestSupport
         #expect(SessionController.safeNext("/incidents/INC-4") == "/incidents/INC-4")
         #expect(SessionController.safeNext("/incidents?state=open&q=a%20b") == "/incidents?state=open&q=a%20b")
         // What `/login?next=/%09/evil.example` decodes to: a browser drops the tab and goes to //evil.example.
-        for hostile in ["https://evil.example/", "//evil.example", "/\\evil.example", "javascript:alert(1)", nil,
-                        "/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "\t//evil.example", "/x\\..\\..\\evil", "/\u{0}/a", "/é"] {
+        for hostile in [
+            "https://evil.example/", "//evil.example", "/\\evil.example", "javascript:alert(1)", nil,
+            "/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "\t//evil.example", "/x\\..\\..\\evil", "/\u{0}/a", "/é",
+        ] {
             #expect(SessionController.safeNext(hostile) == "/")
         }
     }
@@ -448,20 +543,34 @@ import TestSupport
             #expect(replayed.status == .unauthorized)
             #expect(replayed.text.contains("five minutes"))
             // People cannot use ingestion routes, integration keys cannot use anything else.
-            let person = try await client.execute("/test/ingest", method: .post, headers: [.authorization: "Bearer \(f.tokens[.admin]!)"], body: ByteBuffer(string: body))
+            let person = try await client.execute(
+                "/test/ingest",
+                method: .post,
+                headers: [.authorization: "Bearer \(f.tokens[.admin]!)"],
+                body: ByteBuffer(string: body)
+            )
             #expect(person.status == .forbidden)
 
             // A key that requires the timestamp refuses a signature made without one (it could be replayed for ever).
             let strictKey = Secrets.newIntegrationKey()
             _ = try await IntegrationKeyStore(pool: f.pool).create(
-                name: "strict", kind: .grafana, keyHash: Secrets.hash(strictKey), displayPrefix: "s", requireSignature: false, requireTimestamp: true,
-                by: .system)
+                name: "strict",
+                kind: .grafana,
+                keyHash: Secrets.hash(strictKey),
+                displayPrefix: "s",
+                requireSignature: false,
+                requireTimestamp: true,
+                by: .system
+            )
             let untimed = try await post(strictKey, [signature: WebhookSignature.sign(Data(body.utf8), secret: strictKey)])
             #expect(untimed.status == .unauthorized)
             #expect(untimed.text.contains("X-Grafana-Alerting-Signature-Timestamp"))
             let unsignedStrict = try await post(strictKey)
             #expect(unsignedStrict.status == .unauthorized, "requiring the timestamp requires the signature")
-            let timed = try await post(strictKey, [signature: WebhookSignature.sign(Data((now + ":" + body).utf8), secret: strictKey), timestampHeader: now])
+            let timed = try await post(
+                strictKey,
+                [signature: WebhookSignature.sign(Data((now + ":" + body).utf8), secret: strictKey), timestampHeader: now]
+            )
             #expect(timed.status == .ok)
         }
     }
@@ -480,11 +589,18 @@ import TestSupport
         try await AccessFixture.with(extraRoutes: addRoute) { f, client in
             let key = Secrets.newIntegrationKey()
             _ = try await IntegrationKeyStore(pool: f.pool).create(
-                name: "pd", kind: .pagerduty, keyHash: Secrets.hash(key), displayPrefix: "p", requireSignature: false, by: .system)
+                name: "pd",
+                kind: .pagerduty,
+                keyHash: Secrets.hash(key),
+                displayPrefix: "p",
+                requireSignature: false,
+                by: .system
+            )
             func enqueue(_ json: String) async throws -> TestResponse {
                 try await client.execute("/test/enqueue", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: json))
             }
-            let event = #"{"routing_key": "\#(key)", "event_action": "trigger", "payload": {"summary": "disk full", "source": "db1", "severity": "critical"}}"#
+            let event =
+                #"{"routing_key": "\#(key)", "event_action": "trigger", "payload": {"summary": "disk full", "source": "db1", "severity": "critical"}}"#
             let accepted = try await enqueue(event)
             #expect(accepted.status == .ok)
             #expect(accepted.text == "pd \(event.utf8.count)", "the handler sees the integration and the whole body")

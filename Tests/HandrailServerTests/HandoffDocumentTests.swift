@@ -1,51 +1,131 @@
 import Foundation
 import HandrailCore
-@testable import HandrailServer
 import Mustache
-import Testing
 import TestSupport
+import Testing
+
+@testable import HandrailServer
 
 private func at(_ text: String) -> Date { RFC3339.parse(text)! }
 
 /// ml-platform: ana and ben weekly from Monday 09:00 Berlin, cho covering one night.
 private let rotation = Rotation(
-    name: "ml-platform", members: ["ana", "ben"], timeZone: "Europe/Berlin", shiftLength: ShiftLength(days: 7)!,
-    handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!, startDate: LocalDate("2026-01-05")!,
-    overrides: [RotationOverride(id: 4, user: "cho", start: at("2026-11-17T17:00:00Z"), end: at("2026-11-18T07:00:00Z"), reason: "swap")])
+    name: "ml-platform",
+    members: ["ana", "ben"],
+    timeZone: "Europe/Berlin",
+    shiftLength: ShiftLength(days: 7)!,
+    handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!,
+    startDate: LocalDate("2026-01-05")!,
+    overrides: [RotationOverride(id: 4, user: "cho", start: at("2026-11-17T17:00:00Z"), end: at("2026-11-18T07:00:00Z"), reason: "swap")]
+)
 
 /// A week of the ML platform's on-call: one incident across the window's start, two opened
 /// and resolved in it (one without a runbook), one still open with a rollback awaiting its
 /// outcome, a skipped step, a change of mind, and the week before for comparison.
 private func week47() throws -> HandoffLog {
     let window = try HandoffWindow.isoWeek("2026-W47", timeZone: "Europe/Berlin")
-    let skipped = HandoffIncident.Gap(step: 2, title: "Open the drift dashboard", outcome: "skipped", note: "Grafana was down; used the PSI query instead", by: "ana")
+    let skipped = HandoffIncident.Gap(
+        step: 2,
+        title: "Open the drift dashboard",
+        outcome: "skipped",
+        note: "Grafana was down; used the PSI query instead",
+        by: "ana"
+    )
     let failed = HandoffIncident.Gap(step: 3, title: "Pause the canary", outcome: "failed", note: "argo rollouts pause timed out", by: "ben")
     return HandoffLog(
-        rotation: rotation, window: window,
+        rotation: rotation,
+        window: window,
         incidents: [
-            HandoffIncident(number: 95, title: "Feature drift on fraud-scorer (amount)", severity: "warning", state: "resolved",
-                            openedAt: at("2026-11-10T13:00:00Z"), acknowledgedAt: at("2026-11-10T13:04:00Z"), resolvedAt: at("2026-11-10T13:50:00Z"),
-                            owner: "ben", runbookId: "feature-drift", runbookVersion: 3),
-            HandoffIncident(number: 99, title: "Concept drift on ranker", severity: "critical", state: "resolved",
-                            openedAt: at("2026-11-12T15:00:00Z"), acknowledgedAt: at("2026-11-12T15:10:00Z"), resolvedAt: at("2026-11-17T08:00:00Z"),
-                            owner: "ana", runbookId: "concept-drift", runbookVersion: 2),
-            HandoffIncident(number: 101, title: "Feature drift on ranker (age, country)", severity: "critical", state: "resolved",
-                            openedAt: at("2026-11-16T09:12:00Z"), acknowledgedAt: at("2026-11-16T09:15:00Z"), resolvedAt: at("2026-11-16T10:40:00Z"),
-                            owner: "ana", runbookId: "feature-drift", runbookVersion: 3, gaps: [skipped]),
-            HandoffIncident(number: 102, title: "Canary guard breach: ranker v42 error rate 2.4× baseline", severity: "critical", state: "acknowledged",
-                            openedAt: at("2026-11-18T01:05:00Z"), acknowledgedAt: at("2026-11-18T01:30:00Z"),
-                            owner: "ben", runbookId: "canary-guard-breach", runbookVersion: 1,
-                            nextStep: "Compare canary and baseline side by side", gaps: [failed]),
-            HandoffIncident(number: 103, title: "GPUMemoryHigh on trainer-3", severity: "warning", state: "resolved",
-                            openedAt: at("2026-11-21T10:00:00Z"), resolvedAt: at("2026-11-21T10:20:00Z")),
+            HandoffIncident(
+                number: 95,
+                title: "Feature drift on fraud-scorer (amount)",
+                severity: "warning",
+                state: "resolved",
+                openedAt: at("2026-11-10T13:00:00Z"),
+                acknowledgedAt: at("2026-11-10T13:04:00Z"),
+                resolvedAt: at("2026-11-10T13:50:00Z"),
+                owner: "ben",
+                runbookId: "feature-drift",
+                runbookVersion: 3
+            ),
+            HandoffIncident(
+                number: 99,
+                title: "Concept drift on ranker",
+                severity: "critical",
+                state: "resolved",
+                openedAt: at("2026-11-12T15:00:00Z"),
+                acknowledgedAt: at("2026-11-12T15:10:00Z"),
+                resolvedAt: at("2026-11-17T08:00:00Z"),
+                owner: "ana",
+                runbookId: "concept-drift",
+                runbookVersion: 2
+            ),
+            HandoffIncident(
+                number: 101,
+                title: "Feature drift on ranker (age, country)",
+                severity: "critical",
+                state: "resolved",
+                openedAt: at("2026-11-16T09:12:00Z"),
+                acknowledgedAt: at("2026-11-16T09:15:00Z"),
+                resolvedAt: at("2026-11-16T10:40:00Z"),
+                owner: "ana",
+                runbookId: "feature-drift",
+                runbookVersion: 3,
+                gaps: [skipped]
+            ),
+            HandoffIncident(
+                number: 102,
+                title: "Canary guard breach: ranker v42 error rate 2.4× baseline",
+                severity: "critical",
+                state: "acknowledged",
+                openedAt: at("2026-11-18T01:05:00Z"),
+                acknowledgedAt: at("2026-11-18T01:30:00Z"),
+                owner: "ben",
+                runbookId: "canary-guard-breach",
+                runbookVersion: 1,
+                nextStep: "Compare canary and baseline side by side",
+                gaps: [failed]
+            ),
+            HandoffIncident(
+                number: 103,
+                title: "GPUMemoryHigh on trainer-3",
+                severity: "warning",
+                state: "resolved",
+                openedAt: at("2026-11-21T10:00:00Z"),
+                resolvedAt: at("2026-11-21T10:20:00Z")
+            ),
         ],
         decisions: [
-            HandoffDecision(id: 6, incident: 101, kind: "hold", target: "ranker", decidedBy: "lena", decidedAt: at("2026-11-16T09:20:00Z"),
-                            rationale: "wait for the nightly retrain", status: "superseded"),
-            HandoffDecision(id: 7, incident: 101, kind: "roll_forward", target: "ranker → v43", decidedBy: "lena", decidedAt: at("2026-11-16T09:45:00Z"),
-                            rationale: "v43 has the fixed feature pipeline", status: "effective"),
-            HandoffDecision(id: 8, incident: 102, kind: "rollback", target: "ranker v42 → v41", decidedBy: "ben", decidedAt: at("2026-11-18T01:40:00Z"),
-                            rationale: "error rate 2.4× for 10 min, over the 2× criterion", status: "awaiting_outcome"),
+            HandoffDecision(
+                id: 6,
+                incident: 101,
+                kind: "hold",
+                target: "ranker",
+                decidedBy: "lena",
+                decidedAt: at("2026-11-16T09:20:00Z"),
+                rationale: "wait for the nightly retrain",
+                status: "superseded"
+            ),
+            HandoffDecision(
+                id: 7,
+                incident: 101,
+                kind: "roll_forward",
+                target: "ranker → v43",
+                decidedBy: "lena",
+                decidedAt: at("2026-11-16T09:45:00Z"),
+                rationale: "v43 has the fixed feature pipeline",
+                status: "effective"
+            ),
+            HandoffDecision(
+                id: 8,
+                incident: 102,
+                kind: "rollback",
+                target: "ranker v42 → v41",
+                decidedBy: "ben",
+                decidedAt: at("2026-11-18T01:40:00Z"),
+                rationale: "error rate 2.4× for 10 min, over the 2× criterion",
+                status: "awaiting_outcome"
+            ),
         ],
         noise: [
             AlertNoise(alertname: "CanaryGuardBreached", alerts: 1, deliveries: 12),
@@ -56,7 +136,8 @@ private func week47() throws -> HandoffLog {
         actionItems: [
             OpenActionItem(incident: 99, title: "Alert on concept drift a day earlier", owner: "ana", due: LocalDate("2026-12-01")!),
             OpenActionItem(incident: 95, title: "Add a schema check to the amount feature", owner: "ben", due: LocalDate("2026-11-20")!),
-        ])
+        ]
+    )
 }
 
 private let renderer = DocumentRenderer(directory: TestDatabase.checkoutRoot.appendingPathComponent("templates"))
@@ -81,8 +162,14 @@ private func golden(_ name: String, _ text: String) throws {
     }
 
     @Test func anEmptyWeekSaysSoPlainly() throws {
-        let log = HandoffLog(rotation: rotation, window: try HandoffWindow.isoWeek("2026-W46", timeZone: "Europe/Berlin"),
-                             incidents: [], decisions: [], noise: [], withoutRunbook: [:])
+        let log = HandoffLog(
+            rotation: rotation,
+            window: try HandoffWindow.isoWeek("2026-W46", timeZone: "Europe/Berlin"),
+            incidents: [],
+            decisions: [],
+            noise: [],
+            withoutRunbook: [:]
+        )
         let markdown = try renderer.handoff(HandoffDocument.build(log))
         try golden("handoff-empty-week.md", markdown)
         #expect(markdown.contains("A quiet window: no incidents were opened, resolved or left open"))
@@ -226,9 +313,18 @@ private func golden(_ name: String, _ text: String) throws {
                 let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .weekday], from: date)
                 let offset = tz.secondsFromGMT(for: date)
                 let sign = offset < 0 ? "-" : "+"
-                let expected = String(format: "%@ %04d-%02d-%02d %02d:%02d %@%02d:%02d",
-                                      ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][c.weekday! - 1], c.year!, c.month!, c.day!, c.hour!, c.minute!,
-                                      sign, abs(offset) / 3600, abs(offset) % 3600 / 60)
+                let expected = String(
+                    format: "%@ %04d-%02d-%02d %02d:%02d %@%02d:%02d",
+                    ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][c.weekday! - 1],
+                    c.year!,
+                    c.month!,
+                    c.day!,
+                    c.hour!,
+                    c.minute!,
+                    sign,
+                    abs(offset) / 3600,
+                    abs(offset) % 3600 / 60
+                )
                 #expect(TimeFormatter(zone: zone).string(date) == expected, "\(zone) \(date)")
             }
             seconds += 86_400 * 13 + 3_600 * 7 + 61  // walks through every hour, weekday and month
@@ -252,10 +348,12 @@ private func golden(_ name: String, _ text: String) throws {
 
 /// A template cut into pieces renders exactly what it renders whole.
 @Suite struct TemplatePiecesTests {
-    static var value: [String: Any] { [
-        "title": "A *week*", "rows": [["n": "1", "ok": true], ["n": "2", "ok": false], ["n": "3", "ok": true]],
-        "empty": [[String: Any]](), "flag": true, "html": "<b>&</b>", "nested": ["inner": ["x", "y"]],
-    ] }
+    static var value: [String: Any] {
+        [
+            "title": "A *week*", "rows": [["n": "1", "ok": true], ["n": "2", "ok": false], ["n": "3", "ok": true]],
+            "empty": [[String: Any]](), "flag": true, "html": "<b>&</b>", "nested": ["inner": ["x", "y"]],
+        ]
+    }
 
     static let templates: [String] = [
         // Sections alone on their lines, text between, an inverted section, a last line without a newline.

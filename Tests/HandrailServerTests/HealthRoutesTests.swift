@@ -1,13 +1,14 @@
 import Foundation
-@testable import HandrailServer
 import HandrailStore
 import Hummingbird
 import Logging
 import NIOCore
 import Postgres
 import Prometheus
-import Testing
 import TestSupport
+import Testing
+
+@testable import HandrailServer
 
 func configuration(_ conninfo: String, migrations: URL = TestDatabase.migrationsDirectory) -> HandrailConfiguration {
     var c = HandrailConfiguration.checkout(root: TestDatabase.checkoutRoot)
@@ -151,12 +152,18 @@ func json(_ response: TestSupport.TestResponse) throws -> [String: String] {
         let database = try await HandrailDatabase.open(databaseURL: conninfo, dataDirectory: URL(fileURLWithPath: "/nonexistent"))
         let config = configuration(conninfo)
         let (router, _) = buildRouter(
-            database: database, migrator: try Migrator(directory: TestDatabase.migrationsDirectory),
-            configuration: config, registry: PrometheusCollectorRegistry(),
+            database: database,
+            migrator: try Migrator(directory: TestDatabase.migrationsDirectory),
+            configuration: config,
+            registry: PrometheusCollectorRegistry(),
             auth: AuthService(database: database, settings: config.security),
-            pages: try await Pages.load(from: config.templatesDirectory, logger: Logger(label: "test")), logger: Logger(label: "test"))
+            pages: try await Pages.load(from: config.templatesDirectory, logger: Logger(label: "test")),
+            logger: Logger(label: "test")
+        )
         router.get("/db-down") { _, _ -> String in throw PostgresError(kind: .connectionLost, message: "server closed the connection") }
-        router.get("/bug") { _, _ -> String in throw PostgresError(kind: .server, message: "relation \"secret_table\" does not exist", sqlState: "42P01") }
+        router.get("/bug") { _, _ -> String in
+            throw PostgresError(kind: .server, message: "relation \"secret_table\" does not exist", sqlState: "42P01")
+        }
         router.get("/bad") { _, _ -> String in throw APIError(.badRequest, "labels.alertname is required", field: "labels.alertname") }
         return Application(router: router, services: [DatabaseService(database: database)])
     }

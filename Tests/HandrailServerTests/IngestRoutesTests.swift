@@ -1,13 +1,14 @@
 import Foundation
-import HandrailCore
-@testable import HandrailServer
-import HandrailStore
 import HTTPTypes
+import HandrailCore
+import HandrailStore
 import Hummingbird
 import NIOCore
 import Postgres
-import Testing
 import TestSupport
+import Testing
+
+@testable import HandrailServer
 
 /// An Alertmanager webhook (version 4) body, as Alertmanager sends it.
 func alertmanagerBody(_ alerts: [(fingerprint: String, status: String, labels: [String: String])], groupStatus: String = "firing") -> ByteBuffer {
@@ -31,13 +32,22 @@ func jsonObject(_ r: TestResponse) -> [String: Any] {
 }
 
 extension AccessFixture {
-    func headers(_ role: Role) -> HTTPFields { [.authorization: "Bearer \(tokens[role]!)", .accept: "application/json", .contentType: "application/json"] }
+    func headers(_ role: Role) -> HTTPFields {
+        [.authorization: "Bearer \(tokens[role]!)", .accept: "application/json", .contentType: "application/json"]
+    }
     var amHeaders: HTTPFields { [.authorization: "Bearer \(integrationKey)", .contentType: "application/json"] }
 
     /// A new live integration key of that kind.
     func key(_ kind: IntegrationKind, name: String) async throws -> String {
         let key = Secrets.newIntegrationKey()
-        _ = try await IntegrationKeyStore(pool: pool).create(name: name, kind: kind, keyHash: Secrets.hash(key), displayPrefix: "p", requireSignature: false, by: .system)
+        _ = try await IntegrationKeyStore(pool: pool).create(
+            name: name,
+            kind: kind,
+            keyHash: Secrets.hash(key),
+            displayPrefix: "p",
+            requireSignature: false,
+            by: .system
+        )
         return key
     }
 
@@ -52,8 +62,12 @@ extension AccessFixture {
             try await f.syncRunbooks()
             let labels1 = ["alertname": "FeatureDriftHigh", "model": "ranker", "feature": "age"]
             let labels2 = ["alertname": "FeatureDriftHigh", "model": "ranker", "feature": "country"]
-            let sent = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders,
-                                                body: alertmanagerBody([("a1", "firing", labels1), ("a2", "firing", labels2)]))
+            let sent = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("a1", "firing", labels1), ("a2", "firing", labels2)])
+            )
             #expect(sent.status == .ok)
             let answer = jsonObject(sent)
             let alerts = try #require(answer["alerts"] as? [[String: Any]])
@@ -65,8 +79,12 @@ extension AccessFixture {
             #expect(traceID.wholeMatch(of: /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}/) != nil, "\(traceID)")
             #expect(Set((0..<100).map { _ in IngestController.newRequestID() }).count == 100)
 
-            let again = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders,
-                                                 body: alertmanagerBody([("a1", "firing", labels1), ("a2", "firing", labels2)]))
+            let again = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("a1", "firing", labels1), ("a2", "firing", labels2)])
+            )
             #expect((jsonObject(again)["alerts"] as? [[String: Any]])?.compactMap { $0["result"] as? String } == ["repeat", "repeat"])
 
             let detail = try await client.execute("/api/v1/incidents/\(ref)", headers: f.headers(.viewer))
@@ -92,11 +110,21 @@ extension AccessFixture {
             #expect((jsonObject(badState)["error"] as? [String: Any])?["field"] as? String == "state")
 
             // Resolve one: still open. Resolve both: feature-drift says auto_resolve false.
-            _ = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders,
-                                         body: alertmanagerBody([("a1", "resolved", labels1), ("a2", "firing", labels2)]))
-            let cleared = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders,
-                                                   body: alertmanagerBody([("a1", "resolved", labels1), ("a2", "resolved", labels2)], groupStatus: "resolved"))
-            #expect((jsonObject(cleared)["alerts"] as? [[String: Any]])?.contains { $0["incident_result"] as? String == "all_alerts_cleared" } == true)
+            _ = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("a1", "resolved", labels1), ("a2", "firing", labels2)])
+            )
+            let cleared = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("a1", "resolved", labels1), ("a2", "resolved", labels2)], groupStatus: "resolved")
+            )
+            #expect(
+                (jsonObject(cleared)["alerts"] as? [[String: Any]])?.contains { $0["incident_result"] as? String == "all_alerts_cleared" } == true
+            )
             let after = jsonObject(try await client.execute("/api/v1/incidents/\(ref)", headers: f.headers(.viewer)))
             #expect((after["incident"] as? [String: Any])?["state"] as? String == "triggered")
             #expect((after["incident"] as? [String: Any])?["open_alerts"] as? Int == 0)
@@ -106,23 +134,43 @@ extension AccessFixture {
 
     @Test func badDeliveriesAreRefusedNamingTheFieldAndStoreNothing() async throws {
         try await AccessFixture.with { f, client in
-            let bad = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders, body: ByteBuffer(string: "{not json"))
+            let bad = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: ByteBuffer(string: "{not json")
+            )
             #expect(bad.status == .badRequest)
             #expect((jsonObject(bad)["error"] as? [String: Any])?["field"] as? String == "body")
-            let noAlerts = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders, body: ByteBuffer(string: #"{"version":"4"}"#))
+            let noAlerts = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: ByteBuffer(string: #"{"version":"4"}"#)
+            )
             #expect((jsonObject(noAlerts)["error"] as? [String: Any])?["field"] as? String == "alerts")
-            let noName = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders,
-                                                  body: alertmanagerBody([("x", "firing", ["model": "m"])]))
+            let noName = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("x", "firing", ["model": "m"])])
+            )
             #expect((jsonObject(noName)["error"] as? [String: Any])?["field"] as? String == "alerts[0].labels.alertname")
             let huge = ByteBuffer(string: #"{"alerts": [], "pad": ""# + String(repeating: "x", count: 600 << 10) + #""}"#)
             let tooBig = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders, body: huge)
             #expect(tooBig.status == .contentTooLarge)
-            let unknown = try await client.execute("/api/v1/alerts/alertmanager", method: .post,
-                                                   headers: [.authorization: "Bearer \(Secrets.newIntegrationKey())"], body: alertmanagerBody([]))
+            let unknown = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: [.authorization: "Bearer \(Secrets.newIntegrationKey())"],
+                body: alertmanagerBody([])
+            )
             #expect(unknown.status == .unauthorized)
             let wrongKind = try await client.execute("/api/v1/alerts/generic", method: .post, headers: f.amHeaders, body: ByteBuffer(string: "{}"))
             #expect(wrongKind.status == .forbidden)
-            let stored = try await f.pool.query("SELECT (SELECT count(*) FROM alerts) AS alerts, (SELECT count(*) FROM deliveries WHERE outcome = 'rejected') AS rejected")
+            let stored = try await f.pool.query(
+                "SELECT (SELECT count(*) FROM alerts) AS alerts, (SELECT count(*) FROM deliveries WHERE outcome = 'rejected') AS rejected"
+            )
             #expect(try stored[0].decode("alerts", as: Int.self) == 0)
             #expect(try stored[0].decode("rejected", as: Int.self) == 3)
         }
@@ -137,7 +185,12 @@ extension AccessFixture {
             #expect(first.status == .ok)
             _ = try await IntegrationKeyStore(pool: f.pool).revoke(name: "am", by: .system)
             // Still cached: the refused delivery's log entry finds the key revoked.
-            let bad = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders, body: ByteBuffer(string: "{not json"))
+            let bad = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: ByteBuffer(string: "{not json")
+            )
             #expect(bad.status == .unauthorized)
             let resend = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders, body: group)
             #expect(resend.status == .unauthorized)
@@ -148,7 +201,9 @@ extension AccessFixture {
             _ = try await IntegrationKeyStore(pool: f.pool).revoke(name: "am-two", by: .system)
             let otherResend = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: otherHeaders, body: group)
             #expect(otherResend.status == .unauthorized)
-            let stored = try await f.pool.query("SELECT (SELECT sum(delivery_count) FROM alerts) AS deliveries, (SELECT count(*) FROM deliveries) AS logged")
+            let stored = try await f.pool.query(
+                "SELECT (SELECT sum(delivery_count) FROM alerts) AS deliveries, (SELECT count(*) FROM deliveries) AS logged"
+            )
             #expect(try stored[0].decode("deliveries", as: Int.self) == 2)
             #expect(try stored[0].decode("logged", as: Int.self) == 2)
             #expect(f.logs.all.contains("delivery with a revoked integration key refused"))
@@ -159,13 +214,20 @@ extension AccessFixture {
         try await AccessFixture.with { f, client in
             let key = try await f.key(.pagerduty, name: "pd")
             func send(_ path: String, _ event: [String: Any]) async throws -> TestResponse {
-                try await client.execute(path, method: .post, headers: [.contentType: "application/json"],
-                                         body: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: event)))
+                try await client.execute(
+                    path,
+                    method: .post,
+                    headers: [.contentType: "application/json"],
+                    body: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: event))
+                )
             }
-            let trigger = try await send("/v2/enqueue", [
-                "routing_key": key, "event_action": "trigger",
-                "payload": ["summary": "GPU memory high on trainer-3", "source": "trainer-3", "severity": "critical", "class": "GPUMemoryHigh"],
-            ])
+            let trigger = try await send(
+                "/v2/enqueue",
+                [
+                    "routing_key": key, "event_action": "trigger",
+                    "payload": ["summary": "GPU memory high on trainer-3", "source": "trainer-3", "severity": "critical", "class": "GPUMemoryHigh"],
+                ]
+            )
             #expect(trigger.status == .accepted)
             let answer = jsonObject(trigger)
             #expect(answer["status"] as? String == "success")
@@ -203,12 +265,24 @@ extension AccessFixture {
             try await f.syncRunbooks()
             let key = try await f.key(.generic, name: "batch-jobs")
             let headers: HTTPFields = [.authorization: "Bearer \(key)", .contentType: "application/json"]
-            let missing = try await client.execute("/api/v1/alerts/generic", method: .post, headers: headers, body: ByteBuffer(string: #"{"alertname":"X"}"#))
+            let missing = try await client.execute(
+                "/api/v1/alerts/generic",
+                method: .post,
+                headers: headers,
+                body: ByteBuffer(string: #"{"alertname":"X"}"#)
+            )
             #expect(missing.status == .badRequest)
             #expect((jsonObject(missing)["error"] as? [String: Any])?["field"] as? String == "dedup_key")
-            let sent = try await client.execute("/api/v1/alerts/generic", method: .post, headers: headers, body: ByteBuffer(string: """
-                {"dedup_key": "drift-ranker", "alertname": "FeatureDriftHigh", "labels": {"model": "ranker"}, "value": 0.4, "summary": "PSI 0.4"}
-                """))
+            let sent = try await client.execute(
+                "/api/v1/alerts/generic",
+                method: .post,
+                headers: headers,
+                body: ByteBuffer(
+                    string: """
+                        {"dedup_key": "drift-ranker", "alertname": "FeatureDriftHigh", "labels": {"model": "ranker"}, "value": 0.4, "summary": "PSI 0.4"}
+                        """
+                )
+            )
             #expect(sent.status == .ok)
             let ref = try #require((jsonObject(sent)["alerts"] as? [[String: Any]])?.first?["incident"] as? String)
 
@@ -222,19 +296,35 @@ extension AccessFixture {
             #expect((jsonObject(ack)["incident"] as? [String: Any])?["state"] as? String == "acknowledged")
             let twice = try await client.execute("/api/v1/incidents/\(ref)/acknowledge", method: .post, headers: f.headers(.responder))
             #expect(twice.status == .conflict)
-            let skipNoReason = try await client.execute("/api/v1/incidents/\(ref)/steps/1", method: .post, headers: f.headers(.responder),
-                                                        body: ByteBuffer(string: #"{"outcome": "skipped"}"#))
+            let skipNoReason = try await client.execute(
+                "/api/v1/incidents/\(ref)/steps/1",
+                method: .post,
+                headers: f.headers(.responder),
+                body: ByteBuffer(string: #"{"outcome": "skipped"}"#)
+            )
             #expect(skipNoReason.status == .badRequest)
             #expect((jsonObject(skipNoReason)["error"] as? [String: Any])?["field"] as? String == "note")
-            let done = try await client.execute("/api/v1/incidents/\(ref)/steps/1", method: .post, headers: f.headers(.responder),
-                                                body: ByteBuffer(string: #"{"outcome": "done"}"#))
+            let done = try await client.execute(
+                "/api/v1/incidents/\(ref)/steps/1",
+                method: .post,
+                headers: f.headers(.responder),
+                body: ByteBuffer(string: #"{"outcome": "done"}"#)
+            )
             #expect(done.status == .ok)
             #expect((jsonObject(done)["steps"] as? [[String: Any]])?.first?["by"] as? String == "responder-user")
-            let note = try await client.execute("/api/v1/incidents/\(ref)/notes", method: .post, headers: f.headers(.responder),
-                                                body: ByteBuffer(string: #"{"text": "upstream schema change"}"#))
+            let note = try await client.execute(
+                "/api/v1/incidents/\(ref)/notes",
+                method: .post,
+                headers: f.headers(.responder),
+                body: ByteBuffer(string: #"{"text": "upstream schema change"}"#)
+            )
             #expect(note.status == .ok)
-            let resolved = try await client.execute("/api/v1/incidents/\(ref)/resolve", method: .post, headers: f.headers(.responder),
-                                                    body: ByteBuffer(string: #"{"note": "reverted the schema"}"#))
+            let resolved = try await client.execute(
+                "/api/v1/incidents/\(ref)/resolve",
+                method: .post,
+                headers: f.headers(.responder),
+                body: ByteBuffer(string: #"{"note": "reverted the schema"}"#)
+            )
             #expect((jsonObject(resolved)["incident"] as? [String: Any])?["state"] as? String == "resolved")
             let timeline = (jsonObject(resolved)["timeline"] as? [[String: Any]]) ?? []
             #expect(timeline.last?["actor"] as? String == "responder-user")
@@ -243,7 +333,10 @@ extension AccessFixture {
             #expect(missingIncident.status == .notFound)
 
             let metrics = try await client.execute("/metrics", headers: f.headers(.viewer))
-            #expect(metrics.text.contains(#"handrail_alerts_received_total{source="generic",outcome="stored"} 1"#) || metrics.text.contains(#"handrail_alerts_received_total{outcome="stored",source="generic"} 1"#))
+            #expect(
+                metrics.text.contains(#"handrail_alerts_received_total{source="generic",outcome="stored"} 1"#)
+                    || metrics.text.contains(#"handrail_alerts_received_total{outcome="stored",source="generic"} 1"#)
+            )
             #expect(metrics.text.contains("handrail_ingest_duration_seconds"))
             #expect(metrics.text.contains("handrail_open_incidents 0"))
         }
@@ -254,7 +347,10 @@ extension AccessFixture {
     @Test func aSignedGrafanaDeliveryKeepsValuesAndLinksAndTruncationIsRecorded() async throws {
         try await AccessFixture.with { f, client in
             try await f.syncRunbooks()
-            var fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: TestDatabase.checkoutRoot.appendingPathComponent("Tests/Fixtures/grafana-webhook-firing.json"))) as! [String: Any]
+            var fixture =
+                try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: TestDatabase.checkoutRoot.appendingPathComponent("Tests/Fixtures/grafana-webhook-firing.json"))
+                ) as! [String: Any]
             fixture["truncatedAlerts"] = 3
             let body = try JSONSerialization.data(withJSONObject: fixture)
             let key = f.signedIntegrationKey
@@ -262,7 +358,12 @@ extension AccessFixture {
                 .authorization: "Bearer \(key)", .contentType: "application/json",
                 HTTPField.Name(WebhookSignature.signatureHeader)!: WebhookSignature.sign(body, secret: key),
             ]
-            let unsigned = try await client.execute("/api/v1/alerts/grafana", method: .post, headers: [.authorization: "Bearer \(key)"], body: ByteBuffer(bytes: body))
+            let unsigned = try await client.execute(
+                "/api/v1/alerts/grafana",
+                method: .post,
+                headers: [.authorization: "Bearer \(key)"],
+                body: ByteBuffer(bytes: body)
+            )
             #expect(unsigned.status == .unauthorized)
             let sent = try await client.execute("/api/v1/alerts/grafana", method: .post, headers: headers, body: ByteBuffer(bytes: body))
             #expect(sent.status == .ok)

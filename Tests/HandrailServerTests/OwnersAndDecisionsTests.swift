@@ -1,13 +1,14 @@
 import Foundation
-import HandrailCore
-@testable import HandrailServer
-import HandrailStore
 import HTTPTypes
+import HandrailCore
+import HandrailStore
 import Hummingbird
 import NIOCore
 import Postgres
-import Testing
 import TestSupport
+import Testing
+
+@testable import HandrailServer
 
 private func json(_ object: [String: Any]) -> ByteBuffer {
     ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: object)) ?? Data())
@@ -21,21 +22,36 @@ extension AccessFixture {
     /// ml-platform (the owners of feature-drift): lead-user and responder-user weekly, and
     /// responder-user covering the hour around now, so who is on call now is known.
     func makeRotation(_ client: RouterTestClient<RouterResponder<HandrailRequestContext>>) async throws {
-        let created = try await client.execute("/api/v1/rotations", method: .post, headers: headers(.lead), body: json([
-            "name": "ml-platform", "members": ["lead-user", "responder-user"], "time_zone": "Europe/Berlin",
-            "shift_length": "1w", "handoff": "Monday 09:00", "start_date": "2026-01-05",
-        ]))
+        let created = try await client.execute(
+            "/api/v1/rotations",
+            method: .post,
+            headers: headers(.lead),
+            body: json([
+                "name": "ml-platform", "members": ["lead-user", "responder-user"], "time_zone": "Europe/Berlin",
+                "shift_length": "1w", "handoff": "Monday 09:00", "start_date": "2026-01-05",
+            ])
+        )
         #expect(created.status == .created, "\(created.text)")
         let now = Date()
-        let cover = try await client.execute("/api/v1/rotations/ml-platform/overrides", method: .post, headers: headers(.lead), body: json([
-            "user": "responder-user", "from": iso(now.addingTimeInterval(-3600)), "to": iso(now.addingTimeInterval(3600)), "reason": "swap with lead",
-        ]))
+        let cover = try await client.execute(
+            "/api/v1/rotations/ml-platform/overrides",
+            method: .post,
+            headers: headers(.lead),
+            body: json([
+                "user": "responder-user", "from": iso(now.addingTimeInterval(-3600)), "to": iso(now.addingTimeInterval(3600)),
+                "reason": "swap with lead",
+            ])
+        )
         #expect(cover.status == .created, "\(cover.text)")
     }
 
     func fireDrift(_ client: RouterTestClient<RouterResponder<HandrailRequestContext>>, status: String = "firing") async throws -> String {
-        let sent = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: amHeaders,
-                                            body: alertmanagerBody([("d1", status, driftLabels)]))
+        let sent = try await client.execute(
+            "/api/v1/alerts/alertmanager",
+            method: .post,
+            headers: amHeaders,
+            body: alertmanagerBody([("d1", status, driftLabels)])
+        )
         #expect(sent.status == .ok, "\(sent.text)")
         return ((jsonObject(sent)["alerts"] as? [[String: Any]])?.first?["incident"] as? String) ?? "none"
     }
@@ -44,27 +60,51 @@ extension AccessFixture {
 @Suite struct RotationRoutesTests {
     @Test func leadsEditRotationsEveryoneReadsWhoIsOnCall() async throws {
         try await AccessFixture.with { f, client in
-            let refused = try await client.execute("/api/v1/rotations", method: .post, headers: f.headers(.responder), body: json([
-                "name": "x", "members": ["responder-user"], "time_zone": "UTC", "shift_length": "1w", "handoff": "09:00", "start_date": "2026-01-05",
-            ]))
+            let refused = try await client.execute(
+                "/api/v1/rotations",
+                method: .post,
+                headers: f.headers(.responder),
+                body: json([
+                    "name": "x", "members": ["responder-user"], "time_zone": "UTC", "shift_length": "1w", "handoff": "09:00",
+                    "start_date": "2026-01-05",
+                ])
+            )
             #expect(refused.status == .forbidden)
-            let badZone = try await client.execute("/api/v1/rotations", method: .post, headers: f.headers(.lead), body: json([
-                "name": "x", "members": ["responder-user"], "time_zone": "Europe/Atlantis", "shift_length": "1w", "handoff": "09:00", "start_date": "2026-01-05",
-            ]))
+            let badZone = try await client.execute(
+                "/api/v1/rotations",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json([
+                    "name": "x", "members": ["responder-user"], "time_zone": "Europe/Atlantis", "shift_length": "1w", "handoff": "09:00",
+                    "start_date": "2026-01-05",
+                ])
+            )
             #expect(badZone.status == .badRequest)
             #expect(badZone.text.contains("\"field\":\"time_zone\""))
-            let unknown = try await client.execute("/api/v1/rotations", method: .post, headers: f.headers(.lead), body: json([
-                "name": "x", "members": ["responder-user", "nobody"], "time_zone": "UTC", "shift_length": "1w", "handoff": "09:00", "start_date": "2026-01-05",
-            ]))
+            let unknown = try await client.execute(
+                "/api/v1/rotations",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json([
+                    "name": "x", "members": ["responder-user", "nobody"], "time_zone": "UTC", "shift_length": "1w", "handoff": "09:00",
+                    "start_date": "2026-01-05",
+                ])
+            )
             #expect(unknown.status == .badRequest)
             #expect(unknown.text.contains("\"field\":\"members[1]\""))
             let count = try await f.pool.query("SELECT count(*) AS n FROM rotations")[0].decode("n", as: Int.self)
             #expect(count == 0)
 
             try await f.makeRotation(client)
-            let again = try await client.execute("/api/v1/rotations", method: .post, headers: f.headers(.lead), body: json([
-                "name": "ml-platform", "members": ["lead-user"], "time_zone": "UTC", "shift_length": "1d", "handoff": "09:00", "start_date": "2026-01-05",
-            ]))
+            let again = try await client.execute(
+                "/api/v1/rotations",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json([
+                    "name": "ml-platform", "members": ["lead-user"], "time_zone": "UTC", "shift_length": "1d", "handoff": "09:00",
+                    "start_date": "2026-01-05",
+                ])
+            )
             #expect(again.status == .conflict)
 
             // The override holds now; outside it, the schedule.
@@ -80,19 +120,30 @@ extension AccessFixture {
             let badAt = try await client.execute("/api/v1/rotations/ml-platform/oncall?at=tuesday", headers: f.headers(.viewer))
             #expect(badAt.status == .badRequest)
 
-            let shifts = try await client.execute("/api/v1/rotations/ml-platform/shifts?from=2026-01-07T00:00:00Z&count=3", headers: f.headers(.viewer))
+            let shifts = try await client.execute(
+                "/api/v1/rotations/ml-platform/shifts?from=2026-01-07T00:00:00Z&count=3",
+                headers: f.headers(.viewer)
+            )
             let list = try #require(jsonObject(shifts)["shifts"] as? [[String: Any]])
             #expect(list.compactMap { $0["scheduled"] as? String } == ["lead-user", "responder-user", "lead-user"])
             #expect(list.first?["from"] as? String == "2026-01-05T08:00:00Z")
 
             // Edit: one member now; the audit log has both changes.
-            let edited = try await client.execute("/api/v1/rotations/ml-platform", method: .put, headers: f.headers(.lead), body: json([
-                "members": ["manager-user"], "time_zone": "Europe/Berlin", "shift_length": "1w", "handoff": "Monday 09:00", "start_date": "2026-01-05",
-            ]))
+            let edited = try await client.execute(
+                "/api/v1/rotations/ml-platform",
+                method: .put,
+                headers: f.headers(.lead),
+                body: json([
+                    "members": ["manager-user"], "time_zone": "Europe/Berlin", "shift_length": "1w", "handoff": "Monday 09:00",
+                    "start_date": "2026-01-05",
+                ])
+            )
             #expect(edited.status == .ok, "\(edited.text)")
             let later = try await client.execute("/api/v1/rotations/ml-platform/oncall?at=2026-01-12T08:00:00Z", headers: f.headers(.viewer))
             #expect(jsonObject(later)["user"] as? String == "manager-user")
-            let audited = try await f.pool.query("SELECT action FROM audit_log WHERE action LIKE 'rotation.%' ORDER BY id").map { try $0.decode("action", as: String.self) }
+            let audited = try await f.pool.query("SELECT action FROM audit_log WHERE action LIKE 'rotation.%' ORDER BY id").map {
+                try $0.decode("action", as: String.self)
+            }
             #expect(audited == ["rotation.created", "rotation.override_added", "rotation.updated"])
 
             let listed = try await client.execute("/api/v1/rotations", headers: f.headers(.viewer))
@@ -128,19 +179,35 @@ extension AccessFixture {
             #expect((jsonObject(notMine)["incidents"] as? [[String: Any]])?.count == 0)
 
             // take → assign → accept → hand over.
-            let take = try await client.execute("/api/v1/incidents/\(ref)/roles/owner", method: .post, headers: f.headers(.lead),
-                                                body: json(["action": "take", "reason": "I know this model"]))
+            let take = try await client.execute(
+                "/api/v1/incidents/\(ref)/roles/owner",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["action": "take", "reason": "I know this model"])
+            )
             #expect(take.status == .ok, "\(take.text)")
-            let noReason = try await client.execute("/api/v1/incidents/\(ref)/roles/owner", method: .post, headers: f.headers(.lead),
-                                                    body: json(["action": "assign", "to": "manager-user"]))
+            let noReason = try await client.execute(
+                "/api/v1/incidents/\(ref)/roles/owner",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["action": "assign", "to": "manager-user"])
+            )
             #expect(noReason.status == .badRequest)
             #expect(noReason.text.contains("\"field\":\"reason\""))
-            let toViewer = try await client.execute("/api/v1/incidents/\(ref)/roles/owner", method: .post, headers: f.headers(.lead),
-                                                    body: json(["action": "assign", "to": "viewer-user", "reason": "x"]))
+            let toViewer = try await client.execute(
+                "/api/v1/incidents/\(ref)/roles/owner",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["action": "assign", "to": "viewer-user", "reason": "x"])
+            )
             #expect(toViewer.status == .badRequest)
             #expect(toViewer.text.contains("\"field\":\"to\""))
-            let assign = try await client.execute("/api/v1/incidents/\(ref)/roles/owner", method: .post, headers: f.headers(.lead),
-                                                  body: json(["action": "assign", "to": "manager-user", "reason": "needs a manager's call"]))
+            let assign = try await client.execute(
+                "/api/v1/incidents/\(ref)/roles/owner",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["action": "assign", "to": "manager-user", "reason": "needs a manager's call"])
+            )
             incident = try #require(jsonObject(assign)["incident"] as? [String: Any])
             #expect(incident["owner"] as? String == "manager-user")
             #expect(incident["owner_pending"] as? Bool == true)
@@ -148,32 +215,49 @@ extension AccessFixture {
             #expect(wrongAccept.status == .conflict)
             let accept = try await client.execute("/api/v1/incidents/\(ref)/roles/owner/accept", method: .post, headers: f.headers(.manager))
             #expect((jsonObject(accept)["incident"] as? [String: Any])?["owner_pending"] as? Bool == false)
-            let notHolder = try await client.execute("/api/v1/incidents/\(ref)/roles/owner", method: .post, headers: f.headers(.lead),
-                                                     body: json(["action": "hand_over", "to": "responder-user", "reason": "shift ends"]))
+            let notHolder = try await client.execute(
+                "/api/v1/incidents/\(ref)/roles/owner",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["action": "hand_over", "to": "responder-user", "reason": "shift ends"])
+            )
             #expect(notHolder.status == .conflict)
-            let handOver = try await client.execute("/api/v1/incidents/\(ref)/roles/owner", method: .post, headers: f.headers(.manager),
-                                                    body: json(["action": "hand_over", "to": "responder-user", "reason": "my shift ends"]))
+            let handOver = try await client.execute(
+                "/api/v1/incidents/\(ref)/roles/owner",
+                method: .post,
+                headers: f.headers(.manager),
+                body: json(["action": "hand_over", "to": "responder-user", "reason": "my shift ends"])
+            )
             #expect(handOver.status == .ok)
-            let scribe = try await client.execute("/api/v1/incidents/\(ref)/roles/scribe", method: .post, headers: f.headers(.lead),
-                                                  body: json(["action": "take"]))
+            let scribe = try await client.execute(
+                "/api/v1/incidents/\(ref)/roles/scribe",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["action": "take"])
+            )
             #expect(scribe.status == .ok)
 
             detail = jsonObject(try await client.execute("/api/v1/incidents/\(ref)", headers: f.headers(.viewer)))
-            let changes = try #require(detail["timeline"] as? [[String: Any]]).filter { ["role_changed", "role_accepted"].contains($0["type"] as? String) }
+            let changes = try #require(detail["timeline"] as? [[String: Any]]).filter {
+                ["role_changed", "role_accepted"].contains($0["type"] as? String)
+            }
             let story = changes.map { e -> String in
                 let d = e["data"] as? [String: Any] ?? [:]
                 if e["type"] as? String == "role_accepted" { return "\(d["role"]!): \(d["user"]!) accepted" }
-                return "\(d["role"]!): \(d["action"]!) \(d["from"] as? String ?? "-") → \(d["to"]!) by \(e["actor"]!)\((d["reason"] as? String).map { " (\($0))" } ?? "")"
+                return
+                    "\(d["role"]!): \(d["action"]!) \(d["from"] as? String ?? "-") → \(d["to"]!) by \(e["actor"]!)\((d["reason"] as? String).map { " (\($0))" } ?? "")"
             }
-            #expect(story == [
-                "owner: rotation - → responder-user by am (responder-user covers ml-platform (override) as the incident opens)",
-                "owner: responder-user accepted",
-                "owner: take responder-user → lead-user by lead-user (I know this model)",
-                "owner: assign lead-user → manager-user by lead-user (needs a manager's call)",
-                "owner: manager-user accepted",
-                "owner: hand_over manager-user → responder-user by manager-user (my shift ends)",
-                "scribe: take - → lead-user by lead-user",
-            ])
+            #expect(
+                story == [
+                    "owner: rotation - → responder-user by am (responder-user covers ml-platform (override) as the incident opens)",
+                    "owner: responder-user accepted",
+                    "owner: take responder-user → lead-user by lead-user (I know this model)",
+                    "owner: assign lead-user → manager-user by lead-user (needs a manager's call)",
+                    "owner: manager-user accepted",
+                    "owner: hand_over manager-user → responder-user by manager-user (my shift ends)",
+                    "scribe: take - → lead-user by lead-user",
+                ]
+            )
             let roles = try #require(detail["roles"] as? [[String: Any]])
             #expect(roles.map { "\($0["role"]!)=\($0["user"]!) pending=\($0["pending"] ?? "?")" }.count == 2)
             #expect(roles.first?["role"] as? String == "owner" && roles.first?["user"] as? String == "responder-user")
@@ -213,7 +297,12 @@ extension AccessFixture {
             let missing = try await client.execute(path, method: .post, headers: f.headers(.lead), body: json(noRationale))
             #expect(missing.status == .badRequest)
             #expect(missing.text.contains("\"field\":\"rationale\""))
-            let badKind = try await client.execute(path, method: .post, headers: f.headers(.lead), body: json(rollback.merging(["kind": "panic"]) { $1 }))
+            let badKind = try await client.execute(
+                path,
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(rollback.merging(["kind": "panic"]) { $1 })
+            )
             #expect(badKind.text.contains("\"field\":\"kind\""))
             #expect(try await f.pool.query("SELECT count(*) AS n FROM decisions")[0].decode("n", as: Int.self) == 0)
 
@@ -225,14 +314,28 @@ extension AccessFixture {
             #expect(decision["status"] as? String == "awaiting_execution")
             #expect(decision["verification_window"] as? Int == 1800)
 
-            let outcomeEarly = try await client.execute("\(path)/\(id)/outcome", method: .post, headers: f.headers(.lead), body: json(["outcome": "effective"]))
+            let outcomeEarly = try await client.execute(
+                "\(path)/\(id)/outcome",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["outcome": "effective"])
+            )
             #expect(outcomeEarly.status == .conflict)
             // Executing a decision follows the same policy as recording it.
             let executedByResponder = try await client.execute(
-                "\(path)/\(id)/execute", method: .post, headers: f.headers(.responder), body: json(["note": "argo rollback done"]))
+                "\(path)/\(id)/execute",
+                method: .post,
+                headers: f.headers(.responder),
+                body: json(["note": "argo rollback done"])
+            )
             #expect(executedByResponder.status == .forbidden)
             #expect(executedByResponder.text.contains("runbook feature-drift lets lead and up record decisions; you are responder"))
-            let executed = try await client.execute("\(path)/\(id)/execute", method: .post, headers: f.headers(.lead), body: json(["note": "argo rollback done"]))
+            let executed = try await client.execute(
+                "\(path)/\(id)/execute",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["note": "argo rollback done"])
+            )
             #expect(executed.status == .ok, "\(executed.text)")
             // The alert still fires and the window is open: no proposal yet.
             var proposal = try #require(jsonObject(executed)["proposal"] as? [String: Any])
@@ -244,34 +347,69 @@ extension AccessFixture {
             let read = jsonObject(try await client.execute("\(path)/\(id)", headers: f.headers(.viewer)))
             proposal = try #require(read["proposal"] as? [String: Any])
             #expect(proposal["outcome"] as? String == "effective")
-            let override = try await client.execute("\(path)/\(id)/outcome", method: .post, headers: f.headers(.lead), body: json(["outcome": "reverted"]))
+            let override = try await client.execute(
+                "\(path)/\(id)/outcome",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["outcome": "reverted"])
+            )
             #expect(override.status == .badRequest)
             #expect(override.text.contains("\"field\":\"note\""))
-            let confirmed = try await client.execute("\(path)/\(id)/outcome", method: .post, headers: f.headers(.lead), body: json(["outcome": "effective"]))
+            let confirmed = try await client.execute(
+                "\(path)/\(id)/outcome",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["outcome": "effective"])
+            )
             #expect(confirmed.status == .ok)
             let outcome = try #require(jsonObject(confirmed)["outcome"] as? [String: Any])
             #expect(outcome["confirmed_by"] as? String == "lead-user")
             #expect(outcome["proposed"] as? String == "effective")
             #expect((outcome["check"] as? String)?.hasPrefix("all 1 alert") == true)
-            let twice = try await client.execute("\(path)/\(id)/outcome", method: .post, headers: f.headers(.lead), body: json(["outcome": "effective"]))
+            let twice = try await client.execute(
+                "\(path)/\(id)/outcome",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["outcome": "effective"])
+            )
             #expect(twice.status == .conflict)
 
             // A change of mind supersedes; the old one shows as superseded and is not carried out.
-            let hold = try await client.execute(path, method: .post, headers: f.headers(.manager), body: json([
-                "kind": "hold", "target": ["model": "ranker"], "rationale": "wait for the retrain",
-            ]))
+            let hold = try await client.execute(
+                path,
+                method: .post,
+                headers: f.headers(.manager),
+                body: json([
+                    "kind": "hold", "target": ["model": "ranker"], "rationale": "wait for the retrain",
+                ])
+            )
             let holdID = try #require(jsonObject(hold)["id"] as? Int)
-            let forward = try await client.execute(path, method: .post, headers: f.headers(.lead), body: json([
-                "kind": "roll_forward", "target": ["model": "ranker", "to_version": "v43"], "rationale": "v43 fixes it", "supersedes": holdID,
-            ]))
+            let forward = try await client.execute(
+                path,
+                method: .post,
+                headers: f.headers(.lead),
+                body: json([
+                    "kind": "roll_forward", "target": ["model": "ranker", "to_version": "v43"], "rationale": "v43 fixes it", "supersedes": holdID,
+                ])
+            )
             #expect(forward.status == .created)
-            let again = try await client.execute(path, method: .post, headers: f.headers(.lead), body: json([
-                "kind": "hold", "target": ["model": "ranker"], "rationale": "no", "supersedes": holdID,
-            ]))
+            let again = try await client.execute(
+                path,
+                method: .post,
+                headers: f.headers(.lead),
+                body: json([
+                    "kind": "hold", "target": ["model": "ranker"], "rationale": "no", "supersedes": holdID,
+                ])
+            )
             #expect(again.status == .conflict)
-            let foreign = try await client.execute(path, method: .post, headers: f.headers(.lead), body: json([
-                "kind": "hold", "target": ["model": "ranker"], "rationale": "no", "supersedes": 99999,
-            ]))
+            let foreign = try await client.execute(
+                path,
+                method: .post,
+                headers: f.headers(.lead),
+                body: json([
+                    "kind": "hold", "target": ["model": "ranker"], "rationale": "no", "supersedes": 99999,
+                ])
+            )
             #expect(foreign.status == .badRequest)
             let runSuperseded = try await client.execute("\(path)/\(holdID)/execute", method: .post, headers: f.headers(.lead))
             #expect(runSuperseded.status == .conflict)
@@ -279,9 +417,13 @@ extension AccessFixture {
             #expect(all.compactMap { $0["status"] as? String } == ["effective", "superseded", "awaiting_execution"])
             #expect(all[1]["superseded_by"] as? Int == all[2]["id"] as? Int)
 
-            let timeline = try #require(jsonObject(try await client.execute("/api/v1/incidents/\(ref)", headers: f.headers(.viewer)))["timeline"] as? [[String: Any]])
-            #expect(timeline.compactMap { $0["type"] as? String }.filter { $0.hasPrefix("decision_") }
-                    == ["decision_recorded", "decision_executed", "decision_outcome", "decision_recorded", "decision_recorded"])
+            let timeline = try #require(
+                jsonObject(try await client.execute("/api/v1/incidents/\(ref)", headers: f.headers(.viewer)))["timeline"] as? [[String: Any]]
+            )
+            #expect(
+                timeline.compactMap { $0["type"] as? String }.filter { $0.hasPrefix("decision_") }
+                    == ["decision_recorded", "decision_executed", "decision_outcome", "decision_recorded", "decision_recorded"]
+            )
         }
     }
 }
@@ -292,18 +434,43 @@ extension AccessFixture {
             try await f.syncRunbooks()
             try await f.makeRotation(client)
             let ref = try await f.fireDrift(client)
-            _ = try await client.execute("/api/v1/incidents/\(ref)/steps/1", method: .post, headers: f.headers(.responder),
-                                         body: json(["outcome": "skipped", "note": "dashboard down"]))
-            _ = try await client.execute("/api/v1/incidents/\(ref)/decisions", method: .post, headers: f.headers(.lead), body: json([
-                "kind": "rollback", "target": ["model": "ranker", "from_version": "v42", "to_version": "v41"], "rationale": "drift began with v42",
-            ]))
+            _ = try await client.execute(
+                "/api/v1/incidents/\(ref)/steps/1",
+                method: .post,
+                headers: f.headers(.responder),
+                body: json(["outcome": "skipped", "note": "dashboard down"])
+            )
+            _ = try await client.execute(
+                "/api/v1/incidents/\(ref)/decisions",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json([
+                    "kind": "rollback", "target": ["model": "ranker", "from_version": "v42", "to_version": "v41"],
+                    "rationale": "drift began with v42",
+                ])
+            )
             let now = Date()
             let window = ["from": iso(now.addingTimeInterval(-1800)), "to": iso(now.addingTimeInterval(1800))]
-            let byViewer = try await client.execute("/api/v1/rotations/ml-platform/handoffs", method: .post, headers: f.headers(.viewer), body: json(window))
+            let byViewer = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoffs",
+                method: .post,
+                headers: f.headers(.viewer),
+                body: json(window)
+            )
             #expect(byViewer.status == .forbidden)
-            let badWeek = try await client.execute("/api/v1/rotations/ml-platform/handoffs", method: .post, headers: f.headers(.lead), body: json(["week": "2026-W99"]))
+            let badWeek = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoffs",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["week": "2026-W99"])
+            )
             #expect(badWeek.status == .badRequest && badWeek.text.contains("\"field\":\"week\""))
-            let made = try await client.execute("/api/v1/rotations/ml-platform/handoffs", method: .post, headers: f.headers(.lead), body: json(window))
+            let made = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoffs",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(window)
+            )
             #expect(made.status == .created, "\(made.text)")
             let handoff = jsonObject(made)
             let id = try #require(handoff["id"] as? Int)
@@ -311,7 +478,10 @@ extension AccessFixture {
             #expect(handoff["generated_by"] as? String == "lead-user")
             #expect((handoff["content_hash"] as? String)?.count == 64)
 
-            let md = try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)", headers: [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/markdown"])
+            let md = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoffs/\(id)",
+                headers: [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/markdown"]
+            )
             #expect(md.headers[.contentType]?.hasPrefix("text/markdown") == true)
             #expect(md.text.contains("**\(ref)**"))
             #expect(md.text.contains("rollback of ranker v42 → v41 by lead-user"))
@@ -327,14 +497,25 @@ extension AccessFixture {
             // as reading the stored handoff back through the API's encoder.
             #expect(made.text == read.text)
 
-            let viewerAck = try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge", method: .post, headers: f.headers(.viewer))
+            let viewerAck = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge",
+                method: .post,
+                headers: f.headers(.viewer)
+            )
             #expect(viewerAck.status == .forbidden)
-            let ack = try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge", method: .post, headers: f.headers(.responder))
+            let ack = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge",
+                method: .post,
+                headers: f.headers(.responder)
+            )
             #expect(ack.status == .ok, "\(ack.text)")
             #expect(jsonObject(ack)["acknowledged_by"] as? String == "responder-user")
             let twice = try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge", method: .post, headers: f.headers(.lead))
             #expect(twice.status == .conflict)
-            let listed = try #require(jsonObject(try await client.execute("/api/v1/rotations/ml-platform/handoffs", headers: f.headers(.viewer)))["handoffs"] as? [[String: Any]])
+            let listed = try #require(
+                jsonObject(try await client.execute("/api/v1/rotations/ml-platform/handoffs", headers: f.headers(.viewer)))["handoffs"]
+                    as? [[String: Any]]
+            )
             #expect(listed.count == 1 && listed[0]["markdown"] == nil)
 
             // The stored document never changes.
@@ -353,7 +534,12 @@ extension AccessFixture {
             let base = "/api/v1/incidents/\(ref)/postmortem"
             let early = try await client.execute(base, method: .post, headers: f.headers(.responder))
             #expect(early.status == .conflict, "an open incident gets no postmortem yet")
-            _ = try await client.execute("/api/v1/incidents/\(ref)/resolve", method: .post, headers: f.headers(.responder), body: json(["note": "rolled back"]))
+            _ = try await client.execute(
+                "/api/v1/incidents/\(ref)/resolve",
+                method: .post,
+                headers: f.headers(.responder),
+                body: json(["note": "rolled back"])
+            )
             let byViewer = try await client.execute(base, method: .post, headers: f.headers(.viewer))
             #expect(byViewer.status == .forbidden)
             let made = try await client.execute(base, method: .post, headers: f.headers(.responder))
@@ -361,15 +547,32 @@ extension AccessFixture {
             #expect(jsonObject(made)["state"] as? String == "draft")
             #expect(try await client.execute(base, method: .post, headers: f.headers(.responder)).status == .conflict)
 
-            let edit = try await client.execute("\(base)/sections/root_cause", method: .put, headers: f.headers(.responder),
-                                                body: json(["markdown": "The **v42** feature pipeline dropped a column."]))
+            let edit = try await client.execute(
+                "\(base)/sections/root_cause",
+                method: .put,
+                headers: f.headers(.responder),
+                body: json(["markdown": "The **v42** feature pipeline dropped a column."])
+            )
             #expect(edit.status == .ok, "\(edit.text)")
-            _ = try await client.execute("\(base)/sections/root_cause", method: .put, headers: f.headers(.lead),
-                                         body: json(["markdown": "The **v42** feature pipeline dropped the `age` column."]))
-            let badSection = try await client.execute("\(base)/sections/blame", method: .put, headers: f.headers(.lead), body: json(["markdown": "x"]))
+            _ = try await client.execute(
+                "\(base)/sections/root_cause",
+                method: .put,
+                headers: f.headers(.lead),
+                body: json(["markdown": "The **v42** feature pipeline dropped the `age` column."])
+            )
+            let badSection = try await client.execute(
+                "\(base)/sections/blame",
+                method: .put,
+                headers: f.headers(.lead),
+                body: json(["markdown": "x"])
+            )
             #expect(badSection.status == .badRequest)
-            let item = try await client.execute("\(base)/action-items", method: .post, headers: f.headers(.responder),
-                                                body: json(["title": "Schema check in the feature pipeline", "owner": "lead-user", "due_date": "2026-12-15"]))
+            let item = try await client.execute(
+                "\(base)/action-items",
+                method: .post,
+                headers: f.headers(.responder),
+                body: json(["title": "Schema check in the feature pipeline", "owner": "lead-user", "due_date": "2026-12-15"])
+            )
             #expect(item.status == .created, "\(item.text)")
             let itemID = try #require((jsonObject(item)["action_items"] as? [[String: Any]])?.first?["id"] as? Int)
 
@@ -392,19 +595,34 @@ extension AccessFixture {
             let late = try await client.execute("\(base)/sections/went_well", method: .put, headers: f.headers(.admin), body: json(["markdown": "x"]))
             #expect(late.status == .conflict)
             #expect(try await client.execute("\(base)/regenerate", method: .post, headers: f.headers(.admin)).status == .conflict)
-            let lateItem = try await client.execute("\(base)/action-items", method: .post, headers: f.headers(.admin),
-                                                    body: json(["title": "x", "owner": "lead-user", "due_date": "2026-12-15"]))
+            let lateItem = try await client.execute(
+                "\(base)/action-items",
+                method: .post,
+                headers: f.headers(.admin),
+                body: json(["title": "x", "owner": "lead-user", "due_date": "2026-12-15"])
+            )
             #expect(lateItem.status == .conflict)
             // The open item is in the rotation's handoff until it is done.
             let now = Date()
             let window = ["from": iso(now.addingTimeInterval(-1800)), "to": iso(now.addingTimeInterval(1800))]
-            let handoff = jsonObject(try await client.execute("/api/v1/rotations/ml-platform/handoffs", method: .post, headers: f.headers(.lead), body: json(window)))
-            #expect((handoff["markdown"] as? String)?.contains("**\(ref)** Schema check in the feature pipeline: owner lead-user, due 2026-12-15") == true)
-            let done = try await client.execute("\(base)/action-items/\(itemID)", method: .post, headers: f.headers(.lead), body: json(["status": "done"]))
+            let handoff = jsonObject(
+                try await client.execute("/api/v1/rotations/ml-platform/handoffs", method: .post, headers: f.headers(.lead), body: json(window))
+            )
+            #expect(
+                (handoff["markdown"] as? String)?.contains("**\(ref)** Schema check in the feature pipeline: owner lead-user, due 2026-12-15") == true
+            )
+            let done = try await client.execute(
+                "\(base)/action-items/\(itemID)",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["status": "done"])
+            )
             #expect((jsonObject(done)["action_items"] as? [[String: Any]])?.first?["status"] as? String == "done")
             await #expect(throws: PostgresError.self) { try await f.pool.execute("UPDATE postmortems SET state = 'draft'") }
             await #expect(throws: PostgresError.self) {
-                try await f.pool.execute("INSERT INTO postmortem_section_edits (postmortem_id, section, markdown, edited_by) SELECT id, 'went_well', 'x', 1 FROM postmortems")
+                try await f.pool.execute(
+                    "INSERT INTO postmortem_section_edits (postmortem_id, section, markdown, edited_by) SELECT id, 'went_well', 'x', 1 FROM postmortems"
+                )
             }
 
             let md = try await client.execute(base, headers: [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/markdown"])

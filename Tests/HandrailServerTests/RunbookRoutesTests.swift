@@ -1,12 +1,13 @@
 import Foundation
-import HandrailCore
-@testable import HandrailServer
-import HandrailStore
 import HTTPTypes
+import HandrailCore
+import HandrailStore
 import Hummingbird
 import NIOCore
-import Testing
 import TestSupport
+import Testing
+
+@testable import HandrailServer
 
 @Suite struct RunbookRoutesTests {
     func json(_ r: TestResponse) throws -> Any { try JSONSerialization.jsonObject(with: Data(r.text.utf8)) }
@@ -15,7 +16,11 @@ import TestSupport
         try await AccessFixture.with { f, client in
             let viewer: HTTPFields = [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "application/json"]
             let lead: HTTPFields = [.authorization: "Bearer \(f.tokens[.lead]!)", .accept: "application/json"]
-            let refused = try await client.execute("/api/v1/runbooks/sync", method: .post, headers: [.authorization: "Bearer \(f.tokens[.responder]!)"])
+            let refused = try await client.execute(
+                "/api/v1/runbooks/sync",
+                method: .post,
+                headers: [.authorization: "Bearer \(f.tokens[.responder]!)"]
+            )
             #expect(refused.status == .forbidden)
             let synced = try await client.execute("/api/v1/runbooks/sync", method: .post, headers: lead)
             #expect(synced.status == .ok)
@@ -26,14 +31,23 @@ import TestSupport
             #expect(all.count == created.count)
             let search = try #require(try json(try await client.execute("/api/v1/runbooks?q=canary", headers: viewer)) as? [[String: Any]])
             #expect(search.compactMap { $0["id"] as? String } == ["canary-guard-breach"])
-            let byLabels = try #require(try json(try await client.execute("/api/v1/runbooks?alertname=FeaturesStale&label=feature_view%3Dusers", headers: viewer)) as? [[String: Any]])
+            let byLabels = try #require(
+                try json(try await client.execute("/api/v1/runbooks?alertname=FeaturesStale&label=feature_view%3Dusers", headers: viewer))
+                    as? [[String: Any]]
+            )
             #expect(byLabels.compactMap { $0["id"] as? String } == ["stale-features"])
 
-            let match = try #require(try json(try await client.execute("/api/v1/runbooks/match?alertname=ModelServingSLOBurn&label=service%3Dranker&value=3", headers: viewer)) as? [String: Any])
+            let match = try #require(
+                try json(
+                    try await client.execute("/api/v1/runbooks/match?alertname=ModelServingSLOBurn&label=service%3Dranker&value=3", headers: viewer)
+                ) as? [String: Any]
+            )
             #expect((match["runbook"] as? [String: Any])?["id"] as? String == "serving-slo-burn")
             #expect((match["reason"] as? String)?.contains("alertname=\"ModelServingSLOBurn\"") == true)
             #expect(match["severity"] as? String == "warning", "burn rate 3 is above 2, below 14.4")
-            let none = try #require(try json(try await client.execute("/api/v1/runbooks/match?alertname=NobodyWroteThis", headers: viewer)) as? [String: Any])
+            let none = try #require(
+                try json(try await client.execute("/api/v1/runbooks/match?alertname=NobodyWroteThis", headers: viewer)) as? [String: Any]
+            )
             #expect(none["runbook"] == nil || none["runbook"] is NSNull)
             #expect((none["reason"] as? String)?.contains("no runbook") == true)
             let missing = try await client.execute("/api/v1/runbooks/match", headers: viewer)
@@ -96,12 +110,17 @@ import TestSupport
             let page = try await client.execute("/runbooks/hostile", headers: [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/html"])
             #expect(page.status == .ok)
             #expect(page.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
-            let article = try #require(page.text.components(separatedBy: #"<article class="runbook">"#).last?.components(separatedBy: "</article>").first)
+            let article = try #require(
+                page.text.components(separatedBy: #"<article class="runbook">"#).last?.components(separatedBy: "</article>").first
+            )
             let lower = article.lowercased()
             #expect(SecurityHeaderTests.inlineScripts(page.text) == 0)
             for bad in ["<script", "onerror", "onmouseover", "href=\"javascript:", "href=\"data:"] { #expect(!lower.contains(bad), "\(bad)") }
             #expect(page.text.contains("Afterwards"))
-            let oldPage = try await client.execute("/runbooks/hostile?version=1", headers: [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/html"])
+            let oldPage = try await client.execute(
+                "/runbooks/hostile?version=1",
+                headers: [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/html"]
+            )
             #expect(oldPage.text.contains("Then") && oldPage.text.contains("version 1 of 2"))
             // The page lists both versions and compares them; the diff page marks the lines.
             let html: HTTPFields = [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/html"]

@@ -1,12 +1,13 @@
 import Foundation
-import HandrailCore
-@testable import HandrailServer
-import HandrailStore
 import HTTPTypes
+import HandrailCore
+import HandrailStore
 import Hummingbird
 import NIOCore
-import Testing
 import TestSupport
+import Testing
+
+@testable import HandrailServer
 
 /// The web UI's forms through a signed-in session (cookie and CSRF token, as a browser
 /// sends them): the same rules as the API, refusals shown on the page, errors as pages.
@@ -47,19 +48,31 @@ import TestSupport
             #expect(after.text.contains("done by responder-user"))
             #expect(!after.text.contains("Accept owner"))
             // A failed step without a note: the page again, 400, the field named, nothing marked.
-            let noNote = try await responder.request("/incidents/\(number)/steps/2", method: .post, form: ["csrf_token": csrf, "outcome": "failed", "note": " "])
+            let noNote = try await responder.request(
+                "/incidents/\(number)/steps/2",
+                method: .post,
+                form: ["csrf_token": csrf, "outcome": "failed", "note": " "]
+            )
             #expect(noNote.status == .badRequest)
             #expect(noNote.text.contains(#"<p class="error" role="alert">note: a failed step needs a note saying what happened</p>"#))
             #expect(!noNote.text.contains("failed by responder-user"))
             // The runbook lets leads and up decide: no decision form for a responder, and a
             // posted one is refused with the runbook's reason.
             #expect(!after.text.contains(#"id="decision-form""#))
-            let decided = try await responder.request("/incidents/\(number)/decisions", method: .post, form: [
-                "csrf_token": csrf, "kind": "rollback", "model": "ranker", "rationale": "v42 drifted",
-            ])
+            let decided = try await responder.request(
+                "/incidents/\(number)/decisions",
+                method: .post,
+                form: [
+                    "csrf_token": csrf, "kind": "rollback", "model": "ranker", "rationale": "v42 drifted",
+                ]
+            )
             #expect(decided.status == .forbidden && decided.text.contains("runbook feature-drift lets lead and up record decisions"))
             // Resolve with a note; then the page offers the postmortem draft.
-            let resolved = try await responder.request("/incidents/\(number)/resolve", method: .post, form: ["csrf_token": csrf, "note": "rolled back"])
+            let resolved = try await responder.request(
+                "/incidents/\(number)/resolve",
+                method: .post,
+                form: ["csrf_token": csrf, "note": "rolled back"]
+            )
             #expect(resolved.status == .seeOther)
             let closed = try await responder.request("/incidents/\(number)")
             #expect(closed.text.contains(#"id="state">resolved<"#) && closed.text.contains("Generate the postmortem draft"))
@@ -108,8 +121,11 @@ import TestSupport
             #expect(incident.hasPrefix("/live?incident=\(number)&since="))
             #expect(!(try await viewer.request(incident)).text.contains("event: changed"))
             let note = try await client.execute(
-                "/api/v1/incidents/\(number)/notes", method: .post, headers: f.headers(.responder).merging([.contentType: "application/json"]),
-                body: ByteBuffer(string: #"{"text":"looking at f0"}"#))
+                "/api/v1/incidents/\(number)/notes",
+                method: .post,
+                headers: f.headers(.responder).merging([.contentType: "application/json"]),
+                body: ByteBuffer(string: #"{"text":"looking at f0"}"#)
+            )
             #expect(note.status.code < 300, "\(note.text)")
             #expect((try await viewer.request(incident)).text.contains("event: changed"))
             #expect((try await viewer.request("/live?since=abc")).status == .badRequest)

@@ -2,8 +2,8 @@ import Foundation
 import HandrailCore
 import HandrailStore
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 let cli = AuditActor.commandLine(osUser: "tester")
 
@@ -11,7 +11,15 @@ let cli = AuditActor.commandLine(osUser: "tester")
     @Test func createdUsersAreListedAndAudited() async throws {
         try await TestDatabase.withMigrated { pool, _ in
             let users = UserStore(pool: pool)
-            let ada = try await users.create(username: "ada", displayName: "Ada L.", email: "ada@example.com", role: .lead, passwordHash: nil, mustChangePassword: false, by: cli)
+            let ada = try await users.create(
+                username: "ada",
+                displayName: "Ada L.",
+                email: "ada@example.com",
+                role: .lead,
+                passwordHash: nil,
+                mustChangePassword: false,
+                by: cli
+            )
             #expect(ada.role == .lead)
             #expect(!ada.disabled)
             #expect(try await users.list().map(\.username) == ["ada"])
@@ -25,9 +33,25 @@ let cli = AuditActor.commandLine(osUser: "tester")
     @Test func takenUsernameIsAConflictNamingTheField() async throws {
         try await TestDatabase.withMigrated { pool, _ in
             let users = UserStore(pool: pool)
-            _ = try await users.create(username: "bob", displayName: "Bob", email: nil, role: .viewer, passwordHash: nil, mustChangePassword: false, by: cli)
+            _ = try await users.create(
+                username: "bob",
+                displayName: "Bob",
+                email: nil,
+                role: .viewer,
+                passwordHash: nil,
+                mustChangePassword: false,
+                by: cli
+            )
             await #expect(throws: ConflictError(field: "username", message: "\"bob\" is taken")) {
-                try await users.create(username: "bob", displayName: "Other", email: nil, role: .admin, passwordHash: nil, mustChangePassword: false, by: cli)
+                try await users.create(
+                    username: "bob",
+                    displayName: "Other",
+                    email: nil,
+                    role: .admin,
+                    passwordHash: nil,
+                    mustChangePassword: false,
+                    by: cli
+                )
             }
             #expect(try await users.find(username: "bob")?.role == .viewer)
         }
@@ -36,7 +60,15 @@ let cli = AuditActor.commandLine(osUser: "tester")
     @Test func roleChangeRecordsFromAndTo() async throws {
         try await TestDatabase.withMigrated { pool, _ in
             let users = UserStore(pool: pool)
-            _ = try await users.create(username: "cy", displayName: "Cy", email: nil, role: .responder, passwordHash: nil, mustChangePassword: false, by: cli)
+            _ = try await users.create(
+                username: "cy",
+                displayName: "Cy",
+                email: nil,
+                role: .responder,
+                passwordHash: nil,
+                mustChangePassword: false,
+                by: cli
+            )
             let updated = try await users.setRole(username: "cy", to: .manager, by: cli)
             #expect(updated?.role == .manager)
             #expect(try await users.setRole(username: "nobody", to: .admin, by: cli) == nil)
@@ -49,12 +81,34 @@ let cli = AuditActor.commandLine(osUser: "tester")
     @Test func disablingEndsSessionsAndTokensAtOnce() async throws {
         try await TestDatabase.withMigrated { pool, _ in
             let users = UserStore(pool: pool)
-            let dee = try await users.create(username: "dee", displayName: "Dee", email: nil, role: .responder, passwordHash: nil, mustChangePassword: false, by: cli)
+            let dee = try await users.create(
+                username: "dee",
+                displayName: "Dee",
+                email: nil,
+                role: .responder,
+                passwordHash: nil,
+                mustChangePassword: false,
+                by: cli
+            )
             let sessions = SessionStore(pool: pool)
             let tokens = APITokenStore(pool: pool)
-            let session = Secrets.newSessionToken(), token = Secrets.newAPIToken()
-            try await sessions.create(user: dee, tokenHash: Secrets.hash(session), expiresAt: Date().addingTimeInterval(3600), userAgent: nil, by: .user(dee, from: "127.0.0.1"))
-            _ = try await tokens.create(for: dee, name: "ci", tokenHash: Secrets.hash(token), displayPrefix: Secrets.displayPrefix(token), expiresAt: nil, by: cli)
+            let session = Secrets.newSessionToken()
+            let token = Secrets.newAPIToken()
+            try await sessions.create(
+                user: dee,
+                tokenHash: Secrets.hash(session),
+                expiresAt: Date().addingTimeInterval(3600),
+                userAgent: nil,
+                by: .user(dee, from: "127.0.0.1")
+            )
+            _ = try await tokens.create(
+                for: dee,
+                name: "ci",
+                tokenHash: Secrets.hash(token),
+                displayPrefix: Secrets.displayPrefix(token),
+                expiresAt: nil,
+                by: cli
+            )
             #expect(try await sessions.resolve(tokenHash: Secrets.hash(session), idleTimeout: .seconds(600))?.username == "dee")
             #expect(try await tokens.authenticate(tokenHash: Secrets.hash(token))?.username == "dee")
 
@@ -68,7 +122,7 @@ let cli = AuditActor.commandLine(osUser: "tester")
     @Test func firstAdminIsCreatedOnceEvenWhenServersRace() async throws {
         try await TestDatabase.withMigrated { pool, conninfo in
             let pools = (0..<4).map { _ in PostgresPool(conninfo: conninfo, maxConnections: 1) }
-            defer { pools.forEach { $0.close() } }
+            defer { for item in pools { item.close() } }
             let created = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for p in pools { group.addTask { try await UserStore(pool: p).createFirstAdminIfNone(username: "admin", passwordHash: "x") } }
                 return try await group.reduce(into: [Bool]()) { $0.append($1) }
@@ -84,17 +138,45 @@ let cli = AuditActor.commandLine(osUser: "tester")
 
 @Suite struct SessionAndTokenStoreTests {
     func user(_ pool: PostgresPool, _ name: String = "eve") async throws -> User {
-        try await UserStore(pool: pool).create(username: name, displayName: name, email: nil, role: .responder, passwordHash: nil, mustChangePassword: false, by: cli)
+        try await UserStore(pool: pool).create(
+            username: name,
+            displayName: name,
+            email: nil,
+            role: .responder,
+            passwordHash: nil,
+            mustChangePassword: false,
+            by: cli
+        )
     }
 
     @Test func expiredAndIdleSessionsDoNotResolveAndLogoutEndsOne() async throws {
         try await TestDatabase.withMigrated { pool, _ in
             let eve = try await user(pool)
             let sessions = SessionStore(pool: pool)
-            let live = Secrets.newSessionToken(), expired = Secrets.newSessionToken(), idle = Secrets.newSessionToken()
-            try await sessions.create(user: eve, tokenHash: Secrets.hash(live), expiresAt: Date().addingTimeInterval(3600), userAgent: "t", by: .user(eve, from: nil))
-            try await sessions.create(user: eve, tokenHash: Secrets.hash(expired), expiresAt: Date().addingTimeInterval(-1), userAgent: "t", by: .user(eve, from: nil))
-            try await sessions.create(user: eve, tokenHash: Secrets.hash(idle), expiresAt: Date().addingTimeInterval(3600), userAgent: "t", by: .user(eve, from: nil))
+            let live = Secrets.newSessionToken()
+            let expired = Secrets.newSessionToken()
+            let idle = Secrets.newSessionToken()
+            try await sessions.create(
+                user: eve,
+                tokenHash: Secrets.hash(live),
+                expiresAt: Date().addingTimeInterval(3600),
+                userAgent: "t",
+                by: .user(eve, from: nil)
+            )
+            try await sessions.create(
+                user: eve,
+                tokenHash: Secrets.hash(expired),
+                expiresAt: Date().addingTimeInterval(-1),
+                userAgent: "t",
+                by: .user(eve, from: nil)
+            )
+            try await sessions.create(
+                user: eve,
+                tokenHash: Secrets.hash(idle),
+                expiresAt: Date().addingTimeInterval(3600),
+                userAgent: "t",
+                by: .user(eve, from: nil)
+            )
             try await pool.execute("UPDATE sessions SET last_seen_at = now() - interval '2 hours' WHERE token_hash = \(Secrets.hash(idle))")
             #expect(try await sessions.resolve(tokenHash: Secrets.hash(live), idleTimeout: .seconds(3600)) != nil)
             #expect(try await sessions.resolve(tokenHash: Secrets.hash(expired), idleTimeout: .seconds(3600)) == nil)
@@ -109,9 +191,24 @@ let cli = AuditActor.commandLine(osUser: "tester")
             let eve = try await user(pool)
             let mallory = try await user(pool, "mallory")
             let tokens = APITokenStore(pool: pool)
-            let a = Secrets.newAPIToken(), b = Secrets.newAPIToken()
-            let first = try await tokens.create(for: eve, name: "laptop", tokenHash: Secrets.hash(a), displayPrefix: Secrets.displayPrefix(a), expiresAt: nil, by: cli)
-            _ = try await tokens.create(for: eve, name: "old", tokenHash: Secrets.hash(b), displayPrefix: Secrets.displayPrefix(b), expiresAt: Date().addingTimeInterval(-60), by: cli)
+            let a = Secrets.newAPIToken()
+            let b = Secrets.newAPIToken()
+            let first = try await tokens.create(
+                for: eve,
+                name: "laptop",
+                tokenHash: Secrets.hash(a),
+                displayPrefix: Secrets.displayPrefix(a),
+                expiresAt: nil,
+                by: cli
+            )
+            _ = try await tokens.create(
+                for: eve,
+                name: "old",
+                tokenHash: Secrets.hash(b),
+                displayPrefix: Secrets.displayPrefix(b),
+                expiresAt: Date().addingTimeInterval(-60),
+                by: cli
+            )
             #expect(try await tokens.authenticate(tokenHash: Secrets.hash(b)) == nil)
             #expect(try await tokens.authenticate(tokenHash: Secrets.hash(a))?.id == eve.id)
             #expect(try await tokens.list(userID: eve.id).first { $0.id == first.id }?.lastUsedAt != nil)
@@ -128,15 +225,36 @@ let cli = AuditActor.commandLine(osUser: "tester")
             let keys = IntegrationKeyStore(pool: pool)
             let key = Secrets.newIntegrationKey()
             #expect(key.count == 32)
-            _ = try await keys.create(name: "prod-am", kind: .alertmanager, keyHash: Secrets.hash(key), displayPrefix: Secrets.displayPrefix(key), requireSignature: false, by: cli)
+            _ = try await keys.create(
+                name: "prod-am",
+                kind: .alertmanager,
+                keyHash: Secrets.hash(key),
+                displayPrefix: Secrets.displayPrefix(key),
+                requireSignature: false,
+                by: cli
+            )
             await #expect(throws: ConflictError.self) {
-                try await keys.create(name: "prod-am", kind: .grafana, keyHash: Secrets.hash("other"), displayPrefix: "x", requireSignature: false, by: cli)
+                try await keys.create(
+                    name: "prod-am",
+                    kind: .grafana,
+                    keyHash: Secrets.hash("other"),
+                    displayPrefix: "x",
+                    requireSignature: false,
+                    by: cli
+                )
             }
             #expect(try await keys.authenticate(keyHash: Secrets.hash(key))?.kind == .alertmanager)
             #expect(try await keys.revoke(name: "prod-am", by: cli) != nil)
             #expect(try await keys.authenticate(keyHash: Secrets.hash(key)) == nil)
             // The name is free again once revoked.
-            _ = try await keys.create(name: "prod-am", kind: .alertmanager, keyHash: Secrets.hash("new"), displayPrefix: "n", requireSignature: false, by: cli)
+            _ = try await keys.create(
+                name: "prod-am",
+                kind: .alertmanager,
+                keyHash: Secrets.hash("new"),
+                displayPrefix: "n",
+                requireSignature: false,
+                by: cli
+            )
             #expect(try await keys.list().count == 2)
         }
     }
@@ -167,17 +285,32 @@ let cli = AuditActor.commandLine(osUser: "tester")
             }
             var allowed: [Int64] = []
             for _ in 0..<3 {
-                guard case .allowed(let id) = try await begin("ann", "10.0.0.1") else { Issue.record("refused under the limit"); return }
+                guard case .allowed(let id) = try await begin("ann", "10.0.0.1") else {
+                    Issue.record("refused under the limit")
+                    return
+                }
                 allowed.append(id)
             }
-            guard case .limited(let until) = try await begin("ann", "10.0.0.9") else { Issue.record("a 4th attempt for ann passed"); return }
+            guard case .limited(let until) = try await begin("ann", "10.0.0.9") else {
+                Issue.record("a 4th attempt for ann passed")
+                return
+            }
             #expect(until > Date().addingTimeInterval(800) && until < Date().addingTimeInterval(901))
             // The address has three; one more from it for someone else passes, then it is full.
-            guard case .allowed = try await begin("bo", "10.0.0.1") else { Issue.record("refused bo under the limits"); return }
-            guard case .limited = try await begin("zed", "10.0.0.1") else { Issue.record("a 5th attempt from the address passed"); return }
+            guard case .allowed = try await begin("bo", "10.0.0.1") else {
+                Issue.record("refused bo under the limits")
+                return
+            }
+            guard case .limited = try await begin("zed", "10.0.0.1") else {
+                Issue.record("a 5th attempt from the address passed")
+                return
+            }
             // A success stops counting: ann may try once more.
             try await audit.loginSucceeded(attempt: allowed[0])
-            guard case .allowed = try await begin("ann", "10.0.0.2") else { Issue.record("a success still counted"); return }
+            guard case .allowed = try await begin("ann", "10.0.0.2") else {
+                Issue.record("a success still counted")
+                return
+            }
         }
     }
 
@@ -188,7 +321,12 @@ let cli = AuditActor.commandLine(osUser: "tester")
                 for n in 0..<40 {
                     group.addTask {
                         let gate = try await audit.beginLogin(
-                            username: "ann", address: "10.0.1.\(n)", window: .seconds(900), perAccount: 5, perAddress: 20)
+                            username: "ann",
+                            address: "10.0.1.\(n)",
+                            window: .seconds(900),
+                            perAccount: 5,
+                            perAddress: 20
+                        )
                         if case .allowed = gate { return true }
                         return false
                     }

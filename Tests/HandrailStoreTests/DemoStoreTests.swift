@@ -2,22 +2,57 @@ import Foundation
 import HandrailCore
 import HandrailStore
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct DemoHistoryTests {
     @Test func aYearOfDemoHistoryIsReproducibleAndLoads() async throws {
         try await TestDatabase.withMigrated { pool, _ in
             let dir = TestDatabase.checkoutRoot.appendingPathComponent("runbooks")
-            guard case .synced = try await RunbookDirectory.sync(dir, store: RunbookStore(pool: pool), by: "test") else { Issue.record("runbooks"); return }
-            let versions = try await RunbookStore(pool: pool).list().map { (id: $0.id, version: $0.version, runbook: $0.runbook) }.sorted { $0.id < $1.id }
-            let rotation = Rotation(name: "ml-platform", members: ["ana", "ben"], timeZone: "Europe/Berlin", shiftLength: ShiftLength(days: 7)!,
-                                    handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!, startDate: LocalDate("2025-01-06")!)
+            guard case .synced = try await RunbookDirectory.sync(dir, store: RunbookStore(pool: pool), by: "test") else {
+                Issue.record("runbooks")
+                return
+            }
+            let versions = try await RunbookStore(pool: pool).list().map { (id: $0.id, version: $0.version, runbook: $0.runbook) }.sorted {
+                $0.id < $1.id
+            }
+            let rotation = Rotation(
+                name: "ml-platform",
+                members: ["ana", "ben"],
+                timeZone: "Europe/Berlin",
+                shiftLength: ShiftLength(days: 7)!,
+                handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!,
+                startDate: LocalDate("2025-01-06")!
+            )
             let now = RFC3339.parse("2026-11-22T12:00:00Z")!
-            let a = DemoHistory.incidents(count: 300, seed: 7, now: now, runbooks: versions, rotations: ["ml-platform": rotation], responders: ["ana", "ben"])
-            let b = DemoHistory.incidents(count: 300, seed: 7, now: now, runbooks: versions, rotations: ["ml-platform": rotation], responders: ["ana", "ben"])
+            let a = DemoHistory.incidents(
+                count: 300,
+                seed: 7,
+                now: now,
+                runbooks: versions,
+                rotations: ["ml-platform": rotation],
+                responders: ["ana", "ben"]
+            )
+            let b = DemoHistory.incidents(
+                count: 300,
+                seed: 7,
+                now: now,
+                runbooks: versions,
+                rotations: ["ml-platform": rotation],
+                responders: ["ana", "ben"]
+            )
             #expect(a == b, "the same seed gives the same history")
-            #expect(a != DemoHistory.incidents(count: 300, seed: 8, now: now, runbooks: versions, rotations: ["ml-platform": rotation], responders: ["ana", "ben"]))
+            #expect(
+                a
+                    != DemoHistory.incidents(
+                        count: 300,
+                        seed: 8,
+                        now: now,
+                        runbooks: versions,
+                        rotations: ["ml-platform": rotation],
+                        responders: ["ana", "ben"]
+                    )
+            )
             #expect(a.allSatisfy { $0.openedAt <= now && $0.openedAt > now.addingTimeInterval(-366 * 86400) })
             // Owned by whoever was on call in the runbook's rotation when it opened.
             for i in a where i.rotation == "ml-platform" { #expect(i.owner == rotation.onCall(at: i.openedAt).user) }

@@ -1,8 +1,9 @@
 import Foundation
-@testable import HandrailStore
 import Postgres
-import Testing
 import TestSupport
+import Testing
+
+@testable import HandrailStore
 
 @Suite struct EmbeddedPostgresTests {
     @Test func createsListensOnSocketOnlyStopsAndReusesData() async throws {
@@ -48,7 +49,11 @@ import TestSupport
 
     @Test func missingServerProgramsSayWhatToInstallInOneLine() throws {
         do {
-            _ = try EmbeddedPostgres(dataDirectory: URL(fileURLWithPath: "/tmp/unused"), searchPath: "/nonexistent/bin", postgresqlRoot: "/nonexistent/lib")
+            _ = try EmbeddedPostgres(
+                dataDirectory: URL(fileURLWithPath: "/tmp/unused"),
+                searchPath: "/nonexistent/bin",
+                postgresqlRoot: "/nonexistent/lib"
+            )
             Issue.record("found PostgreSQL programs where there are none")
         } catch let failure as EmbeddedPostgres.Failure {
             #expect(failure.description.contains("apt-get install postgresql"))
@@ -64,11 +69,19 @@ import TestSupport
             let bin = root.appendingPathComponent("\(version)/bin")
             try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
             for tool in ["initdb", "pg_ctl"] {
-                _ = FileManager.default.createFile(atPath: bin.appendingPathComponent(tool).path, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+                _ = FileManager.default.createFile(
+                    atPath: bin.appendingPathComponent(tool).path,
+                    contents: Data("#!/bin/sh\n".utf8),
+                    attributes: [.posixPermissions: 0o755]
+                )
             }
         }
         // The newest version wins when PATH has none.
-        let cluster = try EmbeddedPostgres(dataDirectory: URL(fileURLWithPath: "/tmp/unused"), searchPath: "/nonexistent/bin", postgresqlRoot: root.path)
+        let cluster = try EmbeddedPostgres(
+            dataDirectory: URL(fileURLWithPath: "/tmp/unused"),
+            searchPath: "/nonexistent/bin",
+            postgresqlRoot: root.path
+        )
         #expect(cluster.binDirectory.path == root.appendingPathComponent("16/bin").path)
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
 import HandrailCore
-@testable import HandrailStore
 import Postgres
-import Testing
 import TestSupport
+import Testing
+
+@testable import HandrailStore
 
 /// A runbook owned by `owners`, matching `alertname`.
 private func ownedRunbook(_ pool: PostgresPool, id: String, alertname: String, owners: String) async throws -> RunbookCandidate {
@@ -29,9 +30,23 @@ private func ownedRunbook(_ pool: PostgresPool, id: String, alertname: String, o
 
 /// A lead, and the weekly ml-platform rotation with that lead as its only member.
 private func leadOnTheRotation(_ pool: PostgresPool, _ username: String) async throws -> User {
-    let lead = try await UserStore(pool: pool).create(username: username, displayName: username, email: nil, role: .lead, passwordHash: nil, mustChangePassword: false, by: .system)
-    let rotation = Rotation(name: "ml-platform", members: [username], timeZone: "UTC", shiftLength: ShiftLength(days: 7)!,
-                            handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!, startDate: LocalDate("2025-01-06")!)
+    let lead = try await UserStore(pool: pool).create(
+        username: username,
+        displayName: username,
+        email: nil,
+        role: .lead,
+        passwordHash: nil,
+        mustChangePassword: false,
+        by: .system
+    )
+    let rotation = Rotation(
+        name: "ml-platform",
+        members: [username],
+        timeZone: "UTC",
+        shiftLength: ShiftLength(days: 7)!,
+        handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!,
+        startDate: LocalDate("2025-01-06")!
+    )
     _ = try await RotationStore(pool: pool).save(rotation, create: true, by: .system)
     return lead
 }
@@ -46,7 +61,10 @@ private func leadOnTheRotation(_ pool: PostgresPool, _ username: String) async t
             let store = IngestStore(pool: pool)
             let runbooks = [mine, theirs]
             let a = try #require(try await deliver(store, am, [alert("a1", model: "ranker")], runbooks: runbooks).alerts.first?.incidentNumber)
-            let b = try #require(try await deliver(store, am, [alert("b1", model: "fraud"), alert("b2", model: "fraud")], runbooks: runbooks).alerts.first?.incidentNumber)
+            let b = try #require(
+                try await deliver(store, am, [alert("b1", model: "fraud"), alert("b2", model: "fraud")], runbooks: runbooks).alerts.first?
+                    .incidentNumber
+            )
             _ = try await deliver(store, am, [alert("c1", name: "GPUMemoryHigh")], runbooks: runbooks)
             _ = try await deliver(store, am, [alert("d1", name: "DiskFull")], runbooks: runbooks)
             _ = try await deliver(store, am, [alert("b1", model: "fraud")], runbooks: runbooks)  // a resend: noise
@@ -57,8 +75,14 @@ private func leadOnTheRotation(_ pool: PostgresPool, _ username: String) async t
             _ = try await incidents.markStep(number: a, step: 2, outcome: .skipped, note: "no data for last week", userID: ana.id, username: "ana")
             _ = try await incidents.transition(number: b, .resolve, note: nil, by: person)
             let decided = try await DecisionStore(pool: pool).record(
-                number: a, NewDecision(kind: .hold, target: DecisionTarget(model: "ranker"), rationale: "wait for the retrain"), by: (ana.id, "ana", .lead))
-            guard case .recorded = decided else { Issue.record("\(decided)"); return }
+                number: a,
+                NewDecision(kind: .hold, target: DecisionTarget(model: "ranker"), rationale: "wait for the retrain"),
+                by: (ana.id, "ana", .lead)
+            )
+            guard case .recorded = decided else {
+                Issue.record("\(decided)")
+                return
+            }
 
             let now = Date()
             let window = HandoffWindow(from: now.addingTimeInterval(-3600), to: now.addingTimeInterval(3600))
@@ -67,7 +91,11 @@ private func leadOnTheRotation(_ pool: PostgresPool, _ username: String) async t
             #expect(log.incidents.map(\.number) == [a, b], "the infra rotation's incident and the unrouted one are not ml-platform's")
             let first = try #require(log.incidents.first)
             #expect(first.owner == "ana" && first.state == "acknowledged")
-            #expect(first.gaps == [HandoffIncident.Gap(step: 2, title: "Compare with last week.", outcome: "skipped", note: "no data for last week", by: "ana")])
+            #expect(
+                first.gaps == [
+                    HandoffIncident.Gap(step: 2, title: "Compare with last week.", outcome: "skipped", note: "no data for last week", by: "ana")
+                ]
+            )
             #expect(first.nextStep == "Decide.")
             #expect(log.incidents[1].resolvedAt != nil && log.incidents[1].nextStep == nil)
             #expect(log.decisions.map(\.status) == ["awaiting_execution"])
@@ -112,21 +140,28 @@ private func leadOnTheRotation(_ pool: PostgresPool, _ username: String) async t
             let report = try await deliver(IngestStore(pool: pool), am, [alert("a1", model: "ranker")], runbooks: [runbook])
             let number = try #require(report.alerts.first?.incidentNumber)
             func decide(_ rationale: String, daysAgo: Int, supersedes: Int64? = nil) async throws -> Int64 {
-                try await scalar(pool, """
+                try await scalar(
+                    pool,
+                    """
                     INSERT INTO decisions (incident_id, kind, target_model, rationale, decided_by, decided_by_role, decided_at, verification_window, supersedes)
                     SELECT id, 'rollback', 'ranker', \(rationale), \(lena.id), 'lead', now() - make_interval(days => \(daysAgo)), 1800, \(supersedes)
                     FROM incidents WHERE number = \(number) RETURNING id
-                    """)
+                    """
+                )
             }
             let forgotten = try await decide("never executed", daysAgo: 400)
             let settled = try await decide("worked", daysAgo: 390)
-            try await pool.execute("""
+            try await pool.execute(
+                """
                 INSERT INTO decision_executions (decision_id, executed_by, executed_at) VALUES (\(settled), \(lena.id), now() - interval '389 days')
-                """)
-            try await pool.execute("""
+                """
+            )
+            try await pool.execute(
+                """
                 INSERT INTO decision_outcomes (decision_id, outcome, proposed, check_text, confirmed_by)
                 VALUES (\(settled), 'effective', 'effective', 'all alerts cleared', \(lena.id))
-                """)
+                """
+            )
             let replaced = try await decide("first thought", daysAgo: 380)
             let replacement = try await decide("second thought", daysAgo: 379, supersedes: replaced)
 
@@ -139,13 +174,17 @@ private func leadOnTheRotation(_ pool: PostgresPool, _ username: String) async t
 
             // Settling the rest (an outcome for one, a newer decision for the other) takes
             // them off the next handoff.
-            try await pool.execute("""
+            try await pool.execute(
+                """
                 INSERT INTO decision_executions (decision_id, executed_by, executed_at) VALUES (\(forgotten), \(lena.id), now() - interval '1 day')
-                """)
-            try await pool.execute("""
+                """
+            )
+            try await pool.execute(
+                """
                 INSERT INTO decision_outcomes (decision_id, outcome, proposed, check_text, confirmed_by, note)
                 VALUES (\(forgotten), 'reverted', 'effective', 'checked late', \(lena.id), 'rolled back again')
-                """)
+                """
+            )
             let latest = try await decide("third thought", daysAgo: 3, supersedes: replacement)
             let after = try #require(try await HandoffStore(pool: pool).collect(rotation: "ml-platform", window: week))
             #expect(after.decisions.map(\.id) == [latest])
@@ -165,11 +204,34 @@ private func leadOnTheRotation(_ pool: PostgresPool, _ username: String) async t
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let at = Date(timeIntervalSince1970: 1_763_283_600.25)
         var full = StoredHandoff(
-            id: 7, rotation: "ml-platform", from: at, to: at.addingTimeInterval(7 * 86400), generatedAt: at, generatedBy: "lena",
-            contentHash: "abc", incoming: "ben", acknowledgedBy: "ben", acknowledgedAt: at, markdown: "# Handoff \"x\"\n/ok", documentJSON: nil)
+            id: 7,
+            rotation: "ml-platform",
+            from: at,
+            to: at.addingTimeInterval(7 * 86400),
+            generatedAt: at,
+            generatedBy: "lena",
+            contentHash: "abc",
+            incoming: "ben",
+            acknowledgedBy: "ben",
+            acknowledgedAt: at,
+            markdown: "# Handoff \"x\"\n/ok",
+            documentJSON: nil
+        )
         #expect(full.jsonText() == String(decoding: try encoder.encode(full), as: UTF8.self))
-        let bare = StoredHandoff(id: 8, rotation: "r", from: at, to: at, generatedAt: at, generatedBy: "g", contentHash: "h",
-                                 incoming: nil, acknowledgedBy: nil, acknowledgedAt: nil, markdown: nil, documentJSON: nil)
+        let bare = StoredHandoff(
+            id: 8,
+            rotation: "r",
+            from: at,
+            to: at,
+            generatedAt: at,
+            generatedBy: "g",
+            contentHash: "h",
+            incoming: nil,
+            acknowledgedBy: nil,
+            acknowledgedAt: nil,
+            markdown: nil,
+            documentJSON: nil
+        )
         #expect(bare.jsonText() == String(decoding: try encoder.encode(bare), as: UTF8.self))
         full.documentJSON = #"{"quiet":true}"#
         let object = try #require(try JSONSerialization.jsonObject(with: Data(full.jsonText().utf8)) as? [String: Any])

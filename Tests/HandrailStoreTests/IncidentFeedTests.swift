@@ -3,8 +3,8 @@ import HandrailCore
 import HandrailStore
 import Logging
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// The live-update feed the pages' server-sent events read: one LISTEN connection, every
 /// change fanned out to every subscriber, gone when nobody listens.

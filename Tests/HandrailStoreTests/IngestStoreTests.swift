@@ -2,20 +2,38 @@ import Foundation
 import HandrailCore
 import HandrailStore
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// An integration key row to deliver as.
 func makeIntegration(_ pool: PostgresPool, name: String = "am", kind: IntegrationKind = .alertmanager) async throws -> Integration {
     let record = try await IntegrationKeyStore(pool: pool).create(
-        name: name, kind: kind, keyHash: Secrets.hash(name + UUID().uuidString), displayPrefix: "x", requireSignature: false, by: .system)
+        name: name,
+        kind: kind,
+        keyHash: Secrets.hash(name + UUID().uuidString),
+        displayPrefix: "x",
+        requireSignature: false,
+        by: .system
+    )
     return Integration(id: record.id, name: record.name, kind: kind, requireSignature: false)
 }
 
-func alert(_ fingerprint: String, _ status: AlertStatus = .firing, name: String = "FeatureDriftHigh", model: String = "ranker",
-           annotations: [String: String] = ["summary": "drift"], value: Double? = nil) -> NormalizedAlert {
-    NormalizedAlert(source: .alertmanager, fingerprint: fingerprint, status: status,
-                    labels: ["alertname": name, "model": model, "service": "reco"], annotations: annotations, value: value)
+func alert(
+    _ fingerprint: String,
+    _ status: AlertStatus = .firing,
+    name: String = "FeatureDriftHigh",
+    model: String = "ranker",
+    annotations: [String: String] = ["summary": "drift"],
+    value: Double? = nil
+) -> NormalizedAlert {
+    NormalizedAlert(
+        source: .alertmanager,
+        fingerprint: fingerprint,
+        status: status,
+        labels: ["alertname": name, "model": model, "service": "reco"],
+        annotations: annotations,
+        value: value
+    )
 }
 
 let driftRunbook = """
@@ -44,7 +62,8 @@ func syncedDrift(_ pool: PostgresPool, autoResolve: Bool = true) async throws ->
     return [RunbookCandidate(runbook: runbook, version: 1)]
 }
 
-func deliver(_ store: IngestStore, _ integration: Integration, _ alerts: [NormalizedAlert], runbooks: [RunbookCandidate]) async throws -> IngestReport {
+func deliver(_ store: IngestStore, _ integration: Integration, _ alerts: [NormalizedAlert], runbooks: [RunbookCandidate]) async throws -> IngestReport
+{
     try await store.ingest(Delivery(integration: integration, source: .alertmanager, alerts: alerts, runbooks: runbooks))
 }
 
@@ -63,11 +82,14 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
             #expect(report.alerts.map(\.result) == [.new, .new])
             #expect(report.openedIncidents.count == 1)
             #expect(Set(report.alerts.compactMap(\.incidentNumber)).count == 1)
-            let row = try await pool.query("SELECT runbook_id, runbook_version, runbook_reason, severity, state::text AS state, grouping_key FROM incidents")
+            let row = try await pool.query(
+                "SELECT runbook_id, runbook_version, runbook_reason, severity, state::text AS state, grouping_key FROM incidents"
+            )
             #expect(row.count == 1)
             #expect(try row[0].decode("runbook_id", as: String.self) == "model-drift")
             #expect(try row[0].decode("runbook_version", as: Int.self) == 1)
-            let reasonText: String = try row[0].decode("runbook_reason"); #expect(reasonText.contains("alertname=\"FeatureDriftHigh\""), "\(reasonText)")
+            let reasonText: String = try row[0].decode("runbook_reason")
+            #expect(reasonText.contains("alertname=\"FeatureDriftHigh\""), "\(reasonText)")
             #expect(try row[0].decode("severity", as: String.self) == "critical")
             #expect(try row[0].decode("state", as: String.self) == "triggered")
             #expect(try row[0].decode("grouping_key", as: String.self) == "alertname=\"FeatureDriftHigh\", model=\"ranker\"")
@@ -88,7 +110,9 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
             #expect(again.alerts.map(\.result) == [.repeat, .repeat])
             #expect(again.alerts.allSatisfy { $0.incident == .joined })
             let incidents: Int = try await scalar(pool, "SELECT count(*) FROM incidents")
-            let counts = try await pool.query("SELECT delivery_count FROM alerts ORDER BY fingerprint").map { try $0.decode("delivery_count", as: Int.self) }
+            let counts = try await pool.query("SELECT delivery_count FROM alerts ORDER BY fingerprint").map {
+                try $0.decode("delivery_count", as: Int.self)
+            }
             #expect(incidents == 1)
             #expect(counts == [2, 2])
             let events: Int = try await scalar(pool, "SELECT count(*) FROM incident_events")
@@ -111,10 +135,12 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
             await #expect(throws: IntegrationRevoked.self) {
                 try await store.recordRejected(integration: am, source: .alertmanager, requestID: "r1", error: "alerts: is required")
             }
-            let stored = try await pool.query("""
+            let stored = try await pool.query(
+                """
                 SELECT (SELECT count(*) FROM alerts) AS alerts, (SELECT sum(delivery_count) FROM alerts) AS deliveries,
                        (SELECT count(*) FROM alerts WHERE cleared_at IS NOT NULL) AS cleared, (SELECT count(*) FROM deliveries) AS logged
-                """)
+                """
+            )
             #expect(try stored[0].decode("alerts", as: Int.self) == 1)
             #expect(try stored[0].decode("deliveries", as: Int.self) == 1)
             #expect(try stored[0].decode("cleared", as: Int.self) == 0)
@@ -304,7 +330,14 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
 @Suite struct IncidentStoreTests {
     func responder(_ pool: PostgresPool) async throws -> User {
         try await UserStore(pool: pool).create(
-            username: "ada", displayName: "Ada", email: nil, role: .responder, passwordHash: nil, mustChangePassword: false, by: .system)
+            username: "ada",
+            displayName: "Ada",
+            email: nil,
+            role: .responder,
+            passwordHash: nil,
+            mustChangePassword: false,
+            by: .system
+        )
     }
 
     @Test func peopleMoveAnIncidentThroughItsLifeAndEveryStepIsLogged() async throws {
@@ -319,8 +352,12 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
             #expect(try await store.transition(number: number, .acknowledge, note: nil, by: actor) == .changed)
             #expect(try await store.transition(number: number, .acknowledge, note: nil, by: actor) == .refused(current: .acknowledged))
             #expect(try await store.markStep(number: number, step: 1, outcome: .done, note: nil, userID: ada.id, username: "ada") == .marked)
-            #expect(try await store.markStep(number: number, step: 2, outcome: .skipped, note: "no baseline", userID: ada.id, username: "ada") == .marked)
-            #expect(try await store.markStep(number: number, step: 3, outcome: .done, note: nil, userID: ada.id, username: "ada") == .noSuchStep(count: 2))
+            #expect(
+                try await store.markStep(number: number, step: 2, outcome: .skipped, note: "no baseline", userID: ada.id, username: "ada") == .marked
+            )
+            #expect(
+                try await store.markStep(number: number, step: 3, outcome: .done, note: nil, userID: ada.id, username: "ada") == .noSuchStep(count: 2)
+            )
             #expect(try await store.markStep(number: number, step: 1, outcome: .undone, note: nil, userID: ada.id, username: "ada") == .marked)
             #expect(try await store.markStep(number: number, step: 1, outcome: .undone, note: nil, userID: ada.id, username: "ada") == .nothingToUndo)
             #expect(try await store.addNote(number: number, text: "looking at the pipeline", by: actor))
@@ -336,9 +373,11 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
             #expect(detail.steps[1].by == "ada")
             #expect(detail.alerts.first?.clearedBy == "incident")
             #expect(detail.incident.openAlerts == 0)
-            #expect(detail.timeline.map(\.type) == [
-                "opened", "alert_added", "acknowledged", "step_marked", "step_marked", "step_marked", "note", "resolved",
-            ])
+            #expect(
+                detail.timeline.map(\.type) == [
+                    "opened", "alert_added", "acknowledged", "step_marked", "step_marked", "step_marked", "note", "resolved",
+                ]
+            )
             #expect(detail.timeline.last?.actor == "ada")
             #expect(detail.timeline.last?.data["note"] == .string("fixed upstream"))
             #expect(detail.timeline.first?.actorKind == "integration")
@@ -385,7 +424,12 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
             #expect(number == opened.alerts.first?.incidentNumber)
             #expect(try await store.acknowledgeAlert(integration: pd, dedupKey: "dk-1", requestID: nil) == nil)
             #expect(try await store.acknowledgeAlert(integration: pd, dedupKey: "nope", requestID: nil) == nil)
-            let touched = try await store.recordChange(integration: pd, summary: "deploy v2", data: .object(["summary": .string("deploy v2")]), requestID: nil)
+            let touched = try await store.recordChange(
+                integration: pd,
+                summary: "deploy v2",
+                data: .object(["summary": .string("deploy v2")]),
+                requestID: nil
+            )
             #expect(touched == [number!])
             _ = try await deliver(ingest, pd, [alert("dk-1", .resolved)], runbooks: [])
             let none = try await store.recordChange(integration: pd, summary: "deploy v3", data: .object([:]), requestID: nil)

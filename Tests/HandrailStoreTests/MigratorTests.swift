@@ -2,8 +2,8 @@ import Foundation
 import HandrailCore
 import HandrailStore
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct MigratorTests {
     /// A migrations folder of the test's own, removed afterwards.
@@ -38,7 +38,7 @@ import TestSupport
             let migrator = try Migrator(directory: TestDatabase.migrationsDirectory)
             // Separate pools stand for separate processes: separate sessions contend for the lock.
             let pools = (0..<4).map { _ in PostgresPool(conninfo: conninfo, maxConnections: 1) }
-            defer { pools.forEach { $0.close() } }
+            defer { for item in pools { item.close() } }
             let appliedCounts = try await withThrowingTaskGroup(of: Int.self) { group in
                 for pool in pools { group.addTask { try await migrator.migrate(pool).count } }
                 return try await group.reduce(into: [Int]()) { $0.append($1) }
@@ -55,7 +55,11 @@ import TestSupport
         try await withMigrationFiles(["0001-create-things.sql": "CREATE TABLE things (id int);"]) { dir in
             try await TestDatabase.withEmpty { pool, _ in
                 try await Migrator(directory: dir).migrate(pool)
-                try "CREATE TABLE things (id bigint);".write(to: dir.appendingPathComponent("0001-create-things.sql"), atomically: true, encoding: .utf8)
+                try "CREATE TABLE things (id bigint);".write(
+                    to: dir.appendingPathComponent("0001-create-things.sql"),
+                    atomically: true,
+                    encoding: .utf8
+                )
                 let edited = try Migrator(directory: dir)
                 do {
                     try await edited.migrate(pool)
@@ -85,7 +89,9 @@ import TestSupport
                     #expect(error.description.contains("0002-broken.sql"))
                     #expect(error.description.contains("nowhere"))
                 }
-                let tables = try await pool.query("SELECT to_regclass('a') IS NOT NULL AS a, to_regclass('b') IS NOT NULL AS b, to_regclass('c') IS NOT NULL AS c").first
+                let tables = try await pool.query(
+                    "SELECT to_regclass('a') IS NOT NULL AS a, to_regclass('b') IS NOT NULL AS b, to_regclass('c') IS NOT NULL AS c"
+                ).first
                 #expect(try tables?.decode("a", as: Bool.self) == true)
                 #expect(try tables?.decode("b", as: Bool.self) == false)
                 #expect(try tables?.decode("c", as: Bool.self) == false)
@@ -131,7 +137,9 @@ import TestSupport
     @Test func appendOnlyGuardRefusesUpdateAndDelete() async throws {
         try await TestDatabase.withMigrated { pool, _ in
             try await pool.execute("CREATE TABLE log (id serial, what text)")
-            try await pool.execute("CREATE TRIGGER log_append_only BEFORE UPDATE OR DELETE ON log FOR EACH ROW EXECUTE FUNCTION handrail_refuse_change()")
+            try await pool.execute(
+                "CREATE TRIGGER log_append_only BEFORE UPDATE OR DELETE ON log FOR EACH ROW EXECUTE FUNCTION handrail_refuse_change()"
+            )
             try await pool.execute("INSERT INTO log (what) VALUES (\("first"))")
             for statement: PostgresQuery in ["UPDATE log SET what = 'rewritten'", "DELETE FROM log"] {
                 do {
@@ -153,37 +161,51 @@ import TestSupport
         try await TestDatabase.withEmpty { pool, _ in
             let all = try Migrator(directory: TestDatabase.migrationsDirectory).migrations
             try await Migrator(migrations: all.filter { $0.version < 8 }).migrate(pool)
-            try await pool.execute("""
+            try await pool.execute(
+                """
                 INSERT INTO users (username, display_name, role) VALUES ('lena', 'Lena', 'lead')
-                """)
-            try await pool.execute("""
+                """
+            )
+            try await pool.execute(
+                """
                 INSERT INTO rotations (name, time_zone, shift_days, handoff_weekday, handoff_minute, start_date)
                 VALUES ('ml-platform', 'UTC', 7, 1, 540, '2026-01-05')
-                """)
-            try await pool.execute("""
+                """
+            )
+            try await pool.execute(
+                """
                 INSERT INTO handoffs (rotation_id, window_from, window_to, generated_by, content_hash, markdown, document)
                 SELECT r.id, '2026-11-09', '2026-11-16', u.id, 'hash', '# Handoff',
                        '{"rotation": "ml-platform", "stillOpen": [{"ref": "INC-1", "nextStep": "Look"}], "gapFree": true, "timeZone": "UTC"}'
                 FROM rotations r, users u
-                """)
-            try await pool.execute("""
+                """
+            )
+            try await pool.execute(
+                """
                 INSERT INTO incidents (number, title, severity, grouping_key, group_rule, labels, runbook_reason, auto_resolve, reopen_window)
                 VALUES (1, 'drift', 'warning', 'k', 'alertname', '{}', 'none matched', false, 0)
-                """)
+                """
+            )
             for rationale in ["open", "settled"] {
-                try await pool.execute("""
+                try await pool.execute(
+                    """
                     INSERT INTO decisions (incident_id, kind, target_model, rationale, decided_by, decided_by_role, verification_window)
                     SELECT i.id, 'rollback', 'ranker', \(rationale), u.id, 'lead', 1800 FROM incidents i, users u
-                    """)
+                    """
+                )
             }
-            try await pool.execute("""
+            try await pool.execute(
+                """
                 INSERT INTO decision_executions (decision_id, executed_by, executed_at)
                 SELECT d.id, d.decided_by, now() FROM decisions d WHERE rationale = 'settled'
-                """)
-            try await pool.execute("""
+                """
+            )
+            try await pool.execute(
+                """
                 INSERT INTO decision_outcomes (decision_id, outcome, proposed, check_text, confirmed_by)
                 SELECT d.id, 'effective', 'effective', 'cleared', d.decided_by FROM decisions d WHERE rationale = 'settled'
-                """)
+                """
+            )
 
             try await Migrator(migrations: all).migrate(pool)
             let stored = try #require(try await HandoffStore(pool: pool).find(rotation: "ml-platform", id: 1, content: true))
@@ -194,9 +216,11 @@ import TestSupport
             let lena: Int = try await scalar(pool, "SELECT id FROM users WHERE username = 'lena'")
             #expect(try await HandoffStore(pool: pool).acknowledge(rotation: "ml-platform", id: 1, by: lena) != .notFound)
             await #expect(throws: PostgresError.self) { try await pool.execute("UPDATE handoffs SET markdown = 'changed'") }
-            let unsettled: [String] = try await pool.query("""
+            let unsettled: [String] = try await pool.query(
+                """
                 SELECT d.rationale FROM decisions_unsettled u JOIN decisions d ON d.id = u.decision_id
-                """).map { try $0.decode("rationale") }
+                """
+            ).map { try $0.decode("rationale") }
             #expect(unsettled == ["open"])
         }
     }

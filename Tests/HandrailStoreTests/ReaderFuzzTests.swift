@@ -121,21 +121,45 @@ import Testing
     }
 
     @Test func alertmanagerAndGrafanaBodiesNeverTrapOrPassUnstorableAlerts() {
-        let problems = Self.fuzz("alertmanager", seed: Self.alertmanager, salt: 1, read: { try? AlertNormalizer.alertmanager($0) }) { Self.storable($0.alerts) }
-            + Self.fuzz("grafana", seed: Self.grafana, salt: 2, read: { try? AlertNormalizer.alertmanager($0, source: .grafana) }) { Self.storable($0.alerts) }
-        #expect(problems.isEmpty, "\(problems)")
+        let alertmanager = Self.fuzz(
+            "alertmanager",
+            seed: Self.alertmanager,
+            salt: 1,
+            read: { try? AlertNormalizer.alertmanager($0) },
+            check: { Self.storable($0.alerts) }
+        )
+        let grafana = Self.fuzz(
+            "grafana",
+            seed: Self.grafana,
+            salt: 2,
+            read: { try? AlertNormalizer.alertmanager($0, source: .grafana) },
+            check: { Self.storable($0.alerts) }
+        )
+        #expect((alertmanager + grafana).isEmpty, "\(alertmanager + grafana)")
     }
 
     @Test func genericBodiesNeverTrapOrPassUnstorableAlerts() {
-        let problems = Self.fuzz("generic", seed: Self.generic, salt: 3, read: { try? AlertNormalizer.generic($0) }) { Self.storable($0.alerts) }
+        let problems = Self.fuzz(
+            "generic",
+            seed: Self.generic,
+            salt: 3,
+            read: { try? AlertNormalizer.generic($0) },
+            check: { Self.storable($0.alerts) }
+        )
         #expect(problems.isEmpty, "\(problems)")
     }
 
     @Test func pagerDutyEventsNeverTrapOrPassUnstorableAlerts() {
-        let problems = Self.fuzz("pagerduty", seed: Self.pagerDuty, salt: 4, read: { try? PagerDutyEvent.parse($0) }) { event in
-            if event.dedupKey.utf8.contains(0) || event.dedupKey.count > AlertLimits.fingerprint { return "an unstorable dedup_key" }
-            return event.alert.flatMap { Self.storable([$0]) }
-        }
+        let problems = Self.fuzz(
+            "pagerduty",
+            seed: Self.pagerDuty,
+            salt: 4,
+            read: { try? PagerDutyEvent.parse($0) },
+            check: { event in
+                if event.dedupKey.utf8.contains(0) || event.dedupKey.count > AlertLimits.fingerprint { return "an unstorable dedup_key" }
+                return event.alert.flatMap { Self.storable([$0]) }
+            }
+        )
         #expect(problems.isEmpty, "\(problems)")
     }
 
@@ -143,11 +167,17 @@ import Testing
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let file = root.appendingPathComponent("runbooks/feature-drift.md")
         let text = try String(contentsOf: file, encoding: .utf8)
-        let problems = Self.fuzz("runbook", seed: text, salt: 5, read: { data -> Runbook? in
-            RunbookParser.parse(String(decoding: data, as: UTF8.self), path: "fuzz.md").runbook
-        }) { runbook in
-            runbook.steps.allSatisfy { $0.index > 0 } ? nil : "a step numbered below 1"
-        }
+        let problems = Self.fuzz(
+            "runbook",
+            seed: text,
+            salt: 5,
+            read: { data -> Runbook? in
+                RunbookParser.parse(String(decoding: data, as: UTF8.self), path: "fuzz.md").runbook
+            },
+            check: { runbook in
+                runbook.steps.allSatisfy { $0.index > 0 } ? nil : "a step numbered below 1"
+            }
+        )
         #expect(problems.isEmpty, "\(problems)")
     }
 }

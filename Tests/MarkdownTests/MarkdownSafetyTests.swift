@@ -22,8 +22,11 @@ import Testing
                 let value = rest[range.upperBound...].prefix { $0 != "\"" }
                 let compact = value.filter { !$0.isWhitespace && $0.asciiValue.map { $0 >= 0x20 } ?? true }
                 for scheme in schemes {
-                    #expect(!compact.hasPrefix(scheme + ":") && !compact.hasPrefix(scheme + "&#58;"),
-                            "\(input.debugDescription) rendered \(value)", sourceLocation: sourceLocation)
+                    #expect(
+                        !compact.hasPrefix(scheme + ":") && !compact.hasPrefix(scheme + "&#58;"),
+                        "\(input.debugDescription) rendered \(value)",
+                        sourceLocation: sourceLocation
+                    )
                 }
                 rest = rest[range.upperBound...]
             }
@@ -82,7 +85,9 @@ import Testing
     }
 
     @Test func ordinaryLinksAndTextSurvive() {
-        let html = Markdown.html("See [the dashboard](https://grafana.example/d/abc?x=1&y=2), [mail](mailto:oncall@example.com), [local](/incidents/INC-42) and `kubectl rollout undo`.")
+        let html = Markdown.html(
+            "See [the dashboard](https://grafana.example/d/abc?x=1&y=2), [mail](mailto:oncall@example.com), [local](/incidents/INC-42) and `kubectl rollout undo`."
+        )
         #expect(html.contains("href=\"https://grafana.example/d/abc?x=1&amp;y=2\""))
         #expect(html.contains("href=\"mailto:oncall@example.com\""))
         #expect(html.contains("href=\"/incidents/INC-42\""))

@@ -2,8 +2,8 @@ import Foundation
 import HandrailStore
 import Postgres
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct PostgresTransactionTests {
     struct Boom: Error {}
@@ -309,9 +309,10 @@ extension PostgresPoolTests {
             for _ in 0..<200 where !running {
                 try await Task.sleep(for: .milliseconds(25))
                 guard let pid = cancelled.withLock({ $0 }) else { continue }
-                running = try await pool.query(
-                    "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = \(pid) AND state = 'active' AND query LIKE '%pg_sleep%'"
-                )[0].decode("n", as: Int.self) == 1
+                running =
+                    try await pool.query(
+                        "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = \(pid) AND state = 'active' AND query LIKE '%pg_sleep%'"
+                    )[0].decode("n", as: Int.self) == 1
             }
             #expect(running)
             task.cancel()
@@ -358,7 +359,7 @@ actor Gate {
     }
     func open() {
         isOpen = true
-        waiters.forEach { $0.resume() }
+        for item in waiters { item.resume() }
         waiters.removeAll()
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct PostgresRoundTripTests {
     static let hostileStrings: [String] = [
@@ -28,9 +28,11 @@ import TestSupport
             try await pool.execute("CREATE TABLE users (id int)")
             for text in Self.hostileStrings {
                 let doc = try PostgresJSON(encoding: ["body": text])
-                let row = try #require(try await pool.query(
-                    "INSERT INTO notes (body, tags, doc) VALUES (\(text), \([text, "x", text]), \(doc)) RETURNING id, body, tags, doc"
-                ).first)
+                let row = try #require(
+                    try await pool.query(
+                        "INSERT INTO notes (body, tags, doc) VALUES (\(text), \([text, "x", text]), \(doc)) RETURNING id, body, tags, doc"
+                    ).first
+                )
                 #expect(try row.decode("body", as: String.self) == text)
                 #expect(try row.decode("tags", as: [String].self) == [text, "x", text])
                 #expect(try row.decode("doc", as: PostgresJSON.self).decode(as: [String: String].self) == ["body": text])
@@ -67,13 +69,17 @@ import TestSupport
         try await TestDatabase.withEmpty { pool, _ in
             let id = UUID()
             let when = Date(timeIntervalSince1970: 1_767_225_600.123456)  // 2026-01-01T00:00:00.123456Z
-            let row = try #require(try await pool.query("""
-                SELECT \(42)::int AS i, \(Int64.max)::bigint AS big, \(true) AS yes, \(false) AS no,
-                       \(id)::uuid AS id, \(when)::timestamptz AS at, \(2.5)::float8 AS ratio,
-                       '{"a": [1, 2]}'::jsonb AS doc, ARRAY['x', NULL]::text[] AS with_null,
-                       ARRAY[]::text[] AS empty, NULL::text AS nothing,
-                       '2026-03-29 01:30:00+02'::timestamptz AS offset_time
-                """).first)
+            let row = try #require(
+                try await pool.query(
+                    """
+                    SELECT \(42)::int AS i, \(Int64.max)::bigint AS big, \(true) AS yes, \(false) AS no,
+                           \(id)::uuid AS id, \(when)::timestamptz AS at, \(2.5)::float8 AS ratio,
+                           '{"a": [1, 2]}'::jsonb AS doc, ARRAY['x', NULL]::text[] AS with_null,
+                           ARRAY[]::text[] AS empty, NULL::text AS nothing,
+                           '2026-03-29 01:30:00+02'::timestamptz AS offset_time
+                    """
+                ).first
+            )
             #expect(try row.decode("i", as: Int.self) == 42)
             #expect(try row.decode("big", as: Int64.self) == .max)
             #expect(try row.decode("yes", as: Bool.self) == true)
@@ -130,9 +136,12 @@ import TestSupport
     }
 
     @Test func arrayLiteralsParseQuotingAndNull() throws {
-        #expect(try [String](postgresText: #"{a,"b c","d\"e","f\\g",NULL}"#.replacingOccurrences(of: "NULL", with: "\"NULL\"")) == ["a", "b c", "d\"e", "f\\g", "NULL"])
+        #expect(
+            try [String](postgresText: #"{a,"b c","d\"e","f\\g",NULL}"#.replacingOccurrences(of: "NULL", with: "\"NULL\"")) == [
+                "a", "b c", "d\"e", "f\\g", "NULL",
+            ]
+        )
         #expect(try [String?](postgresText: "{a,NULL,null}") == ["a", nil, nil])
         #expect(throws: PostgresError.self) { try [String](postgresText: "{{1,2},{3,4}}") }
     }
 }
-

@@ -29,14 +29,18 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
     /// Sends one request through the router and collects the whole response.
     /// - Parameter from: the peer address the server sees (`nil`: none, as from nowhere).
     public func execute(
-        _ uri: String, method: HTTPRequest.Method = .get, headers: HTTPFields = [:], body: ByteBuffer? = nil,
+        _ uri: String,
+        method: HTTPRequest.Method = .get,
+        headers: HTTPFields = [:],
+        body: ByteBuffer? = nil,
         from peer: SocketAddress? = nil
     ) async throws -> TestResponse {
         var headers = headers
         if let body { headers[.contentLength] = String(body.readableBytes) }
         let request = Request(
             head: HTTPRequest(method: method, scheme: "http", authority: "localhost", path: uri, headerFields: headers),
-            body: RequestBody(buffer: body ?? ByteBuffer()))
+            body: RequestBody(buffer: body ?? ByteBuffer())
+        )
         let channel = EmbeddedChannel()
         if let peer { try await channel.connect(to: peer).get() }
         let context = Responder.Context(source: .init(channel: channel, logger: logger))
@@ -70,7 +74,8 @@ extension ApplicationProtocol {
         let client = RouterTestClient(responder: try await responder, logger: logger)
         let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
         let serviceGroup = ServiceGroup(
-            configuration: .init(services: services + [StartedSignal(continuation: startedContinuation)], logger: logger))
+            configuration: .init(services: services + [StartedSignal(continuation: startedContinuation)], logger: logger)
+        )
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await serviceGroup.run() }
             for await _ in started {}

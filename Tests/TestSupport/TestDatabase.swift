@@ -1,7 +1,7 @@
 public import Foundation
+import HandrailCore
 public import HandrailStore
 public import Postgres
-import HandrailCore
 
 /// Fresh databases for tests, cloned from a migrated template.
 ///
@@ -15,7 +15,8 @@ public enum TestDatabase {
     public static let migrationsDirectory = checkoutRoot.appendingPathComponent("migrations")
 
     public struct NotConfigured: Error, CustomStringConvertible {
-        public let description = "HANDRAIL_TEST_DATABASE_URL is not set: database tests need a PostgreSQL; run them with script/test, which starts one"
+        public let description =
+            "HANDRAIL_TEST_DATABASE_URL is not set: database tests need a PostgreSQL; run them with script/test, which starts one"
     }
 
     /// The administrative connection string (to the `postgres` database).

@@ -1,6 +1,6 @@
 import Foundation
-public import HandrailCore
 import HTTPTypes
+public import HandrailCore
 import HandrailStore
 public import Hummingbird
 import Synchronization
@@ -36,7 +36,11 @@ struct Routes {
     ///     the route stores goes through statements that check the key is still live
     ///     (`IngestStore`). Only for such routes.
     func on<Output: ResponseGenerator>(
-        _ method: HTTPRequest.Method, _ path: String, _ access: Access, beforePasswordChange: Bool = false, cachedKey: Bool = false,
+        _ method: HTTPRequest.Method,
+        _ path: String,
+        _ access: Access,
+        beforePasswordChange: Bool = false,
+        cachedKey: Bool = false,
         use handler: @escaping @Sendable (Request, HandrailRequestContext) async throws -> Output
     ) {
         // Keyed as the router spells the path (`/api/v1/tokens/{id}`), so a walk over
@@ -63,7 +67,10 @@ struct AccessMiddleware: RouterMiddleware {
         let proxies = auth.settings.believedProxies
         if !proxies.isEmpty {
             context.clientAddress = ForwardedFor.client(
-                peer: context.clientAddress, header: request.headers[values: Self.forwardedFor], trusted: proxies)
+                peer: context.clientAddress,
+                header: request.headers[values: Self.forwardedFor],
+                trusted: proxies
+            )
         }
         if access != .everyone || request.headers[.authorization] != nil || request.cookies[AuthService.sessionCookie] != nil {
             (context.principal, context.sessionToken) = try await auth.authenticate(request, cachedKey: cachedKey)
@@ -84,10 +91,16 @@ struct AccessMiddleware: RouterMiddleware {
                 throw Self.authenticationRequired
             }
             let next = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
-            return Response(status: .seeOther, headers: [.location: "/login?next=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")])
+            return Response(
+                status: .seeOther,
+                headers: [.location: "/login?next=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")]
+            )
         case .forbidden:
-            throw APIError(.forbidden, context.principal?.user == nil && context.principal != nil
-                ? "integration keys can only deliver alerts" : "your role does not allow this")
+            throw APIError(
+                .forbidden,
+                context.principal?.user == nil && context.principal != nil
+                    ? "integration keys can only deliver alerts" : "your role does not allow this"
+            )
         }
         if case .integration(let integration) = context.principal, integration.requireSignature {
             try await Self.checkSignature(&request, integration: integration)
@@ -103,7 +116,11 @@ struct AccessMiddleware: RouterMiddleware {
     }
 
     /// What a request without live credentials gets from the API.
-    static let authenticationRequired = APIError(.unauthorized, "authentication required: a Bearer token, or sign in", headers: [.wwwAuthenticate: "Bearer"])
+    static let authenticationRequired = APIError(
+        .unauthorized,
+        "authentication required: a Bearer token, or sign in",
+        headers: [.wwwAuthenticate: "Bearer"]
+    )
 
     /// API paths and non-HTML clients get JSON errors; pages get redirects.
     static func wantsJSON(_ request: Request) -> Bool {
@@ -138,17 +155,33 @@ struct AccessMiddleware: RouterMiddleware {
         let timestamp = WebhookSignature.timestampHeaders.compactMap { headers[HTTPField.Name($0)!] }.first
         if integration.requireTimestamp, timestamp == nil {
             throw APIError(
-                .unauthorized, "integration \(integration.name.debugDescription) requires a signed timestamp (\(WebhookSignature.timestampHeaders[0]))",
-                field: WebhookSignature.timestampHeaders[0])
+                .unauthorized,
+                "integration \(integration.name.debugDescription) requires a signed timestamp (\(WebhookSignature.timestampHeaders[0]))",
+                field: WebhookSignature.timestampHeaders[0]
+            )
         }
         switch WebhookSignature.verify(
-            body: body.readableBytesView, signature: request.headers[HTTPField.Name(WebhookSignature.signatureHeader)!],
-            timestamp: timestamp, secret: key, now: Date())
+            body: body.readableBytesView,
+            signature: request.headers[HTTPField.Name(WebhookSignature.signatureHeader)!],
+            timestamp: timestamp,
+            secret: key,
+            now: Date()
+        )
         {
         case .valid: return
-        case .missing: throw APIError(.unauthorized, "this integration requires the \(WebhookSignature.signatureHeader) header", field: WebhookSignature.signatureHeader)
+        case .missing:
+            throw APIError(
+                .unauthorized,
+                "this integration requires the \(WebhookSignature.signatureHeader) header",
+                field: WebhookSignature.signatureHeader
+            )
         case .mismatch: throw APIError(.unauthorized, "the signature does not match the body", field: WebhookSignature.signatureHeader)
-        case .stale: throw APIError(.unauthorized, "the signature's timestamp is more than five minutes away from now (a replay?)", field: "X-Grafana-Alerting-Signature-Timestamp")
+        case .stale:
+            throw APIError(
+                .unauthorized,
+                "the signature's timestamp is more than five minutes away from now (a replay?)",
+                field: "X-Grafana-Alerting-Signature-Timestamp"
+            )
         }
     }
 

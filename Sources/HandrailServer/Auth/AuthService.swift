@@ -1,7 +1,7 @@
 import Foundation
+import HTTPTypes
 public import HandrailCore
 import HandrailStore
-import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -91,11 +91,11 @@ struct AuthService: Sendable {
         func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
         let bytes = header.utf8
         guard let start = bytes.firstIndex(where: { !isSpace($0) }),
-              let gap = bytes[start...].firstIndex(where: isSpace),
-              bytes.distance(from: start, to: gap) == 6,
-              zip(bytes[start..<gap], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }),
-              let first = bytes[gap...].firstIndex(where: { !isSpace($0) }),
-              let last = bytes.lastIndex(where: { !isSpace($0) })
+            let gap = bytes[start...].firstIndex(where: isSpace),
+            bytes.distance(from: start, to: gap) == 6,
+            zip(bytes[start..<gap], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }),
+            let first = bytes[gap...].firstIndex(where: { !isSpace($0) }),
+            let last = bytes.lastIndex(where: { !isSpace($0) })
         else { return nil }
         return String(header[first...last])
     }
@@ -116,8 +116,12 @@ struct AuthService: Sendable {
         let username = String(rawUsername.trimmingCharacters(in: .whitespaces).lowercased().unicodeScalars.filter { $0 != "\0" }.prefix(100))
         let attempt: Int64
         switch try await audit.beginLogin(
-            username: username, address: address, window: settings.loginWindow,
-            perAccount: settings.loginFailuresPerAccount, perAddress: settings.loginFailuresPerAddress)
+            username: username,
+            address: address,
+            window: settings.loginWindow,
+            perAccount: settings.loginFailuresPerAccount,
+            perAddress: settings.loginFailuresPerAddress
+        )
         {
         case .limited(let until): return .limited(retryAfter: max(1, Int(until.timeIntervalSinceNow.rounded(.up))))
         case .allowed(let id): attempt = id
@@ -127,14 +131,23 @@ struct AuthService: Sendable {
         let valid = await Self.offThread { hasher.verify(password, hash: account?.passwordHash) }
         guard valid, let user = account?.user else {
             try await audit.record(
-                "login.failed", target: username, detail: ["username": username],
-                by: AuditActor(userID: nil, name: "anonymous", remoteAddress: address))
+                "login.failed",
+                target: username,
+                detail: ["username": username],
+                by: AuditActor(userID: nil, name: "anonymous", remoteAddress: address)
+            )
             return .rejected
         }
         try await audit.loginSucceeded(attempt: attempt)
         let session = Secrets.newSessionToken()
         let expires = Date().addingTimeInterval(Double(settings.sessionLifetime.components.seconds))
-        try await sessions.create(user: user, tokenHash: Secrets.hash(session), expiresAt: expires, userAgent: userAgent, by: .user(user, from: address))
+        try await sessions.create(
+            user: user,
+            tokenHash: Secrets.hash(session),
+            expiresAt: expires,
+            userAgent: userAgent,
+            by: .user(user, from: address)
+        )
         return .signedIn(user, session: session)
     }
 
@@ -160,8 +173,14 @@ struct AuthService: Sendable {
     /// The session cookie: HttpOnly, SameSite=Lax, Secure behind a TLS proxy.
     func sessionCookie(_ value: String) -> Cookie {
         Cookie(
-            name: Self.sessionCookie, value: value, maxAge: Int(settings.sessionLifetime.components.seconds), path: "/",
-            secure: settings.behindTLSProxy, httpOnly: true, sameSite: .lax)
+            name: Self.sessionCookie,
+            value: value,
+            maxAge: Int(settings.sessionLifetime.components.seconds),
+            path: "/",
+            secure: settings.behindTLSProxy,
+            httpOnly: true,
+            sameSite: .lax
+        )
     }
 
     func expiredCookie(_ name: String, path: String = "/") -> Cookie {

@@ -18,8 +18,12 @@ struct AdminPages {
             let f = try await WebController.form(request)
             return try await WebController.answer({ try await users(context, error: $0, status: $1) }) {
                 let input = AccessController.NewUser(
-                    username: (f["username"] ?? "").trimmingCharacters(in: .whitespaces), role: f["role"] ?? "",
-                    displayName: Self.nonEmpty(f["display_name"]), email: Self.nonEmpty(f["email"]), password: nil)
+                    username: (f["username"] ?? "").trimmingCharacters(in: .whitespaces),
+                    role: f["role"] ?? "",
+                    displayName: Self.nonEmpty(f["display_name"]),
+                    email: Self.nonEmpty(f["email"]),
+                    password: nil
+                )
                 let created = try await access.createUser(input, context)
                 return try await users(context, secret: ("One-time password for \(created.user.username)", created.password ?? ""))
             }
@@ -42,7 +46,11 @@ struct AdminPages {
         routes.on(.post, "/admin/integrations", .role(.admin)) { request, context in
             let f = try await WebController.form(request)
             return try await WebController.answer({ try await integrations(context, error: $0, status: $1) }) {
-                let input = AccessController.NewIntegration(name: f["name"] ?? "", kind: f["kind"] ?? "", requireSignature: f["require_signature"] == "true")
+                let input = AccessController.NewIntegration(
+                    name: f["name"] ?? "",
+                    kind: f["kind"] ?? "",
+                    requireSignature: f["require_signature"] == "true"
+                )
                 let created = try await access.createIntegration(input, context)
                 return try await integrations(context, secret: ("Integration key for \(created.name)", created.key ?? ""))
             }
@@ -63,10 +71,14 @@ struct AdminPages {
                     "address": e.remoteAddress ?? "",
                 ]
             }
-            return try pages.render("admin-audit.html", [
-                "title": "Audit log", "nav_admin": true, "entries": rows,
-                "older": entries.count == 100 ? entries.last.map { "/admin/audit?before=\($0.id)" } as Any : NSNull(),
-            ], context: context)
+            return try pages.render(
+                "admin-audit.html",
+                [
+                    "title": "Audit log", "nav_admin": true, "entries": rows,
+                    "older": entries.count == 100 ? entries.last.map { "/admin/audit?before=\($0.id)" } as Any : NSNull(),
+                ],
+                context: context
+            )
         }
         routes.on(.get, "/account/tokens", .role(.viewer)) { _, context in try await tokens(context) }
         routes.on(.post, "/account/tokens", .role(.viewer)) { request, context in
@@ -94,7 +106,12 @@ struct AdminPages {
         return t
     }
 
-    func users(_ context: HandrailRequestContext, secret: (String, String)? = nil, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+    func users(
+        _ context: HandrailRequestContext,
+        secret: (String, String)? = nil,
+        error: String? = nil,
+        status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
         let me = context.user?.username
         let list: [[String: Any]] = try await auth.users.list().map { u in
             [
@@ -103,13 +120,24 @@ struct AdminPages {
                 "roles": Role.allCases.map { ["value": $0.rawValue, "selected": $0 == u.role] },
             ]
         }
-        return try pages.render("admin-users.html", status: status, [
-            "title": "People", "nav_admin": true, "users": list, "roles": Role.allCases.map { ["value": $0.rawValue, "selected": $0 == .responder] },
-            "secret": secret.map { ["label": $0.0, "value": $0.1] } as Any, "error": error as Any,
-        ], context: context)
+        return try pages.render(
+            "admin-users.html",
+            status: status,
+            [
+                "title": "People", "nav_admin": true, "users": list,
+                "roles": Role.allCases.map { ["value": $0.rawValue, "selected": $0 == .responder] },
+                "secret": secret.map { ["label": $0.0, "value": $0.1] } as Any, "error": error as Any,
+            ],
+            context: context
+        )
     }
 
-    func integrations(_ context: HandrailRequestContext, secret: (String, String)? = nil, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+    func integrations(
+        _ context: HandrailRequestContext,
+        secret: (String, String)? = nil,
+        error: String? = nil,
+        status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
         let list: [[String: Any]] = try await auth.integrations.list().map { k in
             [
                 "name": k.name, "kind": k.kind.rawValue, "prefix": k.displayPrefix, "signed": k.requireSignature,
@@ -117,13 +145,23 @@ struct AdminPages {
                 "revoked": k.revokedAt.map(WebController.time) as Any,
             ]
         }
-        return try pages.render("admin-integrations.html", status: status, [
-            "title": "Integration keys", "nav_admin": true, "integrations": list, "kinds": IntegrationKind.allCases.map(\.rawValue),
-            "secret": secret.map { ["label": $0.0, "value": $0.1] } as Any, "error": error as Any,
-        ], context: context)
+        return try pages.render(
+            "admin-integrations.html",
+            status: status,
+            [
+                "title": "Integration keys", "nav_admin": true, "integrations": list, "kinds": IntegrationKind.allCases.map(\.rawValue),
+                "secret": secret.map { ["label": $0.0, "value": $0.1] } as Any, "error": error as Any,
+            ],
+            context: context
+        )
     }
 
-    func tokens(_ context: HandrailRequestContext, secret: (String, String)? = nil, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+    func tokens(
+        _ context: HandrailRequestContext,
+        secret: (String, String)? = nil,
+        error: String? = nil,
+        status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
         guard let user = context.user else { throw APIError(.unauthorized, "sign in first") }
         let list: [[String: Any]] = try await auth.tokens.list(userID: user.id).map { t in
             [
@@ -132,9 +170,14 @@ struct AdminPages {
                 "revoked": t.revokedAt.map(WebController.time) as Any,
             ]
         }
-        return try pages.render("account-tokens.html", status: status, [
-            "title": "Your API tokens", "tokens": list, "nav_admin": user.role >= .admin,
-            "secret": secret.map { ["label": $0.0, "value": $0.1] } as Any, "error": error as Any,
-        ], context: context)
+        return try pages.render(
+            "account-tokens.html",
+            status: status,
+            [
+                "title": "Your API tokens", "tokens": list, "nav_admin": user.role >= .admin,
+                "secret": secret.map { ["label": $0.0, "value": $0.1] } as Any, "error": error as Any,
+            ],
+            context: context
+        )
     }
 }

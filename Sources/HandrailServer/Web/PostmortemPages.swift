@@ -23,13 +23,20 @@ struct PostmortemPages {
             let wanted = request.uri.queryParameters.get("state").flatMap(PostmortemState.init(rawValue:))
             let list = try await controller.store.list(state: wanted)
             let items: [[String: Any]] = list.map { p in
-                ["incident": p.incident, "number": IncidentRef.number(p.incident) ?? 0, "title": p.title, "state": p.state.rawValue, "state_label": Self.label(p.state)]
+                [
+                    "incident": p.incident, "number": IncidentRef.number(p.incident) ?? 0, "title": p.title, "state": p.state.rawValue,
+                    "state_label": Self.label(p.state),
+                ]
             }
             let states: [[String: Any]] = PostmortemState.allCases.map { ["value": $0.rawValue, "label": Self.label($0), "current": $0 == wanted] }
-            return try web.pages.render("postmortems.html", [
-                "title": "Postmortems", "nav_postmortems": true, "postmortems": items, "states": states, "all": wanted == nil,
-                "filter": wanted.map(Self.label) as Any,
-            ], context: context)
+            return try web.pages.render(
+                "postmortems.html",
+                [
+                    "title": "Postmortems", "nav_postmortems": true, "postmortems": items, "states": states, "all": wanted == nil,
+                    "filter": wanted.map(Self.label) as Any,
+                ],
+                context: context
+            )
         }
         let base = "/incidents/:ref/postmortem"
         routes.on(.get, base, .role(.viewer)) { _, context in try await page(try IncidentController.number(context), context) }
@@ -60,21 +67,31 @@ struct PostmortemPages {
             let number = try IncidentController.number(context)
             return try await act(number, context, anchor: "facts") {
                 guard let facts = try await controller.generator.facts(number: number) else { throw IncidentController.notFound(number) }
-                try PostmortemController.check(try await controller.store.regenerate(number: number, factsJSON: try PostmortemController.json(facts)), number, "regenerate")
+                try PostmortemController.check(
+                    try await controller.store.regenerate(number: number, factsJSON: try PostmortemController.json(facts)),
+                    number,
+                    "regenerate"
+                )
             }
         }
         routes.on(.post, "\(base)/action-items", .role(.responder)) { request, context in
             let number = try IncidentController.number(context)
             let f = try await WebController.form(request)
             return try await act(number, context, anchor: "action-items") {
-                try await controller.addActionItem(number, .init(title: f["title"] ?? "", owner: f["owner"] ?? "", dueDate: f["due_date"] ?? ""), context)
+                try await controller.addActionItem(
+                    number,
+                    .init(title: f["title"] ?? "", owner: f["owner"] ?? "", dueDate: f["due_date"] ?? ""),
+                    context
+                )
             }
         }
         routes.on(.post, "\(base)/action-items/:id", .role(.responder)) { request, context in
             let number = try IncidentController.number(context)
             guard let id = context.parameters.get("id", as: Int64.self) else { throw APIError(.badRequest, "must be an action item id", field: "id") }
             let f = try await WebController.form(request)
-            return try await act(number, context, anchor: "action-items") { try await controller.setActionItem(number, id, status: f["status"] ?? "") }
+            return try await act(number, context, anchor: "action-items") {
+                try await controller.setActionItem(number, id, status: f["status"] ?? "")
+            }
         }
     }
 
@@ -88,10 +105,13 @@ struct PostmortemPages {
     }
 
     func act(_ number: Int64, _ context: HandrailRequestContext, anchor: String, _ work: () async throws -> Void) async throws -> Response {
-        try await WebController.answer({ try await page(number, context, error: $0, status: $1) }) {
-            try await work()
-            return Response(status: .seeOther, headers: [.location: "/incidents/\(number)/postmortem#\(anchor)"])
-        }
+        try await WebController.answer(
+            { try await page(number, context, error: $0, status: $1) },
+            {
+                try await work()
+                return Response(status: .seeOther, headers: [.location: "/incidents/\(number)/postmortem#\(anchor)"])
+            }
+        )
     }
 
     func page(_ number: Int64, _ context: HandrailRequestContext, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
@@ -118,12 +138,15 @@ struct PostmortemPages {
                 "statuses": ["open", "done", "dropped"].map { ["value": $0, "selected": $0 == a.status] },
             ]
         }
-        let next = PostmortemController.reviewSteps.first { PostmortemState.allCases.firstIndex(of: $0.state) == (PostmortemState.allCases.firstIndex(of: stored.state) ?? 0) + 1 }
+        let next = PostmortemController.reviewSteps.first {
+            PostmortemState.allCases.firstIndex(of: $0.state) == (PostmortemState.allCases.firstIndex(of: stored.state) ?? 0) + 1
+        }
         var review: [String] = ["Draft generated by \(stored.createdBy) (facts of \(WebController.time(stored.factsGeneratedAt)))."]
         if let by = stored.submittedBy, let at = stored.submittedAt { review.append("Submitted for review by \(by) at \(WebController.time(at)).") }
         if let by = stored.approvedBy, let at = stored.approvedAt { review.append("Approved by \(by) at \(WebController.time(at)).") }
         if let by = stored.publishedBy, let at = stored.publishedAt { review.append("Published by \(by) at \(WebController.time(at)).") }
-        let people = editable ? try await web.users.list().filter { !$0.disabled }.map { ["username": $0.username, "display_name": $0.displayName] } : []
+        let people =
+            editable ? try await web.users.list().filter { !$0.disabled }.map { ["username": $0.username, "display_name": $0.displayName] } : []
         var values: [String: Any] = [
             "title": "Postmortem \(stored.incident)", "nav_postmortems": true,
             "number": number, "ref": stored.incident, "incident_title": document.title,
@@ -131,8 +154,10 @@ struct PostmortemPages {
             "document_html": Markdown.html(markdown), "sections": sections, "editable": editable,
             "action_items": items, "has_action_items": !items.isEmpty, "people": people,
             "review": review.map { ["line": $0] },
-            "next_step": next.flatMap { s in role >= s.role ? ["action": s.action, "label": Self.actionLabel(s.action)] as [String: Any] : nil } as Any,
-            "next_waits": next.flatMap { s in role < s.role ? "\(Self.actionLabel(s.action)) needs the \(s.role.rawValue) role or higher." : nil } as Any,
+            "next_step": next.flatMap { s in role >= s.role ? ["action": s.action, "label": Self.actionLabel(s.action)] as [String: Any] : nil }
+                as Any,
+            "next_waits": next.flatMap { s in role < s.role ? "\(Self.actionLabel(s.action)) needs the \(s.role.rawValue) role or higher." : nil }
+                as Any,
         ]
         if let error { values["error"] = error }
         return try web.pages.render("postmortem.html", status: status, values, context: context)

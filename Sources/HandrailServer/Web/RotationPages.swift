@@ -49,8 +49,10 @@ struct RotationPages {
             }
             let file = "handoff-\(name)-\(id).md".filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }
             return Response(
-                status: .ok, headers: [.contentType: "text/markdown; charset=utf-8", .contentDisposition: "attachment; filename=\"\(file)\""],
-                body: .init(byteBuffer: ByteBuffer(string: markdown)))
+                status: .ok,
+                headers: [.contentType: "text/markdown; charset=utf-8", .contentDisposition: "attachment; filename=\"\(file)\""],
+                body: .init(byteBuffer: ByteBuffer(string: markdown))
+            )
         }
         routes.on(.post, "/rotations/:name/handoffs/:id/acknowledge", .role(.responder)) { _, context in
             let (name, id) = try HandoffController.ids(context)
@@ -100,15 +102,25 @@ struct RotationPages {
         return try web.pages.render("rotation.html", status: status, values, context: context)
     }
 
-    func handoffPage(_ name: String, _ id: Int64, _ context: HandrailRequestContext, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
-        guard let h = try await handoffs.store.find(rotation: name, id: id, content: true), let markdown = h.markdown else { throw HandoffController.notFound(name, id) }
+    func handoffPage(
+        _ name: String,
+        _ id: Int64,
+        _ context: HandrailRequestContext,
+        error: String? = nil,
+        status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
+        guard let h = try await handoffs.store.find(rotation: name, id: id, content: true), let markdown = h.markdown else {
+            throw HandoffController.notFound(name, id)
+        }
         let user = context.user
         let mayAcknowledge = user.map { h.acknowledgedBy == nil && (h.incoming == $0.username || $0.role >= .lead) } ?? false
         var values: [String: Any] = [
             "title": "Handoff \(name) #\(id)", "nav_rotations": true, "name": name, "path": Self.path(name), "id": id,
-            "from": WebController.time(h.from), "to": WebController.time(h.to), "generated_by": h.generatedBy, "generated_at": WebController.time(h.generatedAt),
+            "from": WebController.time(h.from), "to": WebController.time(h.to), "generated_by": h.generatedBy,
+            "generated_at": WebController.time(h.generatedAt),
             "incoming": h.incoming ?? "nobody", "content_hash": h.contentHash,
-            "acknowledged": h.acknowledgedBy.map { "Acknowledged by \($0)" + (h.acknowledgedAt.map { " at \(WebController.time($0))" } ?? "") + "." } as Any,
+            "acknowledged": h.acknowledgedBy.map { "Acknowledged by \($0)" + (h.acknowledgedAt.map { " at \(WebController.time($0))" } ?? "") + "." }
+                as Any,
             "can_acknowledge": mayAcknowledge, "html": Markdown.html(markdown),
         ]
         if let error { values["error"] = error }

@@ -62,11 +62,15 @@ struct WebController {
         recent.limit = 10
         let resolved = try await store.list(recent)
         let now = Date()
-        return try pages.render("now.html", [
-            "title": "Now", "nav_now": true, "live": "/live?since=\(watermark)",
-            "open": open.map { row($0, me: me, now: now) }, "open_count": open.count,
-            "resolved": resolved.map { row($0, me: me, now: now) },
-        ], context: context)
+        return try pages.render(
+            "now.html",
+            [
+                "title": "Now", "nav_now": true, "live": "/live?since=\(watermark)",
+                "open": open.map { row($0, me: me, now: now) }, "open_count": open.count,
+                "resolved": resolved.map { row($0, me: me, now: now) },
+            ],
+            context: context
+        )
     }
 
     static func rank(_ s: Severity) -> Int {
@@ -99,17 +103,27 @@ struct WebController {
         filter.limit = 50
         let page = try await store.list(filter)
         let (me, now) = (context.user?.username, Date())
-        return try pages.render("incidents.html", [
-            "title": "Incidents", "nav_incidents": true,
-            "incidents": page.map { row($0, me: me, now: now) },
-            "states": IncidentState.allCases.map { ["value": $0.rawValue, "selected": $0.rawValue == state] },
-            "next": page.count == filter.limit ? page.last.map { "/incidents?before=\($0.number)" + (state.map { "&state=\($0)" } ?? "") } as Any : NSNull(),
-        ], context: context)
+        return try pages.render(
+            "incidents.html",
+            [
+                "title": "Incidents", "nav_incidents": true,
+                "incidents": page.map { row($0, me: me, now: now) },
+                "states": IncidentState.allCases.map { ["value": $0.rawValue, "selected": $0.rawValue == state] },
+                "next": page.count == filter.limit
+                    ? page.last.map { "/incidents?before=\($0.number)" + (state.map { "&state=\($0)" } ?? "") } as Any : NSNull(),
+            ],
+            context: context
+        )
     }
 
     // MARK: - Incident page
 
-    func incidentPage(_ number: Int64, _ context: HandrailRequestContext, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+    func incidentPage(
+        _ number: Int64,
+        _ context: HandrailRequestContext,
+        error: String? = nil,
+        status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
         let watermark = try await store.newestEventID()
         guard let d = try await store.detail(number: number) else { throw IncidentController.notFound(number) }
         let decisionList = try await decisions.store.list(number: number) ?? []
@@ -127,13 +141,18 @@ struct WebController {
             let holder = d.roles.first { $0.role == role }
             return [
                 "role": role.rawValue, "label": role.rawValue.capitalized,
-                "holder": holder.map { ["user": $0.user, "display_name": $0.displayName, "pending": $0.pending, "assigned_by": $0.assignedBy] } as Any,
+                "holder": holder.map { ["user": $0.user, "display_name": $0.displayName, "pending": $0.pending, "assigned_by": $0.assignedBy] }
+                    as Any,
                 "can_take": canChange && open && holder?.user != me,
                 "can_accept": canChange && open && holder?.user == me && holder?.pending == true,
                 "can_hand_over": canChange && open && holder?.user == me,
             ]
         }
-        let people = canChange && open ? try await users.list().filter { !$0.disabled && $0.role >= .responder }.map { ["username": $0.username, "display_name": $0.displayName] } : []
+        let people =
+            canChange && open
+            ? try await users.list().filter { !$0.disabled && $0.role >= .responder }.map {
+                ["username": $0.username, "display_name": $0.displayName]
+            } : []
 
         let firstOpen = d.steps.first { $0.outcome == nil }?.index
         let steps: [[String: Any]] = d.steps.map { s in
@@ -156,7 +175,7 @@ struct WebController {
             ]
         }
         let decisionRows: [[String: Any]] = decisionList.map { x in
-            return [
+            [
                 "id": x.id, "kind": x.kind.rawValue, "target": x.target.description, "rationale": x.rationale,
                 "customer_impact": x.customerImpact as Any, "alternatives": x.alternativesConsidered as Any,
                 "decided_by": x.decidedBy, "decided_by_role": x.decidedByRole.rawValue, "decided_at": Self.time(x.decidedAt),
@@ -164,7 +183,12 @@ struct WebController {
                 "superseded_by": x.supersededBy as Any,
                 "execution": x.execution.map { "executed by \($0.by) at \(Self.time($0.at))" + ($0.note.map { ": \($0)" } ?? "") } as Any,
                 "outcome": x.outcome?.summary as Any,
-                "proposal": x.proposal.map { p in ["outcome": p.outcome?.rawValue.replacingOccurrences(of: "_", with: " ") ?? "none yet (the verification window is open)", "check": p.check] } as Any,
+                "proposal": x.proposal.map { p in
+                    [
+                        "outcome": p.outcome?.rawValue.replacingOccurrences(of: "_", with: " ") ?? "none yet (the verification window is open)",
+                        "check": p.check,
+                    ]
+                } as Any,
                 "proposed": x.proposal?.outcome?.rawValue as Any,
                 "can_execute": canChange && decideRefusal == nil && x.execution == nil && x.supersededBy == nil,
                 "can_outcome": canChange && decideRefusal == nil && x.execution != nil && x.outcome == nil,
@@ -176,8 +200,11 @@ struct WebController {
         let timeline: [[String: Any]] = d.timeline.reversed().map { e in
             ["at": Self.time(e.at), "iso": RFC3339.format(e.at), "type": e.type, "text": PostmortemDocument.describe(e), "note": e.type == "note"]
         }
-        let transitions: [[String: Any]] = canChange
-            ? IncidentTransition.allCases.filter { $0.from.contains(i.state) }.map { ["action": $0.rawValue, "label": $0.rawValue.capitalized, "with_note": $0 == .resolve] } : []
+        let transitions: [[String: Any]] =
+            canChange
+            ? IncidentTransition.allCases.filter { $0.from.contains(i.state) }.map {
+                ["action": $0.rawValue, "label": $0.rawValue.capitalized, "with_note": $0 == .resolve]
+            } : []
         let activeDecisions = decisionList.filter { $0.supersededBy == nil }.map { ["id": $0.id, "kind": $0.kind.rawValue] }
         let postmortemExists = i.state == .resolved ? try await postmortems.store.find(number: number) != nil : false
 
@@ -189,13 +216,20 @@ struct WebController {
             "resolved": i.state == .resolved, "open": open,
             "owner": i.owner as Any, "owner_pending": i.ownerPending,
             "roles": roles, "people": people,
-            "runbook": d.runbook.map { ["id": $0.id, "version": $0.version, "title": $0.title, "current_version": $0.currentVersion, "outdated": $0.version != $0.currentVersion] } as Any,
+            "runbook": d.runbook.map {
+                [
+                    "id": $0.id, "version": $0.version, "title": $0.title, "current_version": $0.currentVersion,
+                    "outdated": $0.version != $0.currentVersion,
+                ]
+            } as Any,
             "runbook_reason": d.runbookReason,
             "steps": steps, "has_steps": !steps.isEmpty,
             "alerts": alerts, "alert_count": alerts.count,
             "decisions": decisionRows, "active_decisions": activeDecisions,
             "can_decide": canChange && decideRefusal == nil && open, "decide_refusal": (canChange ? decideRefusal : nil) as Any,
-            "decision_kinds": DecisionKind.allCases.filter { $0 != .rollback || policy.allowed }.map { ["value": $0.rawValue, "label": $0.rawValue.replacingOccurrences(of: "_", with: " ")] },
+            "decision_kinds": DecisionKind.allCases.filter { $0 != .rollback || policy.allowed }.map {
+                ["value": $0.rawValue, "label": $0.rawValue.replacingOccurrences(of: "_", with: " ")]
+            },
             "service": i.labels["service"] as Any, "model": i.labels["model"] as Any,
             "timeline": timeline, "transitions": transitions, "can_change": canChange,
             "postmortem_exists": postmortemExists, "can_postmortem": canChange && i.state == .resolved && !postmortemExists,
@@ -227,7 +261,12 @@ struct WebController {
             let form = try await Self.form(request)
             return try await act(number, context, anchor: "roles") {
                 let role = try IncidentRole.parse(form["role"] ?? "")
-                try await incidents.changeRole(number, role: role, .init(action: form["action"] ?? "", to: form["to"], reason: form["reason"]), context)
+                try await incidents.changeRole(
+                    number,
+                    role: role,
+                    .init(action: form["action"] ?? "", to: form["to"], reason: form["reason"]),
+                    context
+                )
             }
         }
         routes.on(.post, "/incidents/:ref/roles/:role/accept", .role(.responder)) { _, context in
@@ -254,8 +293,13 @@ struct WebController {
                     supersedes = n
                 }
                 let input = DecisionController.DecisionInput(
-                    kind: f["kind"] ?? "", target: .init(service: f["service"], model: f["model"], fromVersion: f["from_version"], toVersion: f["to_version"]),
-                    rationale: f["rationale"], customerImpact: f["customer_impact"], alternativesConsidered: f["alternatives_considered"], supersedes: supersedes)
+                    kind: f["kind"] ?? "",
+                    target: .init(service: f["service"], model: f["model"], fromVersion: f["from_version"], toVersion: f["to_version"]),
+                    rationale: f["rationale"],
+                    customerImpact: f["customer_impact"],
+                    alternativesConsidered: f["alternatives_considered"],
+                    supersedes: supersedes
+                )
                 _ = try await decisions.record(number, input, context)
             }
         }
@@ -278,17 +322,21 @@ struct WebController {
     /// Runs a form's action; on success back to the incident page (303, so a reload does
     /// not post again), on a refusal the page again with the reason.
     func act(_ number: Int64, _ context: HandrailRequestContext, anchor: String, _ work: () async throws -> Void) async throws -> Response {
-        try await Self.answer({ try await incidentPage(number, context, error: $0, status: $1) }) {
-            try await work()
-            return Response(status: .seeOther, headers: [.location: "/incidents/\(number)#\(anchor)"])
-        }
+        try await Self.answer(
+            { try await incidentPage(number, context, error: $0, status: $1) },
+            {
+                try await work()
+                return Response(status: .seeOther, headers: [.location: "/incidents/\(number)#\(anchor)"])
+            }
+        )
     }
 
     /// Every form's answer: what `work` answers; or, when the request is refused (any 4xx,
     /// or a validation or conflict error), the form's page again from `again` with the
     /// reason ("field: why") and the status the API would give.
     static func answer(
-        _ again: (String, HTTPResponse.Status) async throws -> Response, _ work: () async throws -> Response
+        _ again: (String, HTTPResponse.Status) async throws -> Response,
+        _ work: () async throws -> Response
     ) async throws -> Response {
         do {
             return try await work()
