@@ -291,7 +291,7 @@ struct IngestController {
     /// Stores the delivery, retrying transient database trouble a few times; counts outcomes.
     func store(_ delivery: Delivery, source: IntegrationKind) async throws -> IngestReport {
         do {
-            let report = try await withRetry { try await ingest.ingest(delivery) }
+            let report = try await ingest.ingest(delivery)  // retries by itself
             metrics.received(source, outcome: "stored", count: max(1, delivery.alerts.count))
             return report
         } catch let error as IntegrationRevoked {
@@ -303,26 +303,9 @@ struct IngestController {
         }
     }
 
-    /// Retries what failed because the database is briefly unavailable (a restart, a
-    /// failover, a lost connection): three more tries over about a second, then the error
-    /// goes up and the sender gets 503 with Retry-After. A database that did not answer in
-    /// time (frozen, cut off, every connection busy), or a try that took over a second, is
-    /// not tried again: the sender hears 503 within about the statement timeout.
+    /// Runs a database call under the one retry policy (`Retry`).
     func withRetry<T>(_ body: () async throws -> T) async throws -> T {
-        var delay = Duration.milliseconds(100)
-        let start = ContinuousClock.now
-        for _ in 0..<3 {
-            do {
-                return try await body()
-            } catch let error as PostgresError
-                where error.isTransient && error.kind != .timedOut && error.kind != .poolTimeout && start.duration(to: .now) < .seconds(1)
-            {
-                logger.warning("database unavailable; retrying", metadata: ["error": "\(error.oneLineMessage)"])
-                try await Task.sleep(for: delay)
-                delay *= 2
-            }
-        }
-        return try await body()
+        try await Retry.run(logger: logger, body)
     }
 
     /// The answer to a delivery whose key was revoked after the key cache read it (here, on

@@ -93,7 +93,8 @@ public struct IngestStore: Sendable {
     /// concurrent deliveries of one group wait for each other and never deadlock; the
     /// second does everything else (new alerts are inserted in fingerprint order). New incidents need no lock: the partial unique
     /// index on open grouping keys turns a concurrent second insert into a join.
-    /// A lost race that PostgreSQL reports (deadlock, unique violation) is retried.
+    /// A lost race that PostgreSQL reports (deadlock, unique violation) and a database that
+    /// restarts are retried, by `Retry`'s policy.
     ///
     /// The first statement also checks that the integration key is still live, so a caller
     /// may know the key from a cache: a revoked key stores nothing.
@@ -111,60 +112,52 @@ public struct IngestStore: Sendable {
             }
         }
         let rows = Self.repeatRowsJSON(alerts)
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                // A delivery of nothing but resends of open alerts — most of any source's
-                // traffic — changes no incident: one statement, its own transaction, counts
-                // them and logs the delivery, or (anything else in the batch) does nothing.
-                let answer = try await pool.query(Self.repeatStatement(delivery, rows: rows, count: alerts.count))
-                guard try answer.first?.decode("key_live", as: Bool.self) == true else { throw IntegrationRevoked(integration: delivery.integration) }
-                let repeats = try Self.report(answer)
-                if repeats.deliveryID != nil { return repeats }
-                var rest = alerts.map { AlertRouter.route($0, runbooks: delivery.runbooks) }
-                // Who owns an incident this delivery may open: whoever is on call now in the
-                // rotation its runbook names (a read before the transaction; rotations
-                // change rarely, and the pure on-call function needs them in Swift).
-                let names = Set(rest.filter { $0.alert.status == .firing }.compactMap(\.ownersRotation))
-                let now = Date()
-                let rotations =
-                    names.isEmpty
-                    ? [:]
-                    : Dictionary(
-                        try await RotationStore(pool: pool).forAssignment(names: names.sorted(), now: now).map { ($0.name, $0) },
-                        uniquingKeysWith: { a, _ in a }
-                    )
-                for n in rest.indices { rest[n].assignOwner(rotations: rotations, at: now) }
-                return try await pool.withTransaction { tx in
-                    let keys = rest.filter { $0.alert.status == .firing }.map(\.groupingKey)
-                    let fingerprints = rest.map(\.alert.fingerprint)
-                    // Locks in one order for every writer: the incidents by id, then (the
-                    // one-time filter runs before the scan) the delivery's open alerts by id.
-                    try await tx.execute(
-                        """
-                        WITH incidents_locked AS (
-                            SELECT id FROM incidents
-                            WHERE id = ANY(ARRAY(
-                                SELECT id FROM incidents WHERE grouping_key = ANY(\(keys)::text[]) AND state <> 'resolved'
-                                UNION
-                                SELECT incident_id FROM alerts
-                                WHERE integration_id = \(delivery.integration.id) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL))
-                              AND state <> 'resolved'
-                            ORDER BY id FOR NO KEY UPDATE
-                        )
-                        SELECT id FROM alerts
-                        WHERE integration_id = \(delivery.integration.id) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL
-                          AND (SELECT count(*) FROM incidents_locked) >= 0
+        return try await Retry.run {
+            // A delivery of nothing but resends of open alerts — most of any source's
+            // traffic — changes no incident: one statement, its own transaction, counts
+            // them and logs the delivery, or (anything else in the batch) does nothing.
+            let answer = try await pool.query(Self.repeatStatement(delivery, rows: rows, count: alerts.count))
+            guard try answer.first?.decode("key_live", as: Bool.self) == true else { throw IntegrationRevoked(integration: delivery.integration) }
+            let repeats = try Self.report(answer)
+            if repeats.deliveryID != nil { return repeats }
+            var rest = alerts.map { AlertRouter.route($0, runbooks: delivery.runbooks) }
+            // Who owns an incident this delivery may open: whoever is on call now in the
+            // rotation its runbook names (a read before the transaction; rotations
+            // change rarely, and the pure on-call function needs them in Swift).
+            let names = Set(rest.filter { $0.alert.status == .firing }.compactMap(\.ownersRotation))
+            let now = Date()
+            let rotations =
+                names.isEmpty
+                ? [:]
+                : Dictionary(
+                    try await RotationStore(pool: pool).forAssignment(names: names.sorted(), now: now).map { ($0.name, $0) },
+                    uniquingKeysWith: { a, _ in a }
+                )
+            for n in rest.indices { rest[n].assignOwner(rotations: rotations, at: now) }
+            return try await pool.withTransaction { tx in
+                let keys = rest.filter { $0.alert.status == .firing }.map(\.groupingKey)
+                let fingerprints = rest.map(\.alert.fingerprint)
+                // Locks in one order for every writer: the incidents by id, then (the
+                // one-time filter runs before the scan) the delivery's open alerts by id.
+                try await tx.execute(
+                    """
+                    WITH incidents_locked AS (
+                        SELECT id FROM incidents
+                        WHERE id = ANY(ARRAY(
+                            SELECT id FROM incidents WHERE grouping_key = ANY(\(keys)::text[]) AND state <> 'resolved'
+                            UNION
+                            SELECT incident_id FROM alerts
+                            WHERE integration_id = \(delivery.integration.id) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL))
+                          AND state <> 'resolved'
                         ORDER BY id FOR NO KEY UPDATE
-                        """
                     )
-                    return try Self.report(try await tx.query(Self.ingestStatement(delivery, rows: Self.rowsJSON(rest), count: alerts.count)))
-                }
-            } catch let error as PostgresError
-                where attempt < 4 && (error.isUniqueViolation || error.sqlState == "40P01" || error.sqlState == "40001")
-            {
-                try await Task.sleep(for: .milliseconds(5 * attempt))
+                    SELECT id FROM alerts
+                    WHERE integration_id = \(delivery.integration.id) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL
+                      AND (SELECT count(*) FROM incidents_locked) >= 0
+                    ORDER BY id FOR NO KEY UPDATE
+                    """
+                )
+                return try Self.report(try await tx.query(Self.ingestStatement(delivery, rows: Self.rowsJSON(rest), count: alerts.count)))
             }
         }
     }
