@@ -191,17 +191,6 @@ public enum AlertNormalizer {
         return result
     }
 
-    static func numbers(_ value: JSONValue?, _ field: String) throws(ValidationError) -> [String: Double] {
-        guard let value, value != .null else { return [:] }
-        let object = try object(value, field)
-        var result: [String: Double] = [:]
-        for (key, v) in object {
-            guard case .number(let n) = v else { throw ValidationError(field: "\(field).\(key)", message: "must be a number") }
-            result[key] = n
-        }
-        return result
-    }
-
     /// An RFC 3339 time given by a person (a query parameter).
     public static func parseTime(_ text: String, _ field: String) throws(ValidationError) -> Date {
         guard let date = try date(text, field) else { throw ValidationError(field: field, message: "must be an RFC 3339 time") }

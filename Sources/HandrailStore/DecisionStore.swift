@@ -188,7 +188,7 @@ public struct DecisionStore: Sendable {
                     FROM decided
                     RETURNING incident_id
                 ), notified AS (
-                    SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+                    SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), incident_id::text) FROM event) s
                 )
                 SELECT id, (SELECT n FROM notified) AS notified FROM decided
                 """
@@ -241,7 +241,7 @@ public struct DecisionStore: Sendable {
                 FROM done JOIN d ON d.id = done.decision_id
                 RETURNING incident_id
             ), notified AS (
-                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), incident_id::text) FROM event) s
             )
             SELECT d.superseded_by, d.decided_at, d.executed_at, (SELECT count(*) FROM done) AS done, (SELECT n FROM notified) AS notified,
                    (SELECT u.username FROM decision_executions e JOIN users u ON u.id = e.executed_by WHERE e.decision_id = d.id) AS executed_by,
@@ -294,7 +294,7 @@ public struct DecisionStore: Sendable {
                 FROM recorded
                 RETURNING incident_id
             ), notified AS (
-                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), incident_id::text) FROM event) s
             )
             SELECT (SELECT count(*) FROM recorded) AS n, (SELECT n FROM notified) AS notified
             """

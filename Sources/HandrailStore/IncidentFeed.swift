@@ -12,6 +12,9 @@ import Synchronization
 /// when it breaks, it reconnects and tells every subscriber "something may have changed"
 /// (id 0), since changes made meanwhile were not heard.
 public final class IncidentFeed: Sendable {
+    /// The channel every store that changes an incident announces it on, in the same
+    /// statement (payload: the incident id).
+    public static let channel = "handrail_incidents"
     private let conninfo: String
     private let logger: Logger
 
@@ -113,7 +116,7 @@ public final class IncidentFeed: Sendable {
             do {
                 let connection = try await PostgresConnection.connect(conninfo, applicationName: "handrail-live")
                 defer { connection.close() }
-                try await connection.listen(IngestStore.channel)
+                try await connection.listen(IncidentFeed.channel)
                 wakeWaiters(listening: generation)
                 if failures > 0 { broadcast(0) }
                 failures = 0

@@ -72,7 +72,7 @@ extension IncidentStore {
                 FROM held
                 RETURNING incident_id
             ), notified AS (
-                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), incident_id::text) FROM event) s
             )
             SELECT t.state, (SELECT username FROM current) AS holder, (SELECT accepted_at IS NOT NULL FROM current) AS holder_accepted,
                    EXISTS (SELECT 1 FROM newcomer) AS known, (SELECT count(*) FROM event) AS changed, (SELECT n FROM notified) AS notified
@@ -112,7 +112,7 @@ extension IncidentStore {
                 FROM accepted
                 RETURNING incident_id
             ), notified AS (
-                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), incident_id::text) FROM event) s
             )
             SELECT (SELECT count(*) FROM event) AS accepted, (SELECT n FROM notified) AS notified,
                    (SELECT u.username FROM incident_roles r JOIN users u ON u.id = r.user_id

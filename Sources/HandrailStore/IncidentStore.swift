@@ -328,7 +328,7 @@ public struct IncidentStore: Sendable {
                 FROM accepted
                 RETURNING incident_id
             ), notified AS (
-                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), e.incident_id::text) FROM (SELECT DISTINCT incident_id FROM event) e) s
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), e.incident_id::text) FROM (SELECT DISTINCT incident_id FROM event) e) s
             )
             SELECT t.state, (SELECT count(*) FROM changed) AS changed, (SELECT n FROM notified) AS notified FROM target t
             """
@@ -348,7 +348,7 @@ public struct IncidentStore: Sendable {
                 FROM incidents WHERE number = \(number)
                 RETURNING incident_id
             )
-            SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+            SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), incident_id::text) FROM event) s
             """
         )
         return try rows.first?.decode("n", as: Int.self) == 1
@@ -389,7 +389,7 @@ public struct IncidentStore: Sendable {
                 FROM mark m JOIN target t ON t.id = m.incident_id
                 RETURNING incident_id
             ), notified AS (
-                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), incident_id::text) FROM event) s
             )
             SELECT t.runbook_id, t.steps, (SELECT count(*) FROM event) AS marked, (SELECT n FROM notified) AS notified FROM target t
             """
@@ -428,7 +428,7 @@ public struct IncidentStore: Sendable {
                 INSERT INTO deliveries (integration_id, source, request_id, outcome, alert_count, detail)
                 VALUES (\(integration.id), 'pagerduty', \(requestID), 'stored', 1, jsonb_build_object('action', 'acknowledge', 'dedup_key', \(dedupKey)::text))
             ), notified AS (
-                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), incident_id::text) FROM event) s
             )
             SELECT a.number, (SELECT n FROM notified) AS notified FROM acked a
             UNION ALL SELECT NULL, (SELECT n FROM notified) WHERE NOT EXISTS (SELECT 1 FROM acked)
@@ -455,7 +455,7 @@ public struct IncidentStore: Sendable {
                 VALUES (\(integration.id), \(integration.kind.rawValue)::integration_kind, \(requestID), 'stored',
                         jsonb_build_object('action', 'change', 'summary', \(summary)::text))
             ), notified AS (
-                SELECT count(*) AS n FROM (SELECT pg_notify(\(IngestStore.channel), incident_id::text) FROM event) s
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), incident_id::text) FROM event) s
             )
             SELECT t.number, (SELECT n FROM notified) AS notified FROM targets t ORDER BY t.number
             """

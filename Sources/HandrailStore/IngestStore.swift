@@ -77,8 +77,6 @@ public struct IntegrationRevoked: Error, Sendable {
 /// All SQL of alert ingestion: one transaction per delivery.
 public struct IngestStore: Sendable {
     let pool: PostgresPool
-    /// The channel every incident change is announced on (payload: the incident id).
-    public static let channel = "handrail_incidents"
 
     public init(pool: PostgresPool) { self.pool = pool }
 
@@ -334,7 +332,7 @@ public struct IngestStore: Sendable {
                 VALUES (\(i), \(source)::integration_kind, \(d.requestID), 'stored', \(count), \(d.truncatedAlerts), \(d.receiver), \(d.groupKey))
                 RETURNING id
             ), notified AS (
-                SELECT count(*) AS n FROM (SELECT pg_notify(\(Self.channel), e.incident_id::text) FROM (SELECT DISTINCT incident_id FROM events) e) s
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), e.incident_id::text) FROM (SELECT DISTINCT incident_id FROM events) e) s
             )
             SELECT x.fingerprint, x.result,
                    coalesce((SELECT k.number FROM incident_for_key k WHERE k.id = x.incident_id LIMIT 1),

@@ -13,7 +13,7 @@ import Testing
     static func waitUntilListening(_ pool: PostgresPool, _ stream: inout AsyncStream<Int64>.AsyncIterator) async throws {
         let probe = Task {
             while !Task.isCancelled {
-                try await pool.notify(channel: IngestStore.channel, payload: "-1")
+                try await pool.notify(channel: IncidentFeed.channel, payload: "-1")
                 try await Task.sleep(for: .milliseconds(50))
             }
         }

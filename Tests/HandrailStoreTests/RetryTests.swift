@@ -32,7 +32,8 @@ import Testing
                 throw PostgresError(kind: .server, message: "deadlock", sqlState: "40P01")
             }
         }
-        #expect(tries.withLock { $0 } == Retry.attempts)
+        // Tried again, but never more than the policy allows (fewer when the one-second budget runs out first).
+        #expect((2...Retry.attempts).contains(tries.withLock { $0 }))
         tries.withLock { $0 = 0 }
         await #expect(throws: PostgresError.self) {
             try await Retry.run {
