@@ -4,17 +4,21 @@ import Synchronization
 
 /// One libpq connection.
 ///
-/// A statement is sent from the calling task's thread with libpq's non-blocking API, and the
-/// task waits for the answer on `SocketPoller` (Linux). What libpq can only do blocking —
-/// connecting, scripts, LISTEN — runs on the connection's own serial `DispatchQueue`, with
-/// the awaiting task suspended on a continuation. Neither SwiftNIO's event loops nor
-/// Swift's cooperative thread pool ever wait for the database. A connection is used by one
-/// task at a time (the pool guarantees it); every libpq call holds `lock` anyway, so an
-/// overlap is serialised, never a data race. (A `Mutex`, not `queue.sync`: the Dispatch
-/// overlay allocated three times per `sync` call, and a statement took several.)
+/// Every command (statements, scripts, LISTEN) is sent from the calling task's thread with
+/// libpq's non-blocking API, and the task waits for the answer on `SocketPoller`. Connecting,
+/// which libpq does only blocking, and reading notifications run on the connection's own
+/// serial `DispatchQueue`. Neither SwiftNIO's event loops nor Swift's cooperative thread
+/// pool ever wait for the database.
+///
+/// Why `@unchecked Sendable` is safe: the mutable state is `pg` and `prepared`, and both are
+/// read and written only while holding `lock` (`withPG`, `locked`, `close`, the state
+/// properties, the notification loop); `lock` is never held across a suspension, so a
+/// task waiting for the server blocks nobody. Every other stored property is a `let`. The
+/// one call without `lock`, `PQcancel` on `cancelHandle`, is thread-safe by libpq's
+/// contract. The pool lends a connection to one task at a time; an overlap by mistake is
+/// serialised by `lock`, never a data race.
 public final class PostgresConnection: @unchecked Sendable {
-    // Only touched holding `lock`, except by `cancel` (which uses its own handle,
-    // thread-safe by libpq's contract).
+    /// Only touched holding `lock`.
     private var pg: OpaquePointer?
     /// Statements prepared on this connection, by their SQL text (only touched holding `lock`).
     /// A prepared statement is parsed once per connection, and PostgreSQL may keep its plan:
@@ -63,7 +67,7 @@ public final class PostgresConnection: @unchecked Sendable {
         statementTimeout: Duration? = nil
     ) async throws -> PostgresConnection {
         let queue = DispatchQueue(label: "handrail.postgres.connection")
-        return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<PostgresConnection, any Error>) in
+        let connection = try await withCheckedThrowingContinuation { (cont: CheckedContinuation<PostgresConnection, any Error>) in
             queue.async {
                 cont.resume(
                     with: Result { () throws(PostgresError) -> PostgresConnection in
@@ -77,8 +81,20 @@ public final class PostgresConnection: @unchecked Sendable {
                 )
             }
         }
+        let milliseconds = statementTimeout.map { Int($0.components.seconds) * 1000 + Int($0.components.attoseconds / 1_000_000_000_000_000) }
+        do {
+            try await connection.executeScript(
+                "SET TIME ZONE 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_encoding TO 'UTF8'"
+                    + (milliseconds.map { "; SET statement_timeout TO \($0)" } ?? "")
+            )
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
     }
 
+    /// Connecting is the one thing libpq does only blocking: it runs on the connection's queue.
     private static func connectBlocking(
         _ conninfo: String,
         applicationName: String,
@@ -118,16 +134,9 @@ public final class PostgresConnection: @unchecked Sendable {
         // Server NOTICEs (e.g. "relation already exists, skipping") are not errors; libpq
         // would print them on standard error.
         PQsetNoticeProcessor(pg, { _, _ in }, nil)
-        let milliseconds = statementTimeout.map { Int($0.components.seconds) * 1000 + Int($0.components.attoseconds / 1_000_000_000_000_000) }
-        let connection = PostgresConnection(pg: pg, queue: queue, answerDeadline: statementTimeout.map { $0 + .seconds(1) })
-        _ = try connection.execScriptBlocking(
-            "SET TIME ZONE 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_encoding TO 'UTF8'"
-                + (milliseconds.map { "; SET statement_timeout TO \($0)" } ?? "")
-        )
-        // Statements are sent without waiting (see `exchange`); libpq's blocking calls
-        // (PQexec and friends, for scripts and connection checks) still block.
+        // Every command is sent without waiting (see `exchange`).
         PQsetnonblocking(pg, 1)
-        return connection
+        return PostgresConnection(pg: pg, queue: queue, answerDeadline: statementTimeout.map { $0 + .seconds(1) })
     }
 
     // MARK: - Statements
@@ -142,24 +151,13 @@ public final class PostgresConnection: @unchecked Sendable {
             // A connection that was sent a cancel request runs nothing more: the request may
             // reach the server after this statement ended, and cancel whatever runs next.
             @Sendable func finish() { if call.finish() { close() } }
-            #if os(Linux)
-            if SocketPoller.shared.isAvailable {
-                guard call.start() else {
-                    throw PostgresError(kind: .cancelled, message: "the statement was cancelled before it started", query: query.sql)
-                }
-                defer { finish() }
-                return try await self.exec(query)
+            // Mark running first, then look at the flag: a cancel that comes before this
+            // point is seen here, one that comes after finds the statement running.
+            guard call.start() else {
+                throw PostgresError(kind: .cancelled, message: "the statement was cancelled before it started", query: query.sql)
             }
-            #endif
-            return try await onQueue { () throws(PostgresError) -> PostgresRows in
-                // Mark running first, then look at the flag: a cancel that comes before this
-                // point is seen here, one that comes after finds the statement running.
-                guard call.start() else {
-                    throw PostgresError(kind: .cancelled, message: "the statement was cancelled before it started", query: query.sql)
-                }
-                defer { finish() }
-                return try self.locked { () throws(PostgresError) -> PostgresRows in try self.execBlocking(query) }
-            }
+            defer { finish() }
+            return try await self.exec(query)
         } onCancel: {
             call.cancel()
             // A cancel request reaching the server before the statement does is ignored, so
@@ -184,9 +182,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// protocol). Meant for migration files, never for statements with user input.
     /// - Throws: `PostgresError`.
     public func executeScript(_ sql: String) async throws {
-        _ = try await onQueue { () throws(PostgresError) -> PostgresRows in
-            try self.locked { () throws(PostgresError) -> PostgresRows in try self.execScriptBlocking(sql) }
-        }
+        let shown = sql.utf8.count > 200 ? String(sql.prefix(200)) + "…" : sql
+        if Self.hasNUL(sql) { throw PostgresError(kind: .invalidParameter, message: "the script contains a NUL byte", query: shown) }
+        _ = try await exchange(shown) { pg in PQsendQuery(pg, sql) }
     }
 
     /// Runs `body` inside BEGIN … COMMIT; rolls back and rethrows when `body` throws.
@@ -215,16 +213,14 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Subscribes this connection to a channel. Use a connection dedicated to listening.
     public func listen(_ channel: String) async throws {
-        try await onQueue { () throws(PostgresError) -> Void in
-            try self.locked { () throws(PostgresError) -> Void in
-                guard let pg = self.pg else { throw PostgresError(kind: .connectionLost, message: "connection closed") }
-                guard !channel.utf8.contains(0), let quoted = PQescapeIdentifier(pg, channel, channel.utf8.count) else {
-                    throw PostgresError(kind: .invalidParameter, message: "invalid channel name")
-                }
-                defer { PQfreemem(quoted) }
-                _ = try self.execScriptBlocking("LISTEN " + String(cString: quoted))
+        let quoted = try withPG("LISTEN") { pg throws(PostgresError) -> String in
+            guard !channel.utf8.contains(0), let quoted = PQescapeIdentifier(pg, channel, channel.utf8.count) else {
+                throw PostgresError(kind: .invalidParameter, message: "invalid channel name")
             }
+            defer { PQfreemem(quoted) }
+            return String(cString: quoted)
         }
+        try await executeScript("LISTEN " + quoted)
     }
 
     /// The notifications this connection receives, until the stream is dropped or the
@@ -334,13 +330,11 @@ public final class PostgresConnection: @unchecked Sendable {
         _ = PQcancel(cancelHandle, &buffer, Int32(buffer.count))
     }
 
-    // MARK: - Statements without blocking (Linux)
+    // MARK: - Statements
 
-    #if os(Linux)
-    /// Runs a statement the way `execBlocking` does (prepared once per connection), but
-    /// from the calling task's thread: the statement is sent at once and the task waits for
-    /// the answer on `SocketPoller`, not on a thread of its own. libpq is touched only inside
-    /// `lock`, released while the task waits.
+    /// Runs a statement, prepared once per connection, from the calling task's thread: the
+    /// statement is sent at once and the task waits for the answer on `SocketPoller`, not on
+    /// a thread of its own. libpq is touched only inside `lock`, released while the task waits.
     private func exec(_ query: PostgresQuery) async throws -> PostgresRows {
         let checked = try withPG(query.sql) { pg throws(PostgresError) in try self.plan(query, pg: pg) }
         let name = checked.name
@@ -361,10 +355,11 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// One command's round trip: `send` queues it (libpq copies the parameters), then the
-    /// output is flushed and the answer read as the socket allows, waiting on the poller in
-    /// between. Returns the command's result; every result is read, so the connection is
-    /// ready for the next command whatever happens, unless it broke.
+    /// One command's round trip (a statement, or a script of several): `send` queues it (libpq
+    /// copies the parameters), then the output is flushed and the answer read as the socket
+    /// allows, waiting on the poller in between. Returns the first error, else the last
+    /// result; every result is read, so the connection is ready for the next command
+    /// whatever happens, unless it broke.
     private func exchange(_ sql: String, send: (OpaquePointer) -> Int32) async throws -> PostgresRows {
         let poller = SocketPoller.shared
         let deadline = answerDeadline.map { ContinuousClock.now + $0 }
@@ -405,10 +400,10 @@ public final class PostgresConnection: @unchecked Sendable {
                 guard PQconsumeInput(pg) != 0 else { throw self.failure(pg, query: sql) }
                 while PQisBusy(pg) == 0 {
                     guard let result = PQgetResult(pg) else { return true }
-                    if outcome == nil {
-                        outcome = Result { () throws(PostgresError) -> PostgresRows in try self.collect(result, pg: pg, query: sql) }
-                    } else {
+                    if case .failure = outcome {
                         PQclear(result)
+                    } else {
+                        outcome = Result { () throws(PostgresError) -> PostgresRows in try self.collect(result, pg: pg, query: sql) }
                     }
                 }
                 return false
@@ -462,19 +457,12 @@ public final class PostgresConnection: @unchecked Sendable {
             query: query
         )
     }
-    #endif
 
-    // MARK: - Blocking internals (run on `queue`)
+    // MARK: - Internals
 
     /// Runs `body` holding `lock` (every libpq call on `pg` does).
     private func locked<T>(_ body: () throws(PostgresError) -> T) throws(PostgresError) -> T {
         try lock.withLock { (_: inout ()) throws(PostgresError) -> T in try body() }
-    }
-
-    private func onQueue<T: Sendable>(_ work: @escaping @Sendable () throws(PostgresError) -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
-            queue.async { cont.resume(with: Result(catching: work)) }
-        }
     }
 
     /// What running `query` takes (call holding `lock`): the name it is prepared under, and
@@ -500,38 +488,10 @@ public final class PostgresConnection: @unchecked Sendable {
         return (prepare ? "hr_\(prepared.count + 1)" : nil, prepare)
     }
 
-    private func execBlocking(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
-        guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed", query: query.sql) }
-        let (name, prepare) = try plan(query, pg: pg)
-        let cStrings = query.binds.map { $0.map { strdup($0) } ?? nil }
-        defer { for item in cStrings { free(item) } }
-        let pointers: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
-        if let name, prepare {
-            // A statement that does not prepare would not run either: the server's reason is the answer.
-            _ = try collect(PQprepare(pg, name, query.sql, Int32(pointers.count), nil), pg: pg, query: query.sql)
-            prepared[query.sql] = name
-        }
-        let result = pointers.withUnsafeBufferPointer { buffer in
-            if let name {
-                return PQexecPrepared(pg, name, Int32(buffer.count), buffer.baseAddress, nil, nil, 0)
-            }
-            return PQexecParams(pg, query.sql, Int32(buffer.count), nil, buffer.baseAddress, nil, nil, 0)
-        }
-        return try collect(result, pg: pg, query: query.sql)
-    }
-
     /// Whether a string holds a NUL byte (memchr over its UTF-8, not a byte-by-byte loop).
     static func hasNUL(_ text: String) -> Bool {
         var text = text
         return text.withUTF8 { bytes in bytes.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? false }
-    }
-
-    private func execScriptBlocking(_ sql: String) throws(PostgresError) -> PostgresRows {
-        guard let pg else { throw PostgresError(kind: .connectionLost, message: "connection closed") }
-        if Self.hasNUL(sql) {
-            throw PostgresError(kind: .invalidParameter, message: "the script contains a NUL byte")
-        }
-        return try collect(PQexec(pg, sql), pg: pg, query: sql.utf8.count > 200 ? String(sql.prefix(200)) + "…" : sql)
     }
 
     private func collect(_ result: OpaquePointer?, pg: OpaquePointer, query: String) throws(PostgresError) -> PostgresRows {

@@ -5,13 +5,8 @@ import Synchronization
 import Foundation
 
 /// One thread that waits, with epoll, for every connection's socket at once, and wakes the
-/// task waiting on a socket when it becomes ready.
-///
-/// A statement used to hop to its connection's own `DispatchQueue`, whose thread then sat
-/// blocked in `poll` until PostgreSQL answered: per statement, one more thread woken to send
-/// and one more thread parked, and as many threads as busy connections. Now the task sends
-/// from its own thread (libpq's non-blocking API), and only this thread waits, for all of
-/// them; under load one `epoll_wait` answers several connections.
+/// task waiting on a socket when it becomes ready: no thread per busy connection, and under
+/// load one `epoll_wait` answers several connections.
 final class SocketPoller: Sendable {
     static let shared = SocketPoller()
 
@@ -37,10 +32,6 @@ final class SocketPoller: Sendable {
         thread.name = "handrail.postgres.poller"
         thread.start()
     }
-
-    /// Whether the poller works (epoll could be created); without it, statements block on
-    /// their connection's queue as before.
-    var isAvailable: Bool { epoll >= 0 }
 
     /// Returns true once `fd` is ready for `interest`, or has an error or hung up (the caller's
     /// next libpq call tells which). It may also return early; callers loop on libpq's state.
@@ -88,4 +79,6 @@ final class SocketPoller: Sendable {
         }
     }
 }
+#else
+#error("Handrail's PostgreSQL driver waits with epoll: it builds on Linux only")
 #endif
