@@ -81,6 +81,7 @@ let package = Package(
                 "Postgres",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            resources: [.embedInCode("SQL/resend.sql")],
             swiftSettings: swiftSettings
         ),
         // HTTP: buildApplication, controllers, middleware.

@@ -1,5 +1,4 @@
 public import Foundation
-import Synchronization
 
 /// The stretch of time a handoff covers, in its rotation's zone.
 public struct HandoffWindow: Sendable, Equatable, Codable {
@@ -48,11 +47,11 @@ public struct HandoffIncident: Sendable, Equatable, Codable {
         public var step: Int
         public var title: String
         /// skipped or failed
-        public var outcome: String
+        public var outcome: StepOutcome
         public var note: String
         public var by: String
 
-        public init(step: Int, title: String, outcome: String, note: String, by: String) {
+        public init(step: Int, title: String, outcome: StepOutcome, note: String, by: String) {
             self.step = step
             self.title = title
             self.outcome = outcome
@@ -63,8 +62,8 @@ public struct HandoffIncident: Sendable, Equatable, Codable {
 
     public var number: Int64
     public var title: String
-    public var severity: String
-    public var state: String
+    public var severity: Severity
+    public var state: IncidentState
     public var openedAt: Date
     public var acknowledgedAt: Date?
     public var resolvedAt: Date?
@@ -80,8 +79,8 @@ public struct HandoffIncident: Sendable, Equatable, Codable {
     public init(
         number: Int64,
         title: String,
-        severity: String,
-        state: String,
+        severity: Severity,
+        state: IncidentState,
         openedAt: Date,
         acknowledgedAt: Date? = nil,
         resolvedAt: Date? = nil,
@@ -112,7 +111,7 @@ public struct HandoffIncident: Sendable, Equatable, Codable {
 public struct HandoffDecision: Sendable, Equatable, Codable {
     public var id: Int64
     public var incident: Int64
-    public var kind: String
+    public var kind: DecisionKind
     public var target: String
     public var decidedBy: String
     public var decidedAt: Date
@@ -120,7 +119,8 @@ public struct HandoffDecision: Sendable, Equatable, Codable {
     /// awaiting_execution, awaiting_outcome, superseded, effective, not_effective, reverted
     public var status: String
 
-    public init(id: Int64, incident: Int64, kind: String, target: String, decidedBy: String, decidedAt: Date, rationale: String, status: String) {
+    public init(id: Int64, incident: Int64, kind: DecisionKind, target: String, decidedBy: String, decidedAt: Date, rationale: String, status: String)
+    {
         self.id = id
         self.incident = incident
         self.kind = kind
@@ -285,8 +285,8 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             return Row(
                 ref: ref(i.number),
                 title: i.title,
-                severity: i.severity,
-                state: i.state,
+                severity: i.severity.rawValue,
+                state: i.state.rawValue,
                 owner: i.owner.map { $0 + (i.ownerPending ? " (awaiting acceptance)" : "") } ?? "nobody",
                 opened: fmt.string(i.openedAt),
                 resolved: i.resolvedAt.map(fmt.string),
@@ -305,7 +305,7 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             DecisionRow(
                 ref: ref(d.incident),
                 id: d.id,
-                kind: d.kind,
+                kind: d.kind.rawValue,
                 target: d.target,
                 decidedBy: d.decidedBy,
                 decided: fmt.string(d.decidedAt),
@@ -316,7 +316,7 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         let decisions = log.decisions.sorted { ($0.decidedAt, $0.id) < ($1.decidedAt, $1.id) }
         let gaps = byNumber.filter { inWindow($0.openedAt) || inWindow($0.resolvedAt) || openAtEnd($0) }.flatMap { i in
             i.gaps.sorted { $0.step < $1.step }.map {
-                GapRow(ref: ref(i.number), step: $0.step, title: $0.title, outcome: $0.outcome, note: $0.note, by: $0.by)
+                GapRow(ref: ref(i.number), step: $0.step, title: $0.title, outcome: $0.outcome.rawValue, note: $0.note, by: $0.by)
             }
         }
         let previous = w.previous
@@ -386,33 +386,15 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
 /// with the offset as a number (zone abbreviations differ between systems' time data).
 public struct TimeFormatter: Sendable {
     let zone: TimeZone
-    /// The last offset looked up and the stretch of time it holds for (up to the zone's next
-    /// transition): a document's times are mostly near each other, and asking the zone
-    /// for every one of them was most of building a busy week's handoff.
-    private let lastOffset = OffsetMemo()
-
-    final class OffsetMemo: Sendable {
-        let value = Mutex<(from: Date, to: Date, offset: Int)?>(nil)
-    }
 
     public init(zone: String) {
         self.zone = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")!
     }
 
-    func offset(_ date: Date) -> Int {
-        if let last = lastOffset.value.withLock({ $0 }), date >= last.from, date < last.to { return last.offset }
-        let offset = zone.secondsFromGMT(for: date)
-        let next = zone.nextDaylightSavingTimeTransition(after: date) ?? .distantFuture
-        lastOffset.value.withLock { $0 = (date, next, offset) }
-        return offset
-    }
-
     static let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
     public func string(_ date: Date) -> String {
-        // The zone gives the offset; the rest is arithmetic (Calendar was most of a large
-        // handoff's build time).
-        let offset = self.offset(date)
+        let offset = zone.secondsFromGMT(for: date)
         let local = Int((date.timeIntervalSince1970).rounded(.down)) + offset
         let days = local >= 0 ? local / 86400 : (local - 86399) / 86400
         let seconds = local - days * 86400
@@ -420,91 +402,5 @@ public struct TimeFormatter: Sendable {
         func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return
             "\(Self.days[d.weekday - 1]) \(d) \(two(seconds / 3600)):\(two(seconds % 3600 / 60)) \(offset < 0 ? "-" : "+")\(two(abs(offset) / 3600)):\(two(abs(offset) % 3600 / 60))"
-    }
-}
-
-extension HandoffDocument {
-    /// The document as JSON: what `JSONEncoder` writes with sorted keys and unescaped
-    /// slashes (with snake_case keys when asked, as the API answers), written straight into
-    /// one buffer: a busy week's document is a thousand rows, and the generic encoder took
-    /// longer than gathering them from the database. Fields are written in sorted key order,
-    /// which is the same order in both spellings; `HandoffDocumentJSONTests` holds this to
-    /// `JSONEncoder`'s bytes.
-    public func jsonText(snakeCase: Bool) -> String {
-        var w = JSONObjectWriter(snakeCase: snakeCase)
-        w.out.reserveCapacity(opened.count * 400 + resolved.count * 400 + 4096)
-        w.open()
-        w.array("actionItems", actionItems) { w, a in
-            w.string("due", a.due)
-            w.bool("overdue", a.overdue)
-            w.string("owner", a.owner)
-            w.string("ref", a.ref)
-            w.string("title", a.title)
-        }
-        w.array("awaitingOutcome", awaitingOutcome, Self.decision)
-        w.array("decisionsMade", decisionsMade, Self.decision)
-        w.string("from", from)
-        w.bool("gapFree", gapFree)
-        w.array("gaps", gaps) { w, g in
-            w.string("by", g.by)
-            w.string("note", g.note)
-            w.string("outcome", g.outcome)
-            w.string("ref", g.ref)
-            w.int("step", Int64(g.step))
-            w.string("title", g.title)
-        }
-        w.array("measures", measures) { w, m in
-            w.string("change", m.change)
-            w.string("current", m.current)
-            w.string("name", m.name)
-            w.string("previous", m.previous)
-        }
-        w.array("noisiest", noisiest, Self.noise)
-        w.array("onCall", onCall) { w, c in
-            w.string("from", c.from)
-            w.bool("override", c.override)
-            w.string("to", c.to)
-            w.string("user", c.user)
-        }
-        w.array("opened", opened, Self.row)
-        w.bool("quiet", quiet)
-        w.array("resolved", resolved, Self.row)
-        w.string("rotation", rotation)
-        w.array("stillOpen", stillOpen, Self.row)
-        w.string("timeZone", timeZone)
-        w.string("to", to)
-        w.array("withoutRunbook", withoutRunbook, Self.noise)
-        w.close()
-        return w.out.text
-    }
-
-    static func row(_ w: inout JSONObjectWriter, _ r: Row) {
-        w.string("duration", r.duration)
-        w.string("nextStep", r.nextStep)
-        w.string("opened", r.opened)
-        w.string("owner", r.owner)
-        w.string("ref", r.ref)
-        w.string("resolved", r.resolved)
-        w.string("runbook", r.runbook)
-        w.string("severity", r.severity)
-        w.string("state", r.state)
-        w.string("title", r.title)
-    }
-
-    static func decision(_ w: inout JSONObjectWriter, _ d: DecisionRow) {
-        w.string("decided", d.decided)
-        w.string("decidedBy", d.decidedBy)
-        w.int("id", d.id)
-        w.string("kind", d.kind)
-        w.string("rationale", d.rationale)
-        w.string("ref", d.ref)
-        w.string("status", d.status)
-        w.string("target", d.target)
-    }
-
-    static func noise(_ w: inout JSONObjectWriter, _ n: AlertNoise) {
-        w.string("alertname", n.alertname)
-        w.int("alerts", Int64(n.alerts))
-        w.int("deliveries", Int64(n.deliveries))
     }
 }

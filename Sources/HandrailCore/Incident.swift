@@ -51,6 +51,29 @@ public enum IncidentRef {
     public static func display(_ number: Int64) -> String { "INC-\(number)" }
 }
 
+/// What an entry of an incident's log records.
+public enum IncidentEventType: String, Sendable, Codable, CaseIterable {
+    case opened, acknowledged, mitigated, resolved, reopened
+    case alertAdded = "alert_added"
+    case alertCleared = "alert_cleared"
+    /// Every alert cleared, and the runbook wants a person to resolve it.
+    case allAlertsCleared = "all_alerts_cleared"
+    case stepMarked = "step_marked"
+    case roleChanged = "role_changed"
+    case roleAccepted = "role_accepted"
+    case decisionRecorded = "decision_recorded"
+    case decisionExecuted = "decision_executed"
+    case decisionOutcome = "decision_outcome"
+    case note
+    /// A change event (PagerDuty's change API) sent to the incident.
+    case change
+}
+
+/// Who wrote an entry of an incident's log.
+public enum ActorKind: String, Sendable, Codable, CaseIterable {
+    case user, integration, system
+}
+
 /// The outcome a person records for one runbook step of one incident.
 public enum StepOutcome: String, Sendable, Codable, CaseIterable {
     case done, skipped, failed

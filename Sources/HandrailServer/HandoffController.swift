@@ -15,13 +15,7 @@ struct HandoffController {
         routes.on(.post, "/api/v1/rotations/:name/handoffs", .role(.responder)) { request, context in
             let name = try context.parameters.require("name")
             let input = try await request.decodeOptionalJSON(WindowInput.self, context: context) ?? WindowInput(week: nil, from: nil, to: nil)
-            let stored = try await generate(name, input, context)
-            // Written directly: the generic encoder was a large part of a busy week's request.
-            return Response(
-                status: .created,
-                headers: [.contentType: "application/json; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: stored.jsonText()))
-            )
+            return EditedResponse(status: .created, response: Body(handoff: try await generate(name, input, context)))
         }
         routes.on(.get, "/api/v1/rotations/:name/handoffs", .role(.viewer)) { _, context in
             let name = try context.parameters.require("name")
@@ -39,7 +33,7 @@ struct HandoffController {
             case "html":
                 return Self.text(DocumentRenderer.page(title: "Handoff \(name) #\(id)", markdown: markdown), type: "text/html; charset=utf-8")
             default:
-                return Self.text(stored.jsonText(), type: "application/json; charset=utf-8")
+                return try Body(handoff: stored).response(from: request, context: context)
             }
         }
         routes.on(.post, "/api/v1/rotations/:name/handoffs/:id/acknowledge", .role(.responder)) { _, context in
@@ -55,15 +49,12 @@ struct HandoffController {
         let window = try input.window(rotation)
         let log = try await store.collect(rotation, window: window)
         let document = HandoffDocument.build(log)
-        // The JSON is written on another thread while the Markdown renders.
-        async let json = document.jsonText(snakeCase: true)
-        let markdown = try render(document)
         guard
             let stored = try await store.store(
                 rotation: name,
                 window: window,
-                markdown: markdown,
-                documentJSON: await json,
+                markdown: try render(document),
+                document: document,
                 incoming: rotation.onCall(at: window.to).user,
                 by: user.id
             )

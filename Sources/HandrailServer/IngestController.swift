@@ -46,26 +46,19 @@ struct IngestController {
     /// "incident", "incident_number", "incident_result"}]}`.
     static func answer(_ report: IngestReport) -> String {
         var w = JSONText()
-        w += #"{"status":"stored""#
-        if let id = report.deliveryID {
-            w.key("delivery_id")
-            w += String(id)
-        }
-        w.key("alerts")
-        w += "["
-        for (n, alert) in report.alerts.enumerated() {
-            w += n == 0 ? #"{"fingerprint":"# : #",{"fingerprint":"#
-            w.string(alert.fingerprint)
-            w.field("result", alert.result.rawValue)
-            if let number = alert.incidentNumber {
-                w.field("incident", IncidentRef.display(number))
-                w.key("incident_number")
-                w += String(number)
+        w.object { w in
+            w.field("status", "stored")
+            w.field("delivery_id", report.deliveryID)
+            w.field("alerts", report.alerts) { w, alert in
+                w.object { w in
+                    w.field("fingerprint", alert.fingerprint)
+                    w.field("result", alert.result.rawValue)
+                    w.field("incident", alert.incidentNumber.map(IncidentRef.display))
+                    w.field("incident_number", alert.incidentNumber)
+                    w.field("incident_result", alert.incident?.rawValue)
+                }
             }
-            if let result = alert.incident { w.field("incident_result", result.rawValue) }
-            w += "}"
         }
-        w += "]}"
         return w.text
     }
 

@@ -22,6 +22,11 @@ struct Pages: Sendable {
         }
     }
 
+    /// Renders a page from its view model.
+    func render(_ template: String, status: HTTPResponse.Status = .ok, _ model: some PageModel, context: HandrailRequestContext) throws -> Response {
+        try render(template, status: status, Self.fields(model), context: context)
+    }
+
     /// Renders a page for a (possibly anonymous) visitor.
     func render(_ template: String, status: HTTPResponse.Status = .ok, _ values: [String: Any], context: HandrailRequestContext) throws -> Response {
         var values = values
@@ -48,6 +53,7 @@ extension Pages {
             guard let wrapped = optional.wrappedValue else { return NSNull() }
             return present(wrapped)
         }
+        if let model = value as? any PageModel { return fields(model) }
         if let dictionary = value as? [String: Any] { return dictionary.mapValues(present) }
         if let array = value as? [Any] { return array.map(present) }
         return value
@@ -55,6 +61,37 @@ extension Pages {
 
     static func present(_ values: [String: Any]) -> [String: Any] { values.mapValues(present) }
 }
+
+extension Pages {
+    /// A view model as the template reads it: its stored properties by snake_case name
+    /// (`incidentTitle` → `incident_title`), presented as above.
+    static func fields(_ model: any PageModel) -> [String: Any] {
+        var out: [String: Any] = [:]
+        for child in Mirror(reflecting: model).children {
+            guard let label = child.label else { continue }
+            out[snake(label)] = present(child.value)
+        }
+        return out
+    }
+
+    /// `decidedBy` → `decided_by` (names are ASCII, with no runs of capitals).
+    static func snake(_ name: String) -> String {
+        var out = ""
+        for c in name.unicodeScalars {
+            if ("A"..."Z").contains(c) {
+                out += "_"
+                out.unicodeScalars.append(Unicode.Scalar(UInt8(c.value + 32)))
+            } else {
+                out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+}
+
+/// A page's view model: a struct of what its template shows, built by one function and
+/// tested without a server. `Pages.fields` hands it to Mustache.
+protocol PageModel: Sendable {}
 
 protocol OptionalValue { var wrappedValue: Any? { get } }
 extension Optional: OptionalValue {

@@ -77,7 +77,7 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
     public static func build(_ d: IncidentDetail, decisions: [Decision], thresholds: [Threshold], timeZone: String) -> PostmortemDocument {
         let fmt = TimeFormatter(zone: timeZone)
         let i = d.incident
-        let resolvedEvent = d.timeline.last { $0.type == "resolved" }
+        let resolvedEvent = d.timeline.last { $0.type == .resolved }
         let end = i.resolvedAt ?? d.alerts.compactMap(\.clearedAt).max() ?? i.openedAt
         let start = min(i.openedAt, d.alerts.compactMap(\.startsAt).min() ?? i.openedAt)
         let duration = OutcomeProposal.duration(max(0, Int(end.timeIntervalSince(start))))
@@ -99,16 +99,16 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             detection.append(line)
         }
         let timeline = d.timeline.map { Line(at: fmt.string($0.at), text: Self.describe($0)) }
-        let ownership = d.timeline.filter { $0.type == "role_changed" || $0.type == "role_accepted" }.map {
+        let ownership = d.timeline.filter { $0.type == .roleChanged || $0.type == .roleAccepted }.map {
             Line(at: fmt.string($0.at), text: Self.describe($0))
         }
         let steps = d.steps.map { s -> StepRow in
-            let outcome = s.outcome ?? "not marked"
+            let outcome = s.outcome?.rawValue ?? "not marked"
             var detail: String?
             if let by = s.by, s.outcome != nil {
                 detail = "by \(by)" + (s.at.map { " at \(fmt.string($0))" } ?? "") + (s.note.map { ": \($0)" } ?? "")
             }
-            return StepRow(index: s.index, title: s.title, outcome: outcome, detail: detail, gap: s.outcome == "skipped" || s.outcome == "failed")
+            return StepRow(index: s.index, title: s.title, outcome: outcome, detail: detail, gap: s.outcome == .skipped || s.outcome == .failed)
         }
         let decisionRows = decisions.map { x -> DecisionRow in
             var outcome = x.status.replacingOccurrences(of: "_", with: " ")
@@ -183,14 +183,14 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             return "?"
         }
         switch e.type {
-        case "opened": return "opened by \(e.actor)" + (s("owner_reason").map { "; \($0)" } ?? "")
-        case "alert_added": return "alert \(s("alertname") ?? "?") (\(s("fingerprint") ?? "?")) added"
-        case "alert_cleared": return "alert \(s("fingerprint") ?? "?") cleared by \(e.actor)"
-        case "all_alerts_cleared": return "every alert cleared; waiting for a person to resolve"
-        case "step_marked":
+        case .opened: return "opened by \(e.actor)" + (s("owner_reason").map { "; \($0)" } ?? "")
+        case .alertAdded: return "alert \(s("alertname") ?? "?") (\(s("fingerprint") ?? "?")) added"
+        case .alertCleared: return "alert \(s("fingerprint") ?? "?") cleared by \(e.actor)"
+        case .allAlertsCleared: return "every alert cleared; waiting for a person to resolve"
+        case .stepMarked:
             let note = s("note").map { ": \($0)" } ?? ""
             return "step \(n("step")) (\(s("title") ?? "")) \(s("outcome") ?? "") by \(e.actor)" + note
-        case "role_changed":
+        case .roleChanged:
             let action = s("action") ?? "change"
             let reason = s("reason").map { " (\($0))" } ?? ""
             if action == "rotation" {
@@ -198,13 +198,13 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             }
             return
                 "\(s("role") ?? "role"): \(action.replacingOccurrences(of: "_", with: " ")) \(s("from") ?? "nobody") → \(s("to") ?? "nobody") by \(e.actor)\(reason)"
-        case "role_accepted": return "\(s("role") ?? "role"): \(s("user") ?? e.actor) accepted"
-        case "decision_recorded": return "decision \(n("decision")): \(s("kind") ?? "") recorded by \(e.actor)"
-        case "decision_executed": return "decision \(n("decision")) executed by \(e.actor)"
-        case "decision_outcome": return "decision \(n("decision")) outcome \(s("outcome") ?? "") by \(e.actor)"
-        case "note": return "note by \(e.actor): \(s("text") ?? "")"
-        case "change": return "change from \(e.actor): \(s("summary") ?? "")"
-        default: return "\(e.type.replacingOccurrences(of: "_", with: " ")) by \(e.actor)" + (s("note").map { ": \($0)" } ?? "")
+        case .roleAccepted: return "\(s("role") ?? "role"): \(s("user") ?? e.actor) accepted"
+        case .decisionRecorded: return "decision \(n("decision")): \(s("kind") ?? "") recorded by \(e.actor)"
+        case .decisionExecuted: return "decision \(n("decision")) executed by \(e.actor)"
+        case .decisionOutcome: return "decision \(n("decision")) outcome \(s("outcome") ?? "") by \(e.actor)"
+        case .note: return "note by \(e.actor): \(s("text") ?? "")"
+        case .change: return "change from \(e.actor): \(s("summary") ?? "")"
+        case .acknowledged, .mitigated, .resolved, .reopened: return "\(e.type.rawValue) by \(e.actor)" + (s("note").map { ": \($0)" } ?? "")
         }
     }
 }

@@ -367,7 +367,7 @@ extension Decision {
         self.init(
             id: try row.decode("id"),
             incident: incident,
-            kind: DecisionKind(rawValue: try row.decode("kind_text", as: String.self)) ?? .hold,
+            kind: try row.decode("kind_text"),
             target: DecisionTarget(
                 service: try row.decode("target_service"),
                 model: try row.decode("target_model"),
@@ -378,7 +378,7 @@ extension Decision {
             customerImpact: try row.decode("customer_impact"),
             alternativesConsidered: try row.decode("alternatives_considered"),
             decidedBy: try row.decode("decided_by_name"),
-            decidedByRole: Role(rawValue: try row.decode("role_text", as: String.self)) ?? .lead,
+            decidedByRole: try row.decode("role_text"),
             decidedAt: try row.decode("decided_at"),
             verificationWindow: try row.decode("verification_window"),
             supersedes: try row.decode("supersedes"),

@@ -18,36 +18,20 @@ public struct HandoffStore: Sendable {
     /// handoff.collect — the rotation's incidents that touch the window or the one before it
     /// (for MTTA and MTTR), their step gaps and next steps, decisions made in the window or
     /// still awaiting an outcome, alert noise, and alert types that opened incidents without
-    /// a runbook. One connection, one snapshot.
+    /// a runbook. One transaction, one snapshot.
     public func collect(_ rotation: Rotation, window: HandoffWindow) async throws -> HandoffLog {
         let name = rotation.name
         let previous = window.previous
         // The parts come out of the transaction as a class instance and the log is made
         // here: a large struct returned through the generic async closure was corrupted
         // (a crash copying it, in Swift 6.3 debug builds).
-        let pool = self.pool
         let parts = try await pool.withTransaction { db -> Parts in
-            try await db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            // The reads that need nothing from the incidents query run on a second connection
-            // in this transaction's snapshot, at the same time (a busy week's reads are about
-            // half each); when the pool has no connection free at once, they run here after.
-            // The same statement plans the incidents query below for this window
-            // (`set_config(…, true)` is SET LOCAL): a cached generic plan does not know the
-            // window is one week, and scanned every incident of the rotation (a cost that grew
-            // with history). The other queries keep their cached plans.
-            let snapshot: String = try await db.query(
-                """
-                SELECT pg_export_snapshot() AS snapshot, set_config('plan_cache_mode', 'force_custom_plan', true)
-                """
-            )[0].decode("snapshot")
-            async let beside = pool.withFreeConnection { other in
-                try await other.withTransaction { tx in
-                    try await tx.executeScript(
-                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '\(try Self.checked(snapshot))'"
-                    )
-                    return try await Self.otherReads(tx, rotation: name, window: window)
-                }
-            }
+            // Every statement is planned for this window: a cached generic plan does not know
+            // the window is one week, and scanned every incident of the rotation (a cost that
+            // grew with history).
+            try await db.executeScript(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan"
+            )
             // Plain columns only: marks and step titles are read below for just the
             // incidents that need them (the previous window's are there for MTTA and MTTR).
             let rows = try await db.query(
@@ -65,7 +49,6 @@ public struct HandoffStore: Sendable {
                 ORDER BY i.number
                 """
             )
-            try await db.execute("SET LOCAL plan_cache_mode = auto")
             var incidents: [HandoffIncident] = []
             incidents.reserveCapacity(rows.count)
             // The incidents the window lists (opened or resolved in it, or open at its end)
@@ -74,14 +57,14 @@ public struct HandoffStore: Sendable {
             var open: [Int64] = []
             for row in rows {
                 let id: Int64 = try row.decode("id")
-                let state: String = try row.decode("state")
+                let state: IncidentState = try row.decode("state")
                 let opened: Date = try row.decode("opened_at")
                 let resolved: Date? = try row.decode("resolved_at")
                 let inWindow = { (d: Date) in d >= window.from && d < window.to }
                 let openAtEnd = opened < window.to && (resolved.map { $0 >= window.to } ?? true)
                 if inWindow(opened) || resolved.map(inWindow) == true || openAtEnd {
                     listed[id] = incidents.count
-                    if state != "resolved" { open.append(id) }
+                    if state != .resolved { open.append(id) }
                 }
                 incidents.append(
                     HandoffIncident(
@@ -164,9 +147,7 @@ public struct HandoffStore: Sendable {
                     incidents[n].nextStep = titles[RunbookKey(id: runbook, version: version)]?.first { !done.contains($0.step) }?.title
                 }
             }
-            let others: OtherParts
-            if let read = try await beside { others = read } else { others = try await Self.otherReads(db, rotation: name, window: window) }
-            return Parts(incidents: incidents, others: others)
+            return Parts(incidents: incidents, others: try await Self.otherReads(db, rotation: name, window: window))
         }
         return HandoffLog(
             rotation: rotation,
@@ -177,20 +158,6 @@ public struct HandoffStore: Sendable {
             withoutRunbook: parts.others.withoutRunbook,
             actionItems: parts.others.actionItems
         )
-    }
-
-    /// A snapshot id as PostgreSQL writes them (hex and dashes): it is spliced into
-    /// `SET TRANSACTION SNAPSHOT`, which takes no parameters.
-    static func checked(_ snapshot: String) throws -> String {
-        guard !snapshot.isEmpty,
-            snapshot.utf8.allSatisfy({
-                $0 == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
-                    || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains($0)
-            })
-        else {
-            throw PostgresError(kind: .decoding, message: "unexpected snapshot id \(snapshot.debugDescription)")
-        }
-        return snapshot
     }
 
     /// Decisions made in the window or still awaiting an outcome, alert noise, alert types
@@ -229,7 +196,6 @@ public struct HandoffStore: Sendable {
                 status: try row.decode("status")
             )
         }
-        try await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         let noise = try await db.query(
             """
             SELECT a.alertname, count(*) AS alerts, sum(a.delivery_count) AS deliveries
@@ -246,7 +212,6 @@ public struct HandoffStore: Sendable {
             GROUP BY a.alertname
             """
         ).map { AlertNoise(alertname: try $0.decode("alertname"), alerts: try $0.decode("alerts"), deliveries: try $0.decode("deliveries")) }
-        try await db.execute("SET LOCAL plan_cache_mode = auto")
         var withoutRunbook: [String: Int] = [:]
         for row in try await db.query(
             """
@@ -320,13 +285,8 @@ public struct StoredHandoff: Sendable, Equatable, Codable {
     public var acknowledgedBy: String?
     public var acknowledgedAt: Date?
     public var markdown: String?
-    /// The document as the API answers it (`HandoffDocument.jsonText(snakeCase: true)`), as
-    /// stored; `jsonText()` writes it into the answer unchanged.
-    public var documentJSON: String?
-
-    enum CodingKeys: String, CodingKey {
-        case id, rotation, from, to, generatedAt, generatedBy, contentHash, incoming, acknowledgedBy, acknowledgedAt, markdown
-    }
+    /// The document as stored: the API's JSON of `HandoffDocument` when it was generated.
+    public var document: JSONValue?
 }
 
 extension HandoffStore {
@@ -338,19 +298,30 @@ extension HandoffStore {
         JOIN rotations r ON r.id = h.rotation_id JOIN users g ON g.id = h.generated_by LEFT JOIN users a ON a.id = h.acknowledged_by
         """
 
+    /// The stored document's JSON: the API's spelling (snake_case keys, sorted).
+    static func documentJSON(_ document: HandoffDocument) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(document), as: UTF8.self)
+    }
+
+    static func document(_ json: String) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))
+    }
+
     /// handoff.store — keeps a generated handoff; nil when the rotation is gone. The answer
-    /// is made from what was stored, not read back (the document is large).
-    /// `documentJSON` is `HandoffDocument.jsonText(snakeCase: true)` (written by the caller,
-    /// which can write it while the Markdown renders).
+    /// is made from what was stored, not read back.
     public func store(
         rotation: String,
         window: HandoffWindow,
         markdown: String,
-        documentJSON json: String,
+        document: HandoffDocument,
         incoming: String?,
         by userID: Int
     ) async throws -> StoredHandoff? {
         let hash = Digest.sha256Hex(markdown)
+        let json = try Self.documentJSON(document)
         let rows = try await pool.query(
             """
             WITH stored AS (
@@ -375,7 +346,7 @@ extension HandoffStore {
             acknowledgedBy: nil,
             acknowledgedAt: nil,
             markdown: markdown,
-            documentJSON: json
+            document: try Self.document(json)
         )
     }
 
@@ -429,27 +400,6 @@ extension HandoffStore {
 }
 
 extension StoredHandoff {
-    /// The handoff as the API answers it (snake_case keys, sorted), written directly; the
-    /// same JSON as encoding it with the API's encoder (tested), plus the stored document.
-    public func jsonText() -> String {
-        var o = JSONObjectWriter(snakeCase: true)
-        o.open()
-        o.date("acknowledgedAt", acknowledgedAt)
-        o.string("acknowledgedBy", acknowledgedBy)
-        o.string("contentHash", contentHash)
-        o.raw("document", documentJSON)
-        o.date("from", from)
-        o.date("generatedAt", generatedAt)
-        o.string("generatedBy", generatedBy)
-        o.int("id", id)
-        o.string("incoming", incoming)
-        o.string("markdown", markdown)
-        o.string("rotation", rotation)
-        o.date("to", to)
-        o.close()
-        return o.out.text
-    }
-
     init(row: PostgresRow, content: Bool) throws {
         self.init(
             id: try row.decode("id"),
@@ -463,7 +413,7 @@ extension StoredHandoff {
             acknowledgedBy: try row.decode("acknowledged_by"),
             acknowledgedAt: try row.decode("acknowledged_at"),
             markdown: content ? try row.decode("markdown") : nil,
-            documentJSON: content ? try row.decode("document") : nil
+            document: content ? try HandoffStore.document(try row.decode("document")) : nil
         )
     }
 }

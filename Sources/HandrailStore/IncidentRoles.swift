@@ -136,7 +136,7 @@ extension IncidentStore {
             """
         ).map { row in
             IncidentRoleHolder(
-                role: IncidentRole(rawValue: try row.decode("role", as: String.self)) ?? .owner,
+                role: try row.decode("role"),
                 user: try row.decode("username"),
                 displayName: try row.decode("display_name"),
                 assignedBy: try row.decode("assigned_by"),

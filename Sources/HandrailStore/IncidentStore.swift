@@ -32,8 +32,8 @@ public struct IncidentSummary: Sendable, Equatable, Codable {
 public struct IncidentAlert: Sendable, Equatable, Codable {
     public var fingerprint: String
     public var integration: String
-    public var source: String
-    public var status: String
+    public var source: IntegrationKind
+    public var status: AlertStatus
     public var alertname: String
     public var labels: [String: String]
     public var annotations: [String: String]
@@ -56,10 +56,9 @@ public struct IncidentAlert: Sendable, Equatable, Codable {
 public struct IncidentEvent: Sendable, Equatable, Codable {
     public var id: Int64
     public var at: Date
-    public var type: String
+    public var type: IncidentEventType
     public var actor: String
-    /// "user", "integration" or "system".
-    public var actorKind: String
+    public var actorKind: ActorKind
     public var data: JSONValue
 }
 
@@ -69,7 +68,7 @@ public struct IncidentStep: Sendable, Equatable, Codable {
     public var title: String
     public var markdown: String
     /// done, skipped or failed; nil while not marked (or after an undo).
-    public var outcome: String?
+    public var outcome: StepOutcome?
     public var note: String?
     public var by: String?
     public var at: Date?
@@ -247,8 +246,8 @@ public struct IncidentStore: Sendable {
             for mark in marks { latest[try mark.decode("step", as: Int.self)] = mark }
             let steps = try (runbook?.steps ?? []).map { step in
                 let mark = latest[step.index]
-                let outcome = try mark?.decode("outcome", as: String.self)
-                let active = outcome != nil && outcome != "undone"
+                let outcome = try mark?.decode("outcome", as: StepOutcome.self)
+                let active = outcome != nil && outcome != .undone
                 return IncidentStep(
                     index: step.index,
                     title: step.title,
@@ -335,7 +334,7 @@ public struct IncidentStore: Sendable {
         )
         guard let row = rows.first else { return .notFound }
         if try row.decode("changed", as: Int.self) == 1 { return .changed }
-        return .refused(current: IncidentState(rawValue: try row.decode("state", as: String.self)) ?? .triggered)
+        return .refused(current: try row.decode("state"))
     }
 
     /// incident.note — a note on the timeline; false when there is no such incident.
@@ -470,8 +469,8 @@ extension IncidentSummary {
             number: number,
             ref: IncidentRef.display(number),
             title: try row.decode("title"),
-            state: IncidentState(rawValue: try row.decode("state", as: String.self)) ?? .triggered,
-            severity: Severity(rawValue: try row.decode("severity", as: String.self)) ?? .warning,
+            state: try row.decode("state"),
+            severity: try row.decode("severity"),
             groupingKey: try row.decode("grouping_key"),
             labels: try row.decode("labels", as: PostgresJSON.self).decode(as: [String: String].self),
             runbookId: try row.decode("runbook_id"),
@@ -505,7 +504,7 @@ extension IncidentAlert {
             values: try row.decode("values", as: PostgresJSON.self).decode(as: [String: Double].self),
             links: try row.decode("links", as: PostgresJSON.self).decode(as: [String: String].self),
             generatorUrl: try row.decode("generator_url"),
-            severity: Severity(rawValue: try row.decode("severity", as: String.self)) ?? .warning,
+            severity: try row.decode("severity"),
             groupRule: try row.decode("group_rule"),
             startsAt: try row.decode("starts_at"),
             endsAt: try row.decode("ends_at"),

@@ -160,56 +160,18 @@ public struct IngestStore: Sendable {
         }
     }
 
-    /// When the integration key is live and every alert of the delivery is a resend of one of
-    /// the integration's open firing alerts: counts them (delivery count, last seen, the
-    /// latest labels, annotations and value) and logs the delivery; otherwise changes
-    /// nothing and returns no delivery id. Every row says whether the key is live.
-    /// Row locks on the alerts only. An alert cleared between the snapshot and its row lock
-    /// is skipped; the delivery then goes the full way, where the others count once more
-    /// (the delivery counter is the one thing idempotency leaves free).
+    /// The resend statement (SQL/resend.sql, which `script/bench` also runs). Row locks on
+    /// the alerts only. An alert cleared between the snapshot and its row lock is skipped;
+    /// the delivery then goes the full way, where the others count once more (the delivery
+    /// counter is the one thing idempotency leaves free).
     static func repeatStatement(_ d: Delivery, rows: String, count: Int) -> PostgresQuery {
-        let i = d.integration.id
-        let source = d.source.rawValue
-        return """
-            WITH input AS (
-                SELECT * FROM jsonb_to_recordset(\(rows)::jsonb) AS x(
-                    fingerprint text, status text, labels jsonb, annotations jsonb, value double precision, vals jsonb, links jsonb,
-                    ends_at double precision)
-            ), targets AS MATERIALIZED (
-                SELECT a.id, f.* FROM input f CROSS JOIN LATERAL (
-                    SELECT id FROM alerts WHERE integration_id = \(i) AND fingerprint = f.fingerprint AND cleared_at IS NULL LIMIT 1) a
-                WHERE f.status = 'firing'
-            ), live AS (
-                SELECT EXISTS (SELECT 1 FROM integration_keys WHERE id = \(i) AND revoked_at IS NULL) AS yes
-            ), only_resends AS (
-                SELECT (SELECT yes FROM live) AND (SELECT count(*) FROM targets) = \(count)
-                       AND NOT EXISTS (SELECT 1 FROM input WHERE status <> 'firing') AS yes
-            ), locked AS (
-                -- Row locks in id order, before any row changes: concurrent deliveries of one
-                -- group then queue behind each other instead of deadlocking.
-                SELECT id FROM alerts
-                WHERE id = ANY(ARRAY(SELECT id FROM targets)) AND cleared_at IS NULL AND (SELECT yes FROM only_resends)
-                ORDER BY id FOR NO KEY UPDATE
-            ), updated AS (
-                UPDATE alerts a SET delivery_count = a.delivery_count + 1, last_seen_at = now(),
-                    (labels, annotations, value, "values", links, ends_at) = (
-                        SELECT t.labels, coalesce(nullif(t.annotations, '{}'::jsonb), a.annotations), coalesce(t.value, a.value),
-                               t.vals, t.links, to_timestamp(t.ends_at)
-                        FROM targets t WHERE t.id = a.id)
-                WHERE a.id = ANY(ARRAY(SELECT id FROM locked)) AND a.cleared_at IS NULL
-                RETURNING a.fingerprint, a.incident_id
-            ), delivery AS (
-                INSERT INTO deliveries (integration_id, source, request_id, outcome, alert_count, truncated_alerts, receiver, group_key)
-                SELECT \(i), \(source)::integration_kind, \(d.requestID), 'stored', \(count), \(d.truncatedAlerts), \(d.receiver), \(d.groupKey)
-                WHERE (SELECT yes FROM only_resends) AND (SELECT count(*) FROM updated) = \(count)
-                RETURNING id
-            )
-            SELECT u.fingerprint, 'repeat' AS result, (SELECT number FROM incidents WHERE id = u.incident_id) AS incident_number,
-                   'joined' AS incident, (SELECT id FROM delivery) AS delivery_id, (SELECT yes FROM live) AS key_live
-            FROM updated u
-            UNION ALL SELECT NULL, NULL, NULL, NULL, (SELECT id FROM delivery), (SELECT yes FROM live) WHERE NOT EXISTS (SELECT 1 FROM updated)
-            """
+        PostgresQuery(
+            sql: resendSQL,
+            binds: [rows, d.integration.id, d.source.rawValue, d.requestID, count, d.truncatedAlerts, d.receiver, d.groupKey]
+        )
     }
+
+    static let resendSQL = String(decoding: PackageResources.resend_sql, as: UTF8.self)
 
     static func ingestStatement(_ d: Delivery, rows: String, count: Int) -> PostgresQuery {
         let i = d.integration.id
@@ -361,9 +323,9 @@ public struct IngestStore: Sendable {
             report.alerts.append(
                 AlertOutcome(
                     fingerprint: fingerprint,
-                    result: AlertOutcome.Result(rawValue: try row.decode("result", as: String.self)) ?? .unknown,
+                    result: try row.decode("result"),
                     incidentNumber: try row.decode("incident_number", as: Int64?.self),
-                    incident: try row.decode("incident", as: String?.self).flatMap(AlertOutcome.IncidentResult.init(rawValue:))
+                    incident: try row.decode("incident")
                 )
             )
         }
@@ -374,72 +336,56 @@ public struct IngestStore: Sendable {
     package static func repeatRowsJSON(_ alerts: [NormalizedAlert]) -> String {
         var w = JSONText()
         w.reserveCapacity(alerts.count * 400)
-        w += "["
-        for (n, a) in alerts.enumerated() {
-            if n > 0 { w += "," }
-            w += "{\"ord\":\(n)"
-            alertFields(a, into: &w)
-            w += "}"
+        w.array(alerts.enumerated()) { w, item in
+            w.object { w in
+                w.field("ord", item.offset)
+                alertFields(item.element, into: &w)
+            }
         }
-        w += "]"
         return w.text
     }
 
-    /// The fields both statements read of an alert (after `"ord"`).
+    /// The fields both statements read of an alert.
     static func alertFields(_ a: NormalizedAlert, into w: inout JSONText) {
         w.field("fingerprint", a.fingerprint)
         w.field("status", a.status.rawValue)
         w.field("labels", a.labels)
         w.field("annotations", a.annotations)
-        w.values(a.values)
+        w.field("vals", a.values)
         w.field("links", a.links)
-        if let value = a.value, value.isFinite {
-            w.key("value")
-            w.number(value)
-        }
-        if let date = a.endsAt {
-            w.key("ends_at")
-            w.number(date.timeIntervalSince1970)
-        }
+        w.field("value", a.value)
+        w.field("ends_at", a.endsAt?.timeIntervalSince1970)
     }
 
     /// The delivery's alerts as one JSON array for `jsonb_to_recordset`: one bind, any size.
-    /// Written by hand: Foundation's JSONSerialization took half of a delivery's CPU time.
     static func rowsJSON(_ alerts: [RoutedAlert]) -> String {
         var w = JSONText()
         w.reserveCapacity(alerts.count * 600)
-        w += "["
-        for (n, routed) in alerts.enumerated() {
+        w.array(alerts.enumerated()) { w, item in
+            let routed = item.element
             let a = routed.alert
-            if n > 0 { w += "," }
-            w += "{\"ord\":\(n)"
-            alertFields(a, into: &w)
-            w.field("alertname", a.labels["alertname"] ?? "")
-            w.field("severity", routed.severity.rawValue)
-            w.field("grouping_key", routed.groupingKey)
-            w.field("group_rule", routed.groupRule)
-            w.field("title", routed.title)
-            w.field("runbook_reason", routed.runbookReason)
-            w.key("auto_resolve")
-            w += routed.autoResolve ? "true" : "false"
-            w.key("reopen_window")
-            w += String(routed.reopenWindow)
-            if let url = a.generatorURL { w.field("generator_url", url) }
-            if let id = routed.runbookID, let version = routed.runbookVersion {
-                w.field("runbook_id", id)
-                w.key("runbook_version")
-                w += String(version)
+            w.object { w in
+                w.field("ord", item.offset)
+                alertFields(a, into: &w)
+                w.field("alertname", a.labels["alertname"] ?? "")
+                w.field("severity", routed.severity.rawValue)
+                w.field("grouping_key", routed.groupingKey)
+                w.field("group_rule", routed.groupRule)
+                w.field("title", routed.title)
+                w.field("runbook_reason", routed.runbookReason)
+                w.field("auto_resolve", routed.autoResolve)
+                w.field("reopen_window", routed.reopenWindow)
+                w.field("generator_url", a.generatorURL)
+                if let id = routed.runbookID, let version = routed.runbookVersion {
+                    w.field("runbook_id", id)
+                    w.field("runbook_version", version)
+                }
+                w.field("starts_at", a.startsAt?.timeIntervalSince1970)
+                w.field("owner", routed.owner)
+                w.field("owners_rotation", routed.ownersRotation)
+                w.field("owner_reason", routed.ownerReason)
             }
-            if let date = a.startsAt {
-                w.key("starts_at")
-                w.number(date.timeIntervalSince1970)
-            }
-            if let owner = routed.owner { w.field("owner", owner) }
-            if let rotation = routed.ownersRotation { w.field("owners_rotation", rotation) }
-            w.field("owner_reason", routed.ownerReason)
-            w += "}"
         }
-        w += "]"
         return w.text
     }
 

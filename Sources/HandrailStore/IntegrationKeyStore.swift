@@ -86,7 +86,7 @@ public struct IntegrationKeyStore: Sendable {
             Integration(
                 id: try row.decode("id"),
                 name: try row.decode("name"),
-                kind: IntegrationKind(rawValue: try row.decode("kind")) ?? .generic,
+                kind: try row.decode("kind"),
                 requireSignature: try row.decode("require_signature"),
                 requireTimestamp: try row.decode("require_timestamp")
             )
@@ -99,7 +99,7 @@ extension IntegrationKeyRecord {
         self.init(
             id: try row.decode("id"),
             name: try row.decode("name"),
-            kind: IntegrationKind(rawValue: try row.decode("kind")) ?? .generic,
+            kind: try row.decode("kind"),
             displayPrefix: try row.decode("display_prefix"),
             requireSignature: try row.decode("require_signature"),
             requireTimestamp: try row.decode("require_timestamp"),

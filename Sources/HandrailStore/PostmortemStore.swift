@@ -111,7 +111,7 @@ public struct PostmortemStore: Sendable {
             )
             guard let row = rows.first else { return .notFound }
             if try row.decode("created", as: Int.self) == 1 { return .created }
-            return .notResolved(IncidentState(rawValue: try row.decode("state")) ?? .triggered)
+            return .notResolved(try row.decode("state"))
         } catch let error as PostgresError where error.isUniqueViolation {
             return .exists
         }
@@ -126,7 +126,7 @@ public struct PostmortemStore: Sendable {
 
     /// postmortem.regenerate — new facts from the log; what people wrote is untouched.
     public func regenerate(number: Int64, factsJSON: String) async throws -> ChangeResult {
-        Self.result(
+        try Self.result(
             try await pool.query(
                 """
                 WITH target AS (
@@ -143,7 +143,7 @@ public struct PostmortemStore: Sendable {
 
     /// postmortem.edit — a new version of one section people write (the old ones stay).
     public func editSection(number: Int64, section: PostmortemSection, markdown: String, by userID: Int) async throws -> ChangeResult {
-        Self.result(
+        try Self.result(
             try await pool.query(
                 """
                 WITH target AS (
@@ -164,7 +164,7 @@ public struct PostmortemStore: Sendable {
         guard let index = PostmortemState.allCases.firstIndex(of: state), index > 0 else { return .refused(.draft) }
         let from = PostmortemState.allCases[index - 1]
         let to = state.rawValue
-        return Self.result(
+        return try Self.result(
             try await pool.query(
                 """
                 WITH target AS (
@@ -185,10 +185,10 @@ public struct PostmortemStore: Sendable {
         )
     }
 
-    static func result(_ rows: PostgresRows) -> ChangeResult {
+    static func result(_ rows: PostgresRows) throws -> ChangeResult {
         guard let row = rows.first else { return .notFound }
-        if (try? row.decode("changed", as: Int.self)) == 1 { return .changed }
-        return .refused(PostmortemState(rawValue: (try? row.decode("state", as: String.self)) ?? "") ?? .draft)
+        if try row.decode("changed", as: Int.self) == 1 { return .changed }
+        return .refused(try row.decode("state"))
     }
 
     public enum ActionItemResult: Sendable, Equatable {
@@ -253,7 +253,7 @@ public struct PostmortemStore: Sendable {
                 WHERE e.postmortem_id = \(id) ORDER BY e.id
                 """
             ) {
-                guard let section = PostmortemSection(rawValue: try edit.decode("section")) else { continue }
+                let section: PostmortemSection = try edit.decode("section")
                 let markdown: String = try edit.decode("markdown")
                 let entry = StoredPostmortem.Edit(by: try edit.decode("username"), at: try edit.decode("edited_at"), characters: markdown.count)
                 let history = (sections[section]?.history ?? []) + [entry]
@@ -285,7 +285,7 @@ public struct PostmortemStore: Sendable {
             return StoredPostmortem(
                 id: id,
                 incident: IncidentRef.display(number),
-                state: PostmortemState(rawValue: try row.decode("state")) ?? .draft,
+                state: try row.decode("state"),
                 factsJSON: try row.decode("facts"),
                 factsGeneratedAt: try row.decode("facts_generated_at"),
                 createdBy: try row.decode("created_by"),
@@ -308,6 +308,6 @@ public struct PostmortemStore: Sendable {
             SELECT i.number, p.state::text AS state, i.title FROM postmortems p JOIN incidents i ON i.id = p.incident_id
             WHERE (\(state?.rawValue)::text IS NULL OR p.state::text = \(state?.rawValue)) ORDER BY p.id DESC LIMIT 200
             """
-        ).map { (IncidentRef.display(try $0.decode("number")), PostmortemState(rawValue: try $0.decode("state")) ?? .draft, try $0.decode("title")) }
+        ).map { (IncidentRef.display(try $0.decode("number")), try $0.decode("state"), try $0.decode("title")) }
     }
 }

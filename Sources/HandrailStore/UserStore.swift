@@ -166,13 +166,12 @@ public struct UserStore: Sendable {
 
 extension User {
     init(row: PostgresRow) throws {
-        let roleName: String = try row.decode("role")
         self.init(
             id: try row.decode("id"),
             username: try row.decode("username"),
             displayName: try row.decode("display_name"),
             email: try row.decode("email"),
-            role: Role(rawValue: roleName) ?? .viewer,
+            role: try row.decode("role"),
             disabled: try row.decode("disabled"),
             mustChangePassword: try row.decode("must_change_password"),
             createdAt: try row.decode("created_at")

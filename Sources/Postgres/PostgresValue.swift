@@ -51,6 +51,18 @@ extension Substring: PostgresEncodable {
     public var postgresText: String? { String(self) }
 }
 
+/// A Swift enum stored as its raw text (a PostgreSQL enum or a text column): a value the
+/// enum does not know is a decoding error, never a default.
+public protocol PostgresEnum: RawRepresentable, PostgresEncodable, PostgresDecodable where RawValue == String {}
+
+extension PostgresEnum {
+    public var postgresText: String? { rawValue }
+    public init(postgresText text: String) throws(PostgresError) {
+        guard let value = Self(rawValue: text) else { throw decodingError(text, as: Self.self) }
+        self = value
+    }
+}
+
 // MARK: - Numbers and booleans
 
 /// Integers travel as their decimal text; each width checks its own range on the way in.

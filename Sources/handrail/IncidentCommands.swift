@@ -99,7 +99,7 @@ struct Incidents: AsyncParsableCommand {
             if !d.steps.isEmpty {
                 print("\nsteps:")
                 for s in d.steps {
-                    let mark = s.outcome.map { "[\($0) by \(s.by ?? "?")" + (s.note.map { ": \($0)" } ?? "") + "]" } ?? "[ ]"
+                    let mark = s.outcome.map { "[\($0.rawValue) by \(s.by ?? "?")" + (s.note.map { ": \($0)" } ?? "") + "]" } ?? "[ ]"
                     print("  \(s.index). \(mark) \(s.title)")
                 }
             }
@@ -116,7 +116,7 @@ struct Incidents: AsyncParsableCommand {
                         }
                     }.joined(separator: " ")
                 }
-                print("  \(time.string(from: e.at))  \(e.type)  by \(e.actor)  \(detail)")
+                print("  \(time.string(from: e.at))  \(e.type.rawValue)  by \(e.actor)  \(detail)")
             }
         }
     }

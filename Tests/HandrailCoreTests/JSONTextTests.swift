@@ -22,4 +22,29 @@ import Testing
         nul.string("a\u{0}b")
         #expect(nul.text == #""a\ufffdb""#)
     }
+
+    @Test func objectsAndArraysGetTheirCommasAndLeaveOutWhatJSONCannotHold() throws {
+        var w = JSONText()
+        w.object { w in
+            w.field("missing", nil as String?)
+            w.field("name", "a")
+            w.field("none", Double.nan)
+            w.field("values", ["x": 1.5, "bad": .infinity])
+            w.field("rows", [1, 2]) { w, n in
+                w.object { w in
+                    w.field("n", n)
+                    w.field("labels", ["k": "v\"q"])
+                    w.field("empty", [String: String]())
+                }
+            }
+            w.field("last", true)
+        }
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(w.text.utf8)) as? [String: Any])
+        #expect(Set(object.keys) == ["name", "values", "rows", "last"])
+        #expect(object["values"] as? [String: Double] == ["x": 1.5])
+        let rows = try #require(object["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["n"] as? Int } == [1, 2])
+        #expect(rows.map { $0["labels"] as? [String: String] } == [["k": "v\"q"], ["k": "v\"q"]])
+        #expect(w.text.hasPrefix(#"{"name":"a","values":{"x":1.5},"rows":[{"n":1,"#))
+    }
 }

@@ -5,6 +5,7 @@ import TestSupport
 import Testing
 
 @testable import HandrailServer
+@testable import HandrailStore
 
 private func at(_ text: String) -> Date { RFC3339.parse(text)! }
 
@@ -27,11 +28,11 @@ private func week47() throws -> HandoffLog {
     let skipped = HandoffIncident.Gap(
         step: 2,
         title: "Open the drift dashboard",
-        outcome: "skipped",
+        outcome: .skipped,
         note: "Grafana was down; used the PSI query instead",
         by: "ana"
     )
-    let failed = HandoffIncident.Gap(step: 3, title: "Pause the canary", outcome: "failed", note: "argo rollouts pause timed out", by: "ben")
+    let failed = HandoffIncident.Gap(step: 3, title: "Pause the canary", outcome: .failed, note: "argo rollouts pause timed out", by: "ben")
     return HandoffLog(
         rotation: rotation,
         window: window,
@@ -39,8 +40,8 @@ private func week47() throws -> HandoffLog {
             HandoffIncident(
                 number: 95,
                 title: "Feature drift on fraud-scorer (amount)",
-                severity: "warning",
-                state: "resolved",
+                severity: .warning,
+                state: .resolved,
                 openedAt: at("2026-11-10T13:00:00Z"),
                 acknowledgedAt: at("2026-11-10T13:04:00Z"),
                 resolvedAt: at("2026-11-10T13:50:00Z"),
@@ -51,8 +52,8 @@ private func week47() throws -> HandoffLog {
             HandoffIncident(
                 number: 99,
                 title: "Concept drift on ranker",
-                severity: "critical",
-                state: "resolved",
+                severity: .critical,
+                state: .resolved,
                 openedAt: at("2026-11-12T15:00:00Z"),
                 acknowledgedAt: at("2026-11-12T15:10:00Z"),
                 resolvedAt: at("2026-11-17T08:00:00Z"),
@@ -63,8 +64,8 @@ private func week47() throws -> HandoffLog {
             HandoffIncident(
                 number: 101,
                 title: "Feature drift on ranker (age, country)",
-                severity: "critical",
-                state: "resolved",
+                severity: .critical,
+                state: .resolved,
                 openedAt: at("2026-11-16T09:12:00Z"),
                 acknowledgedAt: at("2026-11-16T09:15:00Z"),
                 resolvedAt: at("2026-11-16T10:40:00Z"),
@@ -76,8 +77,8 @@ private func week47() throws -> HandoffLog {
             HandoffIncident(
                 number: 102,
                 title: "Canary guard breach: ranker v42 error rate 2.4× baseline",
-                severity: "critical",
-                state: "acknowledged",
+                severity: .critical,
+                state: .acknowledged,
                 openedAt: at("2026-11-18T01:05:00Z"),
                 acknowledgedAt: at("2026-11-18T01:30:00Z"),
                 owner: "ben",
@@ -89,8 +90,8 @@ private func week47() throws -> HandoffLog {
             HandoffIncident(
                 number: 103,
                 title: "GPUMemoryHigh on trainer-3",
-                severity: "warning",
-                state: "resolved",
+                severity: .warning,
+                state: .resolved,
                 openedAt: at("2026-11-21T10:00:00Z"),
                 resolvedAt: at("2026-11-21T10:20:00Z")
             ),
@@ -99,7 +100,7 @@ private func week47() throws -> HandoffLog {
             HandoffDecision(
                 id: 6,
                 incident: 101,
-                kind: "hold",
+                kind: .hold,
                 target: "ranker",
                 decidedBy: "lena",
                 decidedAt: at("2026-11-16T09:20:00Z"),
@@ -109,7 +110,7 @@ private func week47() throws -> HandoffLog {
             HandoffDecision(
                 id: 7,
                 incident: 101,
-                kind: "roll_forward",
+                kind: .rollForward,
                 target: "ranker → v43",
                 decidedBy: "lena",
                 decidedAt: at("2026-11-16T09:45:00Z"),
@@ -119,7 +120,7 @@ private func week47() throws -> HandoffLog {
             HandoffDecision(
                 id: 8,
                 incident: 102,
-                kind: "rollback",
+                kind: .rollback,
                 target: "ranker v42 → v41",
                 decidedBy: "ben",
                 decidedAt: at("2026-11-18T01:40:00Z"),
@@ -249,55 +250,18 @@ private func golden(_ name: String, _ text: String) throws {
         return HandoffDocument.build(log)
     }
 
-    @Test func theDocumentsJSONIsWhatJSONEncoderWrites() throws {
+    @Test func theStoredDocumentIsTheAPIsSnakeCaseJSONAndReadsBackUnchanged() throws {
         let doc = try awkwardDocument()
         #expect(doc.opened.contains { $0.resolved == nil } && doc.opened.contains { $0.resolved != nil })
-        for snakeCase in [false, true] {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
-            let expected = String(decoding: try encoder.encode(doc), as: UTF8.self)
-            #expect(doc.jsonText(snakeCase: snakeCase) == expected, "snake_case: \(snakeCase)")
-        }
+        let json = try HandoffStore.documentJSON(doc)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object["time_zone"] as? String == "Europe/Berlin")
+        #expect(object["gap_free"] is Bool && object["decisions_made"] is [Any] && object["timeZone"] == nil)
+        #expect(json.contains("https://example.com/a/b"), "slashes are not escaped")
         let decoder = JSONDecoder()
-        #expect(try decoder.decode(HandoffDocument.self, from: Data(doc.jsonText(snakeCase: false).utf8)) == doc)
-    }
-
-    @Test func everyFieldOfTheDocumentIsAnsweredToTheTemplateAsReflectionWouldFindIt() throws {
-        let doc = try awkwardDocument()
-        /// Each stored property, by name, with what Mustache would print for it.
-        func fields(_ value: Any) -> [String: String] {
-            var out: [String: String] = [:]
-            for child in Mirror(reflecting: value).children {
-                guard let label = child.label else { continue }
-                let shown = Pages.present(child.value)
-                out[label] = shown is NSNull ? "<none>" : String(describing: shown)
-            }
-            return out
-        }
-        func answered<T: TemplateFields>(_ row: T) -> [String: String] {
-            var out: [String: String] = [:]
-            for label in fields(row).keys {
-                guard let value = TemplateBox(row).child(named: label) else { continue }
-                out[label] = value is NSNull ? "<none>" : String(describing: value)
-            }
-            return out
-        }
-        func check<T: TemplateFields>(_ rows: [T], _ name: String) throws {
-            #expect(!rows.isEmpty, "the fixture has \(name)")
-            for row in rows { #expect(answered(row) == fields(row), "\(name)") }
-        }
-        try check(doc.opened + doc.resolved + doc.stillOpen, "incident rows")
-        try check(doc.decisionsMade + doc.awaitingOutcome, "decision rows")
-        try check(doc.gaps, "gaps")
-        try check(doc.withoutRunbook + doc.noisiest, "alert noise")
-        try check(doc.measures, "measures")
-        try check(doc.actionItems, "action items")
-        try check(doc.onCall, "on call")
-        let top = HandoffTemplateValue(doc)
-        #expect(Set(top.fields.keys) == Set(fields(doc).keys), "every field of the document reaches the template")
-        #expect(top.child(named: "rotation") as? String == "ml-platform")
-        #expect((top.child(named: "opened") as? [TemplateBox<HandoffDocument.Row>])?.map(\.value) == doc.opened)
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        #expect(try decoder.decode(HandoffDocument.self, from: Data(json.utf8)) == doc)
+        #expect(try HandoffStore.document(json)["time_zone"] == .string("Europe/Berlin"))
     }
 
     @Test func timesAreWrittenInTheRotationsZoneAsTheCalendarReadsThem() throws {
@@ -343,54 +307,5 @@ private func golden(_ name: String, _ text: String) throws {
         #expect(md.escapeText("- item") == "\\- item")
         #expect(md.escapeText("a *b* `c` [d](e) <f> &g; \\h") == "a \\*b\\* \\`c\\` \\[d\\](e) \\<f> \\&g; \\\\h")
         #expect(md.escapeText("one\ntwo\r\n# three") == "one two  # three")
-    }
-}
-
-/// A template cut into pieces renders exactly what it renders whole.
-@Suite struct TemplatePiecesTests {
-    static var value: [String: Any] {
-        [
-            "title": "A *week*", "rows": [["n": "1", "ok": true], ["n": "2", "ok": false], ["n": "3", "ok": true]],
-            "empty": [[String: Any]](), "flag": true, "html": "<b>&</b>", "nested": ["inner": ["x", "y"]],
-        ]
-    }
-
-    static let templates: [String] = [
-        // Sections alone on their lines, text between, an inverted section, a last line without a newline.
-        "# {{title}}\n\n{{#rows}}\n- {{n}}{{#ok}} ok{{/ok}}\n{{/rows}}\n\n{{^empty}}\nnone\n{{/empty}}\ntail {{title}}",
-        // A comment over two lines, a triple mustache and an inline section.
-        "{{! a comment\n over two lines }}\nstart {{{html}}} {{#flag}}yes{{/flag}}\n{{#rows}}{{n}},{{/rows}}\nend\n",
-        // Nested sections spanning lines, indented standalone tags, a Windows line ending.
-        "{{#nested}}\n  {{#inner}}\n  * {{.}}\n  {{/inner}}\n{{/nested}}\r\n{{#rows}}\n{{n}}\n{{/rows}}\n",
-        // A content-type pragma that must reach every piece after it.
-        "{{% CONTENT_TYPE: TEXT}}\n{{#rows}}\n{{n}} {{html}}\n{{/rows}}\n{{html}}\n{{#flag}}\n{{html}}\n{{/flag}}\n",
-    ]
-
-    @Test func everyPieceJoinedIsWhatTheWholeTemplateRenders() throws {
-        for text in Self.templates {
-            let whole = try MustacheTemplate(string: text).render(Self.value)
-            let pieces = try #require(TemplatePieces(text), "\(text.debugDescription) should be cut")
-            #expect(pieces.templates.count > 1)
-            #expect(pieces.render(Self.value) == whole, "\(text.debugDescription)")
-        }
-    }
-
-    @Test func theShippedTemplatesAreCutAndRenderAsTheyDoWhole() throws {
-        let directory = TestDatabase.checkoutRoot.appendingPathComponent("templates")
-        let text = try String(contentsOf: directory.appendingPathComponent("handoff.md.mustache"), encoding: .utf8)
-        // The template names the MARKDOWN content type, which must be known before it parses.
-        DocumentRenderer.registerContentTypes()
-        let pieces = try #require(TemplatePieces(text))
-        #expect(pieces.templates.count >= 8, "one piece per top-level section or so")
-        let value = HandoffTemplateValue(HandoffDocument.build(try week47()))
-        #expect(pieces.render(value) == (try MustacheTemplate(string: text).render(value)))
-    }
-
-    @Test func whatCannotBeCutSafelyIsNot() {
-        #expect(TemplatePieces.split("{{=<% %>=}}\n<%#rows%>\n<%n%>\n<%/rows%>\n{{#flag}}x{{/flag}}\n") == nil, "changed delimiters")
-        #expect(TemplatePieces.split("{{#rows}}\n{{n}}\n") == nil, "an unclosed section")
-        #expect(TemplatePieces.split("{{/rows}}\n{{#rows}}\n") == nil, "a close before its open")
-        #expect(TemplatePieces.split("just text\n{{title}}\n") == nil, "no section: nothing to gain")
-        #expect(TemplatePieces.split("{{#rows}}\n{{n}}\n{{/rows}}\n{{title") == nil, "an unfinished tag")
     }
 }

@@ -16,12 +16,19 @@ private func event(
     _ kind: String = "user",
     _ data: [String: JSONValue] = [:]
 ) -> IncidentEvent {
-    IncidentEvent(id: id, at: at(time), type: type, actor: actor, actorKind: kind, data: .object(data))
+    IncidentEvent(
+        id: id,
+        at: at(time),
+        type: IncidentEventType(rawValue: type)!,
+        actor: actor,
+        actorKind: ActorKind(rawValue: kind)!,
+        data: .object(data)
+    )
 }
 
 /// INC-102: a canary guard breach on ranker v42, owned from the rotation, handed over,
 /// one step failed, a hold superseded by a rollback that worked, resolved by a person.
-private func canaryIncident() -> (IncidentDetail, [Decision]) {
+func canaryIncident() -> (IncidentDetail, [Decision]) {
     let summary = IncidentSummary(
         number: 102,
         ref: "INC-102",
@@ -47,8 +54,8 @@ private func canaryIncident() -> (IncidentDetail, [Decision]) {
     let alert = IncidentAlert(
         fingerprint: "7f3a",
         integration: "alertmanager-prod",
-        source: "alertmanager",
-        status: "resolved",
+        source: .alertmanager,
+        status: .resolved,
         alertname: "CanaryGuardBreached",
         labels: ["alertname": "CanaryGuardBreached", "model": "ranker", "metric": "error_rate_ratio", "rollout": "r-42"],
         annotations: ["summary": "error rate 2.4× baseline"],
@@ -135,13 +142,13 @@ private func canaryIncident() -> (IncidentDetail, [Decision]) {
         event(15, "2026-11-18T02:30:00Z", "resolved", "ben", "user", ["note": .string("v41 serving 100 %; error rate back to baseline")]),
     ]
     let steps = [
-        IncidentStep(index: 1, title: "Freeze the rollout", markdown: "", outcome: "done", note: nil, by: "ana", at: at("2026-11-18T01:12:00Z")),
+        IncidentStep(index: 1, title: "Freeze the rollout", markdown: "", outcome: .done, note: nil, by: "ana", at: at("2026-11-18T01:12:00Z")),
         IncidentStep(index: 2, title: "Read the guard that fired", markdown: "", outcome: nil, note: nil, by: nil, at: nil),
         IncidentStep(
             index: 3,
             title: "Pause the canary",
             markdown: "",
-            outcome: "failed",
+            outcome: .failed,
             note: "argo rollouts pause timed out",
             by: "ana",
             at: at("2026-11-18T01:20:00Z")

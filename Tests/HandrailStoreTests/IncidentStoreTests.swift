@@ -46,19 +46,19 @@ import Testing
             #expect(detail.incident.state == .resolved)
             #expect(detail.incident.severity == .warning)
             #expect(detail.runbook?.id == "model-drift")
-            #expect(detail.steps.map(\.outcome) == [nil, "skipped"])
+            #expect(detail.steps.map(\.outcome) == [nil, .skipped])
             #expect(detail.steps[1].note == "no baseline")
             #expect(detail.steps[1].by == "ada")
             #expect(detail.alerts.first?.clearedBy == "incident")
             #expect(detail.incident.openAlerts == 0)
             #expect(
-                detail.timeline.map(\.type) == [
+                detail.timeline.map(\.type.rawValue) == [
                     "opened", "alert_added", "acknowledged", "step_marked", "step_marked", "step_marked", "note", "resolved",
                 ]
             )
             #expect(detail.timeline.last?.actor == "ada")
             #expect(detail.timeline.last?.data["note"] == .string("fixed upstream"))
-            #expect(detail.timeline.first?.actorKind == "integration")
+            #expect(detail.timeline.first?.actorKind == .integration)
         }
     }
 
@@ -113,7 +113,7 @@ import Testing
             let none = try await store.recordChange(integration: pd, summary: "deploy v3", data: .object([:]), requestID: nil)
             #expect(none.isEmpty)
             let detail = try #require(try await store.detail(number: number!))
-            #expect(detail.timeline.map(\.type) == ["opened", "alert_added", "acknowledged", "change", "alert_cleared", "resolved"])
+            #expect(detail.timeline.map(\.type.rawValue) == ["opened", "alert_added", "acknowledged", "change", "alert_cleared", "resolved"])
         }
     }
 }

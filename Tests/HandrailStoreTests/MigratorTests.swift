@@ -209,10 +209,16 @@ import Testing
 
             try await Migrator(migrations: all).migrate(pool)
             let stored = try #require(try await HandoffStore(pool: pool).find(rotation: "ml-platform", id: 1, content: true))
-            let document = try #require(stored.documentJSON)
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any])
+            guard case .object(let object) = try #require(stored.document) else {
+                Issue.record("the document is not an object")
+                return
+            }
             #expect(Set(object.keys) == ["rotation", "still_open", "gap_free", "time_zone"])
-            #expect((object["still_open"] as? [[String: Any]])?.first?["next_step"] as? String == "Look")
+            guard case .array(let open) = try #require(object["still_open"]) else {
+                Issue.record("still_open is not a list")
+                return
+            }
+            #expect(open.first?["next_step"] == .string("Look"))
             let lena: Int = try await scalar(pool, "SELECT id FROM users WHERE username = 'lena'")
             #expect(try await HandoffStore(pool: pool).acknowledge(rotation: "ml-platform", id: 1, by: lena) != .notFound)
             await #expect(throws: PostgresError.self) { try await pool.execute("UPDATE handoffs SET markdown = 'changed'") }

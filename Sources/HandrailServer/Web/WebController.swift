@@ -126,116 +126,20 @@ struct WebController {
     ) async throws -> Response {
         let watermark = try await store.newestEventID()
         guard let d = try await store.detail(number: number) else { throw IncidentController.notFound(number) }
-        let decisionList = try await decisions.store.list(number: number) ?? []
         let pinned: RunbookVersion? = if let r = d.runbook { try await runbooks.version(id: r.id, r.version) } else { nil }
-        let user = context.user
-        let me = user?.username
-        let canChange = (user?.role ?? .viewer) >= .responder
-        let i = d.incident
-        let open = i.state != .resolved
-        let policy = pinned?.runbook.rollback ?? RollbackPolicy()
-        let decideRefusal = user.map { policy.refusal(role: $0.role, kind: .hold, runbook: pinned?.id) } ?? "sign in"
-        let thresholds = pinned?.runbook.thresholds ?? []
-
-        let roles: [[String: Any]] = IncidentRole.allCases.map { role in
-            let holder = d.roles.first { $0.role == role }
-            return [
-                "role": role.rawValue, "label": role.rawValue.capitalized,
-                "holder": holder.map { ["user": $0.user, "display_name": $0.displayName, "pending": $0.pending, "assigned_by": $0.assignedBy] }
-                    as Any,
-                "can_take": canChange && open && holder?.user != me,
-                "can_accept": canChange && open && holder?.user == me && holder?.pending == true,
-                "can_hand_over": canChange && open && holder?.user == me,
-            ]
-        }
-        let people =
-            canChange && open
-            ? try await users.list().filter { !$0.disabled && $0.role >= .responder }.map {
-                ["username": $0.username, "display_name": $0.displayName]
-            } : []
-
-        let firstOpen = d.steps.first { $0.outcome == nil }?.index
-        let steps: [[String: Any]] = d.steps.map { s in
-            [
-                "index": s.index, "title": s.title, "html": Markdown.html(s.markdown),
-                "outcome": s.outcome as Any, "done": s.outcome == "done", "skipped": s.outcome == "skipped", "failed": s.outcome == "failed",
-                "marked": s.outcome != nil, "note": s.note as Any, "by": s.by as Any, "at": s.at.map(Self.time) as Any,
-                "next": s.index == firstOpen, "can_mark": canChange,
-            ]
-        }
-        let alerts: [[String: Any]] = d.alerts.map { a in
-            [
-                "alertname": a.alertname, "status": a.status, "firing": a.status == "firing", "integration": a.integration, "source": a.source,
-                "labels": a.labels.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] },
-                "summary": (a.annotations["summary"] ?? a.annotations["description"]) as String? as Any,
-                "value": a.value.map(PostmortemDocument.number) as Any,
-                "threshold": (a.value != nil ? PostmortemDocument.thresholds(for: a.labels, thresholds) : nil) as Any,
-                "first_seen": Self.time(a.firstSeenAt), "deliveries": a.deliveryCount,
-                "cleared": a.clearedAt.map { "cleared " + Self.time($0) + (a.clearedBy.map { " by \($0)" } ?? "") } as Any,
-            ]
-        }
-        let decisionRows: [[String: Any]] = decisionList.map { x in
-            [
-                "id": x.id, "kind": x.kind.rawValue, "target": x.target.description, "rationale": x.rationale,
-                "customer_impact": x.customerImpact as Any, "alternatives": x.alternativesConsidered as Any,
-                "decided_by": x.decidedBy, "decided_by_role": x.decidedByRole.rawValue, "decided_at": Self.time(x.decidedAt),
-                "status": x.status.replacingOccurrences(of: "_", with: " "),
-                "superseded_by": x.supersededBy as Any,
-                "execution": x.execution.map { "executed by \($0.by) at \(Self.time($0.at))" + ($0.note.map { ": \($0)" } ?? "") } as Any,
-                "outcome": x.outcome?.summary as Any,
-                "proposal": x.proposal.map { p in
-                    [
-                        "outcome": p.outcome?.rawValue.replacingOccurrences(of: "_", with: " ") ?? "none yet (the verification window is open)",
-                        "check": p.check,
-                    ]
-                } as Any,
-                "proposed": x.proposal?.outcome?.rawValue as Any,
-                "can_execute": canChange && decideRefusal == nil && x.execution == nil && x.supersededBy == nil,
-                "can_outcome": canChange && decideRefusal == nil && x.execution != nil && x.outcome == nil,
-                "outcomes": DecisionOutcome.allCases.map { o in
-                    ["value": o.rawValue, "label": o.rawValue.replacingOccurrences(of: "_", with: " "), "selected": o == x.proposal?.outcome]
-                },
-            ]
-        }
-        let timeline: [[String: Any]] = d.timeline.reversed().map { e in
-            ["at": Self.time(e.at), "iso": RFC3339.format(e.at), "type": e.type, "text": PostmortemDocument.describe(e), "note": e.type == "note"]
-        }
-        let transitions: [[String: Any]] =
-            canChange
-            ? IncidentTransition.allCases.filter { $0.from.contains(i.state) }.map {
-                ["action": $0.rawValue, "label": $0.rawValue.capitalized, "with_note": $0 == .resolve]
-            } : []
-        let activeDecisions = decisionList.filter { $0.supersededBy == nil }.map { ["id": $0.id, "kind": $0.kind.rawValue] }
-        let postmortemExists = i.state == .resolved ? try await postmortems.store.find(number: number) != nil : false
-
-        var values: [String: Any] = [
-            "title": "\(i.ref) \(i.title)", "nav_now": true, "live": "/live?incident=\(number)&since=\(watermark)",
-            "number": number, "ref": i.ref, "incident_title": i.title, "state": i.state.rawValue, "severity": i.severity.rawValue,
-            "opened": Self.time(i.openedAt), "opened_iso": RFC3339.format(i.openedAt),
-            "age": OutcomeProposal.duration(max(0, Int((i.resolvedAt ?? Date()).timeIntervalSince(i.openedAt)))),
-            "resolved": i.state == .resolved, "open": open,
-            "owner": i.owner as Any, "owner_pending": i.ownerPending,
-            "roles": roles, "people": people,
-            "runbook": d.runbook.map {
-                [
-                    "id": $0.id, "version": $0.version, "title": $0.title, "current_version": $0.currentVersion,
-                    "outdated": $0.version != $0.currentVersion,
-                ]
-            } as Any,
-            "runbook_reason": d.runbookReason,
-            "steps": steps, "has_steps": !steps.isEmpty,
-            "alerts": alerts, "alert_count": alerts.count,
-            "decisions": decisionRows, "active_decisions": activeDecisions,
-            "can_decide": canChange && decideRefusal == nil && open, "decide_refusal": (canChange ? decideRefusal : nil) as Any,
-            "decision_kinds": DecisionKind.allCases.filter { $0 != .rollback || policy.allowed }.map {
-                ["value": $0.rawValue, "label": $0.rawValue.replacingOccurrences(of: "_", with: " ")]
-            },
-            "service": i.labels["service"] as Any, "model": i.labels["model"] as Any,
-            "timeline": timeline, "transitions": transitions, "can_change": canChange,
-            "postmortem_exists": postmortemExists, "can_postmortem": canChange && i.state == .resolved && !postmortemExists,
-        ]
-        if let error { values["error"] = error }
-        return try pages.render("incident.html", status: status, values, context: context)
+        let canChange = (context.user?.role ?? .viewer) >= .responder
+        let page = IncidentPage(
+            d,
+            decisions: try await decisions.store.list(number: number) ?? [],
+            pinned: pinned,
+            user: context.user,
+            people: canChange && d.incident.state != .resolved ? try await users.list() : [],
+            watermark: watermark,
+            postmortemExists: d.incident.state == .resolved ? try await postmortems.store.find(number: number) != nil : false,
+            now: Date(),
+            error: error
+        )
+        return try pages.render("incident.html", status: status, page, context: context)
     }
 
     // MARK: - Incident actions (forms)

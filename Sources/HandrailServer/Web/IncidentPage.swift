@@ -1,0 +1,304 @@
+import Foundation
+import HandrailCore
+import HandrailStore
+import Markdown
+
+/// What `incident.html` shows: one incident with what the visitor may do to it.
+/// `IncidentPage.init` is the one function that decides it, from what the stores read.
+struct IncidentPage: PageModel {
+    struct Holder: PageModel {
+        var user: String
+        var displayName: String
+        var pending: Bool
+        var assignedBy: String
+    }
+
+    struct RoleRow: PageModel {
+        var role: String
+        var label: String
+        var holder: Holder?
+        var canTake: Bool
+        var canAccept: Bool
+        var canHandOver: Bool
+    }
+
+    struct Person: PageModel {
+        var username: String
+        var displayName: String
+    }
+
+    struct RunbookRow: PageModel {
+        var id: String
+        var version: Int
+        var title: String
+        var currentVersion: Int
+        var outdated: Bool
+    }
+
+    struct Step: PageModel {
+        var index: Int
+        var title: String
+        var html: String
+        var outcome: String?
+        var done: Bool
+        var skipped: Bool
+        var failed: Bool
+        var marked: Bool
+        var note: String?
+        var by: String?
+        var at: String?
+        /// The first step without a mark: where the responder is.
+        var next: Bool
+        var canMark: Bool
+    }
+
+    struct Label: PageModel {
+        var key: String
+        var value: String
+    }
+
+    struct Alert: PageModel {
+        var alertname: String
+        var status: String
+        var firing: Bool
+        var integration: String
+        var source: String
+        var labels: [Label]
+        var summary: String?
+        var value: String?
+        /// The runbook's thresholds for the alert's metric, to read the value against.
+        var threshold: String?
+        var firstSeen: String
+        var deliveries: Int
+        var cleared: String?
+    }
+
+    struct Choice: PageModel {
+        var value: String
+        var label: String
+        var selected: Bool
+    }
+
+    struct Proposal: PageModel {
+        var outcome: String
+        var check: String
+    }
+
+    struct DecisionRow: PageModel {
+        var id: Int64
+        var kind: String
+        var target: String
+        var rationale: String
+        var customerImpact: String?
+        var alternatives: String?
+        var decidedBy: String
+        var decidedByRole: String
+        var decidedAt: String
+        var status: String
+        var supersededBy: Int64?
+        var execution: String?
+        var outcome: String?
+        var proposal: Proposal?
+        var proposed: String?
+        var canExecute: Bool
+        var canOutcome: Bool
+        var outcomes: [Choice]
+    }
+
+    struct ActiveDecision: PageModel {
+        var id: Int64
+        var kind: String
+    }
+
+    struct Event: PageModel {
+        var at: String
+        var iso: String
+        var type: String
+        var text: String
+        var note: Bool
+    }
+
+    struct Transition: PageModel {
+        var action: String
+        var label: String
+        var withNote: Bool
+    }
+
+    var title: String
+    var navNow = true
+    var live: String
+    var number: Int64
+    var ref: String
+    var incidentTitle: String
+    var state: String
+    var severity: String
+    var opened: String
+    var openedIso: String
+    var age: String
+    var resolved: Bool
+    var open: Bool
+    var owner: String?
+    var ownerPending: Bool
+    var roles: [RoleRow]
+    var people: [Person]
+    var runbook: RunbookRow?
+    var runbookReason: String
+    var steps: [Step]
+    var hasSteps: Bool
+    var alerts: [Alert]
+    var alertCount: Int
+    var decisions: [DecisionRow]
+    var activeDecisions: [ActiveDecision]
+    var canDecide: Bool
+    /// Why the visitor may not record a decision (shown to responders and up).
+    var decideRefusal: String?
+    var decisionKinds: [Choice]
+    var service: String?
+    var model: String?
+    var timeline: [Event]
+    var transitions: [Transition]
+    var canChange: Bool
+    var postmortemExists: Bool
+    var canPostmortem: Bool
+    var error: String?
+
+    /// - Parameters:
+    ///   - people: who may be given a role (enabled responders and up); read only when the
+    ///     visitor can change the incident.
+    ///   - watermark: the newest timeline event id when the page was read (its live stream
+    ///     says `changed` at once if anything is newer).
+    init(
+        _ d: IncidentDetail,
+        decisions decisionList: [Decision],
+        pinned: RunbookVersion?,
+        user: User?,
+        people: [User],
+        watermark: Int64,
+        postmortemExists: Bool,
+        now: Date,
+        error: String? = nil
+    ) {
+        let time = WebController.time
+        let me = user?.username
+        let canChange = (user?.role ?? .viewer) >= .responder
+        let i = d.incident
+        let open = i.state != .resolved
+        let policy = pinned?.runbook.rollback ?? RollbackPolicy()
+        let decideRefusal = user.map { policy.refusal(role: $0.role, kind: .hold, runbook: pinned?.id) } ?? "sign in"
+        let thresholds = pinned?.runbook.thresholds ?? []
+        func words(_ raw: String) -> String { raw.replacingOccurrences(of: "_", with: " ") }
+
+        title = "\(i.ref) \(i.title)"
+        live = "/live?incident=\(i.number)&since=\(watermark)"
+        number = i.number
+        ref = i.ref
+        incidentTitle = i.title
+        state = i.state.rawValue
+        severity = i.severity.rawValue
+        opened = time(i.openedAt)
+        openedIso = RFC3339.format(i.openedAt)
+        age = OutcomeProposal.duration(max(0, Int((i.resolvedAt ?? now).timeIntervalSince(i.openedAt))))
+        resolved = i.state == .resolved
+        self.open = open
+        owner = i.owner
+        ownerPending = i.ownerPending
+        roles = IncidentRole.allCases.map { role in
+            let holder = d.roles.first { $0.role == role }
+            return RoleRow(
+                role: role.rawValue,
+                label: role.rawValue.capitalized,
+                holder: holder.map { Holder(user: $0.user, displayName: $0.displayName, pending: $0.pending, assignedBy: $0.assignedBy) },
+                canTake: canChange && open && holder?.user != me,
+                canAccept: canChange && open && holder?.user == me && holder?.pending == true,
+                canHandOver: canChange && open && holder?.user == me
+            )
+        }
+        self.people =
+            canChange && open
+            ? people.filter { !$0.disabled && $0.role >= .responder }.map { Person(username: $0.username, displayName: $0.displayName) } : []
+        runbook = d.runbook.map {
+            RunbookRow(id: $0.id, version: $0.version, title: $0.title, currentVersion: $0.currentVersion, outdated: $0.version != $0.currentVersion)
+        }
+        runbookReason = d.runbookReason
+        let firstOpen = d.steps.first { $0.outcome == nil }?.index
+        steps = d.steps.map { s in
+            Step(
+                index: s.index,
+                title: s.title,
+                html: Markdown.html(s.markdown),
+                outcome: s.outcome?.rawValue,
+                done: s.outcome == .done,
+                skipped: s.outcome == .skipped,
+                failed: s.outcome == .failed,
+                marked: s.outcome != nil,
+                note: s.note,
+                by: s.by,
+                at: s.at.map(time),
+                next: s.index == firstOpen,
+                canMark: canChange
+            )
+        }
+        hasSteps = !steps.isEmpty
+        alerts = d.alerts.map { a in
+            Alert(
+                alertname: a.alertname,
+                status: a.status.rawValue,
+                firing: a.status == .firing,
+                integration: a.integration,
+                source: a.source.rawValue,
+                labels: a.labels.sorted { $0.key < $1.key }.map { Label(key: $0.key, value: $0.value) },
+                summary: a.annotations["summary"] ?? a.annotations["description"],
+                value: a.value.map(PostmortemDocument.number),
+                threshold: a.value != nil ? PostmortemDocument.thresholds(for: a.labels, thresholds) : nil,
+                firstSeen: time(a.firstSeenAt),
+                deliveries: a.deliveryCount,
+                cleared: a.clearedAt.map { "cleared " + time($0) + (a.clearedBy.map { " by \($0)" } ?? "") }
+            )
+        }
+        alertCount = alerts.count
+        decisions = decisionList.map { x in
+            DecisionRow(
+                id: x.id,
+                kind: x.kind.rawValue,
+                target: x.target.description,
+                rationale: x.rationale,
+                customerImpact: x.customerImpact,
+                alternatives: x.alternativesConsidered,
+                decidedBy: x.decidedBy,
+                decidedByRole: x.decidedByRole.rawValue,
+                decidedAt: time(x.decidedAt),
+                status: words(x.status),
+                supersededBy: x.supersededBy,
+                execution: x.execution.map { "executed by \($0.by) at \(time($0.at))" + ($0.note.map { ": \($0)" } ?? "") },
+                outcome: x.outcome?.summary,
+                proposal: x.proposal.map {
+                    Proposal(outcome: $0.outcome.map { words($0.rawValue) } ?? "none yet (the verification window is open)", check: $0.check)
+                },
+                proposed: x.proposal?.outcome?.rawValue,
+                canExecute: canChange && decideRefusal == nil && x.execution == nil && x.supersededBy == nil,
+                canOutcome: canChange && decideRefusal == nil && x.execution != nil && x.outcome == nil,
+                outcomes: DecisionOutcome.allCases.map { Choice(value: $0.rawValue, label: words($0.rawValue), selected: $0 == x.proposal?.outcome) }
+            )
+        }
+        activeDecisions = decisionList.filter { $0.supersededBy == nil }.map { ActiveDecision(id: $0.id, kind: $0.kind.rawValue) }
+        canDecide = canChange && decideRefusal == nil && open
+        self.decideRefusal = canChange ? decideRefusal : nil
+        decisionKinds = DecisionKind.allCases.filter { $0 != .rollback || policy.allowed }.map {
+            Choice(value: $0.rawValue, label: words($0.rawValue), selected: false)
+        }
+        service = i.labels["service"]
+        model = i.labels["model"]
+        timeline = d.timeline.reversed().map { e in
+            Event(at: time(e.at), iso: RFC3339.format(e.at), type: e.type.rawValue, text: PostmortemDocument.describe(e), note: e.type == .note)
+        }
+        transitions =
+            canChange
+            ? IncidentTransition.allCases.filter { $0.from.contains(i.state) }.map {
+                Transition(action: $0.rawValue, label: $0.rawValue.capitalized, withNote: $0 == .resolve)
+            } : []
+        self.canChange = canChange
+        self.postmortemExists = postmortemExists
+        canPostmortem = canChange && i.state == .resolved && !postmortemExists
+        self.error = error
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import HandrailCore
+import Testing
+
+@testable import HandrailServer
+@testable import HandrailStore
+
+/// The incident page's view model, built from the stores' values alone.
+@Suite struct IncidentPageTests {
+    static func person(_ name: String, _ role: Role, disabled: Bool = false) -> User {
+        User(
+            id: name.count,
+            username: name,
+            displayName: name.capitalized,
+            email: nil,
+            role: role,
+            disabled: disabled,
+            mustChangePassword: false,
+            createdAt: Date()
+        )
+    }
+
+    /// INC-102 still open: acknowledged, owned by ben who has yet to accept.
+    static func openIncident() -> (IncidentDetail, [Decision]) {
+        var (detail, decisions) = canaryIncident()
+        detail.incident.state = .acknowledged
+        detail.incident.resolvedAt = nil
+        detail.roles = [
+            IncidentRoleHolder(role: .owner, user: "ben", displayName: "Ben", assignedBy: "ana", assignedAt: Date(), acceptedAt: nil)
+        ]
+        return (detail, decisions)
+    }
+
+    @Test func aResponderOnAnOpenIncidentSeesWhatTheyMayDoAndWhereTheRunbookStands() {
+        let (detail, decisions) = Self.openIncident()
+        let ben = Self.person("ben", .responder)
+        let people = [ben, Self.person("ana", .responder), Self.person("vic", .viewer), Self.person("old", .lead, disabled: true)]
+        let now = detail.incident.openedAt.addingTimeInterval(3 * 3600)
+        let page = IncidentPage(
+            detail,
+            decisions: decisions,
+            pinned: nil,
+            user: ben,
+            people: people,
+            watermark: 42,
+            postmortemExists: false,
+            now: now
+        )
+        #expect(page.live == "/live?incident=102&since=42")
+        #expect(page.open && !page.resolved && page.canChange)
+        #expect(page.transitions.map(\.action) == ["mitigate", "resolve"], "acknowledged: mitigate or resolve, not acknowledge again")
+        #expect(page.transitions.map(\.withNote) == [false, true])
+        #expect(page.steps.map(\.next) == [false, true, false], "the first step without a mark is where the responder is")
+        #expect(page.steps.map(\.failed) == [false, false, true])
+        #expect(page.runbook?.outdated == true, "pinned version 1, current 2")
+        let owner = page.roles.first { $0.role == "owner" }
+        #expect(owner?.canAccept == true && owner?.canTake == false && owner?.canHandOver == true)
+        #expect(page.roles.first { $0.role == "scribe" }?.canTake == true)
+        #expect(page.people.map(\.username) == ["ben", "ana"], "viewers and disabled people cannot be given a role")
+        #expect(page.decisions.map(\.status) == ["superseded", "effective"])
+        #expect(page.decisions.map(\.canExecute) == [false, false], "superseded, and executed")
+        #expect(page.activeDecisions.map(\.id) == [7])
+        #expect(page.alerts.first?.value == "2.4" && page.alerts.first?.firing == false)
+        #expect(page.timeline.first?.type == "resolved", "newest first")
+        #expect(page.age == "3 h", "open for three hours at `now`")
+        #expect(!page.canPostmortem)
+    }
+
+    @Test func aVisitorWhoIsNotSignedInMayDoNothing() {
+        let (detail, decisions) = Self.openIncident()
+        let page = IncidentPage(detail, decisions: decisions, pinned: nil, user: nil, people: [], watermark: 0, postmortemExists: false, now: Date())
+        #expect(!page.canChange && page.transitions.isEmpty && !page.canDecide)
+        #expect(page.decideRefusal == nil, "the reason is shown only to people who could change the incident")
+        #expect(page.steps.allSatisfy { !$0.canMark })
+        #expect(page.roles.allSatisfy { !$0.canTake && !$0.canAccept })
+    }
+
+    @Test func aResolvedIncidentOffersItsPostmortemOnce() {
+        let (detail, decisions) = canaryIncident()
+        let lead = Self.person("lena", .lead)
+        let without = IncidentPage(
+            detail,
+            decisions: decisions,
+            pinned: nil,
+            user: lead,
+            people: [],
+            watermark: 0,
+            postmortemExists: false,
+            now: Date()
+        )
+        #expect(without.resolved && without.canPostmortem && without.transitions.isEmpty && without.people.isEmpty)
+        let with = IncidentPage(detail, decisions: decisions, pinned: nil, user: lead, people: [], watermark: 0, postmortemExists: true, now: Date())
+        #expect(!with.canPostmortem)
+    }
+
+    @Test func theTemplateReadsTheModelBySnakeCaseNamesAndAMissingValueIsNothing() throws {
+        let (detail, decisions) = Self.openIncident()
+        let page = IncidentPage(detail, decisions: decisions, pinned: nil, user: nil, people: [], watermark: 0, postmortemExists: false, now: Date())
+        let fields = Pages.fields(page)
+        #expect(fields["incident_title"] as? String == detail.incident.title)
+        #expect(fields["decide_refusal"] is NSNull)
+        let steps = try #require(fields["steps"] as? [[String: Any]])
+        #expect(steps.count == 3)
+        #expect(steps[1]["can_mark"] as? Bool == false)
+        #expect(steps[1]["note"] is NSNull, "an unmarked step has no note, and the lookup does not climb to an outer one")
+        let owner = try #require((fields["roles"] as? [[String: Any]])?.first)
+        #expect((owner["holder"] as? [String: Any])?["display_name"] as? String == "Ben")
+    }
+}
