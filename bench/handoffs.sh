@@ -16,7 +16,7 @@ for years in 1 10; do
   psql -X -q -d "host=$tmp dbname=postgres user=bench" -c "CREATE DATABASE $db"
   export DATABASE_URL="host=$tmp dbname=$db user=bench"
   start=$(date +%s)
-  .build/release/handrail demo --incidents "$size" --years "$years" >/dev/null 2>"$tmp/demo.log" || { cat "$tmp/demo.log"; exit 1; }
+  "$BENCH_BIN/handrail" demo --incidents "$size" --years "$years" >/dev/null 2>"$tmp/demo.log" || { cat "$tmp/demo.log"; exit 1; }
   # A freshly loaded database gets vacuumed by autovacuum in the next minutes, competing
   # for the same two cores, and checkpointed (gigabytes of dirty pages, written while each
   # handoff's COMMIT waits for its WAL flush); do both now, so the figures are the
@@ -24,9 +24,9 @@ for years in 1 10; do
   psql -X -q -d "$DATABASE_URL" -c "VACUUM (ANALYZE)" -c "CHECKPOINT"
   events=$(psql -X -At -d "$DATABASE_URL" -c "SELECT count(*) FROM incident_events")
   echo "== $size incidents, $events timeline events (demo history written in $(( $(date +%s) - start )) s)"
-  echo "bench lead chose this password" | .build/release/handrail users create --username bench-lead --role lead --password-stdin >/dev/null
-  token=$(.build/release/handrail tokens create --user bench-lead --name bench)
-  HANDRAIL_LOG_LEVEL=warning HANDRAIL_LISTEN=127.0.0.1:18092 .build/release/handrail serve >"$tmp/handoff-server.log" 2>&1 &
+  echo "bench lead chose this password" | "$BENCH_BIN/handrail" users create --username bench-lead --role lead --password-stdin >/dev/null
+  token=$("$BENCH_BIN/handrail" tokens create --user bench-lead --name bench)
+  HANDRAIL_LOG_LEVEL=warning HANDRAIL_LISTEN=127.0.0.1:18092 "$BENCH_BIN/handrail" serve >"$tmp/handoff-server.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18092/readyz >/dev/null 2>&1 && break; sleep 0.2; done
   python3 - "$token" "$week" "$requests" > "$tmp/handoff-$size.txt" <<'PY' || true

@@ -45,50 +45,22 @@ struct WebController {
     static let openStates: [IncidentState] = [.triggered, .acknowledged, .mitigated, .reopened]
 
     func nowPage(_ context: HandrailRequestContext) async throws -> Response {
-        let me = context.user?.username
         // Read before the page's data: whatever the page may miss is newer than this.
         let watermark = try await store.newestEventID()
         var filter = IncidentFilter()
         filter.states = Self.openStates
         filter.limit = 200
-        let open = try await store.list(filter).sorted { a, b in
-            let (ma, mb) = (a.owner == me, b.owner == me)
-            if ma != mb { return ma }
-            if a.severity != b.severity { return Self.rank(a.severity) > Self.rank(b.severity) }
-            return a.openedAt < b.openedAt
-        }
         var recent = IncidentFilter()
         recent.states = [.resolved]
         recent.limit = 10
-        let resolved = try await store.list(recent)
-        let now = Date()
-        return try pages.render(
-            "now.html",
-            [
-                "title": "Now", "nav_now": true, "live": "/live?since=\(watermark)",
-                "open": open.map { row($0, me: me, now: now) }, "open_count": open.count,
-                "resolved": resolved.map { row($0, me: me, now: now) },
-            ],
-            context: context
+        let page = NowPage(
+            open: try await store.list(filter),
+            resolved: try await store.list(recent),
+            me: context.user?.username,
+            watermark: watermark,
+            now: Date()
         )
-    }
-
-    static func rank(_ s: Severity) -> Int {
-        switch s {
-        case .critical: 3
-        case .warning: 2
-        case .info: 1
-        }
-    }
-
-    func row(_ i: IncidentSummary, me: String?, now: Date) -> [String: Any] {
-        [
-            "number": i.number, "ref": i.ref, "title": i.title, "state": i.state.rawValue, "severity": i.severity.rawValue,
-            "age": OutcomeProposal.duration(max(0, Int(now.timeIntervalSince(i.openedAt)))),
-            "opened": Self.time(i.openedAt), "opened_iso": RFC3339.format(i.openedAt),
-            "owner": i.owner as Any, "pending": i.ownerPending, "unowned": i.owner == nil, "mine": me != nil && i.owner == me,
-            "alerts": i.openAlerts, "runbook": i.runbookId as Any,
-        ]
+        return try pages.render("now.html", page, context: context)
     }
 
     static let utc = TimeFormatter(zone: "UTC")
@@ -101,19 +73,8 @@ struct WebController {
         if let state, !state.isEmpty { filter.states = [try IncidentState.parse(state)] }
         if let cursor = request.uri.queryParameters.get("before"), let n = IncidentRef.number(cursor) { filter.before = n }
         filter.limit = 50
-        let page = try await store.list(filter)
-        let (me, now) = (context.user?.username, Date())
-        return try pages.render(
-            "incidents.html",
-            [
-                "title": "Incidents", "nav_incidents": true,
-                "incidents": page.map { row($0, me: me, now: now) },
-                "states": IncidentState.allCases.map { ["value": $0.rawValue, "selected": $0.rawValue == state] },
-                "next": page.count == filter.limit
-                    ? page.last.map { "/incidents?before=\($0.number)" + (state.map { "&state=\($0)" } ?? "") } as Any : NSNull(),
-            ],
-            context: context
-        )
+        let page = IncidentListPage(try await store.list(filter), state: state, limit: filter.limit, me: context.user?.username, now: Date())
+        return try pages.render("incidents.html", page, context: context)
     }
 
     // MARK: - Incident page

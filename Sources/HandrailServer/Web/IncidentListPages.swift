@@ -1,0 +1,91 @@
+import Foundation
+import HandrailCore
+import HandrailStore
+
+/// One incident in a list (Now, Incidents).
+struct IncidentRow: PageModel {
+    var number: Int64
+    var ref: String
+    var title: String
+    var state: String
+    var severity: String
+    var age: String
+    var opened: String
+    var openedIso: String
+    var owner: String?
+    var pending: Bool
+    var unowned: Bool
+    /// Owned by the visitor.
+    var mine: Bool
+    var alerts: Int
+    var runbook: String?
+
+    init(_ i: IncidentSummary, me: String?, now: Date) {
+        number = i.number
+        ref = i.ref
+        title = i.title
+        state = i.state.rawValue
+        severity = i.severity.rawValue
+        age = OutcomeProposal.duration(max(0, Int(now.timeIntervalSince(i.openedAt))))
+        opened = WebController.time(i.openedAt)
+        openedIso = RFC3339.format(i.openedAt)
+        owner = i.owner
+        pending = i.ownerPending
+        unowned = i.owner == nil
+        mine = me != nil && i.owner == me
+        alerts = i.openAlerts
+        runbook = i.runbookId
+    }
+}
+
+/// `now.html`: what is open, the visitor's own first, then by severity, oldest first; and
+/// the last resolved.
+struct NowPage: PageModel {
+    var title = "Now"
+    var navNow = true
+    var live: String
+    var open: [IncidentRow]
+    var openCount: Int
+    var resolved: [IncidentRow]
+
+    init(open: [IncidentSummary], resolved: [IncidentSummary], me: String?, watermark: Int64, now: Date) {
+        func rank(_ s: Severity) -> Int {
+            switch s {
+            case .critical: 3
+            case .warning: 2
+            case .info: 1
+            }
+        }
+        let sorted = open.sorted { a, b in
+            let (ma, mb) = (a.owner == me, b.owner == me)
+            if ma != mb { return ma }
+            if a.severity != b.severity { return rank(a.severity) > rank(b.severity) }
+            return a.openedAt < b.openedAt
+        }
+        live = "/live?since=\(watermark)"
+        self.open = sorted.map { IncidentRow($0, me: me, now: now) }
+        openCount = sorted.count
+        self.resolved = resolved.map { IncidentRow($0, me: me, now: now) }
+    }
+}
+
+/// `incidents.html`: one page of incidents, newest first, optionally of one state.
+struct IncidentListPage: PageModel {
+    struct StateChoice: PageModel {
+        var value: String
+        var selected: Bool
+    }
+
+    var title = "Incidents"
+    var navIncidents = true
+    var incidents: [IncidentRow]
+    var states: [StateChoice]
+    /// The next page's address, when this page is full.
+    var next: String?
+
+    init(_ page: [IncidentSummary], state: String?, limit: Int, me: String?, now: Date) {
+        incidents = page.map { IncidentRow($0, me: me, now: now) }
+        states = IncidentState.allCases.map { StateChoice(value: $0.rawValue, selected: $0.rawValue == state) }
+        next = page.count == limit ? page.last.map { "/incidents?before=\($0.number)" + (state.map { "&state=\($0)" } ?? "") } : nil
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import HandrailCore
+import HandrailStore
+import Markdown
+
+/// `rotations.html`: every rotation with who is on call now and next.
+struct RotationsPage: PageModel {
+    struct Row: PageModel {
+        var name: String
+        var timeZone: String
+        var members: String
+        var now: String
+        var until: String?
+        var next: String
+        var override: Bool
+    }
+
+    var title = "Rotations"
+    var navRotations = true
+    var rotations: [Row]
+
+    init(_ rotations: [Rotation], now: Date) {
+        self.rotations = rotations.map { r in
+            let current = r.onCall(at: now)
+            let next = current.until.map { r.onCall(at: $0.addingTimeInterval(1)) }
+            return Row(
+                name: r.name,
+                timeZone: r.timeZone,
+                members: r.members.joined(separator: ", "),
+                now: current.user ?? "nobody",
+                until: current.until.map(WebController.time),
+                next: next?.user ?? "nobody",
+                override: current.override != nil
+            )
+        }
+    }
+}
+
+/// `rotation.html`: one rotation's next shifts, overrides and handoffs.
+struct RotationPage: PageModel {
+    struct Shift: PageModel {
+        var start: String
+        var end: String
+        var who: String
+    }
+
+    struct Override: PageModel {
+        var user: String
+        var start: String
+        var end: String
+        var reason: String?
+    }
+
+    struct HandoffRow: PageModel {
+        var id: Int64
+        var from: String
+        var to: String
+        var generatedBy: String
+        var generatedAt: String
+        var incoming: String
+        var acknowledged: String
+    }
+
+    var title: String
+    var navRotations = true
+    var name: String
+    var path: String
+    var timeZone: String
+    var members: String
+    var shift: String
+    var now: String
+    var until: String?
+    var shifts: [Shift]
+    var overrides: [Override]
+    var hasOverrides: Bool
+    var handoffs: [HandoffRow]
+    var hasHandoffs: Bool
+    var canGenerate: Bool
+    var lastShift: String?
+    var error: String?
+
+    init(_ r: Rotation, handoffs: [StoredHandoff], role: Role, now: Date, error: String? = nil) {
+        let time = WebController.time
+        let current = r.onCall(at: now)
+        title = "Rotation \(r.name)"
+        name = r.name
+        path = RotationPages.path(r.name)
+        timeZone = r.timeZone
+        members = r.members.joined(separator: ", ")
+        shift = "\(r.shiftLength), handoff \(r.handoff)"
+        self.now = current.user ?? "nobody"
+        until = current.until.map(time)
+        shifts = r.shifts(from: now, count: 4).map {
+            Shift(start: time($0.start), end: time($0.end), who: $0.segments.map(\.user).joined(separator: ", "))
+        }
+        overrides = r.overrides.filter { $0.end > now }.map { Override(user: $0.user, start: time($0.start), end: time($0.end), reason: $0.reason) }
+        hasOverrides = !overrides.isEmpty
+        self.handoffs = handoffs.map { h in
+            HandoffRow(
+                id: h.id,
+                from: time(h.from),
+                to: time(h.to),
+                generatedBy: h.generatedBy,
+                generatedAt: time(h.generatedAt),
+                incoming: h.incoming ?? "nobody",
+                acknowledged: h.acknowledgedBy.map { "acknowledged by \($0)" } ?? "not acknowledged"
+            )
+        }
+        hasHandoffs = !handoffs.isEmpty
+        canGenerate = role >= .responder
+        lastShift = HandoffWindow.lastShift(of: r, now: now).map { "\(time($0.from)) – \(time($0.to))" }
+        self.error = error
+    }
+}
+
+/// `handoff.html`: one stored handoff, and whether the visitor may acknowledge it.
+struct HandoffPage: PageModel {
+    var title: String
+    var navRotations = true
+    var name: String
+    var path: String
+    var id: Int64
+    var from: String
+    var to: String
+    var generatedBy: String
+    var generatedAt: String
+    var incoming: String
+    var contentHash: String
+    var acknowledged: String?
+    /// The incoming on-call, or a lead and up, while nobody has acknowledged it.
+    var canAcknowledge: Bool
+    var html: String
+    var error: String?
+
+    init(_ h: StoredHandoff, markdown: String, user: User?, error: String? = nil) {
+        let time = WebController.time
+        title = "Handoff \(h.rotation) #\(h.id)"
+        name = h.rotation
+        path = RotationPages.path(h.rotation)
+        id = h.id
+        from = time(h.from)
+        to = time(h.to)
+        generatedBy = h.generatedBy
+        generatedAt = time(h.generatedAt)
+        incoming = h.incoming ?? "nobody"
+        contentHash = h.contentHash
+        acknowledged = h.acknowledgedBy.map { "Acknowledged by \($0)" + (h.acknowledgedAt.map { " at \(time($0))" } ?? "") + "." }
+        canAcknowledge = user.map { h.acknowledgedBy == nil && (h.incoming == $0.username || $0.role >= .lead) } ?? false
+        html = Markdown.html(markdown)
+        self.error = error
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import HandrailCore
+import Testing
+
+@testable import HandrailServer
+@testable import HandrailStore
+
+/// The rotation and handoff pages' view models.
+@Suite struct RotationPageModelsTests {
+    static let rotation = Rotation(
+        name: "ml-platform",
+        members: ["ana", "ben"],
+        timeZone: "Europe/Berlin",
+        shiftLength: ShiftLength(days: 7)!,
+        handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!,
+        startDate: LocalDate("2026-01-05")!,
+        overrides: []
+    )
+
+    static func handoff(incoming: String?, acknowledgedBy: String?) -> StoredHandoff {
+        let at = RFC3339.parse("2026-11-23T08:00:00Z")!
+        return StoredHandoff(
+            id: 5,
+            rotation: "ml-platform",
+            from: at.addingTimeInterval(-7 * 86400),
+            to: at,
+            generatedAt: at,
+            generatedBy: "lena",
+            contentHash: "abc",
+            incoming: incoming,
+            acknowledgedBy: acknowledgedBy,
+            acknowledgedAt: acknowledgedBy == nil ? nil : at,
+            markdown: "# Handoff",
+            document: nil
+        )
+    }
+
+    static func person(_ name: String, _ role: Role) -> User {
+        User(id: 1, username: name, displayName: name, email: nil, role: role, disabled: false, mustChangePassword: false, createdAt: Date())
+    }
+
+    @Test func onlyTheIncomingOnCallOrALeadAcknowledgesAndOnlyOnce() {
+        let open = Self.handoff(incoming: "ben", acknowledgedBy: nil)
+        #expect(HandoffPage(open, markdown: "# Handoff", user: Self.person("ben", .responder)).canAcknowledge)
+        #expect(!HandoffPage(open, markdown: "# Handoff", user: Self.person("ana", .responder)).canAcknowledge)
+        #expect(HandoffPage(open, markdown: "# Handoff", user: Self.person("lena", .lead)).canAcknowledge)
+        #expect(!HandoffPage(open, markdown: "# Handoff", user: nil).canAcknowledge)
+        let done = HandoffPage(Self.handoff(incoming: "ben", acknowledgedBy: "ben"), markdown: "# Handoff", user: Self.person("ben", .responder))
+        #expect(!done.canAcknowledge && done.acknowledged?.hasPrefix("Acknowledged by ben at") == true)
+        #expect(done.html.contains("<h1>Handoff</h1>"))
+    }
+
+    @Test func theRotationPageShowsWhoIsOnCallAndWhoMayGenerate() {
+        let now = RFC3339.parse("2026-11-25T12:00:00Z")!
+        let page = RotationPage(Self.rotation, handoffs: [Self.handoff(incoming: nil, acknowledgedBy: nil)], role: .viewer, now: now)
+        #expect(!page.canGenerate && page.hasHandoffs && !page.hasOverrides)
+        #expect(page.handoffs.first?.incoming == "nobody" && page.handoffs.first?.acknowledged == "not acknowledged")
+        #expect(page.shifts.count == 4 && page.now == page.shifts.first?.who)
+        #expect(RotationPage(Self.rotation, handoffs: [], role: .responder, now: now).canGenerate)
+        let list = RotationsPage([Self.rotation], now: now)
+        #expect(list.rotations.first?.now == page.now && list.rotations.first?.next != page.now)
+    }
+}
