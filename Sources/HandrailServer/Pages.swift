@@ -22,21 +22,25 @@ struct Pages: Sendable {
         }
     }
 
-    /// Renders a page from its view model.
-    func render(_ template: String, status: HTTPResponse.Status = .ok, _ model: some PageModel, context: HandrailRequestContext) throws -> Response {
-        try render(template, status: status, Self.fields(model), context: context)
+    /// The signed-in visitor, as the page header shows them.
+    struct Visitor: PageModel {
+        var username: String
+        var displayName: String
+        var role: String
+        var isAdmin: Bool
     }
 
-    /// Renders a page for a (possibly anonymous) visitor.
-    func render(_ template: String, status: HTTPResponse.Status = .ok, _ values: [String: Any], context: HandrailRequestContext) throws -> Response {
-        var values = values
+    /// Renders a page from its view model, with the visitor and the session's CSRF token
+    /// (`user`, `csrf_token`) for the header and the forms.
+    func render(_ template: String, status: HTTPResponse.Status = .ok, _ model: some PageModel, context: HandrailRequestContext) throws -> Response {
+        var values = Self.fields(model)
         if let user = context.user {
-            values["user"] = [
-                "username": user.username, "display_name": user.displayName, "role": user.role.rawValue, "is_admin": user.role >= .admin,
-            ]
+            values["user"] = Self.fields(
+                Visitor(username: user.username, displayName: user.displayName, role: user.role.rawValue, isAdmin: user.role >= .admin)
+            )
         }
         if let session = context.sessionToken { values["csrf_token"] = Secrets.csrfToken(session: session) }
-        guard let html = library.render(Self.present(values), withTemplate: template) else {
+        guard let html = library.render(values, withTemplate: template) else {
             logger.error("template missing or failed to render", metadata: ["template": "\(template)"])
             throw APIError(.internalServerError, "a page template is missing; the server log has the details")
         }
@@ -54,12 +58,9 @@ extension Pages {
             return present(wrapped)
         }
         if let model = value as? any PageModel { return fields(model) }
-        if let dictionary = value as? [String: Any] { return dictionary.mapValues(present) }
         if let array = value as? [Any] { return array.map(present) }
         return value
     }
-
-    static func present(_ values: [String: Any]) -> [String: Any] { values.mapValues(present) }
 }
 
 extension Pages {
@@ -141,7 +142,7 @@ struct PageErrorMiddleware: RouterMiddleware {
             var response = try pages.render(
                 "error.html",
                 status: error.status,
-                ["title": Self.title(error.status), "message": message],
+                ErrorPage(title: Self.title(error.status), message: message),
                 context: context.signedOut
             )
             if let api = error as? APIError {

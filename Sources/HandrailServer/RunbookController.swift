@@ -41,57 +41,20 @@ struct RunbookController {
         routes.on(.get, "/runbooks", .role(.viewer)) { request, context in
             // A GET form sends spaces as "+".
             let query = (request.uri.queryParameters.get("q") ?? "").replacingOccurrences(of: "+", with: " ").trimmingCharacters(in: .whitespaces)
-            let words = query.lowercased().split(separator: " ").map(String.init)
-            let list = try await store.list().filter { v in
-                let text = "\(v.id) \(v.runbook.title) \(v.runbook.owners ?? "") \(v.runbook.body)".lowercased()
-                return words.allSatisfy { text.contains($0) }
-            }.map { v in
-                [
-                    "id": v.id, "title": v.runbook.title, "version": v.version, "owners": v.runbook.owners ?? "-",
-                    "severity": v.runbook.severity.rawValue,
-                ] as [String: Any]
-            }
-            return try pages.render(
-                "runbooks.html",
-                ["title": "Runbooks", "nav_runbooks": true, "runbooks": list, "q": query, "searched": !query.isEmpty],
-                context: context
-            )
+            return try pages.render("runbooks.html", RunbooksPage(try await store.list(), query: query), context: context)
         }
         routes.on(.get, "/runbooks/:id", .role(.viewer)) { request, context in
             let id = try context.parameters.require("id")
             let number = request.uri.queryParameters.get("version", as: Int.self)
             let found = if let number { try await store.version(id: id, number) } else { try await store.current(id: id) }
             guard let v = found else { throw APIError(.notFound, "no runbook \(id.debugDescription)" + (number.map { " version \($0)" } ?? "")) }
-            let versions = try await store.versions(id: id)
-            return try pages.render(
-                "runbook.html",
-                [
-                    "title": v.runbook.title, "nav_runbooks": true, "id": v.id, "version": v.version, "current_version": v.currentVersion,
-                    "retired": v.retiredAt != nil, "owners": v.runbook.owners ?? "-", "severity": v.runbook.severity.rawValue,
-                    "html": Markdown.html(v.runbook.body),
-                    "versions": versions.reversed().map { x in
-                        [
-                            "version": x.version, "synced": WebController.time(x.syncedAt), "by": x.syncedBy, "shown": x.version == v.version,
-                            "from_selected": x.version == max(1, v.currentVersion - 1), "to_selected": x.version == v.currentVersion,
-                        ] as [String: Any]
-                    },
-                    "has_history": versions.count > 1,
-                ],
-                context: context
-            )
+            return try pages.render("runbook.html", RunbookPage(v, versions: try await store.versions(id: id)), context: context)
         }
         routes.on(.get, "/runbooks/:id/diff", .role(.viewer)) { request, context in
             let diff = try await diff(request, context)
-            let lines: [[String: Any]] = diff.diff.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-                let kind = line.hasPrefix("+") && !line.hasPrefix("+++") ? "add" : line.hasPrefix("-") && !line.hasPrefix("---") ? "del" : ""
-                return ["text": String(line), "kind": kind]
-            }
             return try pages.render(
                 "runbook-diff.html",
-                [
-                    "title": "\(diff.id): v\(diff.from) → v\(diff.to)", "nav_runbooks": true, "id": diff.id, "from": diff.from, "to": diff.to,
-                    "lines": lines, "same": diff.diff.isEmpty,
-                ],
+                RunbookDiffPage(id: diff.id, from: diff.from, to: diff.to, diff: diff.diff),
                 context: context
             )
         }

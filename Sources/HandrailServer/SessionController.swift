@@ -14,7 +14,7 @@ struct SessionController {
         routes.on(.post, "/login", .everyone) { request, context in try await login(request, context) }
         routes.on(.post, "/logout", .role(.viewer), beforePasswordChange: true) { request, context in try await logout(request, context) }
         routes.on(.get, "/account/password", .role(.viewer), beforePasswordChange: true) { _, context in
-            try pages.render("password.html", ["title": "Change password", "required": context.user?.mustChangePassword == true], context: context)
+            try pages.render("password.html", PasswordPage(required: context.user?.mustChangePassword == true), context: context)
         }
         routes.on(.post, "/account/password", .role(.viewer), beforePasswordChange: true) { request, context in
             try await changePassword(request, context)
@@ -48,10 +48,7 @@ struct SessionController {
         var response = try pages.render(
             "login.html",
             status: status,
-            [
-                "title": "Sign in", "login_csrf": token, "next": Self.safeNext(request.uri.queryParameters.get("next")), "error": error as Any,
-                "username": username,
-            ],
+            LoginPage(loginCsrf: token, next: Self.safeNext(request.uri.queryParameters.get("next")), error: error, username: username),
             context: context.signedOut
         )
         response.setCookie(
@@ -126,7 +123,7 @@ struct SessionController {
             try pages.render(
                 "password.html",
                 status: .badRequest,
-                ["title": "Change password", "required": user.mustChangePassword, "error": error],
+                PasswordPage(required: user.mustChangePassword, error: error),
                 context: context
             )
         }

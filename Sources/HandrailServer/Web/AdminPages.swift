@@ -63,22 +63,8 @@ struct AdminPages {
         }
         routes.on(.get, "/admin/audit", .role(.admin)) { request, context in
             let before = request.uri.queryParameters.get("before", as: Int.self)
-            let entries = try await auth.audit.list(limit: 100, before: before)
-            let rows: [[String: Any]] = entries.map { e in
-                [
-                    "at": WebController.time(e.at), "actor": e.actor, "action": e.action, "target": e.target ?? "",
-                    "detail": e.detail.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "),
-                    "address": e.remoteAddress ?? "",
-                ]
-            }
-            return try pages.render(
-                "admin-audit.html",
-                [
-                    "title": "Audit log", "nav_admin": true, "entries": rows,
-                    "older": entries.count == 100 ? entries.last.map { "/admin/audit?before=\($0.id)" } as Any : NSNull(),
-                ],
-                context: context
-            )
+            let page = AuditPage(try await auth.audit.list(limit: 100, before: before), limit: 100)
+            return try pages.render("admin-audit.html", page, context: context)
         }
         routes.on(.get, "/account/tokens", .role(.viewer)) { _, context in try await tokens(context) }
         routes.on(.post, "/account/tokens", .role(.viewer)) { request, context in
@@ -112,24 +98,13 @@ struct AdminPages {
         error: String? = nil,
         status: HTTPResponse.Status = .ok
     ) async throws -> Response {
-        let me = context.user?.username
-        let list: [[String: Any]] = try await auth.users.list().map { u in
-            [
-                "username": u.username, "display_name": u.displayName, "email": u.email ?? "", "role": u.role.rawValue,
-                "disabled": u.disabled, "must_change": u.mustChangePassword, "me": u.username == me,
-                "roles": Role.allCases.map { ["value": $0.rawValue, "selected": $0 == u.role] },
-            ]
-        }
-        return try pages.render(
-            "admin-users.html",
-            status: status,
-            [
-                "title": "People", "nav_admin": true, "users": list,
-                "roles": Role.allCases.map { ["value": $0.rawValue, "selected": $0 == .responder] },
-                "secret": secret.map { ["label": $0.0, "value": $0.1] } as Any, "error": error as Any,
-            ],
-            context: context
+        let page = UsersPage(
+            try await auth.users.list(),
+            me: context.user?.username,
+            secret: secret.map { ShownSecret(label: $0.0, value: $0.1) },
+            error: error
         )
+        return try pages.render("admin-users.html", status: status, page, context: context)
     }
 
     func integrations(
@@ -138,22 +113,8 @@ struct AdminPages {
         error: String? = nil,
         status: HTTPResponse.Status = .ok
     ) async throws -> Response {
-        let list: [[String: Any]] = try await auth.integrations.list().map { k in
-            [
-                "name": k.name, "kind": k.kind.rawValue, "prefix": k.displayPrefix, "signed": k.requireSignature,
-                "created": WebController.time(k.createdAt), "last_used": k.lastUsedAt.map(WebController.time) ?? "never",
-                "revoked": k.revokedAt.map(WebController.time) as Any,
-            ]
-        }
-        return try pages.render(
-            "admin-integrations.html",
-            status: status,
-            [
-                "title": "Integration keys", "nav_admin": true, "integrations": list, "kinds": IntegrationKind.allCases.map(\.rawValue),
-                "secret": secret.map { ["label": $0.0, "value": $0.1] } as Any, "error": error as Any,
-            ],
-            context: context
-        )
+        let page = IntegrationsPage(try await auth.integrations.list(), secret: secret.map { ShownSecret(label: $0.0, value: $0.1) }, error: error)
+        return try pages.render("admin-integrations.html", status: status, page, context: context)
     }
 
     func tokens(
@@ -163,21 +124,12 @@ struct AdminPages {
         status: HTTPResponse.Status = .ok
     ) async throws -> Response {
         guard let user = context.user else { throw APIError(.unauthorized, "sign in first") }
-        let list: [[String: Any]] = try await auth.tokens.list(userID: user.id).map { t in
-            [
-                "id": t.id, "name": t.name, "prefix": t.displayPrefix, "created": WebController.time(t.createdAt),
-                "expires": t.expiresAt.map(WebController.time) ?? "never", "last_used": t.lastUsedAt.map(WebController.time) ?? "never",
-                "revoked": t.revokedAt.map(WebController.time) as Any,
-            ]
-        }
-        return try pages.render(
-            "account-tokens.html",
-            status: status,
-            [
-                "title": "Your API tokens", "tokens": list, "nav_admin": user.role >= .admin,
-                "secret": secret.map { ["label": $0.0, "value": $0.1] } as Any, "error": error as Any,
-            ],
-            context: context
+        let page = TokensPage(
+            try await auth.tokens.list(userID: user.id),
+            user: user,
+            secret: secret.map { ShownSecret(label: $0.0, value: $0.1) },
+            error: error
         )
+        return try pages.render("account-tokens.html", status: status, page, context: context)
     }
 }

@@ -21,22 +21,8 @@ struct PostmortemPages {
     func addRoutes(to routes: Routes) {
         routes.on(.get, "/postmortems", .role(.viewer)) { request, context in
             let wanted = request.uri.queryParameters.get("state").flatMap(PostmortemState.init(rawValue:))
-            let list = try await controller.store.list(state: wanted)
-            let items: [[String: Any]] = list.map { p in
-                [
-                    "incident": p.incident, "number": IncidentRef.number(p.incident) ?? 0, "title": p.title, "state": p.state.rawValue,
-                    "state_label": Self.label(p.state),
-                ]
-            }
-            let states: [[String: Any]] = PostmortemState.allCases.map { ["value": $0.rawValue, "label": Self.label($0), "current": $0 == wanted] }
-            return try web.pages.render(
-                "postmortems.html",
-                [
-                    "title": "Postmortems", "nav_postmortems": true, "postmortems": items, "states": states, "all": wanted == nil,
-                    "filter": wanted.map(Self.label) as Any,
-                ],
-                context: context
-            )
+            let page = PostmortemsPage(try await controller.store.list(state: wanted), wanted: wanted)
+            return try web.pages.render("postmortems.html", page, context: context)
         }
         let base = "/incidents/:ref/postmortem"
         routes.on(.get, base, .role(.viewer)) { _, context in try await page(try IncidentController.number(context), context) }

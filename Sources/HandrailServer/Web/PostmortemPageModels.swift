@@ -119,3 +119,42 @@ struct PostmortemPage: PageModel {
         self.error = error
     }
 }
+
+/// `postmortems.html`: postmortems, optionally of one review state.
+struct PostmortemsPage: PageModel {
+    struct Row: PageModel {
+        var incident: String
+        var number: Int64
+        var title: String
+        var state: String
+        var stateLabel: String
+    }
+
+    struct StateChoice: PageModel {
+        var value: String
+        var label: String
+        var current: Bool
+    }
+
+    var title = "Postmortems"
+    var navPostmortems = true
+    var postmortems: [Row]
+    var states: [StateChoice]
+    var all: Bool
+    var filter: String?
+
+    init(_ list: [(incident: String, state: PostmortemState, title: String)], wanted: PostmortemState?) {
+        postmortems = list.map {
+            Row(
+                incident: $0.incident,
+                number: IncidentRef.number($0.incident) ?? 0,
+                title: $0.title,
+                state: $0.state.rawValue,
+                stateLabel: PostmortemPages.label($0.state)
+            )
+        }
+        states = PostmortemState.allCases.map { StateChoice(value: $0.rawValue, label: PostmortemPages.label($0), current: $0 == wanted) }
+        all = wanted == nil
+        filter = wanted.map(PostmortemPages.label)
+    }
+}
