@@ -1,15 +1,16 @@
 public import Foundation
 
 /// Reads an Alertmanager (or Grafana) webhook body straight into `NormalizedAlert`s, without
-/// building a `JSONValue` tree first: labels and annotations go from the bytes into their
+/// building a tree first: labels and annotations go from the bytes into their
 /// `[String: String]` at once, and keys Handrail does not read (`groupLabels`,
-/// `commonLabels`, …) are parsed and dropped. The tree cost a dictionary per object and a
-/// second one per label set — the largest share of the server's own CPU per delivery.
+/// `commonLabels`, …) are parsed and dropped. Reading is most of the server's own CPU per
+/// delivery: 26 µs for a 10-alert group, where `JSONDecoder` takes 111 µs
+/// (`handrail-bench bench-parse`).
 ///
-/// What a client sees is unchanged: the whole body is checked as JSON first (a syntax error
-/// anywhere wins), then the same checks in the same order as before — `alerts` present and a
-/// list, then per alert: an object, `status`, `labels` (and `alertname`), `annotations`,
-/// `values`, `startsAt`, `endsAt` — and the first failing one is reported.
+/// The whole body is checked as JSON first (a syntax error anywhere wins), then in a fixed
+/// order — `alerts` present and a list, then per alert: an object, `status`, `labels` (and
+/// `alertname`), `annotations`, `values`, `startsAt`, `endsAt` — and the first failing one is
+/// reported.
 struct AlertmanagerReader {
     var r: JSONParser.Reader
 
