@@ -122,8 +122,11 @@ public struct DocumentRenderer: Sendable {
         return template
     }
 
+    /// Rendered from dictionaries (TemplateValues): a busy week's handoff (480 incidents
+    /// opened, 207 KB) takes about 45 ms so (20 to make them, 25 to render), and took 125 ms
+    /// rendered from the structs (release build); the handoff's target is p99 < 250 ms.
     public func handoff(_ document: HandoffDocument) throws -> String {
-        try markdown("handoff.md", document)
+        try markdown("handoff.md", TemplateValues.fields(document, naming: .asDeclared))
     }
 
     /// Markdown to HTML, cmark's safe mode (raw HTML and unsafe links dropped).
@@ -140,3 +143,12 @@ public struct DocumentRenderer: Sendable {
             + html(markdown) + "</main></body></html>\n"
     }
 }
+
+extension HandoffDocument: TemplateModel {}
+extension HandoffDocument.Row: TemplateModel {}
+extension HandoffDocument.GapRow: TemplateModel {}
+extension HandoffDocument.DecisionRow: TemplateModel {}
+extension HandoffDocument.Measure: TemplateModel {}
+extension HandoffDocument.ActionRow: TemplateModel {}
+extension HandoffDocument.Cover: TemplateModel {}
+extension AlertNoise: TemplateModel {}

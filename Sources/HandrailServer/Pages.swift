@@ -49,30 +49,51 @@ struct Pages: Sendable {
 }
 
 extension Pages {
-    /// Values as Mustache should see them: a missing optional (`nil as Any`) becomes NSNull,
-    /// which renders as nothing and is false in a section (Mustache would print "nil"), and
-    /// stops the lookup from climbing to an outer value of the same name.
-    static func present(_ value: Any) -> Any {
-        if let optional = value as? any OptionalValue {
-            guard let wrapped = optional.wrappedValue else { return NSNull() }
-            return present(wrapped)
-        }
-        if let model = value as? any PageModel { return fields(model) }
-        if let array = value as? [Any] { return array.map(present) }
-        return value
-    }
+    /// A view model as a page's template reads it: its stored properties by snake_case name
+    /// (`incidentTitle` → `incident_title`).
+    static func fields(_ model: any PageModel) -> [String: Any] { TemplateValues.fields(model, naming: .snakeCase) }
 }
 
-extension Pages {
-    /// A view model as the template reads it: its stored properties by snake_case name
-    /// (`incidentTitle` → `incident_title`), presented as above.
-    static func fields(_ model: any PageModel) -> [String: Any] {
+/// A struct a template reads: a page's view model, or a section of a document.
+protocol TemplateModel {}
+
+/// A page's view model: a struct of what its template shows, built by one function and
+/// tested without a server. `Pages.fields` hands it to Mustache.
+protocol PageModel: TemplateModel, Sendable {}
+
+/// Values as Mustache reads them: each `TemplateModel` a dictionary of its stored properties,
+/// made with one Mirror. (Mustache's own lookup makes a Mirror for every name it reads: a busy
+/// week's handoff spent 125 ms there, 45 ms so; see DocumentRenderer.handoff.)
+/// A missing optional (`nil as Any`) becomes NSNull, which renders as nothing and is false in
+/// a section (Mustache would print "nil"), and stops the lookup from climbing to an outer
+/// value of the same name.
+enum TemplateValues {
+    enum Naming {
+        /// As declared (`decidedBy`): the document templates' names.
+        case asDeclared
+        /// `decidedBy` → `decided_by`: the page templates' names.
+        case snakeCase
+    }
+
+    static func fields(_ model: any TemplateModel, naming: Naming) -> [String: Any] {
         var out: [String: Any] = [:]
         for child in Mirror(reflecting: model).children {
             guard let label = child.label else { continue }
-            out[snake(label)] = present(child.value)
+            out[naming == .snakeCase ? snake(label) : label] = present(child.value, naming: naming)
         }
         return out
+    }
+
+    static func present(_ value: Any, naming: Naming) -> Any {
+        // Most values are text or numbers: casting to a protocol is the slow part, skip it.
+        if value is String || value is Int || value is Int64 || value is Bool { return value }
+        if let optional = value as? any OptionalValue {
+            guard let wrapped = optional.wrappedValue else { return NSNull() }
+            return present(wrapped, naming: naming)
+        }
+        if let model = value as? any TemplateModel { return fields(model, naming: naming) }
+        if let array = value as? [Any] { return array.map { present($0, naming: naming) } }
+        return value
     }
 
     /// `decidedBy` → `decided_by` (names are ASCII, with no runs of capitals).
@@ -89,10 +110,6 @@ extension Pages {
         return out
     }
 }
-
-/// A page's view model: a struct of what its template shows, built by one function and
-/// tested without a server. `Pages.fields` hands it to Mustache.
-protocol PageModel: Sendable {}
 
 protocol OptionalValue { var wrappedValue: Any? { get } }
 extension Optional: OptionalValue {
