@@ -69,7 +69,11 @@ public func buildApplication(
             router: router,
             server: configuration.connections.server(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Handrail"),
-            services: [DatabaseService(database: database)],
+            // Stopped in reverse order: the server, then the workers, then the database.
+            services: [
+                DatabaseService(database: database),
+                notificationService(database: database, configuration: configuration, registry: registry, logger: logger),
+            ],
             logger: logger
         )
     } catch {
@@ -78,6 +82,29 @@ public func buildApplication(
         if let error = error as? MigrationError { throw StartupError(description: error.description) }
         throw StartupError(description: "cannot prepare the database (\(database.location)): \(error)")
     }
+}
+
+/// The workers that deliver notifications and fire escalation steps.
+func notificationService(
+    database: HandrailDatabase,
+    configuration: HandrailConfiguration,
+    registry: PrometheusCollectorRegistry,
+    logger: Logger
+) -> NotificationService {
+    NotificationService(
+        store: NotificationStore(pool: database.pool),
+        composer: MessageComposer(
+            incidents: IncidentStore(pool: database.pool),
+            runbooks: RunbookStore(pool: database.pool),
+            publicURL: configuration.publicURL
+        ),
+        rotations: RotationStore(pool: database.pool),
+        handoffs: HandoffStore(pool: database.pool),
+        renderer: DocumentRenderer(directory: configuration.templatesDirectory),
+        settings: configuration.notifications,
+        metrics: NotificationMetrics(factory: PrometheusMetricsFactory(registry: registry)),
+        logger: logger
+    )
 }
 
 /// Adds every route, each with its declared access, and the middleware that wraps them all.
@@ -140,6 +167,13 @@ func buildRouter(
     let decisions = DecisionController(store: DecisionStore(pool: database.pool))
     decisions.addRoutes(to: routes)
     RotationController(store: RotationStore(pool: database.pool)).addRoutes(to: routes)
+    let notifications = NotificationController(
+        store: NotificationStore(pool: database.pool),
+        audit: AuditStore(pool: database.pool),
+        outbound: OutboundGuard(allow: configuration.notifications.webhookAllow)
+    )
+    notifications.addRoutes(to: routes)
+    NotificationPages(pages: pages, api: notifications).addRoutes(to: routes)
     let renderer = DocumentRenderer(directory: configuration.templatesDirectory)
     let postmortems = PostmortemController(
         store: PostmortemStore(pool: database.pool),
@@ -159,6 +193,7 @@ func buildRouter(
         runbooks: RunbookStore(pool: database.pool),
         users: auth.users,
         feed: IncidentFeed(pool: database.pool, logger: logger),
+        notifications: NotificationStore(pool: database.pool),
         liveLifetime: configuration.liveStreamLifetime
     ).addRoutes(to: routes)
     return (router, access)

@@ -31,6 +31,8 @@ public struct HandrailConfiguration: Sendable {
     /// How long one live-update stream (server-sent events) of a page stays open before the
     /// browser reconnects; short enough for proxies that cut idle streams.
     public var liveStreamLifetime: Duration = .seconds(45)
+    /// Reaching people: sendmail, the sender, the webhook allow-list, retry limits.
+    public var notifications = NotificationSettings()
     /// When no enabled admin exists at start, create `admin` with a one-time password and
     /// hand the password to this closure (`serve` prints it once on the terminal).
     public var onFirstAdmin: (@Sendable (_ username: String, _ password: String) -> Void)?

@@ -18,3 +18,5 @@ extension AlertOutcome.Result: PostgresEnum {}
 extension AlertOutcome.IncidentResult: PostgresEnum {}
 extension PostmortemState: PostgresEnum {}
 extension PostmortemSection: PostgresEnum {}
+extension DestinationKind: PostgresEnum {}
+extension EscalationStep.Target: PostgresEnum {}

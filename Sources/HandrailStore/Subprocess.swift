@@ -1,29 +1,40 @@
-import Foundation
+public import Foundation
 
-/// Runs a program and collects its output, without Foundation's `Process`.
+/// Runs a program and collects its output, without Foundation's `Process` (pg_ctl, and
+/// sendmail for e-mail notifications).
 ///
 /// Foundation's `Process` on Linux watches for the child's exit through a descriptor the
 /// child inherits; `pg_ctl start` forks the PostgreSQL server, which keeps that descriptor
 /// open for its whole life, so `Process` never reports that `pg_ctl` exited. Here the only
 /// descriptors a child gets are standard input (/dev/null) and one pipe as standard output
 /// and error, opened close-on-exec, so nothing leaks into daemons the child starts.
-enum Subprocess {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+public enum Subprocess {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    /// Runs `executable` with `arguments`, optionally from `currentDirectory`, and returns
-    /// its exit status and combined output. Waits on a background thread, never on a
-    /// thread of the cooperative pool.
-    static func run(_ executable: String, _ arguments: [String], currentDirectory: String? = nil) async throws -> (status: Int32, output: String) {
+    /// Runs `executable` with `arguments`, optionally from `currentDirectory`, with `input`
+    /// as its standard input (else /dev/null), and returns its exit status and combined
+    /// output. Waits on a background thread, never on a thread of the cooperative pool.
+    public static func run(
+        _ executable: String,
+        _ arguments: [String],
+        currentDirectory: String? = nil,
+        input: Data? = nil
+    ) async throws -> (status: Int32, output: String) {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(with: Result { try runBlocking(executable, arguments, currentDirectory: currentDirectory) })
+                continuation.resume(with: Result { try runBlocking(executable, arguments, currentDirectory: currentDirectory, input: input) })
             }
         }
     }
 
-    static func runBlocking(_ executable: String, _ arguments: [String], currentDirectory: String? = nil) throws -> (status: Int32, output: String) {
+    static func runBlocking(
+        _ executable: String,
+        _ arguments: [String],
+        currentDirectory: String? = nil,
+        input: Data? = nil
+    ) throws -> (status: Int32, output: String) {
         var argv = [executable] + arguments
         var path = executable
         if let currentDirectory {
@@ -41,7 +52,19 @@ enum Subprocess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var inFds: [Int32] = [-1, -1]
+        if input != nil {
+            // A socket pair, not a pipe: a child that exits without reading makes send() fail
+            // with EPIPE (MSG_NOSIGNAL), where a pipe's write would raise SIGPIPE.
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &inFds) == 0 else {
+                throw Failure(description: "cannot create a socket pair: \(String(cString: strerror(errno)))")
+            }
+            _ = fcntl(inFds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(inFds[1], F_SETFD, FD_CLOEXEC)
+            posix_spawn_file_actions_adddup2(&actions, inFds[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
 
@@ -52,7 +75,24 @@ enum Subprocess {
         close(fds[1])
         guard spawned == 0 else {
             close(fds[0])
+            if input != nil {
+                close(inFds[0])
+                close(inFds[1])
+            }
             throw Failure(description: "cannot run \(executable): \(String(cString: strerror(spawned)))")
+        }
+        if let input {
+            close(inFds[0])
+            // Messages are small (a few KB): written whole before the output is read.
+            input.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return }
+                var offset = 0
+                while offset < raw.count {
+                    let n = send(inFds[1], base + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                    if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { break }
+                }
+            }
+            close(inFds[1])
         }
         var output = Data()
         var buffer = [UInt8](repeating: 0, count: 4096)

@@ -102,6 +102,25 @@ struct Serve: AsyncParsableCommand {
             configuration.connections.maxConnections = n
         }
         configuration.publicURL = environment["HANDRAIL_PUBLIC_URL"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        if let sendmail = environment["HANDRAIL_SENDMAIL"], !sendmail.isEmpty { configuration.notifications.sendmail = sendmail }
+        if let from = environment["HANDRAIL_MAIL_FROM"], !from.isEmpty { configuration.notifications.mailFrom = from }
+        if let allow = environment["HANDRAIL_WEBHOOK_ALLOW"] {
+            do { configuration.notifications.webhookAllow = try AddressRange.list(allow, field: "HANDRAIL_WEBHOOK_ALLOW") } catch {
+                throw fail("HANDRAIL_WEBHOOK_ALLOW \(error.message)")
+            }
+        }
+        if let text = environment["HANDRAIL_NOTIFY_MAX_AGE"] {
+            guard let hours = Double(text), hours > 0, hours <= 24 * 30 else {
+                throw fail("HANDRAIL_NOTIFY_MAX_AGE must be hours from 0 to 720, not \(text.debugDescription)")
+            }
+            configuration.notifications.maxAge = hours * 3600
+        }
+        if let text = environment["HANDRAIL_NOTIFY_TIMEOUT"] {
+            guard let n = Int(text), (1...60).contains(n) else {
+                throw fail("HANDRAIL_NOTIFY_TIMEOUT must be seconds from 1 to 60, not \(text.debugDescription)")
+            }
+            configuration.notifications.timeout = .seconds(n)
+        }
         configuration.security.bcryptCost = passwordHasher.cost
         let address = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"
         configuration.onFirstAdmin = { username, password in

@@ -106,4 +106,57 @@ import Testing
         let owner = try #require((fields["roles"] as? [[String: Any]])?.first)
         #expect((owner["holder"] as? [String: Any])?["display_name"] as? String == "Ben")
     }
+
+    @Test func notificationsJoinTheTimelineWithHowTheyWentAndTheEscalationInForceIsSaid() throws {
+        let (detail, decisions) = Self.openIncident()
+        let opened = try #require(detail.timeline.first)
+        let sent = [
+            NotificationRecord(
+                id: 1,
+                event: "opened",
+                incident: 102,
+                recipient: "team",
+                kind: .slack,
+                hint: "https://hooks.slack.com/…abcd",
+                state: "delivered",
+                attempts: 2,
+                createdAt: opened.at,
+                finishedAt: opened.at,
+                lastError: nil
+            ),
+            NotificationRecord(
+                id: 2,
+                event: "escalation",
+                incident: 102,
+                recipient: "ben",
+                kind: .email,
+                hint: "ben@example.com",
+                state: "failed",
+                attempts: 1,
+                createdAt: opened.at.addingTimeInterval(60),
+                finishedAt: nil,
+                lastError: "sendmail exited 67"
+            ),
+        ]
+        let page = IncidentPage(
+            detail,
+            decisions: decisions,
+            pinned: nil,
+            user: nil,
+            people: [],
+            watermark: 0,
+            postmortemExists: false,
+            now: Date(),
+            notifications: sent,
+            escalation: "Escalates to lena at 2026-11-20 10:42 UTC unless acknowledged (step 2 of 2)."
+        )
+        #expect(page.timeline.count == detail.timeline.count + 2)
+        let texts = page.timeline.filter { $0.type == "notification" }.map(\.text)
+        #expect(texts.contains("opened sent to team by slack (https://hooks.slack.com/…abcd): delivered after 2 attempts"))
+        #expect(texts.contains("escalation sent to ben by email (ben@example.com): failed after 1 attempt: sendmail exited 67"))
+        let openedAt = try #require(page.timeline.lastIndex { $0.type == "opened" })
+        let message = try #require(page.timeline.firstIndex { $0.text.hasPrefix("opened sent to team") })
+        #expect(message < openedAt, "newest first: the message the opening caused is above it")
+        #expect(page.escalation?.hasPrefix("Escalates to lena") == true)
+    }
 }

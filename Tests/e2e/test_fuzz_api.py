@@ -12,6 +12,9 @@ from conftest import ROOT, cli
 
 SCHEMATHESIS = pathlib.Path(ROOT) / ".venv" / "bin" / "st"
 EXAMPLES = os.environ.get("HANDRAIL_FUZZ_EXAMPLES", "10")
+# Adding a webhook destination resolves its host name: the fuzzer's random names would send
+# DNS queries off this machine. test_notifications covers those operations, on loopback.
+RESOLVING = ["addMyContactMethod", "addUsersContactMethod", "addRotationChannel"]
 
 
 def fuzz(url, header, tmp_path, name, *extra):
@@ -21,7 +24,7 @@ def fuzz(url, header, tmp_path, name, *extra):
          "--checks", "not_a_server_error,status_code_conformance,response_schema_conformance",
          "--max-examples", EXAMPLES, "--seed", "20261202", "--phases", "examples,coverage,fuzzing",
          "--generation-database", "none", "--request-timeout", "30", "--warnings", "off", "--no-color",
-         "--report-dir", str(tmp_path / name), *extra],
+         "--report-dir", str(tmp_path / name), *[a for op in RESOLVING for a in ("--exclude-operation-id", op)], *extra],
         capture_output=True, text=True, timeout=900, cwd=tmp_path)
     return out.returncode, out.stdout + out.stderr
 

@@ -156,6 +156,8 @@ struct IncidentPage: PageModel {
     var service: String?
     var model: String?
     var timeline: [Event]
+    /// The escalation in force: "Escalates to lena at 10:42 UTC unless acknowledged."
+    var escalation: String?
     var transitions: [Transition]
     var canChange: Bool
     var postmortemExists: Bool
@@ -176,6 +178,8 @@ struct IncidentPage: PageModel {
         watermark: Int64,
         postmortemExists: Bool,
         now: Date,
+        notifications: [NotificationRecord] = [],
+        escalation: String? = nil,
         error: String? = nil
     ) {
         let time = WebController.time
@@ -288,9 +292,20 @@ struct IncidentPage: PageModel {
         }
         service = i.labels["service"]
         model = i.labels["model"]
-        timeline = d.timeline.reversed().map { e in
-            Event(at: time(e.at), iso: RFC3339.format(e.at), type: e.type.rawValue, text: PostmortemDocument.describe(e), note: e.type == .note)
+        let events = d.timeline.map { e in
+            (
+                e.at,
+                Event(at: time(e.at), iso: RFC3339.format(e.at), type: e.type.rawValue, text: PostmortemDocument.describe(e), note: e.type == .note)
+            )
         }
+        let sent = notifications.map { n in
+            (n.createdAt, Event(at: time(n.createdAt), iso: RFC3339.format(n.createdAt), type: "notification", text: Self.describe(n), note: false))
+        }
+        // Newest first; an event and the notifications it caused share a time, the event shown below them.
+        timeline = (events + sent).enumerated().sorted { a, b in
+            a.element.0 != b.element.0 ? a.element.0 > b.element.0 : a.offset > b.offset
+        }.map(\.element.1)
+        self.escalation = escalation
         transitions =
             canChange
             ? IncidentTransition.allCases.filter { $0.from.contains(i.state) }.map {
@@ -300,5 +315,17 @@ struct IncidentPage: PageModel {
         self.postmortemExists = postmortemExists
         canPostmortem = canChange && i.state == .resolved && !postmortemExists
         self.error = error
+    }
+
+    /// "notified lena by webhook (http://127.0.0.1:…/…ana): delivered, 1 attempt"
+    static func describe(_ n: NotificationRecord) -> String {
+        let what = n.event.replacingOccurrences(of: "_", with: " ")
+        let outcome: String
+        switch n.state {
+        case "delivered": outcome = "delivered" + (n.attempts > 1 ? " after \(n.attempts) attempts" : "")
+        case "failed": outcome = "failed after \(n.attempts) attempt\(n.attempts == 1 ? "" : "s")" + (n.lastError.map { ": \($0)" } ?? "")
+        default: outcome = n.attempts == 0 ? "sending" : "retrying (\(n.attempts) attempt\(n.attempts == 1 ? "" : "s") so far)"
+        }
+        return "\(what) sent to \(n.recipient) by \(n.kind.rawValue) (\(n.hint)): \(outcome)"
     }
 }

@@ -23,6 +23,7 @@ struct WebController {
     let runbooks: RunbookStore
     let users: UserStore
     let feed: IncidentFeed
+    let notifications: NotificationStore
     /// How long one live stream stays open before the browser reconnects.
     let liveLifetime: Duration
 
@@ -98,9 +99,34 @@ struct WebController {
             watermark: watermark,
             postmortemExists: d.incident.state == .resolved ? try await postmortems.store.find(number: number) != nil : false,
             now: Date(),
+            notifications: try await notifications.notifications(incident: number),
+            escalation: try await escalation(number, rotation: d.ownersRotation),
             error: error
         )
         return try pages.render("incident.html", status: status, page, context: context)
+    }
+
+    /// "Escalates to lena at 10:42 UTC unless acknowledged": the pending step, and who it
+    /// would reach if it fired now.
+    func escalation(_ number: Int64, rotation name: String?) async throws -> String? {
+        guard let name, let pending = try await notifications.pendingEscalation(incident: number),
+            let policy = try await notifications.escalation(rotation: name), let rotation = try await rotations.find(name: name)
+        else { return nil }
+        let at = Self.time(pending.due)
+        if pending.kind == "reminder" { return "Reminds the owner at \(at) while unresolved." }
+        let steps = policy.effectiveSteps
+        guard pending.position < steps.count else { return nil }
+        let step = steps[pending.position]
+        let who: String
+        switch step.target {
+        case .onCall: who = rotation.onCall(at: pending.due).user ?? "the on-call (nobody now)"
+        case .next:
+            let k = rotation.shiftIndex(at: pending.due) ?? -1
+            who = rotation.onCall(at: rotation.shiftStart(k + 1)).user ?? "the next on-call"
+        case .user: who = step.user ?? "nobody"
+        case .leads: who = "the rotation's leads"
+        }
+        return "Escalates to \(who) at \(at) unless acknowledged (step \(pending.position + 1) of \(steps.count))."
     }
 
     // MARK: - Incident actions (forms)

@@ -1,0 +1,132 @@
+import Foundation
+import HTTPTypes
+import HandrailCore
+import HandrailStore
+import Hummingbird
+
+/// `account-notifications.html`: the visitor's contact methods, how the latest messages to
+/// each went, and the forms to add one, confirm an e-mail code, send a test, remove one.
+struct ContactMethodsPage: PageModel {
+    struct Delivery: PageModel {
+        var event: String
+        var state: String
+        var at: String
+        var detail: String?
+    }
+
+    struct Method: PageModel {
+        var id: Int64
+        var kind: String
+        var label: String
+        var hint: String
+        var verified: Bool
+        var deliveries: [Delivery]
+    }
+
+    var title = "Notifications"
+    var methods: [Method]
+    var secret: ShownSecret?
+    var notice: String?
+    var error: String?
+
+    init(_ methods: [(ContactMethod, [NotificationRecord])], secret: ShownSecret?, notice: String?, error: String?) {
+        self.methods = methods.map { m, sent in
+            Method(
+                id: m.id,
+                kind: m.kind.rawValue,
+                label: m.label,
+                hint: m.hint,
+                verified: m.verified,
+                deliveries: sent.map { n in
+                    Delivery(event: n.event, state: n.state, at: WebController.time(n.createdAt), detail: n.state == "failed" ? n.lastError : nil)
+                }
+            )
+        }
+        self.secret = secret
+        self.notice = notice
+        self.error = error
+    }
+}
+
+/// The forms behind `account-notifications.html`, through `NotificationController`'s methods.
+struct NotificationPages {
+    let pages: Pages
+    let api: NotificationController
+
+    func addRoutes(to routes: Routes) {
+        routes.on(.get, "/account/notifications", .role(.viewer)) { _, context in try await page(context) }
+        routes.on(.post, "/account/notifications", .role(.viewer)) { request, context in
+            let f = try await WebController.form(request)
+            return try await WebController.answer({ try await page(context, error: $0, status: $1) }) {
+                guard let kind = DestinationKind(rawValue: f["kind"] ?? "") else {
+                    throw APIError(.badRequest, "must be email, webhook or slack", field: "kind")
+                }
+                let input = NotificationController.MethodInput(kind: kind, label: f["label"], address: f["address"] ?? "")
+                let created = try await api.addMethod(input, for: try NotificationController.person(context), context)
+                let notice = kind == .email ? "A code is on its way to \(created.contactMethod.hint); enter it below." : nil
+                return try await page(
+                    context,
+                    secret: created.secret.map { ShownSecret(label: "Signing secret of \(created.contactMethod.label)", value: $0) },
+                    notice: notice
+                )
+            }
+        }
+        routes.on(.post, "/account/notifications/:id/verify", .role(.viewer)) { request, context in
+            let f = try await WebController.form(request)
+            return try await WebController.answer({ try await page(context, error: $0, status: $1) }) {
+                let user = try NotificationController.person(context)
+                let id = try NotificationController.id(context)
+                switch try await api.store.verifyContactMethod(
+                    username: user,
+                    id: id,
+                    codeHash: Secrets.hash((f["code"] ?? "").trimmingCharacters(in: .whitespaces))
+                ) {
+                case .verified, .alreadyVerified: return Response(status: .seeOther, headers: [.location: "/account/notifications"])
+                case .wrongCode: throw APIError(.badRequest, "is not the code that was sent", field: "code")
+                case .expired: throw APIError(.gone, "the code has expired; remove the address and add it again", field: "code")
+                case .notFound: throw NotificationController.noMethod(user, id)
+                }
+            }
+        }
+        routes.on(.post, "/account/notifications/:id/test", .role(.viewer)) { _, context in
+            try await WebController.answer({ try await page(context, error: $0, status: $1) }) {
+                let user = try NotificationController.person(context)
+                let id = try NotificationController.id(context)
+                guard try await api.store.testContactMethod(username: user, id: id) != nil else {
+                    throw APIError(.notFound, "no confirmed contact method \(id) (an e-mail address needs its code first)")
+                }
+                return Response(status: .seeOther, headers: [.location: "/account/notifications"])
+            }
+        }
+        routes.on(.post, "/account/notifications/:id/remove", .role(.viewer)) { _, context in
+            try await WebController.answer({ try await page(context, error: $0, status: $1) }) {
+                let user = try NotificationController.person(context)
+                let id = try NotificationController.id(context)
+                guard try await api.store.removeContactMethod(username: user, id: id) else { throw NotificationController.noMethod(user, id) }
+                try await api.audit.record(
+                    "contact_method.removed",
+                    target: user,
+                    detail: ["id": String(id)],
+                    by: try NotificationController.actor(context)
+                )
+                return Response(status: .seeOther, headers: [.location: "/account/notifications"])
+            }
+        }
+    }
+
+    func page(
+        _ context: HandrailRequestContext,
+        secret: ShownSecret? = nil,
+        notice: String? = nil,
+        error: String? = nil,
+        status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
+        let user = try NotificationController.person(context)
+        var methods: [(ContactMethod, [NotificationRecord])] = []
+        for m in try await api.store.contactMethods(username: user) {
+            methods.append((m, try await api.store.notifications(contactMethod: m.id, username: user, limit: 5)))
+        }
+        let model = ContactMethodsPage(methods, secret: secret, notice: notice, error: error)
+        return try pages.render("account-notifications.html", status: status, model, context: context)
+    }
+}
