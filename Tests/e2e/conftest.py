@@ -216,3 +216,44 @@ def private_cluster():
     yield cluster
     subprocess.run([*cluster.as_owner, "pg_ctl", "-D", str(cluster.data), "-m", "immediate", "stop"], capture_output=True)
     shutil.rmtree(cluster.dir, ignore_errors=True)
+
+
+class Mailbox:
+    """A local SMTP server (aiosmtpd) on loopback, and a sendmail for Handrail: Debian's msmtp,
+    configured to deliver there. `messages` holds what arrived, parsed."""
+
+    def __init__(self, tmp_path):
+        import email
+        import email.policy
+        import stat
+
+        from aiosmtpd.controller import Controller
+
+        self.messages = []
+        self.recipients = []
+        mailbox = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                mailbox.recipients.append(envelope.rcpt_tos)
+                mailbox.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+                return "250 OK"
+
+        self.smtp = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+        self.smtp.start()
+        rc = tmp_path / "msmtprc"
+        rc.write_text(f"account default\nhost 127.0.0.1\nport {self.smtp.port}\nfrom handrail@example.test\nauth off\ntls off\n")
+        rc.chmod(stat.S_IRUSR | stat.S_IWUSR)  # msmtp refuses a configuration others can read
+        self.sendmail = tmp_path / "sendmail"
+        self.sendmail.write_text(f'#!/bin/sh\nexec msmtp -C "{rc}" "$@"\n')
+        self.sendmail.chmod(0o755)
+
+    def stop(self):
+        self.smtp.stop()
+
+
+@pytest.fixture
+def mailbox(tmp_path):
+    box = Mailbox(tmp_path)
+    yield box
+    box.stop()

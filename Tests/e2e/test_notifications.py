@@ -3,23 +3,18 @@
 three replicas sharing one database, and a replica killed mid-delivery. Every address is on
 loopback (HANDRAIL_WEBHOOK_ALLOW allows it for these tests only)."""
 import datetime
-import email
-import email.policy
 import json
-import os
 import re
 import signal
-import stat
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from conftest import cli, free_port, wait_for
+from conftest import cli, wait_for
 
 ALLOW = {"HANDRAIL_WEBHOOK_ALLOW": "127.0.0.0/8,::1", "HANDRAIL_PUBLIC_URL": "https://handrail.example"}
 
@@ -266,65 +261,43 @@ def test_no_allow_list_no_loopback(empty_database, start_server):
         assert made.json()["error"]["field"] == "url" and "loopback" in made.json()["error"]["message"], made.text
 
 
-class Mailbox:
-    def __init__(self):
-        self.messages = []
+def test_email_goes_through_msmtp_and_needs_its_code(empty_database, start_server, mailbox):
+    db = empty_database
+    tokens, _ = people_and_rotation(db)
+    server = start_server({"DATABASE_URL": db, "HANDRAIL_BCRYPT_COST": "4", "HANDRAIL_SENDMAIL": str(mailbox.sendmail),
+                           "HANDRAIL_MAIL_FROM": "Handrail <handrail@example.test>", **ALLOW})
+    server.wait_ready()
+    bad = requests.post(server.url + "/api/v1/me/contact-methods", headers=tokens["rhea"], timeout=10,
+                        json={"kind": "email", "label": "work", "address": "rhea@example.test\r\nBcc: x@example.test"})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "address"
+    made = requests.post(server.url + "/api/v1/me/contact-methods", headers=tokens["rhea"], timeout=10,
+                         json={"kind": "email", "label": "work", "address": "rhea@example.test"})
+    assert made.status_code == 201, made.text
+    method = made.json()["contact_method"]
+    assert method["verified"] is False and made.json().get("secret") is None
+    untested = requests.post(f"{server.url}/api/v1/me/contact-methods/{method['id']}/test", headers=tokens["rhea"], timeout=10)
+    assert untested.status_code == 404, "no test before the code is confirmed"
 
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content))
-        return "250 OK"
+    wait_for(lambda: mailbox.messages, what="the code by e-mail")
+    msg = mailbox.messages[0]
+    assert mailbox.recipients[0] == ["rhea@example.test"] and msg["To"] == "rhea@example.test"
+    assert msg["From"] == "Handrail <handrail@example.test>"
+    code = re.search(r"code: (\d{6})", msg["Subject"]).group(1)
+    wrong = requests.post(f"{server.url}/api/v1/me/contact-methods/{method['id']}/verify", headers=tokens["rhea"], timeout=10,
+                          json={"code": "000000" if code != "000000" else "111111"})
+    assert wrong.status_code == 400 and wrong.json()["error"]["field"] == "code"
+    ok = requests.post(f"{server.url}/api/v1/me/contact-methods/{method['id']}/verify", headers=tokens["rhea"], timeout=10,
+                       json={"code": code})
+    assert ok.status_code == 200 and ok.json()["contact_methods"][0]["verified"] is True
 
-
-def test_email_goes_through_msmtp_and_needs_its_code(empty_database, start_server, tmp_path):
-    mailbox = Mailbox()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    smtp.start()
-    try:
-        rc = tmp_path / "msmtprc"
-        rc.write_text(f"account default\nhost 127.0.0.1\nport {smtp.port}\nfrom handrail@example.test\nauth off\ntls off\n")
-        rc.chmod(stat.S_IRUSR | stat.S_IWUSR)
-        wrapper = tmp_path / "sendmail"
-        wrapper.write_text(f'#!/bin/sh\nexec msmtp -C "{rc}" "$@"\n')
-        wrapper.chmod(0o755)
-        db = empty_database
-        tokens, _ = people_and_rotation(db)
-        server = start_server({"DATABASE_URL": db, "HANDRAIL_BCRYPT_COST": "4", "HANDRAIL_SENDMAIL": str(wrapper),
-                               "HANDRAIL_MAIL_FROM": "Handrail <handrail@example.test>", **ALLOW})
-        server.wait_ready()
-        bad = requests.post(server.url + "/api/v1/me/contact-methods", headers=tokens["rhea"], timeout=10,
-                            json={"kind": "email", "label": "work", "address": "rhea@example.test\r\nBcc: x@example.test"})
-        assert bad.status_code == 400 and bad.json()["error"]["field"] == "address"
-        made = requests.post(server.url + "/api/v1/me/contact-methods", headers=tokens["rhea"], timeout=10,
-                             json={"kind": "email", "label": "work", "address": "rhea@example.test"})
-        assert made.status_code == 201, made.text
-        method = made.json()["contact_method"]
-        assert method["verified"] is False and made.json().get("secret") is None
-        untested = requests.post(f"{server.url}/api/v1/me/contact-methods/{method['id']}/test", headers=tokens["rhea"], timeout=10)
-        assert untested.status_code == 404, "no test before the code is confirmed"
-
-        wait_for(lambda: mailbox.messages, what="the code by e-mail")
-        rcpts, raw = mailbox.messages[0]
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        assert rcpts == ["rhea@example.test"] and msg["To"] == "rhea@example.test"
-        assert msg["From"] == "Handrail <handrail@example.test>"
-        code = re.search(r"code: (\d{6})", msg["Subject"]).group(1)
-        wrong = requests.post(f"{server.url}/api/v1/me/contact-methods/{method['id']}/verify", headers=tokens["rhea"], timeout=10,
-                              json={"code": "000000" if code != "000000" else "111111"})
-        assert wrong.status_code == 400 and wrong.json()["error"]["field"] == "code"
-        ok = requests.post(f"{server.url}/api/v1/me/contact-methods/{method['id']}/verify", headers=tokens["rhea"], timeout=10,
-                           json={"code": code})
-        assert ok.status_code == 200 and ok.json()["contact_methods"][0]["verified"] is True
-
-        sent = requests.post(f"{server.url}/api/v1/me/contact-methods/{method['id']}/test", headers=tokens["rhea"], timeout=10)
-        assert sent.status_code == 202
-        wait_for(lambda: len(mailbox.messages) >= 2, what="the test e-mail")
-        test = email.message_from_bytes(mailbox.messages[1][1], policy=email.policy.default)
-        assert test["Subject"] == "[Handrail] Handrail test message for rhea"
-        assert "Handrail reaches you here" in test.get_content()
-        history = requests.get(f"{server.url}/api/v1/me/contact-methods/{method['id']}/notifications", headers=tokens["rhea"], timeout=10)
-        assert [(n["event"], n["state"]) for n in history.json()["notifications"]] == [("test", "delivered"), ("verify", "delivered")]
-    finally:
-        smtp.stop()
+    sent = requests.post(f"{server.url}/api/v1/me/contact-methods/{method['id']}/test", headers=tokens["rhea"], timeout=10)
+    assert sent.status_code == 202
+    wait_for(lambda: len(mailbox.messages) >= 2, what="the test e-mail")
+    test = mailbox.messages[1]
+    assert test["Subject"] == "[Handrail] Handrail test message for rhea"
+    assert "Handrail reaches you here" in test.get_content()
+    history = requests.get(f"{server.url}/api/v1/me/contact-methods/{method['id']}/notifications", headers=tokens["rhea"], timeout=10)
+    assert [(n["event"], n["state"]) for n in history.json()["notifications"]] == [("test", "delivered"), ("verify", "delivered")]
 
 
 def test_a_shift_that_ends_gets_one_handoff_sent_to_both_people_even_with_three_replicas(empty_database, start_server, receiver):

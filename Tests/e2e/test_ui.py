@@ -364,65 +364,39 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     assert watch.problems == [], "\n".join(watch.problems)
 
 
-def test_a_person_adds_an_email_address_confirms_it_sends_a_test_and_sees_it_delivered(empty_database, start_server, browser, tmp_path):
+def test_a_person_adds_an_email_address_confirms_it_sends_a_test_and_sees_it_delivered(empty_database, start_server, browser, mailbox):
     """The notifications page in a real browser, with msmtp and a local SMTP server behind it."""
-    import email
-    import email.policy
     import re
-    import stat
 
-    from aiosmtpd.controller import Controller
-    from conftest import free_port
-
-    class Mailbox:
-        def __init__(self):
-            self.messages = []
-
-        async def handle_DATA(self, server, session, envelope):
-            self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-            return "250 OK"
-
-    mailbox = Mailbox()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    smtp.start()
-    try:
-        rc = tmp_path / "msmtprc"
-        rc.write_text(f"account default\nhost 127.0.0.1\nport {smtp.port}\nfrom handrail@example.test\nauth off\ntls off\n")
-        rc.chmod(stat.S_IRUSR | stat.S_IWUSR)
-        wrapper = tmp_path / "sendmail"
-        wrapper.write_text(f'#!/bin/sh\nexec msmtp -C "{rc}" "$@"\n')
-        wrapper.chmod(0o755)
-        db = empty_database
-        made = cli(["users", "create", "--username", "rhea", "--role", "responder", "--password-stdin"], db, stdin="rhea" + PASSWORD + "\n")
-        assert made.returncode == 0, made.stderr
-        server = start_server({"DATABASE_URL": db, "HANDRAIL_BCRYPT_COST": "4", "HANDRAIL_SENDMAIL": str(wrapper)})
-        server.wait_ready()
-        watch = Watch()
-        page = sign_in(browser, watch, server, "rhea")
+    db = empty_database
+    made = cli(["users", "create", "--username", "rhea", "--role", "responder", "--password-stdin"], db, stdin="rhea" + PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    server = start_server({"DATABASE_URL": db, "HANDRAIL_BCRYPT_COST": "4", "HANDRAIL_SENDMAIL": str(mailbox.sendmail)})
+    server.wait_ready()
+    watch = Watch()
+    page = sign_in(browser, watch, server, "rhea")
+    page.goto("/account/notifications")
+    assert "Handrail cannot reach you" in page.content()
+    page.get_by_label("Kind").select_option("email")
+    page.get_by_label("Name").fill("work")
+    page.get_by_label("Address or URL").fill("rhea@example.test")
+    page.get_by_role("button", name="Add").click()
+    assert "A code is on its way to rhea@example.test" in page.content()
+    deadline = time.monotonic() + 20
+    while not mailbox.messages and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert mailbox.messages, "the code was e-mailed"
+    code = re.search(r"code: (\d{6})", mailbox.messages[0]["Subject"]).group(1)
+    page.get_by_label("Code sent to rhea@example.test").fill(code)
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_role("button", name="Send a test").click()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
         page.goto("/account/notifications")
-        assert "Handrail cannot reach you" in page.content()
-        page.get_by_label("Kind").select_option("email")
-        page.get_by_label("Name").fill("work")
-        page.get_by_label("Address or URL").fill("rhea@example.test")
-        page.get_by_role("button", name="Add").click()
-        assert "A code is on its way to rhea@example.test" in page.content()
-        deadline = time.monotonic() + 20
-        while not mailbox.messages and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert mailbox.messages, "the code was e-mailed"
-        code = re.search(r"code: (\d{6})", mailbox.messages[0]["Subject"]).group(1)
-        page.get_by_label("Code sent to rhea@example.test").fill(code)
-        page.get_by_role("button", name="Confirm").click()
-        page.get_by_role("button", name="Send a test").click()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            page.goto("/account/notifications")
-            if "test: delivered" in page.locator("#contact-methods").inner_text():
-                break
-            time.sleep(0.5)
-        assert "test: delivered" in page.locator("#contact-methods").inner_text()
-        assert mailbox.messages[-1]["Subject"] == "[Handrail] Handrail test message for rhea"
-        no_sideways_scroll(page, "the notifications page")
-        assert watch.problems == []
-    finally:
-        smtp.stop()
+        if "test: delivered" in page.locator("#contact-methods").inner_text():
+            break
+        time.sleep(0.5)
+    assert "test: delivered" in page.locator("#contact-methods").inner_text()
+    assert mailbox.messages[-1]["Subject"] == "[Handrail] Handrail test message for rhea"
+    no_sideways_scroll(page, "the notifications page")
+    assert watch.problems == []
