@@ -7,6 +7,25 @@ public enum DestinationKind: String, Sendable, Codable, CaseIterable {
     case email, webhook, slack
 }
 
+/// What a notification is about: an incident's event (the outbox's writer, migration 0011),
+/// an escalation step or reminder, a scheduled handoff, a test, or an e-mail's code.
+public enum NotificationEvent: String, Sendable, Codable, CaseIterable {
+    case opened, acknowledged, mitigated, resolved, reopened
+    case ownerChanged = "owner_changed"
+    case decisionRecorded = "decision_recorded"
+    case escalation, reminder, handoff, test, verify
+}
+
+/// Where a notification stands: waiting (or retrying), delivered, or failed for good.
+public enum NotificationState: String, Sendable, Codable, CaseIterable {
+    case pending, delivered, failed
+}
+
+/// A pending row of an incident's chain: its next step, or the next reminder to its owner.
+public enum EscalationKind: String, Sendable, Codable, CaseIterable {
+    case step, reminder
+}
+
 /// A destination as given by a person, checked: an e-mail address, or an http(s) URL.
 public struct Destination: Sendable, Equatable {
     public let kind: DestinationKind

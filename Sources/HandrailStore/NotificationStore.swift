@@ -67,7 +67,7 @@ public struct EscalationPolicy: Sendable, Equatable, Codable {
 /// A message to send, claimed by one worker until `leaseUntil`.
 public struct ClaimedNotification: Sendable {
     public var id: Int64
-    public var event: String
+    public var event: NotificationEvent
     public var kind: DestinationKind
     public var address: String?
     public var secret: String?
@@ -89,7 +89,7 @@ public struct ClaimedEscalation: Sendable {
     public var incidentID: Int64
     public var incidentNumber: Int64
     public var rotation: String?
-    public var kind: String
+    public var kind: EscalationKind
     public var position: Int
     public var chainStartedAt: Date
     /// Still unacknowledged (for steps) or still unresolved (for reminders).
@@ -100,12 +100,12 @@ public struct ClaimedEscalation: Sendable {
 /// A notification as an incident's timeline and the admins' list show it.
 public struct NotificationRecord: Sendable, Equatable, Codable {
     public var id: Int64
-    public var event: String
+    public var event: NotificationEvent
     public var incident: Int64?
     public var recipient: String
     public var kind: DestinationKind
     public var hint: String
-    public var state: String
+    public var state: NotificationState
     public var attempts: Int
     public var createdAt: Date
     public var finishedAt: Date?
@@ -323,7 +323,7 @@ public struct NotificationStore: Sendable {
     }
 
     /// The step an open, unacknowledged incident escalates by next, and when.
-    public func pendingEscalation(incident number: Int64) async throws -> (position: Int, kind: String, due: Date)? {
+    public func pendingEscalation(incident number: Int64) async throws -> (position: Int, kind: EscalationKind, due: Date)? {
         guard
             let row = try await pool.query(
                 """
@@ -463,7 +463,7 @@ public struct NotificationStore: Sendable {
     /// chain (`next`: its position and due time) pending. Returns false when it was no longer
     /// pending (another worker fired it, or the chain stopped).
     public func fire(_ escalation: ClaimedEscalation, usernames: [String], next: (position: Int, due: Date)?) async throws -> Bool {
-        let event = escalation.kind == "step" ? "escalation" : "reminder"
+        let event: NotificationEvent = escalation.kind == .step ? .escalation : .reminder
         let rows = try await pool.query(
             """
             WITH done AS (
@@ -472,7 +472,7 @@ public struct NotificationStore: Sendable {
                 RETURNING incident_id, kind, chain_started_at
             ), sent AS (
                 INSERT INTO notifications (event, incident_id, contact_method_id, recipient, kind, hint, detail)
-                SELECT \(event), d.incident_id, c.id, u.username, c.kind, c.hint, jsonb_build_object('step', \(escalation.position + 1)::int)
+                SELECT \(event.rawValue), d.incident_id, c.id, u.username, c.kind, c.hint, jsonb_build_object('step', \(escalation.position + 1)::int)
                 FROM done d, contact_methods c JOIN users u ON u.id = c.user_id
                 WHERE u.username = ANY(\(usernames)::text[]) AND u.disabled_at IS NULL AND c.verified_at IS NOT NULL
             ), following AS (

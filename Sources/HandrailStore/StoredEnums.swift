@@ -20,3 +20,6 @@ extension PostmortemState: PostgresEnum {}
 extension PostmortemSection: PostgresEnum {}
 extension DestinationKind: PostgresEnum {}
 extension EscalationStep.Target: PostgresEnum {}
+extension NotificationEvent: PostgresEnum {}
+extension NotificationState: PostgresEnum {}
+extension EscalationKind: PostgresEnum {}

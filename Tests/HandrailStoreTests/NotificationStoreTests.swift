@@ -81,10 +81,10 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             // The resend of the same alert is no event people hear about.
             _ = try await deliver(IngestStore(pool: pool), am, [alert("f1")], runbooks: runbooks)
             let written = try await store.notifications(incident: number)
-            #expect(written.map(\.event) == ["opened"])
-            #expect(written.first?.recipient == "team" && written.first?.kind == .slack && written.first?.state == "pending")
+            #expect(written.map(\.event) == [.opened])
+            #expect(written.first?.recipient == "team" && written.first?.kind == .slack && written.first?.state == .pending)
             let pending = try #require(try await store.pendingEscalation(incident: number))
-            #expect(pending.position == 0 && pending.kind == "step" && abs(pending.due.timeIntervalSinceNow) < 60)
+            #expect(pending.position == 0 && pending.kind == .step && abs(pending.due.timeIntervalSinceNow) < 60)
 
             // The chain's first step: the on-call (no steps configured), reached on her webhook.
             let due = try await store.claimEscalations(limit: 10, lease: 60)
@@ -95,11 +95,11 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             #expect(!(try await store.fire(try #require(due.first), usernames: ["ana"], next: nil)), "a step fires once")
             #expect(try await store.pendingEscalation(incident: number) == nil)
             let all = try await store.notifications(incident: number)
-            #expect(all.map(\.event) == ["opened", "escalation"] && all.last?.recipient == "ana")
+            #expect(all.map(\.event) == [.opened, .escalation] && all.last?.recipient == "ana")
 
             // Delivering: claimed once, recorded with its attempt.
             let claimed = try await store.claimNotifications(limit: 10, lease: 60)
-            #expect(Set(claimed.map(\.event)) == ["opened", "escalation"])
+            #expect(Set(claimed.map(\.event)) == [.opened, .escalation])
             let hook = try #require(claimed.first { $0.kind == .webhook })
             #expect(hook.address == "http://127.0.0.1:9/ana" && hook.secret?.hasPrefix("whsec_") == true)
             #expect(try await store.claimNotifications(limit: 10, lease: 60).isEmpty)
@@ -117,7 +117,7 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             )
             try await store.record(slack.id, payload: #"{"text":"x"}"#, attempt: later)
             #expect(try await store.claimNotifications(limit: 10, lease: 60).isEmpty, "a retry waits for its time")
-            let states = try await store.notifications(incident: number).map { "\($0.event)=\($0.state)/\($0.attempts)" }
+            let states = try await store.notifications(incident: number).map { "\($0.event.rawValue)=\($0.state.rawValue)/\($0.attempts)" }
             #expect(states == ["opened=pending/1", "escalation=delivered/1"])
             let attempts = try await scalar(pool, "SELECT count(*) FROM notification_attempts", as: Int.self)
             #expect(attempts == 2)
@@ -155,7 +155,7 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
 
             _ = try await IncidentStore(pool: pool).transition(number: number, .acknowledge, note: nil, by: .user(id: ana.id, username: "ana"))
             #expect(try await store.pendingEscalation(incident: number) == nil, "acknowledged: ben is not paged")
-            #expect(try await store.notifications(incident: number).map(\.event) == ["opened", "escalation", "acknowledged"])
+            #expect(try await store.notifications(incident: number).map(\.event) == [.opened, .escalation, .acknowledged])
 
             // Resolved, then firing again within the reopen window: the chain starts over.
             _ = try await IncidentStore(pool: pool).transition(number: number, .resolve, note: nil, by: .user(id: ana.id, username: "ana"))
@@ -163,7 +163,7 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             _ = try await deliver(ingest, am, [alert("f1")], runbooks: runbooks)
             let again = try #require(try await store.pendingEscalation(incident: number))
             #expect(again.position == 0)
-            #expect(try await store.notifications(incident: number).map(\.event).suffix(2) == ["resolved", "reopened"])
+            #expect(try await store.notifications(incident: number).map(\.event).suffix(2) == [.resolved, .reopened])
         }
     }
 
@@ -209,7 +209,7 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             )
             #expect(!added.verified)
             let code = try #require(try await store.claimNotifications(limit: 10, lease: 60).first)
-            #expect(code.event == "verify" && code.detail["code"] == "123456" && code.address == "ben@example.com")
+            #expect(code.event == .verify && code.detail["code"] == "123456" && code.address == "ben@example.com")
             #expect(try await store.testContactMethod(username: "ben", id: added.id) == nil, "no test before the code")
             #expect(try await store.verifyContactMethod(username: "ben", id: added.id, codeHash: Secrets.hash("000000")) == .wrongCode)
             #expect(try await store.verifyContactMethod(username: "ana", id: added.id, codeHash: Secrets.hash("123456")) == .notFound)

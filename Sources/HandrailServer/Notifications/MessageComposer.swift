@@ -39,7 +39,7 @@ struct MessageComposer: Sendable {
 
     func message(_ n: ClaimedNotification) async throws -> NotificationMessage {
         switch n.event {
-        case "test":
+        case .test:
             return NotificationMessage(
                 type: "test",
                 headline: "Handrail test message for \(n.recipient)",
@@ -48,7 +48,7 @@ struct MessageComposer: Sendable {
                 detail: [:],
                 url: publicURL
             )
-        case "verify":
+        case .verify:
             let code = n.detail["code"] ?? ""
             return NotificationMessage(
                 type: "verify",
@@ -59,7 +59,7 @@ struct MessageComposer: Sendable {
                 detail: ["code": code],
                 url: publicURL.map { "\($0)/account/notifications" }
             )
-        case "handoff":
+        case .handoff:
             let d = n.detail
             let url = publicURL.flatMap { base in n.handoffID.map { "\(base)/rotations/\(d["rotation"] ?? "")/handoffs/\($0)" } }
             return NotificationMessage(
@@ -76,15 +76,15 @@ struct MessageComposer: Sendable {
         default:
             guard let number = n.incidentNumber, let incident = try await summary(number) else {
                 return NotificationMessage(
-                    type: n.event,
-                    headline: "Handrail: \(n.event)",
+                    type: n.event.rawValue,
+                    headline: "Handrail: \(n.event.rawValue)",
                     lines: [],
                     incident: nil,
                     detail: n.detail,
                     url: publicURL
                 )
             }
-            return NotificationMessage.incident(n.event, incident, detail: n.eventData.merging(n.detail) { $1 })
+            return NotificationMessage.incident(n.event.rawValue, incident, detail: n.eventData.merging(n.detail) { $1 })
         }
     }
 

@@ -206,7 +206,7 @@ struct NotificationService: Service {
             return
         }
         let now = Date()
-        if e.kind == "reminder" {
+        if e.kind == .reminder {
             let next = policy.renotifySeconds.map { (position: e.position + 1, due: now.addingTimeInterval(Double($0))) }
             _ = try await store.fire(e, usernames: e.owner.map { [$0] } ?? [], next: next)
             return

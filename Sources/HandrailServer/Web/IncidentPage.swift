@@ -319,12 +319,12 @@ struct IncidentPage: PageModel {
 
     /// "notified lena by webhook (http://127.0.0.1:…/…ana): delivered, 1 attempt"
     static func describe(_ n: NotificationRecord) -> String {
-        let what = n.event.replacingOccurrences(of: "_", with: " ")
+        let what = n.event.rawValue.replacingOccurrences(of: "_", with: " ")
         let outcome: String
         switch n.state {
-        case "delivered": outcome = "delivered" + (n.attempts > 1 ? " after \(n.attempts) attempts" : "")
-        case "failed": outcome = "failed after \(n.attempts) attempt\(n.attempts == 1 ? "" : "s")" + (n.lastError.map { ": \($0)" } ?? "")
-        default: outcome = n.attempts == 0 ? "sending" : "retrying (\(n.attempts) attempt\(n.attempts == 1 ? "" : "s") so far)"
+        case .delivered: outcome = "delivered" + (n.attempts > 1 ? " after \(n.attempts) attempts" : "")
+        case .failed: outcome = "failed after \(n.attempts) attempt\(n.attempts == 1 ? "" : "s")" + (n.lastError.map { ": \($0)" } ?? "")
+        case .pending: outcome = n.attempts == 0 ? "sending" : "retrying (\(n.attempts) attempt\(n.attempts == 1 ? "" : "s") so far)"
         }
         return "\(what) sent to \(n.recipient) by \(n.kind.rawValue) (\(n.hint)): \(outcome)"
     }

@@ -38,7 +38,12 @@ struct ContactMethodsPage: PageModel {
                 hint: m.hint,
                 verified: m.verified,
                 deliveries: sent.map { n in
-                    Delivery(event: n.event, state: n.state, at: WebController.time(n.createdAt), detail: n.state == "failed" ? n.lastError : nil)
+                    Delivery(
+                        event: n.event.rawValue,
+                        state: n.state.rawValue,
+                        at: WebController.time(n.createdAt),
+                        detail: n.state == .failed ? n.lastError : nil
+                    )
                 }
             )
         }

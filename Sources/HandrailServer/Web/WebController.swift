@@ -113,7 +113,7 @@ struct WebController {
             let policy = try await notifications.escalation(rotation: name), let rotation = try await rotations.find(name: name)
         else { return nil }
         let at = Self.time(pending.due)
-        if pending.kind == "reminder" { return "Reminds the owner at \(at) while unresolved." }
+        if pending.kind == .reminder { return "Reminds the owner at \(at) while unresolved." }
         let steps = policy.effectiveSteps
         guard pending.position < steps.count else { return nil }
         let step = steps[pending.position]
