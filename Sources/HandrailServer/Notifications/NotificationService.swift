@@ -187,7 +187,20 @@ struct NotificationService: Service {
             do {
                 let due = try await store.claimEscalations(limit: 32, lease: settings.leaseSeconds)
                 fired = due.count
-                for e in due { try await escalate(e) }
+                // A storm's incidents share a rotation: its policy and schedule are read once a batch.
+                var rotationsRead: [String: (EscalationPolicy, Rotation)?] = [:]
+                for e in due {
+                    guard let name = e.rotation else {
+                        try await escalate(e, nil)
+                        continue
+                    }
+                    if rotationsRead[name] == nil {
+                        let policy = try await store.escalation(rotation: name)
+                        let rotation = try await rotations.find(name: name)
+                        rotationsRead[name] = policy.flatMap { p in rotation.map { (p, $0) } }
+                    }
+                    try await escalate(e, rotationsRead[name] ?? nil)
+                }
             } catch {
                 logger.error("cannot fire escalations", metadata: ["error": "\(String(reflecting: error))"])
                 try? await Task.sleep(for: .seconds(5))
@@ -198,10 +211,8 @@ struct NotificationService: Service {
 
     /// One due row: stop if the incident was acknowledged (or resolved, for a reminder);
     /// else notify the step's people and schedule the next step.
-    func escalate(_ e: ClaimedEscalation) async throws {
-        guard e.live, let name = e.rotation, let policy = try await store.escalation(rotation: name),
-            let rotation = try await rotations.find(name: name)
-        else {
+    func escalate(_ e: ClaimedEscalation, _ read: (EscalationPolicy, Rotation)?) async throws {
+        guard e.live, let name = e.rotation, let (policy, rotation) = read else {
             try await store.cancel(e)
             return
         }
