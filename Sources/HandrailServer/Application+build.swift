@@ -94,7 +94,7 @@ func notificationService(
     NotificationService(
         store: NotificationStore(pool: database.pool),
         composer: MessageComposer(
-            incidents: IncidentStore(pool: database.pool),
+            notifications: NotificationStore(pool: database.pool),
             runbooks: RunbookStore(pool: database.pool),
             publicURL: configuration.publicURL
         ),

@@ -493,6 +493,53 @@ public struct NotificationStore: Sendable {
         )
     }
 
+    /// What a message says about an incident, read in one statement: title, severity, state,
+    /// owner, the first firing alert's value and labels, the pinned runbook version, and the
+    /// steps whose latest mark stands (not undone).
+    public struct IncidentFacts: Sendable {
+        public var title: String
+        public var severity: Severity
+        public var state: IncidentState
+        public var owner: String?
+        public var value: Double?
+        public var labels: [String: String]
+        public var runbookID: String?
+        public var runbookVersion: Int?
+        public var markedSteps: Set<Int>
+    }
+
+    public func facts(incident number: Int64) async throws -> IncidentFacts? {
+        guard
+            let row = try await pool.query(
+                """
+                SELECT i.title, i.severity, i.state::text AS state, i.runbook_id, i.runbook_version, u.username AS owner,
+                       a.value, coalesce(a.labels, i.labels)::text AS labels,
+                       ARRAY(SELECT m.step FROM (SELECT DISTINCT ON (step) step, outcome FROM incident_step_marks
+                                                 WHERE incident_id = i.id ORDER BY step, id DESC) m WHERE m.outcome <> 'undone') AS marked
+                FROM incidents i
+                LEFT JOIN incident_roles r ON r.incident_id = i.id AND r.role = 'owner' LEFT JOIN users u ON u.id = r.user_id
+                LEFT JOIN LATERAL (SELECT value, labels FROM alerts WHERE incident_id = i.id ORDER BY (status = 'firing') DESC, id LIMIT 1) a ON true
+                WHERE i.number = \(number)
+                """
+            ).first
+        else { return nil }
+        var labels: [String: String] = [:]
+        if case .object(let members) = try JSONParser.parse(Data(try row.decode("labels", as: String.self).utf8)) {
+            for (key, value) in members { if case .string(let s) = value { labels[key] = s } }
+        }
+        return IncidentFacts(
+            title: try row.decode("title"),
+            severity: try row.decode("severity"),
+            state: try row.decode("state"),
+            owner: try row.decode("owner"),
+            value: try row.decode("value"),
+            labels: labels,
+            runbookID: try row.decode("runbook_id"),
+            runbookVersion: try row.decode("runbook_version"),
+            markedSteps: Set(try row.decode("marked", as: [Int].self))
+        )
+    }
+
     // MARK: what people see
 
     static let recordColumns: StaticString = """

@@ -79,6 +79,7 @@ struct NotificationService: Service {
 
     func deliverLoop(_ courier: Courier) async {
         let inFlight = InFlight()
+        var gauged = ContinuousClock.now - .seconds(60)
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled {
                 let room = settings.concurrency - inFlight.count.withLock { $0 }
@@ -100,7 +101,11 @@ struct NotificationService: Service {
                         logger.error("cannot claim notifications", metadata: ["error": "\(String(reflecting: error))"])
                         failing = true
                     }
-                    if !failing { metrics.oldestDue(try? await store.oldestDueAge()) }
+                    // The outbox's oldest due age for /metrics: once a second is enough for a scrape.
+                    if !failing, ContinuousClock.now - gauged > .seconds(1) {
+                        metrics.oldestDue(try? await store.oldestDueAge())
+                        gauged = .now
+                    }
                 }
                 if failing {
                     try? await Task.sleep(for: .seconds(5))
