@@ -180,3 +180,11 @@ CREATE TABLE scheduled_handoffs (
 );
 -- Handoffs generated on schedule have no person behind them.
 ALTER TABLE handoffs ALTER COLUMN generated_by DROP NOT NULL;
+
+-- Secrets of the server itself, made at first use: the key that signs the acknowledge and
+-- resolve links in messages (every replica reads the same one).
+CREATE TABLE server_secrets (
+    name       text PRIMARY KEY,
+    value      text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);

@@ -91,11 +91,13 @@ func notificationService(
     registry: PrometheusCollectorRegistry,
     logger: Logger
 ) -> NotificationService {
-    NotificationService(
+    let linkKey = LinkKey(store: NotificationStore(pool: database.pool))
+    return NotificationService(
         store: NotificationStore(pool: database.pool),
         composer: MessageComposer(
             notifications: NotificationStore(pool: database.pool),
             runbooks: RunbookStore(pool: database.pool),
+            linkKey: linkKey,
             publicURL: configuration.publicURL
         ),
         rotations: RotationStore(pool: database.pool),
@@ -173,7 +175,7 @@ func buildRouter(
         outbound: OutboundGuard(allow: configuration.notifications.webhookAllow)
     )
     notifications.addRoutes(to: routes)
-    NotificationPages(pages: pages, api: notifications).addRoutes(to: routes)
+    NotificationPages(pages: pages, api: notifications, linkKey: LinkKey(store: NotificationStore(pool: database.pool))).addRoutes(to: routes)
     let renderer = DocumentRenderer(directory: configuration.templatesDirectory)
     let postmortems = PostmortemController(
         store: PostmortemStore(pool: database.pool),

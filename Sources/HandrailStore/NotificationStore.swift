@@ -72,6 +72,8 @@ public struct ClaimedNotification: Sendable {
     public var address: String?
     public var secret: String?
     public var recipient: String
+    /// To a person's contact method (else a rotation's channel).
+    public var toPerson: Bool
     public var incidentNumber: Int64?
     public var handoffID: Int64?
     /// The causing timeline event's data, with its actor.
@@ -351,7 +353,7 @@ public struct NotificationStore: Sendable {
                 RETURNING n.*
             )
             SELECT n.id, n.event, n.kind::text AS kind, coalesce(m.address, c.address) AS address, coalesce(m.secret, c.secret) AS secret,
-                   n.recipient, i.number, n.handoff_id, n.attempts, n.created_at, n.payload::text AS payload, n.detail::text AS detail,
+                   n.recipient, n.contact_method_id IS NOT NULL AS to_person, i.number, n.handoff_id, n.attempts, n.created_at, n.payload::text AS payload, n.detail::text AS detail,
                    CASE WHEN e.id IS NULL THEN '{}' ELSE (e.data || jsonb_build_object('actor', e.actor))::text END AS event_data
             FROM claimed n
             LEFT JOIN contact_methods m ON m.id = n.contact_method_id
@@ -368,6 +370,7 @@ public struct NotificationStore: Sendable {
                 address: try row.decode("address"),
                 secret: try row.decode("secret"),
                 recipient: try row.decode("recipient"),
+                toPerson: try row.decode("to_person"),
                 incidentNumber: try row.decode("number"),
                 handoffID: try row.decode("handoff_id"),
                 eventData: Self.strings(try row.decode("event_data")),
@@ -538,6 +541,24 @@ public struct NotificationStore: Sendable {
             runbookVersion: try row.decode("runbook_version"),
             markedSteps: Set(try row.decode("marked", as: [Int].self))
         )
+    }
+
+    /// The server's own secret of that name, made (32 random bytes) at first use; every
+    /// replica reads the same one.
+    public func serverKey(_ name: String) async throws -> Data {
+        var generator = SystemRandomNumberGenerator()
+        let fresh = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
+        for _ in 0..<2 {
+            let rows = try await pool.query(
+                """
+                WITH made AS (INSERT INTO server_secrets (name, value) VALUES (\(name), \(fresh)) ON CONFLICT (name) DO NOTHING RETURNING value)
+                SELECT value FROM made UNION ALL SELECT value FROM server_secrets WHERE name = \(name)
+                """
+            )
+            // Empty only when another replica made it at the same moment: read it again.
+            if let value = try rows.first?.decode("value", as: String.self), let key = Data(base64Encoded: value) { return key }
+        }
+        throw PostgresError(kind: .decoding, message: "the server secret \(name) could not be read")
     }
 
     // MARK: what people see

@@ -129,3 +129,26 @@ import Testing
         #expect(DeliveryBackoff.retryAfter("soon", now: created) == nil)
     }
 }
+
+@Suite struct ActionLinkTests {
+    @Test("A message's action link is for one action on one incident by one person, until it expires")
+    func linksAreSingleUseAndExpire() {
+        let key = Data(repeating: 7, count: 32)
+        let link = ActionLink(action: .acknowledge, incident: 12, user: "lena", expires: 2_000_000_000)
+        let sig = link.signature(key: key)
+        let now = Date(timeIntervalSince1970: 1_900_000_000)
+        #expect(link.isValid(signature: sig, key: key, now: now))
+        #expect(link.path(key: key) == "/incidents/12/confirm?action=acknowledge&user=lena&expires=2000000000&sig=\(sig)")
+        #expect(!sig.contains("+") && !sig.contains("/") && !sig.contains("="), "base64url, safe in a query")
+        for other in [
+            ActionLink(action: .resolve, incident: 12, user: "lena", expires: 2_000_000_000),
+            ActionLink(action: .acknowledge, incident: 13, user: "lena", expires: 2_000_000_000),
+            ActionLink(action: .acknowledge, incident: 12, user: "rhea", expires: 2_000_000_000),
+            ActionLink(action: .acknowledge, incident: 12, user: "lena", expires: 2_000_000_001),
+        ] {
+            #expect(!other.isValid(signature: sig, key: key, now: now), "\(other)")
+        }
+        #expect(!link.isValid(signature: sig, key: Data(repeating: 8, count: 32), now: now), "another server's key")
+        #expect(!link.isValid(signature: sig, key: key, now: Date(timeIntervalSince1970: 2_000_000_000)), "expired")
+    }
+}

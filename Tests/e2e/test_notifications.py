@@ -233,6 +233,15 @@ def test_escalation_reaches_the_next_step_unless_acknowledged_and_restarts_on_re
     quiet = fire(server, key, "drift-quiet", model="ranker")
     answered = fire(server, key, "drift-answered", model="fraud")
     wait_for(lambda: len(receiver.at("/lena")) >= 2, what="the on-call paged for both")
+    # The page carries signed links for her alone: a confirmation page, not the action itself.
+    detail = receiver.at("/lena")[0]["body"]["data"]["detail"]
+    link = detail["acknowledge_url"].replace("https://handrail.example", server.url)
+    assert "resolve_url" in detail and f"/confirm?action=acknowledge&user=lena&" in link
+    mine = requests.get(link, headers=tokens["lena"], timeout=10)
+    assert mine.status_code == 200 and "Acknowledge INC-" in mine.text, mine.text[:500]
+    assert requests.get(link, headers=tokens["rhea"], timeout=10).status_code == 403, "not for another person"
+    assert requests.get(link[:-3] + "abc", headers=tokens["lena"], timeout=10).status_code == 400, "not when changed"
+    assert requests.get(link, timeout=10, allow_redirects=False).status_code in (302, 303, 401), "not without signing in"
     assert requests.post(f"{server.url}/api/v1/incidents/{answered}/acknowledge", headers=tokens["lena"], timeout=10).status_code == 200
     wait_for(lambda: receiver.at("/rhea"), timeout=20, what="step 2 after six seconds without acknowledgement")
     time.sleep(8)

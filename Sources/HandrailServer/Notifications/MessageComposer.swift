@@ -10,6 +10,7 @@ struct MessageComposer: Sendable {
     let notifications: NotificationStore
     let runbooks: RunbookStore
     let versions = RunbookVersions()
+    let linkKey: LinkKey
     /// `HANDRAIL_PUBLIC_URL`, without a trailing slash: links in messages.
     let publicURL: String?
 
@@ -86,7 +87,18 @@ struct MessageComposer: Sendable {
                     url: publicURL
                 )
             }
-            return NotificationMessage.incident(n.event.rawValue, incident, detail: n.eventData.merging(n.detail) { $1 })
+            var message = NotificationMessage.incident(n.event.rawValue, incident, detail: n.eventData.merging(n.detail) { $1 })
+            // A person paged about an open incident gets signed acknowledge and resolve links.
+            if n.toPerson, let base = publicURL, n.event == .escalation || n.event == .reminder, incident.state != .resolved {
+                let key = try await linkKey.key()
+                let expires = Int(Date().timeIntervalSince1970) + ActionLink.lifetime
+                for action in ActionLink.Action.allCases {
+                    let url = base + ActionLink(action: action, incident: number, user: n.recipient, expires: expires).path(key: key)
+                    message.lines.append("\(action.rawValue.capitalized): \(url)")
+                    message.detail["\(action.rawValue)_url"] = url
+                }
+            }
+            return message
         }
     }
 
@@ -137,6 +149,21 @@ final class RunbookVersions: Sendable {
         if let known = cache.withLock({ $0[key] }) { return known }
         guard let read = try await store.version(id: id, version)?.runbook else { return nil }
         cache.withLock { $0[key] = read }
+        return read
+    }
+}
+
+/// The key that signs action links (`server_secrets`), read once per process.
+final class LinkKey: Sendable {
+    let store: NotificationStore
+    private let cached = Mutex<Data?>(nil)
+
+    init(store: NotificationStore) { self.store = store }
+
+    func key() async throws -> Data {
+        if let known = cached.withLock({ $0 }) { return known }
+        let read = try await store.serverKey("action_links")
+        cached.withLock { $0 = read }
         return read
     }
 }

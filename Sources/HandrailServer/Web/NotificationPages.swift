@@ -53,13 +53,56 @@ struct ContactMethodsPage: PageModel {
     }
 }
 
+/// `confirm.html`: one action from a message's signed link, one button away (a POST with the
+/// session's CSRF token), or why the link cannot be used.
+struct ConfirmPage: PageModel {
+    var title: String
+    var number: Int64
+    var ref: String
+    var action: String
+    var label: String
+    var problem: String?
+
+    init(number: Int64, action: String, problem: String?) {
+        ref = IncidentRef.display(number)
+        title = "\(action.capitalized) \(ref)"
+        self.number = number
+        self.action = action
+        label = "\(action.capitalized) \(ref)"
+        self.problem = problem
+    }
+}
+
 /// The forms behind `account-notifications.html`, through `NotificationController`'s methods.
 struct NotificationPages {
     let pages: Pages
     let api: NotificationController
+    let linkKey: LinkKey
 
     func addRoutes(to routes: Routes) {
         routes.on(.get, "/account/notifications", .role(.viewer)) { _, context in try await page(context) }
+        // A signed link from a message: the action, confirmed by the person it was sent to.
+        routes.on(.get, "/incidents/:ref/confirm", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let q = request.uri.queryParameters
+            let action = q.get("action").flatMap(ActionLink.Action.init(rawValue:))
+            let link = action.map {
+                ActionLink(action: $0, incident: number, user: q.get("user") ?? "", expires: q.get("expires").flatMap { Int($0) } ?? 0)
+            }
+            var problem: String?
+            var status = HTTPResponse.Status.ok
+            if let link, link.isValid(signature: q.get("sig") ?? "", key: try await linkKey.key(), now: Date()) {
+                if link.user != context.user?.username {
+                    problem = "This link was sent to \(link.user); sign in as \(link.user) to use it."
+                    status = .forbidden
+                }
+            } else {
+                problem = "This link is not valid: it has expired or was changed. Open the incident instead."
+                status = .badRequest
+            }
+            let model = ConfirmPage(number: number, action: action?.rawValue ?? "", problem: problem)
+            return try pages.render("confirm.html", status: status, model, context: context)
+        }
         routes.on(.post, "/account/notifications", .role(.viewer)) { request, context in
             let f = try await WebController.form(request)
             return try await WebController.answer({ try await page(context, error: $0, status: $1) }) {
