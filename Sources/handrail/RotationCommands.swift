@@ -20,7 +20,7 @@ func parseInstant(_ text: String?, option: String) throws -> Date {
 struct Rotations: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rotations: who is on call now and next; create and change them, add overrides (audited as the OS user).",
-        subcommands: [List.self, Show.self, OnCall.self, Create.self, Edit.self, Override.self]
+        subcommands: [List.self, Show.self, OnCall.self, Create.self, Edit.self, Override.self, Escalation.self, Channels.self]
     )
 
     struct List: AsyncParsableCommand {

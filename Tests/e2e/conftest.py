@@ -114,10 +114,10 @@ def start_server():
             server.process.wait()
 
 
-def cli(args, database, stdin=None):
+def cli(args, database, stdin=None, extra_env=None):
     """Runs the built `handrail` with DATABASE_URL set, as an operator would."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update({"DATABASE_URL": database, "HANDRAIL_BCRYPT_COST": "4"})
+    env.update({"DATABASE_URL": database, "HANDRAIL_BCRYPT_COST": "4", **(extra_env or {})})
     return subprocess.run([str(BINARY), *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
 
 

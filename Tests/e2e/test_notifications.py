@@ -349,3 +349,31 @@ def test_a_shift_that_ends_gets_one_handoff_sent_to_both_people_even_with_three_
     incoming = h["incoming"]
     acked = requests.post(f"{replicas[2].url}/api/v1/rotations/ml-platform/handoffs/{h['id']}/acknowledge", headers=tokens[incoming], timeout=10)
     assert acked.status_code == 200, acked.text
+
+
+def test_escalation_and_channels_from_the_command_line(empty_database):
+    db = empty_database
+    people_and_rotation(db)
+    shown = cli(["rotations", "escalation", "ml-platform"], db)
+    assert shown.returncode == 0 and shown.stdout.splitlines() == ["step 1\tafter 0 min\ton_call", "reminders\toff"], shown.stdout
+    set_ = cli(["rotations", "escalation", "ml-platform", "--step", "0:on_call", "--step", "10:user:lena", "--step", "30:leads",
+                "--renotify", "60"], db)
+    assert set_.returncode == 0, set_.stderr
+    assert set_.stdout.splitlines() == ["step 1\tafter 0 min\ton_call", "step 2\tafter 10 min\tuser lena", "step 3\tafter 30 min\tleads",
+                                        "reminders\tevery 60 min"], set_.stdout
+    for bad in [["--step", "10:user"], ["--step", "5:boss"], ["--step", "10:on_call", "--step", "5:leads"], ["--step", "1:user:nobody"]]:
+        refused = cli(["rotations", "escalation", "ml-platform", *bad], db)
+        assert refused.returncode != 0, bad
+    assert "user lena" in cli(["rotations", "escalation", "ml-platform"], db).stdout, "a refused change leaves the chain as it was"
+
+    loop = cli(["rotations", "channels", "ml-platform", "--add-webhook", "http://127.0.0.1:9/hook"], db)
+    assert loop.returncode != 0 and "loopback" in loop.stderr and "HANDRAIL_WEBHOOK_ALLOW" in loop.stderr
+    added = cli(["rotations", "channels", "ml-platform", "--add-webhook", "http://127.0.0.1:9/hook", "--label", "ops"], db,
+                extra_env={"HANDRAIL_WEBHOOK_ALLOW": "127.0.0.0/8"})
+    assert added.returncode == 0, added.stderr
+    secret = re.search(r"signing secret \(shown once\): (whsec_\S+)", added.stdout).group(1)
+    listing = cli(["rotations", "channels", "ml-platform"], db)
+    assert "\twebhook\tops\thttp://127.0.0.1:9/…hook" in listing.stdout and secret not in listing.stdout
+    channel = listing.stdout.split("\t")[0]
+    assert cli(["rotations", "channels", "ml-platform", "--remove", channel], db).returncode == 0
+    assert cli(["rotations", "channels", "ml-platform"], db).stdout == ""

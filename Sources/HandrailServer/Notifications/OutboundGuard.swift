@@ -1,5 +1,5 @@
 import Foundation
-import HandrailCore
+public import HandrailCore
 
 #if canImport(Glibc)
 import Glibc
@@ -72,6 +72,19 @@ struct OutboundGuard: Sendable {
                 }
                 continuation.resume(returning: out)
             }
+        }
+    }
+}
+
+/// The same check for the command line (`handrail rotations channels --add-…`).
+public enum OutboundCheck {
+    /// Why `address` may not be reached from here; nil when it may.
+    public static func refusal(_ address: String, allow: [AddressRange]) async -> String? {
+        do {
+            _ = try await OutboundGuard(allow: allow).check(address)
+            return nil
+        } catch {
+            return error.description
         }
     }
 }
