@@ -195,7 +195,7 @@ func buildRouter(
         runbooks: RunbookStore(pool: database.pool),
         users: auth.users,
         feed: IncidentFeed(pool: database.pool, logger: logger),
-        notifications: NotificationStore(pool: database.pool),
+        notificationAPI: notifications,
         liveLifetime: configuration.liveStreamLifetime
     ).addRoutes(to: routes)
     return (router, access)

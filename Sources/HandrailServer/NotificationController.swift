@@ -64,20 +64,7 @@ struct NotificationController {
         routes.on(.post, "/api/v1/rotations/:name/channels", .role(.lead)) { request, context in
             let name = try context.parameters.require("name")
             let input = try await request.decodeJSON(ChannelInput.self, context: context)
-            guard input.kind != .email else { throw APIError(.badRequest, "must be slack or webhook", field: "kind") }
-            let label = try Self.label(input.label)
-            let destination = try await checked(kind: input.kind, address: input.url)
-            let secret = input.kind == .webhook ? StandardWebhook.newSecret() : nil
-            guard let channel = try await store.addChannel(rotation: name, destination: destination, label: label, secret: secret) else {
-                throw RotationController.notFound(name)
-            }
-            try await audit.record(
-                "channel.added",
-                target: name,
-                detail: ["id": String(channel.id), "kind": channel.kind.rawValue, "hint": channel.hint],
-                by: try Self.actor(context)
-            )
-            return EditedResponse(status: .created, response: CreatedChannel(channel: channel, secret: secret))
+            return EditedResponse(status: .created, response: try await addChannel(name, input, context))
         }
         routes.on(.delete, "/api/v1/rotations/:name/channels/:id", .role(.lead)) { _, context in
             let name = try context.parameters.require("name")
@@ -102,15 +89,8 @@ struct NotificationController {
         }
         routes.on(.put, "/api/v1/rotations/:name/escalation", .role(.lead)) { request, context in
             let name = try context.parameters.require("name")
-            let policy = try await request.decodeJSON(PolicyBody.self, context: context).policy()
-            guard let saved = try await store.setEscalation(rotation: name, policy) else { throw RotationController.notFound(name) }
-            try await audit.record(
-                "escalation.changed",
-                target: name,
-                detail: ["steps": String(saved.steps.count), "renotify_seconds": saved.renotifySeconds.map(String.init) ?? "off"],
-                by: try Self.actor(context)
-            )
-            return PolicyBody(saved)
+            let body = try await request.decodeJSON(PolicyBody.self, context: context)
+            return PolicyBody(try await setEscalation(name, body, context))
         }
 
         routes.on(.get, "/api/v1/incidents/:ref/notifications", .role(.viewer)) { _, context in
@@ -119,6 +99,37 @@ struct NotificationController {
         routes.on(.get, "/api/v1/notifications/failed", .role(.admin)) { _, _ in
             RecordsBody(notifications: try await store.failed())
         }
+    }
+
+    /// Adds a rotation's channel (API and pages): the URL checked; a generic webhook gets its
+    /// signing secret, shown once.
+    func addChannel(_ name: String, _ input: ChannelInput, _ context: HandrailRequestContext) async throws -> CreatedChannel {
+        guard input.kind != .email else { throw APIError(.badRequest, "must be slack or webhook", field: "kind") }
+        let label = try Self.label(input.label)
+        let destination = try await checked(kind: input.kind, address: input.url)
+        let secret = input.kind == .webhook ? StandardWebhook.newSecret() : nil
+        guard let channel = try await store.addChannel(rotation: name, destination: destination, label: label, secret: secret) else {
+            throw RotationController.notFound(name)
+        }
+        try await audit.record(
+            "channel.added",
+            target: name,
+            detail: ["id": String(channel.id), "kind": channel.kind.rawValue, "hint": channel.hint],
+            by: try Self.actor(context)
+        )
+        return CreatedChannel(channel: channel, secret: secret)
+    }
+
+    /// Replaces a rotation's escalation (API and pages), audited.
+    func setEscalation(_ name: String, _ body: PolicyBody, _ context: HandrailRequestContext) async throws -> EscalationPolicy {
+        guard let saved = try await store.setEscalation(rotation: name, try body.policy()) else { throw RotationController.notFound(name) }
+        try await audit.record(
+            "escalation.changed",
+            target: name,
+            detail: ["steps": String(saved.steps.count), "renotify_seconds": saved.renotifySeconds.map(String.init) ?? "off"],
+            by: try Self.actor(context)
+        )
+        return saved
     }
 
     /// Adds a contact method: the address checked (and, for webhooks, where it resolves);
@@ -240,6 +251,11 @@ struct NotificationController {
         }
         let steps: [Step]
         let renotifyMinutes: Double?
+
+        init(steps: [Step], renotifyMinutes: Double?) {
+            self.steps = steps
+            self.renotifyMinutes = renotifyMinutes
+        }
 
         init(_ policy: EscalationPolicy) {
             steps = policy.steps.map { Step(afterMinutes: Double($0.delaySeconds) / 60, notify: $0.target.rawValue, user: $0.user) }

@@ -60,4 +60,27 @@ import Testing
         let list = RotationsPage([Self.rotation], now: now)
         #expect(list.rotations.first?.now == page.now && list.rotations.first?.next != page.now)
     }
+
+    @Test func theSettingsShowTheChainInWordsAndOnlyLeadsMayEditIt() {
+        let policy = EscalationPolicy(
+            steps: [EscalationStep(delaySeconds: 0, target: .onCall), EscalationStep(delaySeconds: 90, target: .user, user: "lena")],
+            renotifySeconds: 1800
+        )
+        let channel = RotationChannel(
+            id: 3,
+            rotation: "ml-platform",
+            kind: .slack,
+            label: "#ml",
+            hint: "https://hooks.slack.com/…abcd",
+            createdAt: Date()
+        )
+        let lead = RotationPage(Self.rotation, handoffs: [], role: .lead, now: Date(), policy: policy, channels: [channel])
+        #expect(lead.escalation == ["after 0 min: on_call", "after 1.5 min: user lena"])
+        #expect(lead.stepsText == "0 on_call\n1.5 user lena" && lead.renotifyMinutes == "30")
+        #expect(lead.reminders == "every 30 min while acknowledged and unresolved")
+        #expect(lead.channels.map(\.hint) == ["https://hooks.slack.com/…abcd"] && lead.canEdit)
+        let responder = RotationPage(Self.rotation, handoffs: [], role: .responder, now: Date())
+        #expect(responder.escalation == ["after 0 min: on_call"], "no steps: the on-call, at once")
+        #expect(responder.reminders == "off" && !responder.canEdit)
+    }
 }

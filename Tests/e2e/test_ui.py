@@ -400,3 +400,34 @@ def test_a_person_adds_an_email_address_confirms_it_sends_a_test_and_sees_it_del
     assert mailbox.messages[-1]["Subject"] == "[Handrail] Handrail test message for rhea"
     no_sideways_scroll(page, "the notifications page")
     assert watch.problems == []
+
+
+def test_a_lead_sets_the_rotations_escalation_and_is_told_why_a_channel_is_refused(empty_database, start_server, browser):
+    db = empty_database
+    for name, role in [("rhea", "responder"), ("lena", "lead")]:
+        made = cli(["users", "create", "--username", name, "--role", role, "--password-stdin"], db, stdin=name + PASSWORD + "\n")
+        assert made.returncode == 0, made.stderr
+    made = cli(["rotations", "create", "ml-platform", "--members", "rhea,lena", "--time-zone", "UTC", "--start-date", "2026-01-05"], db)
+    assert made.returncode == 0, made.stderr
+    server = start_server({"DATABASE_URL": db, "HANDRAIL_BCRYPT_COST": "4"})
+    server.wait_ready()
+    watch = Watch()
+    page = sign_in(browser, watch, server, "lena")
+    page.goto("/rotations/ml-platform")
+    assert page.locator("#escalation").inner_text().strip() == "after 0 min: on_call"
+    page.get_by_label("Steps, one a line").fill("0 on_call\n10 user rhea")
+    page.get_by_label("Remind the owner every").fill("30")
+    page.get_by_role("button", name="Save escalation").click()
+    assert page.locator("#escalation").inner_text().splitlines() == ["after 0 min: on_call", "after 10 min: user rhea"]
+    assert "every 30 min" in page.content()
+    # No allow-list: a webhook on this machine is refused, and the page says why.
+    watch.expect_status(server.url + "/rotations/ml-platform/channels")
+    page.get_by_label("Channel name").fill("#ml")
+    page.get_by_label("Webhook URL").fill("http://127.0.0.1:9/hooks/x")
+    page.get_by_role("button", name="Add channel").click()
+    assert "loopback" in page.locator(".error").inner_text()
+    no_sideways_scroll(page, "the rotation page with its settings")
+    assert watch.problems == []
+    rhea = sign_in(browser, watch, server, "rhea")
+    rhea.goto("/rotations/ml-platform")
+    assert rhea.get_by_role("button", name="Save escalation").count() == 0, "only leads edit the chain"

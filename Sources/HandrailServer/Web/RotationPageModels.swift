@@ -77,9 +77,34 @@ struct RotationPage: PageModel {
     var hasHandoffs: Bool
     var canGenerate: Bool
     var lastShift: String?
+    /// The chain in words: "after 0 min: on_call".
+    var escalation: [String]
+    var reminders: String
+    /// The chain as the form edits it: one step a line, `MINUTES TARGET [USER]`.
+    var stepsText: String
+    var renotifyMinutes: String
+    var channels: [ChannelRow]
+    var canEdit: Bool
+    var secret: ShownSecret?
     var error: String?
 
-    init(_ r: Rotation, handoffs: [StoredHandoff], role: Role, now: Date, error: String? = nil) {
+    struct ChannelRow: PageModel {
+        var id: Int64
+        var kind: String
+        var label: String
+        var hint: String
+    }
+
+    init(
+        _ r: Rotation,
+        handoffs: [StoredHandoff],
+        role: Role,
+        now: Date,
+        policy: EscalationPolicy = EscalationPolicy(steps: [], renotifySeconds: nil),
+        channels: [RotationChannel] = [],
+        secret: ShownSecret? = nil,
+        error: String? = nil
+    ) {
         let time = WebController.time
         let current = r.onCall(at: now)
         title = "Rotation \(r.name)"
@@ -109,6 +134,14 @@ struct RotationPage: PageModel {
         hasHandoffs = !handoffs.isEmpty
         canGenerate = role >= .responder
         lastShift = HandoffWindow.lastShift(of: r, now: now).map { "\(time($0.from)) – \(time($0.to))" }
+        func minutes(_ seconds: Int) -> String { NotificationMessage.number(Double(seconds) / 60) }
+        escalation = policy.effectiveSteps.map { "after \(minutes($0.delaySeconds)) min: \($0.target.rawValue)\($0.user.map { " \($0)" } ?? "")" }
+        reminders = policy.renotifySeconds.map { "every \(minutes($0)) min while acknowledged and unresolved" } ?? "off"
+        stepsText = policy.steps.map { "\(minutes($0.delaySeconds)) \($0.target.rawValue)\($0.user.map { " \($0)" } ?? "")" }.joined(separator: "\n")
+        renotifyMinutes = policy.renotifySeconds.map(minutes) ?? ""
+        self.channels = channels.map { ChannelRow(id: $0.id, kind: $0.kind.rawValue, label: $0.label, hint: $0.hint) }
+        canEdit = role >= .lead
+        self.secret = secret
         self.error = error
     }
 }

@@ -29,6 +29,7 @@ struct RotationPages {
                 return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))/handoffs/\(stored.id)"])
             }
         }
+        settingsRoutes(routes)
         routes.on(.get, "/rotations/:name/handoffs/:id", .role(.viewer)) { _, context in
             let (name, id) = try HandoffController.ids(context)
             return try await handoffPage(name, id, context)
@@ -54,6 +55,67 @@ struct RotationPages {
         }
     }
 
+    /// A lead's forms for the rotation's escalation and channels, through the API's methods.
+    func settingsRoutes(_ routes: Routes) {
+        let api = web.notificationAPI
+        routes.on(.post, "/rotations/:name/escalation", .role(.lead)) { request, context in
+            let name = try context.parameters.require("name")
+            let f = try await WebController.form(request)
+            return try await WebController.answer({ try await page(name, context, error: $0, status: $1) }) {
+                var steps: [NotificationController.PolicyBody.Step] = []
+                for (n, line) in (f["steps"] ?? "").split(whereSeparator: \.isNewline).enumerated() {
+                    let words = line.split(separator: " ").map(String.init)
+                    guard (2...3).contains(words.count), let minutes = Double(words[0]) else {
+                        throw APIError(.badRequest, "line \(n + 1) must be MINUTES TARGET [USER], e.g. 10 user lena", field: "steps")
+                    }
+                    steps.append(.init(afterMinutes: minutes, notify: words[1], user: words.count == 3 ? words[2] : nil))
+                }
+                let renotify = AdminPages.nonEmpty(f["renotify_minutes"])
+                guard renotify.map({ Double($0) != nil }) ?? true else {
+                    throw APIError(.badRequest, "must be a number of minutes, or empty for never", field: "renotify_minutes")
+                }
+                _ = try await api.setEscalation(name, .init(steps: steps, renotifyMinutes: renotify.flatMap(Double.init)), context)
+                return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))#settings"])
+            }
+        }
+        routes.on(.post, "/rotations/:name/channels", .role(.lead)) { request, context in
+            let name = try context.parameters.require("name")
+            let f = try await WebController.form(request)
+            return try await WebController.answer({ try await page(name, context, error: $0, status: $1) }) {
+                guard let kind = DestinationKind(rawValue: f["kind"] ?? "") else {
+                    throw APIError(.badRequest, "must be slack or webhook", field: "kind")
+                }
+                let added = try await api.addChannel(name, .init(kind: kind, label: f["label"], url: f["url"] ?? ""), context)
+                return try await page(
+                    name,
+                    context,
+                    secret: added.secret.map { ShownSecret(label: "Signing secret of \(added.channel.label)", value: $0) }
+                )
+            }
+        }
+        routes.on(.post, "/rotations/:name/channels/:id/remove", .role(.lead)) { _, context in
+            let name = try context.parameters.require("name")
+            return try await WebController.answer({ try await page(name, context, error: $0, status: $1) }) {
+                let id = try NotificationController.id(context)
+                guard try await api.store.removeChannel(rotation: name, id: id) else {
+                    throw APIError(.notFound, "rotation \(name) has no channel \(id)")
+                }
+                try await api.audit.record("channel.removed", target: name, detail: ["id": String(id)], by: try NotificationController.actor(context))
+                return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))#settings"])
+            }
+        }
+        routes.on(.post, "/rotations/:name/channels/:id/test", .role(.lead)) { _, context in
+            let name = try context.parameters.require("name")
+            return try await WebController.answer({ try await page(name, context, error: $0, status: $1) }) {
+                let id = try NotificationController.id(context)
+                guard try await api.store.testChannel(rotation: name, id: id) != nil else {
+                    throw APIError(.notFound, "rotation \(name) has no channel \(id)")
+                }
+                return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))#settings"])
+            }
+        }
+    }
+
     static func path(_ name: String) -> String { name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? name }
 
     /// `<input type="datetime-local">` sends `2026-11-16T09:00` (no zone): read as UTC, as the page says.
@@ -64,13 +126,22 @@ struct RotationPages {
         return text
     }
 
-    func page(_ name: String, _ context: HandrailRequestContext, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+    func page(
+        _ name: String,
+        _ context: HandrailRequestContext,
+        secret: ShownSecret? = nil,
+        error: String? = nil,
+        status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
         guard let r = try await web.rotations.find(name: name) else { throw RotationController.notFound(name) }
         let page = RotationPage(
             r,
             handoffs: try await handoffs.store.list(rotation: name),
             role: context.user?.role ?? .viewer,
             now: Date(),
+            policy: try await web.notifications.escalation(rotation: name) ?? EscalationPolicy(steps: [], renotifySeconds: nil),
+            channels: try await web.notifications.channels(rotation: name),
+            secret: secret,
             error: error
         )
         return try web.pages.render("rotation.html", status: status, page, context: context)

@@ -23,7 +23,8 @@ struct WebController {
     let runbooks: RunbookStore
     let users: UserStore
     let feed: IncidentFeed
-    let notifications: NotificationStore
+    let notificationAPI: NotificationController
+    var notifications: NotificationStore { notificationAPI.store }
     /// How long one live stream stays open before the browser reconnects.
     let liveLifetime: Duration
 
