@@ -49,6 +49,21 @@ public struct EscalationStep: Sendable, Equatable, Codable {
     }
 }
 
+extension EscalationStep {
+    /// Who this step reaches at `t`: the on-call, whoever has the shift after theirs, the
+    /// named person, or `leads` (the rotation's members who are leads and up, read by the caller).
+    public func people(_ rotation: Rotation, at t: Date, leads: [String]) -> [String] {
+        switch target {
+        case .onCall: return rotation.onCall(at: t).user.map { [$0] } ?? []
+        case .next:
+            let k = rotation.shiftIndex(at: t) ?? -1
+            return rotation.onCall(at: rotation.shiftStart(k + 1)).user.map { [$0] } ?? []
+        case .user: return user.map { [$0] } ?? []
+        case .leads: return leads
+        }
+    }
+}
+
 /// A rotation's escalation: its steps in order, and the reminder interval for acknowledged
 /// incidents that stay unresolved (nil: none).
 public struct EscalationPolicy: Sendable, Equatable, Codable {

@@ -83,6 +83,7 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             let written = try await store.notifications(incident: number)
             #expect(written.map(\.event) == [.opened])
             #expect(written.first?.recipient == "team" && written.first?.kind == .slack && written.first?.state == .pending)
+            #expect(try await store.leads(rotation: "ml-platform") == ["ana"], "ben is a responder")
             let pending = try #require(try await store.pendingEscalation(incident: number))
             #expect(pending.position == 0 && pending.kind == .step && abs(pending.due.timeIntervalSinceNow) < 60)
 
@@ -219,5 +220,35 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             #expect(try await store.removeContactMethod(username: "ana", id: added.id) == false, "only its owner's")
             #expect(try await store.removeContactMethod(username: "ben", id: added.id))
         }
+    }
+}
+
+@Suite struct EscalationTargetTests {
+    @Test func eachStepReachesItsPeopleAtTheTimeItFires() throws {
+        // ana, ben, cho weekly from Monday 2026-01-05 09:00 UTC; ben covers one afternoon.
+        let at = { (text: String) in RFC3339.parse(text)! }
+        let rotation = Rotation(
+            name: "ml-platform",
+            members: ["ana", "ben", "cho"],
+            timeZone: "UTC",
+            shiftLength: ShiftLength(days: 7)!,
+            handoff: HandoffTime(weekday: 1, hour: 9, minute: 0)!,
+            startDate: LocalDate("2026-01-05")!,
+            overrides: [RotationOverride(id: 1, user: "ben", start: at("2026-01-07T12:00:00Z"), end: at("2026-01-07T18:00:00Z"), reason: nil)]
+        )
+        let tuesday = at("2026-01-06T10:00:00Z")
+        #expect(EscalationStep(delaySeconds: 0, target: .onCall).people(rotation, at: tuesday, leads: []) == ["ana"])
+        #expect(
+            EscalationStep(delaySeconds: 0, target: .onCall).people(rotation, at: at("2026-01-07T13:00:00Z"), leads: []) == ["ben"],
+            "the override"
+        )
+        #expect(EscalationStep(delaySeconds: 0, target: .next).people(rotation, at: tuesday, leads: []) == ["ben"])
+        #expect(EscalationStep(delaySeconds: 0, target: .next).people(rotation, at: at("2026-01-20T10:00:00Z"), leads: []) == ["ana"], "wraps around")
+        #expect(
+            EscalationStep(delaySeconds: 0, target: .next).people(rotation, at: at("2026-01-01T00:00:00Z"), leads: []) == ["ana"],
+            "before the first shift"
+        )
+        #expect(EscalationStep(delaySeconds: 0, target: .user, user: "lena").people(rotation, at: tuesday, leads: []) == ["lena"])
+        #expect(EscalationStep(delaySeconds: 0, target: .leads).people(rotation, at: tuesday, leads: ["cho", "ana"]) == ["cho", "ana"])
     }
 }

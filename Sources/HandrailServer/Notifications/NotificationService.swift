@@ -235,21 +235,7 @@ struct NotificationService: Service {
             return
         }
         let step = steps[e.position]
-        var people: [String] = []
-        switch step.target {
-        case .onCall:
-            if let user = rotation.onCall(at: now).user { people = [user] }
-        case .next:
-            if let k = rotation.shiftIndex(at: now) ?? (now < rotation.shiftStart(0) ? -1 : nil),
-                let user = rotation.onCall(at: rotation.shiftStart(k + 1)).user
-            {
-                people = [user]
-            }
-        case .user:
-            if let user = step.user { people = [user] }
-        case .leads:
-            people = try await store.leads(rotation: name)
-        }
+        let people = step.people(rotation, at: now, leads: step.target == .leads ? try await store.leads(rotation: name) : [])
         let next: (position: Int, due: Date)? =
             e.position + 1 < steps.count
             ? (position: e.position + 1, due: max(now, e.chainStartedAt.addingTimeInterval(Double(steps[e.position + 1].delaySeconds))))

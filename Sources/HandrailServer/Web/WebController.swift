@@ -118,15 +118,8 @@ struct WebController {
         let steps = policy.effectiveSteps
         guard pending.position < steps.count else { return nil }
         let step = steps[pending.position]
-        let who: String
-        switch step.target {
-        case .onCall: who = rotation.onCall(at: pending.due).user ?? "the on-call (nobody now)"
-        case .next:
-            let k = rotation.shiftIndex(at: pending.due) ?? -1
-            who = rotation.onCall(at: rotation.shiftStart(k + 1)).user ?? "the next on-call"
-        case .user: who = step.user ?? "nobody"
-        case .leads: who = "the rotation's leads"
-        }
+        let people = step.people(rotation, at: pending.due, leads: step.target == .leads ? try await notifications.leads(rotation: name) : [])
+        let who = people.isEmpty ? "nobody (\(step.target.rawValue.replacingOccurrences(of: "_", with: " ")))" : people.joined(separator: ", ")
         return "Escalates to \(who) at \(at) unless acknowledged (step \(pending.position + 1) of \(steps.count))."
     }
 
