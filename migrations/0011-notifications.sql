@@ -20,6 +20,7 @@ CREATE TABLE contact_methods (
     verified_at       timestamptz,           -- e-mail: when its code was confirmed; webhooks: at creation
     verify_code_hash  text,                  -- SHA-256 of the e-mailed code, while unconfirmed
     verify_expires_at timestamptz,
+    verify_failures   integer NOT NULL DEFAULT 0,   -- wrong codes; five end the code
     created_at        timestamptz NOT NULL DEFAULT now(),
     CHECK ((kind = 'webhook') = (secret IS NOT NULL)),
     CHECK (kind = 'email' OR verified_at IS NOT NULL)

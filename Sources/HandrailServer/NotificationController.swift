@@ -48,7 +48,8 @@ struct NotificationController {
                 case .verified, .alreadyVerified:
                     return MethodsBody(contactMethods: try await store.contactMethods(username: user).filter { $0.id == id })
                 case .wrongCode: throw APIError(.badRequest, "is not the code that was sent", field: "code")
-                case .expired: throw APIError(.gone, "the code has expired; remove the address and add it again", field: "code")
+                case .expired:
+                    throw APIError(.gone, "the code has expired or was entered wrong five times; remove the address and add it again", field: "code")
                 case .notFound: throw Self.noMethod(user, id)
                 }
             }

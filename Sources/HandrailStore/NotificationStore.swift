@@ -210,27 +210,37 @@ public struct NotificationStore: Sendable {
 
     public enum VerifyResult: Sendable, Equatable { case verified, wrongCode, expired, notFound, alreadyVerified }
 
-    /// contact.verify — the code e-mailed at creation, within a day.
+    /// contact.verify — the code e-mailed at creation, within a day; five wrong codes end it
+    /// (a six-digit code is not to be found by trying).
     public func verifyContactMethod(username: String, id: Int64, codeHash: String) async throws -> VerifyResult {
         guard
             let row = try await pool.query(
                 """
                 WITH target AS (
-                    SELECT c.id, c.verified_at, c.verify_code_hash, c.verify_expires_at FROM contact_methods c JOIN users u ON u.id = c.user_id
+                    SELECT c.id, c.verified_at, c.verify_code_hash, c.verify_expires_at, c.verify_failures
+                    FROM contact_methods c JOIN users u ON u.id = c.user_id
                     WHERE c.id = \(id) AND u.username = \(username) FOR UPDATE OF c
+                ), judged AS (
+                    SELECT t.*, t.verified_at IS NULL AND t.verify_expires_at > now() AND t.verify_failures < 5 AS usable,
+                           t.verify_code_hash = \(codeHash) AS right_code
+                    FROM target t
                 ), done AS (
-                    UPDATE contact_methods c SET verified_at = now(), verify_code_hash = NULL, verify_expires_at = NULL FROM target t
-                    WHERE c.id = t.id AND t.verified_at IS NULL AND t.verify_expires_at > now() AND t.verify_code_hash = \(codeHash)
-                    RETURNING c.id
+                    UPDATE contact_methods c
+                    SET verified_at = CASE WHEN j.right_code THEN now() END,
+                        verify_code_hash = CASE WHEN j.right_code THEN NULL ELSE c.verify_code_hash END,
+                        verify_expires_at = CASE WHEN j.right_code THEN NULL ELSE c.verify_expires_at END,
+                        verify_failures = c.verify_failures + CASE WHEN j.right_code THEN 0 ELSE 1 END
+                    FROM judged j WHERE c.id = j.id AND j.usable
+                    RETURNING c.verified_at IS NOT NULL AS verified
                 )
-                SELECT t.verified_at IS NOT NULL AS already, t.verify_expires_at <= now() AS expired, EXISTS (SELECT 1 FROM done) AS verified
-                FROM target t
+                SELECT j.verified_at IS NOT NULL AS already, NOT j.usable AS expired, coalesce((SELECT verified FROM done), false) AS verified
+                FROM judged j
                 """
             ).first
         else { return .notFound }
         if try row.decode("already", as: Bool.self) { return .alreadyVerified }
         if try row.decode("verified", as: Bool.self) { return .verified }
-        if try row.decode("expired", as: Bool?.self) == true { return .expired }
+        if try row.decode("expired", as: Bool.self) { return .expired }
         return .wrongCode
     }
 

@@ -219,6 +219,22 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             #expect(try await store.testContactMethod(username: "ben", id: added.id) != nil)
             #expect(try await store.removeContactMethod(username: "ana", id: added.id) == false, "only its owner's")
             #expect(try await store.removeContactMethod(username: "ben", id: added.id))
+
+            // Five wrong codes end the code: the right one no longer works.
+            let guessed = try #require(
+                try await store.addContactMethod(
+                    username: "ben",
+                    destination: try Destination(kind: .email, address: "ben@example.org"),
+                    label: "home",
+                    secret: nil,
+                    codeHash: Secrets.hash("654321"),
+                    code: "654321"
+                )
+            )
+            for n in 0..<5 {
+                #expect(try await store.verifyContactMethod(username: "ben", id: guessed.id, codeHash: Secrets.hash("00000\(n)")) == .wrongCode)
+            }
+            #expect(try await store.verifyContactMethod(username: "ben", id: guessed.id, codeHash: Secrets.hash("654321")) == .expired)
         }
     }
 }

@@ -131,7 +131,8 @@ struct NotificationPages {
                 ) {
                 case .verified, .alreadyVerified: return Response(status: .seeOther, headers: [.location: "/account/notifications"])
                 case .wrongCode: throw APIError(.badRequest, "is not the code that was sent", field: "code")
-                case .expired: throw APIError(.gone, "the code has expired; remove the address and add it again", field: "code")
+                case .expired:
+                    throw APIError(.gone, "the code has expired or was entered wrong five times; remove the address and add it again", field: "code")
                 case .notFound: throw NotificationController.noMethod(user, id)
                 }
             }
