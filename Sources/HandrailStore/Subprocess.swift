@@ -20,11 +20,14 @@ public enum Subprocess {
         _ executable: String,
         _ arguments: [String],
         currentDirectory: String? = nil,
-        input: Data? = nil
+        input: Data? = nil,
+        timeout: Duration? = nil
     ) async throws -> (status: Int32, output: String) {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(with: Result { try runBlocking(executable, arguments, currentDirectory: currentDirectory, input: input) })
+                continuation.resume(
+                    with: Result { try runBlocking(executable, arguments, currentDirectory: currentDirectory, input: input, timeout: timeout) }
+                )
             }
         }
     }
@@ -33,7 +36,8 @@ public enum Subprocess {
         _ executable: String,
         _ arguments: [String],
         currentDirectory: String? = nil,
-        input: Data? = nil
+        input: Data? = nil,
+        timeout: Duration? = nil
     ) throws -> (status: Int32, output: String) {
         var argv = [executable] + arguments
         var path = executable
@@ -83,6 +87,11 @@ public enum Subprocess {
         }
         if let input {
             close(inFds[0])
+            if let timeout {
+                // A child that neither reads nor exits cannot hold the write past the deadline.
+                var limit = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
+                _ = setsockopt(inFds[1], SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            }
             // Messages are small (a few KB): written whole before the output is read.
             input.withUnsafeBytes { raw in
                 guard let base = raw.baseAddress else { return }
@@ -96,7 +105,21 @@ public enum Subprocess {
         }
         var output = Data()
         var buffer = [UInt8](repeating: 0, count: 4096)
+        // With a timeout, a child still running at the deadline is killed (before it is
+        // reaped, so the signal cannot reach another process); its output then ends.
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        var killed = false
         while true {
+            if let deadline, !killed {
+                let left = ContinuousClock.now.duration(to: deadline)
+                var ready = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+                let ms = max(0, Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+                if poll(&ready, 1, ms) == 0 {
+                    kill(pid, SIGKILL)
+                    killed = true
+                    continue
+                }
+            }
             let n = read(fds[0], &buffer, buffer.count)
             if n > 0 {
                 output.append(buffer, count: n)
@@ -110,6 +133,7 @@ public enum Subprocess {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         // WIFEXITED / WEXITSTATUS, which Swift does not import as functions.
         let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        if killed { throw Failure(description: "\(executable) did not finish within \(timeout ?? .zero) and was stopped") }
         return (exitStatus, String(decoding: output, as: UTF8.self))
     }
 }

@@ -67,7 +67,7 @@ struct Courier: Sendable {
             return DeliveryAttempt(outcome: .failed, status: nil, reply: nil, error: "no sendmail configured", latencyMS: 0, retryAt: nil)
         }
         do {
-            let (status, output) = try await Subprocess.run(program, Array(sendmail.dropFirst()), input: Data(message.utf8))
+            let (status, output) = try await Subprocess.run(program, Array(sendmail.dropFirst()), input: Data(message.utf8), timeout: timeout)
             let reply = output.isEmpty ? nil : String(output.prefix(200))
             switch status {
             case 0: return DeliveryAttempt(outcome: .delivered, status: 0, reply: reply, error: nil, latencyMS: ms(), retryAt: nil)
