@@ -95,7 +95,9 @@ struct NotificationController {
         }
 
         routes.on(.get, "/api/v1/incidents/:ref/notifications", .role(.viewer)) { _, context in
-            RecordsBody(notifications: try await store.notifications(incident: try IncidentController.number(context)))
+            let number = try IncidentController.number(context)
+            guard let sent = try await store.notifications(incident: number) else { throw IncidentController.notFound(number) }
+            return RecordsBody(notifications: sent)
         }
         routes.on(.get, "/api/v1/notifications/failed", .role(.admin)) { _, _ in
             RecordsBody(notifications: try await store.failed())

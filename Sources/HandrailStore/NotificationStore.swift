@@ -593,13 +593,16 @@ public struct NotificationStore: Sendable {
         """
 
     /// An incident's notifications, oldest first.
-    public func notifications(incident number: Int64) async throws -> [NotificationRecord] {
-        try await pool.query(
+    /// An incident's notifications, oldest first; nil when there is no such incident.
+    public func notifications(incident number: Int64) async throws -> [NotificationRecord]? {
+        let rows = try await pool.query(
             """
-            SELECT \(sql: Self.recordColumns) FROM notifications n JOIN incidents i ON i.id = n.incident_id
+            SELECT \(sql: Self.recordColumns) FROM incidents i LEFT JOIN notifications n ON n.incident_id = i.id
             WHERE i.number = \(number) ORDER BY n.id
             """
-        ).map(NotificationRecord.init(row:))
+        )
+        guard !rows.isEmpty else { return nil }
+        return try rows.filter { try $0.decode("id", as: Int64?.self) != nil }.map(NotificationRecord.init(row:))
     }
 
     /// The latest notifications of one contact method (its page shows how the test went).

@@ -80,7 +80,8 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             let number = try #require(try await deliver(IngestStore(pool: pool), am, [alert("f1")], runbooks: runbooks).openedIncidents.first)
             // The resend of the same alert is no event people hear about.
             _ = try await deliver(IngestStore(pool: pool), am, [alert("f1")], runbooks: runbooks)
-            let written = try await store.notifications(incident: number)
+            #expect(try await store.notifications(incident: 999_999) == nil, "no such incident")
+            let written = try #require(try await store.notifications(incident: number))
             #expect(written.map(\.event) == [.opened])
             #expect(written.first?.recipient == "team" && written.first?.kind == .slack && written.first?.state == .pending)
             #expect(try await store.leads(rotation: "ml-platform") == ["ana"], "ben is a responder")
@@ -95,7 +96,7 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             #expect(fired)
             #expect(!(try await store.fire(try #require(due.first), usernames: ["ana"], next: nil)), "a step fires once")
             #expect(try await store.pendingEscalation(incident: number) == nil)
-            let all = try await store.notifications(incident: number)
+            let all = (try await store.notifications(incident: number) ?? [])
             #expect(all.map(\.event) == [.opened, .escalation] && all.last?.recipient == "ana")
 
             // Delivering: claimed once, recorded with its attempt.
@@ -118,7 +119,7 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             )
             try await store.record(slack.id, payload: #"{"text":"x"}"#, attempt: later)
             #expect(try await store.claimNotifications(limit: 10, lease: 60).isEmpty, "a retry waits for its time")
-            let states = try await store.notifications(incident: number).map { "\($0.event.rawValue)=\($0.state.rawValue)/\($0.attempts)" }
+            let states = (try await store.notifications(incident: number) ?? []).map { "\($0.event.rawValue)=\($0.state.rawValue)/\($0.attempts)" }
             #expect(states == ["opened=pending/1", "escalation=delivered/1"])
             let attempts = try await scalar(pool, "SELECT count(*) FROM notification_attempts", as: Int.self)
             #expect(attempts == 2)
@@ -156,7 +157,7 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
 
             _ = try await IncidentStore(pool: pool).transition(number: number, .acknowledge, note: nil, by: .user(id: ana.id, username: "ana"))
             #expect(try await store.pendingEscalation(incident: number) == nil, "acknowledged: ben is not paged")
-            #expect(try await store.notifications(incident: number).map(\.event) == [.opened, .escalation, .acknowledged])
+            #expect((try await store.notifications(incident: number) ?? []).map(\.event) == [.opened, .escalation, .acknowledged])
 
             // Resolved, then firing again within the reopen window: the chain starts over.
             _ = try await IncidentStore(pool: pool).transition(number: number, .resolve, note: nil, by: .user(id: ana.id, username: "ana"))
@@ -164,7 +165,7 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             _ = try await deliver(ingest, am, [alert("f1")], runbooks: runbooks)
             let again = try #require(try await store.pendingEscalation(incident: number))
             #expect(again.position == 0)
-            #expect(try await store.notifications(incident: number).map(\.event).suffix(2) == [.resolved, .reopened])
+            #expect((try await store.notifications(incident: number) ?? []).map(\.event).suffix(2) == [.resolved, .reopened])
         }
     }
 

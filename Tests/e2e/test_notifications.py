@@ -182,6 +182,8 @@ def test_three_replicas_deliver_each_message_once_signed_and_retry_what_can_pass
     assert by_recipient[("flaky", "acknowledged")]["state"] == "delivered" and by_recipient[("flaky", "acknowledged")]["attempts"] == 2
     gone = by_recipient[("gone", "acknowledged")]
     assert gone["state"] == "failed" and gone["attempts"] == 1 and "410" in gone["last_error"]
+    missing = requests.get(f"{a.url}/api/v1/incidents/99999/notifications", headers=tokens["rhea"], timeout=10)
+    assert missing.status_code == 404, missing.text
     failed = requests.get(a.url + "/api/v1/notifications/failed", headers=tokens["root"], timeout=10)
     assert failed.status_code == 200 and [f["recipient"] for f in failed.json()["notifications"]] == ["gone"]
     assert requests.get(a.url + "/api/v1/notifications/failed", headers=tokens["lena"], timeout=10).status_code == 403

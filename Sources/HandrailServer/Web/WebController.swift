@@ -100,7 +100,7 @@ struct WebController {
             watermark: watermark,
             postmortemExists: d.incident.state == .resolved ? try await postmortems.store.find(number: number) != nil : false,
             now: Date(),
-            notifications: try await notifications.notifications(incident: number),
+            notifications: try await notifications.notifications(incident: number) ?? [],
             escalation: try await escalation(number, rotation: d.ownersRotation),
             error: error
         )
