@@ -25,33 +25,18 @@ struct NotificationController {
                 return EditedResponse(status: .created, response: try await addMethod(input, for: user, context))
             }
             routes.on(.delete, "\(prefix)/contact-methods/:id", .role(role)) { _, context in
-                let user = try Self.person(context)
-                let id = try Self.id(context)
-                guard try await store.removeContactMethod(username: user, id: id) else { throw Self.noMethod(user, id) }
-                try await audit.record("contact_method.removed", target: user, detail: ["id": String(id)], by: try Self.actor(context))
+                try await removeMethod(try Self.person(context), try Self.id(context), context)
                 return Response(status: .noContent)
             }
             routes.on(.post, "\(prefix)/contact-methods/:id/test", .role(role)) { _, context in
-                let user = try Self.person(context)
-                let id = try Self.id(context)
-                guard let sent = try await store.testContactMethod(username: user, id: id) else {
-                    throw APIError(.notFound, "\(user) has no confirmed contact method \(id) (an e-mail address needs its code first)")
-                }
+                let sent = try await testMethod(try Self.person(context), try Self.id(context))
                 return EditedResponse(status: .accepted, response: QueuedBody(notification: sent))
             }
             routes.on(.post, "\(prefix)/contact-methods/:id/verify", .role(role)) { request, context in
                 let user = try Self.person(context)
                 let id = try Self.id(context)
-                let input = try await request.decodeJSON(VerifyInput.self, context: context)
-                let code = input.code.trimmingCharacters(in: .whitespaces)
-                switch try await store.verifyContactMethod(username: user, id: id, codeHash: Secrets.hash(code)) {
-                case .verified, .alreadyVerified:
-                    return MethodsBody(contactMethods: try await store.contactMethods(username: user).filter { $0.id == id })
-                case .wrongCode: throw APIError(.badRequest, "is not the code that was sent", field: "code")
-                case .expired:
-                    throw APIError(.gone, "the code has expired or was entered wrong five times; remove the address and add it again", field: "code")
-                case .notFound: throw Self.noMethod(user, id)
-                }
+                try await verifyMethod(user, id, code: try await request.decodeJSON(VerifyInput.self, context: context).code)
+                return MethodsBody(contactMethods: try await store.contactMethods(username: user).filter { $0.id == id })
             }
             routes.on(.get, "\(prefix)/contact-methods/:id/notifications", .role(role)) { _, context in
                 let user = try Self.person(context)
@@ -68,18 +53,11 @@ struct NotificationController {
             return EditedResponse(status: .created, response: try await addChannel(name, input, context))
         }
         routes.on(.delete, "/api/v1/rotations/:name/channels/:id", .role(.lead)) { _, context in
-            let name = try context.parameters.require("name")
-            let id = try Self.id(context)
-            guard try await store.removeChannel(rotation: name, id: id) else { throw APIError(.notFound, "rotation \(name) has no channel \(id)") }
-            try await audit.record("channel.removed", target: name, detail: ["id": String(id)], by: try Self.actor(context))
+            try await removeChannel(try context.parameters.require("name"), try Self.id(context), context)
             return Response(status: .noContent)
         }
         routes.on(.post, "/api/v1/rotations/:name/channels/:id/test", .role(.lead)) { _, context in
-            let name = try context.parameters.require("name")
-            let id = try Self.id(context)
-            guard let sent = try await store.testChannel(rotation: name, id: id) else {
-                throw APIError(.notFound, "rotation \(name) has no channel \(id)")
-            }
+            let sent = try await testChannel(try context.parameters.require("name"), try Self.id(context))
             return EditedResponse(status: .accepted, response: QueuedBody(notification: sent))
         }
 
@@ -121,6 +99,45 @@ struct NotificationController {
             by: try Self.actor(context)
         )
         return CreatedChannel(channel: channel, secret: secret)
+    }
+
+    /// Removes one of a person's contact methods (API and pages), audited.
+    func removeMethod(_ user: String, _ id: Int64, _ context: HandrailRequestContext) async throws {
+        guard try await store.removeContactMethod(username: user, id: id) else { throw Self.noMethod(user, id) }
+        try await audit.record("contact_method.removed", target: user, detail: ["id": String(id)], by: try Self.actor(context))
+    }
+
+    /// Queues a test message to a confirmed contact method (API and pages); its notification id.
+    func testMethod(_ user: String, _ id: Int64) async throws -> Int64 {
+        guard let sent = try await store.testContactMethod(username: user, id: id) else {
+            throw APIError(.notFound, "\(user) has no confirmed contact method \(id) (an e-mail address needs its code first)")
+        }
+        return sent
+    }
+
+    /// Confirms an e-mail address with its code (API and pages).
+    func verifyMethod(_ user: String, _ id: Int64, code: String) async throws {
+        switch try await store.verifyContactMethod(username: user, id: id, codeHash: Secrets.hash(code.trimmingCharacters(in: .whitespaces))) {
+        case .verified, .alreadyVerified: return
+        case .wrongCode: throw APIError(.badRequest, "is not the code that was sent", field: "code")
+        case .expired:
+            throw APIError(.gone, "the code has expired or was entered wrong five times; remove the address and add it again", field: "code")
+        case .notFound: throw Self.noMethod(user, id)
+        }
+    }
+
+    /// Removes a rotation's channel (API and pages), audited.
+    func removeChannel(_ name: String, _ id: Int64, _ context: HandrailRequestContext) async throws {
+        guard try await store.removeChannel(rotation: name, id: id) else { throw APIError(.notFound, "rotation \(name) has no channel \(id)") }
+        try await audit.record("channel.removed", target: name, detail: ["id": String(id)], by: try Self.actor(context))
+    }
+
+    /// Queues a test message to a rotation's channel (API and pages); its notification id.
+    func testChannel(_ name: String, _ id: Int64) async throws -> Int64 {
+        guard let sent = try await store.testChannel(rotation: name, id: id) else {
+            throw APIError(.notFound, "rotation \(name) has no channel \(id)")
+        }
+        return sent
     }
 
     /// Replaces a rotation's escalation (API and pages), audited.

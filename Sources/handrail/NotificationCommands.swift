@@ -76,6 +76,7 @@ extension Rotations {
                 let store = NotificationStore(pool: db.pool)
                 if let remove {
                     guard try await store.removeChannel(rotation: name, id: remove) else { throw fail("\(name) has no channel \(remove)") }
+                    try await AuditStore(pool: db.pool).record("channel.removed", target: name, detail: ["id": String(remove)], by: commandLineActor)
                 } else if let (kind, url) = slack.map({ (DestinationKind.slack, $0) }) ?? webhook.map({ (DestinationKind.webhook, $0) }) {
                     let destination: Destination
                     do { destination = try Destination(kind: kind, address: url, field: "url") } catch let error as HandrailCore.ValidationError {

@@ -122,42 +122,19 @@ struct NotificationPages {
         routes.on(.post, "/account/notifications/:id/verify", .role(.viewer)) { request, context in
             let f = try await WebController.form(request)
             return try await WebController.answer({ try await page(context, error: $0, status: $1) }) {
-                let user = try NotificationController.person(context)
-                let id = try NotificationController.id(context)
-                switch try await api.store.verifyContactMethod(
-                    username: user,
-                    id: id,
-                    codeHash: Secrets.hash((f["code"] ?? "").trimmingCharacters(in: .whitespaces))
-                ) {
-                case .verified, .alreadyVerified: return Response(status: .seeOther, headers: [.location: "/account/notifications"])
-                case .wrongCode: throw APIError(.badRequest, "is not the code that was sent", field: "code")
-                case .expired:
-                    throw APIError(.gone, "the code has expired or was entered wrong five times; remove the address and add it again", field: "code")
-                case .notFound: throw NotificationController.noMethod(user, id)
-                }
+                try await api.verifyMethod(try NotificationController.person(context), try NotificationController.id(context), code: f["code"] ?? "")
+                return Response(status: .seeOther, headers: [.location: "/account/notifications"])
             }
         }
         routes.on(.post, "/account/notifications/:id/test", .role(.viewer)) { _, context in
             try await WebController.answer({ try await page(context, error: $0, status: $1) }) {
-                let user = try NotificationController.person(context)
-                let id = try NotificationController.id(context)
-                guard try await api.store.testContactMethod(username: user, id: id) != nil else {
-                    throw APIError(.notFound, "no confirmed contact method \(id) (an e-mail address needs its code first)")
-                }
+                _ = try await api.testMethod(try NotificationController.person(context), try NotificationController.id(context))
                 return Response(status: .seeOther, headers: [.location: "/account/notifications"])
             }
         }
         routes.on(.post, "/account/notifications/:id/remove", .role(.viewer)) { _, context in
             try await WebController.answer({ try await page(context, error: $0, status: $1) }) {
-                let user = try NotificationController.person(context)
-                let id = try NotificationController.id(context)
-                guard try await api.store.removeContactMethod(username: user, id: id) else { throw NotificationController.noMethod(user, id) }
-                try await api.audit.record(
-                    "contact_method.removed",
-                    target: user,
-                    detail: ["id": String(id)],
-                    by: try NotificationController.actor(context)
-                )
+                try await api.removeMethod(try NotificationController.person(context), try NotificationController.id(context), context)
                 return Response(status: .seeOther, headers: [.location: "/account/notifications"])
             }
         }

@@ -96,21 +96,14 @@ struct RotationPages {
         routes.on(.post, "/rotations/:name/channels/:id/remove", .role(.lead)) { _, context in
             let name = try context.parameters.require("name")
             return try await WebController.answer({ try await page(name, context, error: $0, status: $1) }) {
-                let id = try NotificationController.id(context)
-                guard try await api.store.removeChannel(rotation: name, id: id) else {
-                    throw APIError(.notFound, "rotation \(name) has no channel \(id)")
-                }
-                try await api.audit.record("channel.removed", target: name, detail: ["id": String(id)], by: try NotificationController.actor(context))
+                try await api.removeChannel(name, try NotificationController.id(context), context)
                 return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))#settings"])
             }
         }
         routes.on(.post, "/rotations/:name/channels/:id/test", .role(.lead)) { _, context in
             let name = try context.parameters.require("name")
             return try await WebController.answer({ try await page(name, context, error: $0, status: $1) }) {
-                let id = try NotificationController.id(context)
-                guard try await api.store.testChannel(rotation: name, id: id) != nil else {
-                    throw APIError(.notFound, "rotation \(name) has no channel \(id)")
-                }
+                _ = try await api.testChannel(name, try NotificationController.id(context))
                 return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))#settings"])
             }
         }
