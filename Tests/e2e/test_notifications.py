@@ -10,20 +10,29 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import jsonschema
 import pytest
 import requests
+import yaml
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from conftest import cli, wait_for
+from conftest import ROOT, cli, wait_for
 
 ALLOW = {"HANDRAIL_WEBHOOK_ALLOW": "127.0.0.0/8,::1", "HANDRAIL_PUBLIC_URL": "https://handrail.example"}
+
+
+def payload_validator():
+    """The generic webhook's payload as openapi.yaml's `webhooks:` section documents it."""
+    document = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    schema = document["webhooks"]["notification"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    return jsonschema.Draft202012Validator({**schema, "components": document["components"]})
 
 
 class Receiver:
     """A webhook receiver on loopback. Paths are destinations; each can be told what to answer
     (a list of statuses, then 200) or to hold a request. Generic webhooks (paths given a
-    secret) are verified with standardwebhooks; any unsigned, badly signed or replayed one is
-    recorded as an error."""
+    secret) are verified with standardwebhooks and against openapi.yaml's payload; any
+    unsigned, badly signed, replayed or undocumented one is recorded as an error."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -33,6 +42,7 @@ class Receiver:
         self.received = []
         self.errors = []
         self.seen = set()
+        self.payload = payload_validator()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,6 +64,8 @@ class Receiver:
                         if triple in receiver.seen:
                             receiver.errors.append(f"{path}: replayed {triple}")
                         receiver.seen.add(triple)
+                        for problem in receiver.payload.iter_errors(json.loads(body)):
+                            receiver.errors.append(f"{path}: not the documented payload: {problem.message} at {list(problem.path)}")
                     receiver.received.append({"path": path, "id": headers.get("webhook-id"), "body": json.loads(body)})
                     answers = receiver.script.get(path, [])
                     status = answers.pop(0) if answers else 200
