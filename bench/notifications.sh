@@ -70,7 +70,37 @@ wrk -t2 -c16 -d3s -s "$tmp/resend.lua" http://127.0.0.1:18093 >/dev/null  # the 
 # Their 400 notifications drain before anything is measured.
 drained() { [ "$(psql -X -At -d "$DATABASE_URL" -c "SELECT count(*) FROM notifications WHERE state = 'pending'")" = 0 ]; }
 for _ in $(seq 1 240); do drained && break; sleep 0.5; done
+# Then ANALYZE, as the ingestion benchmark does and autovacuum would within a minute: without
+# statistics the planner takes the 2,000 alerts for an empty table and scans it, and the
+# resends' rate doubles whenever autovacuum gets there, in whichever window that happens.
+psql -X -q -d "$DATABASE_URL" -c "ANALYZE" -c "CHECKPOINT"
+# CPU ticks (user + system) of Handrail, of every PostgreSQL process and of the receiver: on a
+# machine whose cores they all share, where the draining's cost goes.
+ticks() {
+  local pg=0 p
+  for p in $(head -1 "$tmp/data/postmaster.pid") $(pgrep -P "$(head -1 "$tmp/data/postmaster.pid")"); do
+    [ -r "/proc/$p/stat" ] && pg=$((pg + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$(awk '{print $14 + $15}' "/proc/$pid/stat") $pg $(awk '{print $14 + $15}' "/proc/$receiver_pid/stat")"
+}
+# BENCH_STATEMENTS=1: PostgreSQL's time by statement in each 5 s window.
+statements_reset() {
+  [ -z "${BENCH_STATEMENTS:-}" ] && return 0
+  psql -X -q -d "$DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" -c "SELECT pg_stat_reset()" >/dev/null
+}
+statements_print() {
+  [ -z "${BENCH_STATEMENTS:-}" ] && return 0
+  echo "== statements during $1 (BENCH_STATEMENTS)"
+  psql -X -d "$DATABASE_URL" -c "SELECT calls, plans, round((total_exec_time + total_plan_time)::numeric, 0) AS ms,
+    round(((total_exec_time + total_plan_time) / calls)::numeric, 3) AS ms_per_call, shared_blks_hit / calls AS blocks_per_call, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+    FROM pg_stat_statements WHERE calls > 0 ORDER BY total_exec_time + total_plan_time DESC LIMIT 12" \
+    -c "SELECT sessions, xact_commit, xact_rollback, blks_hit, tup_updated, tup_inserted FROM pg_stat_database WHERE datname = current_database()"
+}
+statements_reset
+t0=$(ticks)
 alone=$(wrk -t2 -c16 -d5s -s "$tmp/resend.lua" http://127.0.0.1:18093 | awk '/Requests\/sec/ {print $2}')
+t1=$(ticks)
+statements_print "the 5 s of resends alone"
 
 # The storm: new incidents from 16 senders, then resends while the notifications drain.
 read -r before _ <<< "$(curl -s "$receiver/")"
@@ -91,7 +121,12 @@ with ThreadPoolExecutor(16) as pool:
 print(start, time.time())
 PY
 read -r storm_start storm_end < "$tmp/storm.txt"
+statements_reset
+t2=$(ticks)
 during=$(wrk -t2 -c16 -d5s -s "$tmp/resend.lua" http://127.0.0.1:18093 | awk '/Requests/ {print $2}')
+t3=$(ticks)
+read -r c2 _ <<< "$(curl -s "$receiver/")"
+statements_print "the 5 s of resends while draining"
 expected=$((before + storm * 2))
 deadline=$(( $(date +%s) + 120 ))
 while :; do
@@ -100,15 +135,26 @@ while :; do
   [ "$(date +%s)" -ge "$deadline" ] && break
   sleep 0.5
 done
+# The same resends once everything is delivered: what the storm's incidents alone cost them.
+statements_reset
+after=$(wrk -t2 -c16 -d5s -s "$tmp/resend.lua" http://127.0.0.1:18093 | awk '/Requests/ {print $2}')
+statements_print "the 5 s of resends after the drain"
 failed=$(psql -X -At -d "$DATABASE_URL" -c "SELECT count(*) FROM notifications WHERE state <> 'delivered'")
-python3 - "$storm" "$storm_start" "$storm_end" "$((count - before))" "$((expected - before))" "$storm_start" "$last" "$alone" "$during" "$failed" <<'PY'
+python3 - "$storm" "$storm_start" "$storm_end" "$((count - before))" "$((expected - before))" "$storm_start" "$last" "$alone" "$during" "$failed" \
+  "$t0" "$t1" "$t2" "$t3" "$(getconf CLK_TCK)" "$((c2 - before))" "$after" <<'PY'
 import sys
-storm, s0, s1, count, expected, first, last, alone, during, failed = sys.argv[1:]
+storm, s0, s1, count, expected, first, last, alone, during, failed = sys.argv[1:11]
+t0, t1, t2, t3 = ([int(x) for x in t.split()] for t in sys.argv[11:15])
+hz, drained_in_window, after = int(sys.argv[15]), int(sys.argv[16]), float(sys.argv[17])
 storm, count, expected, failed = int(storm), int(count), int(expected), int(failed)
 s0, s1, first, last, alone, during = map(float, (s0, s1, first, last, alone, during))
 print(f"== storm: {storm} new incidents in {s1 - s0:.1f} s ({storm / (s1 - s0):.0f}/s), each a channel message and an escalation to the on-call")
 print(f"notifications delivered: {count} of {expected}; not delivered: {failed}")
 print(f"last incident opened → last notification delivered: {max(0, last - s1):.1f} s (target: < 30 s)")
 print(f"deliveries/s from the storm's start to the last delivery: {count / max(0.001, last - first):.0f}")
-print(f"resend ingestion alone: {alone:.0f} deliveries/s; while notifications drain: {during:.0f}/s ({during / alone * 100:.0f} %)")
+print(f"resend ingestion alone: {alone:.0f} deliveries/s; while notifications drain: {during:.0f}/s ({during / alone * 100:.0f} %); after the drain: {after:.0f}/s")
+def cpu(a, b):
+    return "  ".join(f"{name} {(y - x) / hz:.2f} s" for name, x, y in zip(("handrail", "postgres", "receiver"), a, b))
+print(f"CPU during 5 s of resends alone:       {cpu(t0, t1)}")
+print(f"CPU during 5 s of resends and draining: {cpu(t2, t3)} ({drained_in_window} notifications delivered by its end)")
 PY

@@ -95,7 +95,6 @@ func notificationService(
     return NotificationService(
         store: NotificationStore(pool: database.pool),
         composer: MessageComposer(
-            notifications: NotificationStore(pool: database.pool),
             runbooks: RunbookStore(pool: database.pool),
             linkKey: linkKey,
             publicURL: configuration.publicURL

@@ -98,6 +98,9 @@ public struct ClaimedNotification: Sendable {
     public var createdAt: Date
     /// Made at the first attempt; the same bytes at every retry.
     public var payload: String?
+    /// What the message says about its incident, read with the claim (only while there is
+    /// no payload yet): one statement per batch instead of one more per message.
+    public var facts: NotificationStore.IncidentFacts?
 }
 
 /// A due step of an incident's chain, claimed by one worker.
@@ -379,12 +382,27 @@ public struct NotificationStore: Sendable {
             )
             SELECT n.id, n.event, n.kind::text AS kind, coalesce(m.address, c.address) AS address, coalesce(m.secret, c.secret) AS secret,
                    n.recipient, n.contact_method_id IS NOT NULL AS to_person, i.number, n.handoff_id, n.attempts, n.created_at, n.payload::text AS payload, n.detail::text AS detail,
-                   CASE WHEN e.id IS NULL THEN '{}' ELSE (e.data || jsonb_build_object('actor', e.actor))::text END AS event_data
+                   CASE WHEN e.id IS NULL THEN '{}' ELSE (e.data || jsonb_build_object('actor', e.actor))::text END AS event_data,
+                   f.title, f.severity, f.state, f.owner, f.value, f.labels, f.runbook_id, f.runbook_version, f.marked
             FROM claimed n
             LEFT JOIN contact_methods m ON m.id = n.contact_method_id
             LEFT JOIN rotation_channels c ON c.id = n.channel_id
             LEFT JOIN incidents i ON i.id = n.incident_id
             LEFT JOIN incident_events e ON e.id = n.incident_event_id
+            LEFT JOIN LATERAL (
+                -- What the message says about the incident (only until the payload is made): title,
+                -- severity, state, owner, the first firing alert's value and labels, the pinned
+                -- runbook version, and the steps whose latest mark stands (not undone).
+                SELECT i.title, i.severity, i.state::text AS state, i.runbook_id, i.runbook_version,
+                       (SELECT u.username FROM incident_roles r JOIN users u ON u.id = r.user_id
+                        WHERE r.incident_id = i.id AND r.role = 'owner') AS owner,
+                       a.value, coalesce(a.labels, i.labels)::text AS labels,
+                       ARRAY(SELECT s.step FROM (SELECT DISTINCT ON (step) step, outcome FROM incident_step_marks
+                                                 WHERE incident_id = i.id ORDER BY step, id DESC) s WHERE s.outcome <> 'undone') AS marked
+                FROM (SELECT) one
+                LEFT JOIN LATERAL (SELECT value, labels FROM alerts WHERE incident_id = i.id ORDER BY (status = 'firing') DESC, id LIMIT 1) a ON true
+                WHERE n.payload IS NULL AND i.id IS NOT NULL
+            ) f ON true
             ORDER BY n.id
             """
         ).map { row in
@@ -402,7 +420,8 @@ public struct NotificationStore: Sendable {
                 detail: Self.strings(try row.decode("detail")),
                 attempts: try row.decode("attempts"),
                 createdAt: try row.decode("created_at"),
-                payload: try row.decode("payload")
+                payload: try row.decode("payload"),
+                facts: try Self.facts(row)
             )
         }
     }
@@ -424,6 +443,13 @@ public struct NotificationStore: Sendable {
 
     /// Records one attempt and its consequence in one statement: delivered, failed, or due
     /// again at `retryAt`, the payload kept for the next try; the lease ends.
+    ///
+    /// "Still pending" is written `finished_at IS NULL` (the same thing, by the table's CHECK)
+    /// here and in `fire` and `cancel`: with `state = 'pending'` the planner may read the row
+    /// through the partial due-index instead of the primary key, and as statistics are mostly
+    /// gathered while the queue is empty, it does, filtering every pending row on each update.
+    /// A storm's 2,000 notifications then cost 400 buffer reads each to record (BENCH_STATEMENTS=1
+    /// script/bench notifications), against 25 this way.
     public func record(_ id: Int64, payload: String?, attempt: DeliveryAttempt) async throws {
         _ = try await pool.execute(
             """
@@ -437,7 +463,7 @@ public struct NotificationStore: Sendable {
                    finished_at = CASE WHEN \(attempt.outcome.rawValue)::text = 'retry' THEN NULL ELSE clock_timestamp() END,
                    due_at = coalesce(\(attempt.retryAt)::timestamptz, due_at),
                    last_error = \(attempt.error ?? attempt.reply.map { String($0.prefix(200)) })
-            WHERE id = \(id) AND state = 'pending'
+            WHERE id = \(id) AND finished_at IS NULL
             """
         )
     }
@@ -496,7 +522,7 @@ public struct NotificationStore: Sendable {
             """
             WITH done AS (
                 UPDATE escalations SET state = 'done', finished_at = clock_timestamp(), lease_until = NULL, notified = \(usernames)::text[]
-                WHERE id = \(escalation.id) AND state = 'pending'
+                WHERE id = \(escalation.id) AND finished_at IS NULL
                 RETURNING incident_id, kind, chain_started_at
             ), sent AS (
                 INSERT INTO notifications (event, incident_id, contact_method_id, recipient, kind, hint, detail)
@@ -517,13 +543,11 @@ public struct NotificationStore: Sendable {
     /// Ends a claimed escalation row without firing it (the incident was acknowledged or resolved).
     public func cancel(_ escalation: ClaimedEscalation) async throws {
         _ = try await pool.execute(
-            "UPDATE escalations SET state = 'cancelled', finished_at = clock_timestamp(), lease_until = NULL WHERE id = \(escalation.id) AND state = 'pending'"
+            "UPDATE escalations SET state = 'cancelled', finished_at = clock_timestamp(), lease_until = NULL WHERE id = \(escalation.id) AND finished_at IS NULL"
         )
     }
 
-    /// What a message says about an incident, read in one statement: title, severity, state,
-    /// owner, the first firing alert's value and labels, the pinned runbook version, and the
-    /// steps whose latest mark stands (not undone).
+    /// What a message says about an incident, read with the claim.
     public struct IncidentFacts: Sendable {
         public var title: String
         public var severity: Severity
@@ -536,27 +560,14 @@ public struct NotificationStore: Sendable {
         public var markedSteps: Set<Int>
     }
 
-    public func facts(incident number: Int64) async throws -> IncidentFacts? {
-        guard
-            let row = try await pool.query(
-                """
-                SELECT i.title, i.severity, i.state::text AS state, i.runbook_id, i.runbook_version, u.username AS owner,
-                       a.value, coalesce(a.labels, i.labels)::text AS labels,
-                       ARRAY(SELECT m.step FROM (SELECT DISTINCT ON (step) step, outcome FROM incident_step_marks
-                                                 WHERE incident_id = i.id ORDER BY step, id DESC) m WHERE m.outcome <> 'undone') AS marked
-                FROM incidents i
-                LEFT JOIN incident_roles r ON r.incident_id = i.id AND r.role = 'owner' LEFT JOIN users u ON u.id = r.user_id
-                LEFT JOIN LATERAL (SELECT value, labels FROM alerts WHERE incident_id = i.id ORDER BY (status = 'firing') DESC, id LIMIT 1) a ON true
-                WHERE i.number = \(number)
-                """
-            ).first
-        else { return nil }
+    static func facts(_ row: PostgresRow) throws -> IncidentFacts? {
+        guard let title = try row.decode("title", as: String?.self) else { return nil }
         var labels: [String: String] = [:]
         if case .object(let members) = try JSONParser.parse(Data(try row.decode("labels", as: String.self).utf8)) {
             for (key, value) in members { if case .string(let s) = value { labels[key] = s } }
         }
         return IncidentFacts(
-            title: try row.decode("title"),
+            title: title,
             severity: try row.decode("severity"),
             state: try row.decode("state"),
             owner: try row.decode("owner"),

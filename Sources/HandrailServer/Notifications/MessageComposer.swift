@@ -7,7 +7,6 @@ import Synchronization
 /// destination takes (the generic webhook's JSON, Slack's JSON, or an e-mail's subject and
 /// text). Retries send the stored payload unchanged.
 struct MessageComposer: Sendable {
-    let notifications: NotificationStore
     let runbooks: RunbookStore
     let versions = RunbookVersions()
     let linkKey: LinkKey
@@ -77,7 +76,7 @@ struct MessageComposer: Sendable {
                 url: url
             )
         default:
-            guard let number = n.incidentNumber, let incident = try await summary(number) else {
+            guard let number = n.incidentNumber, let facts = n.facts, let incident = try await summary(number, facts) else {
                 return NotificationMessage(
                     type: n.event.rawValue,
                     headline: "Handrail: \(n.event.rawValue)",
@@ -102,12 +101,11 @@ struct MessageComposer: Sendable {
         }
     }
 
-    /// What a message says about an incident, as it is now: one statement, and the pinned
-    /// runbook version from `versions` (a version never changes). A storm of 1,000 incidents
-    /// drained in 12.3 s with the incident page's full read (five statements and a runbook
-    /// decoded per message); see ARCHITECTURE.
-    func summary(_ number: Int64) async throws -> NotificationIncident? {
-        guard let f = try await notifications.facts(incident: number) else { return nil }
+    /// What a message says about an incident, as it was when the message was claimed (its
+    /// facts came with the claim), and the pinned runbook version from `versions` (a version
+    /// never changes). A storm of 1,000 incidents drained in 12.3 s with the incident page's
+    /// full read (five statements and a runbook decoded per message); see ARCHITECTURE.
+    func summary(_ number: Int64, _ f: NotificationStore.IncidentFacts) async throws -> NotificationIncident? {
         var runbook: Runbook?
         if let id = f.runbookID, let version = f.runbookVersion {
             runbook = try await versions.runbook(id: id, version: version, store: runbooks)
