@@ -451,18 +451,21 @@ public struct NotificationStore: Sendable {
     /// A storm's 2,000 notifications then cost 400 buffer reads each to record (BENCH_STATEMENTS=1
     /// script/bench notifications), against 25 this way.
     public func record(_ id: Int64, payload: String?, attempt: DeliveryAttempt) async throws {
+        // Text PostgreSQL cannot hold (NUL) is dropped from what a receiver answered.
+        func clean(_ text: String?, _ limit: Int) -> String? { text.map { String($0.replacingOccurrences(of: "\u{0}", with: "").prefix(limit)) } }
+        let reply = clean(attempt.reply, 200)
+        let error = clean(attempt.error, 500)
         _ = try await pool.execute(
             """
             WITH attempt AS (
                 INSERT INTO notification_attempts (notification_id, latency_ms, status, reply, error, outcome)
-                VALUES (\(id), \(attempt.latencyMS), \(attempt.status), \(attempt.reply.map { String($0.prefix(200)) }),
-                        \(attempt.error.map { String($0.prefix(500)) }), \(attempt.outcome.rawValue))
+                VALUES (\(id), \(attempt.latencyMS), \(attempt.status), \(reply), \(error), \(attempt.outcome.rawValue))
             )
             UPDATE notifications SET attempts = attempts + 1, lease_until = NULL, payload = coalesce(payload, \(payload)::jsonb),
                    state = CASE \(attempt.outcome.rawValue)::text WHEN 'retry' THEN 'pending' ELSE \(attempt.outcome.rawValue)::text END,
                    finished_at = CASE WHEN \(attempt.outcome.rawValue)::text = 'retry' THEN NULL ELSE clock_timestamp() END,
                    due_at = coalesce(\(attempt.retryAt)::timestamptz, due_at),
-                   last_error = \(attempt.error ?? attempt.reply.map { String($0.prefix(200)) })
+                   last_error = \(error ?? reply)
             WHERE id = \(id) AND finished_at IS NULL
             """
         )

@@ -121,6 +121,12 @@ struct Serve: AsyncParsableCommand {
             }
             configuration.notifications.timeout = .seconds(n)
         }
+        if let text = environment["HANDRAIL_NOTIFY_RATE"] {
+            guard let n = Int(text), (1...10_000).contains(n) else {
+                throw fail("HANDRAIL_NOTIFY_RATE must be deliveries per second from 1 to 10000, not \(text.debugDescription)")
+            }
+            configuration.notifications.rate = n
+        }
         configuration.security.bcryptCost = passwordHasher.cost
         let address = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"
         configuration.onFirstAdmin = { username, password in

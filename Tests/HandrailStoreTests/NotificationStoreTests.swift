@@ -105,8 +105,11 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             let hook = try #require(claimed.first { $0.kind == .webhook })
             #expect(hook.address == "http://127.0.0.1:9/ana" && hook.secret?.hasPrefix("whsec_") == true)
             #expect(try await store.claimNotifications(limit: 10, lease: 60).isEmpty)
-            let ok = DeliveryAttempt(outcome: .delivered, status: 204, reply: "", error: nil, latencyMS: 3, retryAt: nil)
+            #expect(hook.facts?.title.isEmpty == false, "the incident's facts come with the claim")
+            // A receiver's answer with a NUL byte (which PostgreSQL text cannot hold) is recorded without it.
+            let ok = DeliveryAttempt(outcome: .delivered, status: 204, reply: "o\u{0}k", error: nil, latencyMS: 3, retryAt: nil)
             try await store.record(hook.id, payload: #"{"a":1}"#, attempt: ok)
+            #expect(try await scalar(pool, "SELECT reply FROM notification_attempts", as: String.self) == "ok")
             let slack = try #require(claimed.first { $0.kind == .slack })
             #expect(slack.eventData["actor"] == "am", "the event's actor travels with the message")
             let later = DeliveryAttempt(
