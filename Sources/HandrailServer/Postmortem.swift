@@ -178,9 +178,13 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
     static func describe(_ e: IncidentEvent) -> String {
         let data = e.data
         func s(_ key: String) -> String? { data[key]?.stringValue }
+        // A number, also as the text older rows (and the demo's history) wrote; " 3" or "".
         func n(_ key: String) -> String {
-            if case .number(let v)? = data[key] { return number(v) }
-            return "?"
+            switch data[key] {
+            case .number(let v)?: return " " + number(v)
+            case .string(let text)?: return Int(text).map { " \($0)" } ?? ""
+            default: return ""
+            }
         }
         switch e.type {
         case .opened: return "opened by \(e.actor)" + (s("owner_reason").map { "; \($0)" } ?? "")
@@ -189,7 +193,8 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
         case .allAlertsCleared: return "every alert cleared; waiting for a person to resolve"
         case .stepMarked:
             let note = s("note").map { ": \($0)" } ?? ""
-            return "step \(n("step")) (\(s("title") ?? "")) \(s("outcome") ?? "") by \(e.actor)" + note
+            let title = s("title").map { " (\($0))" } ?? ""
+            return "step\(n("step"))\(title) \(s("outcome") ?? "marked") by \(e.actor)" + note
         case .roleChanged:
             let action = s("action") ?? "change"
             let reason = s("reason").map { " (\($0))" } ?? ""
@@ -199,9 +204,9 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             return
                 "\(s("role") ?? "role"): \(action.replacingOccurrences(of: "_", with: " ")) \(s("from") ?? "nobody") → \(s("to") ?? "nobody") by \(e.actor)\(reason)"
         case .roleAccepted: return "\(s("role") ?? "role"): \(s("user") ?? e.actor) accepted"
-        case .decisionRecorded: return "decision \(n("decision")): \(s("kind") ?? "") recorded by \(e.actor)"
-        case .decisionExecuted: return "decision \(n("decision")) executed by \(e.actor)"
-        case .decisionOutcome: return "decision \(n("decision")) outcome \(s("outcome") ?? "") by \(e.actor)"
+        case .decisionRecorded: return "decision\(n("decision")): \(s("kind") ?? "") recorded by \(e.actor)"
+        case .decisionExecuted: return "decision\(n("decision")) executed by \(e.actor)"
+        case .decisionOutcome: return "decision\(n("decision")) outcome \(s("outcome") ?? "") by \(e.actor)"
         case .note: return "note by \(e.actor): \(s("text") ?? "")"
         case .change: return "change from \(e.actor): \(s("summary") ?? "")"
         case .acknowledged, .mitigated, .resolved, .reopened: return "\(e.type.rawValue) by \(e.actor)" + (s("note").map { ": \($0)" } ?? "")
@@ -237,9 +242,25 @@ public struct PostmortemGenerator: Sendable {
         return PostmortemDocument.build(detail, decisions: decisions, thresholds: thresholds, timeZone: zone)
     }
 
-    /// The stored facts with what people wrote, the action items and the review.
-    public static func view(_ stored: StoredPostmortem) throws -> PostmortemDocument {
-        var doc = try JSONDecoder().decode(PostmortemDocument.self, from: Data(stored.factsJSON.utf8))
+    /// The stored facts with what people wrote, the action items and the review. Stored facts
+    /// that do not decode as today's document (an older shape, or `handrail demo`'s history,
+    /// which stores none) are read again from the incident's log: a document never fails on
+    /// rows Handrail wrote itself.
+    public func view(_ stored: StoredPostmortem, number: Int64) async throws -> PostmortemDocument {
+        let facts: PostmortemDocument
+        if let decoded = try? JSONDecoder().decode(PostmortemDocument.self, from: Data(stored.factsJSON.utf8)) {
+            facts = decoded
+        } else if let fresh = try await self.facts(number: number) {
+            facts = fresh
+        } else {
+            throw PostgresError(kind: .server, message: "postmortem of incident \(number) without its incident", query: nil)
+        }
+        return Self.view(stored, facts: facts)
+    }
+
+    /// `stored`'s sections, action items and review over `doc`, its facts.
+    static func view(_ stored: StoredPostmortem, facts doc: PostmortemDocument) -> PostmortemDocument {
+        var doc = doc
         let text = { (s: PostmortemSection) in stored.sections.first { $0.section == s }?.markdown }
         doc.rootCause = text(.rootCause)
         doc.contributingFactors = text(.contributingFactors)

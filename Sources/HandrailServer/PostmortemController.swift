@@ -170,7 +170,7 @@ struct PostmortemController {
 
     func body(_ number: Int64) async throws -> Body {
         guard let stored = try await store.find(number: number) else { throw Self.noPostmortem(number) }
-        return Body(postmortem: stored, document: try PostmortemGenerator.view(stored))
+        return Body(postmortem: stored, document: try await generator.view(stored, number: number))
     }
 
     func render(_ document: PostmortemDocument) throws -> String {

@@ -134,8 +134,15 @@ public struct DemoStore: Sendable {
                 events AS (
                     INSERT INTO incident_events (incident_id, at, type, actor, actor_user_id, actor_integration_id, data)
                     SELECT inc.id, to_timestamp((e->>'at')::float8), e->>'type', e->>'actor', (e->>'user')::bigint,
-                           CASE WHEN e ? 'user' THEN NULL ELSE \(integration)::bigint END, e->'data'
-                    FROM inc, jsonb_array_elements(r->'events') WITH ORDINALITY AS x(e, ord)
+                           CASE WHEN e ? 'user' THEN NULL ELSE \(integration)::bigint END,
+                           -- A step mark says its step as a number, with the step's title, as marking one does.
+                           CASE WHEN e->>'type' = 'step_marked'
+                                THEN jsonb_strip_nulls(e->'data' || jsonb_build_object('step', (e->'data'->>'step')::int,
+                                     'title', v.definition->'steps'->((e->'data'->>'step')::int - 1)->>'title'))
+                                ELSE e->'data' END
+                    FROM inc CROSS JOIN LATERAL jsonb_array_elements(r->'events') WITH ORDINALITY AS x(e, ord)
+                    LEFT JOIN runbook_versions v ON v.runbook_id = inc.r->'incident'->>'runbookID'
+                                                AND v.version = (inc.r->'incident'->>'runbookVersion')::int
                     ORDER BY inc.id, x.ord
                 ),
                 dec AS (SELECT inc.id, r->'incident'->'decision' AS d FROM inc WHERE r->'incident' ? 'decision'),

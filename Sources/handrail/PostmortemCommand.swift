@@ -34,7 +34,7 @@ struct Postmortem: AsyncParsableCommand {
         // The stored postmortem when there is one (with what people wrote), else a fresh draft.
         let document: PostmortemDocument = try await withDatabase(database) { db, _ in
             if timeZone == nil, let stored = try await PostmortemStore(pool: db.pool).find(number: number) {
-                return try PostmortemGenerator.view(stored)
+                return try await PostmortemGenerator(pool: db.pool).view(stored, number: number)
             }
             guard let facts = try await PostmortemGenerator(pool: db.pool).facts(number: number, timeZone: timeZone) else {
                 throw fail("no incident \(IncidentRef.display(number))")

@@ -79,6 +79,12 @@ import Testing
                 expectedEvents += n
             }
             #expect(events == expectedEvents)
+            // Step marks say their step as a number, with its title, as marking one does.
+            let oddMarks: Int = try await scalar(
+                pool,
+                "SELECT count(*) FROM incident_events WHERE type = 'step_marked' AND (jsonb_typeof(data->'step') <> 'number' OR NOT data ? 'title')"
+            )
+            #expect(oddMarks == 0)
             let decisions: Int = try await scalar(pool, "SELECT count(*) FROM decisions")
             #expect(decisions == a.filter { $0.decision != nil }.count)
 

@@ -106,7 +106,7 @@ struct PostmortemPages {
             guard try await web.store.id(number: number) != nil else { throw IncidentController.notFound(number) }
             return Response(status: .seeOther, headers: [.location: "/incidents/\(number)#postmortem"])
         }
-        let document = try PostmortemGenerator.view(stored)
+        let document = try await controller.generator.view(stored, number: number)
         let role = context.user?.role ?? .viewer
         let page = PostmortemPage(
             stored,
