@@ -274,14 +274,15 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
     /// No skipped or failed steps and no alert without a runbook.
     public var gapFree: Bool
 
-    /// Builds the document from the log.
-    public static func build(_ log: HandoffLog) -> HandoffDocument {
+    /// Builds the document from the log, at `now`: an incident still open is open until the
+    /// window's end, or until now when the window has not ended yet.
+    public static func build(_ log: HandoffLog, now: Date = Date()) -> HandoffDocument {
         let zone = log.rotation.timeZone
         let w = log.window
         let fmt = TimeFormatter(zone: zone)
         func ref(_ n: Int64) -> String { IncidentRef.display(n) }
         func row(_ i: HandoffIncident) -> Row {
-            let end = i.resolvedAt ?? w.to
+            let end = i.resolvedAt ?? min(w.to, now)
             return Row(
                 ref: ref(i.number),
                 title: i.title,

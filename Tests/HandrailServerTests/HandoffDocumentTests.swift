@@ -176,6 +176,15 @@ private func golden(_ name: String, _ text: String) throws {
         #expect(markdown.contains("A quiet window: no incidents were opened, resolved or left open"))
     }
 
+    @Test func anIncidentStillOpenInAnUnfinishedWindowIsOpenUntilNowNotTheWindowsEnd() throws {
+        // INC-102 opened Wed 01:05 UTC; the week is read on Thursday 12:05, two days before it ends.
+        let whileRunning = HandoffDocument.build(try week47(), now: at("2026-11-19T12:05:00Z"))
+        #expect(whileRunning.stillOpen.first?.duration == "35 h", "\(whileRunning.stillOpen)")
+        // Read after the week ended, it was open until the window's end.
+        let after = HandoffDocument.build(try week47(), now: at("2026-12-01T00:00:00Z"))
+        #expect(after.stillOpen.first?.duration == "117 h 55 min", "\(after.stillOpen)")
+    }
+
     @Test func aWindowWithADSTChangeShowsBothOffsets() throws {
         let window = try HandoffWindow.isoWeek("2026-W13", timeZone: "Europe/Berlin")
         #expect(window.to.timeIntervalSince(window.from) == 167 * 3600)
