@@ -36,9 +36,10 @@ struct HandoffController {
                 return try Body(handoff: stored).response(from: request, context: context)
             }
         }
-        routes.on(.post, "/api/v1/rotations/:name/handoffs/:id/acknowledge", .role(.responder)) { _, context in
+        routes.on(.post, "/api/v1/rotations/:name/handoffs/:id/acknowledge", .role(.responder)) { request, context in
             let (name, id) = try Self.ids(context)
-            return Body(handoff: try await acknowledge(name, id, context))
+            let input = try await request.decodeOptionalJSON(AcknowledgeInput.self, context: context)
+            return Body(handoff: try await acknowledge(name, id, onBehalf: input?.onBehalf ?? false, context))
         }
     }
 
@@ -62,18 +63,36 @@ struct HandoffController {
         return stored
     }
 
-    /// The incoming on-call (or a lead and up) acknowledges a handoff (API and pages).
-    func acknowledge(_ name: String, _ id: Int64, _ context: HandrailRequestContext) async throws -> StoredHandoff {
+    /// The incoming on-call acknowledges a handoff as such; a lead and up may acknowledge it
+    /// on their behalf, as a distinct act they ask for (`onBehalf`; API and pages).
+    func acknowledge(_ name: String, _ id: Int64, onBehalf: Bool, _ context: HandrailRequestContext) async throws -> StoredHandoff {
         guard let user = context.user else { throw APIError(.forbidden, "only people acknowledge handoffs") }
         guard let stored = try await store.find(rotation: name, id: id, content: false) else { throw Self.notFound(name, id) }
-        if stored.incoming != user.username, user.role < .lead {
-            throw APIError(.forbidden, "the incoming on-call (\(stored.incoming ?? "nobody")) or a lead acknowledges this handoff")
+        let incoming = stored.incoming ?? "nobody"
+        if onBehalf {
+            guard user.role >= .lead else {
+                throw APIError(.forbidden, "on_behalf: only a lead or an administrator acknowledges on behalf of the incoming on-call (\(incoming))")
+            }
+        } else if stored.incoming != user.username {
+            throw APIError(
+                .forbidden,
+                "only the incoming on-call (\(incoming)) acknowledges this handoff as such"
+                    + (user.role >= .lead ? "; a lead may acknowledge it on their behalf (on_behalf: true)" : "")
+            )
         }
-        switch try await store.acknowledge(rotation: name, id: id, by: user.id) {
+        switch try await store.acknowledge(rotation: name, id: id, by: user.id, onBehalf: onBehalf) {
         case .acknowledged(let h): return h
         case .notFound: throw Self.notFound(name, id)
         case .already(let by, let at): throw APIError(.conflict, "acknowledged by \(by) at \(RFC3339.format(at))")
+        case .notIncoming(let incoming):
+            throw APIError(.forbidden, "only the incoming on-call (\(incoming ?? "nobody")) acknowledges this handoff as such")
         }
+    }
+
+    /// The acknowledge request's body: `{"on_behalf": true}` for a lead acting for the incoming
+    /// on-call; an empty body (or none) acknowledges as oneself.
+    struct AcknowledgeInput: Decodable {
+        var onBehalf: Bool?
     }
 
     func render(_ document: HandoffDocument) throws -> String {

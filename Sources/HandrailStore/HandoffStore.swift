@@ -284,6 +284,8 @@ public struct StoredHandoff: Sendable, Equatable, Codable {
     public var incoming: String?
     public var acknowledgedBy: String?
     public var acknowledgedAt: Date?
+    /// A lead acknowledged it for the incoming on-call (not the incoming person themselves).
+    public var acknowledgedOnBehalf: Bool
     public var markdown: String?
     /// The document as stored: the API's JSON of `HandoffDocument` when it was generated.
     public var document: JSONValue?
@@ -293,7 +295,7 @@ extension HandoffStore {
     static let storedColumns: StaticString = """
         h.id, r.name AS rotation, h.window_from, h.window_to, h.generated_at, coalesce(g.username, 'handrail (on schedule)') AS generated_by,
         h.content_hash, h.incoming,
-        a.username AS acknowledged_by, h.acknowledged_at
+        a.username AS acknowledged_by, h.acknowledged_at, h.acknowledged_on_behalf
         """
     static let storedJoins: StaticString = """
         JOIN rotations r ON r.id = h.rotation_id LEFT JOIN users g ON g.id = h.generated_by LEFT JOIN users a ON a.id = h.acknowledged_by
@@ -348,6 +350,7 @@ extension HandoffStore {
             incoming: incoming,
             acknowledgedBy: nil,
             acknowledgedAt: nil,
+            acknowledgedOnBehalf: false,
             markdown: markdown,
             document: try Self.document(json)
         )
@@ -459,18 +462,22 @@ extension HandoffStore {
         case acknowledged(StoredHandoff)
         case notFound
         case already(by: String, at: Date)
+        /// Only the incoming on-call acknowledges as such (this one names them).
+        case notIncoming(String?)
     }
 
-    /// handoff.acknowledge — the incoming on-call (or a lead) acknowledges it, once.
-    public func acknowledge(rotation: String, id: Int64, by userID: Int) async throws -> AcknowledgeResult {
+    /// Acknowledges a handoff, once: as the incoming on-call (only they do), or `onBehalf` of
+    /// them (the caller checks that a lead or up asks).
+    public func acknowledge(rotation: String, id: Int64, by userID: Int, onBehalf: Bool = false) async throws -> AcknowledgeResult {
         let rows = try await pool.query(
             """
             WITH target AS (
-                SELECT h.id, h.acknowledged_at FROM handoffs h JOIN rotations r ON r.id = h.rotation_id
+                SELECT h.id, h.acknowledged_at, h.incoming FROM handoffs h JOIN rotations r ON r.id = h.rotation_id
                 WHERE r.name = \(rotation) AND h.id = \(id) FOR UPDATE OF h
             ), acked AS (
-                UPDATE handoffs SET acknowledged_by = \(userID), acknowledged_at = now()
-                WHERE id = (SELECT id FROM target WHERE acknowledged_at IS NULL)
+                UPDATE handoffs SET acknowledged_by = \(userID), acknowledged_at = now(), acknowledged_on_behalf = \(onBehalf)
+                WHERE id = (SELECT id FROM target WHERE acknowledged_at IS NULL
+                            AND (\(onBehalf) OR incoming = (SELECT username FROM users WHERE id = \(userID))))
                 RETURNING id
             )
             SELECT (SELECT count(*) FROM target) AS found, (SELECT count(*) FROM acked) AS acked
@@ -480,6 +487,7 @@ extension HandoffStore {
             return .notFound
         }
         if try rows[0].decode("acked", as: Int.self) == 1 { return .acknowledged(stored) }
+        if stored.acknowledgedAt == nil { return .notIncoming(stored.incoming) }
         return .already(by: stored.acknowledgedBy ?? "?", at: stored.acknowledgedAt ?? stored.generatedAt)
     }
 }
@@ -497,6 +505,7 @@ extension StoredHandoff {
             incoming: try row.decode("incoming"),
             acknowledgedBy: try row.decode("acknowledged_by"),
             acknowledgedAt: try row.decode("acknowledged_at"),
+            acknowledgedOnBehalf: try row.decode("acknowledged_on_behalf"),
             markdown: content ? try row.decode("markdown") : nil,
             document: content ? try HandoffStore.document(try row.decode("document")) : nil
         )

@@ -372,7 +372,7 @@ extension AccessFixture {
                 headers: f.headers(.lead),
                 body: json(["outcome": "effective"])
             )
-            #expect(twice.status == .conflict)
+            #expect(twice.status == .conflict, "\(twice.text)")
 
             // A change of mind supersedes; the old one shows as superseded and is not carried out.
             let hold = try await client.execute(
@@ -503,6 +503,14 @@ extension AccessFixture {
                 headers: f.headers(.viewer)
             )
             #expect(viewerAck.status == .forbidden)
+            // A lead is not the incoming on-call: acknowledging as such is refused, with the way to act for them.
+            let leadAck = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge",
+                method: .post,
+                headers: f.headers(.lead)
+            )
+            #expect(leadAck.status == .forbidden && leadAck.text.contains("only the incoming on-call (responder-user)"))
+            #expect(leadAck.text.contains("on_behalf"))
             let ack = try await client.execute(
                 "/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge",
                 method: .post,
@@ -510,8 +518,14 @@ extension AccessFixture {
             )
             #expect(ack.status == .ok, "\(ack.text)")
             #expect(jsonObject(ack)["acknowledged_by"] as? String == "responder-user")
-            let twice = try await client.execute("/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge", method: .post, headers: f.headers(.lead))
-            #expect(twice.status == .conflict)
+            #expect(jsonObject(ack)["acknowledged_on_behalf"] as? Bool == false)
+            let twice = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoffs/\(id)/acknowledge",
+                method: .post,
+                headers: f.headers(.lead),
+                body: ByteBuffer(string: #"{"on_behalf": true}"#)
+            )
+            #expect(twice.status == .conflict, "\(twice.text)")
             let listed = try #require(
                 jsonObject(try await client.execute("/api/v1/rotations/ml-platform/handoffs", headers: f.headers(.viewer)))["handoffs"]
                     as? [[String: Any]]

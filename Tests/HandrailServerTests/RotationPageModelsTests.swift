@@ -17,7 +17,7 @@ import Testing
         overrides: []
     )
 
-    static func handoff(incoming: String?, acknowledgedBy: String?) -> StoredHandoff {
+    static func handoff(incoming: String?, acknowledgedBy: String?, onBehalf: Bool = false) -> StoredHandoff {
         let at = RFC3339.parse("2026-11-23T08:00:00Z")!
         return StoredHandoff(
             id: 5,
@@ -30,6 +30,7 @@ import Testing
             incoming: incoming,
             acknowledgedBy: acknowledgedBy,
             acknowledgedAt: acknowledgedBy == nil ? nil : at,
+            acknowledgedOnBehalf: onBehalf,
             markdown: "# Handoff",
             document: nil
         )
@@ -39,12 +40,17 @@ import Testing
         User(id: 1, username: name, displayName: name, email: nil, role: role, disabled: false, mustChangePassword: false, createdAt: Date())
     }
 
-    @Test func onlyTheIncomingOnCallOrALeadAcknowledgesAndOnlyOnce() {
+    @Test func onlyTheIncomingOnCallAcknowledgesAsSuchALeadOnTheirBehalfAndOnlyOnce() {
         let open = Self.handoff(incoming: "ben", acknowledgedBy: nil)
-        #expect(HandoffPage(open, markdown: "# Handoff", user: Self.person("ben", .responder)).canAcknowledge)
-        #expect(!HandoffPage(open, markdown: "# Handoff", user: Self.person("ana", .responder)).canAcknowledge)
-        #expect(HandoffPage(open, markdown: "# Handoff", user: Self.person("lena", .lead)).canAcknowledge)
+        let ben = HandoffPage(open, markdown: "# Handoff", user: Self.person("ben", .responder))
+        #expect(ben.canAcknowledge && !ben.canAcknowledgeOnBehalf)
+        let ana = HandoffPage(open, markdown: "# Handoff", user: Self.person("ana", .responder))
+        #expect(!ana.canAcknowledge && !ana.canAcknowledgeOnBehalf)
+        let lena = HandoffPage(open, markdown: "# Handoff", user: Self.person("lena", .lead))
+        #expect(!lena.canAcknowledge && lena.canAcknowledgeOnBehalf, "a lead does not acknowledge as the incoming on-call")
         #expect(!HandoffPage(open, markdown: "# Handoff", user: nil).canAcknowledge)
+        let forBen = HandoffPage(Self.handoff(incoming: "ben", acknowledgedBy: "lena", onBehalf: true), markdown: "# Handoff", user: nil)
+        #expect(forBen.acknowledged?.hasPrefix("Acknowledged by lena on behalf of the incoming on-call, ben at") == true)
         let done = HandoffPage(Self.handoff(incoming: "ben", acknowledgedBy: "ben"), markdown: "# Handoff", user: Self.person("ben", .responder))
         #expect(!done.canAcknowledge && done.acknowledged?.hasPrefix("Acknowledged by ben at") == true)
         #expect(done.html.contains("<h1>Handoff</h1>"))

@@ -285,7 +285,12 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     assert mara.locator("#review-state").inner_text() == "Approved"
     assert "Approved by mara" in mara.locator("#review").inner_text()
 
-    # --- Lead: the week's handoff, read and acknowledged.
+    # --- Lead: the week's handoff, read and acknowledged on behalf of rhea, on call as it ends.
+    now = datetime.datetime.now(datetime.timezone.utc)
+    week_end = (now - datetime.timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0) + datetime.timedelta(days=7)
+    cover = cli(["rotations", "override", "ml-platform", "--user", "rhea", "--from", (week_end - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "--to", (week_end + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"), "--reason", "e2e"], db)
+    assert cover.returncode == 0, cover.stderr
     lena.goto("/rotations")
     assert "ml-platform" in lena.locator("main").inner_text()
     no_sideways_scroll(lena, "the rotations page")
@@ -303,9 +308,11 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     assert ref in pathlib.Path(download.value.path()).read_text()
     shoot(lena, "handoff")
     no_sideways_scroll(lena, "the handoff page")
-    lena.get_by_role("button", name="Acknowledge as the incoming on-call").click()
+    # Only rhea acknowledges as the incoming on-call; lena may only act on her behalf, and says so.
+    assert lena.get_by_role("button", name="Acknowledge as the incoming on-call").count() == 0
+    lena.get_by_role("button", name="Acknowledge on behalf of rhea (as a lead)").click()
     lena.locator("#acknowledged").wait_for()
-    assert "Acknowledged by lena" in lena.locator("#acknowledged").inner_text()
+    assert "Acknowledged by lena on behalf of the incoming on-call, rhea" in lena.locator("#acknowledged").inner_text()
 
     # --- An XSS runbook renders inert; its page, like the others, fits a phone.
     lena.goto("/runbooks/xss-probe")

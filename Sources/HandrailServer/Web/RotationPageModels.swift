@@ -128,7 +128,10 @@ struct RotationPage: PageModel {
                 generatedBy: h.generatedBy,
                 generatedAt: time(h.generatedAt),
                 incoming: h.incoming ?? "nobody",
-                acknowledged: h.acknowledgedBy.map { "acknowledged by \($0)" } ?? "not acknowledged"
+                acknowledged: h.acknowledgedBy.map {
+                    "acknowledged by \($0)" + (h.acknowledgedOnBehalf ? " on behalf of \(h.incoming ?? "nobody")" : "")
+                }
+                    ?? "not acknowledged"
             )
         }
         hasHandoffs = !handoffs.isEmpty
@@ -160,8 +163,11 @@ struct HandoffPage: PageModel {
     var incoming: String
     var contentHash: String
     var acknowledged: String?
-    /// The incoming on-call, or a lead and up, while nobody has acknowledged it.
+    /// The incoming on-call, while nobody has acknowledged it.
     var canAcknowledge: Bool
+    /// A lead and up who is not the incoming on-call, while nobody has acknowledged it: on
+    /// their behalf, a distinct act.
+    var canAcknowledgeOnBehalf: Bool
     var html: String
     var error: String?
 
@@ -177,8 +183,12 @@ struct HandoffPage: PageModel {
         generatedAt = time(h.generatedAt)
         incoming = h.incoming ?? "nobody"
         contentHash = h.contentHash
-        acknowledged = h.acknowledgedBy.map { "Acknowledged by \($0)" + (h.acknowledgedAt.map { " at \(time($0))" } ?? "") + "." }
-        canAcknowledge = user.map { h.acknowledgedBy == nil && (h.incoming == $0.username || $0.role >= .lead) } ?? false
+        acknowledged = h.acknowledgedBy.map { by in
+            "Acknowledged by \(by)" + (h.acknowledgedOnBehalf ? " on behalf of the incoming on-call, \(h.incoming ?? "nobody")" : "")
+                + (h.acknowledgedAt.map { " at \(time($0))" } ?? "") + "."
+        }
+        canAcknowledge = user.map { h.acknowledgedBy == nil && h.incoming == $0.username } ?? false
+        canAcknowledgeOnBehalf = user.map { h.acknowledgedBy == nil && h.incoming != $0.username && $0.role >= .lead } ?? false
         html = Markdown.html(markdown)
         self.error = error
     }

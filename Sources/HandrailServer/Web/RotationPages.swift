@@ -46,10 +46,11 @@ struct RotationPages {
                 body: .init(byteBuffer: ByteBuffer(string: markdown))
             )
         }
-        routes.on(.post, "/rotations/:name/handoffs/:id/acknowledge", .role(.responder)) { _, context in
+        routes.on(.post, "/rotations/:name/handoffs/:id/acknowledge", .role(.responder)) { request, context in
             let (name, id) = try HandoffController.ids(context)
+            let form = try await WebController.form(request)
             return try await WebController.answer({ try await handoffPage(name, id, context, error: $0, status: $1) }) {
-                _ = try await handoffs.acknowledge(name, id, context)
+                _ = try await handoffs.acknowledge(name, id, onBehalf: form["on_behalf"] == "true", context)
                 return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))/handoffs/\(id)"])
             }
         }
