@@ -56,11 +56,13 @@ struct NowPage: PageModel {
             case .info: 1
             }
         }
+        // Triage order: what nobody has acknowledged yet (triggered, or reopened), then the
+        // most severe, then the oldest (the page says so in a line).
+        func waiting(_ i: IncidentSummary) -> Bool { i.state == .triggered || i.state == .reopened }
         let sorted = open.sorted { a, b in
-            let (ma, mb) = (a.owner == me, b.owner == me)
-            if ma != mb { return ma }
+            if waiting(a) != waiting(b) { return waiting(a) }
             if a.severity != b.severity { return rank(a.severity) > rank(b.severity) }
-            return a.openedAt < b.openedAt
+            return (a.openedAt, a.number) < (b.openedAt, b.number)
         }
         live = "/live?since=\(watermark)"
         self.open = sorted.map { IncidentRow($0, me: me, now: now) }
