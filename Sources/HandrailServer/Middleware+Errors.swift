@@ -22,6 +22,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "the body is too large", field: "body")
+        } catch let error as HTTPError where error.status == .notFound && AccessMiddleware.wantsJSON(request) {
+            // No route matched (Handrail's own handlers answer with APIError): say so in JSON.
+            throw APIError(.notFound, "no such endpoint: \(request.method) \(request.uri.path) (the API is described at /openapi.yaml)")
         } catch let error as any HTTPResponseError {
             throw error
         } catch let error as ValidationError {
@@ -86,7 +89,10 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
-        let data = try JSONEncoder().encode(APIErrorBody(error: .init(message: message, field: field)))
+        // Paths in messages read as written ("/api/v1/…", not "\/api\/v1\/…").
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        let data = try encoder.encode(APIErrorBody(error: .init(message: message, field: field)))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -387,7 +387,26 @@ import Testing
             let asKey: HTTPFields = [.authorization: "Bearer \(f.integrationKey)", .accept: "application/json"]
             let forbidden = try await client.execute("/api/v1/me", headers: asKey)
             #expect(forbidden.status == .forbidden)
-            #expect(forbidden.text.contains("integration keys can only deliver alerts"))
+            #expect(
+                forbidden.text.contains("integration keys only deliver alerts; this alertmanager key delivers to POST /api/v1/alerts/alertmanager")
+            )
+            // At another source's path, the key is told where it belongs.
+            let elsewhere = try await client.execute("/api/v1/alerts/generic", method: .post, headers: asKey, body: ByteBuffer(string: "{}"))
+            #expect(elsewhere.status == .forbidden)
+            #expect(elsewhere.text.contains("this is an alertmanager key: it delivers to POST /api/v1/alerts/alertmanager"))
+            // A key nobody made is "not recognised", not "sign in".
+            let unknown = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: [.authorization: "Bearer hr_nosuchkey"],
+                body: ByteBuffer(string: "{}")
+            )
+            #expect(unknown.status == .unauthorized && unknown.text.contains("the integration key was not recognised"))
+            let badToken = try await client.execute("/api/v1/me", headers: [.authorization: "Bearer hr_nosuchtoken"])
+            #expect(badToken.status == .unauthorized && badToken.text.contains("the token was not recognised"))
+            // An API path that does not exist answers a JSON error, not an empty 404.
+            let nowhere = try await client.execute("/api/v1/no-such-thing", headers: asKey)
+            #expect(nowhere.status == .notFound && nowhere.text.contains("no such endpoint: GET /api/v1/no-such-thing"), "\(nowhere.text)")
             let revoke = try await client.execute(
                 "/api/v1/integrations/am",
                 method: .delete,

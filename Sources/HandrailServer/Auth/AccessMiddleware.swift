@@ -88,6 +88,17 @@ struct AccessMiddleware: RouterMiddleware {
             break
         case .unauthenticated:
             if Self.wantsJSON(request) || access.isIngest {
+                // Something was sent and is not a live key, token or session: say that, not "sign in".
+                let routingKey = context.eventBody??["routing_key"]?.stringValue
+                if request.headers[.authorization] != nil || routingKey?.isEmpty == false {
+                    throw APIError(
+                        .unauthorized,
+                        access.isIngest
+                            ? "the integration key was not recognised (mistyped, or revoked); keys are made with `handrail integrations create`"
+                            : "the token was not recognised (mistyped, expired or revoked)",
+                        headers: [.wwwAuthenticate: "Bearer"]
+                    )
+                }
                 throw Self.authenticationRequired
             }
             let next = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
@@ -96,11 +107,10 @@ struct AccessMiddleware: RouterMiddleware {
                 headers: [.location: "/login?next=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")]
             )
         case .forbidden:
-            throw APIError(
-                .forbidden,
-                context.principal?.user == nil && context.principal != nil
-                    ? "integration keys can only deliver alerts" : "your role does not allow this"
-            )
+            if case .integration(let integration) = context.principal {
+                throw APIError(.forbidden, Self.wrongPath(integration.kind, ingest: access.isIngest))
+            }
+            throw APIError(.forbidden, "your role does not allow this")
         }
         if case .integration(let integration) = context.principal, integration.requireSignature {
             try await Self.checkSignature(&request, integration: integration)
@@ -113,6 +123,22 @@ struct AccessMiddleware: RouterMiddleware {
             return Response(status: .seeOther, headers: [.location: "/account/password"])
         }
         return try await next(request, context)
+    }
+
+    /// Where an integration key of `kind` delivers, said to a key sent elsewhere.
+    static func wrongPath(_ kind: IntegrationKind, ingest: Bool) -> String {
+        let path =
+            switch kind {
+            case .alertmanager: "POST /api/v1/alerts/alertmanager"
+            case .grafana: "POST /api/v1/alerts/grafana"
+            case .generic: "POST /api/v1/alerts/generic"
+            case .pagerduty: "POST /v2/enqueue (or /v2/change/enqueue)"
+            }
+        return
+            (ingest
+            ? "this is \(kind == .alertmanager ? "an" : "a") \(kind.rawValue) key"
+            : "integration keys only deliver alerts; this \(kind.rawValue) key")
+            + (ingest ? ": it delivers to \(path)" : " delivers to \(path)")
     }
 
     /// What a request without live credentials gets from the API.
