@@ -107,6 +107,22 @@ struct PostmortemController {
         try Self.check(try await store.editSection(number: number, section: section, markdown: markdown, by: user.id), number, "edit")
     }
 
+    /// Saves every section whose text in `form` differs from the stored one, in one
+    /// transaction (the page's one form of sections).
+    func editSections(_ number: Int64, form: (PostmortemSection) -> String?, _ context: HandrailRequestContext) async throws {
+        let user = try Self.user(context)
+        guard let stored = try await store.find(number: number) else { throw Self.noPostmortem(number) }
+        var edits: [(PostmortemSection, String)] = []
+        for section in PostmortemSection.allCases {
+            guard let text = form(section) else { continue }
+            guard text.count <= 100_000 else { throw APIError(.badRequest, "must be at most 100000 characters", field: section.rawValue) }
+            let current = stored.sections.first { $0.section == section }?.markdown ?? ""
+            if text != current { edits.append((section, text)) }
+        }
+        guard !edits.isEmpty else { return }
+        try Self.check(try await store.editSections(number: number, edits, by: user.id), number, "edit")
+    }
+
     /// One review step (API and pages); the route's access already checked the role.
     func advance(_ number: Int64, to state: PostmortemState, action: String, _ context: HandrailRequestContext) async throws {
         let user = try Self.user(context)

@@ -143,6 +143,12 @@ public struct PostmortemStore: Sendable {
 
     /// postmortem.edit — a new version of one section people write (the old ones stay).
     public func editSection(number: Int64, section: PostmortemSection, markdown: String, by userID: Int) async throws -> ChangeResult {
+        try await editSections(number: number, [(section, markdown)], by: userID)
+    }
+
+    /// postmortem.edit — new versions of several sections at once, in one transaction (the
+    /// page saves every section whose text changed, so none is lost to another's save).
+    public func editSections(number: Int64, _ edits: [(PostmortemSection, String)], by userID: Int) async throws -> ChangeResult {
         try Self.result(
             try await pool.query(
                 """
@@ -150,9 +156,12 @@ public struct PostmortemStore: Sendable {
                     SELECT p.id, p.state::text AS state FROM postmortems p JOIN incidents i ON i.id = p.incident_id WHERE i.number = \(number) FOR UPDATE OF p
                 ), changed AS (
                     INSERT INTO postmortem_section_edits (postmortem_id, section, markdown, edited_by)
-                    SELECT id, \(section.rawValue), \(markdown), \(userID) FROM target WHERE state <> 'published' RETURNING postmortem_id
+                    SELECT t.id, x.section, x.markdown, \(userID)
+                    FROM target t, unnest(\(edits.map(\.0.rawValue))::text[], \(edits.map(\.1))::text[]) WITH ORDINALITY AS x(section, markdown, n)
+                    WHERE t.state <> 'published' ORDER BY x.n
+                    RETURNING postmortem_id
                 )
-                SELECT t.state, (SELECT count(*) FROM changed) AS changed FROM target t
+                SELECT t.state, least((SELECT count(*) FROM changed), 1) AS changed FROM target t
                 """
             )
         )

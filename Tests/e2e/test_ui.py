@@ -264,9 +264,13 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     rhea.get_by_role("button", name="Generate the postmortem draft").click()
     rhea.wait_for_url(f"**/incidents/{number}/postmortem")
     rhea.get_by_label("Root cause").fill("The weekly retrain picked up a **shifted** age mix.")
+    # Text typed in another section is kept when one section's Save is pressed.
+    rhea.get_by_label("What went well").fill("The drift alert fired within minutes.")
     rhea.get_by_role("button", name="Save Root cause").click()
     rhea.wait_for_load_state()
     assert "shifted" in rhea.locator("article.document").inner_text()
+    assert "The drift alert fired within minutes." in rhea.locator("article.document").inner_text()
+    assert rhea.get_by_label("What went well").input_value() == "The drift alert fired within minutes."
     assert rhea.get_by_role("button", name="Approve").count() == 0
     rhea.get_by_role("button", name="Submit for review").click()
     rhea.wait_for_load_state()

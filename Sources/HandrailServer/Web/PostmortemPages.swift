@@ -33,12 +33,13 @@ struct PostmortemPages {
                 return Response(status: .seeOther, headers: [.location: "/incidents/\(number)/postmortem"])
             }
         }
-        routes.on(.post, "\(base)/sections/:section", .role(.responder)) { request, context in
+        // One form holds every section: whichever Save is pressed, every section whose text
+        // changed is kept, so saving one never discards what was typed in another.
+        routes.on(.post, "\(base)/sections", .role(.responder)) { request, context in
             let number = try IncidentController.number(context)
             let form = try await WebController.form(request)
             return try await act(number, context, anchor: "sections") {
-                let section = try PostmortemSection.parse(try context.parameters.require("section"))
-                try await controller.editSection(number, section, markdown: form["markdown"] ?? "", context)
+                try await controller.editSections(number, form: { form["markdown_\($0.rawValue)"] }, context)
             }
         }
         for step in PostmortemController.reviewSteps {
