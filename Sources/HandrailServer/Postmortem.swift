@@ -108,7 +108,9 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             if let by = s.by, s.outcome != nil {
                 detail = "by \(by)" + (s.at.map { " at \(fmt.string($0))" } ?? "") + (s.note.map { ": \($0)" } ?? "")
             }
-            return StepRow(index: s.index, title: s.title, outcome: outcome, detail: detail, gap: s.outcome == .skipped || s.outcome == .failed)
+            // Placeholders read the incident's labels (the template escapes the values as text).
+            let title = Placeholders.fillText(s.title, labels: d.incident.labels)
+            return StepRow(index: s.index, title: title, outcome: outcome, detail: detail, gap: s.outcome == .skipped || s.outcome == .failed)
         }
         let decisionRows = decisions.map { x -> DecisionRow in
             var outcome = x.status.replacingOccurrences(of: "_", with: " ")

@@ -66,6 +66,26 @@ import Testing
         #expect(!page.canPostmortem)
     }
 
+    @Test func runbookPlaceholdersShowTheIncidentsLabelsAndTheStoredRunbookIsUnchanged() {
+        var (detail, decisions) = Self.openIncident()
+        detail.steps[1].title = "Read the guard that fired on $model"
+        detail.steps[1].markdown = "Run `kubectl argo rollouts get rollout :model` and check ${rollout}."
+        let page = IncidentPage(
+            detail,
+            decisions: decisions,
+            pinned: nil,
+            user: nil,
+            people: [],
+            watermark: 0,
+            postmortemExists: false,
+            now: Date()
+        )
+        #expect(page.steps[1].title == "Read the guard that fired on ranker")
+        #expect(page.steps[1].html.contains("<code>kubectl argo rollouts get rollout ranker</code>"), "\(page.steps[1].html)")
+        #expect(page.steps[1].html.contains(#"<mark class="placeholder" title="no label rollout on this incident">${rollout}</mark>"#))
+        #expect(detail.steps[1].markdown.contains(":model"), "the runbook's text stays as written")
+    }
+
     @Test func aVisitorWhoIsNotSignedInMayDoNothing() {
         let (detail, decisions) = Self.openIncident()
         let page = IncidentPage(detail, decisions: decisions, pinned: nil, user: nil, people: [], watermark: 0, postmortemExists: false, now: Date())

@@ -120,7 +120,7 @@ struct MessageComposer: Sendable {
             owner: f.owner,
             value: f.value,
             threshold: threshold,
-            nextStep: next.map { "\($0.index). \($0.title)" },
+            nextStep: next.map { "\($0.index). \(Placeholders.fillText($0.title, labels: f.labels))" },
             url: publicURL.map { "\($0)/incidents/\(number)" }
         )
     }

@@ -228,8 +228,9 @@ struct IncidentPage: PageModel {
         steps = d.steps.map { s in
             Step(
                 index: s.index,
-                title: s.title,
-                html: Markdown.html(s.markdown),
+                // `$model`, `${model}`, `:model` read the incident's labels, as text.
+                title: Placeholders.fillText(s.title, labels: i.labels),
+                html: Placeholders.fillHTML(Markdown.html(s.markdown), labels: i.labels),
                 outcome: s.outcome?.rawValue,
                 done: s.outcome == .done,
                 skipped: s.outcome == .skipped,
