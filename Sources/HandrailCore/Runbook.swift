@@ -203,12 +203,40 @@ public struct Runbook: Sendable, Equatable, Codable {
     /// value (the threshold for its `metric` label, or the only threshold), else the alert's
     /// own `severity` label when it is one Handrail knows, else the runbook's default.
     public func severity(value: Double?, labels: [String: String]) -> Severity {
+        severityRule(value: value, labels: labels).severity
+    }
+
+    /// The severity and the rule that decided it, in words, for wherever severity is shown:
+    /// "critical: the value 0.31 reaches the runbook's critical threshold 0.25 for psi
+    /// (higher is worse); the alert's label said warning".
+    public func severityRule(value: Double?, labels: [String: String]) -> (severity: Severity, rule: String) {
+        let label = labels["severity"]
+        let said = label.map { "; the alert's label said \($0)" } ?? ""
         if let value {
             let threshold = thresholds.first { $0.metric == labels["metric"] } ?? (thresholds.count == 1 ? thresholds[0] : nil)
-            if let threshold { return threshold.severity(for: value) ?? .info }
+            if let t = threshold {
+                let worse = t.direction == .higher ? "higher is worse" : "lower is worse"
+                let v = Self.number(value)
+                let reached = t.severity(for: value)
+                let limit = reached == .critical ? t.critical : reached == .warning ? t.warning : nil
+                guard let reached, let limit else {
+                    return (.info, "info: the value \(v) is short of the runbook's thresholds for \(t.metric) (\(worse))\(said)")
+                }
+                return (
+                    reached,
+                    "\(reached.rawValue): the value \(v) reaches the runbook's \(reached.rawValue) threshold \(Self.number(limit)) for \(t.metric) (\(worse))\(said)"
+                )
+            }
         }
-        if let label = labels["severity"].flatMap({ Severity(rawValue: $0.lowercased()) }) { return label }
-        return severity
+        if let known = label.flatMap({ Severity(rawValue: $0.lowercased()) }) {
+            return (known, "\(known.rawValue): the alert's severity label (no value read against a threshold of the runbook)")
+        }
+        return (severity, "\(severity.rawValue): the runbook's default severity (no value against a threshold, no severity label it knows)")
+    }
+
+    /// A number as people write it: 0.25, 3, 1e-05.
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 }
 

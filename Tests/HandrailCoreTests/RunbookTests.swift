@@ -195,6 +195,23 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         #expect(r.severity(value: nil, labels: [:]) == .warning)
     }
 
+    @Test func theSeverityComesWithTheRuleThatDecidedIt() throws {
+        let r = try runbook(drift)
+        let (severity, rule) = r.severityRule(value: 0.31, labels: ["metric": "psi", "severity": "warning"])
+        #expect(severity == .critical)
+        #expect(
+            rule == "critical: the value 0.31 reaches the runbook's critical threshold 0.2 for psi (higher is worse); the alert's label said warning"
+        )
+        #expect(
+            r.severityRule(value: 0.05, labels: ["metric": "psi"]).rule.hasPrefix("info: the value 0.05 is short of the runbook's thresholds for psi")
+        )
+        #expect(
+            r.severityRule(value: nil, labels: ["severity": "critical"]).rule
+                == "critical: the alert's severity label (no value read against a threshold of the runbook)"
+        )
+        #expect(r.severityRule(value: nil, labels: [:]).rule.hasPrefix("warning: the runbook's default severity"))
+    }
+
     @Test func hostileMarkdownInARunbookRendersNothingExecutable() throws {
         let hostile = """
             ---

@@ -86,6 +86,22 @@ import Testing
         #expect(detail.steps[1].markdown.contains(":model"), "the runbook's text stays as written")
     }
 
+    @Test func theSeverityIsExplainedByTheRuleThatDecidedIt() {
+        let (detail, _) = Self.openIncident()
+        let runbook = RunbookParser.parse(
+            "---\nid: canary\ntitle: Canary\nmatch: { alertname: CanaryGuardBreached }\nthresholds:\n  - { metric: error_rate_ratio, warning: 1.5, critical: 2 }\n---\n## Steps\n1. a\n",
+            path: "canary.md"
+        ).0
+        let rule = IncidentPage.severityRule(detail.incident.severity, alerts: detail.alerts, runbook: runbook, labels: detail.incident.labels)
+        #expect(
+            rule == "critical: the value 2.4 reaches the runbook's critical threshold 2 for error_rate_ratio (higher is worse)",
+            "\(rule ?? "nil")"
+        )
+        #expect(
+            IncidentPage.severityRule(.critical, alerts: [], runbook: nil, labels: ["severity": "critical"])?.contains("no runbook matched") == true
+        )
+    }
+
     @Test func aVisitorWhoIsNotSignedInMayDoNothing() {
         let (detail, decisions) = Self.openIncident()
         let page = IncidentPage(detail, decisions: decisions, pinned: nil, user: nil, people: [], watermark: 0, postmortemExists: false, now: Date())

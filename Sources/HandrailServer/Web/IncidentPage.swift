@@ -132,6 +132,8 @@ struct IncidentPage: PageModel {
     var incidentTitle: String
     var state: String
     var severity: String
+    /// Why the incident has its severity: the rule that decided it, in words.
+    var severityRule: String?
     var opened: String
     var openedIso: String
     var age: String
@@ -199,6 +201,7 @@ struct IncidentPage: PageModel {
         incidentTitle = i.title
         state = i.state.rawValue
         severity = i.severity.rawValue
+        severityRule = Self.severityRule(i.severity, alerts: d.alerts, runbook: pinned?.runbook, labels: i.labels)
         opened = time(i.openedAt)
         openedIso = RFC3339.format(i.openedAt)
         age = OutcomeProposal.duration(max(0, Int((i.resolvedAt ?? now).timeIntervalSince(i.openedAt))))
@@ -319,6 +322,23 @@ struct IncidentPage: PageModel {
     }
 
     /// "notified lena by webhook (http://127.0.0.1:…/…ana): delivered, 1 attempt"
+    /// The rule behind `severity`: the runbook's, read against the first alert it explains
+    /// (the incident takes its most severe alert's), else the alert's label or the default.
+    static func severityRule(_ severity: Severity, alerts: [IncidentAlert], runbook: Runbook?, labels: [String: String]) -> String? {
+        if let runbook {
+            for a in alerts {
+                let (reached, rule) = runbook.severityRule(value: a.value, labels: a.labels)
+                if reached == severity { return rule }
+            }
+            let (reached, rule) = runbook.severityRule(value: nil, labels: labels)
+            return reached == severity ? rule : nil
+        }
+        if labels["severity"].flatMap({ Severity(rawValue: $0.lowercased()) }) == severity {
+            return "\(severity.rawValue): the alert's severity label (no runbook matched)"
+        }
+        return nil
+    }
+
     static func describe(_ n: NotificationRecord) -> String {
         let what = n.event.rawValue.replacingOccurrences(of: "_", with: " ")
         let outcome: String
