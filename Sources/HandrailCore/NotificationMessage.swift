@@ -95,14 +95,10 @@ public struct NotificationMessage: Sendable, Equatable {
 
     static func rule(_ i: NotificationIncident) -> String {
         switch (i.value, i.threshold) {
-        case (let value?, let threshold?): return " (value \(Self.number(value)); \(threshold))"
-        case (let value?, nil): return " (value \(Self.number(value)))"
+        case (let value?, let threshold?): return " (value \(NumberText.plain(value)); \(threshold))"
+        case (let value?, nil): return " (value \(NumberText.plain(value)))"
         default: return ""
         }
-    }
-
-    public static func number(_ value: Double) -> String {
-        value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 
     /// The e-mail subject: the headline, on one line.

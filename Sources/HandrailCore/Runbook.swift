@@ -80,6 +80,11 @@ public struct Threshold: Sendable, Equatable, Codable {
         self.direction = direction
     }
 
+    /// The threshold an alert is read against: the one for its `metric` label, or the only one.
+    public static func applicable(_ thresholds: [Threshold], labels: [String: String]) -> Threshold? {
+        thresholds.first { $0.metric == labels["metric"] } ?? (thresholds.count == 1 ? thresholds[0] : nil)
+    }
+
     /// The severity `value` reaches, `nil` when below every threshold.
     public func severity(for value: Double) -> Severity? {
         func reached(_ limit: Double?) -> Bool {
@@ -213,10 +218,9 @@ public struct Runbook: Sendable, Equatable, Codable {
         let label = labels["severity"]
         let said = label.map { "; the alert's label said \($0)" } ?? ""
         if let value {
-            let threshold = thresholds.first { $0.metric == labels["metric"] } ?? (thresholds.count == 1 ? thresholds[0] : nil)
-            if let t = threshold {
+            if let t = Threshold.applicable(thresholds, labels: labels) {
                 let worse = t.direction == .higher ? "higher is worse" : "lower is worse"
-                let v = Self.number(value)
+                let v = NumberText.value(value, against: t)
                 let reached = t.severity(for: value)
                 let limit = reached == .critical ? t.critical : reached == .warning ? t.warning : nil
                 guard let reached, let limit else {
@@ -224,7 +228,7 @@ public struct Runbook: Sendable, Equatable, Codable {
                 }
                 return (
                     reached,
-                    "\(reached.rawValue): the value \(v) reaches the runbook's \(reached.rawValue) threshold \(Self.number(limit)) for \(t.metric) (\(worse))\(said)"
+                    "\(reached.rawValue): the value \(v) reaches the runbook's \(reached.rawValue) threshold \(NumberText.plain(limit)) for \(t.metric) (\(worse))\(said)"
                 )
             }
         }
@@ -234,10 +238,6 @@ public struct Runbook: Sendable, Equatable, Codable {
         return (severity, "\(severity.rawValue): the runbook's default severity (no value against a threshold, no severity label it knows)")
     }
 
-    /// A number as people write it: 0.25, 3, 1e-05.
-    static func number(_ value: Double) -> String {
-        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
-    }
 }
 
 /// Which runbook an alert gets, and why.

@@ -93,7 +93,7 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             let labels = a.labels.filter { $0.key != "alertname" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             if !labels.isEmpty { line += ", labels " + labels.joined(separator: ", ") }
             if let value = a.value {
-                line += ", value \(Self.number(value))"
+                line += ", value \(NumberText.value(value, against: Threshold.applicable(thresholds, labels: a.labels)))"
                 if let t = Self.thresholds(for: a.labels, thresholds) { line += " against \(t)" }
             }
             detection.append(line)
@@ -162,17 +162,13 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
         )
     }
 
-    static func number(_ v: Double) -> String {
-        v.rounded() == v && abs(v) < 1e15 ? String(Int64(v)) : String(v)
-    }
-
     /// The runbook thresholds an alert is measured against, in words ("gpu_util thresholds
     /// warning 0.8, critical 0.9 (higher is worse)"), or nil when none applies.
     static func thresholds(for labels: [String: String], _ thresholds: [Threshold]) -> String? {
-        guard let t = thresholds.first(where: { $0.metric == labels["metric"] }) ?? (thresholds.count == 1 ? thresholds.first : nil) else {
+        guard let t = Threshold.applicable(thresholds, labels: labels) else {
             return nil
         }
-        let limits = [t.warning.map { "warning \(Self.number($0))" }, t.critical.map { "critical \(Self.number($0))" }].compactMap { $0 }
+        let limits = [t.warning.map { "warning \(NumberText.plain($0))" }, t.critical.map { "critical \(NumberText.plain($0))" }].compactMap { $0 }
         return "\(t.metric) thresholds \(limits.joined(separator: ", ")) (\(t.direction == .higher ? "higher" : "lower") is worse)"
     }
 
@@ -183,7 +179,7 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
         // A number, also as the text older rows (and the demo's history) wrote; " 3" or "".
         func n(_ key: String) -> String {
             switch data[key] {
-            case .number(let v)?: return " " + number(v)
+            case .number(let v)?: return " " + NumberText.plain(v)
             case .string(let text)?: return Int(text).map { " \($0)" } ?? ""
             default: return ""
             }

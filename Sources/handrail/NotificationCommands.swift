@@ -30,10 +30,10 @@ extension Rotations {
             }
             guard let policy else { throw fail("no rotation \(name.debugDescription)") }
             for (n, step) in policy.effectiveSteps.enumerated() {
-                let minutes = NotificationMessage.number(Double(step.delaySeconds) / 60)
+                let minutes = NumberText.plain(Double(step.delaySeconds) / 60)
                 print("step \(n + 1)\tafter \(minutes) min\t\(step.target.rawValue)\(step.user.map { " \($0)" } ?? "")")
             }
-            print("reminders\t\(policy.renotifySeconds.map { "every \(NotificationMessage.number(Double($0) / 60)) min" } ?? "off")")
+            print("reminders\t\(policy.renotifySeconds.map { "every \(NumberText.plain(Double($0) / 60)) min" } ?? "off")")
         }
 
         static func policy(steps: [String], renotify: Double?) throws -> EscalationPolicy {

@@ -200,7 +200,7 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         let (severity, rule) = r.severityRule(value: 0.31, labels: ["metric": "psi", "severity": "warning"])
         #expect(severity == .critical)
         #expect(
-            rule == "critical: the value 0.31 reaches the runbook's critical threshold 0.2 for psi (higher is worse); the alert's label said warning"
+            rule == "critical: the value 0.3 reaches the runbook's critical threshold 0.2 for psi (higher is worse); the alert's label said warning"
         )
         #expect(
             r.severityRule(value: 0.05, labels: ["metric": "psi"]).rule.hasPrefix("info: the value 0.05 is short of the runbook's thresholds for psi")
@@ -210,6 +210,15 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
                 == "critical: the alert's severity label (no value read against a threshold of the runbook)"
         )
         #expect(r.severityRule(value: nil, labels: [:]).rule.hasPrefix("warning: the runbook's default severity"))
+    }
+
+    @Test func valuesAreShownWithTheirThresholdsPrecisionNeverAcrossALimit() throws {
+        let psi = Threshold(metric: "psi", warning: 0.1, critical: 0.25)
+        #expect(NumberText.value(0.3834826453614822, against: psi) == "0.38")
+        #expect(NumberText.value(0.2496, against: psi) == "0.2496", "0.25 would read as critical")
+        #expect(NumberText.value(0.004, against: psi) == "0.004")
+        #expect(NumberText.value(3, against: psi) == "3")
+        #expect(NumberText.plain(0.3834826453614822) == "0.3835" && NumberText.plain(42) == "42")
     }
 
     @Test func hostileMarkdownInARunbookRendersNothingExecutable() throws {

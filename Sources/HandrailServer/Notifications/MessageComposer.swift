@@ -127,11 +127,11 @@ struct MessageComposer: Sendable {
 
     /// The runbook's threshold the value is read against: `critical at 0.25 (higher is worse)`.
     static func rule(value: Double, labels: [String: String], _ thresholds: [Threshold]) -> String? {
-        guard let t = thresholds.first(where: { $0.metric == labels["metric"] }) ?? (thresholds.count == 1 ? thresholds.first : nil) else {
+        guard let t = Threshold.applicable(thresholds, labels: labels) else {
             return nil
         }
         let limits = [
-            t.warning.map { "warning at \(NotificationMessage.number($0))" }, t.critical.map { "critical at \(NotificationMessage.number($0))" },
+            t.warning.map { "warning at \(NumberText.plain($0))" }, t.critical.map { "critical at \(NumberText.plain($0))" },
         ]
         .compactMap { $0 }
         return "\(t.metric): \(limits.joined(separator: ", ")) (\(t.direction == .higher ? "higher" : "lower") is worse)"

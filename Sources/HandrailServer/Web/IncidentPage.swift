@@ -256,7 +256,7 @@ struct IncidentPage: PageModel {
                 source: a.source.rawValue,
                 labels: a.labels.sorted { $0.key < $1.key }.map { Label(key: $0.key, value: $0.value) },
                 summary: a.annotations["summary"] ?? a.annotations["description"],
-                value: a.value.map(PostmortemDocument.number),
+                value: a.value.map { NumberText.value($0, against: Threshold.applicable(thresholds, labels: a.labels)) },
                 threshold: a.value != nil ? PostmortemDocument.thresholds(for: a.labels, thresholds) : nil,
                 firstSeen: time(a.firstSeenAt),
                 deliveries: a.deliveryCount,

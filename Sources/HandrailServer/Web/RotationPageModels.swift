@@ -137,7 +137,7 @@ struct RotationPage: PageModel {
         hasHandoffs = !handoffs.isEmpty
         canGenerate = role >= .responder
         lastShift = HandoffWindow.lastShift(of: r, now: now).map { "\(time($0.from)) – \(time($0.to))" }
-        func minutes(_ seconds: Int) -> String { NotificationMessage.number(Double(seconds) / 60) }
+        func minutes(_ seconds: Int) -> String { NumberText.plain(Double(seconds) / 60) }
         escalation = policy.effectiveSteps.map { "after \(minutes($0.delaySeconds)) min: \($0.target.rawValue)\($0.user.map { " \($0)" } ?? "")" }
         reminders = policy.renotifySeconds.map { "every \(minutes($0)) min while acknowledged and unresolved" } ?? "off"
         stepsText = policy.steps.map { "\(minutes($0.delaySeconds)) \($0.target.rawValue)\($0.user.map { " \($0)" } ?? "")" }.joined(separator: "\n")
