@@ -229,6 +229,8 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         public var decided: String
         public var rationale: String
         public var status: String
+        /// The status in words ("awaiting execution").
+        public var statusText: String
     }
 
     public struct Measure: Sendable, Equatable, Codable {
@@ -311,7 +313,8 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
                 decidedBy: d.decidedBy,
                 decided: fmt.string(d.decidedAt),
                 rationale: d.rationale,
-                status: d.status
+                status: d.status,
+                statusText: d.status.replacingOccurrences(of: "_", with: " ")
             )
         }
         let decisions = log.decisions.sorted { ($0.decidedAt, $0.id) < ($1.decidedAt, $1.id) }
@@ -336,9 +339,19 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             let show = { (t: TimeInterval?) in t.map { OutcomeProposal.duration(Int($0.rounded())) } ?? "n/a" }
             var change = "n/a"
             if let now, let before, before > 0 {
-                // At least -100 %; at most capped (a microsecond before, hours now) so it fits an Int.
-                let pct = Int(min(((now - before) / before * 100).rounded(), 1e12))
-                change = pct == 0 ? "the same" : pct > 0 ? "\(pct) % slower" : "\(-pct) % faster"
+                // Within a factor of two as a percentage; beyond it as a factor ("100 %
+                // faster" would mean no time at all). Capped so it fits an Int.
+                let ratio = now / before
+                if ratio >= 2 {
+                    change = "\(Int(min(ratio.rounded(), 1e12)))× slower"
+                } else if ratio > 0, ratio <= 0.5 {
+                    change = "\(Int(min((1 / ratio).rounded(), 1e12)))× faster"
+                } else if ratio == 0 {
+                    change = "faster (no time at all)"
+                } else {
+                    let pct = Int(((ratio - 1) * 100).rounded())
+                    change = pct == 0 ? "the same" : pct > 0 ? "\(pct) % slower" : "\(-pct) % faster"
+                }
             }
             return Measure(name: name, current: show(now), previous: show(before), change: change)
         }

@@ -2,6 +2,11 @@
 /// threshold's precision (0.3834826453614822 against 0.25 reads 0.38); other values with at
 /// most four decimals; whole numbers without any.
 public enum NumberText {
+    /// "1 alert", "3 alerts": a count with its noun (`plural` when adding "s" is wrong).
+    public static func count(_ n: Int, _ noun: String, plural: String? = nil) -> String {
+        "\(n) \(n == 1 ? noun : plural ?? noun + "s")"
+    }
+
     public static func plain(_ v: Double) -> String {
         guard v.isFinite else { return String(v) }
         if v.rounded() == v && abs(v) < 1e15 { return String(Int64(v)) }

@@ -86,7 +86,7 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             "\(i.ref) \(i.title): \(i.severity.rawValue), opened \(fmt.string(i.openedAt))"
             + (i.resolvedAt.map { ", resolved \(fmt.string($0)) after \(OutcomeProposal.duration(max(0, Int($0.timeIntervalSince(i.openedAt)))))" }
                 ?? ", not resolved")
-            + "; \(i.alertCount) alert(s), \(i.deliveryCount) deliveries; \(runbook); owner \(i.owner ?? "nobody")."
+            + "; \(NumberText.count(i.alertCount, "alert")), \(NumberText.count(i.deliveryCount, "delivery", plural: "deliveries")); \(runbook); owner \(i.owner ?? "nobody")."
         var detection: [String] = []
         for a in d.alerts.sorted(by: { ($0.firstSeenAt, $0.fingerprint) < ($1.firstSeenAt, $1.fingerprint) }) {
             var line = "\(a.alertname) from \(a.integration) (\(a.source)), first seen \(fmt.string(a.firstSeenAt))"

@@ -18,6 +18,8 @@ struct IncidentRow: PageModel {
     /// Owned by the visitor.
     var mine: Bool
     var alerts: Int
+    /// "1 firing alert", "3 firing alerts".
+    var alertsText: String
     var runbook: String?
 
     init(_ i: IncidentSummary, me: String?, now: Date) {
@@ -34,6 +36,7 @@ struct IncidentRow: PageModel {
         unowned = i.owner == nil
         mine = me != nil && i.owner == me
         alerts = i.openAlerts
+        alertsText = NumberText.count(i.openAlerts, "firing alert")
         runbook = i.runbookId
     }
 }
