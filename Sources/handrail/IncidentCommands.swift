@@ -21,7 +21,8 @@ struct Incidents: AsyncParsableCommand {
         @Option(help: "Only incidents whose service label is this.") var service: String?
         @Option(help: "Only incidents whose model label is this.") var model: String?
         @Option(help: "Only incidents this person owns (a username).") var owner: String?
-        @Option(help: "At most this many (1-200).") var limit = 50
+        @Option(help: "At most this many (1-200); the command says when more match.") var limit = 50
+        @Flag(help: "Every matching incident, in pages of 200 (instead of --limit).") var all = false
 
         func run() async throws {
             var filter = IncidentFilter()
@@ -40,8 +41,23 @@ struct Incidents: AsyncParsableCommand {
             filter.service = service
             filter.model = model
             filter.owner = owner
-            filter.limit = limit
-            let incidents = try await withDatabase(database) { db, _ in try await IncidentStore(pool: db.pool).list(filter) }
+            filter.limit = all ? 200 : limit
+            // The page asked for, then (with --all) the next ones; else one more page says how
+            // many more match ("at least 200" when that page is full too).
+            let (incidents, more) = try await withDatabase(database) { db, _ in
+                let store = IncidentStore(pool: db.pool)
+                var listed = try await store.list(filter)
+                var page = listed
+                while page.count == filter.limit, let last = page.last?.number {
+                    var next = filter
+                    next.before = last
+                    next.limit = 200
+                    page = try await store.list(next)
+                    if !all { return (listed, page.count) }
+                    listed += page
+                }
+                return (listed, 0)
+            }
             let time = ISO8601DateFormatter()
             for i in incidents {
                 print(
@@ -53,6 +69,10 @@ struct Incidents: AsyncParsableCommand {
                 )
             }
             if incidents.isEmpty { FileHandle.standardError.write(Data("no incidents\n".utf8)) }
+            if more > 0 {
+                let count = more == 200 ? "at least 200 more" : "\(more) more"
+                FileHandle.standardError.write(Data("showing the newest \(incidents.count); \(count) match (--limit up to 200, or --all)\n".utf8))
+            }
         }
     }
 

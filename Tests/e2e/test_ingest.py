@@ -228,3 +228,16 @@ def test_postgres_outage_gives_503_never_a_false_2xx_and_recovers(private_cluste
     # Ingestion came back without restarting Handrail.
     assert [s for _, s, at in results if at > up_at + 1.5][-5:] == [200] * 5
     assert handrail.servers[0].process.poll() is None
+
+
+def test_incidents_list_says_when_more_match_and_lists_all_on_request(empty_database):
+    made = cli(["demo", "--incidents", "260"], empty_database)
+    assert made.returncode == 0, made.stderr
+    first = cli(["incidents", "list"], empty_database)
+    assert first.returncode == 0, first.stderr
+    assert len(first.stdout.splitlines()) == 50
+    assert "showing the newest 50; at least 200 more match (--limit up to 200, or --all)" in first.stderr
+    page = cli(["incidents", "list", "--limit", "200"], empty_database)
+    assert "showing the newest 200; 60 more match" in page.stderr
+    every = cli(["incidents", "list", "--all"], empty_database)
+    assert len(every.stdout.splitlines()) == 260 and "more match" not in every.stderr
