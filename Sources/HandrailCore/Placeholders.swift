@@ -45,15 +45,15 @@ public enum Placeholders {
         return String(out)
     }
 
-    /// Fills plain text (a step's title, shown escaped by its page or document): known
-    /// placeholders become their values, `escape`d for where the text goes; others stay.
-    public static func fillText(_ text: String, labels: [String: String], escape: (String) -> String = { $0 }) -> String {
+    /// Fills plain text (a step's title, escaped later by its page or document): known
+    /// placeholders become their values; others stay.
+    public static func fillText(_ text: String, labels: [String: String]) -> String {
         let scalars = Array(text.unicodeScalars)
         var out = String.UnicodeScalarView()
         var i = 0
         while i < scalars.count {
             if let found = find(scalars, at: i), let value = labels[found.name] {
-                out.append(contentsOf: escape(value).unicodeScalars)
+                out.append(contentsOf: value.unicodeScalars)
                 i = found.range.upperBound
                 continue
             }
@@ -95,7 +95,8 @@ public enum Placeholders {
         }
     }
 
-    static func escapeHTML(_ text: String) -> String {
+    /// Text as HTML text or an attribute's value: `&`, `<`, `>`, `"` and `'` escaped.
+    public static func escapeHTML(_ text: String) -> String {
         var out = ""
         for c in text.unicodeScalars {
             switch c {

@@ -136,7 +136,7 @@ public struct DocumentRenderer: Sendable {
 
     /// A whole HTML page for a document (the API's `text/html` answers), with the stylesheet.
     static func page(title: String, markdown: String) -> String {
-        let title = title.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        let title = Placeholders.escapeHTML(title)
         return
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             + "<title>\(title)</title><link rel=\"stylesheet\" href=\"/static/handrail.css\"></head><body><main>\n"

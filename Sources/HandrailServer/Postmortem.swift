@@ -248,10 +248,9 @@ public struct PostmortemGenerator: Sendable {
         let facts: PostmortemDocument
         if let decoded = try? JSONDecoder().decode(PostmortemDocument.self, from: Data(stored.factsJSON.utf8)) {
             facts = decoded
-        } else if let fresh = try await self.facts(number: number) {
-            facts = fresh
         } else {
-            throw PostgresError(kind: .server, message: "postmortem of incident \(number) without its incident", query: nil)
+            guard let fresh = try await self.facts(number: number) else { throw IncidentController.notFound(number) }
+            facts = fresh
         }
         return Self.view(stored, facts: facts)
     }

@@ -134,11 +134,9 @@ struct AccessMiddleware: RouterMiddleware {
             case .generic: "POST /api/v1/alerts/generic"
             case .pagerduty: "POST /v2/enqueue (or /v2/change/enqueue)"
             }
-        return
-            (ingest
-            ? "this is \(kind == .alertmanager ? "an" : "a") \(kind.rawValue) key"
-            : "integration keys only deliver alerts; this \(kind.rawValue) key")
-            + (ingest ? ": it delivers to \(path)" : " delivers to \(path)")
+        return ingest
+            ? "this is \(kind == .alertmanager ? "an" : "a") \(kind.rawValue) key: it delivers to \(path)"
+            : "integration keys only deliver alerts; this \(kind.rawValue) key delivers to \(path)"
     }
 
     /// What a request without live credentials gets from the API.
