@@ -179,7 +179,8 @@ func buildRouter(
     let postmortems = PostmortemController(
         store: PostmortemStore(pool: database.pool),
         generator: PostmortemGenerator(pool: database.pool),
-        renderer: renderer
+        renderer: renderer,
+        required: configuration.postmortemRequired
     )
     postmortems.addRoutes(to: routes)
     let handoffs = HandoffController(store: HandoffStore(pool: database.pool), rotations: RotationStore(pool: database.pool), renderer: renderer)

@@ -1,4 +1,5 @@
 public import Foundation
+public import HandrailStore
 
 /// Everything `handrail serve` can be told, from flags or the environment.
 public struct HandrailConfiguration: Sendable {
@@ -33,6 +34,8 @@ public struct HandrailConfiguration: Sendable {
     public var liveStreamLifetime: Duration = .seconds(45)
     /// Reaching people: sendmail, the sender, the webhook allow-list, retry limits.
     public var notifications = NotificationSettings()
+    /// What a postmortem must hold before it goes to review (`HANDRAIL_POSTMORTEM_REQUIRED`).
+    public var postmortemRequired: [PostmortemRequirement] = PostmortemRequirement.defaults
     /// When no enabled admin exists at start, create `admin` with a one-time password and
     /// hand the password to this closure (`serve` prints it once on the terminal).
     public var onFirstAdmin: (@Sendable (_ username: String, _ password: String) -> Void)?

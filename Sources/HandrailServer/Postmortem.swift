@@ -37,6 +37,8 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
 
     public var ref: String
     public var title: String
+    /// Who owned the incident when the facts were generated (nil: nobody, or older facts).
+    public var owner: String?
     public var severity: String
     public var state: String
     public var draft: Bool
@@ -54,6 +56,7 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
     public var resolution: String
 
     // What people write, and the review: filled in from the stored postmortem.
+    public var impact: String?
     public var rootCause: String?
     public var contributingFactors: String?
     public var wentWell: String?
@@ -64,6 +67,8 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
     /// "Draft", or "Draft, in review".
     public var draftLabel: String = "Draft"
     public var approval: String?
+    /// The incident reopened after the facts were generated or the postmortem published.
+    public var revision: String?
 
     public struct ActionItemRow: Sendable, Equatable, Codable {
         public var id: Int64
@@ -140,6 +145,7 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
         return PostmortemDocument(
             ref: i.ref,
             title: i.title,
+            owner: i.owner,
             severity: i.severity.rawValue,
             state: i.state.rawValue,
             draft: true,
@@ -259,6 +265,7 @@ public struct PostmortemGenerator: Sendable {
     static func view(_ stored: StoredPostmortem, facts doc: PostmortemDocument) -> PostmortemDocument {
         var doc = doc
         let text = { (s: PostmortemSection) in stored.sections.first { $0.section == s }?.markdown }
+        doc.impact = text(.impact)
         doc.rootCause = text(.rootCause)
         doc.contributingFactors = text(.contributingFactors)
         doc.wentWell = text(.wentWell)
@@ -267,9 +274,16 @@ public struct PostmortemGenerator: Sendable {
         doc.review = stored.state.rawValue
         doc.draft = stored.state < .approved
         doc.draftLabel = stored.state == .inReview ? "Draft, in review" : "Draft"
+        if stored.needsRevision {
+            doc.revision =
+                stored.state == .published
+                ? "Needs revision: the incident reopened after this postmortem was published."
+                : "Needs revision: the incident reopened after these facts were generated."
+        }
         if let by = stored.approvedBy, let at = stored.approvedAt {
             doc.approval =
                 "Approved by \(by) at \(TimeFormatter(zone: doc.timeZone).string(at))"
+                + (stored.approvalOverrideReason.map { " (who submitted it; an administrator's override: \($0))" } ?? "")
                 + (stored.publishedAt.map { "; published \(TimeFormatter(zone: doc.timeZone).string($0))" } ?? "")
         }
         return doc

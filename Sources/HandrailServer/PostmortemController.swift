@@ -4,14 +4,29 @@ import HandrailStore
 import Hummingbird
 import NIOCore
 
+extension PostmortemRequirement {
+    /// What is missing from `stored`, as people read it ("Root cause", "an action item").
+    static func missing(_ required: [PostmortemRequirement], in stored: StoredPostmortem) -> [(field: String, label: String)] {
+        required.compactMap { r in
+            switch r {
+            case .section(let s): stored.written(s) == nil ? (s.rawValue, PostmortemPages.sectionLabels[s]?.0 ?? s.rawValue) : nil
+            case .actionItems: stored.actionItems.isEmpty ? ("action_items", "at least one action item") : nil
+            }
+        }
+    }
+}
+
 /// Postmortems: a draft for a resolved incident (responder and up), the sections people
 /// write (every edit kept), action items, and the review — submit (responder), approve and
-/// publish (manager and up). A published postmortem is read-only; its action items are
-/// still tracked. Reads for viewers, as Markdown, HTML or JSON.
+/// publish (manager and up). Review needs the required sections filled, an approver other
+/// than the author (an administrator may override, with a reason), and facts newer than
+/// the incident's last reopening. A published postmortem is read-only (its action items are
+/// still tracked) until its incident reopens. Reads for viewers, as Markdown, HTML or JSON.
 struct PostmortemController {
     let store: PostmortemStore
     let generator: PostmortemGenerator
     let renderer: DocumentRenderer
+    var required: [PostmortemRequirement] = PostmortemRequirement.defaults
 
     func addRoutes(to routes: Routes) {
         let base = "/api/v1/incidents/:ref/postmortem"
@@ -57,11 +72,23 @@ struct PostmortemController {
             return try await body(number)
         }
         for (action, state, role) in Self.reviewSteps {
-            routes.on(.post, "\(base)/\(action)", .role(role)) { _, context in
+            routes.on(.post, "\(base)/\(action)", .role(role)) { request, context in
                 let number = try IncidentController.number(context)
-                try await advance(number, to: state, action: action, context)
+                let input = try await request.decodeOptionalJSON(ReviewInput.self, context: context)
+                try await advance(number, to: state, action: action, overrideReason: input?.overrideReason, context)
                 return try await body(number)
             }
+        }
+        routes.on(.post, "\(base)/revise", .role(.manager)) { _, context in
+            let number = try IncidentController.number(context)
+            try await revise(number, context)
+            return try await body(number)
+        }
+        routes.on(.put, "\(base)/reviewer", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let input = try await request.decodeJSON(ReviewerInput.self, context: context)
+            try await assignReviewer(number, input.reviewer, context)
+            return try await body(number)
         }
         routes.on(.post, "\(base)/action-items", .role(.responder)) { request, context in
             let number = try IncidentController.number(context)
@@ -123,10 +150,79 @@ struct PostmortemController {
         try Self.check(try await store.editSections(number: number, edits, by: user.id), number, "edit")
     }
 
-    /// One review step (API and pages); the route's access already checked the role.
-    func advance(_ number: Int64, to state: PostmortemState, action: String, _ context: HandrailRequestContext) async throws {
+    /// One review step (API and pages); the route's access already checked the role. Every
+    /// step needs the required sections filled and facts newer than the incident's last
+    /// reopening; approving needs someone other than the author, or an administrator's
+    /// override with its reason.
+    func advance(
+        _ number: Int64,
+        to state: PostmortemState,
+        action: String,
+        overrideReason: String? = nil,
+        _ context: HandrailRequestContext
+    ) async throws {
         let user = try Self.user(context)
-        try Self.check(try await store.advance(number: number, to: state, by: user.id), number, action)
+        guard let stored = try await store.find(number: number) else { throw Self.noPostmortem(number) }
+        let ref = IncidentRef.display(number)
+        if stored.needsRevision, stored.state != .published {
+            throw APIError(
+                .conflict,
+                "\(ref) reopened after these facts were generated: regenerate the facts once it is resolved again, then \(action)",
+                field: "facts"
+            )
+        }
+        let missing = PostmortemRequirement.missing(required, in: stored)
+        if let first = missing.first {
+            throw APIError(
+                .conflict,
+                "the postmortem of \(ref) needs \(missing.map(\.label).joined(separator: ", ")) before review",
+                field: first.field
+            )
+        }
+        var reason: String?
+        if state == .approved, stored.submittedBy == user.username {
+            let text = overrideReason?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            guard user.role == .admin, !text.isEmpty else {
+                throw APIError(
+                    .forbidden,
+                    "\(user.username) submitted this postmortem; someone else approves it (an administrator may override, giving a reason)",
+                    field: user.role == .admin ? "override_reason" : "approved_by"
+                )
+            }
+            guard text.count <= 1000 else { throw APIError(.badRequest, "must be at most 1000 characters", field: "override_reason") }
+            reason = text
+        }
+        let result = try await store.advance(number: number, to: state, by: user.id, overrideReason: reason)
+        if result == .ownApproval {
+            throw APIError(.forbidden, "\(user.username) submitted this postmortem; someone else approves it", field: "approved_by")
+        }
+        try Self.check(result, number, action)
+    }
+
+    /// Takes a published postmortem back to draft after its incident reopened (API and pages).
+    func revise(_ number: Int64, _ context: HandrailRequestContext) async throws {
+        let user = try Self.user(context)
+        let result = try await store.reopenForRevision(number: number, by: user.id)
+        if case .refused(.published) = result {
+            throw APIError(
+                .conflict,
+                "the postmortem of \(IncidentRef.display(number)) is published and its incident has not reopened since; it stays read-only",
+                field: "state"
+            )
+        }
+        try Self.check(result, number, "revise")
+    }
+
+    /// Asks one person to approve (nil: nobody in particular) (API and pages).
+    func assignReviewer(_ number: Int64, _ reviewer: String?, _ context: HandrailRequestContext) async throws {
+        _ = try Self.user(context)
+        let name = reviewer.flatMap { $0.isEmpty ? nil : $0 }
+        switch try await store.assignReviewer(number: number, reviewer: name) {
+        case .assigned: return
+        case .notFound: throw Self.noPostmortem(number)
+        case .unknownReviewer: throw APIError(.badRequest, "no enabled user \((name ?? "").debugDescription)", field: "reviewer")
+        case .published: throw APIError(.conflict, "the postmortem of \(IncidentRef.display(number)) is published and read-only", field: "state")
+        }
     }
 
     /// Adds an action item (API and pages).
@@ -154,6 +250,8 @@ struct PostmortemController {
     }
 
     struct SectionInput: Decodable { let markdown: String }
+    struct ReviewInput: Decodable { let overrideReason: String? }
+    struct ReviewerInput: Decodable { let reviewer: String? }
     struct ActionItemInput: Decodable {
         let title: String
         let owner: String
@@ -205,6 +303,7 @@ struct PostmortemController {
         switch result {
         case .changed: return
         case .notFound: throw noPostmortem(number)
+        case .ownApproval: throw APIError(.forbidden, "the author of a postmortem does not approve it", field: "approved_by")
         case .refused(let state):
             if state == .published {
                 throw APIError(.conflict, "the postmortem of \(IncidentRef.display(number)) is published and read-only", field: "state")

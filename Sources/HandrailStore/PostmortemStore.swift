@@ -15,6 +15,7 @@ public enum PostmortemState: String, CaseIterable, Sendable, Codable, Comparable
 
 /// The sections only people can write.
 public enum PostmortemSection: String, CaseIterable, Sendable, Codable {
+    case impact
     case rootCause = "root_cause"
     case contributingFactors = "contributing_factors"
     case wentWell = "went_well"
@@ -28,6 +29,31 @@ public enum PostmortemSection: String, CaseIterable, Sendable, Codable {
             )
         }
         return s
+    }
+}
+
+/// What a postmortem must hold before review: a section people write, or action items.
+public enum PostmortemRequirement: Sendable, Equatable {
+    case section(PostmortemSection)
+    case actionItems
+
+    /// Summary of impact, root cause, action items.
+    public static let defaults: [PostmortemRequirement] = [.section(.impact), .section(.rootCause), .actionItems]
+
+    /// `impact,root_cause,action_items` (an empty text: nothing required).
+    public static func parse(_ text: String) throws(ValidationError) -> [PostmortemRequirement] {
+        try text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map {
+            (name: String) throws(ValidationError) -> PostmortemRequirement in
+            if name == "action_items" { return .actionItems }
+            guard let section = PostmortemSection(rawValue: name) else {
+                throw ValidationError(
+                    field: "HANDRAIL_POSTMORTEM_REQUIRED",
+                    message:
+                        "names \(name.debugDescription); choose from \((PostmortemSection.allCases.map(\.rawValue) + ["action_items"]).joined(separator: ", "))"
+                )
+            }
+            return .section(section)
+        }
     }
 }
 
@@ -71,12 +97,28 @@ public struct StoredPostmortem: Sendable, Equatable, Encodable {
     public var approvedAt: Date?
     public var publishedBy: String?
     public var publishedAt: Date?
+    /// Who is asked to approve it, when someone was assigned.
+    public var reviewer: String?
+    /// Why an administrator approved the postmortem they submitted themselves.
+    public var approvalOverrideReason: String?
+    /// Who took a published postmortem back to draft after its incident reopened, and when.
+    public var revisionOpenedBy: String?
+    public var revisionOpenedAt: Date?
+    /// The incident reopened after these facts were generated (or is open now): the facts
+    /// must be regenerated (a published postmortem taken back to draft first) before review.
+    public var needsRevision: Bool
     public var sections: [Section]
     public var actionItems: [ActionItem]
+
+    /// The text people wrote in `section`, nil when nobody did (or only whitespace).
+    public func written(_ section: PostmortemSection) -> String? {
+        sections.first { $0.section == section && !$0.markdown.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }?.markdown
+    }
 
     /// Everything but the raw facts text (readers get the document built from it).
     enum CodingKeys: String, CodingKey {
         case id, incident, state, factsGeneratedAt, createdBy, submittedBy, submittedAt, approvedBy, approvedAt, publishedBy, publishedAt
+        case reviewer, approvalOverrideReason, revisionOpenedBy, revisionOpenedAt, needsRevision
         case sections, actionItems
     }
 }
@@ -122,6 +164,8 @@ public struct PostmortemStore: Sendable {
         case notFound
         /// Not allowed from this state (a published postmortem is read-only).
         case refused(PostmortemState)
+        /// The approver submitted it and gave no override reason.
+        case ownApproval
     }
 
     /// postmortem.regenerate — new facts from the log; what people wrote is untouched.
@@ -168,30 +212,88 @@ public struct PostmortemStore: Sendable {
     }
 
     /// postmortem.review — submit (draft → in_review), approve (in_review → approved),
-    /// publish (approved → published), each recording who and when.
-    public func advance(number: Int64, to state: PostmortemState, by userID: Int) async throws -> ChangeResult {
+    /// publish (approved → published), each recording who and when. Approving a postmortem
+    /// one submitted oneself needs `overrideReason` (and, the database checks, an administrator).
+    public func advance(number: Int64, to state: PostmortemState, by userID: Int, overrideReason: String? = nil) async throws -> ChangeResult {
         guard let index = PostmortemState.allCases.firstIndex(of: state), index > 0 else { return .refused(.draft) }
         let from = PostmortemState.allCases[index - 1]
         let to = state.rawValue
-        return try Self.result(
-            try await pool.query(
-                """
-                WITH target AS (
-                    SELECT p.id, p.state::text AS state FROM postmortems p JOIN incidents i ON i.id = p.incident_id WHERE i.number = \(number) FOR UPDATE OF p
-                ), changed AS (
-                    UPDATE postmortems p SET state = \(to)::postmortem_state,
-                        submitted_by = CASE WHEN \(to) = 'in_review' THEN \(userID) ELSE p.submitted_by END,
-                        submitted_at = CASE WHEN \(to) = 'in_review' THEN now() ELSE p.submitted_at END,
-                        approved_by = CASE WHEN \(to) = 'approved' THEN \(userID) ELSE p.approved_by END,
-                        approved_at = CASE WHEN \(to) = 'approved' THEN now() ELSE p.approved_at END,
-                        published_by = CASE WHEN \(to) = 'published' THEN \(userID) ELSE p.published_by END,
-                        published_at = CASE WHEN \(to) = 'published' THEN now() ELSE p.published_at END
-                    FROM target t WHERE p.id = t.id AND t.state = \(from.rawValue) RETURNING p.id
+        do {
+            return try Self.result(
+                try await pool.query(
+                    """
+                    WITH target AS (
+                        SELECT p.id, p.state::text AS state FROM postmortems p JOIN incidents i ON i.id = p.incident_id WHERE i.number = \(number) FOR UPDATE OF p
+                    ), changed AS (
+                        UPDATE postmortems p SET state = \(to)::postmortem_state,
+                            submitted_by = CASE WHEN \(to) = 'in_review' THEN \(userID) ELSE p.submitted_by END,
+                            submitted_at = CASE WHEN \(to) = 'in_review' THEN now() ELSE p.submitted_at END,
+                            approved_by = CASE WHEN \(to) = 'approved' THEN \(userID) ELSE p.approved_by END,
+                            approved_at = CASE WHEN \(to) = 'approved' THEN now() ELSE p.approved_at END,
+                            approval_override_reason = CASE WHEN \(to) = 'approved' THEN \(overrideReason) ELSE p.approval_override_reason END,
+                            published_by = CASE WHEN \(to) = 'published' THEN \(userID) ELSE p.published_by END,
+                            published_at = CASE WHEN \(to) = 'published' THEN now() ELSE p.published_at END
+                        FROM target t WHERE p.id = t.id AND t.state = \(from.rawValue) RETURNING p.id
+                    )
+                    SELECT t.state, (SELECT count(*) FROM changed) AS changed FROM target t
+                    """
                 )
-                SELECT t.state, (SELECT count(*) FROM changed) AS changed FROM target t
-                """
             )
+        } catch let error as PostgresError where error.isCheckViolation {
+            return .ownApproval
+        }
+    }
+
+    /// postmortem.revise — a published postmortem goes back to draft for revision, allowed
+    /// (the database checks) only when its incident reopened after it was published. The last
+    /// publication stays on the record; the review starts again.
+    public func reopenForRevision(number: Int64, by userID: Int) async throws -> ChangeResult {
+        do {
+            return try Self.result(
+                try await pool.query(
+                    """
+                    WITH target AS (
+                        SELECT p.id, p.state::text AS state FROM postmortems p JOIN incidents i ON i.id = p.incident_id WHERE i.number = \(number) FOR UPDATE OF p
+                    ), changed AS (
+                        UPDATE postmortems p SET state = 'draft', revision_opened_by = \(userID), revision_opened_at = now(),
+                            submitted_by = NULL, submitted_at = NULL, approved_by = NULL, approved_at = NULL, approval_override_reason = NULL
+                        FROM target t WHERE p.id = t.id AND t.state = 'published' RETURNING p.id
+                    )
+                    SELECT t.state, (SELECT count(*) FROM changed) AS changed FROM target t
+                    """
+                )
+            )
+        } catch let error as PostgresError where error.isRestrictViolation {
+            return .refused(.published)
+        }
+    }
+
+    public enum ReviewerResult: Sendable, Equatable {
+        case assigned
+        case notFound
+        case unknownReviewer
+        case published
+    }
+
+    /// postmortem.reviewer — who is asked to approve (nil: nobody in particular).
+    public func assignReviewer(number: Int64, reviewer: String?) async throws -> ReviewerResult {
+        let rows = try await pool.query(
+            """
+            WITH target AS (
+                SELECT p.id, p.state::text AS state FROM postmortems p JOIN incidents i ON i.id = p.incident_id WHERE i.number = \(number) FOR UPDATE OF p
+            ), r AS (SELECT id FROM users WHERE username = \(reviewer) AND disabled_at IS NULL),
+            changed AS (
+                UPDATE postmortems p SET reviewer_user_id = (SELECT id FROM r)
+                FROM target t WHERE p.id = t.id AND t.state <> 'published' AND (\(reviewer)::text IS NULL OR EXISTS (SELECT 1 FROM r))
+                RETURNING p.id
+            )
+            SELECT t.state, (SELECT id FROM r) AS reviewer_id, (SELECT count(*) FROM changed) AS changed FROM target t
+            """
         )
+        guard let row = rows.first else { return .notFound }
+        if try row.decode("changed", as: Int.self) == 1 { return .assigned }
+        if reviewer != nil, try row.decode("reviewer_id", as: Int64?.self) == nil { return .unknownReviewer }
+        return .published
     }
 
     static func result(_ rows: PostgresRows) throws -> ChangeResult {
@@ -247,9 +349,14 @@ public struct PostmortemStore: Sendable {
                 let row = try await db.query(
                     """
                     SELECT p.id, p.state::text AS state, p.facts::text AS facts, p.facts_generated_at, c.username AS created_by,
-                           s.username AS submitted_by, p.submitted_at, a.username AS approved_by, p.approved_at, pu.username AS published_by, p.published_at
+                           s.username AS submitted_by, p.submitted_at, a.username AS approved_by, p.approved_at, pu.username AS published_by, p.published_at,
+                           r.username AS reviewer, p.approval_override_reason, rv.username AS revision_opened_by, p.revision_opened_at,
+                           (i.state <> 'resolved' OR EXISTS (
+                               SELECT 1 FROM incident_events e WHERE e.incident_id = i.id AND e.type = 'reopened' AND e.at > p.facts_generated_at
+                           )) AS needs_revision
                     FROM postmortems p JOIN incidents i ON i.id = p.incident_id JOIN users c ON c.id = p.created_by
                     LEFT JOIN users s ON s.id = p.submitted_by LEFT JOIN users a ON a.id = p.approved_by LEFT JOIN users pu ON pu.id = p.published_by
+                    LEFT JOIN users r ON r.id = p.reviewer_user_id LEFT JOIN users rv ON rv.id = p.revision_opened_by
                     WHERE i.number = \(number)
                     """
                 ).first
@@ -304,6 +411,11 @@ public struct PostmortemStore: Sendable {
                 approvedAt: try row.decode("approved_at"),
                 publishedBy: try row.decode("published_by"),
                 publishedAt: try row.decode("published_at"),
+                reviewer: try row.decode("reviewer"),
+                approvalOverrideReason: try row.decode("approval_override_reason"),
+                revisionOpenedBy: try row.decode("revision_opened_by"),
+                revisionOpenedAt: try row.decode("revision_opened_at"),
+                needsRevision: try row.decode("needs_revision"),
                 sections: PostmortemSection.allCases.compactMap { sections[$0] },
                 actionItems: items
             )

@@ -69,6 +69,12 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     /// Whether the statement violated a unique constraint (SQLSTATE 23505).
     public var isUniqueViolation: Bool { sqlState == "23505" }
 
+    /// Whether the statement violated a CHECK constraint (SQLSTATE 23514).
+    public var isCheckViolation: Bool { sqlState == "23514" }
+
+    /// Whether a trigger or foreign key refused the change (SQLSTATE 23001, restrict_violation).
+    public var isRestrictViolation: Bool { sqlState == "23001" }
+
     /// Whether the error means "the database is not available right now" — the kind a server
     /// answers with 503 and a client should retry: no connection, a lost connection, the server
     /// shutting down or starting up (SQLSTATE class 08 and 57P0x), or too many connections.

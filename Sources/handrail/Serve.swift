@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HandrailCore
 import HandrailServer
+import HandrailStore
 import Hummingbird
 import Logging
 import Metrics
@@ -126,6 +127,9 @@ struct Serve: AsyncParsableCommand {
                 throw fail("HANDRAIL_NOTIFY_RATE must be deliveries per second from 1 to 10000, not \(text.debugDescription)")
             }
             configuration.notifications.rate = n
+        }
+        if let text = environment["HANDRAIL_POSTMORTEM_REQUIRED"] {
+            do { configuration.postmortemRequired = try PostmortemRequirement.parse(text) } catch { throw fail("\(error.field) \(error.message)") }
         }
         configuration.security.bcryptCost = passwordHasher.cost
         let address = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"

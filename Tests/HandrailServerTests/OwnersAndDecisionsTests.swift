@@ -597,8 +597,18 @@ extension AccessFixture {
             #expect(section["markdown"] as? String == "The **v42** feature pipeline dropped the `age` column.")
             #expect((section["history"] as? [[String: Any]])?.compactMap { $0["by"] as? String } == ["responder-user", "lead-user"])
 
-            // Review: a lead cannot approve; a manager can, and it is recorded.
+            // Review: the required sections first; a lead cannot approve; a manager can, and it is recorded.
             #expect(try await client.execute("\(base)/approve", method: .post, headers: f.headers(.manager)).status == .conflict, "not submitted yet")
+            let unfilled = try await client.execute("\(base)/submit", method: .post, headers: f.headers(.responder))
+            #expect(unfilled.status == .conflict && unfilled.text.contains("\"field\":\"impact\""), "\(unfilled.text)")
+            #expect(unfilled.text.contains("needs Summary of impact before review"), "\(unfilled.text)")
+            let impact = try await client.execute(
+                "\(base)/sections/impact",
+                method: .put,
+                headers: f.headers(.responder),
+                body: json(["markdown": "Ranking served stale scores for 40 minutes."])
+            )
+            #expect(impact.status == .ok)
             #expect(try await client.execute("\(base)/submit", method: .post, headers: f.headers(.responder)).status == .ok)
             #expect(try await client.execute("\(base)/approve", method: .post, headers: f.headers(.lead)).status == .forbidden)
             let approved = try await client.execute("\(base)/approve", method: .post, headers: f.headers(.manager))
@@ -649,6 +659,93 @@ extension AccessFixture {
             #expect(html.text.contains("<strong>v42</strong>"))
             let listed = jsonObject(try await client.execute("/api/v1/postmortems?state=published", headers: f.headers(.viewer)))
             #expect((listed["postmortems"] as? [[String: Any]])?.first?["incident"] as? String == ref)
+        }
+    }
+
+    @Test func theAuthorDoesNotApproveAndAReopenedIncidentSendsItsPostmortemBackForRevision() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let ref = try await f.fireDrift(client)
+            let base = "/api/v1/incidents/\(ref)/postmortem"
+            _ = try await client.execute("/api/v1/incidents/\(ref)/resolve", method: .post, headers: f.headers(.responder), body: json([:]))
+            #expect(try await client.execute(base, method: .post, headers: f.headers(.manager)).status == .created)
+            let empty = try await client.execute("\(base)/submit", method: .post, headers: f.headers(.manager))
+            #expect(empty.status == .conflict, "empty sections are not reviewed")
+            #expect(empty.text.contains("needs Summary of impact, Root cause, at least one action item before review"), "\(empty.text)")
+            for (section, text) in [("impact", "Stale scores for 40 minutes."), ("root_cause", "A dropped column.")] {
+                let put = try await client.execute(
+                    "\(base)/sections/\(section)",
+                    method: .put,
+                    headers: f.headers(.manager),
+                    body: json(["markdown": text])
+                )
+                #expect(put.status == .ok)
+            }
+            _ = try await client.execute(
+                "\(base)/action-items",
+                method: .post,
+                headers: f.headers(.manager),
+                body: json(["title": "Schema check", "owner": "lead-user", "due_date": "2026-12-15"])
+            )
+            // A reviewer is someone who exists.
+            let nobody = try await client.execute("\(base)/reviewer", method: .put, headers: f.headers(.manager), body: json(["reviewer": "ghost"]))
+            #expect(nobody.status == .badRequest && nobody.text.contains("\"field\":\"reviewer\""))
+            let assigned = try await client.execute(
+                "\(base)/reviewer",
+                method: .put,
+                headers: f.headers(.manager),
+                body: json(["reviewer": "admin-user"])
+            )
+            #expect(jsonObject(assigned)["reviewer"] as? String == "admin-user")
+            #expect(try await client.execute("\(base)/submit", method: .post, headers: f.headers(.manager)).status == .ok)
+
+            // The author does not approve their own postmortem; the database refuses it too.
+            let own = try await client.execute("\(base)/approve", method: .post, headers: f.headers(.manager))
+            #expect(own.status == .forbidden && own.text.contains("someone else approves it"), "\(own.text)")
+            await #expect(throws: PostgresError.self) {
+                try await f.pool.execute("UPDATE postmortems SET state = 'approved', approved_by = submitted_by, approved_at = now()")
+            }
+            await #expect(throws: PostgresError.self, "only an administrator overrides") {
+                try await f.pool.execute(
+                    "UPDATE postmortems SET state = 'approved', approved_by = submitted_by, approved_at = now(), approval_override_reason = 'x'"
+                )
+            }
+            let approved = try await client.execute("\(base)/approve", method: .post, headers: f.headers(.admin))
+            #expect(approved.status == .ok && jsonObject(approved)["approved_by"] as? String == "admin-user")
+            #expect(try await client.execute("\(base)/publish", method: .post, headers: f.headers(.manager)).status == .ok)
+            let notYet = try await client.execute("\(base)/revise", method: .post, headers: f.headers(.manager))
+            #expect(notYet.status == .conflict, "a published postmortem stays read-only until its incident reopens")
+
+            // The alert fires again: the incident reopens and the postmortem needs revision.
+            #expect(try await f.fireDrift(client) == ref)
+            let flagged = try await client.execute(base, headers: f.headers(.viewer))
+            #expect(jsonObject(flagged)["needs_revision"] as? Bool == true)
+            let md = try await client.execute("\(base)?format=md", headers: f.headers(.viewer))
+            #expect(md.text.contains("**Needs revision: the incident reopened after this postmortem was published.**"), "\(md.text)")
+            #expect(try await client.execute("\(base)/revise", method: .post, headers: f.headers(.lead)).status == .forbidden)
+            let revised = try await client.execute("\(base)/revise", method: .post, headers: f.headers(.manager))
+            #expect(jsonObject(revised)["state"] as? String == "draft" && jsonObject(revised)["revision_opened_by"] as? String == "manager-user")
+            let stale = try await client.execute("\(base)/submit", method: .post, headers: f.headers(.manager))
+            #expect(stale.status == .conflict && stale.text.contains("\"field\":\"facts\""), "\(stale.text)")
+            _ = try await client.execute("/api/v1/incidents/\(ref)/resolve", method: .post, headers: f.headers(.responder), body: json([:]))
+            _ = try await client.execute("\(base)/regenerate", method: .post, headers: f.headers(.responder))
+            let again = try await client.execute("\(base)/submit", method: .post, headers: f.headers(.responder))
+            #expect(again.status == .ok && jsonObject(again)["needs_revision"] as? Bool == false, "\(again.text)")
+
+            // An administrator approving what they submitted says why, on the record.
+            _ = try await f.pool.execute("UPDATE postmortems SET state = 'draft', submitted_by = NULL, submitted_at = NULL")
+            #expect(try await client.execute("\(base)/submit", method: .post, headers: f.headers(.admin)).status == .ok)
+            let bare = try await client.execute("\(base)/approve", method: .post, headers: f.headers(.admin))
+            #expect(bare.status == .forbidden && bare.text.contains("\"field\":\"override_reason\""))
+            let overridden = try await client.execute(
+                "\(base)/approve",
+                method: .post,
+                headers: f.headers(.admin),
+                body: json(["override_reason": "the only manager is on leave"])
+            )
+            #expect(jsonObject(overridden)["approval_override_reason"] as? String == "the only manager is on leave", "\(overridden.text)")
+            let approvedMD = try await client.execute("\(base)?format=md", headers: f.headers(.viewer))
+            #expect(approvedMD.text.contains("(who submitted it; an administrator's override: the only manager is on leave)"))
         }
     }
 }

@@ -272,9 +272,25 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     assert "The drift alert fired within minutes." in rhea.locator("article.document").inner_text()
     assert rhea.get_by_label("What went well").input_value() == "The drift alert fired within minutes."
     assert rhea.get_by_role("button", name="Approve").count() == 0
+    # Review needs the summary of impact and an action item first, and says so.
+    assert "needs: Summary of impact, at least one action item" in rhea.locator("#missing").inner_text()
+    rhea.get_by_label("Summary of impact").fill("Ranking served stale scores to 4 % of users for 40 minutes.")
+    rhea.get_by_role("button", name="Save Summary of impact").click()
+    rhea.wait_for_load_state()
+    rhea.get_by_label("New action item").fill("Schema check in the feature pipeline")
+    # A new action item is the incident owner's unless someone else is chosen.
+    assert rhea.get_by_label("Owner").input_value() == "rhea"
+    rhea.get_by_label("Due date").fill("2026-12-31")
+    rhea.get_by_role("button", name="Add action item").click()
+    rhea.wait_for_load_state()
+    assert rhea.locator("#missing").count() == 0
+    rhea.get_by_label("Reviewer").select_option("mara")
+    rhea.get_by_role("button", name="Assign").click()
+    rhea.wait_for_load_state()
     rhea.get_by_role("button", name="Submit for review").click()
     rhea.wait_for_load_state()
     assert rhea.locator("#review-state").inner_text() == "In review"
+    assert "Reviewer: mara." in rhea.locator("#review").inner_text()
     assert "Approve needs the manager role or higher." in rhea.locator("#review").inner_text()
 
     mara = sign_in(browser, watch, server, "mara")
@@ -288,6 +304,11 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     mara.wait_for_load_state()
     assert mara.locator("#review-state").inner_text() == "Approved"
     assert "Approved by mara" in mara.locator("#review").inner_text()
+    mara.get_by_role("button", name="Publish").click()
+    mara.wait_for_load_state()
+    assert mara.locator("#review-state").inner_text() == "Published"
+    # The published, read-only postmortem still offers its Markdown.
+    assert mara.get_by_role("link", name="Markdown").count() == 1
 
     # --- Lead: the week's handoff, read and acknowledged on behalf of rhea, on call as it ends.
     now = datetime.datetime.now(datetime.timezone.utc)

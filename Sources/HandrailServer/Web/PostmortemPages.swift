@@ -12,6 +12,7 @@ struct PostmortemPages {
     var controller: PostmortemController { web.postmortems }
 
     static let sectionLabels: [PostmortemSection: (String, String)] = [
+        .impact: ("Summary of impact", "Who was affected, how, and for how long."),
         .rootCause: ("Root cause", "What made this happen, as far as we know."),
         .contributingFactors: ("Contributing factors", "What made it worse or harder to see."),
         .wentWell: ("What went well", "Keep doing these."),
@@ -43,12 +44,22 @@ struct PostmortemPages {
             }
         }
         for step in PostmortemController.reviewSteps {
-            routes.on(.post, "\(base)/\(step.action)", .role(step.role)) { _, context in
+            routes.on(.post, "\(base)/\(step.action)", .role(step.role)) { request, context in
                 let number = try IncidentController.number(context)
+                let form = try await WebController.form(request)
                 return try await act(number, context, anchor: "review") {
-                    try await controller.advance(number, to: step.state, action: step.action, context)
+                    try await controller.advance(number, to: step.state, action: step.action, overrideReason: form["override_reason"], context)
                 }
             }
+        }
+        routes.on(.post, "\(base)/revise", .role(.manager)) { _, context in
+            let number = try IncidentController.number(context)
+            return try await act(number, context, anchor: "review") { try await controller.revise(number, context) }
+        }
+        routes.on(.post, "\(base)/reviewer", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let form = try await WebController.form(request)
+            return try await act(number, context, anchor: "review") { try await controller.assignReviewer(number, form["reviewer"], context) }
         }
         routes.on(.post, "\(base)/regenerate", .role(.responder)) { _, context in
             let number = try IncidentController.number(context)
@@ -115,7 +126,9 @@ struct PostmortemPages {
             document: document,
             markdown: try controller.render(document),
             role: role,
+            username: context.user?.username,
             people: stored.state != .published && role >= .responder ? try await web.users.list() : [],
+            required: controller.required,
             error: error
         )
         return try web.pages.render("postmortem.html", status: status, page, context: context)
