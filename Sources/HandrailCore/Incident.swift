@@ -64,6 +64,9 @@ public enum IncidentEventType: String, Sendable, Codable, CaseIterable {
     case decisionRecorded = "decision_recorded"
     case decisionExecuted = "decision_executed"
     case decisionOutcome = "decision_outcome"
+    /// A responder proposed a decision, for a person allowed to decide to confirm or reject.
+    case decisionProposed = "decision_proposed"
+    case decisionProposalRejected = "decision_proposal_rejected"
     case note
     /// A change event (PagerDuty's change API) sent to the incident.
     case change

@@ -23,6 +23,25 @@ struct DecisionController {
             let input = try await request.decodeJSON(DecisionInput.self, context: context)
             return EditedResponse(status: .created, response: DecisionBody(decision: try await record(number, input, context)))
         }
+        routes.on(.get, "/api/v1/incidents/:ref/proposals", .role(.viewer)) { _, context in
+            let number = try IncidentController.number(context)
+            guard let proposals = try await store.proposals(number: number) else { throw IncidentController.notFound(number) }
+            return ProposalList(proposals: proposals)
+        }
+        routes.on(.post, "/api/v1/incidents/:ref/proposals", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let input = try await request.decodeJSON(DecisionInput.self, context: context)
+            return EditedResponse(status: .created, response: ProposalBody(proposal: try await propose(number, input, context)))
+        }
+        routes.on(.post, "/api/v1/incidents/:ref/proposals/:id/confirm", .role(.responder)) { _, context in
+            let (number, id) = try Self.ids(context)
+            return EditedResponse(status: .created, response: DecisionBody(decision: try await confirm(number, id, context)))
+        }
+        routes.on(.post, "/api/v1/incidents/:ref/proposals/:id/reject", .role(.responder)) { request, context in
+            let (number, id) = try Self.ids(context)
+            let input = try await request.decodeJSON(RejectInput.self, context: context)
+            return ProposalBody(proposal: try await reject(number, id, reason: input.reason, context))
+        }
         routes.on(.post, "/api/v1/incidents/:ref/decisions/:id/execute", .role(.responder)) { request, context in
             let (number, id) = try Self.ids(context)
             let input = try await request.decodeOptionalJSON(ExecuteInput.self, context: context) ?? ExecuteInput(at: nil, note: nil)
@@ -39,18 +58,61 @@ struct DecisionController {
     func record(_ number: Int64, _ input: DecisionInput, _ context: HandrailRequestContext) async throws -> Decision {
         let person = try Self.person(context)
         let decision = try input.validated()
-        switch try await store.record(number: number, decision, by: person) {
+        return try Self.recorded(try await store.record(number: number, decision, by: person), number, decision.supersedes)
+    }
+
+    /// Proposes a decision for someone allowed to decide to confirm or reject (API and pages).
+    func propose(_ number: Int64, _ input: DecisionInput, _ context: HandrailRequestContext) async throws -> DecisionProposal {
+        let person = try Self.person(context)
+        let decision = try input.validated()
+        guard decision.supersedes == nil else {
+            throw APIError(.badRequest, "a proposal does not replace a decision; propose a new one", field: "supersedes")
+        }
+        switch try await store.propose(number: number, decision, by: person) {
+        case .proposed(let p): return p
+        case .notFound: throw IncidentController.notFound(number)
+        }
+    }
+
+    /// Confirms a proposal: it becomes this person's decision, naming who proposed it (API and pages).
+    func confirm(_ number: Int64, _ id: Int64, _ context: HandrailRequestContext) async throws -> Decision {
+        let person = try Self.person(context)
+        let result = try await store.confirm(number: number, proposal: id, by: person)
+        if result == .notFound, try await store.proposals(number: number) != nil {
+            throw APIError(.notFound, "\(IncidentRef.display(number)) has no proposal \(id)")
+        }
+        return try Self.recorded(result, number, nil)
+    }
+
+    /// Rejects a proposal, saying why (API and pages).
+    func reject(_ number: Int64, _ id: Int64, reason: String?, _ context: HandrailRequestContext) async throws -> DecisionProposal {
+        let person = try Self.person(context)
+        guard let reason = Self.clean(reason) else { throw APIError(.badRequest, "is required: say why the proposal is rejected", field: "reason") }
+        guard reason.count <= 10_000 else { throw APIError(.badRequest, "must be at most 10000 characters", field: "reason") }
+        switch try await store.reject(number: number, proposal: id, reason: reason, by: person) {
+        case .rejected(let p): return p
+        case .notFound:
+            guard try await store.proposals(number: number) != nil else { throw IncidentController.notFound(number) }
+            throw APIError(.notFound, "\(IncidentRef.display(number)) has no proposal \(id)")
+        case .refused(let why): throw APIError(.forbidden, why)
+        case .answered(let what): throw APIError(.conflict, what)
+        }
+    }
+
+    static func recorded(_ result: DecisionStore.RecordResult, _ number: Int64, _ supersedes: Int64?) throws -> Decision {
+        switch result {
         case .recorded(let d): return d
         case .notFound: throw IncidentController.notFound(number)
         case .refused(let reason): throw APIError(.forbidden, reason)
         case .unknownSuperseded:
-            throw APIError(.badRequest, "\(IncidentRef.display(number)) has no decision \(decision.supersedes ?? 0)", field: "supersedes")
+            throw APIError(.badRequest, "\(IncidentRef.display(number)) has no decision \(supersedes ?? 0)", field: "supersedes")
         case .alreadySuperseded(let by):
             throw APIError(
                 .conflict,
-                "decision \(decision.supersedes ?? 0) was already superseded by decision \(by ?? 0); supersede that one",
+                "decision \(supersedes ?? 0) was already superseded by decision \(by ?? 0); supersede that one",
                 field: "supersedes"
             )
+        case .answered(let what): throw APIError(.conflict, what)
         }
     }
 
@@ -92,6 +154,8 @@ struct DecisionController {
     }
 
     struct ListBody: ResponseEncodable { let decisions: [Decision] }
+    struct ProposalList: ResponseEncodable { let proposals: [DecisionProposal] }
+    struct RejectInput: Decodable { let reason: String? }
 
     struct TargetInput: Decodable {
         let service: String?
@@ -174,6 +238,12 @@ struct DecisionController {
     static func notFound(_ number: Int64, _ id: Int64) -> APIError {
         APIError(.notFound, "\(IncidentRef.display(number)) has no decision \(id)")
     }
+}
+
+/// One proposal as a response body.
+struct ProposalBody: ResponseEncodable {
+    let proposal: DecisionProposal
+    func encode(to encoder: any Encoder) throws { try proposal.encode(to: encoder) }
 }
 
 /// One decision as a response body.

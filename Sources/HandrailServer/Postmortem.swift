@@ -124,7 +124,8 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
                 id: x.id,
                 kind: x.kind.rawValue,
                 target: x.target.description,
-                decidedBy: "\(x.decidedBy) (\(x.decidedByRole.rawValue))",
+                decidedBy: "\(x.decidedBy) (\(x.decidedByRole.rawValue))" + (x.proposedBy.map { ", proposed by \($0)" } ?? "")
+                    + (x.late ? " (late entry, recorded after the incident was resolved)" : ""),
                 decided: fmt.string(x.decidedAt),
                 rationale: x.rationale,
                 customerImpact: x.customerImpact,
@@ -208,7 +209,12 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             return
                 "\(s("role") ?? "role"): \(action.replacingOccurrences(of: "_", with: " ")) \(s("from") ?? "nobody") → \(s("to") ?? "nobody") by \(e.actor)\(reason)"
         case .roleAccepted: return "\(s("role") ?? "role"): \(s("user") ?? e.actor) accepted"
-        case .decisionRecorded: return "decision\(n("decision")): \(s("kind") ?? "") recorded by \(e.actor)"
+        case .decisionRecorded:
+            let proposal = s("proposed_by").map { ", proposed by \($0)" } ?? ""
+            let late = data["late"] == .bool(true) ? " (late entry, after the incident was resolved)" : ""
+            return "decision\(n("decision")): \(s("kind") ?? "") recorded by \(e.actor)\(proposal)\(late)"
+        case .decisionProposed: return "decision proposed by \(e.actor) (proposal\(n("proposal"))): \(s("kind") ?? "")"
+        case .decisionProposalRejected: return "proposal\(n("proposal")) rejected by \(e.actor): \(s("reason") ?? "")"
         case .decisionExecuted: return "decision\(n("decision")) executed by \(e.actor)"
         case .decisionOutcome: return "decision\(n("decision")) outcome \(s("outcome") ?? "") by \(e.actor)"
         case .note: return "note by \(e.actor): \(s("text") ?? "")"

@@ -86,6 +86,11 @@ public struct Decision: Sendable, Equatable, Encodable {
     public var verificationWindow: Int
     public var supersedes: Int64?
     public var supersededBy: Int64?
+    /// The responder's proposal this decision confirmed, and who proposed it.
+    public var proposalId: Int64?
+    public var proposedBy: String?
+    /// Recorded after the incident was resolved.
+    public var late: Bool = false
     public var execution: Execution?
     public var outcome: Outcome?
     /// Handrail's proposal, while an executed decision has no outcome yet.
@@ -100,7 +105,7 @@ public struct Decision: Sendable, Equatable, Encodable {
 
     enum CodingKeys: String, CodingKey {
         case id, incident, kind, target, rationale, customerImpact, alternativesConsidered, decidedBy, decidedByRole, decidedAt
-        case verificationWindow, supersedes, supersededBy, execution, outcome, proposal, status
+        case verificationWindow, supersedes, supersededBy, proposalId, proposedBy, late, execution, outcome, proposal, status
     }
 
     /// The stored fields and `status`.
@@ -119,9 +124,58 @@ public struct Decision: Sendable, Equatable, Encodable {
         try c.encode(verificationWindow, forKey: .verificationWindow)
         try c.encodeIfPresent(supersedes, forKey: .supersedes)
         try c.encodeIfPresent(supersededBy, forKey: .supersededBy)
+        try c.encodeIfPresent(proposalId, forKey: .proposalId)
+        try c.encodeIfPresent(proposedBy, forKey: .proposedBy)
+        try c.encode(late, forKey: .late)
         try c.encodeIfPresent(execution, forKey: .execution)
         try c.encodeIfPresent(outcome, forKey: .outcome)
         try c.encodeIfPresent(proposal, forKey: .proposal)
+        try c.encode(status, forKey: .status)
+    }
+}
+
+/// A decision a responder proposed, and its answer: confirmed (as a decision) or rejected.
+public struct DecisionProposal: Sendable, Equatable, Encodable {
+    public var id: Int64
+    public var incident: String
+    public var kind: DecisionKind
+    public var target: DecisionTarget
+    public var rationale: String
+    public var customerImpact: String?
+    public var alternativesConsidered: String?
+    public var proposedBy: String
+    public var proposedAt: Date
+    /// The decision that confirmed it, and who decided.
+    public var confirmedAs: Int64?
+    public var confirmedBy: String?
+    public var rejectedBy: String?
+    public var rejectedAt: Date?
+    public var rejectionReason: String?
+
+    /// open, confirmed or rejected.
+    public var status: String { confirmedAs != nil ? "confirmed" : rejectedBy != nil ? "rejected" : "open" }
+
+    enum CodingKeys: String, CodingKey {
+        case id, incident, kind, target, rationale, customerImpact, alternativesConsidered, proposedBy, proposedAt
+        case confirmedAs, confirmedBy, rejectedBy, rejectedAt, rejectionReason, status
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(incident, forKey: .incident)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(target, forKey: .target)
+        try c.encode(rationale, forKey: .rationale)
+        try c.encodeIfPresent(customerImpact, forKey: .customerImpact)
+        try c.encodeIfPresent(alternativesConsidered, forKey: .alternativesConsidered)
+        try c.encode(proposedBy, forKey: .proposedBy)
+        try c.encode(proposedAt, forKey: .proposedAt)
+        try c.encodeIfPresent(confirmedAs, forKey: .confirmedAs)
+        try c.encodeIfPresent(confirmedBy, forKey: .confirmedBy)
+        try c.encodeIfPresent(rejectedBy, forKey: .rejectedBy)
+        try c.encodeIfPresent(rejectedAt, forKey: .rejectedAt)
+        try c.encodeIfPresent(rejectionReason, forKey: .rejectionReason)
         try c.encode(status, forKey: .status)
     }
 }
@@ -146,45 +200,62 @@ public struct DecisionStore: Sendable {
         case unknownSuperseded
         /// `supersedes` names a decision that another one already superseded.
         case alreadySuperseded(by: Int64?)
+        /// The proposal being confirmed was confirmed or rejected already (what happened).
+        case answered(String)
     }
 
-    /// The incident's id and the rollback policy of its pinned runbook version.
-    func policy(number: Int64) async throws -> (id: Int64, runbook: String?, policy: RollbackPolicy)? {
+    /// The incident's id and state and the rollback policy of its pinned runbook version.
+    func policy(number: Int64) async throws -> (id: Int64, state: IncidentState, runbook: String?, policy: RollbackPolicy)? {
         guard
             let row = try await pool.query(
                 """
-                SELECT i.id, i.runbook_id, v.definition->'rollback' AS rollback
+                SELECT i.id, i.state::text AS state, i.runbook_id, v.definition->'rollback' AS rollback
                 FROM incidents i LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
                 WHERE i.number = \(number)
                 """
             ).first
         else { return nil }
         let policy = try row.decode("rollback", as: PostgresJSON?.self)?.decode(as: RollbackPolicy.self) ?? RollbackPolicy()
-        return (try row.decode("id"), try row.decode("runbook_id"), policy)
+        return (try row.decode("id"), try row.decode("state"), try row.decode("runbook_id"), policy)
     }
 
     /// decision.record — checks the runbook's policy for this person, then stores the decision
-    /// and its timeline event.
+    /// and its timeline event. On a resolved incident only a lead or above records, and the
+    /// decision is marked late.
     public func record(number: Int64, _ d: NewDecision, by person: Person) async throws -> RecordResult {
+        try await record(number: number, d, by: person, proposal: nil)
+    }
+
+    func record(number: Int64, _ d: NewDecision, by person: Person, proposal: (id: Int64, by: String)?) async throws -> RecordResult {
         guard let incident = try await policy(number: number) else { return .notFound }
         if let reason = incident.policy.refusal(role: person.role, kind: d.kind, runbook: incident.runbook) { return .refused(reason) }
+        let late = incident.state == .resolved
+        if late, person.role < .lead {
+            return .refused("\(IncidentRef.display(number)) is resolved; a lead or above records a late decision (propose it instead)")
+        }
         let rows: PostgresRows
         do {
             rows = try await pool.query(
                 """
-                WITH decided AS (
+                WITH locked AS (
+                    -- The proposal being confirmed, locked: a concurrent rejection waits for this answer.
+                    SELECT id FROM decision_proposals WHERE id = \(proposal?.id) AND incident_id = \(incident.id) FOR UPDATE
+                ), decided AS (
                     INSERT INTO decisions (incident_id, kind, target_service, target_model, from_version, to_version, rationale,
-                                           customer_impact, alternatives_considered, decided_by, decided_by_role, verification_window, supersedes)
-                    VALUES (\(incident.id), \(d.kind.rawValue)::decision_kind, \(d.target.service), \(d.target.model), \(d.target.fromVersion),
-                            \(d.target.toVersion), \(d.rationale), \(d.customerImpact), \(d.alternativesConsidered), \(person.id),
-                            \(person.role.rawValue)::user_role, \(incident.policy.verificationWindow), \(d.supersedes))
+                                           customer_impact, alternatives_considered, decided_by, decided_by_role, verification_window, supersedes,
+                                           proposal_id, late)
+                    SELECT \(incident.id), \(d.kind.rawValue)::decision_kind, \(d.target.service), \(d.target.model), \(d.target.fromVersion),
+                           \(d.target.toVersion), \(d.rationale), \(d.customerImpact), \(d.alternativesConsidered), \(person.id),
+                           \(person.role.rawValue)::user_role, \(incident.policy.verificationWindow), \(d.supersedes), \(proposal?.id), \(late)
+                    WHERE \(proposal?.id)::bigint IS NULL OR EXISTS (SELECT 1 FROM locked)
                     RETURNING id, incident_id
                 ), event AS (
                     INSERT INTO incident_events (incident_id, type, actor, actor_user_id, data)
                     SELECT incident_id, 'decision_recorded', \(person.username), \(person.id)::bigint, jsonb_strip_nulls(jsonb_build_object(
                         'decision', id, 'kind', \(d.kind.rawValue)::text, 'service', \(d.target.service)::text, 'model', \(d.target.model)::text,
                         'from_version', \(d.target.fromVersion)::text, 'to_version', \(d.target.toVersion)::text,
-                        'rationale', \(d.rationale)::text, 'supersedes', \(d.supersedes)::bigint))
+                        'rationale', \(d.rationale)::text, 'supersedes', \(d.supersedes)::bigint,
+                        'proposal', \(proposal?.id)::bigint, 'proposed_by', \(proposal?.by)::text, 'late', CASE WHEN \(late) THEN true END))
                     FROM decided
                     RETURNING incident_id
                 ), notified AS (
@@ -195,10 +266,15 @@ public struct DecisionStore: Sendable {
             )
         } catch let error as PostgresError where error.sqlState == "23503" && error.constraint?.contains("supersedes") == true {
             return .unknownSuperseded
+        } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "decisions_confirm_once" {
+            return .answered("proposal \(proposal?.id ?? 0) was already confirmed")
+        } catch let error as PostgresError where error.isRestrictViolation {
+            return .answered("proposal \(proposal?.id ?? 0) was rejected")
         } catch let error as PostgresError where error.isUniqueViolation {
             let by = try await pool.query("SELECT id FROM decisions WHERE supersedes = \(d.supersedes)").first?.decode("id", as: Int64.self)
             return .alreadySuperseded(by: by)
         }
+        guard !rows.isEmpty else { return .notFound }
         let id: Int64 = try rows[0].decode("id")
         guard let decision = try await list(number: number, id: id)?.first else { return .notFound }
         return .recorded(decision)
@@ -317,8 +393,10 @@ public struct DecisionStore: Sendable {
                 SELECT d.*, d.kind::text AS kind_text, d.decided_by_role::text AS role_text, u.username AS decided_by_name,
                        (SELECT s.id FROM decisions s WHERE s.supersedes = d.id) AS superseded_by,
                        e.executed_at, e.note AS execution_note, eu.username AS executed_by_name,
-                       o.outcome, o.proposed, o.check_text, o.confirmed_at, o.note AS outcome_note, ou.username AS confirmed_by_name
+                       o.outcome, o.proposed, o.check_text, o.confirmed_at, o.note AS outcome_note, ou.username AS confirmed_by_name,
+                       pu.username AS proposed_by_name
                 FROM decisions d JOIN users u ON u.id = d.decided_by
+                LEFT JOIN decision_proposals p ON p.id = d.proposal_id LEFT JOIN users pu ON pu.id = p.proposed_by
                 LEFT JOIN decision_executions e ON e.decision_id = d.id LEFT JOIN users eu ON eu.id = e.executed_by
                 LEFT JOIN decision_outcomes o ON o.decision_id = d.id LEFT JOIN users ou ON ou.id = o.confirmed_by
                 WHERE d.incident_id = \(incident) AND (\(id)::bigint IS NULL OR d.id = \(id))
@@ -343,6 +421,144 @@ public struct DecisionStore: Sendable {
                 result.append(d)
             }
             return result
+        }
+    }
+
+    // MARK: Proposals
+
+    public enum ProposeResult: Sendable, Equatable {
+        case proposed(DecisionProposal)
+        case notFound
+    }
+
+    /// decision.propose — a responder's proposal, on the record, for a person the runbook
+    /// lets decide to confirm or reject.
+    public func propose(number: Int64, _ d: NewDecision, by person: Person) async throws -> ProposeResult {
+        let rows = try await pool.query(
+            """
+            WITH proposed AS (
+                INSERT INTO decision_proposals (incident_id, kind, target_service, target_model, from_version, to_version, rationale,
+                                                customer_impact, alternatives_considered, proposed_by)
+                SELECT i.id, \(d.kind.rawValue)::decision_kind, \(d.target.service), \(d.target.model), \(d.target.fromVersion),
+                       \(d.target.toVersion), \(d.rationale), \(d.customerImpact), \(d.alternativesConsidered), \(person.id)
+                FROM incidents i WHERE i.number = \(number)
+                RETURNING id, incident_id
+            ), event AS (
+                INSERT INTO incident_events (incident_id, type, actor, actor_user_id, data)
+                SELECT incident_id, 'decision_proposed', \(person.username), \(person.id)::bigint, jsonb_strip_nulls(jsonb_build_object(
+                    'proposal', id, 'kind', \(d.kind.rawValue)::text, 'service', \(d.target.service)::text, 'model', \(d.target.model)::text,
+                    'rationale', \(d.rationale)::text))
+                FROM proposed
+                RETURNING incident_id
+            ), notified AS (
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), incident_id::text) FROM event) s
+            )
+            SELECT id, (SELECT n FROM notified) AS notified FROM proposed
+            """
+        )
+        guard let id = try rows.first?.decode("id", as: Int64.self), let p = try await proposals(number: number, id: id)?.first else {
+            return .notFound
+        }
+        return .proposed(p)
+    }
+
+    /// decision.confirm — records the proposed decision as this person's (the runbook's policy
+    /// applies as to any decision), naming the proposal and who proposed it.
+    public func confirm(number: Int64, proposal id: Int64, by person: Person) async throws -> RecordResult {
+        guard let p = try await proposals(number: number, id: id)?.first else { return .notFound }
+        if let by = p.confirmedAs { return .answered("proposal \(id) was confirmed as decision \(by)") }
+        if let by = p.rejectedBy { return .answered("proposal \(id) was rejected by \(by)") }
+        let decision = NewDecision(
+            kind: p.kind,
+            target: p.target,
+            rationale: p.rationale,
+            customerImpact: p.customerImpact,
+            alternativesConsidered: p.alternativesConsidered
+        )
+        return try await record(number: number, decision, by: person, proposal: (id, p.proposedBy))
+    }
+
+    public enum RejectResult: Sendable, Equatable {
+        case rejected(DecisionProposal)
+        case notFound
+        case refused(String)
+        case answered(String)
+    }
+
+    /// decision.reject — a person the runbook lets decide turns a proposal down, saying why.
+    public func reject(number: Int64, proposal id: Int64, reason: String, by person: Person) async throws -> RejectResult {
+        guard let incident = try await policy(number: number) else { return .notFound }
+        guard let p = try await proposals(number: number, id: id)?.first else { return .notFound }
+        if let reason = incident.policy.refusal(role: person.role, kind: p.kind, runbook: incident.runbook) { return .refused(reason) }
+        do {
+            _ = try await pool.query(
+                """
+                WITH locked AS (
+                    SELECT id, incident_id FROM decision_proposals WHERE id = \(id) AND incident_id = \(incident.id) FOR UPDATE
+                ), rejected AS (
+                    INSERT INTO decision_proposal_rejections (proposal_id, rejected_by, reason)
+                    SELECT id, \(person.id), \(reason) FROM locked
+                    RETURNING proposal_id
+                ), event AS (
+                    INSERT INTO incident_events (incident_id, type, actor, actor_user_id, data)
+                    SELECT l.incident_id, 'decision_proposal_rejected', \(person.username), \(person.id)::bigint,
+                           jsonb_build_object('proposal', l.id, 'reason', \(reason)::text)
+                    FROM rejected r JOIN locked l ON l.id = r.proposal_id
+                    RETURNING incident_id
+                )
+                SELECT count(*) AS n FROM (SELECT pg_notify(\(IncidentFeed.channel), incident_id::text) FROM event) s
+                """
+            )
+        } catch let error as PostgresError where error.isRestrictViolation {
+            return .answered("proposal \(id) was confirmed")
+        } catch let error as PostgresError where error.isUniqueViolation {
+            return .answered("proposal \(id) was rejected")
+        }
+        guard let updated = try await proposals(number: number, id: id)?.first else { return .notFound }
+        return .rejected(updated)
+    }
+
+    /// decision.proposals — an incident's proposals, oldest first (or the one with `id`), each
+    /// with its answer; nil when there is no such incident.
+    public func proposals(number: Int64, id: Int64? = nil) async throws -> [DecisionProposal]? {
+        try await pool.withConnection { db in
+            guard let incident = try await db.query("SELECT id FROM incidents WHERE number = \(number)").first?.decode("id", as: Int64.self) else {
+                return nil
+            }
+            return try await db.query(
+                """
+                SELECT p.id, p.kind::text AS kind, p.target_service, p.target_model, p.from_version, p.to_version, p.rationale,
+                       p.customer_impact, p.alternatives_considered, u.username AS proposed_by, p.proposed_at,
+                       d.id AS decision_id, du.username AS confirmed_by, r.rejected_at, ru.username AS rejected_by, r.reason
+                FROM decision_proposals p JOIN users u ON u.id = p.proposed_by
+                LEFT JOIN decisions d ON d.proposal_id = p.id LEFT JOIN users du ON du.id = d.decided_by
+                LEFT JOIN decision_proposal_rejections r ON r.proposal_id = p.id LEFT JOIN users ru ON ru.id = r.rejected_by
+                WHERE p.incident_id = \(incident) AND (\(id)::bigint IS NULL OR p.id = \(id))
+                ORDER BY p.id
+                """
+            ).map { row in
+                DecisionProposal(
+                    id: try row.decode("id"),
+                    incident: IncidentRef.display(number),
+                    kind: try row.decode("kind"),
+                    target: DecisionTarget(
+                        service: try row.decode("target_service"),
+                        model: try row.decode("target_model"),
+                        fromVersion: try row.decode("from_version"),
+                        toVersion: try row.decode("to_version")
+                    ),
+                    rationale: try row.decode("rationale"),
+                    customerImpact: try row.decode("customer_impact"),
+                    alternativesConsidered: try row.decode("alternatives_considered"),
+                    proposedBy: try row.decode("proposed_by"),
+                    proposedAt: try row.decode("proposed_at"),
+                    confirmedAs: try row.decode("decision_id"),
+                    confirmedBy: try row.decode("confirmed_by"),
+                    rejectedBy: try row.decode("rejected_by"),
+                    rejectedAt: try row.decode("rejected_at"),
+                    rejectionReason: try row.decode("reason")
+                )
+            }
         }
     }
 }
@@ -383,6 +599,9 @@ extension Decision {
             verificationWindow: try row.decode("verification_window"),
             supersedes: try row.decode("supersedes"),
             supersededBy: try row.decode("superseded_by"),
+            proposalId: try row.decode("proposal_id"),
+            proposedBy: try row.decode("proposed_by_name"),
+            late: try row.decode("late"),
             execution: execution,
             outcome: outcome,
             proposal: nil

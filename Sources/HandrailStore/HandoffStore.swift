@@ -167,12 +167,15 @@ public struct HandoffStore: Sendable {
         let decisions = try await db.query(
             """
             SELECT d.id, i.number, d.kind::text AS kind, d.target_service, d.target_model, d.from_version, d.to_version,
-                   u.username, d.decided_at, d.rationale,
+                   u.username || CASE WHEN pu.username IS NOT NULL THEN ' (proposed by ' || pu.username || ')' ELSE '' END
+                              || CASE WHEN d.late THEN ' (late entry, after the incident was resolved)' ELSE '' END AS username,
+                   d.decided_at, d.rationale,
                    CASE WHEN o.outcome IS NOT NULL THEN o.outcome
                         WHEN EXISTS (SELECT 1 FROM decisions s WHERE s.supersedes = d.id) THEN 'superseded'
                         WHEN e.decision_id IS NOT NULL THEN 'awaiting_outcome' ELSE 'awaiting_execution' END AS status
             FROM decisions d JOIN incidents i ON i.id = d.incident_id JOIN users u ON u.id = d.decided_by
             LEFT JOIN decision_executions e ON e.decision_id = d.id LEFT JOIN decision_outcomes o ON o.decision_id = d.id
+            LEFT JOIN decision_proposals p ON p.id = d.proposal_id LEFT JOIN users pu ON pu.id = p.proposed_by
             WHERE d.id = ANY(ARRAY(SELECT id FROM decisions WHERE decided_at >= \(window.from) AND decided_at < \(window.to)
                                    UNION SELECT decision_id FROM decisions_unsettled WHERE decided_at < \(window.to)))
               AND i.owners_rotation = \(name)

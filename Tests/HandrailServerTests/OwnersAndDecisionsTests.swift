@@ -749,3 +749,111 @@ extension AccessFixture {
         }
     }
 }
+
+@Suite struct DecisionProposalTests {
+    @Test func aResponderProposesALeadConfirmsOrRejectsAndLateDecisionsAreMarked() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let ref = try await f.fireDrift(client)
+            let decision: [String: Any] = [
+                "kind": "rollback", "target": ["model": "ranker", "from_version": "v42", "to_version": "v41"],
+                "rationale": "PSI 0.31 on age since the v42 retrain",
+            ]
+            // feature-drift lets leads and up decide: a responder's decision is refused, a proposal is not.
+            let refused = try await client.execute(
+                "/api/v1/incidents/\(ref)/decisions",
+                method: .post,
+                headers: f.headers(.responder),
+                body: json(decision)
+            )
+            #expect(refused.status == .forbidden)
+            let proposed = try await client.execute(
+                "/api/v1/incidents/\(ref)/proposals",
+                method: .post,
+                headers: f.headers(.responder),
+                body: json(decision)
+            )
+            #expect(proposed.status == .created, "\(proposed.text)")
+            #expect(jsonObject(proposed)["status"] as? String == "open" && jsonObject(proposed)["proposed_by"] as? String == "responder-user")
+            let first = try #require(jsonObject(proposed)["id"] as? Int)
+            // A responder cannot confirm their own (or anyone's) proposal here; a lead can.
+            let selfConfirm = try await client.execute(
+                "/api/v1/incidents/\(ref)/proposals/\(first)/confirm",
+                method: .post,
+                headers: f.headers(.responder)
+            )
+            #expect(selfConfirm.status == .forbidden)
+            let confirmed = try await client.execute("/api/v1/incidents/\(ref)/proposals/\(first)/confirm", method: .post, headers: f.headers(.lead))
+            #expect(confirmed.status == .created, "\(confirmed.text)")
+            let d = jsonObject(confirmed)
+            #expect(d["decided_by"] as? String == "lead-user" && d["proposed_by"] as? String == "responder-user")
+            #expect(d["proposal_id"] as? Int == first && d["late"] as? Bool == false && d["kind"] as? String == "rollback")
+            let twice = try await client.execute(
+                "/api/v1/incidents/\(ref)/proposals/\(first)/reject",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["reason": "x"])
+            )
+            #expect(twice.status == .conflict, "a proposal is answered once")
+
+            // A second proposal is rejected, with a reason, on the record.
+            let other = try await client.execute(
+                "/api/v1/incidents/\(ref)/proposals",
+                method: .post,
+                headers: f.headers(.responder),
+                body: json(decision)
+            )
+            let second = try #require(jsonObject(other)["id"] as? Int)
+            let bare = try await client.execute(
+                "/api/v1/incidents/\(ref)/proposals/\(second)/reject",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json([:])
+            )
+            #expect(bare.status == .badRequest && bare.text.contains("\"field\":\"reason\""))
+            let rejected = try await client.execute(
+                "/api/v1/incidents/\(ref)/proposals/\(second)/reject",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["reason": "already rolled back in decision 1"])
+            )
+            #expect(jsonObject(rejected)["status"] as? String == "rejected" && jsonObject(rejected)["rejected_by"] as? String == "lead-user")
+            let late = try await client.execute("/api/v1/incidents/\(ref)/proposals/\(second)/confirm", method: .post, headers: f.headers(.lead))
+            #expect(late.status == .conflict, "a rejected proposal is not confirmed")
+            await #expect(throws: PostgresError.self, "the database keeps one answer per proposal") {
+                try await f.pool.execute("INSERT INTO decision_proposal_rejections (proposal_id, rejected_by, reason) VALUES (\(first), 1, 'x')")
+            }
+            await #expect(throws: PostgresError.self) { try await f.pool.execute("UPDATE decision_proposals SET rationale = 'x'") }
+
+            // Resolved: a responder no longer records, a lead records a late decision, marked so.
+            _ = try await client.execute("/api/v1/incidents/\(ref)/resolve", method: .post, headers: f.headers(.responder), body: json([:]))
+            var hold = decision
+            hold["kind"] = "hold"
+            hold["rationale"] = "kept v41 over the weekend"
+            let lateByLead = try await client.execute(
+                "/api/v1/incidents/\(ref)/decisions",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(hold)
+            )
+            #expect(lateByLead.status == .created && jsonObject(lateByLead)["late"] as? Bool == true, "\(lateByLead.text)")
+            let timeline = try await client.execute("/api/v1/incidents/\(ref)", headers: f.headers(.viewer))
+            #expect(timeline.text.contains("decision_proposed") && timeline.text.contains("decision_proposal_rejected"))
+            let listed = jsonObject(try await client.execute("/api/v1/incidents/\(ref)/proposals", headers: f.headers(.viewer)))
+            #expect((listed["proposals"] as? [[String: Any]])?.compactMap { $0["status"] as? String } == ["confirmed", "rejected"])
+
+            // The incident page, as the responder: proposals and how they were answered; the form proposes.
+            var browser = Browser(client)
+            _ = try await browser.signIn("responder-user", AccessFixture.password)
+            let page = try await browser.request("/incidents/\(IncidentRef.number(ref) ?? 0)")
+            #expect(page.text.contains("confirmed as decision 1 by lead-user"))
+            #expect(page.text.contains("rejected by lead-user") && page.text.contains("already rolled back in decision 1"))
+            #expect(page.text.contains("late entry, recorded after the incident was resolved"))
+            #expect(page.text.contains("Propose decision") && !page.text.contains(">Record decision<"))
+
+            // The postmortem names who proposed and marks the late entry.
+            let md = try await client.execute("/api/v1/incidents/\(ref)/postmortem", method: .post, headers: f.headers(.responder))
+            #expect(md.text.contains("proposed by responder-user") && md.text.contains("late entry"), "\(md.text)")
+        }
+    }
+}

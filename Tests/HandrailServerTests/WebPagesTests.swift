@@ -56,9 +56,10 @@ import Testing
             #expect(noNote.status == .badRequest)
             #expect(noNote.text.contains(#"<p class="error" role="alert">note: a failed step needs a note saying what happened</p>"#))
             #expect(!noNote.text.contains("failed by responder-user"))
-            // The runbook lets leads and up decide: no decision form for a responder, and a
-            // posted one is refused with the runbook's reason.
-            #expect(!after.text.contains(#"id="decision-form""#))
+            // The runbook lets leads and up decide: a responder's form proposes instead, and a
+            // posted decision is refused with the runbook's reason.
+            #expect(after.text.contains(#"action="/incidents/\#(number)/proposals" class="card" id="decision-form""#))
+            #expect(!after.text.contains(#"action="/incidents/\#(number)/decisions" class="card""#))
             let decided = try await responder.request(
                 "/incidents/\(number)/decisions",
                 method: .post,

@@ -3,8 +3,8 @@ download: executable_path is the system chromium) against the built server and a
 PostgreSQL. One story, as the people who use Handrail live it:
 
 a responder signs in; an alert fired through the alerts API appears on the Now page by
-itself (live refresh); she takes ownership, ticks two steps and skips one with a reason; a
-lead records a rollback decision; the incident is resolved; a manager approves the
+itself (live refresh); she takes ownership, ticks two steps and skips one with a reason and
+proposes a rollback, which a lead confirms as her decision; the incident is resolved; a manager approves the
 generated postmortem; a lead generates and acknowledges the week's handoff and finds the
 incident, the decision and the skipped step in it.
 
@@ -233,23 +233,29 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     steps = rhea.locator("ol.steps").inner_text()
     assert "done by rhea" in rhea.locator("#step-1").inner_text() and "done by rhea" in rhea.locator("#step-2").inner_text()
     assert "skipped by rhea" in rhea.locator("#step-3").inner_text() and "traffic mix unchanged" in steps
-    # A responder cannot record a decision on this runbook: the form is not offered.
-    assert rhea.locator("#decision-form").count() == 0
+    # A responder cannot record a decision on this runbook; she proposes one (the form is open
+    # with no decision yet) and a lead confirms it.
     assert "lets lead and up record decisions" in rhea.locator("#decisions").inner_text()
+    assert rhea.get_by_role("button", name="Record decision").count() == 0
+    rhea.get_by_label("Decision", exact=True).select_option("rollback")
+    rhea.get_by_label("From version").fill("ranker-v42")
+    rhea.get_by_label("To version").fill("ranker-v41")
+    rhea.get_by_label("Why (rationale)").fill("v42 trained on the shifted age mix; v41 held up last week")
+    rhea.get_by_role("button", name="Propose decision").click()
+    rhea.locator("#proposal-1").wait_for()
+    assert "open: waiting for someone the runbook lets decide" in rhea.locator("#proposal-1").inner_text()
+    assert rhea.locator("#proposal-1").get_by_role("button", name="Confirm as my decision").count() == 0
     shoot(rhea, "incident")
     no_sideways_scroll(rhea, "the incident page")
 
-    # --- Lead: a rollback decision; the responder's open page refreshes by itself.
+    # --- Lead: confirms the proposal as a rollback decision; the responder's open page refreshes by itself.
     lena = sign_in(browser, watch, server, "lena")
     lena.goto(f"/incidents/{number}")
-    # With no decision yet the form is open.
-    lena.get_by_label("Decision", exact=True).select_option("rollback")
-    lena.get_by_label("From version").fill("ranker-v42")
-    lena.get_by_label("To version").fill("ranker-v41")
-    lena.get_by_label("Why (rationale)").fill("v42 trained on the shifted age mix; v41 held up last week")
-    lena.get_by_role("button", name="Record decision").click()
+    lena.locator("#proposal-1").get_by_role("button", name="Confirm as my decision").click()
     lena.locator("#decision-1").wait_for()
     assert "rollback ranker ranker-v42 → ranker-v41" in lena.locator("#decision-1").inner_text()
+    assert "proposed by rhea" in lena.locator("#decision-1").inner_text()
+    assert "confirmed as decision 1 by lena" in lena.locator("#proposal-1").inner_text()
     rhea.locator("#decision-1").wait_for(timeout=15000)  # live refresh on the responder's page
     lena.get_by_role("button", name="Record execution now").click()
     lena.locator("#decision-1").get_by_text("executed by lena").wait_for()

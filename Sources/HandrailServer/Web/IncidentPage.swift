@@ -100,14 +100,41 @@ struct IncidentPage: PageModel {
         var outcome: String?
         var proposal: Proposal?
         var proposed: String?
+        /// "proposed by rhea (proposal 2)", when it confirmed a responder's proposal.
+        var proposedBy: String?
+        /// Recorded after the incident was resolved.
+        var late: Bool
         var canExecute: Bool
         var canOutcome: Bool
         var outcomes: [Choice]
     }
 
+    struct ProposalRow: PageModel {
+        var id: Int64
+        var kind: String
+        var target: String
+        var rationale: String
+        var customerImpact: String?
+        var alternatives: String?
+        var proposedBy: String
+        var proposedAt: String
+        /// "open", "confirmed as decision 3 by lena", "rejected by lena: reason".
+        var status: String
+        var canAnswer: Bool
+    }
+
     struct ActiveDecision: PageModel {
         var id: Int64
         var kind: String
+    }
+
+    struct DecisionForm: PageModel {
+        /// `decisions` or `proposals`.
+        var action: String
+        var summary: String
+        var button: String
+        /// A change of mind replaces one of the active decisions (not for proposals).
+        var canSupersede: Bool
     }
 
     struct Event: PageModel {
@@ -151,7 +178,10 @@ struct IncidentPage: PageModel {
     var alertCount: Int
     var decisions: [DecisionRow]
     var activeDecisions: [ActiveDecision]
+    var proposals: [ProposalRow]
     var canDecide: Bool
+    /// The decision form: recording (late, on a resolved incident) or proposing.
+    var decisionForm: DecisionForm?
     /// Why the visitor may not record a decision (shown to responders and up).
     var decideRefusal: String?
     var decisionKinds: [Choice]
@@ -174,6 +204,7 @@ struct IncidentPage: PageModel {
     init(
         _ d: IncidentDetail,
         decisions decisionList: [Decision],
+        proposals proposalList: [DecisionProposal] = [],
         pinned: RunbookVersion?,
         user: User?,
         people: [User],
@@ -283,14 +314,61 @@ struct IncidentPage: PageModel {
                     Proposal(outcome: $0.outcome.map { words($0.rawValue) } ?? "none yet (the verification window is open)", check: $0.check)
                 },
                 proposed: x.proposal?.outcome?.rawValue,
+                proposedBy: x.proposedBy.map { "proposed by \($0)" + (x.proposalId.map { " (proposal \($0))" } ?? "") },
+                late: x.late,
                 canExecute: canChange && decideRefusal == nil && x.execution == nil && x.supersededBy == nil,
                 canOutcome: canChange && decideRefusal == nil && x.execution != nil && x.outcome == nil,
                 outcomes: DecisionOutcome.allCases.map { Choice(value: $0.rawValue, label: words($0.rawValue), selected: $0 == x.proposal?.outcome) }
             )
         }
         activeDecisions = decisionList.filter { $0.supersededBy == nil }.map { ActiveDecision(id: $0.id, kind: $0.kind.rawValue) }
-        canDecide = canChange && decideRefusal == nil && open
-        self.decideRefusal = canChange ? decideRefusal : nil
+        // On a resolved incident only leads and up record (late entries); whoever may not
+        // decide proposes, for someone who may to confirm or reject.
+        let role = user?.role ?? .viewer
+        let canDecide = canChange && decideRefusal == nil && (open || role >= .lead)
+        self.canDecide = canDecide
+        if canDecide {
+            decisionForm = DecisionForm(
+                action: "decisions",
+                summary: open ? "Record a decision" : "Record a late decision (the incident is resolved; it is marked as a late entry)",
+                button: open ? "Record decision" : "Record late decision",
+                canSupersede: true
+            )
+        } else if canChange {
+            decisionForm = DecisionForm(
+                action: "proposals",
+                summary: "Propose a decision (someone the runbook lets decide confirms or rejects it)",
+                button: "Propose decision",
+                canSupersede: false
+            )
+        } else {
+            decisionForm = nil
+        }
+        self.decideRefusal =
+            canChange && !canDecide
+            ? (decideRefusal ?? "\(i.ref) is resolved; a lead or above records a late decision") + "; propose one instead" : nil
+        proposals = proposalList.map { p in
+            let status: String
+            if let decision = p.confirmedAs {
+                status = "confirmed as decision \(decision) by \(p.confirmedBy ?? "someone")"
+            } else if let by = p.rejectedBy {
+                status = "rejected by \(by)" + (p.rejectedAt.map { " at \(time($0))" } ?? "") + (p.rejectionReason.map { ": \($0)" } ?? "")
+            } else {
+                status = "open: waiting for someone the runbook lets decide"
+            }
+            return ProposalRow(
+                id: p.id,
+                kind: words(p.kind.rawValue),
+                target: p.target.description,
+                rationale: p.rationale,
+                customerImpact: p.customerImpact,
+                alternatives: p.alternativesConsidered,
+                proposedBy: p.proposedBy,
+                proposedAt: time(p.proposedAt),
+                status: status,
+                canAnswer: canDecide && p.status == "open"
+            )
+        }
         decisionKinds = DecisionKind.allCases.filter { $0 != .rollback || policy.allowed }.map {
             Choice(value: $0.rawValue, label: words($0.rawValue), selected: false)
         }

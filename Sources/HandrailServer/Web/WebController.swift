@@ -94,6 +94,7 @@ struct WebController {
         let page = IncidentPage(
             d,
             decisions: try await decisions.store.list(number: number) ?? [],
+            proposals: try await decisions.store.proposals(number: number) ?? [],
             pinned: pinned,
             user: context.user,
             people: canChange && d.incident.state != .resolved ? try await users.list() : [],
@@ -105,6 +106,23 @@ struct WebController {
             error: error
         )
         return try pages.render("incident.html", status: status, page, context: context)
+    }
+
+    /// The decision form's fields (recording and proposing share the form).
+    static func decisionInput(_ f: FormFields) throws -> DecisionController.DecisionInput {
+        var supersedes: Int64?
+        if let s = f["supersedes"], !s.isEmpty {
+            guard let n = Int64(s) else { throw APIError(.badRequest, "must be a decision id", field: "supersedes") }
+            supersedes = n
+        }
+        return DecisionController.DecisionInput(
+            kind: f["kind"] ?? "",
+            target: .init(service: f["service"], model: f["model"], fromVersion: f["from_version"], toVersion: f["to_version"]),
+            rationale: f["rationale"],
+            customerImpact: f["customer_impact"],
+            alternativesConsidered: f["alternatives_considered"],
+            supersedes: supersedes
+        )
     }
 
     /// "Escalates to lena at 10:42 UTC unless acknowledged": the pending step, and who it
@@ -171,21 +189,22 @@ struct WebController {
         routes.on(.post, "/incidents/:ref/decisions", .role(.responder)) { request, context in
             let number = try IncidentController.number(context)
             let f = try await Self.form(request)
-            return try await act(number, context, anchor: "decisions") {
-                var supersedes: Int64?
-                if let s = f["supersedes"], !s.isEmpty {
-                    guard let n = Int64(s) else { throw APIError(.badRequest, "must be a decision id", field: "supersedes") }
-                    supersedes = n
-                }
-                let input = DecisionController.DecisionInput(
-                    kind: f["kind"] ?? "",
-                    target: .init(service: f["service"], model: f["model"], fromVersion: f["from_version"], toVersion: f["to_version"]),
-                    rationale: f["rationale"],
-                    customerImpact: f["customer_impact"],
-                    alternativesConsidered: f["alternatives_considered"],
-                    supersedes: supersedes
-                )
-                _ = try await decisions.record(number, input, context)
+            return try await act(number, context, anchor: "decisions") { _ = try await decisions.record(number, try Self.decisionInput(f), context) }
+        }
+        routes.on(.post, "/incidents/:ref/proposals", .role(.responder)) { request, context in
+            let number = try IncidentController.number(context)
+            let f = try await Self.form(request)
+            return try await act(number, context, anchor: "decisions") { _ = try await decisions.propose(number, try Self.decisionInput(f), context) }
+        }
+        routes.on(.post, "/incidents/:ref/proposals/:id/confirm", .role(.responder)) { _, context in
+            let (number, id) = try DecisionController.ids(context)
+            return try await act(number, context, anchor: "decisions") { _ = try await decisions.confirm(number, id, context) }
+        }
+        routes.on(.post, "/incidents/:ref/proposals/:id/reject", .role(.responder)) { request, context in
+            let (number, id) = try DecisionController.ids(context)
+            let f = try await Self.form(request)
+            return try await act(number, context, anchor: "proposal-\(id)") {
+                _ = try await decisions.reject(number, id, reason: f["reason"], context)
             }
         }
         routes.on(.post, "/incidents/:ref/decisions/:id/execute", .role(.responder)) { request, context in
