@@ -209,6 +209,8 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         public var duration: String
         public var runbook: String
         public var nextStep: String?
+        /// Opened inside the window (nil in documents stored before this was said).
+        public var new: Bool?
     }
 
     public struct GapRow: Sendable, Equatable, Codable {
@@ -262,6 +264,9 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
     public var to: String
     public var onCall: [Cover]
     public var opened: [Row]
+    /// "3 opened in this window: 1 still open, 2 resolved" (each incident is listed once,
+    /// under still open or resolved).
+    public var openedSummary: String?
     public var resolved: [Row]
     public var stillOpen: [Row]
     public var decisionsMade: [DecisionRow]
@@ -295,7 +300,8 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
                 resolved: i.resolvedAt.map(fmt.string),
                 duration: OutcomeProposal.duration(max(0, Int(end.timeIntervalSince(i.openedAt)))),
                 runbook: i.runbookId.map { "\($0) v\(i.runbookVersion ?? 0)" } ?? "no runbook",
-                nextStep: i.nextStep
+                nextStep: i.nextStep,
+                new: i.openedAt >= w.from && i.openedAt < w.to
             )
         }
         let byNumber = log.incidents.sorted { $0.number < $1.number }
@@ -304,6 +310,11 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         let resolved = byNumber.filter { inWindow($0.resolvedAt) }
         let openAtEnd = { (i: HandoffIncident) in i.openedAt < w.to && (i.resolvedAt.map { $0 >= w.to } ?? true) }
         let stillOpen = byNumber.filter(openAtEnd)
+        let openedStill = opened.filter(openAtEnd).count
+        let openedSummary =
+            opened.isEmpty
+            ? "None opened in this window."
+            : "\(NumberText.count(opened.count, "incident")) opened in this window: \(openedStill) still open, \(opened.count - openedStill) resolved."
         func decisionRow(_ d: HandoffDecision) -> DecisionRow {
             DecisionRow(
                 ref: ref(d.incident),
@@ -379,6 +390,7 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             to: fmt.string(w.to),
             onCall: cover,
             opened: opened.map(row),
+            openedSummary: openedSummary,
             resolved: resolved.map(row),
             stillOpen: stillOpen.map(row),
             decisionsMade: made,

@@ -143,13 +143,41 @@ public struct RunbookStep: Sendable, Equatable, Codable {
     public let index: Int
     /// The item's Markdown, as written (code blocks and links included).
     public let markdown: String
-    /// The item's first line as plain text, for lists and timelines.
+    /// The item's first sentence as plain text, for lists, timelines and documents
+    /// (`RunbookStep.title(of:)`).
     public let title: String
 
     public init(index: Int, markdown: String, title: String) {
         self.index = index
         self.markdown = markdown
-        self.title = title
+        self.title = Self.title(of: title)
+    }
+
+    /// Versions stored with the whole first paragraph as the title read as today's.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            index: try c.decode(Int.self, forKey: .index),
+            markdown: try c.decode(String.self, forKey: .markdown),
+            title: try c.decode(String.self, forKey: .title)
+        )
+    }
+
+    /// A step's title from its first paragraph's plain text: the first sentence, without the
+    /// colon that introduces a code block or list ("…check the feature with the highest
+    /// score:" reads "…highest score"), at most 120 characters (cut at a word, with "…").
+    /// Idempotent, so titles stored in older versions and in the log read the same.
+    public static func title(of text: String) -> String {
+        var t = text.split(whereSeparator: \.isNewline).joined(separator: " ").trimmingCharacters(in: .whitespaces)
+        // The first sentence: up to ". ", "? " or "! " (not "e.g. " inside a word run).
+        if let end = t.firstRange(of: /[.?!](?=\s+\p{Lu})/) { t = String(t[..<end.lowerBound]) }
+        while let last = t.last, [":", ".", ";", ","].contains(last) { t.removeLast() }
+        t = t.trimmingCharacters(in: .whitespaces)
+        if t.count > 120 {
+            let cut = t.prefix(119)
+            t = (cut.lastIndex(of: " ").map { String(cut[..<$0]) } ?? String(cut)) + "…"
+        }
+        return t
     }
 }
 

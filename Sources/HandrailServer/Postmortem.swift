@@ -198,7 +198,7 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
         case .allAlertsCleared: return "every alert cleared; waiting for a person to resolve"
         case .stepMarked:
             let note = s("note").map { ": \($0)" } ?? ""
-            let title = s("title").map { " (\($0))" } ?? ""
+            let title = s("title").map { " (\(RunbookStep.title(of: $0)))" } ?? ""
             return "step\(n("step"))\(title) \(s("outcome") ?? "marked") by \(e.actor)" + note
         case .roleChanged:
             let action = s("action") ?? "change"

@@ -98,7 +98,7 @@ public struct HandoffStore: Sendable {
                 """
             ) {
                 titles[RunbookKey(id: try row.decode("runbook_id"), version: try row.decode("version")), default: []]
-                    .append((try row.decode("step"), try row.decode("title")))
+                    .append((try row.decode("step"), RunbookStep.title(of: try row.decode("title"))))
             }
             func title(_ n: Int, _ step: Int) -> String {
                 let key = incidents[n].runbookId.flatMap { id in incidents[n].runbookVersion.map { RunbookKey(id: id, version: $0) } }

@@ -57,7 +57,7 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         #expect(r.reopenWindow == 7200)
         #expect(r.rollback == RollbackPolicy(allowed: true, decidedBy: [.lead, .manager]))
         #expect(r.steps.map(\.index) == [1, 2, 3])
-        #expect(r.steps[0].title == "Confirm the drift is real: open the dashboard.")
+        #expect(r.steps[0].title == "Confirm the drift is real: open the dashboard")
         #expect(r.steps[0].markdown == "Confirm the drift is real: open [the dashboard](https://grafana.example/d/drift).")
         #expect(r.steps[1].markdown == "Compare PSI per feature:\n```sql\nSELECT feature, psi FROM drift_report ORDER BY psi DESC LIMIT 10;\n```")
         #expect(!r.steps.contains { $0.markdown.contains("Not a step") })
@@ -302,5 +302,40 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
                 """
         )
         #expect(LineDiff.unified(old, old, oldName: "a", newName: "b").isEmpty)
+    }
+
+    @Test func stepTitlesAreTheFirstSentenceWithoutTheColonBeforeACodeBlock() throws {
+        let text = """
+            ---
+            id: drift
+            title: Drift
+            match:
+              alertname: FeatureDriftHigh
+            ---
+            ## Steps
+            1. Confirm the drift is real and not a reporting artefact. Open the drift dashboard for the
+               model and check the feature with the highest score:
+               ```promql
+               topk(5, feature_drift_psi)
+               ```
+            2. Find the run and its state:
+               ```sh
+               kubectl get runs
+               ```
+            3. Check the traffic mix: a new customer or region often explains drift.
+            """
+        let runbook = try #require(RunbookParser.parse(text, path: "drift.md").runbook)
+        #expect(
+            runbook.steps.map(\.title) == [
+                "Confirm the drift is real and not a reporting artefact",
+                "Find the run and its state",
+                "Check the traffic mix: a new customer or region often explains drift",
+            ]
+        )
+        // Titles stored whole by older versions (and in the log) read the same.
+        let old = #"{"index": 1, "markdown": "x", "title": "Find the run and its state:"}"#
+        #expect(try JSONDecoder().decode(RunbookStep.self, from: Data(old.utf8)).title == "Find the run and its state")
+        #expect(RunbookStep.title(of: String(repeating: "word ", count: 40)).count <= 120)
+        #expect(RunbookStep.title(of: RunbookStep.title(of: "Verify: all clear. Then record.")) == "Verify: all clear")
     }
 }

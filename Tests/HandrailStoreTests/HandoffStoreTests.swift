@@ -93,10 +93,10 @@ private func leadOnTheRotation(_ pool: PostgresPool, _ username: String) async t
             #expect(first.owner == "ana" && first.state == .acknowledged)
             #expect(
                 first.gaps == [
-                    HandoffIncident.Gap(step: 2, title: "Compare with last week.", outcome: .skipped, note: "no data for last week", by: "ana")
+                    HandoffIncident.Gap(step: 2, title: "Compare with last week", outcome: .skipped, note: "no data for last week", by: "ana")
                 ]
             )
-            #expect(first.nextStep == "Decide.")
+            #expect(first.nextStep == "Decide")
             #expect(log.incidents[1].resolvedAt != nil && log.incidents[1].nextStep == nil)
             #expect(log.decisions.map(\.status) == ["awaiting_execution"])
             #expect(log.decisions.first?.target == "ranker")
