@@ -204,23 +204,7 @@ struct IncidentController {
 
     func list(_ request: Request, _ context: HandrailRequestContext) async throws -> ListBody {
         let q = request.uri.queryParameters
-        var filter = IncidentFilter()
-        if let states = q.get("state") {
-            filter.states = try states.split(separator: ",").map { try IncidentState.parse(String($0)) }
-        }
-        if let severity = q.get("severity") {
-            guard let s = Severity(rawValue: severity.lowercased()) else {
-                throw APIError(.badRequest, "must be info, warning or critical", field: "severity")
-            }
-            filter.severity = s
-        }
-        filter.runbook = q.get("runbook")
-        filter.service = q.get("service")
-        filter.model = q.get("model")
-        // `owner=me`: the signed-in person's incidents.
-        filter.owner = q.get("owner") == "me" ? context.user?.username : q.get("owner")
-        filter.openedSince = try Self.time(q.get("since"), "since")
-        filter.openedUntil = try Self.time(q.get("until"), "until")
+        var filter = try Self.filter(q, context)
         if let cursor = q.get("cursor") {
             guard let n = IncidentRef.number(cursor) else {
                 throw APIError(.badRequest, "must be the next_cursor of a previous page", field: "cursor")
@@ -233,6 +217,38 @@ struct IncidentController {
         }
         let page = try await store.list(filter)
         return ListBody(incidents: page, nextCursor: page.count == filter.limit ? page.last.map { String($0.number) } : nil)
+    }
+
+    /// The list filters the API and the Incidents page share: state (comma-separated),
+    /// severity, runbook, service, model, owner (`me`: the visitor), text (in the title),
+    /// since and until. Empty values filter nothing.
+    static func filter(_ q: Parameters, _ context: HandrailRequestContext) throws -> IncidentFilter {
+        func get(_ name: String) -> String? {
+            guard let v = q.get(name)?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            return v
+        }
+        var filter = IncidentFilter()
+        if let states = get("state") {
+            filter.states = try states.split(separator: ",").map { try IncidentState.parse(String($0)) }
+        }
+        if let severity = get("severity") {
+            guard let s = Severity(rawValue: severity.lowercased()) else {
+                throw APIError(.badRequest, "must be info, warning or critical", field: "severity")
+            }
+            filter.severity = s
+        }
+        filter.runbook = get("runbook")
+        filter.service = get("service")
+        filter.model = get("model")
+        // `owner=me`: the signed-in person's incidents.
+        filter.owner = get("owner") == "me" ? context.user?.username : get("owner")
+        if let text = get("text") {
+            guard text.count <= 200 else { throw APIError(.badRequest, "must be at most 200 characters", field: "text") }
+            filter.text = text
+        }
+        filter.openedSince = try Self.time(get("since"), "since")
+        filter.openedUntil = try Self.time(get("until"), "until")
+        return filter
     }
 
     static func time(_ text: String?, _ field: String) throws -> Date? {

@@ -106,6 +106,8 @@ public struct IncidentFilter: Sendable, Equatable {
     public var service: String?
     public var model: String?
     public var owner: String?
+    /// Words the title contains, case-insensitively (as typed; `%` and `_` match themselves).
+    public var text: String?
     public var openedSince: Date?
     public var openedUntil: Date?
     /// Incidents numbered below this (the previous page's `next_cursor`).
@@ -180,6 +182,13 @@ public struct IncidentStore: Sendable {
     /// incident.list — newest first, one page.
     public func list(_ f: IncidentFilter) async throws -> [IncidentSummary] {
         let states: [String]? = f.states.isEmpty ? nil : f.states.map(\.rawValue)
+        let pattern = f.text.map { text in
+            "%"
+                + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(
+                    of: "_",
+                    with: "\\_"
+                ) + "%"
+        }
         return try await pool.query(
             """
             SELECT \(sql: Self.summaryColumns) FROM incidents i \(sql: Self.summaryJoins)
@@ -189,6 +198,7 @@ public struct IncidentStore: Sendable {
               AND (\(f.service)::text IS NULL OR i.labels->>'service' = \(f.service))
               AND (\(f.model)::text IS NULL OR i.labels->>'model' = \(f.model))
               AND (\(f.owner)::text IS NULL OR o.username = \(f.owner))
+              AND (\(pattern)::text IS NULL OR i.title ILIKE \(pattern))
               AND (\(f.openedSince)::timestamptz IS NULL OR i.opened_at >= \(f.openedSince))
               AND (\(f.openedUntil)::timestamptz IS NULL OR i.opened_at < \(f.openedUntil))
               AND (\(f.before)::bigint IS NULL OR i.number < \(f.before))

@@ -29,6 +29,15 @@ struct Handrail: AsyncParsableCommand {
               HANDRAIL_IDLE_TIMEOUT       seconds an idle connection stays open (30)
               HANDRAIL_MAX_CONNECTIONS    HTTP connections at once (1000)
               HANDRAIL_PUBLIC_URL         the address people open Handrail at
+              HANDRAIL_SENDMAIL           sendmail program for e-mail (/usr/sbin/sendmail)
+              HANDRAIL_MAIL_FROM          From: of Handrail's e-mail
+              HANDRAIL_WEBHOOK_ALLOW      private ranges (CIDRs) webhooks may reach
+              HANDRAIL_NOTIFY_TIMEOUT     seconds per delivery attempt (10)
+              HANDRAIL_NOTIFY_RATE        deliveries started per second (100)
+              HANDRAIL_NOTIFY_MAX_AGE     hours a notification is retried (24)
+              HANDRAIL_POSTMORTEM_REQUIRED
+                                          filled before review
+                                          (impact,root_cause,action_items)
             """,
         subcommands: [
             Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self, Runbooks.self, Incidents.self, Rotations.self, Decisions.self,

@@ -21,6 +21,7 @@ struct Incidents: AsyncParsableCommand {
         @Option(help: "Only incidents whose service label is this.") var service: String?
         @Option(help: "Only incidents whose model label is this.") var model: String?
         @Option(help: "Only incidents this person owns (a username).") var owner: String?
+        @Option(help: "Only incidents whose title contains these words (any case).") var text: String?
         @Option(help: "At most this many (1-200); the command says when more match.") var limit = 50
         @Flag(help: "Every matching incident, in pages of 200 (instead of --limit).") var all = false
 
@@ -41,6 +42,7 @@ struct Incidents: AsyncParsableCommand {
             filter.service = service
             filter.model = model
             filter.owner = owner
+            filter.text = text.flatMap { $0.isEmpty ? nil : $0 }
             filter.limit = all ? 200 : limit
             // The page asked for, then (with --all) the next ones; else one more page says how
             // many more match ("at least 200" when that page is full too).

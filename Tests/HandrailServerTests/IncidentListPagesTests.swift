@@ -1,5 +1,7 @@
 import Foundation
+import HTTPTypes
 import HandrailCore
+import TestSupport
 import Testing
 
 @testable import HandrailServer
@@ -61,14 +63,58 @@ import Testing
         #expect(anonymous.open.allSatisfy { !$0.mine }, "nobody's own without a visitor, even unowned ones")
     }
 
-    @Test func theIncidentListLinksToTheNextPageOnlyWhenThisOneIsFull() {
+    @Test func theIncidentListLinksToTheNextPageOnlyWhenThisOneIsFullKeepingItsFilters() {
         let full = (1...3).map { Self.incident(Int64(10 - $0), .warning, owner: nil, openedMinutesAgo: $0) }
-        let page = IncidentListPage(full, state: "triggered", limit: 3, me: nil, now: Self.start)
-        #expect(page.next == "/incidents?before=7&state=triggered")
+        var query = IncidentListPage.Query()
+        query.state = "triggered"
+        query.severity = "warning"
+        query.text = "drift & skew"
+        let page = IncidentListPage(full, query: query, limit: 3, me: nil, now: Self.start)
+        #expect(page.next == "/incidents?before=7&state=triggered&severity=warning&text=drift%20%26%20skew")
         #expect(page.states.filter(\.selected).map(\.value) == ["triggered"])
-        let last = IncidentListPage(Array(full.prefix(2)), state: nil, limit: 3, me: nil, now: Self.start)
-        #expect(last.next == nil)
+        #expect(page.severities.filter(\.selected).map(\.value) == ["warning"] && page.filtered)
+        let last = IncidentListPage(Array(full.prefix(2)), query: .init(), limit: 3, me: nil, now: Self.start)
+        #expect(last.next == nil && !last.filtered)
         #expect(Pages.fields(last)["next"] is NSNull, "no link is rendered")
         #expect(last.states.allSatisfy { !$0.selected })
+    }
+}
+
+/// The Incidents page's filters, against a real database.
+@Suite struct IncidentListFilterTests {
+    @Test func theIncidentsPageFiltersLikeTheAPIAndTheCLI() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let drift = try await f.fireDrift(client)
+            let sent = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("g1", "firing", ["alertname": "GPUMemoryHigh", "service": "trainer", "severity": "info"])])
+            )
+            #expect(sent.status == .ok)
+            var browser = Browser(client)
+            _ = try await browser.signIn("viewer-user", AccessFixture.password)
+            func listed(_ query: String) async throws -> [String] {
+                let page = try await browser.request("/incidents?\(query)")
+                return page.text.components(separatedBy: "class=\"title\" href=\"/incidents/").dropFirst().compactMap {
+                    $0.split(separator: "\"").first.map { "INC-\($0)" }
+                }
+            }
+            #expect(try await listed("").count == 2)
+            #expect(try await listed("runbook=feature-drift") == [drift])
+            #expect(try await listed("model=ranker&severity=") == [drift], "an empty filter filters nothing")
+            let trainer = try await listed("service=trainer")
+            #expect(trainer.count == 1 && !trainer.contains(drift))
+            // The GPU alert's title is its summary, "drift on ?" (no model label).
+            #expect(try await listed("text=ON%20%3F") == trainer, "words in the title, in any case")
+            #expect(try await listed("text=50%25").isEmpty, "% matches itself")
+            #expect(try await listed("owner=nobody-at-all").isEmpty)
+            let bad = try await browser.request("/incidents?severity=loud")
+            #expect(bad.status == .badRequest && bad.text.contains("severity: must be info, warning or critical"))
+            #expect(bad.text.contains("No incidents match") == false, "a bad filter shows the unfiltered list")
+            let api = try await client.execute("/api/v1/incidents?text=on%20%3F", headers: f.headers(.viewer))
+            #expect(api.text.contains(trainer[0]) && !api.text.contains(drift))
+        }
     }
 }

@@ -102,6 +102,19 @@ import Testing
         )
     }
 
+    @Test func anAlertShowsItsDescriptionAndALinkToTheMonitorButNeverAScriptLink() throws {
+        var (detail, decisions) = canaryIncident()
+        detail.alerts[0].annotations["description"] = "error rate 2.4× baseline for 10 minutes on 5 % of traffic"
+        detail.alerts[0].generatorUrl = "http://prometheus:9090/graph?g0.expr=x"
+        var page = IncidentPage(detail, decisions: decisions, pinned: nil, user: nil, people: [], watermark: 0, postmortemExists: false, now: Date())
+        let alert = try #require(page.alerts.first)
+        #expect(alert.summary == "error rate 2.4× baseline" && alert.description?.hasPrefix("error rate 2.4× baseline for 10 minutes") == true)
+        #expect(alert.generatorUrl == "http://prometheus:9090/graph?g0.expr=x")
+        detail.alerts[0].generatorUrl = "javascript:alert(1)"
+        page = IncidentPage(detail, decisions: decisions, pinned: nil, user: nil, people: [], watermark: 0, postmortemExists: false, now: Date())
+        #expect(page.alerts.first?.generatorUrl == nil)
+    }
+
     @Test func aVisitorWhoIsNotSignedInMayDoNothing() {
         let (detail, decisions) = Self.openIncident()
         let page = IncidentPage(detail, decisions: decisions, pinned: nil, user: nil, people: [], watermark: 0, postmortemExists: false, now: Date())

@@ -121,6 +121,9 @@ def test_alertmanager_groups_resends_and_resolutions(empty_database, start_serve
     assert "runbook: feature-drift v1" in shown.stdout and "all_alerts_cleared" in shown.stdout
     listed = cli(["incidents", "list", "--open"], empty_database)
     assert ref in listed.stdout and canary_incident["ref"] not in listed.stdout
+    searched = cli(["incidents", "list", "--text", "CANARY ERROR"], empty_database)
+    assert searched.returncode == 0, searched.stderr
+    assert canary_incident["ref"] in searched.stdout and ref not in searched.stdout
 
 
 def test_alertmanagers_pagerduty_notifier_opens_and_resolves(empty_database, start_server, alertmanager):

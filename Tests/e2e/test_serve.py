@@ -11,7 +11,7 @@ import time
 
 import requests
 
-from conftest import BINARY, psql
+from conftest import BINARY, ROOT, psql
 
 
 def run(args, env=None, timeout=60):
@@ -21,11 +21,16 @@ def run(args, env=None, timeout=60):
 
 
 def test_help_documents_configuration():
-    top = run(["--help"])
+    top = run(["--help"], env={"COLUMNS": "80"})
     assert top.returncode == 0
-    for name in ["DATABASE_URL", "HANDRAIL_LISTEN", "HANDRAIL_DATA_DIR", "HANDRAIL_RUNBOOKS_DIR",
-                 "HANDRAIL_TEMPLATES_DIR", "HANDRAIL_MIGRATIONS_DIR", "HANDRAIL_DB_POOL_SIZE", "HANDRAIL_PUBLIC_URL"]:
+    # Every variable of the README's configuration table, in a terminal 80 columns wide.
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"^\| `((?:HANDRAIL_[A-Z_]+)|DATABASE_URL)", readme, re.M))
+    assert len(documented) >= 20, documented
+    for name in sorted(documented):
         assert name in top.stdout, name
+    too_wide = [line for line in top.stdout.splitlines() if len(line) > 80]
+    assert not too_wide, too_wide
     serve = run(["serve", "--help"])
     assert serve.returncode == 0
     for flag in ["--listen", "--database-url", "--data-dir", "--skip-migrations"]:

@@ -74,23 +74,73 @@ struct NowPage: PageModel {
     }
 }
 
-/// `incidents.html`: one page of incidents, newest first, optionally of one state.
+/// `incidents.html`: one page of incidents, newest first, filtered like the API and the CLI
+/// (state, severity, runbook, service, model, owner, words in the title).
 struct IncidentListPage: PageModel {
-    struct StateChoice: PageModel {
+    struct Choice: PageModel {
         var value: String
         var selected: Bool
+    }
+
+    /// The filters as asked, to fill the form and carry to the next page.
+    struct Query: PageModel {
+        var state = ""
+        var severity = ""
+        var runbook = ""
+        var service = ""
+        var model = ""
+        var owner = ""
+        var text = ""
+
+        init() {}
+
+        init(_ q: some Sequence<(key: Substring, value: Substring)>) {
+            for (key, value) in q {
+                let v = String(value)
+                switch key {
+                case "state": state = v
+                case "severity": severity = v
+                case "runbook": runbook = v
+                case "service": service = v
+                case "model": model = v
+                case "owner": owner = v
+                case "text": text = v
+                default: continue
+                }
+            }
+        }
+
+        /// `&state=…&text=…` of the filters given, percent-encoded.
+        var parameters: String {
+            [
+                ("state", state), ("severity", severity), ("runbook", runbook), ("service", service), ("model", model), ("owner", owner),
+                ("text", text),
+            ]
+            .filter { !$0.1.isEmpty }
+            .map { "&\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+            .joined()
+        }
     }
 
     var title = "Incidents"
     var navIncidents = true
     var incidents: [IncidentRow]
-    var states: [StateChoice]
+    var query: Query
+    var states: [Choice]
+    var severities: [Choice]
+    /// Some filter is set (the page says "No incidents match" rather than "No incidents").
+    var filtered: Bool
     /// The next page's address, when this page is full.
     var next: String?
+    var error: String?
 
-    init(_ page: [IncidentSummary], state: String?, limit: Int, me: String?, now: Date) {
+    init(_ page: [IncidentSummary], query: Query, limit: Int, me: String?, now: Date, error: String? = nil) {
         incidents = page.map { IncidentRow($0, me: me, now: now) }
-        states = IncidentState.allCases.map { StateChoice(value: $0.rawValue, selected: $0.rawValue == state) }
-        next = page.count == limit ? page.last.map { "/incidents?before=\($0.number)" + (state.map { "&state=\($0)" } ?? "") } : nil
+        self.query = query
+        states = IncidentState.allCases.map { Choice(value: $0.rawValue, selected: $0.rawValue == query.state) }
+        severities = Severity.allCases.map { Choice(value: $0.rawValue, selected: $0.rawValue == query.severity) }
+        filtered = !query.parameters.isEmpty
+        next = page.count == limit ? page.last.map { "/incidents?before=\($0.number)" + query.parameters } : nil
+        self.error = error
     }
 }

@@ -65,12 +65,24 @@ struct IncidentPage: PageModel {
         var source: String
         var labels: [Label]
         var summary: String?
+        /// The `description` annotation, when it says more than the summary.
+        var description: String?
+        /// Where the monitor shows the alert (Alertmanager's `generatorURL`), http(s) only.
+        var generatorUrl: String?
         var value: String?
         /// The runbook's thresholds for the alert's metric, to read the value against.
         var threshold: String?
         var firstSeen: String
         var deliveries: Int
         var cleared: String?
+    }
+
+    /// `text` when it is an http or https URL (a link people can follow), else nil.
+    static func webLink(_ text: String) -> String? {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), url.host != nil else {
+            return nil
+        }
+        return text
     }
 
     struct Choice: PageModel {
@@ -287,6 +299,8 @@ struct IncidentPage: PageModel {
                 source: a.source.rawValue,
                 labels: a.labels.sorted { $0.key < $1.key }.map { Label(key: $0.key, value: $0.value) },
                 summary: a.annotations["summary"] ?? a.annotations["description"],
+                description: a.annotations["summary"] != nil ? a.annotations["description"] : nil,
+                generatorUrl: a.generatorUrl.flatMap(Self.webLink),
                 value: a.value.map { NumberText.value($0, against: Threshold.applicable(thresholds, labels: a.labels)) },
                 threshold: a.value != nil ? PostmortemDocument.thresholds(for: a.labels, thresholds) : nil,
                 firstSeen: time(a.firstSeenAt),

@@ -70,13 +70,25 @@ struct WebController {
     static func time(_ date: Date) -> String { utc.string(date) }
 
     func incidentList(_ request: Request, _ context: HandrailRequestContext) async throws -> Response {
-        var filter = IncidentFilter()
-        let state = request.uri.queryParameters.get("state")
-        if let state, !state.isEmpty { filter.states = [try IncidentState.parse(state)] }
-        if let cursor = request.uri.queryParameters.get("before"), let n = IncidentRef.number(cursor) { filter.before = n }
+        let q = request.uri.queryParameters
+        var filter: IncidentFilter
+        var error: String?
+        do { filter = try IncidentController.filter(q, context) } catch let e as APIError {
+            // A bad filter: the form again with the field named, and the unfiltered list.
+            error = e.field.map { "\($0): \(e.message)" } ?? e.message
+            filter = IncidentFilter()
+        }
+        if let cursor = q.get("before"), let n = IncidentRef.number(cursor) { filter.before = n }
         filter.limit = 50
-        let page = IncidentListPage(try await store.list(filter), state: state, limit: filter.limit, me: context.user?.username, now: Date())
-        return try pages.render("incidents.html", page, context: context)
+        let page = IncidentListPage(
+            try await store.list(filter),
+            query: IncidentListPage.Query(q),
+            limit: filter.limit,
+            me: context.user?.username,
+            now: Date(),
+            error: error
+        )
+        return try pages.render("incidents.html", status: error == nil ? .ok : .badRequest, page, context: context)
     }
 
     // MARK: - Incident page
