@@ -11,9 +11,21 @@ public struct User: Sendable, Equatable, Codable {
     /// Must choose a new password before doing anything else (first admin, after a reset).
     public var mustChangePassword: Bool
     public var createdAt: Date
+    /// The zone pages show times in (an IANA name); nil: the browser's, else UTC.
+    public var timeZone: String?
 
-    public init(id: Int, username: String, displayName: String, email: String?, role: Role, disabled: Bool, mustChangePassword: Bool, createdAt: Date)
-    {
+    public init(
+        id: Int,
+        username: String,
+        displayName: String,
+        email: String?,
+        role: Role,
+        disabled: Bool,
+        mustChangePassword: Bool,
+        createdAt: Date,
+        timeZone: String? = nil
+    ) {
+        self.timeZone = timeZone
         self.id = id
         self.username = username
         self.displayName = displayName

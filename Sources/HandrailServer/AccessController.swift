@@ -9,6 +9,10 @@ struct AccessController {
 
     func addRoutes(to routes: Routes) {
         routes.on(.get, "/api/v1/me", .role(.viewer), beforePasswordChange: true) { _, context in try me(context) }
+        routes.on(.put, "/api/v1/me/time-zone", .role(.viewer)) { request, context in
+            let input = try await request.decodeJSON(TimeZoneInput.self, context: context)
+            return UserBody(try await setTimeZone(input.timeZone, context))
+        }
         routes.on(.get, "/api/v1/tokens", .role(.viewer)) { _, context in try await listTokens(context) }
         routes.on(.post, "/api/v1/tokens", .role(.viewer)) { request, context in try await createToken(request, context) }
         routes.on(.delete, "/api/v1/tokens/:id", .role(.viewer)) { _, context in try await revokeToken(context) }
@@ -26,7 +30,10 @@ struct AccessController {
 
     struct UserBody: ResponseEncodable {
         let username: String, displayName: String, email: String?, role: String, disabled: Bool, mustChangePassword: Bool, createdAt: Date
+        /// The person's zone for pages; absent: their browser's, else UTC.
+        let timeZone: String?
         init(_ u: User) {
+            timeZone = u.timeZone
             username = u.username
             displayName = u.displayName
             email = u.email
@@ -73,6 +80,21 @@ struct AccessController {
     }
 
     // MARK: - Handlers
+
+    struct TimeZoneInput: Decodable { let timeZone: String? }
+
+    /// Sets the zone pages show the signed-in person's times in; empty or nil: their
+    /// browser's (API and pages).
+    func setTimeZone(_ zone: String?, _ context: HandrailRequestContext) async throws -> User {
+        guard let user = context.user else { throw APIError(.forbidden, "time zones are people's, not integration keys'") }
+        let trimmed = zone?.trimmingCharacters(in: .whitespaces) ?? ""
+        let name = trimmed.isEmpty ? nil : trimmed
+        if let name, !PageTime.valid(name) {
+            throw APIError(.badRequest, "must be a time zone name such as Europe/Berlin or UTC, not \(name.debugDescription)", field: "time_zone")
+        }
+        guard let updated = try await auth.users.setTimeZone(userID: user.id, name) else { throw APIError(.notFound, "no such user") }
+        return updated
+    }
 
     func me(_ context: HandrailRequestContext) throws -> UserBody {
         guard let user = context.user else { throw APIError(.unauthorized, "sign in first") }

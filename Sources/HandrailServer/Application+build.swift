@@ -174,7 +174,12 @@ func buildRouter(
         outbound: OutboundGuard(allow: configuration.notifications.webhookAllow)
     )
     notifications.addRoutes(to: routes)
-    NotificationPages(pages: pages, api: notifications, linkKey: LinkKey(store: NotificationStore(pool: database.pool))).addRoutes(to: routes)
+    NotificationPages(
+        pages: pages,
+        api: notifications,
+        linkKey: LinkKey(store: NotificationStore(pool: database.pool)),
+        access: accessController
+    ).addRoutes(to: routes)
     let renderer = DocumentRenderer(directory: configuration.templatesDirectory)
     let postmortems = PostmortemController(
         store: PostmortemStore(pool: database.pool),

@@ -40,6 +40,7 @@ struct Pages: Sendable {
             )
         }
         if let session = context.sessionToken { values["csrf_token"] = Secrets.csrfToken(session: session) }
+        values["page_time"] = ["zone": PageTime.current.zone, "source": PageTime.current.source.rawValue]
         guard let html = library.render(values, withTemplate: template) else {
             logger.error("template missing or failed to render", metadata: ["template": "\(template)"])
             throw APIError(.internalServerError, "a page template is missing; the server log has the details")

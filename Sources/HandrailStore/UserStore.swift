@@ -11,9 +11,9 @@ public struct UserStore: Sendable {
 
     /// The same columns for a query that names the users table `u`.
     static let qualifiedColumns: StaticString =
-        "u.id, u.username, u.display_name, u.email, u.role::text AS role, u.disabled_at IS NOT NULL AS disabled, u.must_change_password, u.created_at"
+        "u.id, u.username, u.display_name, u.email, u.role::text AS role, u.disabled_at IS NOT NULL AS disabled, u.must_change_password, u.created_at, u.time_zone"
     static let columns: StaticString =
-        "id, username, display_name, email, role::text AS role, disabled_at IS NOT NULL AS disabled, must_change_password, created_at"
+        "id, username, display_name, email, role::text AS role, disabled_at IS NOT NULL AS disabled, must_change_password, created_at, time_zone"
 
     /// user.create — a new account, audited as `user.created`.
     /// - Throws: `ConflictError` when the username is taken.
@@ -106,7 +106,7 @@ public struct UserStore: Sendable {
                 UPDATE users u SET role = \(role.rawValue)::user_role, updated_at = now()
                 FROM before b WHERE u.id = b.id
                 RETURNING u.id, u.username, u.display_name, u.email, u.role::text AS role, u.disabled_at IS NOT NULL AS disabled,
-                          u.must_change_password, u.created_at, b.role::text AS previous_role
+                          u.must_change_password, u.created_at, u.time_zone, b.role::text AS previous_role
             ), audit AS (
                 INSERT INTO audit_log (actor_user_id, actor, action, target, detail, remote_addr)
                 SELECT \(actor.userID), \(actor.name), 'user.role_changed', username,
@@ -162,6 +162,13 @@ public struct UserStore: Sendable {
             """
         ).first.map(User.init(row:))
     }
+
+    /// user.time-zone — the zone pages show this person's times in (nil: the browser's).
+    public func setTimeZone(userID: Int, _ zone: String?) async throws -> User? {
+        try await pool.query(
+            "UPDATE users SET time_zone = \(zone), updated_at = now() WHERE id = \(userID) RETURNING \(sql: Self.columns)"
+        ).first.map(User.init(row:))
+    }
 }
 
 extension User {
@@ -174,7 +181,8 @@ extension User {
             role: try row.decode("role"),
             disabled: try row.decode("disabled"),
             mustChangePassword: try row.decode("must_change_password"),
-            createdAt: try row.decode("created_at")
+            createdAt: try row.decode("created_at"),
+            timeZone: try row.decode("time_zone")
         )
     }
 }

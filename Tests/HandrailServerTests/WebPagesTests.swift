@@ -132,4 +132,47 @@ import Testing
             #expect((try await viewer.request("/live?since=abc")).status == .badRequest)
         }
     }
+
+    @Test func pagesShowTimesInTheReadersZoneTheirSettingElseTheirBrowsersElseUTC() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let number = try #require(IncidentRef.number(try await f.fireDrift(client)))
+            var viewer = Browser(client)
+            _ = try await viewer.signIn("viewer-user", AccessFixture.password)
+            func opened() async throws -> String {
+                let page = try await viewer.request("/incidents")
+                let match = try #require(page.text.firstMatch(of: /opened ([A-Z][a-z]{2} \d{4}-\d{2}-\d{2} \d{2}:\d{2} [+-]\d{2}:\d{2})/))
+                return String(match.1)
+            }
+            // No setting and no browser zone: UTC, said in the footer.
+            #expect(try await opened().hasSuffix("+00:00"))
+            #expect(try await viewer.request("/").text.contains("Times in UTC (the default)"))
+            // The browser's zone (the cookie handrail.js keeps), in December: -05:00.
+            viewer.cookies["tz"] = "America%2FNew_York"
+            #expect(try await opened().hasSuffix("-05:00"))
+            #expect(try await viewer.request("/").text.contains("Times in America/New_York (your browser&#39;s)"))
+            viewer.cookies["tz"] = "Mars%2FOlympus"
+            #expect(try await opened().hasSuffix("+00:00"), "an unknown zone is ignored")
+            // The person's own setting wins over the browser.
+            viewer.cookies["tz"] = "America%2FNew_York"
+            let bad = try await client.execute(
+                "/api/v1/me/time-zone",
+                method: .put,
+                headers: f.headers(.viewer).merging([.contentType: "application/json"]),
+                body: ByteBuffer(string: #"{"time_zone":"Europe/Atlantis"}"#)
+            )
+            #expect(bad.status == .badRequest && bad.text.contains(#""field":"time_zone""#))
+            let page = try await viewer.request("/account/notifications")
+            let csrf = try #require(Browser.csrfToken(in: page))
+            let saved = try await viewer.request("/account/time-zone", method: .post, form: ["csrf_token": csrf, "time_zone": "Europe/Berlin"])
+            #expect(saved.status == .seeOther)
+            #expect(try await opened().hasSuffix("+01:00"))
+            #expect(try await viewer.request("/").text.contains("Times in Europe/Berlin (your setting)"))
+            let me = try await client.execute("/api/v1/me", headers: f.headers(.viewer))
+            #expect(me.text.contains(#""time_zone":"Europe/Berlin""#))
+            // The API answers in UTC whatever the person chose.
+            let api = try await client.execute("/api/v1/incidents/\(number)", headers: f.headers(.viewer))
+            #expect(api.text.contains("Z\"") && !api.text.contains("+01:00"))
+        }
+    }
 }

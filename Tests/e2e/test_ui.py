@@ -101,8 +101,8 @@ def wait_until_live(db, timeout=10):
     raise AssertionError("the server never listened for incident changes")
 
 
-def sign_in(browser, watch, server, username, width=1280):
-    context = browser.new_context(viewport={"width": width, "height": 900}, base_url=server.url)
+def sign_in(browser, watch, server, username, width=1280, timezone="UTC"):
+    context = browser.new_context(viewport={"width": width, "height": 900}, base_url=server.url, timezone_id=timezone)
     page = watch.attach(context.new_page())
     page.goto("/")
     assert "/login" in page.url
@@ -249,8 +249,11 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     no_sideways_scroll(rhea, "the incident page")
 
     # --- Lead: confirms the proposal as a rollback decision; the responder's open page refreshes by itself.
-    lena = sign_in(browser, watch, server, "lena")
+    lena = sign_in(browser, watch, server, "lena", timezone="Asia/Tokyo")
     lena.goto(f"/incidents/{number}")
+    # Her browser is in Japan: pages show her times there, offset written out, and say so.
+    assert "Times in Asia/Tokyo (your browser's)" in lena.locator("#page-time").inner_text()
+    assert "+09:00" in lena.locator("#timeline").inner_text()
     lena.locator("#proposal-1").get_by_role("button", name="Confirm as my decision").click()
     lena.locator("#decision-1").wait_for()
     assert "rollback ranker ranker-v42 → ranker-v41" in lena.locator("#decision-1").inner_text()

@@ -4,6 +4,17 @@
 // middle of typing (then a banner offers the reload).
 (function () {
   "use strict";
+  // The browser's time zone, for pages to show times in unless the person chose one.
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    var current = document.cookie.split("; ").filter(function (c) { return c.indexOf("tz=") === 0; })[0];
+    if (zone && current !== "tz=" + encodeURIComponent(zone)) {
+      document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+    }
+  } catch (e) { /* no Intl: times stay in UTC */ }
+})();
+(function () {
+  "use strict";
   var url = document.body && document.body.getAttribute("data-live");
   if (!url || !window.EventSource) return;
   var submitting = false;

@@ -122,7 +122,12 @@ struct AccessMiddleware: RouterMiddleware {
             if Self.wantsJSON(request) { throw APIError(.forbidden, "change your password first (at /account/password)") }
             return Response(status: .seeOther, headers: [.location: "/account/password"])
         }
-        return try await next(request, context)
+        // People read times in their zone (integrations and anonymous callers: UTC).
+        let browser = request.cookies[PageTime.cookie]?.value.removingPercentEncoding
+        guard context.user != nil || browser != nil else { return try await next(request, context) }
+        return try await PageTime.$current.withValue(PageTime.choose(setting: context.user?.timeZone, browser: browser)) {
+            try await next(request, context)
+        }
     }
 
     /// Where an integration key of `kind` delivers, said to a key sent elsewhere.

@@ -28,8 +28,20 @@ struct ContactMethodsPage: PageModel {
     var secret: ShownSecret?
     var notice: String?
     var error: String?
+    /// The person's own time zone setting ("" when they use their browser's).
+    var timeZone: String
+    /// Every zone name this machine knows, for the field's suggestions.
+    var zones: [String]
 
-    init(_ methods: [(ContactMethod, [NotificationRecord])], secret: ShownSecret?, notice: String?, error: String?) {
+    init(
+        _ methods: [(ContactMethod, [NotificationRecord])],
+        secret: ShownSecret?,
+        notice: String?,
+        error: String?,
+        timeZone: String? = nil
+    ) {
+        self.timeZone = timeZone ?? ""
+        zones = TimeZone.knownTimeZoneIdentifiers.sorted()
         self.methods = methods.map { m, sent in
             Method(
                 id: m.id,
@@ -78,6 +90,7 @@ struct NotificationPages {
     let pages: Pages
     let api: NotificationController
     let linkKey: LinkKey
+    let access: AccessController
 
     func addRoutes(to routes: Routes) {
         routes.on(.get, "/account/notifications", .role(.viewer)) { _, context in try await page(context) }
@@ -102,6 +115,13 @@ struct NotificationPages {
             }
             let model = ConfirmPage(number: number, action: action?.rawValue ?? "", problem: problem)
             return try pages.render("confirm.html", status: status, model, context: context)
+        }
+        routes.on(.post, "/account/time-zone", .role(.viewer)) { request, context in
+            let f = try await WebController.form(request)
+            return try await WebController.answer({ try await page(context, error: $0, status: $1) }) {
+                _ = try await access.setTimeZone(f["time_zone"], context)
+                return Response(status: .seeOther, headers: [.location: "/account/notifications#time-zone"])
+            }
         }
         routes.on(.post, "/account/notifications", .role(.viewer)) { request, context in
             let f = try await WebController.form(request)
@@ -152,7 +172,7 @@ struct NotificationPages {
         for m in try await api.store.contactMethods(username: user) {
             methods.append((m, try await api.store.notifications(contactMethod: m.id, username: user, limit: 5)))
         }
-        let model = ContactMethodsPage(methods, secret: secret, notice: notice, error: error)
+        let model = ContactMethodsPage(methods, secret: secret, notice: notice, error: error, timeZone: context.user?.timeZone)
         return try pages.render("account-notifications.html", status: status, model, context: context)
     }
 }

@@ -65,9 +65,8 @@ struct WebController {
         return try pages.render("now.html", page, context: context)
     }
 
-    static let utc = TimeFormatter(zone: "UTC")
-    /// Times on pages: one zone (UTC) with the offset written out, as in the documents.
-    static func time(_ date: Date) -> String { utc.string(date) }
+    /// Times on pages: in the reader's zone (`PageTime`) with the offset written out.
+    static func time(_ date: Date) -> String { PageTime.current.formatter.string(date) }
 
     func incidentList(_ request: Request, _ context: HandrailRequestContext) async throws -> Response {
         let q = request.uri.queryParameters
