@@ -40,6 +40,8 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
     /// Who owned the incident when the facts were generated (nil: nobody, or older facts).
     public var owner: String?
     public var severity: String
+    /// The rule that decided the severity ("critical: the value 0.31 reaches …").
+    public var severityRule: String?
     public var state: String
     public var draft: Bool
     public var timeZone: String
@@ -79,7 +81,13 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
     }
 
     /// Builds the draft. `thresholds` are the pinned runbook version's.
-    public static func build(_ d: IncidentDetail, decisions: [Decision], thresholds: [Threshold], timeZone: String) -> PostmortemDocument {
+    public static func build(
+        _ d: IncidentDetail,
+        decisions: [Decision],
+        thresholds: [Threshold],
+        timeZone: String,
+        severityRule: String? = nil
+    ) -> PostmortemDocument {
         let fmt = TimeFormatter(zone: timeZone)
         let i = d.incident
         let resolvedEvent = d.timeline.last { $0.type == .resolved }
@@ -148,6 +156,7 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             title: i.title,
             owner: i.owner,
             severity: i.severity.rawValue,
+            severityRule: severityRule,
             state: i.state.rawValue,
             draft: true,
             timeZone: timeZone,
@@ -242,14 +251,17 @@ public struct PostmortemGenerator: Sendable {
         guard let detail = try await IncidentStore(pool: pool).detail(number: number) else { return nil }
         let decisions = try await DecisionStore(pool: pool).list(number: number) ?? []
         var thresholds: [Threshold] = []
+        var runbook: Runbook?
         if let r = detail.runbook, let version = try await RunbookStore(pool: pool).version(id: r.id, r.version) {
             thresholds = version.runbook.thresholds
+            runbook = version.runbook
         }
         var zone = timeZone ?? "UTC"
         if timeZone == nil, let name = detail.ownersRotation, let rotation = try await RotationStore(pool: pool).find(name: name) {
             zone = rotation.timeZone
         }
-        return PostmortemDocument.build(detail, decisions: decisions, thresholds: thresholds, timeZone: zone)
+        let rule = IncidentPage.severityRule(detail.incident.severity, alerts: detail.alerts, runbook: runbook, labels: detail.incident.labels)
+        return PostmortemDocument.build(detail, decisions: decisions, thresholds: thresholds, timeZone: zone, severityRule: rule)
     }
 
     /// The stored facts with what people wrote, the action items and the review. Stored facts

@@ -654,6 +654,8 @@ extension AccessFixture {
             #expect(md.text.contains("The **v42** feature pipeline dropped the `age` column."), "what people write is Markdown, kept as written")
             #expect(md.text.contains("- Schema check in the feature pipeline: owner lead-user, due 2026-12-15, done"))
             #expect(md.text.contains("> Approved by manager-user at"))
+            // The severity says which rule decided it (no value, no label: the runbook's default).
+            #expect(md.text.contains("## Severity\n\nwarning: the runbook's default severity"), "\(md.text)")
             #expect(!md.text.contains("**Draft"))
             let html = try await client.execute("\(base)?format=html", headers: f.headers(.viewer))
             #expect(html.text.contains("<strong>v42</strong>"))

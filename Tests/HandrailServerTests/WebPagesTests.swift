@@ -146,7 +146,11 @@ import Testing
             }
             // No setting and no browser zone: UTC, said in the footer.
             #expect(try await opened().hasSuffix("+00:00"))
-            #expect(try await viewer.request("/").text.contains("Times in UTC (the default)"))
+            let now = try await viewer.request("/")
+            #expect(now.text.contains("Times in UTC (the default)"))
+            // Where severity is listed, the page says what decides it.
+            #expect(now.text.contains("Severity: the runbook's threshold for the alert's value, else the alert's own severity label"))
+            #expect(try await viewer.request("/incidents").text.contains(#"id="severity-rule""#))
             // The browser's zone (the cookie handrail.js keeps), in December: -05:00.
             viewer.cookies["tz"] = "America%2FNew_York"
             #expect(try await opened().hasSuffix("-05:00"))
