@@ -173,6 +173,8 @@ public struct HandoffLog: Sendable, Equatable, Codable {
     public var withoutRunbook: [String: Int]
     /// Open action items of the rotation's postmortems.
     public var actionItems: [OpenActionItem]
+    /// Pages, people's zones and the rotation's limits, for the on-call load section.
+    public var load = HandoffLoadInput()
 
     public init(
         rotation: Rotation,
@@ -251,6 +253,15 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         public var overdue: Bool
     }
 
+    public struct LoadRow: Sendable, Equatable, Codable {
+        public var user: String
+        /// "12 pages (previous window 4), 3 at night, 5 out of hours (Europe/Berlin); 2 incidents owned (previous 1); longest stretch on call 117 h; 1 back-to-back shift"
+        public var text: String
+        public var flagged: Bool
+        /// "3 night interruptions (limit 2)"
+        public var crossed: String?
+    }
+
     public struct Cover: Sendable, Equatable, Codable {
         public var user: String
         public var from: String
@@ -276,6 +287,10 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
     public var noisiest: [AlertNoise]
     public var measures: [Measure]
     public var actionItems: [ActionRow]
+    /// On-call load per person (members first), the rotation's average and its limits.
+    public var load: [LoadRow]
+    public var loadAverage: String
+    public var loadLimits: String
     /// Nothing opened, resolved, stayed open or was decided in the window.
     public var quiet: Bool
     /// No skipped or failed steps and no alert without a runbook.
@@ -383,6 +398,30 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         let items = log.actionItems.sorted { ($0.due, $0.incident, $0.title) < ($1.due, $1.incident, $1.title) }.map {
             ActionRow(ref: ref($0.incident), title: $0.title, owner: $0.owner, due: $0.due.description, overdue: $0.due < endDay)
         }
+        // Incidents a person owned: those the window lists (opened or resolved in it, or open
+        // at its end) that they own now.
+        func owners(_ window: HandoffWindow) -> [String: Int] {
+            var result: [String: Int] = [:]
+            for i in byNumber {
+                let touches =
+                    (i.openedAt >= window.from && i.openedAt < window.to) || (i.resolvedAt.map { $0 >= window.from && $0 < window.to } ?? false)
+                    || (i.openedAt < window.to && (i.resolvedAt.map { $0 >= window.to } ?? true))
+                if touches, let owner = i.owner { result[owner, default: 0] += 1 }
+            }
+            return result
+        }
+        let loadRows = OnCallLoad.rows(log, owners: owners)
+        let load = loadRows.map { r in
+            LoadRow(
+                user: r.user,
+                text:
+                    "\(NumberText.count(r.pages, "page")) (previous window \(r.pagesBefore)), \(r.nights) at night, \(r.outOfHours) out of hours (\(r.zone)); "
+                    + "\(NumberText.count(r.owned, "incident")) owned (previous \(r.ownedBefore)); longest stretch on call \(r.longestStretch); "
+                    + NumberText.count(r.backToBack, "back-to-back shift"),
+                flagged: r.flagged,
+                crossed: r.crossed.isEmpty ? nil : r.crossed.joined(separator: ", ")
+            )
+        }
         return HandoffDocument(
             rotation: log.rotation.name,
             timeZone: zone,
@@ -402,6 +441,10 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
                 measure("MTTA (opened → acknowledged)", mtta(w), mtta(previous)), measure("MTTR (opened → resolved)", mttr(w), mttr(previous)),
             ],
             actionItems: items,
+            load: load,
+            loadAverage: OnCallLoad.average(loadRows, members: log.rotation.members),
+            loadLimits:
+                "\(NumberText.count(log.load.nightPageLimit, "night interruption")) or \(NumberText.count(log.load.pageLimit, "page")) a window",
             quiet: opened.isEmpty && resolved.isEmpty && stillOpen.isEmpty && made.isEmpty,
             gapFree: gaps.isEmpty && unrouted.isEmpty
         )

@@ -31,6 +31,16 @@ struct RotationController {
             guard let saved = try await store.save(rotation, create: false, by: try Self.actor(context)) else { throw Self.notFound(name) }
             return RotationBody(saved, now: Date(), shifts: 4)
         }
+        routes.on(.put, "/api/v1/rotations/:name/load-limits", .role(.lead)) { request, context in
+            let name = try context.parameters.require("name")
+            let input = try await request.decodeJSON(LoadLimitsInput.self, context: context)
+            guard (0...10_000).contains(input.nightPages) else { throw APIError(.badRequest, "must be from 0 to 10000", field: "night_pages") }
+            guard (0...100_000).contains(input.pages) else { throw APIError(.badRequest, "must be from 0 to 100000", field: "pages") }
+            guard
+                let set = try await store.setLoadLimits(rotation: name, nightPages: input.nightPages, pages: input.pages, by: try Self.actor(context))
+            else { throw Self.notFound(name) }
+            return LoadLimitsBody(rotation: name, nightPages: set.nightPages, pages: set.pages)
+        }
         routes.on(.get, "/api/v1/rotations/:name/oncall", .role(.viewer)) { request, context in
             let rotation = try await find(context)
             let at = try IncidentController.time(request.uri.queryParameters.get("at"), "at") ?? Date()
@@ -85,6 +95,17 @@ struct RotationController {
     static func actor(_ context: HandrailRequestContext) throws -> AuditActor {
         guard let user = context.user else { throw APIError(.forbidden, "only people edit rotations") }
         return .user(user, from: context.clientAddress)
+    }
+
+    struct LoadLimitsInput: Decodable {
+        let nightPages: Int
+        let pages: Int
+    }
+
+    struct LoadLimitsBody: ResponseEncodable {
+        let rotation: String
+        let nightPages: Int
+        let pages: Int
     }
 
     struct RotationInput: Decodable {

@@ -149,7 +149,7 @@ public struct HandoffStore: Sendable {
             }
             return Parts(incidents: incidents, others: try await Self.otherReads(db, rotation: name, window: window))
         }
-        return HandoffLog(
+        var log = HandoffLog(
             rotation: rotation,
             window: window,
             incidents: parts.incidents,
@@ -158,6 +158,8 @@ public struct HandoffStore: Sendable {
             withoutRunbook: parts.others.withoutRunbook,
             actionItems: parts.others.actionItems
         )
+        log.load = parts.others.load
+        return log
     }
 
     /// Decisions made in the window or still awaiting an outcome, alert noise, alert types
@@ -240,7 +242,54 @@ public struct HandoffStore: Sendable {
             guard let due = LocalDate(try row.decode("due", as: String.self)) else { return nil }
             return OpenActionItem(incident: try row.decode("number"), title: try row.decode("title"), owner: try row.decode("username"), due: due)
         }
-        return OtherParts(decisions: decisions, noise: noise, withoutRunbook: withoutRunbook, actionItems: items)
+        return OtherParts(
+            decisions: decisions,
+            noise: noise,
+            withoutRunbook: withoutRunbook,
+            actionItems: items,
+            load: try await loadReads(db, rotation: name, window: window)
+        )
+    }
+
+    /// The pages the rotation's people received in the window and the one before (one per
+    /// incident event and person, however many contact methods it went to), their own time
+    /// zones, and the rotation's load limits.
+    static func loadReads(_ db: PostgresConnection, rotation name: String, window: HandoffWindow) async throws -> HandoffLoadInput {
+        let previous = window.previous
+        let pages = try await db.query(
+            """
+            SELECT n.recipient, i.number, min(n.created_at) AS at
+            FROM notifications n JOIN incidents i ON i.id = n.incident_id
+            -- The rotation's incidents that could have paged in these two windows, one index
+            -- lookup each (as the noise query reads them).
+            WHERE n.incident_id = ANY(ARRAY(
+                    SELECT i.id FROM incidents i
+                    WHERE i.owners_rotation = \(name) AND i.opened_at < \(window.to)
+                      AND (i.resolved_at IS NULL OR i.resolved_at >= \(previous.from)::timestamptz - interval '1 day')))
+              AND n.contact_method_id IS NOT NULL
+              AND n.created_at >= \(previous.from) AND n.created_at < \(window.to)
+            GROUP BY n.recipient, i.number, n.event, n.incident_event_id, n.detail->>'step', date_trunc('minute', n.created_at)
+            ORDER BY at
+            """
+        ).map { HandoffLoadInput.Page(user: try $0.decode("recipient"), at: try $0.decode("at"), incident: try $0.decode("number")) }
+        var zones: [String: String] = [:]
+        for row in try await db.query(
+            """
+            SELECT username, time_zone FROM users
+            WHERE time_zone IS NOT NULL
+              AND (id IN (SELECT m.user_id FROM rotation_members m JOIN rotations r ON r.id = m.rotation_id WHERE r.name = \(name))
+                   OR username = ANY(\(Array(Set(pages.map(\.user))))::text[]))
+            """
+        ) {
+            zones[try row.decode("username")] = try row.decode("time_zone")
+        }
+        let limits = try await db.query("SELECT night_page_limit, page_limit FROM rotations WHERE name = \(name)").first
+        return HandoffLoadInput(
+            pages: pages,
+            zones: zones,
+            nightPageLimit: try limits?.decode("night_page_limit") ?? 2,
+            pageLimit: try limits?.decode("page_limit") ?? 20
+        )
     }
 
     struct RunbookKey: Hashable {
@@ -263,12 +312,15 @@ public struct HandoffStore: Sendable {
         let noise: [AlertNoise]
         let withoutRunbook: [String: Int]
         let actionItems: [OpenActionItem]
+        let load: HandoffLoadInput
 
-        init(decisions: [HandoffDecision], noise: [AlertNoise], withoutRunbook: [String: Int], actionItems: [OpenActionItem]) {
+        init(decisions: [HandoffDecision], noise: [AlertNoise], withoutRunbook: [String: Int], actionItems: [OpenActionItem], load: HandoffLoadInput)
+        {
             self.decisions = decisions
             self.noise = noise
             self.withoutRunbook = withoutRunbook
             self.actionItems = actionItems
+            self.load = load
         }
     }
 

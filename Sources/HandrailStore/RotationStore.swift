@@ -176,6 +176,25 @@ public struct RotationStore: Sendable {
         return try rows[0].decode("n", as: Int.self) == 1
     }
 
+    /// rotation.load-limits — the on-call load a handoff flags (per window: night
+    /// interruptions, pages in all), audited; nil when there is no such rotation.
+    public func setLoadLimits(rotation: String, nightPages: Int, pages: Int, by actor: AuditActor) async throws -> (nightPages: Int, pages: Int)? {
+        try await pool.query(
+            """
+            WITH changed AS (
+                UPDATE rotations SET night_page_limit = \(nightPages), page_limit = \(pages) WHERE name = \(rotation)
+                RETURNING night_page_limit, page_limit
+            ), audit AS (
+                INSERT INTO audit_log (actor_user_id, actor, action, target, detail, remote_addr)
+                SELECT \(actor.userID), \(actor.name), 'rotation.load_limits_changed', \(rotation),
+                       jsonb_build_object('night_pages', night_page_limit, 'pages', page_limit), \(actor.remoteAddress)
+                FROM changed
+            )
+            SELECT night_page_limit, page_limit FROM changed
+            """
+        ).first.map { (try $0.decode("night_page_limit"), try $0.decode("page_limit")) }
+    }
+
     /// Overrides by rotation id, oldest first (the last one wins where they overlap).
     func overrides(rotationIDs: [Int64], endingAfter: Date?) async throws -> [Int64: [RotationOverride]] {
         guard !rotationIDs.isEmpty else { return [:] }

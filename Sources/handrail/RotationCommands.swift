@@ -20,7 +20,7 @@ func parseInstant(_ text: String?, option: String) throws -> Date {
 struct Rotations: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rotations: who is on call now and next; create and change them, add overrides (audited as the OS user).",
-        subcommands: [List.self, Show.self, OnCall.self, Create.self, Edit.self, Override.self, Escalation.self, Channels.self]
+        subcommands: [List.self, Show.self, OnCall.self, Create.self, Edit.self, Override.self, Escalation.self, Channels.self, LoadLimits.self]
     )
 
     struct List: AsyncParsableCommand {
@@ -176,6 +176,29 @@ struct Rotations: AsyncParsableCommand {
             case .noRotation: throw fail("no rotation \(name.debugDescription)")
             case .unknownUser: throw fail("--user: no enabled user \(user.debugDescription)")
             }
+        }
+    }
+}
+
+extension Rotations {
+    struct LoadLimits: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "load-limits",
+            abstract: "The on-call load a rotation's handoffs flag per window: night interruptions and pages (audited)."
+        )
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The rotation's name.") var name: String
+        @Option(help: "Night interruptions (22:00-07:00 in the person's zone) a window before a person is flagged.") var nightPages: Int
+        @Option(help: "Pages a window before a person is flagged.") var pages: Int
+
+        func run() async throws {
+            guard (0...10_000).contains(nightPages) else { throw fail("--night-pages must be from 0 to 10000") }
+            guard (0...100_000).contains(pages) else { throw fail("--pages must be from 0 to 100000") }
+            let set = try await withDatabase(database) { db, _ in
+                try await RotationStore(pool: db.pool).setLoadLimits(rotation: name, nightPages: nightPages, pages: pages, by: commandLineActor)
+            }
+            guard let set else { throw fail("no rotation \(name.debugDescription)") }
+            print("\(name): flags more than \(set.nightPages) night interruptions or \(set.pages) pages a window")
         }
     }
 }

@@ -33,7 +33,7 @@ private func week47() throws -> HandoffLog {
         by: "ana"
     )
     let failed = HandoffIncident.Gap(step: 3, title: "Pause the canary", outcome: .failed, note: "argo rollouts pause timed out", by: "ben")
-    return HandoffLog(
+    var log = HandoffLog(
         rotation: rotation,
         window: window,
         incidents: [
@@ -139,6 +139,22 @@ private func week47() throws -> HandoffLog {
             OpenActionItem(incident: 95, title: "Add a schema check to the amount feature", owner: "ben", due: LocalDate("2026-11-20")!),
         ]
     )
+    // ben is paged twice at night (Berlin) and twice by day; cho, who reads nights in New
+    // York, once in her evening (after midnight in Berlin); ana once the week before.
+    log.load = HandoffLoadInput(
+        pages: [
+            .init(user: "ana", at: at("2026-11-12T15:00:00Z"), incident: 99),
+            .init(user: "ben", at: at("2026-11-18T01:06:00Z"), incident: 102),
+            .init(user: "ben", at: at("2026-11-18T01:20:00Z"), incident: 102),
+            .init(user: "ben", at: at("2026-11-18T07:30:00Z"), incident: 102),
+            .init(user: "ben", at: at("2026-11-19T10:00:00Z"), incident: 102),
+            .init(user: "cho", at: at("2026-11-17T23:30:00Z"), incident: 102),
+        ],
+        zones: ["cho": "America/New_York"],
+        nightPageLimit: 1,
+        pageLimit: 20
+    )
+    return log
 }
 
 private let renderer = DocumentRenderer(directory: TestDatabase.checkoutRoot.appendingPathComponent("templates"))
@@ -166,6 +182,21 @@ private func golden(_ name: String, _ text: String) throws {
             #expect(incidents.components(separatedBy: "**\(ref)**").count == 2, "\(ref) is listed once")
         }
         #expect(incidents.contains("3 incidents opened in this window: 1 still open, 2 resolved."))
+    }
+
+    @Test func onCallLoadReadsNightsInEachPersonsZoneAndFlagsWhoeverCrossedTheRotationsLimit() throws {
+        let doc = HandoffDocument.build(try week47())
+        let ben = try #require(doc.load.first { $0.user == "ben" })
+        #expect(ben.flagged && ben.crossed == "2 night interruptions (limit 1)")
+        #expect(ben.text.hasPrefix("4 pages (previous window 0), 2 at night, 3 out of hours (Europe/Berlin)"))
+        // 23:30 UTC is after midnight in Berlin but 18:30 in New York, where cho lives: not a night.
+        let cho = try #require(doc.load.first { $0.user == "cho" })
+        #expect(!cho.flagged && cho.text.hasPrefix("1 page (previous window 0), 0 at night, 1 out of hours (America/New_York)"))
+        #expect(doc.load.map(\.user) == ["ana", "ben", "cho"], "members in the rotation's order")
+        #expect(doc.loadAverage.hasPrefix("2 pages, 1 at night"))
+        #expect(OnCallLoad.isNight(at("2026-11-18T21:30:00Z"), zone: TimeZone(identifier: "Europe/Berlin")!))
+        #expect(!OnCallLoad.isOutOfHours(at("2026-11-18T10:00:00Z"), zone: TimeZone(identifier: "Europe/Berlin")!))
+        #expect(OnCallLoad.isOutOfHours(at("2026-11-21T12:00:00Z"), zone: TimeZone(identifier: "Europe/Berlin")!), "a Saturday")
     }
 
     @Test func anEmptyWeekSaysSoPlainly() throws {

@@ -859,3 +859,36 @@ extension AccessFixture {
         }
     }
 }
+
+@Suite struct LoadLimitRoutesTests {
+    @Test func leadsSetTheLoadTheHandoffFlagsAndItIsAudited() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.makeRotation(client)
+            let body = json(["night_pages": 1, "pages": 10])
+            #expect(
+                try await client.execute("/api/v1/rotations/ml-platform/load-limits", method: .put, headers: f.headers(.responder), body: body).status
+                    == .forbidden
+            )
+            let set = try await client.execute("/api/v1/rotations/ml-platform/load-limits", method: .put, headers: f.headers(.lead), body: body)
+            #expect(jsonObject(set)["night_pages"] as? Int == 1 && jsonObject(set)["pages"] as? Int == 10, "\(set.text)")
+            let bad = try await client.execute(
+                "/api/v1/rotations/ml-platform/load-limits",
+                method: .put,
+                headers: f.headers(.lead),
+                body: json(["night_pages": -1, "pages": 10])
+            )
+            #expect(bad.status == .badRequest && bad.text.contains(#""field":"night_pages""#))
+            let audit = try await client.execute("/api/v1/audit", headers: f.headers(.admin))
+            #expect(audit.text.contains("rotation.load_limits_changed"))
+            let handoff = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoffs",
+                method: .post,
+                headers: f.headers(.lead),
+                body: json(["from": iso(Date().addingTimeInterval(-3600)), "to": iso(Date().addingTimeInterval(3600))])
+            )
+            #expect(
+                (jsonObject(handoff)["markdown"] as? String)?.contains("The rotation's limits: 1 night interruption or 10 pages a window") == true
+            )
+        }
+    }
+}

@@ -84,10 +84,33 @@ private func leadOnTheRotation(_ pool: PostgresPool, _ username: String) async t
                 return
             }
 
+            // ana's two webhooks each get the opening of incident a (one page) and, later, its
+            // escalation (another page): two pages, however many messages.
+            try await pool.execute(
+                """
+                INSERT INTO contact_methods (user_id, kind, label, address, secret, hint, verified_at)
+                SELECT \(ana.id), 'webhook', l, 'https://example.invalid/' || l, 'whsec_x', l, now() FROM unnest(ARRAY['one', 'two']) l
+                """
+            )
+            try await pool.execute(
+                """
+                INSERT INTO notifications (event, incident_id, incident_event_id, contact_method_id, recipient, kind, hint, detail)
+                SELECT e.event, i.id, e.event_id, c.id, 'ana', 'webhook', c.hint, e.detail
+                FROM incidents i, contact_methods c,
+                     (VALUES ('opened', 1::bigint, '{}'::jsonb), ('escalation', NULL, '{"step": 1}'::jsonb)) e(event, event_id, detail)
+                WHERE i.number = \(a) AND c.user_id = \(ana.id)
+                """
+            )
+            try await pool.execute("UPDATE rotations SET night_page_limit = 0, page_limit = 1")
+
             let now = Date()
             let window = HandoffWindow(from: now.addingTimeInterval(-3600), to: now.addingTimeInterval(3600))
             let collected = try await HandoffStore(pool: pool).collect(rotation: "ml-platform", window: window)
             let log = try #require(collected)
+            #expect(log.load.pages.map(\.user) == ["ana", "ana"] && log.load.pages.allSatisfy { $0.incident == a })
+            #expect(log.load.nightPageLimit == 0 && log.load.pageLimit == 1)
+            let ana2 = try #require(HandoffDocument.build(log).load.first { $0.user == "ana" })
+            #expect(ana2.text.hasPrefix("2 pages") && ana2.crossed?.contains("2 pages (limit 1)") == true)
             #expect(log.incidents.map(\.number) == [a, b], "the infra rotation's incident and the unrouted one are not ml-platform's")
             let first = try #require(log.incidents.first)
             #expect(first.owner == "ana" && first.state == .acknowledged)
