@@ -175,6 +175,8 @@ public struct HandoffLog: Sendable, Equatable, Codable {
     public var actionItems: [OpenActionItem]
     /// Pages, people's zones and the rotation's limits, for the on-call load section.
     public var load = HandoffLoadInput()
+    /// The outgoing on-call's latest note for the window.
+    public var note: HandoffNote?
 
     public init(
         rotation: Rotation,
@@ -213,6 +215,8 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         public var nextStep: String?
         /// Opened inside the window (nil in documents stored before this was said).
         public var new: Bool?
+        /// The incident's page (absolute with a public URL).
+        public var link: String?
     }
 
     public struct GapRow: Sendable, Equatable, Codable {
@@ -291,6 +295,12 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
     public var load: [LoadRow]
     public var loadAverage: String
     public var loadLimits: String
+    /// The outgoing on-call's note ("watch for…"), with who wrote it and when.
+    public var note: String?
+    public var noteBy: String?
+    /// The next shifts after the window, and overrides starting in the two weeks after it.
+    public var nextShifts: [String]
+    public var upcomingOverrides: [String]
     /// Nothing opened, resolved, stayed open or was decided in the window.
     public var quiet: Bool
     /// No skipped or failed steps and no alert without a runbook.
@@ -298,7 +308,9 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
 
     /// Builds the document from the log, at `now`: an incident still open is open until the
     /// window's end, or until now when the window has not ended yet.
-    public static func build(_ log: HandoffLog, now: Date = Date()) -> HandoffDocument {
+    /// - Parameter links: the address people open Handrail at (`HANDRAIL_PUBLIC_URL`), for
+    ///   links to incidents; empty: links relative to the server.
+    public static func build(_ log: HandoffLog, now: Date = Date(), links: String = "") -> HandoffDocument {
         let zone = log.rotation.timeZone
         let w = log.window
         let fmt = TimeFormatter(zone: zone)
@@ -316,7 +328,8 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
                 duration: OutcomeProposal.duration(max(0, Int(end.timeIntervalSince(i.openedAt)))),
                 runbook: i.runbookId.map { "\($0) v\(i.runbookVersion ?? 0)" } ?? "no runbook",
                 nextStep: i.nextStep,
-                new: i.openedAt >= w.from && i.openedAt < w.to
+                new: i.openedAt >= w.from && i.openedAt < w.to,
+                link: "\(links)/incidents/\(i.number)"
             )
         }
         let byNumber = log.incidents.sorted { $0.number < $1.number }
@@ -422,6 +435,14 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
                 crossed: r.crossed.isEmpty ? nil : r.crossed.joined(separator: ", ")
             )
         }
+        // Who is on call after the window: the next two hands.
+        let nextShifts = log.rotation.coverage(from: w.to, to: w.to.addingTimeInterval(14 * 86400)).prefix(2).map { c in
+            "\(c.user)\(c.override != nil ? " (override)" : "") from \(fmt.string(c.start)) to \(fmt.string(c.end))"
+        }
+        let upcoming = log.rotation.overrides.filter { $0.start >= w.to && $0.start < w.to.addingTimeInterval(14 * 86400) }.sorted {
+            $0.start < $1.start
+        }
+        .map { o in "\(o.user) covers \(fmt.string(o.start)) – \(fmt.string(o.end))" + (o.reason.map { " (\($0))" } ?? "") }
         return HandoffDocument(
             rotation: log.rotation.name,
             timeZone: zone,
@@ -445,6 +466,10 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             loadAverage: OnCallLoad.average(loadRows, members: log.rotation.members),
             loadLimits:
                 "\(NumberText.count(log.load.nightPageLimit, "night interruption")) or \(NumberText.count(log.load.pageLimit, "page")) a window",
+            note: log.note?.text,
+            noteBy: log.note.map { "\($0.by), \(fmt.string($0.at))" },
+            nextShifts: nextShifts,
+            upcomingOverrides: upcoming,
             quiet: opened.isEmpty && resolved.isEmpty && stillOpen.isEmpty && made.isEmpty,
             gapFree: gaps.isEmpty && unrouted.isEmpty
         )

@@ -145,3 +145,16 @@ public enum OnCallLoad {
         return "\(mean(\.pages)) pages, \(mean(\.nights)) at night, \(mean(\.outOfHours)) out of hours, \(mean(\.owned)) incidents owned a person"
     }
 }
+
+/// A note from the outgoing on-call for a handoff window.
+public struct HandoffNote: Sendable, Equatable, Codable {
+    public var text: String
+    public var by: String
+    public var at: Date
+
+    public init(text: String, by: String, at: Date) {
+        self.text = text
+        self.by = by
+        self.at = at
+    }
+}

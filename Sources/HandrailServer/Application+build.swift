@@ -188,7 +188,12 @@ func buildRouter(
         required: configuration.postmortemRequired
     )
     postmortems.addRoutes(to: routes)
-    let handoffs = HandoffController(store: HandoffStore(pool: database.pool), rotations: RotationStore(pool: database.pool), renderer: renderer)
+    let handoffs = HandoffController(
+        store: HandoffStore(pool: database.pool),
+        rotations: RotationStore(pool: database.pool),
+        renderer: renderer,
+        publicURL: configuration.publicURL
+    )
     handoffs.addRoutes(to: routes)
     WebController(
         pages: pages,

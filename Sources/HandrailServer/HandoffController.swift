@@ -10,12 +10,20 @@ struct HandoffController {
     let store: HandoffStore
     let rotations: RotationStore
     let renderer: DocumentRenderer
+    /// `HANDRAIL_PUBLIC_URL`, for links to incidents in the documents.
+    var publicURL: String?
 
     func addRoutes(to routes: Routes) {
         routes.on(.post, "/api/v1/rotations/:name/handoffs", .role(.responder)) { request, context in
             let name = try context.parameters.require("name")
             let input = try await request.decodeOptionalJSON(WindowInput.self, context: context) ?? WindowInput(week: nil, from: nil, to: nil)
             return EditedResponse(status: .created, response: Body(handoff: try await generate(name, input, context)))
+        }
+        routes.on(.post, "/api/v1/rotations/:name/handoff-notes", .role(.responder)) { request, context in
+            let name = try context.parameters.require("name")
+            let input = try await request.decodeJSON(NoteInput.self, context: context)
+            let note = try await writeNote(name, WindowInput(week: input.week, from: input.from, to: input.to), text: input.note, context)
+            return EditedResponse(status: .created, response: NoteBody(note: note.text, by: note.by, at: note.at))
         }
         routes.on(.get, "/api/v1/rotations/:name/handoffs", .role(.viewer)) { _, context in
             let name = try context.parameters.require("name")
@@ -49,7 +57,7 @@ struct HandoffController {
         guard let rotation = try await rotations.find(name: name) else { throw RotationController.notFound(name) }
         let window = try input.window(rotation)
         let log = try await store.collect(rotation, window: window)
-        let document = HandoffDocument.build(log)
+        let document = HandoffDocument.build(log, links: publicURL ?? "")
         guard
             let stored = try await store.store(
                 rotation: name,
@@ -102,6 +110,32 @@ struct HandoffController {
             // The person who edited the template needs the file and line; the log has them too.
             throw APIError(.internalServerError, "the handoff template failed: \(error.description)")
         }
+    }
+
+    /// Keeps the outgoing on-call's note for a window: it goes into the handoff generated
+    /// for that window (API and pages).
+    func writeNote(_ name: String, _ input: WindowInput, text: String, _ context: HandrailRequestContext) async throws -> HandoffNote {
+        guard let user = context.user else { throw APIError(.forbidden, "only people write handoff notes") }
+        guard let rotation = try await rotations.find(name: name) else { throw RotationController.notFound(name) }
+        let note = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...10_000).contains(note.count) else { throw APIError(.badRequest, "must be 1 to 10000 characters", field: "note") }
+        guard let written = try await store.writeNote(rotation: name, window: try input.window(rotation), text: note, by: user.id) else {
+            throw RotationController.notFound(name)
+        }
+        return written
+    }
+
+    struct NoteInput: Decodable {
+        let week: String?
+        let from: String?
+        let to: String?
+        let note: String
+    }
+
+    struct NoteBody: ResponseEncodable {
+        let note: String
+        let by: String
+        let at: Date
     }
 
     struct WindowInput: Decodable {

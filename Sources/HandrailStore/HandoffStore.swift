@@ -159,6 +159,7 @@ public struct HandoffStore: Sendable {
             actionItems: parts.others.actionItems
         )
         log.load = parts.others.load
+        log.note = parts.others.notes.last
         return log
     }
 
@@ -247,8 +248,39 @@ public struct HandoffStore: Sendable {
             noise: noise,
             withoutRunbook: withoutRunbook,
             actionItems: items,
-            load: try await loadReads(db, rotation: name, window: window)
+            load: try await loadReads(db, rotation: name, window: window),
+            notes: try await notes(db, rotation: name, window: window)
         )
+    }
+
+    /// handoff.note — a note from the outgoing on-call for the rotation's window (every
+    /// version kept); nil when there is no such rotation.
+    public func writeNote(rotation: String, window: HandoffWindow, text: String, by userID: Int) async throws -> HandoffNote? {
+        try await pool.query(
+            """
+            WITH written AS (
+                INSERT INTO handoff_notes (rotation_id, window_from, window_to, note, written_by)
+                SELECT id, \(window.from), \(window.to), \(text), \(userID) FROM rotations WHERE name = \(rotation)
+                RETURNING note, written_by, written_at
+            )
+            SELECT w.note, u.username, w.written_at FROM written w JOIN users u ON u.id = w.written_by
+            """
+        ).first.map { HandoffNote(text: try $0.decode("note"), by: try $0.decode("username"), at: try $0.decode("written_at")) }
+    }
+
+    /// The notes for a rotation's window, oldest first (the last one is the note).
+    public func notes(rotation name: String, window: HandoffWindow) async throws -> [HandoffNote] {
+        try await pool.withConnection { try await Self.notes($0, rotation: name, window: window) }
+    }
+
+    static func notes(_ db: PostgresConnection, rotation name: String, window: HandoffWindow) async throws -> [HandoffNote] {
+        try await db.query(
+            """
+            SELECT n.note, u.username, n.written_at FROM handoff_notes n JOIN rotations r ON r.id = n.rotation_id JOIN users u ON u.id = n.written_by
+            WHERE r.name = \(name) AND n.window_from = \(window.from) AND n.window_to = \(window.to)
+            ORDER BY n.id
+            """
+        ).map { HandoffNote(text: try $0.decode("note"), by: try $0.decode("username"), at: try $0.decode("written_at")) }
     }
 
     /// The pages the rotation's people received in the window and the one before (one per
@@ -313,9 +345,17 @@ public struct HandoffStore: Sendable {
         let withoutRunbook: [String: Int]
         let actionItems: [OpenActionItem]
         let load: HandoffLoadInput
+        let notes: [HandoffNote]
 
-        init(decisions: [HandoffDecision], noise: [AlertNoise], withoutRunbook: [String: Int], actionItems: [OpenActionItem], load: HandoffLoadInput)
-        {
+        init(
+            decisions: [HandoffDecision],
+            noise: [AlertNoise],
+            withoutRunbook: [String: Int],
+            actionItems: [OpenActionItem],
+            load: HandoffLoadInput,
+            notes: [HandoffNote]
+        ) {
+            self.notes = notes
             self.decisions = decisions
             self.noise = noise
             self.withoutRunbook = withoutRunbook

@@ -179,7 +179,7 @@ private func golden(_ name: String, _ text: String) throws {
         // Each incident is listed once, under still open or resolved; the opened ones are counted.
         let incidents = try #require(markdown.components(separatedBy: "## Rollback decisions").first)
         for ref in ["INC-99", "INC-101", "INC-102", "INC-103"] {
-            #expect(incidents.components(separatedBy: "**\(ref)**").count == 2, "\(ref) is listed once")
+            #expect(incidents.components(separatedBy: "**[\(ref)](").count == 2, "\(ref) is listed once")
         }
         #expect(incidents.contains("3 incidents opened in this window: 1 still open, 2 resolved."))
     }

@@ -892,3 +892,59 @@ extension AccessFixture {
         }
     }
 }
+
+@Suite struct HandoffNoteRoutesTests {
+    @Test func theOutgoingOnCallsNoteGoesIntoTheHandoffAndLaterNotesShowBesideIt() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.makeRotation(client)
+            let window = ["from": iso(Date().addingTimeInterval(-3600)), "to": iso(Date().addingTimeInterval(3600))]
+            var note = window
+            note["note"] = "Watch the ranker canary; I silenced DiskFull on trainer-3 until Friday."
+            let written = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoff-notes",
+                method: .post,
+                headers: f.headers(.responder),
+                body: json(note)
+            )
+            #expect(written.status == .created && jsonObject(written)["by"] as? String == "responder-user", "\(written.text)")
+            var empty = window
+            empty["note"] = "  "
+            let blank = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoff-notes",
+                method: .post,
+                headers: f.headers(.responder),
+                body: json(empty)
+            )
+            #expect(blank.status == .badRequest && blank.text.contains(#""field":"note""#))
+            let handoff = jsonObject(
+                try await client.execute("/api/v1/rotations/ml-platform/handoffs", method: .post, headers: f.headers(.lead), body: json(window))
+            )
+            let markdown = try #require(handoff["markdown"] as? String)
+            #expect(
+                markdown.contains(
+                    "## Note from the outgoing on-call\n\nWatch the ranker canary; I silenced DiskFull on trainer-3 until Friday.\n\n— responder-user, "
+                ),
+                "\(markdown)"
+            )
+            #expect(markdown.contains("## Next"))
+            let id = try #require(handoff["id"] as? Int)
+
+            var browser = Browser(client)
+            _ = try await browser.signIn("responder-user", AccessFixture.password)
+            let page = try await browser.request("/rotations/ml-platform/handoffs/\(id)")
+            let csrf = try #require(Browser.csrfToken(in: page))
+            #expect(!page.text.contains("· sha256"), "the hash is not in the page's header")
+            _ = try await browser.request(
+                "/rotations/ml-platform/handoffs/\(id)/note",
+                method: .post,
+                form: ["csrf_token": csrf, "note": "Canary rolled back at 18:00."]
+            )
+            let after = try await browser.request("/rotations/ml-platform/handoffs/\(id)")
+            #expect(after.text.contains("Canary rolled back at 18:00.") && after.text.contains("— responder-user"))
+            let download = try await browser.request("/rotations/ml-platform/handoffs/\(id)/download")
+            let hash = try #require(handoff["content_hash"] as? String)
+            #expect(download.headers[HTTPField.Name("Repr-Digest")!] == "sha-256=:\(RotationPages.base64(hex: hash)):")
+            #expect(download.text == markdown, "the download is the stored document, unchanged")
+        }
+    }
+}

@@ -330,9 +330,12 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     no_sideways_scroll(lena, "the rotations page")
     lena.get_by_role("link", name="ml-platform").click()
     lena.get_by_label("ISO week, e.g. 2026-W47").fill(iso_week(datetime.datetime.now(datetime.timezone.utc)))
+    lena.get_by_label("Note from the outgoing on-call").fill("Watch the ranker canary this week.")
     lena.get_by_role("button", name="Generate handoff").click()
     lena.wait_for_url("**/rotations/ml-platform/handoffs/*")
     handoff = lena.locator("article.document").inner_text()
+    assert "Note from the outgoing on-call" in handoff and "Watch the ranker canary this week." in handoff
+    assert "On-call load" in handoff and "Humane on-call is a leading indicator of burnout" in handoff
     assert ref in handoff, handoff
     assert f"{ref} decision 1: rollback of ranker ranker-v42 → ranker-v41 by lena" in handoff, handoff
     assert "Why: v42 trained on the shifted age mix" in handoff

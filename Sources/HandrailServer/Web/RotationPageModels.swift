@@ -169,9 +169,20 @@ struct HandoffPage: PageModel {
     /// their behalf, a distinct act.
     var canAcknowledgeOnBehalf: Bool
     var html: String
+    /// Notes for the window written after the handoff was generated (the one before is in it).
+    var laterNotes: [Note]
+    var canWriteNote: Bool
     var error: String?
 
-    init(_ h: StoredHandoff, markdown: String, user: User?, error: String? = nil) {
+    struct Note: PageModel {
+        var text: String
+        var by: String
+        var at: String
+    }
+
+    init(_ h: StoredHandoff, markdown: String, user: User?, notes: [HandoffNote] = [], error: String? = nil) {
+        laterNotes = notes.filter { $0.at > h.generatedAt }.map { Note(text: $0.text, by: $0.by, at: WebController.time($0.at)) }
+        canWriteNote = (user?.role ?? .viewer) >= .responder
         let time = WebController.time
         title = "Handoff \(h.rotation) #\(h.id)"
         name = h.rotation

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HandrailCore
 import HandrailStore
 import Hummingbird
@@ -25,6 +26,10 @@ struct RotationPages {
             func field(_ key: String) -> String? { f[key].flatMap { $0.isEmpty ? nil : $0 } }
             return try await WebController.answer({ try await page(name, context, error: $0, status: $1) }) {
                 let input = HandoffController.WindowInput(week: field("week"), from: Self.localTime(field("from")), to: Self.localTime(field("to")))
+                // The note first, so the handoff generated next holds it.
+                if let note = field("note"), !note.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                    _ = try await handoffs.writeNote(name, input, text: note, context)
+                }
                 let stored = try await handoffs.generate(name, input, context)
                 return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))/handoffs/\(stored.id)"])
             }
@@ -40,11 +45,27 @@ struct RotationPages {
                 throw HandoffController.notFound(name, id)
             }
             let file = "handoff-\(name)-\(id).md".filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }
+            // The stored document's SHA-256 travels with the download (RFC 9530 Repr-Digest).
             return Response(
                 status: .ok,
-                headers: [.contentType: "text/markdown; charset=utf-8", .contentDisposition: "attachment; filename=\"\(file)\""],
+                headers: [
+                    .contentType: "text/markdown; charset=utf-8", .contentDisposition: "attachment; filename=\"\(file)\"",
+                    Self.reprDigest: "sha-256=:\(Self.base64(hex: stored.contentHash)):",
+                ],
                 body: .init(byteBuffer: ByteBuffer(string: markdown))
             )
+        }
+        routes.on(.post, "/rotations/:name/handoffs/:id/note", .role(.responder)) { request, context in
+            let (name, id) = try HandoffController.ids(context)
+            let form = try await WebController.form(request)
+            return try await WebController.answer({ try await handoffPage(name, id, context, error: $0, status: $1) }) {
+                guard let stored = try await handoffs.store.find(rotation: name, id: id, content: false) else {
+                    throw HandoffController.notFound(name, id)
+                }
+                let window = HandoffController.WindowInput(week: nil, from: RFC3339.format(stored.from), to: RFC3339.format(stored.to))
+                _ = try await handoffs.writeNote(name, window, text: form["note"] ?? "", context)
+                return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))/handoffs/\(id)#notes"])
+            }
         }
         routes.on(.post, "/rotations/:name/handoffs/:id/acknowledge", .role(.responder)) { request, context in
             let (name, id) = try HandoffController.ids(context)
@@ -141,6 +162,15 @@ struct RotationPages {
         return try web.pages.render("rotation.html", status: status, page, context: context)
     }
 
+    static let reprDigest = HTTPField.Name("Repr-Digest")!
+
+    /// The bytes a hex string spells, in base64 (a SHA-256 as RFC 9530 writes it).
+    static func base64(hex: String) -> String {
+        let chars = Array(hex.utf8)
+        let bytes = stride(from: 0, to: chars.count - 1, by: 2).compactMap { UInt8(String(decoding: chars[$0...$0 + 1], as: UTF8.self), radix: 16) }
+        return Data(bytes).base64EncodedString()
+    }
+
     func handoffPage(
         _ name: String,
         _ id: Int64,
@@ -151,7 +181,8 @@ struct RotationPages {
         guard let h = try await handoffs.store.find(rotation: name, id: id, content: true), let markdown = h.markdown else {
             throw HandoffController.notFound(name, id)
         }
-        let page = HandoffPage(h, markdown: markdown, user: context.user, error: error)
+        let notes = try await handoffs.store.notes(rotation: name, window: HandoffWindow(from: h.from, to: h.to))
+        let page = HandoffPage(h, markdown: markdown, user: context.user, notes: notes, error: error)
         return try web.pages.render("handoff.html", status: status, page, context: context)
     }
 }
