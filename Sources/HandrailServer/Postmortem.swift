@@ -56,6 +56,27 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
     public var gapCount: Int
     public var decisions: [DecisionRow]
     public var resolution: String
+    /// What the record says about customer impact: how long, and the decisions' impact fields.
+    public var customerImpact: [String]?
+    /// Time to detect (the monitor's start → first seen), acknowledge, mitigate, resolve.
+    public var response: [String]?
+    /// Everyone who acted, with what they did ("ana: acknowledged, 2 steps, 1 decision").
+    public var participants: [String]?
+    /// Earlier incidents of the same runbook or alert ("FeatureDriftHigh has fired 14 times in
+    /// 30 days"), with links.
+    public var related: RelatedIncidents?
+
+    public struct RelatedIncidents: Sendable, Equatable, Codable {
+        public var summary: String
+        public var refs: [RelatedRef]
+    }
+
+    public struct RelatedRef: Sendable, Equatable, Codable {
+        public var at: String
+        public var ref: String
+        public var link: String
+        public var title: String
+    }
 
     // What people write, and the review: filled in from the stored postmortem.
     public var impact: String?
@@ -142,6 +163,48 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
                 outcome: outcome
             )
         }
+        // Response times, each from the opening (detection: from when the monitor saw it start).
+        func took(_ from: Date, _ to: Date?) -> String {
+            to.map { OutcomeProposal.duration(max(0, Int($0.timeIntervalSince(from)))) } ?? "not yet"
+        }
+        var response: [String] = []
+        if let started = d.alerts.compactMap(\.startsAt).min() {
+            response.append("Time to detect (the monitor's start → Handrail opened it): \(took(started, i.openedAt))")
+        } else {
+            response.append("Time to detect: unknown (the alerts carry no start time)")
+        }
+        response.append("Time to acknowledge: \(took(i.openedAt, i.acknowledgedAt))")
+        response.append("Time to mitigate: \(took(i.openedAt, i.mitigatedAt ?? i.resolvedAt))")
+        response.append("Time to resolve: \(took(i.openedAt, i.resolvedAt))")
+        var impact = ["Impact lasted \(duration) (\(fmt.string(start)) → \(fmt.string(end)))."]
+        impact += decisions.compactMap { x in x.customerImpact.map { "Decision \(x.id) (\(x.kind.rawValue)) recorded: \($0)" } }
+        // People who acted, in the order they first did, with what they did.
+        var order: [String] = []
+        var did: [String: [String: Int]] = [:]
+        for e in d.timeline where e.actorKind == .user {
+            let what: String? =
+                switch e.type {
+                case .acknowledged, .mitigated, .resolved, .reopened: e.type.rawValue
+                case .stepMarked: "step"
+                case .roleChanged, .roleAccepted: "ownership change"
+                case .decisionRecorded: "decision"
+                case .decisionExecuted: "execution"
+                case .decisionOutcome: "outcome"
+                case .decisionProposed: "proposal"
+                case .decisionProposalRejected: "rejected proposal"
+                case .note: "note"
+                default: nil
+                }
+            guard let what else { continue }
+            if did[e.actor] == nil { order.append(e.actor) }
+            did[e.actor, default: [:]][what, default: 0] += 1
+        }
+        let participants = order.map { who in
+            let acts = (did[who] ?? [:]).sorted { $0.key < $1.key }.map { what, n in
+                ["acknowledged", "mitigated", "resolved", "reopened"].contains(what) ? what : NumberText.count(n, what)
+            }
+            return "\(who): \(acts.joined(separator: ", "))"
+        }
         var resolution = "Not resolved yet."
         if let e = resolvedEvent {
             let note = e.data["note"]?.stringValue
@@ -171,6 +234,9 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
             gapCount: steps.filter { $0.gap }.count,
             decisions: decisionRows,
             resolution: resolution,
+            customerImpact: impact,
+            response: response,
+            participants: participants,
             rootCause: nil,
             contributingFactors: nil,
             wentWell: nil,
@@ -261,7 +327,18 @@ public struct PostmortemGenerator: Sendable {
             zone = rotation.timeZone
         }
         let rule = IncidentPage.severityRule(detail.incident.severity, alerts: detail.alerts, runbook: runbook, labels: detail.incident.labels)
-        return PostmortemDocument.build(detail, decisions: decisions, thresholds: thresholds, timeZone: zone, severityRule: rule)
+        var doc = PostmortemDocument.build(detail, decisions: decisions, thresholds: thresholds, timeZone: zone, severityRule: rule)
+        if let related = try await IncidentStore(pool: pool).related(number: number) {
+            let fmt = TimeFormatter(zone: zone)
+            let what = detail.runbook != nil ? "Runbook \(related.key)" : "\(related.key)"
+            doc.related = .init(
+                summary: "\(what) has fired \(NumberText.count(related.count, "time")) in the 30 days before this incident.",
+                refs: related.newest.map {
+                    .init(at: fmt.string($0.openedAt), ref: IncidentRef.display($0.number), link: "/incidents/\($0.number)", title: $0.title)
+                }
+            )
+        }
+        return doc
     }
 
     /// The stored facts with what people wrote, the action items and the review. Stored facts

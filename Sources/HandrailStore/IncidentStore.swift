@@ -208,6 +208,37 @@ public struct IncidentStore: Sendable {
         ).map(IncidentSummary.init(row:))
     }
 
+    /// incident.related — earlier incidents of the same runbook (or, without one, the same
+    /// alert name) opened in the `days` before this one: how many, and the newest few.
+    public func related(
+        number: Int64,
+        days: Int = 30,
+        limit: Int = 5
+    ) async throws -> (
+        key: String, count: Int, newest: [(number: Int64, title: String, openedAt: Date)]
+    )? {
+        let rows = try await pool.query(
+            """
+            WITH me AS (
+                SELECT id, runbook_id, labels->>'alertname' AS alertname, opened_at FROM incidents WHERE number = \(number)
+            ), earlier AS (
+                SELECT i.number, i.title, i.opened_at FROM incidents i, me
+                WHERE i.id <> me.id AND i.opened_at < me.opened_at AND i.opened_at >= me.opened_at - make_interval(days => \(days))
+                  AND CASE WHEN me.runbook_id IS NOT NULL THEN i.runbook_id = me.runbook_id ELSE i.labels->>'alertname' = me.alertname END
+            )
+            SELECT coalesce(me.runbook_id, me.alertname) AS key, (SELECT count(*) FROM earlier) AS n,
+                   e.number, e.title, e.opened_at
+            FROM me LEFT JOIN LATERAL (SELECT * FROM earlier ORDER BY opened_at DESC LIMIT \(limit)) e ON true
+            """
+        )
+        guard let first = rows.first else { return nil }
+        var newest: [(Int64, String, Date)] = []
+        for row in rows {
+            if let n = try row.decode("number", as: Int64?.self) { newest.append((n, try row.decode("title"), try row.decode("opened_at"))) }
+        }
+        return (try first.decode("key", as: String?.self) ?? "this alert", try first.decode("n"), newest)
+    }
+
     /// incident.show — the incident, its alerts, runbook steps and timeline; nil if no such number.
     public func detail(number: Int64) async throws -> IncidentDetail? {
         try await pool.withConnection { db in

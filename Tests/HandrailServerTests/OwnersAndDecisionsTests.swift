@@ -948,3 +948,29 @@ extension AccessFixture {
         }
     }
 }
+
+@Suite struct PostmortemFactsTests {
+    @Test func aPostmortemSaysWhoActedHowFastAndWhatFiredBefore() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let earlier = try await f.fireDrift(client)
+            let sent = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("f1", "firing", ["alertname": "FeatureDriftHigh", "model": "fraud", "feature": "amount"])])
+            )
+            let ref = try #require((jsonObject(sent)["alerts"] as? [[String: Any]])?.first?["incident"] as? String)
+            #expect(ref != earlier)
+            _ = try await client.execute("/api/v1/incidents/\(ref)/acknowledge", method: .post, headers: f.headers(.responder))
+            _ = try await client.execute("/api/v1/incidents/\(ref)/resolve", method: .post, headers: f.headers(.lead), body: json([:]))
+            let made = try await client.execute("/api/v1/incidents/\(ref)/postmortem?format=md", method: .post, headers: f.headers(.responder))
+            #expect(made.status == .created)
+            let md = try await client.execute("/api/v1/incidents/\(ref)/postmortem?format=md", headers: f.headers(.viewer)).text
+            #expect(md.contains("- responder-user: acknowledged") && md.contains("- lead-user: resolved"), "\(md)")
+            #expect(md.contains("- Time to acknowledge: ") && md.contains("- Time to detect (the monitor's start → Handrail opened it): "))
+            #expect(md.contains("Runbook feature-drift has fired 1 time in the 30 days before this incident."))
+            #expect(md.contains("[\(earlier)](/incidents/\(IncidentRef.number(earlier) ?? 0)) drift on ranker"))
+        }
+    }
+}
