@@ -177,6 +177,8 @@ public struct HandoffLog: Sendable, Equatable, Codable {
     public var load = HandoffLoadInput()
     /// The outgoing on-call's latest note for the window.
     public var note: HandoffNote?
+    /// The rotation's incidents resolved in the window that still need a postmortem.
+    public var postmortemsNeeded: [NeededPostmortem] = []
 
     public init(
         rotation: Rotation,
@@ -301,6 +303,15 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
     /// The next shifts after the window, and overrides starting in the two weeks after it.
     public var nextShifts: [String]
     public var upcomingOverrides: [String]
+    /// Incidents resolved in the window that still need a postmortem.
+    public var postmortemsNeeded: [NeededRow]
+
+    public struct NeededRow: Sendable, Equatable, Codable {
+        public var ref: String
+        public var link: String
+        public var title: String
+        public var why: String
+    }
     /// Nothing opened, resolved, stayed open or was decided in the window.
     public var quiet: Bool
     /// No skipped or failed steps and no alert without a runbook.
@@ -470,6 +481,9 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             noteBy: log.note.map { "\($0.by), \(fmt.string($0.at))" },
             nextShifts: nextShifts,
             upcomingOverrides: upcoming,
+            postmortemsNeeded: log.postmortemsNeeded.map {
+                NeededRow(ref: ref($0.incident), link: "\(links)/incidents/\($0.incident)", title: $0.title, why: $0.why)
+            },
             quiet: opened.isEmpty && resolved.isEmpty && stillOpen.isEmpty && made.isEmpty,
             gapFree: gaps.isEmpty && unrouted.isEmpty
         )

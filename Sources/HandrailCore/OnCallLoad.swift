@@ -158,3 +158,17 @@ public struct HandoffNote: Sendable, Equatable, Codable {
         self.at = at
     }
 }
+
+/// A resolved incident that needs a postmortem and has none (its runbook requires one, or it
+/// was critical and the runbook does not make it optional).
+public struct NeededPostmortem: Sendable, Equatable, Codable {
+    public var incident: Int64
+    public var title: String
+    public var why: String
+
+    public init(incident: Int64, title: String, why: String) {
+        self.incident = incident
+        self.title = title
+        self.why = why
+    }
+}

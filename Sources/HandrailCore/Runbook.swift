@@ -195,6 +195,8 @@ public struct Runbook: Sendable, Equatable, Codable {
     /// Seconds within which a resolved incident of the same key reopens.
     public let reopenWindow: Int
     public let rollback: RollbackPolicy
+    /// `required` or `optional`; nil: by severity (a critical incident needs a postmortem).
+    public let postmortem: String?
     /// The Markdown after the front matter.
     public let body: String
     public let steps: [RunbookStep]
@@ -210,9 +212,11 @@ public struct Runbook: Sendable, Equatable, Codable {
         autoResolve: Bool = true,
         reopenWindow: Int = 3600,
         rollback: RollbackPolicy = RollbackPolicy(),
+        postmortem: String? = nil,
         body: String,
         steps: [RunbookStep]
     ) {
+        self.postmortem = postmortem
         self.id = id
         self.title = title
         self.match = match

@@ -20,7 +20,7 @@ public struct LintProblem: Sendable, Equatable, CustomStringConvertible {
 /// Reads runbooks (YAML front matter + Markdown) and reports every problem with its line.
 public enum RunbookParser {
     static let keys: Set<String> = [
-        "id", "title", "match", "group_by", "severity", "owners", "thresholds", "auto_resolve", "reopen_window", "rollback",
+        "id", "title", "match", "group_by", "severity", "owners", "thresholds", "auto_resolve", "reopen_window", "rollback", "postmortem",
     ]
     static let thresholdKeys: Set<String> = ["metric", "warning", "critical", "direction"]
     static let rollbackKeys: Set<String> = ["allowed", "decided_by", "verification_window"]
@@ -199,6 +199,14 @@ public enum RunbookParser {
             }
         }
 
+        var postmortem: String?
+        if let node = mapping["postmortem"] {
+            if let value = node.string, ["required", "optional"].contains(value) {
+                postmortem = value
+            } else {
+                problem(line(node), "postmortem must be required or optional (left out: a critical incident needs one)")
+            }
+        }
         var rollback = RollbackPolicy()
         if let node = mapping["rollback"] {
             if let r = node.mapping {
@@ -255,6 +263,7 @@ public enum RunbookParser {
                 autoResolve: autoResolve,
                 reopenWindow: reopenWindow,
                 rollback: rollback,
+                postmortem: postmortem,
                 body: body,
                 steps: steps
             ), []

@@ -160,6 +160,7 @@ public struct HandoffStore: Sendable {
         )
         log.load = parts.others.load
         log.note = parts.others.notes.last
+        log.postmortemsNeeded = parts.others.postmortemsNeeded
         return log
     }
 
@@ -249,7 +250,19 @@ public struct HandoffStore: Sendable {
             withoutRunbook: withoutRunbook,
             actionItems: items,
             load: try await loadReads(db, rotation: name, window: window),
-            notes: try await notes(db, rotation: name, window: window)
+            notes: try await notes(db, rotation: name, window: window),
+            postmortemsNeeded: try await db.query(
+                """
+                SELECT i.number, i.title,
+                       CASE WHEN v.definition->>'postmortem' = 'required' THEN 'its runbook requires one' ELSE 'critical' END AS why
+                FROM incidents i LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
+                WHERE i.owners_rotation = \(name) AND i.state = 'resolved' AND i.resolved_at >= \(window.from) AND i.resolved_at < \(window.to)
+                  AND NOT EXISTS (SELECT 1 FROM postmortems p WHERE p.incident_id = i.id)
+                  AND (v.definition->>'postmortem' = 'required'
+                       OR (i.severity = 'critical' AND coalesce(v.definition->>'postmortem', '') <> 'optional'))
+                ORDER BY i.number
+                """
+            ).map { NeededPostmortem(incident: try $0.decode("number"), title: try $0.decode("title"), why: try $0.decode("why")) }
         )
     }
 
@@ -346,6 +359,7 @@ public struct HandoffStore: Sendable {
         let actionItems: [OpenActionItem]
         let load: HandoffLoadInput
         let notes: [HandoffNote]
+        let postmortemsNeeded: [NeededPostmortem]
 
         init(
             decisions: [HandoffDecision],
@@ -353,9 +367,11 @@ public struct HandoffStore: Sendable {
             withoutRunbook: [String: Int],
             actionItems: [OpenActionItem],
             load: HandoffLoadInput,
-            notes: [HandoffNote]
+            notes: [HandoffNote],
+            postmortemsNeeded: [NeededPostmortem]
         ) {
             self.notes = notes
+            self.postmortemsNeeded = postmortemsNeeded
             self.decisions = decisions
             self.noise = noise
             self.withoutRunbook = withoutRunbook

@@ -422,6 +422,55 @@ public struct PostmortemStore: Sendable {
         }
     }
 
+    /// An incident that still needs a postmortem, or an overdue action item.
+    public struct QueueItem: Sendable, Equatable {
+        public var number: Int64
+        public var title: String
+        /// Why it is in the queue: "critical", "its runbook requires one", or the item's owner and due date.
+        public var why: String
+        public var at: Date?
+    }
+
+    /// postmortem.queue — resolved incidents of the last `days` that need a postmortem and
+    /// have none (their runbook says `postmortem: required`, or they were critical and the
+    /// runbook does not say `optional`), newest first; and open action items past their due
+    /// date across every postmortem, most overdue first.
+    public func queue(days: Int = 90, limit: Int = 50) async throws -> (needed: [QueueItem], overdue: [QueueItem]) {
+        try await pool.withConnection { db in
+            let needed = try await db.query(
+                """
+                SELECT i.number, i.title, i.resolved_at,
+                       CASE WHEN v.definition->>'postmortem' = 'required' THEN 'its runbook requires one' ELSE 'critical' END AS why
+                FROM incidents i LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
+                WHERE i.state = 'resolved' AND i.resolved_at >= now() - make_interval(days => \(days))
+                  AND NOT EXISTS (SELECT 1 FROM postmortems p WHERE p.incident_id = i.id)
+                  AND (v.definition->>'postmortem' = 'required'
+                       OR (i.severity = 'critical' AND coalesce(v.definition->>'postmortem', '') <> 'optional'))
+                ORDER BY i.resolved_at DESC LIMIT \(limit)
+                """
+            ).map {
+                QueueItem(number: try $0.decode("number"), title: try $0.decode("title"), why: try $0.decode("why"), at: try $0.decode("resolved_at"))
+            }
+            let overdue = try await db.query(
+                """
+                SELECT i.number, a.title, u.username, a.due_date::text AS due
+                FROM action_items a JOIN postmortems p ON p.id = a.postmortem_id JOIN incidents i ON i.id = p.incident_id
+                JOIN users u ON u.id = a.owner_user_id
+                WHERE a.status = 'open' AND a.due_date < current_date
+                ORDER BY a.due_date, i.number, a.id LIMIT \(limit)
+                """
+            ).map {
+                QueueItem(
+                    number: try $0.decode("number"),
+                    title: try $0.decode("title"),
+                    why: "owner \(try $0.decode("username", as: String.self)), due \(try $0.decode("due", as: String.self))",
+                    at: nil
+                )
+            }
+            return (needed, overdue)
+        }
+    }
+
     /// Postmortems by state, newest first.
     public func list(state: PostmortemState?) async throws -> [(incident: String, state: PostmortemState, title: String)] {
         try await pool.query(

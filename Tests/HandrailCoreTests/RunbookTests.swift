@@ -338,4 +338,27 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         #expect(RunbookStep.title(of: String(repeating: "word ", count: 40)).count <= 120)
         #expect(RunbookStep.title(of: RunbookStep.title(of: "Verify: all clear. Then record.")) == "Verify: all clear")
     }
+
+    @Test func aRunbookSaysWhetherItsIncidentsNeedAPostmortem() throws {
+        func parse(_ value: String) -> (Runbook?, [LintProblem]) {
+            RunbookParser.parse(
+                """
+                ---
+                id: drift
+                title: Drift
+                match:
+                  alertname: FeatureDriftHigh
+                postmortem: \(value)
+                ---
+                ## Steps
+                1. Look.
+                """,
+                path: "drift.md"
+            )
+        }
+        #expect(parse("required").0?.postmortem == "required")
+        #expect(parse("optional").0?.postmortem == "optional")
+        let bad = parse("sometimes")
+        #expect(bad.0 == nil && bad.1.first?.line == 6 && bad.1.first?.message.hasPrefix("postmortem must be required or optional") == true)
+    }
 }

@@ -154,6 +154,7 @@ private func week47() throws -> HandoffLog {
         nightPageLimit: 1,
         pageLimit: 20
     )
+    log.postmortemsNeeded = [NeededPostmortem(incident: 101, title: "Feature drift on ranker (age, country)", why: "critical")]
     return log
 }
 

@@ -974,3 +974,38 @@ extension AccessFixture {
         }
     }
 }
+
+@Suite struct PostmortemQueueTests {
+    @Test func thePostmortemsPageListsWhatStillNeedsOneAndOverdueActionItems() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            // A critical alert without a runbook, resolved: it needs a postmortem.
+            let critical = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("c1", "firing", ["alertname": "DiskFull", "severity": "critical", "host": "db-1"])])
+            )
+            let needed = try #require((jsonObject(critical)["alerts"] as? [[String: Any]])?.first?["incident"] as? String)
+            _ = try await client.execute("/api/v1/incidents/\(needed)/resolve", method: .post, headers: f.headers(.responder), body: json([:]))
+            // A warning drift incident, resolved, with a postmortem whose action item is overdue.
+            let drift = try await f.fireDrift(client)
+            _ = try await client.execute("/api/v1/incidents/\(drift)/resolve", method: .post, headers: f.headers(.responder), body: json([:]))
+            _ = try await client.execute("/api/v1/incidents/\(drift)/postmortem", method: .post, headers: f.headers(.responder))
+            _ = try await client.execute(
+                "/api/v1/incidents/\(drift)/postmortem/action-items",
+                method: .post,
+                headers: f.headers(.responder),
+                body: json(["title": "Alert earlier", "owner": "lead-user", "due_date": "2020-01-31"])
+            )
+            var browser = Browser(client)
+            _ = try await browser.signIn("viewer-user", AccessFixture.password)
+            let page = try await browser.request("/postmortems").text
+            let neededPart = try #require(page.components(separatedBy: "id=\"h-overdue\"").first)
+            #expect(neededPart.contains(">\(needed) ") && neededPart.contains("critical"), "\(page)")
+            #expect(!neededPart.contains(">\(drift) "), "a warning incident needs no postmortem by default")
+            let overduePart = try #require(page.components(separatedBy: "id=\"h-overdue\"").last)
+            #expect(overduePart.contains("Alert earlier") && overduePart.contains("owner lead-user, due 2020-01-31"))
+        }
+    }
+}

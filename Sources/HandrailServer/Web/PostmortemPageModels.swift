@@ -199,14 +199,37 @@ struct PostmortemsPage: PageModel {
         var current: Bool
     }
 
+    struct QueueRow: PageModel {
+        var ref: String
+        var number: Int64
+        var title: String
+        var why: String
+    }
+
     var title = "Postmortems"
     var navPostmortems = true
     var postmortems: [Row]
     var states: [StateChoice]
     var all: Bool
     var filter: String?
+    /// Resolved incidents that need a postmortem and have none; overdue action items.
+    var needed: [QueueRow]
+    var overdue: [QueueRow]
 
-    init(_ list: [(incident: String, state: PostmortemState, title: String)], wanted: PostmortemState?) {
+    init(
+        _ list: [(incident: String, state: PostmortemState, title: String)],
+        wanted: PostmortemState?,
+        queue: (needed: [PostmortemStore.QueueItem], overdue: [PostmortemStore.QueueItem]) = ([], [])
+    ) {
+        needed = queue.needed.map {
+            QueueRow(
+                ref: IncidentRef.display($0.number),
+                number: $0.number,
+                title: $0.title,
+                why: $0.why + ($0.at.map { "; resolved \(WebController.time($0))" } ?? "")
+            )
+        }
+        overdue = queue.overdue.map { QueueRow(ref: IncidentRef.display($0.number), number: $0.number, title: $0.title, why: $0.why) }
         postmortems = list.map {
             Row(
                 incident: $0.incident,

@@ -22,7 +22,7 @@ struct PostmortemPages {
     func addRoutes(to routes: Routes) {
         routes.on(.get, "/postmortems", .role(.viewer)) { request, context in
             let wanted = request.uri.queryParameters.get("state").flatMap(PostmortemState.init(rawValue:))
-            let page = PostmortemsPage(try await controller.store.list(state: wanted), wanted: wanted)
+            let page = PostmortemsPage(try await controller.store.list(state: wanted), wanted: wanted, queue: try await controller.store.queue())
             return try web.pages.render("postmortems.html", page, context: context)
         }
         let base = "/incidents/:ref/postmortem"
