@@ -50,6 +50,7 @@ import Testing
         #expect(page.open && !page.resolved && page.canChange)
         #expect(page.transitions.map(\.action) == ["mitigate", "resolve"], "acknowledged: mitigate or resolve, not acknowledge again")
         #expect(page.transitions.map(\.withNote) == [false, true])
+        #expect(page.transitions.map(\.primary) == [true, false], "the next expected action stands out; the others are quiet")
         #expect(page.steps.map(\.next) == [false, true, false], "the first step without a mark is where the responder is")
         #expect(page.steps.map(\.failed) == [false, false, true])
         #expect(page.runbook?.outdated == true, "pinned version 1, current 2")

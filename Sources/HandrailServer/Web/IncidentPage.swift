@@ -161,6 +161,8 @@ struct IncidentPage: PageModel {
         var action: String
         var label: String
         var withNote: Bool
+        /// The next expected action (acknowledge, then mitigate, then resolve): the primary button.
+        var primary: Bool
     }
 
     var title: String
@@ -404,8 +406,9 @@ struct IncidentPage: PageModel {
         self.escalation = escalation
         transitions =
             canChange
-            ? IncidentTransition.allCases.filter { $0.from.contains(i.state) }.map {
-                Transition(action: $0.rawValue, label: $0.rawValue.capitalized, withNote: $0 == .resolve)
+            ? IncidentTransition.allCases.filter { $0.from.contains(i.state) }.enumerated().map { n, t in
+                // The allowed transitions come in order; the first is what is expected next.
+                Transition(action: t.rawValue, label: t.rawValue.capitalized, withNote: t == .resolve, primary: n == 0)
             } : []
         self.canChange = canChange
         self.postmortemExists = postmortemExists
