@@ -51,7 +51,9 @@ struct Handoff: AsyncParsableCommand {
             }
             return try await HandoffStore(pool: db.pool).collect(r, window: window)
         }
-        let document = HandoffDocument.build(log)
+        // Links to incidents are absolute when HANDRAIL_PUBLIC_URL says where Handrail is.
+        let base = environment["HANDRAIL_PUBLIC_URL"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? ""
+        let document = HandoffDocument.build(log, links: base)
         try emitDocument(document, format: format, output: output) { try DocumentRenderer(directory: templates).handoff(document) }
     }
 }

@@ -83,7 +83,7 @@ def test_rotation_owner_and_decision_from_the_cli(empty_database, start_server):
     assert handoff.returncode == 0, handoff.stderr
     text = handoff.stdout
     assert text.startswith("# Handoff: ml-platform\n")
-    assert f"**{ref}** PSI 0.3 on age" in text
+    assert f"**[{ref}](/incidents/{ref.split('-')[1]})** PSI 0.3 on age" in text
     assert "rollback of ranker v42 → v41 by lena" in text
     assert "skipped by lena: dashboard down" in text
     again = cli(["handoff", "--rotation", "ml-platform", *window], db)
@@ -106,6 +106,6 @@ def test_rotation_owner_and_decision_from_the_cli(empty_database, start_server):
     assert "**rollback** of ranker v42 → v41, by lena (lead)" in draft.stdout
     assert "**skipped** by lena" in draft.stdout and "dashboard down (gap)" in draft.stdout
     assert "Resolved by lena at" in draft.stdout and "rolled back to v41" in draft.stdout
-    assert "times in Europe/Berlin" in draft.stdout, "the owning rotation's zone"
+    assert "\n\nTimes in Europe/Berlin.\n\n" in draft.stdout, "the owning rotation's zone, said once at the top"
     missing = cli(["postmortem", "INC-999"], db)
     assert missing.returncode != 0 and "no incident INC-999" in missing.stderr

@@ -287,7 +287,7 @@ extension NotificationService {
     func generate(_ due: HandoffStore.ScheduledHandoff) async throws {
         guard let rotation = try await rotations.find(name: due.rotation), let k = rotation.shiftIndex(at: due.shiftEnd), k > 0 else { return }
         let window = HandoffWindow(from: rotation.shiftStart(k - 1), to: due.shiftEnd)
-        let document = HandoffDocument.build(try await handoffs.collect(rotation, window: window))
+        let document = HandoffDocument.build(try await handoffs.collect(rotation, window: window), links: composer.publicURL ?? "")
         let outgoing = rotation.onCall(at: window.to.addingTimeInterval(-1)).user
         let incoming = rotation.onCall(at: window.to).user
         let detail = [
