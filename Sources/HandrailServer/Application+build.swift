@@ -206,7 +206,8 @@ func buildRouter(
         users: auth.users,
         feed: IncidentFeed(pool: database.pool, logger: logger),
         notificationAPI: notifications,
-        liveLifetime: configuration.liveStreamLifetime
+        liveLifetime: configuration.liveStreamLifetime,
+        liveInterval: configuration.liveRefreshInterval
     ).addRoutes(to: routes)
     return (router, access)
 }

@@ -32,6 +32,10 @@ public struct HandrailConfiguration: Sendable {
     /// How long one live-update stream (server-sent events) of a page stays open before the
     /// browser reconnects; short enough for proxies that cut idle streams.
     public var liveStreamLifetime: Duration = .seconds(45)
+    /// The least time between two "changed" events on one page's stream (and between a
+    /// page's load and its first): in a storm of changes each page refreshes at most once
+    /// this often, not once per change.
+    public var liveRefreshInterval: Duration = .seconds(1)
     /// Reaching people: sendmail, the sender, the webhook allow-list, retry limits.
     public var notifications = NotificationSettings()
     /// What a postmortem must hold before it goes to review (`HANDRAIL_POSTMORTEM_REQUIRED`).

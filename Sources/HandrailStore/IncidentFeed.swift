@@ -19,7 +19,8 @@ public final class IncidentFeed: Sendable {
     private let logger: Logger
 
     private struct State {
-        var subscribers: [Int: AsyncStream<Int64>.Continuation] = [:]
+        /// Each stream, and the one incident it follows (nil: every incident).
+        var subscribers: [Int: (continuation: AsyncStream<Int64>.Continuation, incident: Int64?)] = [:]
         var next = 0
         var listener: Task<Void, Never>?
         /// Whether the connection LISTENs now, and who waits for it to.
@@ -36,12 +37,14 @@ public final class IncidentFeed: Sendable {
     }
 
     /// Incident ids as they change (0: anything may have changed), for at most `lifetime`;
-    /// then the stream ends (the browser's EventSource reconnects by itself).
-    public func subscribe(for lifetime: Duration) -> AsyncStream<Int64> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Int64.self, bufferingPolicy: .bufferingNewest(16))
+    /// then the stream ends (the browser's EventSource reconnects by itself). With
+    /// `incident`, only that incident's changes (and 0). The stream keeps only the newest
+    /// change its reader has not taken yet: changes while the reader waits are one.
+    public func subscribe(for lifetime: Duration, incident: Int64? = nil) -> AsyncStream<Int64> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int64.self, bufferingPolicy: .bufferingNewest(1))
         let id = state.withLock { s -> Int in
             s.next += 1
-            s.subscribers[s.next] = continuation
+            s.subscribers[s.next] = (continuation, incident)
             if s.listener == nil {
                 s.generation += 1
                 let generation = s.generation
@@ -107,7 +110,9 @@ public final class IncidentFeed: Sendable {
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
     private func broadcast(_ id: Int64) {
-        for c in state.withLock({ Array($0.subscribers.values) }) { c.yield(id) }
+        for s in state.withLock({ Array($0.subscribers.values) }) where s.incident == nil || s.incident == id || id == 0 {
+            s.continuation.yield(id)
+        }
     }
 
     private func listen(_ generation: Int) async {

@@ -17,6 +17,7 @@ func configuration(_ conninfo: String, migrations: URL = TestDatabase.migrations
     c.maxDatabaseConnections = 2
     // Live-update streams end quickly, so walking every route does not wait on one.
     c.liveStreamLifetime = .milliseconds(200)
+    c.liveRefreshInterval = .milliseconds(50)
     return c
 }
 

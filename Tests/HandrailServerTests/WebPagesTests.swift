@@ -179,4 +179,31 @@ import Testing
             #expect(api.text.contains("Z\"") && !api.text.contains("+01:00"))
         }
     }
+
+    @Test func aStormOfChangesIsOneRefreshPerPagePerInterval() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let number = try #require(IncidentRef.number(try await f.fireDrift(client)))
+            let headers = f.headers(.viewer).merging([.accept: "text/event-stream"])
+            // A page 0 events behind, open for 200 ms with at most one event per 50 ms, while
+            // 20 changes land: at most 5 events (a reload each), not one per change.
+            async let stream = client.execute("/live?since=0", headers: headers)
+            try await Task.sleep(for: .milliseconds(20))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in 0..<20 {
+                    group.addTask {
+                        _ = try await client.execute(
+                            "/api/v1/incidents/\(number)/notes",
+                            method: .post,
+                            headers: f.headers(.responder).merging([.contentType: "application/json"]),
+                            body: ByteBuffer(string: #"{"text":"change \#(n)"}"#)
+                        )
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let events = try await stream.text.components(separatedBy: "event: changed").count - 1
+            #expect((1...5).contains(events), "\(events) events")
+        }
+    }
 }

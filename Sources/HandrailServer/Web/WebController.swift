@@ -27,6 +27,8 @@ struct WebController {
     var notifications: NotificationStore { notificationAPI.store }
     /// How long one live stream stays open before the browser reconnects.
     let liveLifetime: Duration
+    /// At most one "changed" per stream this often (`HandrailConfiguration.liveRefreshInterval`).
+    var liveInterval: Duration = .seconds(1)
 
     var store: IncidentStore { incidents.store }
 
@@ -285,15 +287,24 @@ struct WebController {
             guard let value = Int64(text), value >= 0 else { throw APIError(.badRequest, "must be a timeline event id", field: "since") }
             since = value
         }
-        let stream = feed.subscribe(for: liveLifetime)
+        let stream = feed.subscribe(for: liveLifetime, incident: incident)
         await feed.listening()
         let behind = if let since { try await store.changed(since: since, incident: incident) } else { false }
+        let interval = liveInterval
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "retry: 2000\n: listening\n\n"))
-            if behind { try await writer.write(ByteBuffer(string: "event: changed\ndata: \(incident ?? 0)\n\n")) }
-            for await id in stream where incident == nil || id == incident || id == 0 {
+            // Debounced: a page reloads on "changed" and comes back with a new stream, so
+            // every event waits until `interval` after the stream opened (or the last event);
+            // changes meanwhile are one event. A storm of 100 changes a second is one refresh
+            // per page per interval.
+            var next = ContinuousClock.now + interval
+            func send(_ id: Int64) async throws {
+                if ContinuousClock.now < next { try await Task.sleep(until: next) }
                 try await writer.write(ByteBuffer(string: "event: changed\ndata: \(id)\n\n"))
+                next = ContinuousClock.now + interval
             }
+            if behind { try await send(incident ?? 0) }
+            for await id in stream { try await send(id) }
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
