@@ -207,7 +207,8 @@ func buildRouter(
         feed: IncidentFeed(pool: database.pool, logger: logger),
         notificationAPI: notifications,
         liveLifetime: configuration.liveStreamLifetime,
-        liveInterval: configuration.liveRefreshInterval
+        liveInterval: configuration.liveRefreshInterval,
+        maxLiveStreams: configuration.maxLiveStreams
     ).addRoutes(to: routes)
     return (router, access)
 }

@@ -36,6 +36,9 @@ public struct HandrailConfiguration: Sendable {
     /// page's load and its first): in a storm of changes each page refreshes at most once
     /// this often, not once per change.
     public var liveRefreshInterval: Duration = .seconds(1)
+    /// Live pages (streams) one replica serves at once (`HANDRAIL_MAX_LIVE_PAGES`); more get
+    /// 503 with `Retry-After`, and their pages work without live refresh meanwhile.
+    public var maxLiveStreams = 1000
     /// Reaching people: sendmail, the sender, the webhook allow-list, retry limits.
     public var notifications = NotificationSettings()
     /// What a postmortem must hold before it goes to review (`HANDRAIL_POSTMORTEM_REQUIRED`).

@@ -41,8 +41,15 @@ public final class IncidentFeed: Sendable {
     /// `incident`, only that incident's changes (and 0). The stream keeps only the newest
     /// change its reader has not taken yet: changes while the reader waits are one.
     public func subscribe(for lifetime: Duration, incident: Int64? = nil) -> AsyncStream<Int64> {
+        subscribe(for: lifetime, incident: incident, limit: .max) ?? AsyncStream { $0.finish() }
+    }
+
+    /// As `subscribe(for:incident:)`, or nil when `limit` streams are open already (checked
+    /// and counted at once, so concurrent subscribers never pass the limit together).
+    public func subscribe(for lifetime: Duration, incident: Int64?, limit: Int) -> AsyncStream<Int64>? {
         let (stream, continuation) = AsyncStream.makeStream(of: Int64.self, bufferingPolicy: .bufferingNewest(1))
-        let id = state.withLock { s -> Int in
+        let id = state.withLock { s -> Int? in
+            guard s.subscribers.count < limit else { return nil }
             s.next += 1
             s.subscribers[s.next] = (continuation, incident)
             if s.listener == nil {
@@ -51,6 +58,10 @@ public final class IncidentFeed: Sendable {
                 s.listener = Task { [self] in await listen(generation) }
             }
             return s.next
+        }
+        guard let id else {
+            continuation.finish()
+            return nil
         }
         let timer = Task {
             try? await Task.sleep(for: lifetime)
@@ -109,7 +120,7 @@ public final class IncidentFeed: Sendable {
     /// How many pages listen now (tests).
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
-    private func broadcast(_ id: Int64) {
+    func broadcast(_ id: Int64) {
         for s in state.withLock({ Array($0.subscribers.values) }) where s.incident == nil || s.incident == id || id == 0 {
             s.continuation.yield(id)
         }

@@ -35,6 +35,7 @@ struct Handrail: AsyncParsableCommand {
               HANDRAIL_NOTIFY_TIMEOUT     seconds per delivery attempt (10)
               HANDRAIL_NOTIFY_RATE        deliveries started per second (100)
               HANDRAIL_NOTIFY_MAX_AGE     hours a notification is retried (24)
+              HANDRAIL_MAX_LIVE_PAGES     pages kept up to date at once (1000)
               HANDRAIL_POSTMORTEM_REQUIRED
                                           filled before review
                                           (impact,root_cause,action_items)

@@ -128,6 +128,12 @@ struct Serve: AsyncParsableCommand {
             }
             configuration.notifications.rate = n
         }
+        if let text = environment["HANDRAIL_MAX_LIVE_PAGES"] {
+            guard let n = Int(text), (1...1_000_000).contains(n) else {
+                throw fail("HANDRAIL_MAX_LIVE_PAGES must be a number from 1 to 1000000, not \(text.debugDescription)")
+            }
+            configuration.maxLiveStreams = n
+        }
         if let text = environment["HANDRAIL_POSTMORTEM_REQUIRED"] {
             do { configuration.postmortemRequired = try PostmortemRequirement.parse(text) } catch { throw fail("\(error.field) \(error.message)") }
         }

@@ -1,10 +1,11 @@
 import Foundation
 import HandrailCore
-import HandrailStore
 import Logging
 import Postgres
 import TestSupport
 import Testing
+
+@testable import HandrailStore
 
 /// The live-update feed the pages' server-sent events read: one LISTEN connection, every
 /// change fanned out to every subscriber, gone when nobody listens.
@@ -54,6 +55,26 @@ import Testing
             for await _ in feed.subscribe(for: .milliseconds(300)) {}
             #expect(ContinuousClock.now - started >= .milliseconds(300))
             #expect(feed.subscriberCount == 0)
+        }
+    }
+
+    @Test func aReplicaServesAtMostItsLimitOfStreamsAndAnIncidentsStreamHearsOnlyIt() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let feed = IncidentFeed(pool: pool, logger: Logger(label: "test"))
+            let first = feed.subscribe(for: .milliseconds(200), incident: 7, limit: 1)
+            #expect(first != nil)
+            #expect(feed.subscribe(for: .seconds(30), incident: nil, limit: 1) == nil, "the limit is reached")
+            #expect(feed.subscriberCount == 1)
+            for await _ in first! {}
+            #expect(feed.subscriberCount == 0)
+            let again = feed.subscribe(for: .seconds(30), incident: 7, limit: 1)
+            #expect(again != nil, "a closed stream frees its place")
+            // Only incident 7's changes (and "anything", 0) reach its stream, newest kept.
+            feed.broadcast(8)
+            feed.broadcast(7)
+            feed.broadcast(0)
+            var it = again!.makeAsyncIterator()
+            #expect(await it.next() == 0, "the newest unsent change is kept; 8 never arrives")
         }
     }
 }

@@ -29,6 +29,8 @@ struct WebController {
     let liveLifetime: Duration
     /// At most one "changed" per stream this often (`HandrailConfiguration.liveRefreshInterval`).
     var liveInterval: Duration = .seconds(1)
+    /// Streams this replica serves at once (`HandrailConfiguration.maxLiveStreams`).
+    var maxLiveStreams = 1000
 
     var store: IncidentStore { incidents.store }
 
@@ -287,7 +289,14 @@ struct WebController {
             guard let value = Int64(text), value >= 0 else { throw APIError(.badRequest, "must be a timeline event id", field: "since") }
             since = value
         }
-        let stream = feed.subscribe(for: liveLifetime, incident: incident)
+        guard let stream = feed.subscribe(for: liveLifetime, incident: incident, limit: maxLiveStreams) else {
+            // The browser's EventSource tries again after Retry-After; the page still works.
+            throw APIError(
+                .serviceUnavailable,
+                "this server already keeps \(maxLiveStreams) pages up to date; this page works but will not refresh by itself until one closes",
+                headers: [.retryAfter: "30"]
+            )
+        }
         await feed.listening()
         let behind = if let since { try await store.changed(since: since, incident: incident) } else { false }
         let interval = liveInterval
