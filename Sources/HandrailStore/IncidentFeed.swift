@@ -117,6 +117,11 @@ public final class IncidentFeed: Sendable {
         state.withLock { s in if s.generation == generation { s.listening = false } }
     }
 
+    /// Ends every open stream now (the server is shutting down: pages reconnect elsewhere).
+    public func endAll() {
+        for s in state.withLock({ Array($0.subscribers.values) }) { s.continuation.finish() }
+    }
+
     /// How many pages listen now (tests).
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 

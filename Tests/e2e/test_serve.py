@@ -11,7 +11,7 @@ import time
 
 import requests
 
-from conftest import BINARY, ROOT, psql
+from conftest import BINARY, ROOT, cli, psql
 
 
 def run(args, env=None, timeout=60):
@@ -48,6 +48,29 @@ def test_serves_on_database_url_and_stops_on_sigterm(empty_database, start_serve
     assert code == 0, err
     # One log line per request, with status and duration.
     assert re.search(r"GET /healthz 200 [0-9.]+ms", err)
+
+
+def test_sigterm_ends_open_live_pages_and_exits_within_10_seconds(empty_database, start_server):
+    """A browser tab keeps a live stream open (45 s each); SIGTERM must not wait for it."""
+    assert cli(["users", "create", "--username", "vera", "--role", "viewer", "--password-stdin"], empty_database,
+               stdin="vera chose this password\n").returncode == 0
+    token = cli(["tokens", "create", "--user", "vera", "--name", "e2e"], empty_database).stdout.strip()
+    server = start_server({"DATABASE_URL": empty_database})
+    server.wait_ready()
+    streams = []
+    for _ in range(3):
+        r = requests.get(server.url + "/live", headers={"Authorization": "Bearer " + token, "Accept": "text/event-stream"},
+                         stream=True, timeout=60)
+        assert r.status_code == 200
+        assert next(r.iter_lines(decode_unicode=True)).startswith("retry:")  # the stream is open
+        streams.append(r)
+    started = time.monotonic()
+    code, _, err = server.stop(signal.SIGTERM, timeout=30)
+    elapsed = time.monotonic() - started
+    assert code == 0, err
+    assert elapsed < 10, f"SIGTERM took {elapsed:.1f} s with 3 live pages open"
+    for r in streams:
+        r.close()
 
 
 def test_unreachable_database_exits_fast_with_one_line_and_no_password():

@@ -4,6 +4,7 @@ import HandrailStore
 import Hummingbird
 import Markdown
 import NIOCore
+import ServiceLifecycle
 
 /// The web UI for people: server-rendered pages from `templates/*.html.mustache`, forms
 /// that post (with the session's CSRF token) to routes that call the same functions as the
@@ -312,8 +313,16 @@ struct WebController {
                 try await writer.write(ByteBuffer(string: "event: changed\ndata: \(id)\n\n"))
                 next = ContinuousClock.now + interval
             }
-            if behind { try await send(incident ?? 0) }
-            for await id in stream { try await send(id) }
+            // At shutdown every stream ends at once (the server waits for open responses; a
+            // stream otherwise lasts its lifetime), and the browser reconnects to a replica
+            // that is up.
+            let feed = feed
+            try await withGracefulShutdownHandler {
+                if behind { try await send(incident ?? 0) }
+                for await id in stream { try await send(id) }
+            } onGracefulShutdown: {
+                feed.endAll()
+            }
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
