@@ -76,6 +76,13 @@ public struct HandoffIncident: Sendable, Equatable, Codable {
     /// Skipped and failed steps (their latest marks).
     public var gaps: [Gap]
 
+    /// Whether a handoff of `window` lists it: opened or resolved in the window, or open at
+    /// its end.
+    public func listed(in window: HandoffWindow) -> Bool {
+        (openedAt >= window.from && openedAt < window.to) || (resolvedAt.map { $0 >= window.from && $0 < window.to } ?? false)
+            || (openedAt < window.to && (resolvedAt.map { $0 >= window.to } ?? true))
+    }
+
     public init(
         number: Int64,
         title: String,
@@ -368,7 +375,7 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             )
         }
         let decisions = log.decisions.sorted { ($0.decidedAt, $0.id) < ($1.decidedAt, $1.id) }
-        let gaps = byNumber.filter { inWindow($0.openedAt) || inWindow($0.resolvedAt) || openAtEnd($0) }.flatMap { i in
+        let gaps = byNumber.filter { $0.listed(in: w) }.flatMap { i in
             i.gaps.sorted { $0.step < $1.step }.map {
                 GapRow(ref: ref(i.number), step: $0.step, title: $0.title, outcome: $0.outcome.rawValue, note: $0.note, by: $0.by)
             }
@@ -426,11 +433,8 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         // at its end) that they own now.
         func owners(_ window: HandoffWindow) -> [String: Int] {
             var result: [String: Int] = [:]
-            for i in byNumber {
-                let touches =
-                    (i.openedAt >= window.from && i.openedAt < window.to) || (i.resolvedAt.map { $0 >= window.from && $0 < window.to } ?? false)
-                    || (i.openedAt < window.to && (i.resolvedAt.map { $0 >= window.to } ?? true))
-                if touches, let owner = i.owner { result[owner, default: 0] += 1 }
+            for i in byNumber where i.listed(in: window) {
+                if let owner = i.owner { result[owner, default: 0] += 1 }
             }
             return result
         }
@@ -498,6 +502,8 @@ public struct TimeFormatter: Sendable {
     public init(zone: String) {
         self.zone = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")!
     }
+
+    public init(zone: TimeZone) { self.zone = zone }
 
     static let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 

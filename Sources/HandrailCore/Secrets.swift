@@ -62,6 +62,11 @@ public enum Digest {
     public static func sha256Hex(_ text: String) -> String {
         SHA256.hash(data: Data(text.utf8)).hex
     }
+
+    /// SHA-256 of the text's UTF-8 bytes in base64, as HTTP digests (`Repr-Digest`) write it.
+    public static func sha256Base64(_ text: String) -> String {
+        Data(SHA256.hash(data: Data(text.utf8))).base64EncodedString()
+    }
 }
 
 /// Password rules and bcrypt hashing.

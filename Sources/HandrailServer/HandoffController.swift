@@ -115,11 +115,16 @@ struct HandoffController {
     /// Keeps the outgoing on-call's note for a window: it goes into the handoff generated
     /// for that window (API and pages).
     func writeNote(_ name: String, _ input: WindowInput, text: String, _ context: HandrailRequestContext) async throws -> HandoffNote {
-        guard let user = context.user else { throw APIError(.forbidden, "only people write handoff notes") }
         guard let rotation = try await rotations.find(name: name) else { throw RotationController.notFound(name) }
+        return try await writeNote(name, try input.window(rotation), text: text, context)
+    }
+
+    /// The same, for a window already known (a stored handoff's).
+    func writeNote(_ name: String, _ window: HandoffWindow, text: String, _ context: HandrailRequestContext) async throws -> HandoffNote {
+        guard let user = context.user else { throw APIError(.forbidden, "only people write handoff notes") }
         let note = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...10_000).contains(note.count) else { throw APIError(.badRequest, "must be 1 to 10000 characters", field: "note") }
-        guard let written = try await store.writeNote(rotation: name, window: try input.window(rotation), text: note, by: user.id) else {
+        guard let written = try await store.writeNote(rotation: name, window: window, text: note, by: user.id) else {
             throw RotationController.notFound(name)
         }
         return written

@@ -253,13 +253,10 @@ public struct HandoffStore: Sendable {
             notes: try await notes(db, rotation: name, window: window),
             postmortemsNeeded: try await db.query(
                 """
-                SELECT i.number, i.title,
-                       CASE WHEN v.definition->>'postmortem' = 'required' THEN 'its runbook requires one' ELSE 'critical' END AS why
-                FROM incidents i LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
-                WHERE i.owners_rotation = \(name) AND i.state = 'resolved' AND i.resolved_at >= \(window.from) AND i.resolved_at < \(window.to)
-                  AND NOT EXISTS (SELECT 1 FROM postmortems p WHERE p.incident_id = i.id)
-                  AND (v.definition->>'postmortem' = 'required'
-                       OR (i.severity = 'critical' AND coalesce(v.definition->>'postmortem', '') <> 'optional'))
+                SELECT i.number, i.title, \(sql: PostmortemStore.neededWhy) AS why
+                FROM \(sql: PostmortemStore.neededFrom)
+                WHERE \(sql: PostmortemStore.needed)
+                  AND i.owners_rotation = \(name) AND i.resolved_at >= \(window.from) AND i.resolved_at < \(window.to)
                 ORDER BY i.number
                 """
             ).map { NeededPostmortem(incident: try $0.decode("number"), title: try $0.decode("title"), why: try $0.decode("why")) }

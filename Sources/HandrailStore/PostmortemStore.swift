@@ -431,6 +431,20 @@ public struct PostmortemStore: Sendable {
         public var at: Date?
     }
 
+    /// Which resolved incidents need a postmortem and have none, as SQL over `neededFrom`
+    /// (incidents `i`, their pinned runbook version `v`): the runbook says `postmortem:
+    /// required`, or the incident was critical and the runbook does not say `optional`. One
+    /// rule for the Postmortems page's queue and the handoff.
+    static let neededFrom: StaticString =
+        "incidents i LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version"
+    static let needed: StaticString = """
+        i.state = 'resolved' AND NOT EXISTS (SELECT 1 FROM postmortems p WHERE p.incident_id = i.id)
+        AND (v.definition->>'postmortem' = 'required' OR (i.severity = 'critical' AND coalesce(v.definition->>'postmortem', '') <> 'optional'))
+        """
+    /// Why it needs one, in words.
+    static let neededWhy: StaticString =
+        "CASE WHEN v.definition->>'postmortem' = 'required' THEN 'its runbook requires one' ELSE 'critical' END"
+
     /// postmortem.queue — resolved incidents of the last `days` that need a postmortem and
     /// have none (their runbook says `postmortem: required`, or they were critical and the
     /// runbook does not say `optional`), newest first; and open action items past their due
@@ -439,13 +453,9 @@ public struct PostmortemStore: Sendable {
         try await pool.withConnection { db in
             let needed = try await db.query(
                 """
-                SELECT i.number, i.title, i.resolved_at,
-                       CASE WHEN v.definition->>'postmortem' = 'required' THEN 'its runbook requires one' ELSE 'critical' END AS why
-                FROM incidents i LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
-                WHERE i.state = 'resolved' AND i.resolved_at >= now() - make_interval(days => \(days))
-                  AND NOT EXISTS (SELECT 1 FROM postmortems p WHERE p.incident_id = i.id)
-                  AND (v.definition->>'postmortem' = 'required'
-                       OR (i.severity = 'critical' AND coalesce(v.definition->>'postmortem', '') <> 'optional'))
+                SELECT i.number, i.title, i.resolved_at, \(sql: Self.neededWhy) AS why
+                FROM \(sql: Self.neededFrom)
+                WHERE \(sql: Self.needed) AND i.resolved_at >= now() - make_interval(days => \(days))
                 ORDER BY i.resolved_at DESC LIMIT \(limit)
                 """
             ).map {

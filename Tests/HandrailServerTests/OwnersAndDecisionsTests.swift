@@ -943,7 +943,9 @@ extension AccessFixture {
             #expect(after.text.contains("Canary rolled back at 18:00.") && after.text.contains("— responder-user"))
             let download = try await browser.request("/rotations/ml-platform/handoffs/\(id)/download")
             let hash = try #require(handoff["content_hash"] as? String)
-            #expect(download.headers[HTTPField.Name("Repr-Digest")!] == "sha-256=:\(RotationPages.base64(hex: hash)):")
+            // The header is the stored hash (hex in the JSON) written in base64.
+            let bytes = stride(from: 0, to: hash.count, by: 2).compactMap { UInt8(hash.dropFirst($0).prefix(2), radix: 16) }
+            #expect(download.headers[HTTPField.Name("Repr-Digest")!] == "sha-256=:\(Data(bytes).base64EncodedString()):")
             #expect(download.text == markdown, "the download is the stored document, unchanged")
         }
     }

@@ -16,26 +16,32 @@ struct PageTime: Sendable {
     let source: Source
     let formatter: TimeFormatter
 
-    init(zone: String, source: Source) {
-        self.zone = zone
+    /// - Parameter name: the zone as the person or browser named it (Foundation may name
+    ///   UTC "GMT").
+    init(_ name: String, _ zone: TimeZone, source: Source) {
+        self.zone = name
         self.source = source
         formatter = TimeFormatter(zone: zone)
     }
 
-    @TaskLocal static var current = PageTime(zone: "UTC", source: .none)
+    static let utc = TimeZone(identifier: "UTC")!
+
+    @TaskLocal static var current = PageTime("UTC", utc, source: .none)
 
     /// The cookie `handrail.js` sets to the browser's zone.
     static let cookie = "tz"
 
     /// The reader's zone: `setting`, else `browser` (when it names a zone), else UTC.
     static func choose(setting: String?, browser: String?) -> PageTime {
-        if let setting, valid(setting) { return PageTime(zone: setting, source: .setting) }
-        if let browser, valid(browser) { return PageTime(zone: browser, source: .browser) }
-        return PageTime(zone: "UTC", source: .none)
+        if let setting, let zone = known(setting) { return PageTime(setting, zone, source: .setting) }
+        if let browser, let zone = known(browser) { return PageTime(browser, zone, source: .browser) }
+        return PageTime("UTC", utc, source: .none)
     }
 
-    /// An IANA zone name this machine knows ("Europe/Berlin", "UTC").
-    static func valid(_ name: String) -> Bool {
-        (1...64).contains(name.utf8.count) && TimeZone(identifier: name) != nil
+    /// The zone of an IANA name this machine knows ("Europe/Berlin", "UTC"), else nil.
+    static func known(_ name: String) -> TimeZone? {
+        (1...64).contains(name.utf8.count) ? TimeZone(identifier: name) : nil
     }
+
+    static func valid(_ name: String) -> Bool { known(name) != nil }
 }

@@ -50,7 +50,7 @@ struct RotationPages {
                 status: .ok,
                 headers: [
                     .contentType: "text/markdown; charset=utf-8", .contentDisposition: "attachment; filename=\"\(file)\"",
-                    Self.reprDigest: "sha-256=:\(Self.base64(hex: stored.contentHash)):",
+                    Self.reprDigest: "sha-256=:\(Digest.sha256Base64(markdown)):",
                 ],
                 body: .init(byteBuffer: ByteBuffer(string: markdown))
             )
@@ -62,8 +62,7 @@ struct RotationPages {
                 guard let stored = try await handoffs.store.find(rotation: name, id: id, content: false) else {
                     throw HandoffController.notFound(name, id)
                 }
-                let window = HandoffController.WindowInput(week: nil, from: RFC3339.format(stored.from), to: RFC3339.format(stored.to))
-                _ = try await handoffs.writeNote(name, window, text: form["note"] ?? "", context)
+                _ = try await handoffs.writeNote(name, HandoffWindow(from: stored.from, to: stored.to), text: form["note"] ?? "", context)
                 return Response(status: .seeOther, headers: [.location: "/rotations/\(Self.path(name))/handoffs/\(id)#notes"])
             }
         }
@@ -163,13 +162,6 @@ struct RotationPages {
     }
 
     static let reprDigest = HTTPField.Name("Repr-Digest")!
-
-    /// The bytes a hex string spells, in base64 (a SHA-256 as RFC 9530 writes it).
-    static func base64(hex: String) -> String {
-        let chars = Array(hex.utf8)
-        let bytes = stride(from: 0, to: chars.count - 1, by: 2).compactMap { UInt8(String(decoding: chars[$0...$0 + 1], as: UTF8.self), radix: 16) }
-        return Data(bytes).base64EncodedString()
-    }
 
     func handoffPage(
         _ name: String,
