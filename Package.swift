@@ -82,7 +82,7 @@ let package = Package(
                 "Postgres",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            resources: [.embedInCode("SQL/resend.sql")],
+            resources: [.embedInCode("SQL/resend.sql"), .embedInCode("SQL/ingest.sql")],
             swiftSettings: swiftSettings
         ),
         // HTTP: buildApplication, controllers, middleware.

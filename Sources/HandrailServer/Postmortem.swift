@@ -254,6 +254,11 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
         return "\(t.metric) thresholds \(limits.joined(separator: ", ")) (\(t.direction == .higher ? "higher" : "lower") is worse)"
     }
 
+    /// The first five of `names`, and how many more.
+    static func listed(_ names: [String]) -> String {
+        names.count <= 5 ? names.joined(separator: ", ") : names.prefix(5).joined(separator: ", ") + " and \(names.count - 5) more"
+    }
+
     /// One timeline entry in words.
     static func describe(_ e: IncidentEvent) -> String {
         let data = e.data
@@ -268,8 +273,15 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
         }
         switch e.type {
         case .opened: return "opened by \(e.actor)" + (s("owner_reason").map { "; \($0)" } ?? "")
-        case .alertAdded: return "alert \(s("alertname") ?? "?") (\(s("fingerprint") ?? "?")) added"
-        case .alertCleared: return "alert \(s("fingerprint") ?? "?") cleared by \(e.actor)"
+        case .alertAdded:
+            // One entry per delivery: {"count", "alerts": […]}; older entries are one alert each.
+            guard case .array(let alerts)? = data["alerts"] else { return "alert \(s("alertname") ?? "?") (\(s("fingerprint") ?? "?")) added" }
+            let named = alerts.map { "\($0["alertname"]?.stringValue ?? "?") (\($0["fingerprint"]?.stringValue ?? "?"))" }
+            return (named.count == 1 ? "alert " : "\(named.count) alerts ") + listed(named) + " added"
+        case .alertCleared:
+            guard case .array(let prints)? = data["fingerprints"] else { return "alert \(s("fingerprint") ?? "?") cleared by \(e.actor)" }
+            let named = prints.map { $0.stringValue ?? "?" }
+            return (named.count == 1 ? "alert " : "\(named.count) alerts ") + listed(named) + " cleared by \(e.actor)"
         case .allAlertsCleared: return "every alert cleared; waiting for a person to resolve"
         case .stepMarked:
             let note = s("note").map { ": \($0)" } ?? ""

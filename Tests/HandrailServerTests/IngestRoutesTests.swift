@@ -132,6 +132,30 @@ extension AccessFixture {
         }
     }
 
+    @Test func aDeliveryOfManyAlertsIsOneTimelineEntryNamingThem() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let group = (1...7).map { ("b\($0)", "firing", ["alertname": "FeatureDriftHigh", "model": "ranker", "feature": "f\($0)"]) }
+            let sent = try await client.execute("/api/v1/alerts/alertmanager", method: .post, headers: f.amHeaders, body: alertmanagerBody(group))
+            let ref = try #require((jsonObject(sent)["alerts"] as? [[String: Any]])?.first?["incident"] as? String)
+            _ = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody(group.map { ($0.0, "resolved", $0.2) }, groupStatus: "resolved")
+            )
+            let number = try #require(Int64(ref.dropFirst(4)))
+            let timeline = try #require(try await IncidentStore(pool: f.pool).detail(number: number)).timeline
+            #expect(timeline.map(\.type.rawValue) == ["opened", "alert_added", "alert_cleared", "all_alerts_cleared"])
+            let lines = timeline.map(PostmortemDocument.describe)
+            #expect(
+                lines[1] == "7 alerts FeatureDriftHigh (b1), FeatureDriftHigh (b2), FeatureDriftHigh (b3), FeatureDriftHigh (b4), "
+                    + "FeatureDriftHigh (b5) and 2 more added"
+            )
+            #expect(lines[2] == "7 alerts b1, b2, b3, b4, b5 and 2 more cleared by am")
+        }
+    }
+
     @Test func badDeliveriesAreRefusedNamingTheFieldAndStoreNothing() async throws {
         try await AccessFixture.with { f, client in
             let bad = try await client.execute(
