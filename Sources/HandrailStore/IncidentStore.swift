@@ -181,6 +181,13 @@ public struct IncidentStore: Sendable {
 
     /// incident.list — newest first, one page.
     public func list(_ f: IncidentFilter) async throws -> [IncidentSummary] {
+        try await pool.query(Self.listQuery(f)).map(IncidentSummary.init(row:))
+    }
+
+    /// The list's statement. A list of open incidents only (the Now page, `?state=…` without
+    /// `resolved`) says so as the partial index `incidents_open_newest` does, so its plan reads
+    /// the open incidents and none of the resolved history (`IncidentPlanTests`).
+    package static func listQuery(_ f: IncidentFilter) -> PostgresQuery {
         let states: [String]? = f.states.isEmpty ? nil : f.states.map(\.rawValue)
         let pattern = f.text.map { text in
             "%"
@@ -189,10 +196,11 @@ public struct IncidentStore: Sendable {
                     with: "\\_"
                 ) + "%"
         }
-        return try await pool.query(
-            """
+        let openOnly: StaticString = !f.states.isEmpty && !f.states.contains(.resolved) ? "i.state <> 'resolved'" : "true"
+        return """
             SELECT \(sql: Self.summaryColumns) FROM incidents i \(sql: Self.summaryJoins)
-            WHERE (\(states)::text[] IS NULL OR i.state::text = ANY(\(states)::text[]))
+            WHERE \(sql: openOnly)
+              AND (\(states)::text[] IS NULL OR i.state::text = ANY(\(states)::text[]))
               AND (\(f.severity?.rawValue)::text IS NULL OR i.severity = \(f.severity?.rawValue))
               AND (\(f.runbook)::text IS NULL OR i.runbook_id = \(f.runbook))
               AND (\(f.service)::text IS NULL OR i.labels->>'service' = \(f.service))
@@ -205,7 +213,6 @@ public struct IncidentStore: Sendable {
             ORDER BY i.number DESC
             LIMIT \(max(1, min(f.limit, 200)))
             """
-        ).map(IncidentSummary.init(row:))
     }
 
     /// incident.related — earlier incidents of the same runbook (or, without one, the same
