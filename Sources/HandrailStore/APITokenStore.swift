@@ -69,14 +69,18 @@ public struct APITokenStore: Sendable {
         ).first.map(APIToken.init(row:))
     }
 
-    /// token.authenticate — the enabled user behind a live, unexpired token, marking it used.
+    /// token.authenticate — the enabled user behind a live, unexpired token, marking it used
+    /// to the minute: a token polled every second writes (and flushes) one row a minute, not
+    /// one per request.
     public func authenticate(tokenHash: String) async throws -> User? {
         try await pool.query(
             """
             WITH t AS (
-                UPDATE api_tokens SET last_used_at = now()
+                SELECT id, user_id, last_used_at FROM api_tokens
                 WHERE token_hash = \(tokenHash) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-                RETURNING user_id
+            ), used AS (
+                UPDATE api_tokens a SET last_used_at = now() FROM t
+                WHERE a.id = t.id AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute')
             )
             SELECT \(sql: UserStore.qualifiedColumns) FROM t JOIN users u ON u.id = t.user_id WHERE u.disabled_at IS NULL
             """

@@ -179,44 +179,81 @@ public struct IncidentStore: Sendable {
         )[0].decode("yes", as: Bool.self)
     }
 
+    /// incident.triage — the first `limit` open incidents in the order a responder works
+    /// them: what nobody has acknowledged yet (triggered, reopened), then the most severe,
+    /// then the oldest; and how many are open in all.
+    public func triage(limit: Int) async throws -> (shown: [IncidentSummary], open: Int) {
+        try await pool.withConnection { db in
+            let shown = try await db.query(Self.triageQuery(limit: limit)).map(IncidentSummary.init(row:))
+            let open = try await db.query("SELECT count(*) AS n FROM incidents WHERE state <> 'resolved'")[0].decode("n", as: Int.self)
+            return (shown, open)
+        }
+    }
+
+    /// The Now page's statement: orders the open incidents alone (`incidents_open_newest`),
+    /// then reads owners and alert counts for the `limit` shown.
+    package static func triageQuery(limit: Int) -> PostgresQuery {
+        let order: StaticString = """
+            i.state IN ('triggered', 'reopened') DESC, CASE i.severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END DESC,
+            i.opened_at, i.number
+            """
+        return """
+            SELECT \(sql: Self.summaryColumns)
+            FROM (SELECT * FROM incidents i WHERE i.state <> 'resolved' ORDER BY \(sql: order) LIMIT \(max(1, min(limit, 200)))) i
+            \(sql: Self.summaryJoins)
+            ORDER BY \(sql: order)
+            """
+    }
+
     /// incident.list — newest first, one page.
     public func list(_ f: IncidentFilter) async throws -> [IncidentSummary] {
         try await pool.query(Self.listQuery(f)).map(IncidentSummary.init(row:))
     }
 
-    /// The list's statement. A list of open incidents only (the Now page, `?state=…` without
-    /// `resolved`) says so as the partial index `incidents_open_newest` does, so its plan reads
-    /// the open incidents and none of the resolved history (`IncidentPlanTests`).
+    /// The list's statement: only the filters given, each as the predicate an index knows
+    /// (so a prepared plan fits the filters it was made for; a catch-all `$1 IS NULL OR …`
+    /// plan fits none). A list of open incidents only (the Now page, `?state=…` without
+    /// `resolved`) says so as the partial index `incidents_open_newest` does, so it reads the
+    /// open incidents and none of the resolved history; a runbook's list reads
+    /// `incidents_by_runbook` from its newest down; the others read from the newest incident
+    /// down until the page is full (`IncidentPlanTests`).
     package static func listQuery(_ f: IncidentFilter) -> PostgresQuery {
-        let states: [String]? = f.states.isEmpty ? nil : f.states.map(\.rawValue)
-        let pattern = f.text.map { text in
-            "%"
-                + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(
-                    of: "_",
-                    with: "\\_"
-                ) + "%"
+        var binds: [(any PostgresEncodable)?] = []
+        func bind(_ value: (any PostgresEncodable)?) -> String {
+            binds.append(value)
+            return "$\(binds.count)"
         }
-        let openOnly: StaticString = !f.states.isEmpty && !f.states.contains(.resolved) ? "i.state <> 'resolved'" : "true"
-        return """
-            SELECT \(sql: Self.summaryColumns) FROM incidents i \(sql: Self.summaryJoins)
-            WHERE \(sql: openOnly)
-              AND (\(states)::text[] IS NULL OR i.state::text = ANY(\(states)::text[]))
-              AND (\(f.severity?.rawValue)::text IS NULL OR i.severity = \(f.severity?.rawValue))
-              AND (\(f.runbook)::text IS NULL OR i.runbook_id = \(f.runbook))
-              AND (\(f.service)::text IS NULL OR i.labels->>'service' = \(f.service))
-              AND (\(f.model)::text IS NULL OR i.labels->>'model' = \(f.model))
-              AND (\(f.owner)::text IS NULL OR o.username = \(f.owner))
-              AND (\(pattern)::text IS NULL OR i.title ILIKE \(pattern))
-              AND (\(f.openedSince)::timestamptz IS NULL OR i.opened_at >= \(f.openedSince))
-              AND (\(f.openedUntil)::timestamptz IS NULL OR i.opened_at < \(f.openedUntil))
-              AND (\(f.before)::bigint IS NULL OR i.number < \(f.before))
+        var conditions: [String] = []
+        if !f.states.isEmpty {
+            if !f.states.contains(.resolved) { conditions.append("i.state <> 'resolved'") }
+            conditions.append("i.state = ANY(\(bind("{" + f.states.map(\.rawValue).joined(separator: ",") + "}"))::incident_state[])")
+        }
+        if let v = f.severity { conditions.append("i.severity = \(bind(v.rawValue))") }
+        if let v = f.runbook { conditions.append("i.runbook_id = \(bind(v))") }
+        if let v = f.service { conditions.append("i.labels->>'service' = \(bind(v))") }
+        if let v = f.model { conditions.append("i.labels->>'model' = \(bind(v))") }
+        if let v = f.owner { conditions.append("o.username = \(bind(v))") }
+        if let text = f.text {
+            let escaped = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                .replacingOccurrences(of: "_", with: "\\_")
+            conditions.append("i.title ILIKE \(bind("%" + escaped + "%"))")
+        }
+        if let v = f.openedSince { conditions.append("i.opened_at >= \(bind(v))") }
+        if let v = f.openedUntil { conditions.append("i.opened_at < \(bind(v))") }
+        if let v = f.before { conditions.append("i.number < \(bind(v))") }
+        let sql = """
+            SELECT \(Self.summaryColumns) FROM incidents i \(Self.summaryJoins)
+            WHERE \(conditions.isEmpty ? "true" : conditions.joined(separator: " AND "))
             ORDER BY i.number DESC
             LIMIT \(max(1, min(f.limit, 200)))
             """
+        return PostgresQuery(sql: sql, binds: binds)
     }
 
-    /// incident.related — earlier incidents of the same runbook (or, without one, the same
-    /// alert name) opened in the `days` before this one: how many, and the newest few.
+    /// incident.related — earlier incidents of the same runbook (or, of one without a
+    /// runbook, earlier ones without a runbook and with the same alert name) opened in the
+    /// `days` before this one: how many, and the newest few. Each case reads its own index
+    /// (`incidents_by_runbook_opened`, `incidents_without_runbook`) over the window only.
     public func related(
         number: Int64,
         days: Int = 30,
@@ -224,26 +261,31 @@ public struct IncidentStore: Sendable {
     ) async throws -> (
         key: String, count: Int, newest: [(number: Int64, title: String, openedAt: Date)]
     )? {
-        let rows = try await pool.query(
-            """
-            WITH me AS (
-                SELECT id, runbook_id, labels->>'alertname' AS alertname, opened_at FROM incidents WHERE number = \(number)
-            ), earlier AS (
-                SELECT i.number, i.title, i.opened_at FROM incidents i, me
-                WHERE i.id <> me.id AND i.opened_at < me.opened_at AND i.opened_at >= me.opened_at - make_interval(days => \(days))
-                  AND CASE WHEN me.runbook_id IS NOT NULL THEN i.runbook_id = me.runbook_id ELSE i.labels->>'alertname' = me.alertname END
-            )
-            SELECT coalesce(me.runbook_id, me.alertname) AS key, (SELECT count(*) FROM earlier) AS n,
-                   e.number, e.title, e.opened_at
-            FROM me LEFT JOIN LATERAL (SELECT * FROM earlier ORDER BY opened_at DESC LIMIT \(limit)) e ON true
-            """
-        )
+        let rows = try await pool.query(Self.relatedQuery(number: number, days: days, limit: limit))
         guard let first = rows.first else { return nil }
         var newest: [(Int64, String, Date)] = []
         for row in rows {
             if let n = try row.decode("number", as: Int64?.self) { newest.append((n, try row.decode("title"), try row.decode("opened_at"))) }
         }
         return (try first.decode("key", as: String?.self) ?? "this alert", try first.decode("n"), newest)
+    }
+
+    package static func relatedQuery(number: Int64, days: Int, limit: Int) -> PostgresQuery {
+        """
+        WITH me AS (
+            SELECT id, runbook_id, labels->>'alertname' AS alertname, opened_at FROM incidents WHERE number = \(number)
+        ), earlier AS (
+            SELECT i.number, i.title, i.opened_at FROM me JOIN incidents i ON i.runbook_id = me.runbook_id
+            WHERE i.id <> me.id AND i.opened_at < me.opened_at AND i.opened_at >= me.opened_at - make_interval(days => \(days))
+            UNION ALL
+            SELECT i.number, i.title, i.opened_at FROM me JOIN incidents i ON i.runbook_id IS NULL AND me.runbook_id IS NULL
+            WHERE i.id <> me.id AND i.opened_at < me.opened_at AND i.opened_at >= me.opened_at - make_interval(days => \(days))
+              AND i.labels->>'alertname' = me.alertname
+        )
+        SELECT coalesce(me.runbook_id, me.alertname) AS key, (SELECT count(*) FROM earlier) AS n,
+               e.number, e.title, e.opened_at
+        FROM me LEFT JOIN LATERAL (SELECT * FROM earlier ORDER BY opened_at DESC LIMIT \(limit)) e ON true
+        """
     }
 
     /// incident.show — the incident, its alerts, runbook steps and timeline; nil if no such number.

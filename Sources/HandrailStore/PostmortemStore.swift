@@ -439,11 +439,21 @@ public struct PostmortemStore: Sendable {
         "incidents i LEFT JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version"
     static let needed: StaticString = """
         i.state = 'resolved' AND NOT EXISTS (SELECT 1 FROM postmortems p WHERE p.incident_id = i.id)
-        AND (v.definition->>'postmortem' = 'required' OR (i.severity = 'critical' AND coalesce(v.definition->>'postmortem', '') <> 'optional'))
+        AND (v.postmortem = 'required' OR (i.severity = 'critical' AND coalesce(v.postmortem, '') <> 'optional'))
         """
     /// Why it needs one, in words.
     static let neededWhy: StaticString =
-        "CASE WHEN v.definition->>'postmortem' = 'required' THEN 'its runbook requires one' ELSE 'critical' END"
+        "CASE WHEN v.postmortem = 'required' THEN 'its runbook requires one' ELSE 'critical' END"
+
+    /// The queue's incidents: read from the newest resolved down (`incidents_resolved_newest`).
+    package static func neededQuery(days: Int, limit: Int) -> PostgresQuery {
+        """
+        SELECT i.number, i.title, i.resolved_at, \(sql: Self.neededWhy) AS why
+        FROM \(sql: Self.neededFrom)
+        WHERE \(sql: Self.needed) AND i.resolved_at >= now() - make_interval(days => \(days))
+        ORDER BY i.resolved_at DESC LIMIT \(limit)
+        """
+    }
 
     /// postmortem.queue — resolved incidents of the last `days` that need a postmortem and
     /// have none (their runbook says `postmortem: required`, or they were critical and the
@@ -451,14 +461,7 @@ public struct PostmortemStore: Sendable {
     /// date across every postmortem, most overdue first.
     public func queue(days: Int = 90, limit: Int = 50) async throws -> (needed: [QueueItem], overdue: [QueueItem]) {
         try await pool.withConnection { db in
-            let needed = try await db.query(
-                """
-                SELECT i.number, i.title, i.resolved_at, \(sql: Self.neededWhy) AS why
-                FROM \(sql: Self.neededFrom)
-                WHERE \(sql: Self.needed) AND i.resolved_at >= now() - make_interval(days => \(days))
-                ORDER BY i.resolved_at DESC LIMIT \(limit)
-                """
-            ).map {
+            let needed = try await db.query(Self.neededQuery(days: days, limit: limit)).map {
                 QueueItem(number: try $0.decode("number"), title: try $0.decode("title"), why: try $0.decode("why"), at: try $0.decode("resolved_at"))
             }
             let overdue = try await db.query(

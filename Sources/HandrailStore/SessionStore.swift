@@ -29,15 +29,19 @@ public struct SessionStore: Sendable {
     }
 
     /// session.resolve — the enabled user behind a live session, marking it used. A session
-    /// is live until its absolute expiry and while it was used within `idleTimeout`.
+    /// is live until its absolute expiry and while it was used within `idleTimeout`. Use is
+    /// recorded to the minute (idle time is counted to the minute): a page view reads the
+    /// row and writes it at most once a minute, so viewing pages does not wait on WAL flushes.
     public func resolve(tokenHash: String, idleTimeout: Duration) async throws -> User? {
         try await pool.query(
             """
             WITH touched AS (
-                UPDATE sessions SET last_seen_at = now()
+                SELECT token_hash, user_id, last_seen_at FROM sessions
                 WHERE token_hash = \(tokenHash) AND expires_at > now()
                   AND last_seen_at > now() - make_interval(secs => \(Double(idleTimeout.components.seconds)))
-                RETURNING user_id
+            ), seen AS (
+                UPDATE sessions s SET last_seen_at = now() FROM touched
+                WHERE s.token_hash = touched.token_hash AND touched.last_seen_at < now() - interval '1 minute'
             )
             SELECT \(sql: UserStore.qualifiedColumns) FROM touched JOIN users u ON u.id = touched.user_id
             WHERE u.disabled_at IS NULL

@@ -337,6 +337,11 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         #expect(try JSONDecoder().decode(RunbookStep.self, from: Data(old.utf8)).title == "Find the run and its state")
         #expect(RunbookStep.title(of: String(repeating: "word ", count: 40)).count <= 120)
         #expect(RunbookStep.title(of: RunbookStep.title(of: "Verify: all clear. Then record.")) == "Verify: all clear")
+        // A sentence ends at . ? or ! before white space and a capital letter, in any script.
+        #expect(RunbookStep.title(of: "Prüfe den Lauf!  Überprüfe dann") == "Prüfe den Lauf")
+        #expect(RunbookStep.title(of: "Is it real?\nThen act") == "Is it real")
+        #expect(RunbookStep.title(of: "Pause e.g. the job, then v1.2 rollout. now") == "Pause e.g. the job, then v1.2 rollout. now")
+        #expect(RunbookStep.title(of: "Ends here.") == "Ends here")
     }
 
     @Test func aRunbookSaysWhetherItsIncidentsNeedAPostmortem() throws {

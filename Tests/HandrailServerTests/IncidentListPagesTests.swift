@@ -42,25 +42,24 @@ import Testing
         )
     }
 
-    @Test func nowListsTheUnacknowledgedFirstThenTheMostSevereThenTheOldest() {
+    @Test func nowMarksTheVisitorsOwnAndSaysWhenMoreAreOpenThanShown() {
+        // In triage order, as IncidentStore.triage reads them.
         let open = [
-            Self.incident(1, .warning, owner: "ana", openedMinutesAgo: 90, state: .acknowledged),
             Self.incident(2, .critical, owner: nil, openedMinutesAgo: 10),
-            Self.incident(3, .info, owner: "ben", openedMinutesAgo: 5, state: .acknowledged),
-            Self.incident(4, .critical, owner: "ana", openedMinutesAgo: 60, state: .acknowledged),
             Self.incident(5, .warning, owner: nil, openedMinutesAgo: 120),
-            // New, triggered, not accepted: above the older acknowledged warning (INC-1).
             Self.incident(6, .warning, owner: "ben", openedMinutesAgo: 1),
-            Self.incident(7, .info, owner: nil, openedMinutesAgo: 30, state: .reopened),
+            Self.incident(3, .info, owner: "ben", openedMinutesAgo: 5, state: .acknowledged),
         ]
-        let page = NowPage(open: open, resolved: [], me: "ben", watermark: 7, now: Self.start)
-        #expect(page.open.map(\.number) == [2, 5, 6, 7, 4, 1, 3])
+        let page = NowPage(open: open, openCount: 4, resolved: [], me: "ben", watermark: 7, now: Self.start)
+        #expect(page.open.map(\.number) == [2, 5, 6, 3])
         #expect(page.open.filter(\.mine).map(\.number) == [6, 3])
         #expect(page.open.first { $0.number == 2 }?.unowned == true)
         #expect(page.open.first { $0.number == 5 }?.age == "2 h")
-        #expect(page.openCount == 7 && page.live == "/live?since=7")
-        let anonymous = NowPage(open: open, resolved: [], me: nil, watermark: 0, now: Self.start)
+        #expect(page.openCount == 4 && page.live == "/live?since=7" && page.more == nil)
+        let anonymous = NowPage(open: open, openCount: 4, resolved: [], me: nil, watermark: 0, now: Self.start)
         #expect(anonymous.open.allSatisfy { !$0.mine }, "nobody's own without a visitor, even unowned ones")
+        let more = NowPage(open: open, openCount: 180, resolved: [], me: nil, watermark: 0, now: Self.start)
+        #expect(more.more == "Showing the first 4 of 180 open, in this order.")
     }
 
     @Test func theIncidentListLinksToTheNextPageOnlyWhenThisOneIsFullKeepingItsFilters() {

@@ -181,6 +181,11 @@ let cli = AuditActor.commandLine(osUser: "tester")
             #expect(try await sessions.resolve(tokenHash: Secrets.hash(live), idleTimeout: .seconds(3600)) != nil)
             #expect(try await sessions.resolve(tokenHash: Secrets.hash(expired), idleTimeout: .seconds(3600)) == nil)
             #expect(try await sessions.resolve(tokenHash: Secrets.hash(idle), idleTimeout: .seconds(3600)) == nil)
+            // Use keeps a session alive, recorded to the minute: used 50 minutes ago and used
+            // now, it lives another idle timeout from now.
+            try await pool.execute("UPDATE sessions SET last_seen_at = now() - interval '50 minutes' WHERE token_hash = \(Secrets.hash(live))")
+            #expect(try await sessions.resolve(tokenHash: Secrets.hash(live), idleTimeout: .seconds(3600)) != nil)
+            #expect(try await sessions.resolve(tokenHash: Secrets.hash(live), idleTimeout: .seconds(1200)) != nil)
             try await sessions.end(tokenHash: Secrets.hash(live), by: .user(eve, from: nil))
             #expect(try await sessions.resolve(tokenHash: Secrets.hash(live), idleTimeout: .seconds(3600)) == nil)
         }
@@ -211,7 +216,14 @@ let cli = AuditActor.commandLine(osUser: "tester")
             )
             #expect(try await tokens.authenticate(tokenHash: Secrets.hash(b)) == nil)
             #expect(try await tokens.authenticate(tokenHash: Secrets.hash(a))?.id == eve.id)
-            #expect(try await tokens.list(userID: eve.id).first { $0.id == first.id }?.lastUsedAt != nil)
+            let used = try #require(try await tokens.list(userID: eve.id).first { $0.id == first.id }?.lastUsedAt)
+            // Use is recorded to the minute: a second use at once writes nothing; a use a
+            // minute after the recorded one moves it.
+            #expect(try await tokens.authenticate(tokenHash: Secrets.hash(a))?.id == eve.id)
+            #expect(try await tokens.list(userID: eve.id).first { $0.id == first.id }?.lastUsedAt == used)
+            try await pool.execute("UPDATE api_tokens SET last_used_at = now() - interval '61 seconds' WHERE id = \(first.id)")
+            #expect(try await tokens.authenticate(tokenHash: Secrets.hash(a))?.id == eve.id)
+            #expect(try #require(try await tokens.list(userID: eve.id).first { $0.id == first.id }?.lastUsedAt) > used.addingTimeInterval(-1))
             // Someone else cannot revoke it; its owner can.
             #expect(try await tokens.revoke(id: first.id, ownerID: mallory.id, by: cli) == nil)
             #expect(try await tokens.revoke(id: first.id, ownerID: eve.id, by: cli)?.revokedAt != nil)

@@ -69,6 +69,73 @@ import Testing
             resolved.states = [.resolved]
             resolved.limit = 10
             Self.expectNoFullScan(try await Self.plan(pool, IncidentStore.listQuery(resolved)))
+            // A runbook's list reads that runbook's incidents from the newest down.
+            var runbook = resolved
+            runbook.runbook = "feature-drift"
+            let runbookPlan = try await Self.plan(pool, IncidentStore.listQuery(runbook))
+            Self.expectNoFullScan(runbookPlan)
+            #expect(runbookPlan.contains("incidents_by_runbook"), "\(runbookPlan)")
+            // Every other filter reads from the newest down until the page is full.
+            var others = IncidentFilter()
+            others.severity = .critical
+            others.model = "m7"
+            others.text = "drift 1%"
+            others.openedSince = Date().addingTimeInterval(-86_400)
+            others.before = 20_000
+            Self.expectNoFullScan(try await Self.plan(pool, IncidentStore.listQuery(others)))
+            var model = IncidentFilter()
+            model.model = "m7"
+            model.limit = 3
+            #expect(try await IncidentStore(pool: pool).list(model).map(\.number) == [29957, 29907, 29857])
+        }
+    }
+
+    @Test func theNowPageShowsTheMostUrgentOpenIncidentsFirstAndCountsTheRest() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            try await Self.history(pool)
+            // 30001-30003 are triggered warnings opened a minute apart; add a mix.
+            try await pool.execute(
+                """
+                INSERT INTO incidents (number, grouping_key, group_rule, title, state, severity, labels, runbook_reason, auto_resolve,
+                                       reopen_window, opened_at, acknowledged_at)
+                VALUES (40001, 'a', 'alertname', 'acknowledged critical', 'acknowledged', 'critical', '{}', 'no runbook', false, 0,
+                        now() - interval '3 days', now()),
+                       (40002, 'b', 'alertname', 'triggered critical', 'triggered', 'critical', '{}', 'no runbook', false, 0,
+                        now() - interval '1 minute', NULL),
+                       (40003, 'c', 'alertname', 'reopened info', 'reopened', 'info', '{}', 'no runbook', false, 0,
+                        now() - interval '2 days', NULL),
+                       (40004, 'd', 'alertname', 'acknowledged info', 'acknowledged', 'info', '{}', 'no runbook', false, 0,
+                        now() - interval '9 days', now())
+                """
+            )
+            try await pool.execute("ANALYZE incidents")
+            let plan = try await Self.plan(pool, IncidentStore.triageQuery(limit: 50))
+            Self.expectNoFullScan(plan)
+            #expect(plan.contains("incidents_open_newest"), "\(plan)")
+            let store = IncidentStore(pool: pool)
+            // Unacknowledged first (the critical before the warnings, the info last), then
+            // the acknowledged by severity; the oldest first within a severity.
+            let all = try await store.triage(limit: 50)
+            #expect(all.shown.map(\.number) == [40002, 30001, 30002, 30003, 40003, 40001, 40004] && all.open == 7)
+            let first = try await store.triage(limit: 2)
+            #expect(first.shown.map(\.number) == [40002, 30001] && first.open == 7)
+        }
+    }
+
+    @Test func postmortemReadsLookAtTheirWindowNotTheHistory() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            try await Self.history(pool)
+            // The queue of postmortems to write: the newest resolved first.
+            let queue = try await Self.plan(pool, PostmortemStore.neededQuery(days: 90, limit: 50))
+            Self.expectNoFullScan(queue)
+            #expect(queue.contains("incidents_resolved_newest"), "\(queue)")
+            // Earlier incidents like this one: that runbook's (or alert name's) 30 days only.
+            let related = try await Self.plan(pool, IncidentStore.relatedQuery(number: 20_000, days: 30, limit: 5))
+            Self.expectNoFullScan(related)
+            #expect(related.contains("incidents_without_runbook"), "\(related)")
+            let found = try #require(try await IncidentStore(pool: pool).related(number: 20_000, days: 30, limit: 2))
+            // One incident a minute before it: 30 days hold 43,200 minutes, the history 19,999.
+            #expect(found.key == "Drift" && found.count == 19_999 && found.newest.map(\.number) == [19_999, 19_998])
         }
     }
 }

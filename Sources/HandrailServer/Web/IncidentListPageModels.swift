@@ -41,8 +41,8 @@ struct IncidentRow: PageModel {
     }
 }
 
-/// `now.html`: what is open, the visitor's own first, then by severity, oldest first; and
-/// the last resolved.
+/// `now.html`: the open incidents in triage order (the visitor's own marked), and the last
+/// resolved.
 struct NowPage: PageModel {
     var title = "Now"
     var navNow = true
@@ -51,25 +51,16 @@ struct NowPage: PageModel {
     var openCount: Int
     var resolved: [IncidentRow]
 
-    init(open: [IncidentSummary], resolved: [IncidentSummary], me: String?, watermark: Int64, now: Date) {
-        func rank(_ s: Severity) -> Int {
-            switch s {
-            case .critical: 3
-            case .warning: 2
-            case .info: 1
-            }
-        }
-        // Triage order: what nobody has acknowledged yet (triggered, or reopened), then the
-        // most severe, then the oldest (the page says so in a line).
-        func waiting(_ i: IncidentSummary) -> Bool { i.state == .triggered || i.state == .reopened }
-        let sorted = open.sorted { a, b in
-            if waiting(a) != waiting(b) { return waiting(a) }
-            if a.severity != b.severity { return rank(a.severity) > rank(b.severity) }
-            return (a.openedAt, a.number) < (b.openedAt, b.number)
-        }
+    /// "Showing the first 50 of 180 open", with a link to all of them.
+    var more: String?
+
+    /// `open`: the first of the open incidents, in triage order (`IncidentStore.triage`);
+    /// `openCount`: how many are open in all.
+    init(open: [IncidentSummary], openCount: Int, resolved: [IncidentSummary], me: String?, watermark: Int64, now: Date) {
         live = "/live?since=\(watermark)"
-        self.open = sorted.map { IncidentRow($0, me: me, now: now) }
-        openCount = sorted.count
+        self.open = open.map { IncidentRow($0, me: me, now: now) }
+        self.openCount = openCount
+        if openCount > open.count { more = "Showing the first \(open.count) of \(openCount) open, in this order." }
         self.resolved = resolved.map { IncidentRow($0, me: me, now: now) }
     }
 }
