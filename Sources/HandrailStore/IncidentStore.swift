@@ -95,7 +95,10 @@ public struct IncidentDetail: Sendable, Equatable, Codable {
     public var reopenWindow: Int
     public var alerts: [IncidentAlert]
     public var steps: [IncidentStep]
+    /// The timeline, oldest first: all of it, or the newest entries `detail` was asked for.
     public var timeline: [IncidentEvent]
+    /// How many entries the whole timeline has.
+    public var timelineCount: Int
 }
 
 /// What lists filter on. Every field is optional; all given ones must hold.
@@ -288,8 +291,9 @@ public struct IncidentStore: Sendable {
         """
     }
 
-    /// incident.show — the incident, its alerts, runbook steps and timeline; nil if no such number.
-    public func detail(number: Int64) async throws -> IncidentDetail? {
+    /// incident.show — the incident, its alerts, runbook steps and timeline (the newest
+    /// `timelineLimit` entries of it, when given); nil if no such number.
+    public func detail(number: Int64, timelineLimit: Int? = nil) async throws -> IncidentDetail? {
         try await pool.withConnection { db in
             guard
                 let row = try await db.query(
@@ -350,11 +354,17 @@ public struct IncidentStore: Sendable {
             }
             let timeline = try await db.query(
                 """
-                SELECT id, at, type, actor, data,
-                       CASE WHEN actor_user_id IS NOT NULL THEN 'user' WHEN actor_integration_id IS NOT NULL THEN 'integration' ELSE 'system' END AS actor_kind
-                FROM incident_events WHERE incident_id = \(id) ORDER BY id
+                SELECT * FROM (
+                    SELECT id, at, type, actor, data,
+                           CASE WHEN actor_user_id IS NOT NULL THEN 'user' WHEN actor_integration_id IS NOT NULL THEN 'integration' ELSE 'system' END AS actor_kind
+                    FROM incident_events WHERE incident_id = \(id) ORDER BY id DESC LIMIT \(timelineLimit.map { max(0, $0) })
+                ) newest ORDER BY id
                 """
             ).map(IncidentEvent.init(row:))
+            let timelineCount =
+                timelineLimit.map { timeline.count < $0 } ?? true
+                ? timeline.count
+                : try await db.query("SELECT count(*) AS n FROM incident_events WHERE incident_id = \(id)")[0].decode("n", as: Int.self)
             let roles = try await roles(incidentID: id, on: db)
             return IncidentDetail(
                 incident: summary,
@@ -367,7 +377,8 @@ public struct IncidentStore: Sendable {
                 reopenWindow: try row.decode("reopen_window"),
                 alerts: alerts,
                 steps: steps,
-                timeline: timeline
+                timeline: timeline,
+                timelineCount: timelineCount
             )
         }
     }

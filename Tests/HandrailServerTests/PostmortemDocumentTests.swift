@@ -165,7 +165,8 @@ func canaryIncident() -> (IncidentDetail, [Decision]) {
         reopenWindow: 1800,
         alerts: [alert],
         steps: steps,
-        timeline: timeline
+        timeline: timeline,
+        timelineCount: timeline.count
     )
     let hold = Decision(
         id: 6,

@@ -206,4 +206,29 @@ import Testing
             #expect((1...5).contains(events), "\(events) events")
         }
     }
+
+    /// An incident page shows the newest 100 timeline entries, says how many there are, and
+    /// links to the whole timeline; its cost follows what it shows.
+    @Test func aLongTimelineShowsItsNewestEntriesAndLinksToTheWhole() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let number = try #require(IncidentRef.number(try await f.fireDrift(client)))
+            for n in 1...110 {
+                let note = try await client.execute(
+                    "/api/v1/incidents/\(number)/notes",
+                    method: .post,
+                    headers: f.headers(.responder).merging([.contentType: "application/json"]),
+                    body: ByteBuffer(string: #"{"text":"check \#(n) done"}"#)
+                )
+                #expect(note.status.code < 300, "\(note.text)")
+            }
+            let entries = 110 + 2  // the notes, and the opening and its alerts
+            let page = try await client.execute("/incidents/\(number)", headers: f.headers(.viewer)).text
+            #expect(page.contains("check 110 done") && page.contains("check 11 done") && !page.contains("check 10 done"))
+            #expect(page.contains("Showing the newest 100 of \(entries) entries."), "\(page)")
+            #expect(page.contains("href=\"/incidents/\(number)?timeline=all#timeline\""))
+            let whole = try await client.execute("/incidents/\(number)?timeline=all", headers: f.headers(.viewer)).text
+            #expect(whole.contains("check 1 done") && whole.contains("check 110 done") && !whole.contains("Showing the newest"))
+        }
+    }
 }

@@ -202,6 +202,8 @@ struct IncidentPage: PageModel {
     var service: String?
     var model: String?
     var timeline: [Event]
+    /// "Showing the newest 100 of 612 entries.", when the page shows part of the timeline.
+    var timelineMore: String?
     /// The escalation in force: "Escalates to lena at 10:42 UTC unless acknowledged."
     var escalation: String?
     var transitions: [Transition]
@@ -396,7 +398,12 @@ struct IncidentPage: PageModel {
                 Event(at: time(e.at), iso: RFC3339.format(e.at), type: e.type.rawValue, text: PostmortemDocument.describe(e), note: e.type == .note)
             )
         }
-        let sent = notifications.map { n in
+        // A timeline shown in part: the notifications of the part shown.
+        let shownFrom = d.timeline.count < d.timelineCount ? d.timeline.first?.at : nil
+        if d.timeline.count < d.timelineCount {
+            timelineMore = "Showing the newest \(d.timeline.count) of \(d.timelineCount) entries."
+        }
+        let sent = notifications.filter { n in shownFrom.map { n.createdAt >= $0 } ?? true }.map { n in
             (n.createdAt, Event(at: time(n.createdAt), iso: RFC3339.format(n.createdAt), type: "notification", text: Self.describe(n), note: false))
         }
         // Newest first; an event and the notifications it caused share a time, the event shown below them.

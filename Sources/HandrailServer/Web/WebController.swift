@@ -38,8 +38,12 @@ struct WebController {
     func addRoutes(to routes: Routes) {
         routes.on(.get, "/", .role(.viewer)) { _, context in try await nowPage(context) }
         routes.on(.get, "/incidents", .role(.viewer)) { request, context in try await incidentList(request, context) }
-        routes.on(.get, "/incidents/:ref", .role(.viewer)) { _, context in
-            try await incidentPage(try IncidentController.number(context), context)
+        routes.on(.get, "/incidents/:ref", .role(.viewer)) { request, context in
+            try await incidentPage(
+                try IncidentController.number(context),
+                context,
+                wholeTimeline: request.uri.queryParameters.get("timeline") == "all"
+            )
         }
         routes.on(.get, "/live", .role(.viewer)) { request, _ in try await live(request) }
         incidentActions(routes)
@@ -52,6 +56,8 @@ struct WebController {
     /// Open incidents on the Now page, the most urgent first; the rest are a link away. A page
     /// costs its rows (about 0.1 ms of rendering each), not the incidents behind them.
     static let nowShown = 50
+    /// Timeline entries on an incident page, the newest; the whole timeline is a link away.
+    static let timelineShown = 100
 
     func nowPage(_ context: HandrailRequestContext) async throws -> Response {
         // Read before the page's data: whatever the page may miss is newer than this.
@@ -102,10 +108,13 @@ struct WebController {
         _ number: Int64,
         _ context: HandrailRequestContext,
         error: String? = nil,
-        status: HTTPResponse.Status = .ok
+        status: HTTPResponse.Status = .ok,
+        wholeTimeline: Bool = false
     ) async throws -> Response {
         let watermark = try await store.newestEventID()
-        guard let d = try await store.detail(number: number) else { throw IncidentController.notFound(number) }
+        guard let d = try await store.detail(number: number, timelineLimit: wholeTimeline ? nil : Self.timelineShown) else {
+            throw IncidentController.notFound(number)
+        }
         let pinned: RunbookVersion? = if let r = d.runbook { try await runbooks.version(id: r.id, r.version) } else { nil }
         let canChange = (context.user?.role ?? .viewer) >= .responder
         let page = IncidentPage(

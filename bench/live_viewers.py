@@ -1,0 +1,178 @@
+"""Live viewers through an alert storm (script/bench pages, bench/pages.sh).
+
+VIEWERS people keep the Now page open, as a browser with handrail.js does: load the page,
+open the stream its <body data-live> names, and on "changed" load the page again (which
+opens a new stream). Meanwhile an alert storm changes CHANGES incidents a second: every
+1/CHANGES s one of CHANGES Alertmanager groups is delivered again with one more alert, so
+that incident gets a timeline entry. Prints, over SECONDS: refreshes sent per second, the
+page loads' p50/p99, and errors. Standard library only; loopback only.
+
+usage: live_viewers.py PORT VIEWER_TOKEN INTEGRATION_KEY VIEWERS CHANGES SECONDS
+"""
+
+import asyncio
+import json
+import math
+import re
+import sys
+import time
+
+port, token, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+viewers, changes, seconds = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+HOST = "127.0.0.1"
+
+loads = []  # (at, milliseconds) of page loads
+refreshes = []  # when a "changed" arrived
+errors = []
+stop = asyncio.Event()
+
+
+async def request(method, path, headers, body=b""):
+    """One HTTP/1.1 request on its own connection: (status, body)."""
+    reader, writer = await asyncio.open_connection(HOST, port)
+    head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(head.encode() + b"\r\n" + body)
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+
+
+async def viewer():
+    auth = {"Authorization": f"Bearer {token}"}
+    while not stop.is_set():
+        started = time.perf_counter()
+        try:
+            status, page = await request("GET", "/", auth)
+        except OSError as e:
+            errors.append(f"page: {e}")
+            await asyncio.sleep(1)
+            continue
+        loads.append((time.monotonic(), (time.perf_counter() - started) * 1000))
+        if status != 200:
+            errors.append(f"page: {status}")
+            await asyncio.sleep(1)
+            continue
+        live = re.search(rb'data-live="([^"]+)"', page)
+        if not live:
+            errors.append("page without data-live")
+            return
+        path = live.group(1).decode().replace("&amp;", "&")
+        reader, writer = await asyncio.open_connection(HOST, port)
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+        )
+        await writer.drain()
+        changed = False
+        while not stop.is_set():
+            line_task = asyncio.ensure_future(reader.readline())
+            stop_task = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({line_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            if stop_task not in done:
+                stop_task.cancel()
+            if line_task not in done:
+                line_task.cancel()
+                break
+            line = line_task.result()
+            if not line:
+                break  # the stream ended (its lifetime): reload, as the browser reconnects
+            if line.startswith(b"HTTP/1.1 ") and not line.startswith(b"HTTP/1.1 200"):
+                errors.append(f"live: {line.decode().strip()}")
+                await asyncio.sleep(1)
+                break
+            if line.startswith(b"event: changed"):
+                refreshes.append(time.monotonic())
+                changed = True
+                break
+        writer.close()
+        if not changed and not stop.is_set():
+            await asyncio.sleep(0.1)
+
+
+async def deliver(auth, body):
+    try:
+        status, answer = await request("POST", "/api/v1/alerts/alertmanager", auth, body)
+        if status >= 300:
+            errors.append(f"delivery: {status} {answer[:200]!r}")
+    except OSError as e:
+        errors.append(f"delivery: {e}")
+
+
+pending = set()
+
+
+async def storm():
+    # On schedule, each delivery on its own connection (a slow answer does not slow the storm).
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    sizes = [0] * changes
+    n = 0
+    next_at = time.monotonic()
+    while not stop.is_set():
+        group = n % changes
+        sizes[group] += 1
+        alerts = [
+            {
+                "status": "firing",
+                "labels": {"alertname": "FeatureDriftHigh", "model": f"live-{group}", "feature": f"f{a}", "severity": "warning"},
+                "annotations": {"summary": f"PSI drift on f{a}"},
+                "startsAt": "2026-11-22T09:00:00.000Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "fingerprint": f"live-{group}-{a:04x}",
+            }
+            for a in range(sizes[group])
+        ]
+        body = {
+            "version": "4",
+            "groupKey": f'{{}}:{{alertname="FeatureDriftHigh", model="live-{group}"}}',
+            "truncatedAlerts": 0,
+            "status": "firing",
+            "receiver": "handrail",
+            "groupLabels": {"alertname": "FeatureDriftHigh", "model": f"live-{group}"},
+            "commonLabels": {"alertname": "FeatureDriftHigh", "model": f"live-{group}"},
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093",
+            "alerts": alerts,
+        }
+        pending.add(asyncio.ensure_future(deliver(auth, json.dumps(body).encode())))
+        n += 1
+        next_at += 1 / changes
+        await asyncio.sleep(max(0, next_at - time.monotonic()))
+    return n
+
+
+async def main():
+    tasks = [asyncio.ensure_future(viewer()) for _ in range(viewers)]
+    await asyncio.sleep(3)  # every viewer has its page and its stream
+    start = time.monotonic()
+    storm_task = asyncio.ensure_future(storm())
+    await asyncio.sleep(seconds)
+    stop.set()
+    delivered = await storm_task
+    await asyncio.gather(*pending)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    during = sorted(ms for at, ms in loads if start <= at <= start + seconds)
+    sent = [t for t in refreshes if start <= t <= start + seconds]
+
+    def percentile(p):
+        return during[max(0, math.ceil(p / 100 * len(during)) - 1)] if during else float("nan")
+
+    print(
+        json.dumps(
+            {
+                "viewers": viewers,
+                "seconds": seconds,
+                "deliveries_per_s": round(delivered / seconds, 1),
+                "refreshes_per_s": round(len(sent) / seconds, 1),
+                "page_loads": len(during),
+                "page_p50_ms": round(percentile(50), 1),
+                "page_p99_ms": round(percentile(99), 1),
+                "errors": len(errors),
+                "first_errors": errors[:5],
+            }
+        )
+    )
+
+
+asyncio.run(main())
