@@ -10,6 +10,25 @@ func withDatabase<T>(
     _ options: DatabaseOptions,
     migrate: Bool = true,
     logLevel: String = "warning",
+    mayCreate: Bool = false,
+    _ body: (HandrailDatabase, Migrator) async throws -> T
+) async throws -> T {
+    let command = CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2).joined(separator: " ")
+    if !mayCreate, let refusal = options.refusalToCreate(command: command) { throw fail(refusal) }
+    if options.verbose { FileHandle.standardError.write(Data("database: \(options.described)\n".utf8)) }
+    do {
+        return try await openDatabase(options, migrate: migrate, logLevel: logLevel, body)
+    } catch let exit as ExitCode where exit != .success {
+        // The reason is printed already; say which database it was about.
+        FileHandle.standardError.write(Data("(database: \(options.described))\n".utf8))
+        throw exit
+    }
+}
+
+private func openDatabase<T>(
+    _ options: DatabaseOptions,
+    migrate: Bool,
+    logLevel: String,
     _ body: (HandrailDatabase, Migrator) async throws -> T
 ) async throws -> T {
     let logger = bootstrapLogging(options.resolvedLogLevel ?? logLevel)

@@ -55,7 +55,7 @@ struct Demo: AsyncParsableCommand {
                 startDate: start
             ),
         ]
-        try await withDatabase(database) { db, _ in
+        try await withDatabase(database, mayCreate: true) { db, _ in
             let demo = DemoStore(pool: db.pool)
             let existing = try await demo.demoIncidents()
             if existing > 0 { throw fail("this database already holds demo history (\(existing) incidents); use a fresh database") }

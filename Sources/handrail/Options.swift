@@ -53,7 +53,36 @@ struct DatabaseOptions: ParsableArguments {
         directory(migrationsDirectory, env: "HANDRAIL_MIGRATIONS_DIR", default: checkoutRoot.appendingPathComponent("migrations"))
     }
 
+    @Flag(help: "Say on standard error which database the command uses.") var verbose = false
+
     var resolvedLogLevel: String? { logLevel ?? environment["HANDRAIL_LOG_LEVEL"] }
+
+    /// The database in words, without its password: what `--verbose` and errors name.
+    var described: String {
+        if let url = resolvedDatabaseURL { return "PostgreSQL at \(Self.redacted(url))" }
+        return "the embedded PostgreSQL in \(resolvedDataDirectory.appendingPathComponent("postgres").path)"
+    }
+
+    /// Why this command must not make a new embedded database, or nil: it may. Only `serve`
+    /// and `demo` make one unasked; any other command needs `DATABASE_URL`, a data directory
+    /// named (`--data-dir`, `HANDRAIL_DATA_DIR`), or one already there, so that a command run
+    /// from the wrong folder does not answer from a new, empty database.
+    func refusalToCreate(command: String) -> String? {
+        guard resolvedDatabaseURL == nil, dataDirectory == nil, environment["HANDRAIL_DATA_DIR"]?.isEmpty ?? true else { return nil }
+        let cluster = resolvedDataDirectory.appendingPathComponent("postgres/PG_VERSION").path
+        guard !FileManager.default.fileExists(atPath: cluster) else { return nil }
+        return "no database here: DATABASE_URL is not set and \(resolvedDataDirectory.path) holds no embedded PostgreSQL. "
+            + "Set DATABASE_URL (or --database-url), run from the folder where `handrail serve` keeps its data, "
+            + "or give --data-dir to use (or create) one there; `handrail \(command)` does not create a database by itself."
+    }
+
+    /// A connection string with its password replaced: `password=…` (key=value) and
+    /// `user:…@` (URI).
+    static func redacted(_ url: String) -> String {
+        var out = url.replacing(/password\s*=\s*('([^'\\]|\\.)*'|\S+)/, with: "password=…")
+        out = out.replacing(/(:\/\/[^:\/@]*):[^@\/]*@/) { "\($0.1):…@" }
+        return out.replacing(/([?&]password=)[^&]*/) { "\($0.1)…" }
+    }
 }
 
 /// A flag, else an environment variable, else the default; relative paths are taken from

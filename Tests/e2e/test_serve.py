@@ -37,6 +37,26 @@ def test_help_documents_configuration():
         assert flag in serve.stdout, flag
 
 
+def test_a_command_run_where_there_is_no_database_refuses_instead_of_making_one(empty_database, tmp_path):
+    """Run from the wrong folder without DATABASE_URL, a command must not answer from a new,
+    empty embedded database; `--verbose` and errors say which database was meant."""
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    out = subprocess.run([str(BINARY), "users", "list"], cwd=empty, capture_output=True, text=True, timeout=60,
+                         env={k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HANDRAIL_DATA_DIR")})
+    assert out.returncode == 1, out
+    assert "no database here" in out.stderr and "--data-dir" in out.stderr, out.stderr
+    assert list(empty.iterdir()) == [], "nothing may be created"
+    # Asked, it says which database it uses; a password never shows.
+    listed = cli(["users", "list", "--verbose"], empty_database)
+    assert listed.returncode == 0, listed.stderr
+    assert f"database: PostgreSQL at {empty_database}" in listed.stderr
+    wrong = run(["users", "list", "--database-url", "postgresql://vera:hunter2@127.0.0.1:1/handrail"])
+    assert wrong.returncode == 1
+    assert "(database: PostgreSQL at postgresql://vera:…@127.0.0.1:1/handrail)" in wrong.stderr, wrong.stderr
+    assert "hunter2" not in wrong.stderr
+
+
 def test_serves_on_database_url_and_stops_on_sigterm(empty_database, start_server):
     server = start_server({"DATABASE_URL": empty_database})
     server.wait_ready()
