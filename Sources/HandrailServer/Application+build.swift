@@ -241,6 +241,7 @@ struct DatabaseService: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
+        Logger(label: "handrail").info("shutdown: closing the database (\(database.location))")
         await database.close()
     }
 }

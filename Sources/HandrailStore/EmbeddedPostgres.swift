@@ -13,7 +13,8 @@ import Postgres
 /// - `initdb` refuses to run as root, so when Handrail runs as root the cluster belongs to
 ///   the unprivileged `postgres` user (created by Debian's package), or `handrail-pg`.
 /// - `pg_ctl` puts the server in its own session, so a Ctrl-C meant for Handrail does not
-///   reach it; Handrail stops it itself after its own graceful shutdown.
+///   reach it; Handrail stops it itself after its own graceful shutdown, and a watchdog
+///   stops it when the last Handrail using it ended without doing so (`startWatchdog`).
 public struct EmbeddedPostgres: Sendable {
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public let description: String
@@ -138,6 +139,7 @@ public struct EmbeddedPostgres: Sendable {
             logger.info("started the embedded PostgreSQL", metadata: ["socket": "\(socketDirectory.path)", "log": "\(logFile.path)"])
         }
 
+        try await startWatchdog()
         let admin = Self.conninfo(socket: socketDirectory.path, database: "postgres")
         let connection = try await PostgresConnection.connect(admin)
         defer { connection.close() }
@@ -146,6 +148,27 @@ public struct EmbeddedPostgres: Sendable {
             try await connection.executeScript("CREATE DATABASE \(Self.databaseName)")
         }
         return Self.conninfo(socket: socketDirectory.path, database: Self.databaseName)
+    }
+
+    /// Stops the cluster once no Handrail holds a lease on it, however the last one ended
+    /// (SIGKILL included, when nobody runs `close`): a process of its own, in its own session
+    /// (a Ctrl-C meant for Handrail does not reach it), waits for the exclusive lock on
+    /// `users.lock` (`flock`, granted only when no process holds its shared lease), then runs
+    /// `pg_ctl stop --mode fast`. A Handrail that starts meanwhile waits for its lease until
+    /// the stop is done, then starts the cluster again. One per start; each exits after its stop.
+    func startWatchdog() async throws {
+        let lock = dataDirectory.appendingPathComponent("users.lock").path
+        var stop = [binDirectory.appendingPathComponent("pg_ctl").path, "stop", "--pgdata", clusterDirectory.path, "--mode", "fast", "--silent"]
+        if let serverUser { stop = ["/usr/sbin/runuser", "-u", serverUser, "--"] + stop }
+        // Started in the background by a shell that exits at once: the watchdog belongs to
+        // init, not to this process (nothing to wait for, no zombie).
+        let result = try await Subprocess.run(
+            "/bin/sh",
+            ["-c", #"cd / && setsid "$@" </dev/null >/dev/null 2>&1 &"#, "sh", "/usr/bin/flock", "--exclusive", lock] + stop
+        )
+        guard result.status == 0 else {
+            throw Failure(description: "cannot start the watchdog that stops PostgreSQL with Handrail (sh, setsid, flock): \(result.output.oneLine)")
+        }
     }
 
     /// Marks this process as a user of the cluster until `release` (a shared `flock` on
@@ -171,7 +194,7 @@ public struct EmbeddedPostgres: Sendable {
         init(fd: Int32) { self.fd = fd }
 
         /// Lets go; answers whether this process was the last user (and so must stop it).
-        func release() -> Bool {
+        @discardableResult public func release() -> Bool {
             let last = flock(fd, LOCK_EX | LOCK_NB) == 0
             close(fd)
             return last
@@ -179,9 +202,15 @@ public struct EmbeddedPostgres: Sendable {
     }
 
     /// Stops the cluster (fast shutdown: open sessions are ended, nothing is lost).
+    /// The watchdog may be stopping it at the same time: a stop that fails because the
+    /// server is gone is a stop.
     public func stop() async throws {
         guard try await isRunning() else { return }
-        try await runServerTool("pg_ctl", ["stop", "--pgdata", clusterDirectory.path, "--mode", "fast", "--wait", "--timeout", "60", "--silent"])
+        do {
+            try await runServerTool("pg_ctl", ["stop", "--pgdata", clusterDirectory.path, "--mode", "fast", "--wait", "--timeout", "60", "--silent"])
+        } catch {
+            if try await isRunning() { throw error }
+        }
         logger.info("stopped the embedded PostgreSQL")
     }
 

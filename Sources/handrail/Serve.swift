@@ -7,6 +7,7 @@ import Hummingbird
 import Logging
 import Metrics
 import Prometheus
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -165,8 +166,20 @@ struct Serve: AsyncParsableCommand {
         } catch let error as StartupError {
             throw fail(error.description)
         }
+        // Say at once what a graceful shutdown waits for (ServiceLifecycle logs it only at debug).
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let notice = Task {
+            for await signal in signals {
+                logger.notice(
+                    "shutdown: \(signal) received; live pages end now; waiting for the requests in flight, then the notification workers, then the database"
+                )
+                break
+            }
+        }
+        defer { notice.cancel() }
         do {
             try await app.runService()
+            logger.info("shutdown: done")
         } catch {
             throw fail("the server stopped: \(error)")
         }

@@ -34,6 +34,34 @@ import Testing
         }
     }
 
+    /// A Handrail killed with SIGKILL never runs `close`; the kernel drops its lease, and the
+    /// watchdog stops the cluster. The next start finds it stopped and starts it again.
+    @Test func aClusterNobodyHoldsAnyMoreIsStoppedByItsWatchdog() async throws {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("hr-" + UUID().uuidString.prefix(8))
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cluster = try EmbeddedPostgres(dataDirectory: directory)
+        let lease = try cluster.lease()
+        do { _ = try await cluster.start() } catch {
+            Issue.record("first start: \(error); log: \((try? String(contentsOf: cluster.logFile, encoding: .utf8)) ?? "")")
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await cluster.isRunning(), "stopped while still held")
+        lease.release()  // what the kernel does for a killed process
+        var running = true
+        for _ in 0..<100 where running {
+            try await Task.sleep(for: .milliseconds(100))
+            running = try await cluster.isRunning()
+        }
+        #expect(!running, "the cluster outlived its last user by 10 s")
+        let again = try cluster.lease()
+        do { _ = try await cluster.start() } catch {
+            Issue.record("second start: \(error); log: \((try? String(contentsOf: cluster.logFile, encoding: .utf8)) ?? "")")
+        }
+        #expect(try await cluster.isRunning())
+        again.release()
+        try await cluster.stop()
+    }
+
     @Test func lastUserStopsTheClusterOthersLeaveItRunning() async throws {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("hr-" + UUID().uuidString.prefix(8))
         defer { try? FileManager.default.removeItem(at: directory) }

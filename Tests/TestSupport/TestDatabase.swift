@@ -133,17 +133,21 @@ public enum TestDatabase {
 public struct PrivateCluster: Sendable {
     public let cluster: EmbeddedPostgres
     public let directory: URL
+    /// Held for the test's life, as `handrail` holds one (the watchdog stops a cluster nobody holds).
+    let lease: EmbeddedPostgres.Lease
 
     /// Creates and starts a cluster in a new temporary directory.
     public static func start() async throws -> (PrivateCluster, conninfo: String) {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("hr-" + UUID().uuidString.prefix(8))
         let cluster = try EmbeddedPostgres(dataDirectory: directory)
+        let lease = try cluster.lease()
         let conninfo = try await cluster.start()
-        return (PrivateCluster(cluster: cluster, directory: directory), conninfo)
+        return (PrivateCluster(cluster: cluster, directory: directory, lease: lease), conninfo)
     }
 
     /// Stops the cluster and removes its files.
     public func destroy() async {
+        lease.release()
         try? await cluster.stop()
         try? FileManager.default.removeItem(at: directory)
     }

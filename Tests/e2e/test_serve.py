@@ -89,6 +89,10 @@ def test_sigterm_ends_open_live_pages_and_exits_within_10_seconds(empty_database
     elapsed = time.monotonic() - started
     assert code == 0, err
     assert elapsed < 10, f"SIGTERM took {elapsed:.1f} s with 3 live pages open"
+    # It says what it waits for, and when each part is done.
+    for line in ["shutdown: SIGTERM received; live pages end now; waiting for the requests in flight",
+                 "shutdown: the notification workers stopped", "shutdown: closing the database", "shutdown: done"]:
+        assert line in err, err[-2000:]
     for r in streams:
         r.close()
 
@@ -187,6 +191,32 @@ def test_embedded_postgres_starts_stops_with_handrail_and_is_reused(start_server
         code, _, err = second.stop(signal.SIGTERM)
         assert code == 0
         assert "creating the embedded PostgreSQL cluster" not in err
+        assert postgres_processes(data_dir) == []
+    finally:
+        subprocess.run(["pkill", "-f", f"postgres -D {data_dir}"])
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_the_embedded_postgres_never_outlives_a_killed_handrail_and_the_next_start_recovers(start_server):
+    """A supervisor's SIGKILL (Kubernetes after its grace period) gives Handrail no chance to
+    stop its PostgreSQL: the watchdog does, and the next start needs no cleanup."""
+    data_dir = tempfile.mkdtemp(prefix="handrail-e2e-")
+    os.chmod(data_dir, 0o755)
+    try:
+        env = {"HANDRAIL_DATA_DIR": data_dir}
+        first = start_server(env)
+        first.wait_ready()
+        assert postgres_processes(data_dir)
+        first.stop(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while postgres_processes(data_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert postgres_processes(data_dir) == [], "the embedded PostgreSQL outlived a killed Handrail by 10 s"
+        second = start_server(env)
+        second.wait_ready()
+        assert psql(f"host={data_dir}/run dbname=handrail user=handrail", "SELECT count(*) > 0 FROM schema_migrations") == "t"
+        code, _, err = second.stop(signal.SIGTERM)
+        assert code == 0, err
         assert postgres_processes(data_dir) == []
     finally:
         subprocess.run(["pkill", "-f", f"postgres -D {data_dir}"])

@@ -75,6 +75,7 @@ struct NotificationService: Service {
             }
         }
         try? await http.shutdown()
+        logger.info("shutdown: the notification workers stopped (a delivery cut short is due again)")
     }
 
     // MARK: delivering
