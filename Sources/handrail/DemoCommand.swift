@@ -18,13 +18,13 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "The random seed.") var seed: UInt64 = 42
     @Option(help: "Over how many past years (1-20); benchmarks use it to grow the history at the same weekly rate.") var years = 1
     @Flag(help: "Write even into a database that holds real (non-demo) incidents.") var force = false
-    @Option(name: .customLong("runbooks-dir"), help: ArgumentHelp("Runbooks folder. Default: the checkout's runbooks/", valueName: "path"))
+    @Option(name: .customLong("runbooks-dir"), help: ArgumentHelp("Runbooks folder. Default: the shipped runbooks/", valueName: "path"))
     var runbooksDirectory: String?
 
     func run() async throws {
         guard (1...5_000_000).contains(incidents) else { throw fail("--incidents must be from 1 to 5000000") }
         guard (1...20).contains(years) else { throw fail("--years must be from 1 to 20") }
-        let runbooks = directory(runbooksDirectory, env: "HANDRAIL_RUNBOOKS_DIR", default: checkoutRoot.appendingPathComponent("runbooks"))
+        let runbooks = directory(runbooksDirectory, env: "HANDRAIL_RUNBOOKS_DIR", default: resourceRoot.appendingPathComponent("runbooks"))
         let now = Date()
         let today = LocalDate(String(RFC3339.format(now).prefix(10)))!
         // Rotations that began before the history does, handing over on Mondays.

@@ -20,7 +20,7 @@ struct Handoff: AsyncParsableCommand {
     @Option(help: "Write to this file instead of standard output.") var output: String?
     @Option(
         name: .customLong("templates-dir"),
-        help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the checkout's templates/", valueName: "path")
+        help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the shipped templates/", valueName: "path")
     )
     var templatesDirectory: String?
 
@@ -31,7 +31,7 @@ struct Handoff: AsyncParsableCommand {
         let templates = directory(
             templatesDirectory,
             env: "HANDRAIL_TEMPLATES_DIR",
-            default: HandrailConfiguration.checkout(root: checkoutRoot, dataDirectory: database.resolvedDataDirectory).templatesDirectory
+            default: HandrailConfiguration.checkout(root: resourceRoot, dataDirectory: database.resolvedDataDirectory).templatesDirectory
         )
         let log: HandoffLog = try await withDatabase(database) { db, _ in
             guard let r = try await RotationStore(pool: db.pool).find(name: rotation) else { throw fail("no rotation \(rotation.debugDescription)") }

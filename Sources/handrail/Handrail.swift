@@ -13,9 +13,9 @@ struct Handrail: AsyncParsableCommand {
                                           unset: the embedded PostgreSQL
               HANDRAIL_LISTEN             address to listen on (127.0.0.1:8080)
               HANDRAIL_DATA_DIR           Handrail's own files (.handrail)
-              HANDRAIL_RUNBOOKS_DIR       runbooks folder (the checkout's runbooks/)
-              HANDRAIL_TEMPLATES_DIR      templates folder (the checkout's templates/)
-              HANDRAIL_MIGRATIONS_DIR     migrations folder (the checkout's migrations/)
+              HANDRAIL_RUNBOOKS_DIR       runbooks folder (the shipped runbooks/)
+              HANDRAIL_TEMPLATES_DIR      templates folder (the shipped templates/)
+              HANDRAIL_MIGRATIONS_DIR     migrations folder (the shipped migrations/)
               HANDRAIL_SKIP_MIGRATIONS    1: do not apply pending migrations at start
               HANDRAIL_LOG_LEVEL          trace, debug, info (default), notice, warning,
                                           error

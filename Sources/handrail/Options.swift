@@ -2,11 +2,28 @@ import ArgumentParser
 import Foundation
 import HandrailServer
 
-/// The folder that holds Package.swift, found from this file's path at build time, so a
-/// checkout's runbooks/, templates/ and migrations/ are the defaults wherever the command
-/// runs from.
-let checkoutRoot: URL = {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+/// Where the files Handrail ships live (`migrations/`, `templates/` with `static/`,
+/// `runbooks/`, `openapi.yaml`), found from the running executable: `../share/handrail/`
+/// beside its folder (an install: `/usr/bin/handrail` reads `/usr/share/handrail/`), else the
+/// checkout it was built in (the nearest folder above it holding `Package.swift` and
+/// `migrations/`: `.build/…/handrail` in a clone). Flags and environment variables override
+/// each path; a copy of the binary elsewhere needs its `share/handrail/` beside it.
+let resourceRoot: URL = {
+    let fm = FileManager.default
+    let path = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let folder = URL(fileURLWithPath: path).resolvingSymlinksInPath().deletingLastPathComponent()
+    let installed = folder.deletingLastPathComponent().appendingPathComponent("share/handrail")
+    if fm.fileExists(atPath: installed.appendingPathComponent("migrations").path) { return installed }
+    var dir = folder
+    while dir.path != "/" {
+        if fm.fileExists(atPath: dir.appendingPathComponent("Package.swift").path),
+            fm.fileExists(atPath: dir.appendingPathComponent("migrations").path)
+        {
+            return dir
+        }
+        dir = dir.deletingLastPathComponent()
+    }
+    return installed
 }()
 
 let environment = ProcessInfo.processInfo.environment
@@ -30,7 +47,10 @@ struct DatabaseOptions: ParsableArguments {
 
     @Option(
         name: .customLong("migrations-dir"),
-        help: ArgumentHelp("Migration SQL files. Env: HANDRAIL_MIGRATIONS_DIR. Default: the checkout's migrations/", valueName: "path")
+        help: ArgumentHelp(
+            "Migration SQL files. Env: HANDRAIL_MIGRATIONS_DIR. Default: migrations/ of ../share/handrail (or of the checkout)",
+            valueName: "path"
+        )
     )
     var migrationsDirectory: String?
 
@@ -50,7 +70,7 @@ struct DatabaseOptions: ParsableArguments {
     }
 
     var resolvedMigrationsDirectory: URL {
-        directory(migrationsDirectory, env: "HANDRAIL_MIGRATIONS_DIR", default: checkoutRoot.appendingPathComponent("migrations"))
+        directory(migrationsDirectory, env: "HANDRAIL_MIGRATIONS_DIR", default: resourceRoot.appendingPathComponent("migrations"))
     }
 
     @Flag(help: "Say on standard error which database the command uses.") var verbose = false

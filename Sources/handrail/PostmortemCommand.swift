@@ -18,7 +18,7 @@ struct Postmortem: AsyncParsableCommand {
     @Option(help: "Write to this file instead of standard output.") var output: String?
     @Option(
         name: .customLong("templates-dir"),
-        help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the checkout's templates/", valueName: "path")
+        help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the shipped templates/", valueName: "path")
     )
     var templatesDirectory: String?
 
@@ -29,7 +29,7 @@ struct Postmortem: AsyncParsableCommand {
         let templates = directory(
             templatesDirectory,
             env: "HANDRAIL_TEMPLATES_DIR",
-            default: HandrailConfiguration.checkout(root: checkoutRoot, dataDirectory: database.resolvedDataDirectory).templatesDirectory
+            default: HandrailConfiguration.checkout(root: resourceRoot, dataDirectory: database.resolvedDataDirectory).templatesDirectory
         )
         // The stored postmortem when there is one (with what people wrote), else a fresh draft.
         let document: PostmortemDocument = try await withDatabase(database) { db, _ in

@@ -14,7 +14,7 @@ struct Runbooks: AsyncParsableCommand {
             abstract: "Check every runbook of a folder; print each problem as file:line: message and exit 1 when there is any."
         )
 
-        @Argument(help: ArgumentHelp("The runbooks folder. Default: HANDRAIL_RUNBOOKS_DIR, else the checkout's runbooks/", valueName: "dir"))
+        @Argument(help: ArgumentHelp("The runbooks folder. Default: HANDRAIL_RUNBOOKS_DIR, else the shipped runbooks/", valueName: "dir"))
         var directory: String?
 
         func run() async throws {
@@ -45,7 +45,7 @@ extension Runbooks {
 
         @OptionGroup var database: DatabaseOptions
 
-        @Argument(help: ArgumentHelp("The runbooks folder. Default: HANDRAIL_RUNBOOKS_DIR, else the checkout's runbooks/", valueName: "dir"))
+        @Argument(help: ArgumentHelp("The runbooks folder. Default: HANDRAIL_RUNBOOKS_DIR, else the shipped runbooks/", valueName: "dir"))
         var directory: String?
 
         func run() async throws {
@@ -130,7 +130,7 @@ extension Runbooks {
     }
 }
 
-/// The runbooks folder: the argument, else HANDRAIL_RUNBOOKS_DIR, else the checkout's runbooks/.
+/// The runbooks folder: the argument, else HANDRAIL_RUNBOOKS_DIR, else the shipped runbooks/.
 func runbooksDirectory(_ argument: String?) -> Foundation.URL {
-    Foundation.URL(fileURLWithPath: argument ?? environment["HANDRAIL_RUNBOOKS_DIR"] ?? checkoutRoot.appendingPathComponent("runbooks").path)
+    Foundation.URL(fileURLWithPath: argument ?? environment["HANDRAIL_RUNBOOKS_DIR"] ?? resourceRoot.appendingPathComponent("runbooks").path)
 }

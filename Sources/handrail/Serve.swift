@@ -29,13 +29,13 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .customLong("runbooks-dir"),
-        help: ArgumentHelp("Runbooks folder. Env: HANDRAIL_RUNBOOKS_DIR. Default: the checkout's runbooks/", valueName: "path")
+        help: ArgumentHelp("Runbooks folder. Env: HANDRAIL_RUNBOOKS_DIR. Default: the shipped runbooks/", valueName: "path")
     )
     var runbooksDirectory: String?
 
     @Option(
         name: .customLong("templates-dir"),
-        help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the checkout's templates/", valueName: "path")
+        help: ArgumentHelp("Templates folder. Env: HANDRAIL_TEMPLATES_DIR. Default: the shipped templates/", valueName: "path")
     )
     var templatesDirectory: String?
 
@@ -73,7 +73,7 @@ struct Serve: AsyncParsableCommand {
         guard let (host, port) = HandrailConfiguration.parseListen(listenValue) else {
             throw fail("HANDRAIL_LISTEN/--listen: \(listenValue.debugDescription) is not host:port")
         }
-        var configuration = HandrailConfiguration.checkout(root: checkoutRoot, dataDirectory: database.resolvedDataDirectory)
+        var configuration = HandrailConfiguration.checkout(root: resourceRoot, dataDirectory: database.resolvedDataDirectory)
         configuration.host = host
         configuration.port = port
         configuration.databaseURL = database.resolvedDatabaseURL

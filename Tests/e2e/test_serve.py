@@ -11,7 +11,7 @@ import time
 
 import requests
 
-from conftest import BINARY, ROOT, cli, psql
+from conftest import BINARY, ROOT, cli, free_port, psql, wait_for
 
 
 def run(args, env=None, timeout=60):
@@ -221,6 +221,44 @@ def test_the_embedded_postgres_never_outlives_a_killed_handrail_and_the_next_sta
     finally:
         subprocess.run(["pkill", "-f", f"postgres -D {data_dir}"])
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_a_release_copied_elsewhere_finds_its_files_in_share_handrail(empty_database, tmp_path):
+    """A relocatable release: bin/handrail reads ../share/handrail/, wherever it is put and
+    whatever folder it runs from; without it, it says which folder it looked in."""
+    prefix = tmp_path / "opt"
+    (prefix / "bin").mkdir(parents=True)
+    shutil.copy2(BINARY, prefix / "bin" / "handrail")
+    share = prefix / "share" / "handrail"
+    for folder in ["migrations", "templates", "runbooks"]:
+        shutil.copytree(ROOT / folder, share / folder)
+    shutil.copy2(ROOT / "openapi.yaml", share / "openapi.yaml")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDRAIL_") and k != "DATABASE_URL"}
+    env.update({"DATABASE_URL": empty_database, "HANDRAIL_LISTEN": f"127.0.0.1:{port}"})
+    server = subprocess.Popen([str(prefix / "bin" / "handrail"), "serve"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        def ready():
+            try:
+                return server.poll() is not None or requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+        wait_for(ready, what="the relocated server")
+        assert server.poll() is None, server.stderr.read()
+        assert "<form" in requests.get(f"http://127.0.0.1:{port}/login").text
+        assert requests.get(f"http://127.0.0.1:{port}/static/handrail.css").status_code == 200
+        assert requests.get(f"http://127.0.0.1:{port}/openapi.yaml").text.startswith("openapi:")
+        lint = subprocess.run([str(prefix / "bin" / "handrail"), "runbooks", "lint"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    shutil.rmtree(share)
+    alone = subprocess.run([str(prefix / "bin" / "handrail"), "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert alone.returncode == 1
+    assert str(share / "migrations") in alone.stderr, alone.stderr
 
 
 def test_openapi_document_is_valid_and_served(empty_database, start_server):
