@@ -2,6 +2,7 @@ public import Foundation
 import HandrailCore
 public import Logging
 import Postgres
+import Synchronization
 
 /// A private PostgreSQL cluster that Handrail creates, starts and stops itself, for when no
 /// `DATABASE_URL` is given.
@@ -191,10 +192,18 @@ public struct EmbeddedPostgres: Sendable {
     /// a running server leaves the server's database alone.
     public final class Lease: Sendable {
         let fd: Int32
+        private let released = Mutex(false)
         init(fd: Int32) { self.fd = fd }
 
-        /// Lets go; answers whether this process was the last user (and so must stop it).
+        /// Lets go, once (a second call does nothing: closing the number again would close
+        /// whatever file or socket has it by then); answers whether this process was the
+        /// last user (and so must stop it).
         @discardableResult public func release() -> Bool {
+            let first = released.withLock { done in
+                defer { done = true }
+                return !done
+            }
+            guard first else { return false }
             let last = flock(fd, LOCK_EX | LOCK_NB) == 0
             close(fd)
             return last
