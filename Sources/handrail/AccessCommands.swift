@@ -3,6 +3,7 @@ import Foundation
 import HandrailCore
 import HandrailStore
 import Logging
+import Synchronization
 
 /// Opens the database the way `serve` does (applying pending migrations unless told not
 /// to), runs `body`, closes it; any failure becomes one line on standard error.
@@ -16,13 +17,8 @@ func withDatabase<T>(
     let command = CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2).joined(separator: " ")
     if !mayCreate, let refusal = options.refusalToCreate(command: command) { throw fail(refusal) }
     if options.verbose { FileHandle.standardError.write(Data("database: \(options.described)\n".utf8)) }
-    do {
-        return try await openDatabase(options, migrate: migrate, logLevel: logLevel, body)
-    } catch let exit as ExitCode where exit != .success {
-        // The reason is printed already; say which database it was about.
-        FileHandle.standardError.write(Data("(database: \(options.described))\n".utf8))
-        throw exit
-    }
+    failureDatabase.withLock { $0 = options.described }
+    return try await openDatabase(options, migrate: migrate, logLevel: logLevel, body)
 }
 
 private func openDatabase<T>(

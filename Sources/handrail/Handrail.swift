@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Synchronization
 
 @main
 struct Handrail: AsyncParsableCommand {
@@ -48,11 +49,16 @@ struct Handrail: AsyncParsableCommand {
     )
 }
 
-/// Writes one line to standard error, the way every command reports a failure.
+/// Writes one line to standard error, the way every command reports a failure; once a
+/// command has chosen its database, the line ends by naming it.
 func fail(_ message: String) -> ExitCode {
-    FileHandle.standardError.write(Data("handrail: \(message)\n".utf8))
+    let database = failureDatabase.withLock { $0 }.map { " (database: \($0))" } ?? ""
+    FileHandle.standardError.write(Data("handrail: \(message)\(database)\n".utf8))
     return ExitCode.failure
 }
+
+/// The database the running command uses, in words (`withDatabase` sets it).
+let failureDatabase = Mutex<String?>(nil)
 
 /// Sets up logging once per process: to standard error, at HANDRAIL_LOG_LEVEL.
 func bootstrapLogging(_ level: String?) -> Logger {
