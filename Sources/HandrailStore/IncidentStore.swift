@@ -186,11 +186,8 @@ public struct IncidentStore: Sendable {
     /// them: what nobody has acknowledged yet (triggered, reopened), then the most severe,
     /// then the oldest; and how many are open in all.
     public func triage(limit: Int) async throws -> (shown: [IncidentSummary], open: Int) {
-        try await pool.withConnection { db in
-            let shown = try await db.query(Self.triageQuery(limit: limit)).map(IncidentSummary.init(row:))
-            let open = try await db.query("SELECT count(*) AS n FROM incidents WHERE state <> 'resolved'")[0].decode("n", as: Int.self)
-            return (shown, open)
-        }
+        let rows = try await pool.query(Self.triageQuery(limit: limit))
+        return (try rows.map(IncidentSummary.init(row:)), try rows.first?.decode("open_count", as: Int.self) ?? 0)
     }
 
     /// The Now page's statement: orders the open incidents alone (`incidents_open_newest`),
@@ -201,7 +198,7 @@ public struct IncidentStore: Sendable {
             i.opened_at, i.number
             """
         return """
-            SELECT \(sql: Self.summaryColumns)
+            SELECT \(sql: Self.summaryColumns), (SELECT count(*) FROM incidents WHERE state <> 'resolved') AS open_count
             FROM (SELECT * FROM incidents i WHERE i.state <> 'resolved' ORDER BY \(sql: order) LIMIT \(max(1, min(limit, 200)))) i
             \(sql: Self.summaryJoins)
             ORDER BY \(sql: order)
@@ -352,19 +349,17 @@ public struct IncidentStore: Sendable {
                     at: try mark?.decode("at", as: Date.self)
                 )
             }
-            let timeline = try await db.query(
+            let timelineRows = try await db.query(
                 """
-                SELECT * FROM (
+                SELECT *, (SELECT count(*) FROM incident_events WHERE incident_id = \(id)) AS total FROM (
                     SELECT id, at, type, actor, data,
                            CASE WHEN actor_user_id IS NOT NULL THEN 'user' WHEN actor_integration_id IS NOT NULL THEN 'integration' ELSE 'system' END AS actor_kind
                     FROM incident_events WHERE incident_id = \(id) ORDER BY id DESC LIMIT \(timelineLimit.map { max(0, $0) })
                 ) newest ORDER BY id
                 """
-            ).map(IncidentEvent.init(row:))
-            let timelineCount =
-                timelineLimit.map { timeline.count < $0 } ?? true
-                ? timeline.count
-                : try await db.query("SELECT count(*) AS n FROM incident_events WHERE incident_id = \(id)")[0].decode("n", as: Int.self)
+            )
+            let timeline = try timelineRows.map(IncidentEvent.init(row:))
+            let timelineCount = try timelineRows.first?.decode("total", as: Int.self) ?? 0
             let roles = try await roles(incidentID: id, on: db)
             return IncidentDetail(
                 incident: summary,

@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import BINARY, ROOT, cli, free_port, psql, wait_for
@@ -167,60 +168,60 @@ def postgres_processes(data_dir):
     return out.stdout.split()
 
 
-def test_embedded_postgres_starts_stops_with_handrail_and_is_reused(start_server):
+@pytest.fixture
+def embedded_data_dir():
+    """A data folder for the embedded PostgreSQL; whatever runs in it is stopped afterwards."""
     data_dir = tempfile.mkdtemp(prefix="handrail-e2e-")
     os.chmod(data_dir, 0o755)
-    try:
-        env = {"HANDRAIL_DATA_DIR": data_dir}
-        first = start_server(env)
-        first.wait_ready()
-        assert postgres_processes(data_dir), "no embedded postgres running"
-        # Socket only: nothing listens on TCP for the cluster.
-        conf = psql(f"host={data_dir}/run dbname=handrail user=handrail", "SHOW listen_addresses")
-        assert conf == ""
-        applied_at = psql(f"host={data_dir}/run dbname=handrail user=handrail", "SELECT min(applied_at) FROM schema_migrations")
-        code, _, err = first.stop(signal.SIGINT)
-        assert code == 0, err
-        assert "creating the embedded PostgreSQL cluster" in err
-        assert postgres_processes(data_dir) == [], "postgres left behind after Ctrl-C"
-
-        second = start_server(env)
-        second.wait_ready()
-        again = psql(f"host={data_dir}/run dbname=handrail user=handrail", "SELECT min(applied_at) FROM schema_migrations")
-        assert again == applied_at, "the second start did not reuse the data"
-        code, _, err = second.stop(signal.SIGTERM)
-        assert code == 0
-        assert "creating the embedded PostgreSQL cluster" not in err
-        assert postgres_processes(data_dir) == []
-    finally:
-        subprocess.run(["pkill", "-f", f"postgres -D {data_dir}"])
-        shutil.rmtree(data_dir, ignore_errors=True)
+    yield data_dir
+    subprocess.run(["pkill", "-f", f"postgres -D {data_dir}"])
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def test_the_embedded_postgres_never_outlives_a_killed_handrail_and_the_next_start_recovers(start_server):
+def test_embedded_postgres_starts_stops_with_handrail_and_is_reused(start_server, embedded_data_dir):
+    data_dir = embedded_data_dir
+    env = {"HANDRAIL_DATA_DIR": data_dir}
+    first = start_server(env)
+    first.wait_ready()
+    assert postgres_processes(data_dir), "no embedded postgres running"
+    # Socket only: nothing listens on TCP for the cluster.
+    conf = psql(f"host={data_dir}/run dbname=handrail user=handrail", "SHOW listen_addresses")
+    assert conf == ""
+    applied_at = psql(f"host={data_dir}/run dbname=handrail user=handrail", "SELECT min(applied_at) FROM schema_migrations")
+    code, _, err = first.stop(signal.SIGINT)
+    assert code == 0, err
+    assert "creating the embedded PostgreSQL cluster" in err
+    assert postgres_processes(data_dir) == [], "postgres left behind after Ctrl-C"
+
+    second = start_server(env)
+    second.wait_ready()
+    again = psql(f"host={data_dir}/run dbname=handrail user=handrail", "SELECT min(applied_at) FROM schema_migrations")
+    assert again == applied_at, "the second start did not reuse the data"
+    code, _, err = second.stop(signal.SIGTERM)
+    assert code == 0
+    assert "creating the embedded PostgreSQL cluster" not in err
+    assert postgres_processes(data_dir) == []
+
+
+def test_the_embedded_postgres_never_outlives_a_killed_handrail_and_the_next_start_recovers(start_server, embedded_data_dir):
     """A supervisor's SIGKILL (Kubernetes after its grace period) gives Handrail no chance to
     stop its PostgreSQL: the watchdog does, and the next start needs no cleanup."""
-    data_dir = tempfile.mkdtemp(prefix="handrail-e2e-")
-    os.chmod(data_dir, 0o755)
-    try:
-        env = {"HANDRAIL_DATA_DIR": data_dir}
-        first = start_server(env)
-        first.wait_ready()
-        assert postgres_processes(data_dir)
-        first.stop(signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while postgres_processes(data_dir) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert postgres_processes(data_dir) == [], "the embedded PostgreSQL outlived a killed Handrail by 10 s"
-        second = start_server(env)
-        second.wait_ready()
-        assert psql(f"host={data_dir}/run dbname=handrail user=handrail", "SELECT count(*) > 0 FROM schema_migrations") == "t"
-        code, _, err = second.stop(signal.SIGTERM)
-        assert code == 0, err
-        assert postgres_processes(data_dir) == []
-    finally:
-        subprocess.run(["pkill", "-f", f"postgres -D {data_dir}"])
-        shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir = embedded_data_dir
+    env = {"HANDRAIL_DATA_DIR": data_dir}
+    first = start_server(env)
+    first.wait_ready()
+    assert postgres_processes(data_dir)
+    first.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while postgres_processes(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert postgres_processes(data_dir) == [], "the embedded PostgreSQL outlived a killed Handrail by 10 s"
+    second = start_server(env)
+    second.wait_ready()
+    assert psql(f"host={data_dir}/run dbname=handrail user=handrail", "SELECT count(*) > 0 FROM schema_migrations") == "t"
+    code, _, err = second.stop(signal.SIGTERM)
+    assert code == 0, err
+    assert postgres_processes(data_dir) == []
 
 
 def test_a_release_copied_elsewhere_finds_its_files_in_share_handrail(empty_database, tmp_path):
