@@ -1,11 +1,14 @@
 """Live viewers through an alert storm (script/bench pages, bench/pages.sh).
 
 VIEWERS people keep the Now page open, as a browser with handrail.js does: load the page,
-open the stream its <body data-live> names, and on "changed" load the page again (which
-opens a new stream). Meanwhile an alert storm changes CHANGES incidents a second: every
-1/CHANGES s one of CHANGES Alertmanager groups is delivered again with one more alert, so
-that incident gets a timeline entry. Prints, over SECONDS: refreshes sent per second, the
-page loads' p50/p99, and errors. Standard library only; loopback only.
+open the stream its <body data-live> names, and on "changed" fetch only the changed rows
+(<body data-rows>, with the page's shown incidents), keeping the stream open; "*" reloads
+the whole page; a stream that ends is reopened with the last event's id (Last-Event-ID), as
+EventSource does. Meanwhile OPENERS people open the whole Now page every half second, and an
+alert storm changes CHANGES incidents a second: every 1/CHANGES s one of CHANGES
+Alertmanager groups is delivered again with one more alert, so that incident gets a timeline
+entry. Prints, over SECONDS: refreshes sent per second, the row fetches' and the whole page
+loads' p50/p99, and errors. Standard library only; loopback only.
 
 usage: live_viewers.py PORT VIEWER_TOKEN INTEGRATION_KEY VIEWERS CHANGES SECONDS
 """
@@ -21,10 +24,12 @@ port, token, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 viewers, changes, seconds = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
 HOST = "127.0.0.1"
 
-loads = []  # (at, milliseconds) of page loads
+loads = []  # (at, milliseconds) of whole page loads
+fetches = []  # (at, milliseconds) of row fetches
 refreshes = []  # when a "changed" arrived
 errors = []
 stop = asyncio.Event()
+OPENERS = 4
 
 
 async def request(method, path, headers, body=b""):
@@ -40,55 +45,78 @@ async def request(method, path, headers, body=b""):
     return status, data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
 
 
+async def timed(path, record):
+    started = time.perf_counter()
+    status, body = await request("GET", path, {"Authorization": f"Bearer {token}"})
+    record.append((time.monotonic(), (time.perf_counter() - started) * 1000))
+    if status != 200:
+        raise OSError(f"{path.split('?')[0]}: {status}")
+    return body
+
+
+def shown_numbers(html):
+    """The incidents the page's lists show, as handrail.js finds them."""
+    return re.findall(rb'<li[^>]*data-number="(\d+)"', html)
+
+
 async def viewer():
-    auth = {"Authorization": f"Bearer {token}"}
+    page = None
+    last_id = None
     while not stop.is_set():
-        started = time.perf_counter()
         try:
-            status, page = await request("GET", "/", auth)
+            if page is None:
+                page = await timed("/", loads)
+                rows = re.search(rb'data-rows="([^"]+)"', page).group(1).decode()
+                live = re.search(rb'data-live="([^"]+)"', page).group(1).decode().replace("&amp;", "&")
+                shown = shown_numbers(page)
+                last_id = None
+            reader, writer = await asyncio.open_connection(HOST, port)
+            resume = f"Last-Event-ID: {last_id}\r\n" if last_id else ""
+            writer.write(
+                f"GET {live} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n{resume}\r\n".encode()
+            )
+            await writer.drain()
+            while not stop.is_set():
+                line_task = asyncio.ensure_future(reader.readline())
+                stop_task = asyncio.ensure_future(stop.wait())
+                done, _ = await asyncio.wait({line_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+                if stop_task not in done:
+                    stop_task.cancel()
+                if line_task not in done:
+                    line_task.cancel()
+                    break
+                line = line_task.result()
+                if not line:
+                    break  # the stream ended (its lifetime): EventSource reconnects
+                if line.startswith(b"HTTP/1.1 ") and not line.startswith(b"HTTP/1.1 200"):
+                    errors.append(f"live: {line.decode().strip()}")
+                    await asyncio.sleep(1)
+                    break
+                if line.startswith(b"id: "):
+                    last_id = line[4:].strip().decode()
+                elif line.startswith(b"data: "):
+                    refreshes.append(time.monotonic())
+                    changed = line[6:].strip().decode()
+                    if changed == "*":
+                        page = None
+                        break
+                    fragment = await timed(f"{rows}?changed={changed}&shown={','.join(n.decode() for n in shown)}", fetches)
+                    shown = shown_numbers(fragment)
+            writer.close()
+        except (OSError, AttributeError) as e:
+            errors.append(f"viewer: {e}")
+            page = None
+            await asyncio.sleep(1)
+
+
+async def opener():
+    """Someone opening the whole Now page, every half second."""
+    while not stop.is_set():
+        try:
+            await timed("/", loads)
         except OSError as e:
             errors.append(f"page: {e}")
-            await asyncio.sleep(1)
-            continue
-        loads.append((time.monotonic(), (time.perf_counter() - started) * 1000))
-        if status != 200:
-            errors.append(f"page: {status}")
-            await asyncio.sleep(1)
-            continue
-        live = re.search(rb'data-live="([^"]+)"', page)
-        if not live:
-            errors.append("page without data-live")
-            return
-        path = live.group(1).decode().replace("&amp;", "&")
-        reader, writer = await asyncio.open_connection(HOST, port)
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
-        )
-        await writer.drain()
-        changed = False
-        while not stop.is_set():
-            line_task = asyncio.ensure_future(reader.readline())
-            stop_task = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({line_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-            if stop_task not in done:
-                stop_task.cancel()
-            if line_task not in done:
-                line_task.cancel()
-                break
-            line = line_task.result()
-            if not line:
-                break  # the stream ended (its lifetime): reload, as the browser reconnects
-            if line.startswith(b"HTTP/1.1 ") and not line.startswith(b"HTTP/1.1 200"):
-                errors.append(f"live: {line.decode().strip()}")
-                await asyncio.sleep(1)
-                break
-            if line.startswith(b"event: changed"):
-                refreshes.append(time.monotonic())
-                changed = True
-                break
-        writer.close()
-        if not changed and not stop.is_set():
-            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
 
 
 async def deliver(auth, body):
@@ -144,6 +172,7 @@ async def storm():
 
 async def main():
     tasks = [asyncio.ensure_future(viewer()) for _ in range(viewers)]
+    tasks += [asyncio.ensure_future(opener()) for _ in range(OPENERS)]
     await asyncio.sleep(3)  # every viewer has its page and its stream
     start = time.monotonic()
     storm_task = asyncio.ensure_future(storm())
@@ -152,12 +181,14 @@ async def main():
     delivered = await storm_task
     await asyncio.gather(*pending)
     await asyncio.gather(*tasks, return_exceptions=True)
-    during = sorted(ms for at, ms in loads if start <= at <= start + seconds)
+    def within(samples):
+        return sorted(ms for at, ms in samples if start <= at <= start + seconds)
+
+    def percentile(values, p):
+        return round(values[max(0, math.ceil(p / 100 * len(values)) - 1)], 1) if values else float("nan")
+
+    pages, rows = within(loads), within(fetches)
     sent = [t for t in refreshes if start <= t <= start + seconds]
-
-    def percentile(p):
-        return during[max(0, math.ceil(p / 100 * len(during)) - 1)] if during else float("nan")
-
     print(
         json.dumps(
             {
@@ -165,9 +196,12 @@ async def main():
                 "seconds": seconds,
                 "deliveries_per_s": round(delivered / seconds, 1),
                 "refreshes_per_s": round(len(sent) / seconds, 1),
-                "page_loads": len(during),
-                "page_p50_ms": round(percentile(50), 1),
-                "page_p99_ms": round(percentile(99), 1),
+                "row_fetches": len(rows),
+                "rows_p50_ms": percentile(rows, 50),
+                "rows_p99_ms": percentile(rows, 99),
+                "page_loads": len(pages),
+                "page_p50_ms": percentile(pages, 50),
+                "page_p99_ms": percentile(pages, 99),
                 "errors": len(errors),
                 "first_errors": errors[:5],
             }

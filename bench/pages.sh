@@ -7,10 +7,11 @@
 # per page: p50/p99 and requests/s of the Now page, the incident list (first page, a filtered
 # page, the API's first page), the page of an incident with 500 timeline events, a
 # postmortem, the Postmortems queue and a stored handoff.
-# Then, on the first size: BENCH_LIVE_VIEWERS (200) open Now pages that reload on every
-# "changed", as handrail.js does, while an alert storm changes 20 incidents a second for
-# BENCH_LIVE_SECONDS (60): refreshes sent per second, page loads' p50/p99 meanwhile, and
-# the server's CPU and peak RSS (bench/live_viewers.py).
+# Then, on the first size: BENCH_LIVE_VIEWERS (200) open Now pages that fetch the changed
+# rows on every "changed", as handrail.js does, and 4 people opening the whole Now page
+# twice a second, while an alert storm changes 20 incidents a second for BENCH_LIVE_SECONDS
+# (60): refreshes sent per second, p50/p99 of the row fetches and of the whole page loads
+# meanwhile, and the server's CPU and peak RSS (bench/live_viewers.py).
 set -euo pipefail
 pgbin="$1"; tmp="$2"
 base=${BENCH_PAGES_INCIDENTS:-100000}
@@ -96,7 +97,8 @@ import json, sys
 r = json.loads(sys.argv[1]); before, after, hz = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 cpu = (after - before) / hz / r["seconds"]
 print(f"== {r['viewers']} live Now pages through a storm changing 20 incidents/s ({r['deliveries_per_s']} deliveries/s) for {r['seconds']:.0f} s")
-print(f"refreshes sent: {r['refreshes_per_s']}/s; page loads meanwhile: {r['page_loads']}, p50 {r['page_p50_ms']} ms, p99 {r['page_p99_ms']} ms")
+print(f"refreshes sent: {r['refreshes_per_s']}/s; changed rows fetched: {r['row_fetches']}, p50 {r['rows_p50_ms']} ms, p99 {r['rows_p99_ms']} ms")
+print(f"whole Now pages loaded meanwhile: {r['page_loads']}, p50 {r['page_p50_ms']} ms, p99 {r['page_p99_ms']} ms")
 print(f"server: {cpu * 100:.0f}% of one core, peak RSS {sys.argv[5]} MiB; errors: {r['errors']} {r['first_errors'] or ''}")
 PY
   fi

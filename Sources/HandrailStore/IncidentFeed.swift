@@ -18,9 +18,74 @@ public final class IncidentFeed: Sendable {
     private let conninfo: String
     private let logger: Logger
 
+    /// What changed since a stream's reader last looked: incident ids, or "anything"
+    /// (the feed missed a stretch, or more changed than a page would refresh row by row).
+    public struct Changes: Sendable, Equatable {
+        public var ids: Set<Int64> = []
+        /// Anything may have changed: a page reloads whole.
+        public var everything = false
+        /// Beyond this many ids a page reloads whole instead of fetching each row.
+        public static let maxIDs = 100
+
+        public init(ids: Set<Int64> = [], everything: Bool = false) {
+            self.ids = ids
+            self.everything = everything
+        }
+
+        var isEmpty: Bool { ids.isEmpty && !everything }
+
+        /// Adds incident `id` (0: anything).
+        public mutating func add(_ id: Int64) {
+            guard !everything else { return }
+            if id == 0 || (ids.count >= Self.maxIDs && !ids.contains(id)) {
+                everything = true
+                ids = []
+            } else {
+                ids.insert(id)
+            }
+        }
+    }
+
+    /// One open page's stream: each element is everything that changed since the reader last
+    /// took one (changes while the reader waits add up into the next element; nothing is lost).
+    public struct Subscription: AsyncSequence, Sendable {
+        let feed: IncidentFeed
+        let id: Int
+        let signals: AsyncStream<Void>
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            let feed: IncidentFeed
+            let id: Int
+            var signals: AsyncStream<Void>.AsyncIterator
+
+            public mutating func next() async -> Changes? { await next(notBefore: nil) }
+
+            /// The next changes, taken no earlier than `notBefore`: changes until then are
+            /// part of it (a debounced page gets one element for all of them).
+            public mutating func next(notBefore: ContinuousClock.Instant?) async -> Changes? {
+                while await signals.next() != nil {
+                    if let notBefore, ContinuousClock.now < notBefore { try? await Task.sleep(until: notBefore) }
+                    let changes = feed.take(id)
+                    if !changes.isEmpty { return changes }
+                }
+                return nil
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(feed: feed, id: id, signals: signals.makeAsyncIterator())
+        }
+    }
+
+    private struct Subscriber {
+        var continuation: AsyncStream<Void>.Continuation
+        /// The one incident it follows (nil: every incident).
+        var incident: Int64?
+        var pending = Changes()
+    }
+
     private struct State {
-        /// Each stream, and the one incident it follows (nil: every incident).
-        var subscribers: [Int: (continuation: AsyncStream<Int64>.Continuation, incident: Int64?)] = [:]
+        var subscribers: [Int: Subscriber] = [:]
         var next = 0
         var listener: Task<Void, Never>?
         /// Whether the connection LISTENs now, and who waits for it to.
@@ -36,22 +101,22 @@ public final class IncidentFeed: Sendable {
         self.logger = logger
     }
 
-    /// Incident ids as they change (0: anything may have changed), for at most `lifetime`;
-    /// then the stream ends (the browser's EventSource reconnects by itself). With
-    /// `incident`, only that incident's changes (and 0). The stream keeps only the newest
-    /// change its reader has not taken yet: changes while the reader waits are one.
-    public func subscribe(for lifetime: Duration, incident: Int64? = nil) -> AsyncStream<Int64> {
-        subscribe(for: lifetime, incident: incident, limit: .max) ?? AsyncStream { $0.finish() }
+    /// Incident changes as they happen, for at most `lifetime`; then the stream ends (the
+    /// browser's EventSource reconnects by itself). With `incident`, only that incident's
+    /// changes (and "anything").
+    public func subscribe(for lifetime: Duration, incident: Int64? = nil) -> Subscription {
+        subscribe(for: lifetime, incident: incident, limit: .max)
+            ?? Subscription(feed: self, id: 0, signals: AsyncStream { $0.finish() })
     }
 
     /// As `subscribe(for:incident:)`, or nil when `limit` streams are open already (checked
     /// and counted at once, so concurrent subscribers never pass the limit together).
-    public func subscribe(for lifetime: Duration, incident: Int64?, limit: Int) -> AsyncStream<Int64>? {
-        let (stream, continuation) = AsyncStream.makeStream(of: Int64.self, bufferingPolicy: .bufferingNewest(1))
+    public func subscribe(for lifetime: Duration, incident: Int64?, limit: Int) -> Subscription? {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let id = state.withLock { s -> Int? in
             guard s.subscribers.count < limit else { return nil }
             s.next += 1
-            s.subscribers[s.next] = (continuation, incident)
+            s.subscribers[s.next] = Subscriber(continuation: continuation, incident: incident)
             if s.listener == nil {
                 s.generation += 1
                 let generation = s.generation
@@ -78,7 +143,15 @@ public final class IncidentFeed: Sendable {
             }
             idle?.cancel()
         }
-        return stream
+        return Subscription(feed: self, id: id, signals: stream)
+    }
+
+    /// The changes subscriber `id` has not taken yet, and none after.
+    private func take(_ id: Int) -> Changes {
+        state.withLock { s in
+            defer { s.subscribers[id]?.pending = Changes() }
+            return s.subscribers[id]?.pending ?? Changes()
+        }
     }
 
     /// Returns once the feed's connection LISTENs (a change committed from then on reaches
@@ -125,10 +198,19 @@ public final class IncidentFeed: Sendable {
     /// How many pages listen now (tests).
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
+    /// Adds `id` (0: anything) to what each subscriber that follows it has not taken yet.
     func broadcast(_ id: Int64) {
-        for s in state.withLock({ Array($0.subscribers.values) }) where s.incident == nil || s.incident == id || id == 0 {
-            s.continuation.yield(id)
+        let woken = state.withLock { s -> [AsyncStream<Void>.Continuation] in
+            var woken: [AsyncStream<Void>.Continuation] = []
+            for i in s.subscribers.values.indices {
+                let incident = s.subscribers.values[i].incident
+                guard incident == nil || incident == id || id == 0 else { continue }
+                s.subscribers.values[i].pending.add(id)
+                woken.append(s.subscribers.values[i].continuation)
+            }
+            return woken
         }
+        for c in woken { c.yield() }
     }
 
     private func listen(_ generation: Int) async {

@@ -28,6 +28,19 @@ public struct IncidentSummary: Sendable, Equatable, Codable {
     public var lastSeenAt: Date?
 }
 
+/// The Now page's lists as they are now (`IncidentStore.nowUpdate`): each entry's summary
+/// only where the page asked for it.
+public struct NowUpdate: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var number: Int64
+        /// nil: the page shows this incident already, unchanged.
+        public var summary: IncidentSummary?
+    }
+    public var open: [Entry]
+    public var openCount: Int
+    public var resolved: [Entry]
+}
+
 /// One alert of an incident.
 public struct IncidentAlert: Sendable, Equatable, Codable {
     public var fingerprint: String
@@ -172,14 +185,17 @@ public struct IncidentStore: Sendable {
         try await pool.query("SELECT coalesce(max(id), 0) AS id FROM incident_events")[0].decode("id", as: Int64.self)
     }
 
-    /// incident.changed-since — whether incident `id` (any incident, when `nil`) has a
-    /// timeline event newer than `watermark`.
-    public func changed(since watermark: Int64, incident id: Int64?) async throws -> Bool {
-        try await pool.query(
+    /// incident.changed-since — the incidents (only `id`, when given) with a timeline event
+    /// newer than `watermark`; nil when there are more than 1,000 such events (anything may
+    /// have changed).
+    public func changedIncidents(since watermark: Int64, incident id: Int64?) async throws -> Set<Int64>? {
+        let rows = try await pool.query(
             """
-            SELECT EXISTS (SELECT 1 FROM incident_events WHERE id > \(watermark) AND (\(id)::bigint IS NULL OR incident_id = \(id))) AS yes
+            SELECT incident_id FROM incident_events WHERE id > \(watermark) AND (\(id)::bigint IS NULL OR incident_id = \(id))
+            ORDER BY id LIMIT 1001
             """
-        )[0].decode("yes", as: Bool.self)
+        )
+        return rows.count > 1000 ? nil : Set(try rows.map { try $0.decode("incident_id", as: Int64.self) })
     }
 
     /// incident.triage — the first `limit` open incidents in the order a responder works
@@ -190,18 +206,59 @@ public struct IncidentStore: Sendable {
         return (try rows.map(IncidentSummary.init(row:)), try rows.first?.decode("open_count", as: Int.self) ?? 0)
     }
 
+    /// The order a responder works open incidents in (the Now page).
+    static let triageOrder: StaticString = """
+        i.state IN ('triggered', 'reopened') DESC, CASE i.severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END DESC,
+        i.opened_at, i.number
+        """
+
     /// The Now page's statement: orders the open incidents alone (`incidents_open_newest`),
     /// then reads owners and alert counts for the `limit` shown.
     package static func triageQuery(limit: Int) -> PostgresQuery {
-        let order: StaticString = """
-            i.state IN ('triggered', 'reopened') DESC, CASE i.severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END DESC,
-            i.opened_at, i.number
-            """
+        let order = Self.triageOrder
         return """
             SELECT \(sql: Self.summaryColumns), (SELECT count(*) FROM incidents WHERE state <> 'resolved') AS open_count
             FROM (SELECT * FROM incidents i WHERE i.state <> 'resolved' ORDER BY \(sql: order) LIMIT \(max(1, min(limit, 200)))) i
             \(sql: Self.summaryJoins)
             ORDER BY \(sql: order)
+            """
+    }
+
+    /// What the Now page shows now, for a page that refreshes only what changed: the first
+    /// `limit` open incidents in triage order and the `resolved` newest resolved, each with
+    /// its summary only where the page lacks it (its id is in `changed`, or its number is not
+    /// in `shown`); and how many are open. A refresh costs the rows that changed, not the page.
+    public func nowUpdate(limit: Int, resolved: Int, changed: [Int64], shown: [Int64]) async throws -> NowUpdate {
+        let rows = try await pool.query(Self.nowUpdateQuery(limit: limit, resolved: resolved, changed: changed, shown: shown))
+        var update = NowUpdate(open: [], openCount: try rows.first?.decode("open_count", as: Int.self) ?? 0, resolved: [])
+        for row in rows {
+            let entry = NowUpdate.Entry(
+                number: try row.decode("shown_number", as: Int64.self),
+                summary: try row.decode("id", as: Int64?.self) == nil ? nil : try IncidentSummary(row: row)
+            )
+            if try row.decode("list", as: String.self) == "open" { update.open.append(entry) } else { update.resolved.append(entry) }
+        }
+        return update
+    }
+
+    package static func nowUpdateQuery(limit: Int, resolved: Int, changed: [Int64], shown: [Int64]) -> PostgresQuery {
+        let order = Self.triageOrder
+        return """
+            WITH o AS (
+                SELECT i.id, i.number, row_number() OVER (ORDER BY \(sql: order)) AS pos FROM incidents i
+                WHERE i.state <> 'resolved' ORDER BY \(sql: order) LIMIT \(max(1, min(limit, 200)))
+            ), r AS (
+                SELECT i.id, i.number, row_number() OVER (ORDER BY i.number DESC) AS pos FROM incidents i
+                WHERE i.state = 'resolved' ORDER BY i.number DESC LIMIT \(max(1, min(resolved, 200)))
+            ), s AS (
+                SELECT 'open' AS list, * FROM o UNION ALL SELECT 'resolved', * FROM r
+            )
+            SELECT s.list, s.number AS shown_number, (SELECT count(*) FROM incidents WHERE state <> 'resolved') AS open_count, x.*
+            FROM s LEFT JOIN LATERAL (
+                SELECT \(sql: Self.summaryColumns) FROM incidents i \(sql: Self.summaryJoins)
+                WHERE i.id = s.id AND (s.id = ANY(\(changed)::bigint[]) OR NOT s.number = ANY(\(shown)::bigint[]))
+            ) x ON true
+            ORDER BY s.list, s.pos
             """
     }
 

@@ -115,7 +115,13 @@ import Testing
 
             let ref = try await f.fireDrift(client)  // after the page, before its stream
             let missed = try await viewer.request(now)
-            #expect(missed.text.contains("event: changed"), "\(missed.text)")
+            let firstNumber = try #require(IncidentRef.number(ref))
+            let firstID = try #require(try await IncidentStore(pool: f.pool).id(number: firstNumber))
+            #expect(missed.text.contains("event: changed\ndata: \(firstID)\n"), "it names the incident: \(missed.text)")
+            // A browser reconnecting says the last event it had (the SSE id): nothing since.
+            let eventID = try #require(missed.text.firstMatch(of: /id: (\d+)\n/)).1
+            let reconnected = try await viewer.request(now, headers: [WebController.lastEventID: String(eventID)])
+            #expect(!reconnected.text.contains("event: changed"), "\(reconnected.text)")
 
             let number = try #require(IncidentRef.number(ref))
             let incident = try liveURL(try await viewer.request("/incidents/\(number)"))
@@ -128,8 +134,65 @@ import Testing
                 body: ByteBuffer(string: #"{"text":"looking at f0"}"#)
             )
             #expect(note.status.code < 300, "\(note.text)")
-            #expect((try await viewer.request(incident)).text.contains("event: changed"))
+            let id = try #require(try await IncidentStore(pool: f.pool).id(number: number))
+            let heard = try await viewer.request(incident)
+            #expect(heard.text.contains("event: changed\ndata: \(id)\n"), "the event names the incident: \(heard.text)")
             #expect((try await viewer.request("/live?since=abc")).status == .badRequest)
+        }
+    }
+
+    /// A live Now page fetches only what changed: the lists as they are now, with rows for
+    /// the changed incidents and any the page lacks, and "keep yours" for the rest.
+    @Test func aNowPageRefreshRendersOnlyTheRowsThatChangedOrAreNew() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            var viewer = Browser(client)
+            _ = try await viewer.signIn("viewer-user", AccessFixture.password)
+            let first = try #require(IncidentRef.number(try await f.fireDrift(client)))
+            let page = try await viewer.request("/")
+            #expect(page.text.contains(#"data-rows="/now/rows""#) && page.text.contains(#"<li class="warning" data-number="\#(first)">"#))
+            // A second incident opens; the page's stream names it.
+            let sent = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("g1", "firing", ["alertname": "GPUMemoryHigh", "service": "trainer"])])
+            )
+            #expect(sent.status == .ok, "\(sent.text)")
+            let second = try #require((try await IncidentStore(pool: f.pool).list(IncidentFilter())).map(\.number).max())
+            let store = IncidentStore(pool: f.pool)
+            let secondID = try #require(try await store.id(number: second))
+            let firstID = try #require(try await store.id(number: first))
+            func rows(_ query: String) async throws -> String {
+                let r = try await viewer.request("/now/rows?" + query)
+                #expect(r.status == .ok, "\(r.text)")
+                return r.text
+            }
+            let added = try await rows("changed=\(secondID)&shown=\(first)")
+            #expect(added.contains(#"data-open-count="2""#))
+            #expect(added.contains(#"href="/incidents/\#(second)""#), "the new incident's row")
+            #expect(added.contains(#"<li data-number="\#(first)" data-keep>"#) && !added.contains(#"href="/incidents/\#(first)""#))
+            // A page that lacks a row gets it even when it did not change.
+            let lacking = try await rows("changed=\(secondID)&shown=")
+            #expect(lacking.contains(#"href="/incidents/\#(first)""#) && lacking.contains(#"href="/incidents/\#(second)""#))
+            // Resolved: it leaves the open list for the recently resolved, rendered.
+            let resolved = try await client.execute(
+                "/api/v1/incidents/\(first)/resolve",
+                method: .post,
+                headers: f.headers(.responder).merging([.contentType: "application/json"]),
+                body: ByteBuffer(string: "{}")
+            )
+            #expect(resolved.status.code < 300, "\(resolved.text)")
+            let moved = try await rows("changed=\(firstID)&shown=\(first),\(second)")
+            #expect(moved.contains(#"data-open-count="1""#))
+            let resolvedList = try #require(moved.range(of: #"data-list="resolved""#))
+            #expect(moved[resolvedList.upperBound...].contains(#"href="/incidents/\#(first)""#), "\(moved)")
+            #expect(moved[..<resolvedList.lowerBound].contains(#"<li data-number="\#(second)" data-keep>"#))
+            // Bad input names the field.
+            let bad = try await viewer.request("/now/rows?changed=1,x&shown=")
+            #expect(bad.status == .badRequest && bad.text.contains("changed"), "\(bad.text)")
+            let tooMany = try await viewer.request("/now/rows?shown=" + (1...401).map(String.init).joined(separator: ","))
+            #expect(tooMany.status == .badRequest && tooMany.text.contains("shown"))
         }
     }
 

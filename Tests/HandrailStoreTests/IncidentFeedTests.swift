@@ -11,7 +11,7 @@ import Testing
 /// change fanned out to every subscriber, gone when nobody listens.
 @Suite struct IncidentFeedTests {
     /// Waits until the feed hears notifications (its connection LISTENs asynchronously).
-    static func waitUntilListening(_ pool: PostgresPool, _ stream: inout AsyncStream<Int64>.AsyncIterator) async throws {
+    static func waitUntilListening(_ pool: PostgresPool, _ stream: inout IncidentFeed.Subscription.AsyncIterator) async throws {
         let probe = Task {
             while !Task.isCancelled {
                 try await pool.notify(channel: IncidentFeed.channel, payload: "-1")
@@ -19,7 +19,7 @@ import Testing
             }
         }
         defer { probe.cancel() }
-        while let id = await stream.next() { if id == -1 { return } }
+        while let changes = await stream.next() { if changes.ids.contains(-1) { return } }
         Issue.record("the stream ended before the feed listened")
     }
 
@@ -34,17 +34,21 @@ import Testing
             _ = try await deliver(IngestStore(pool: pool), am, [alert("f1")], runbooks: [])
             let id = try await pool.query("SELECT id FROM incidents").first!.decode("id", as: Int64.self)
             // Both pages hear the new incident (the probes of the wait came before it).
-            #expect(await Self.next(notProbe: &first) == id)
-            #expect(await Self.next(notProbe: &second) == id)
+            #expect(await Self.next(notProbe: &first) == [id])
+            #expect(await Self.next(notProbe: &second) == [id])
             // A note is a change as well.
             let number = try await pool.query("SELECT number FROM incidents").first!.decode("number", as: Int64.self)
             #expect(try await IncidentStore(pool: pool).addNote(number: number, text: "looking", by: .integration(am)))
-            #expect(await Self.next(notProbe: &first) == id)
+            #expect(await Self.next(notProbe: &first) == [id])
         }
     }
 
-    static func next(notProbe stream: inout AsyncStream<Int64>.AsyncIterator) async -> Int64? {
-        while let id = await stream.next() { if id != -1 { return id } }
+    /// The next incident ids changed, the wait's probes left out.
+    static func next(notProbe stream: inout IncidentFeed.Subscription.AsyncIterator) async -> Set<Int64>? {
+        while let changes = await stream.next() {
+            let ids = changes.ids.subtracting([-1])
+            if !ids.isEmpty { return ids }
+        }
         return nil
     }
 
@@ -69,12 +73,31 @@ import Testing
             #expect(feed.subscriberCount == 0)
             let again = feed.subscribe(for: .seconds(30), incident: 7, limit: 1)
             #expect(again != nil, "a closed stream frees its place")
-            // Only incident 7's changes (and "anything", 0) reach its stream, newest kept.
+            // Only incident 7's changes (and "anything", 0) reach its stream.
             feed.broadcast(8)
             feed.broadcast(7)
-            feed.broadcast(0)
             var it = again!.makeAsyncIterator()
-            #expect(await it.next() == 0, "the newest unsent change is kept; 8 never arrives")
+            #expect(await it.next() == IncidentFeed.Changes(ids: [7]), "8 never arrives")
+            feed.broadcast(0)
+            #expect(await it.next() == IncidentFeed.Changes(everything: true))
+        }
+    }
+
+    /// A page that is slow to read its stream misses nothing: what changed meanwhile is one
+    /// element naming every incident, or "anything" once that is more than a page refreshes
+    /// row by row.
+    @Test func changesWhileAReaderWaitsAddUpAndManyBecomeEverything() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let feed = IncidentFeed(pool: pool, logger: Logger(label: "test"))
+            var it = feed.subscribe(for: .seconds(30)).makeAsyncIterator()
+            for id in [3, 1, 2, 3] as [Int64] { feed.broadcast(id) }
+            #expect(await it.next() == IncidentFeed.Changes(ids: [1, 2, 3]))
+            feed.broadcast(4)
+            #expect(await it.next() == IncidentFeed.Changes(ids: [4]), "what was taken is not sent again")
+            for id in 1...Int64(IncidentFeed.Changes.maxIDs) { feed.broadcast(id) }
+            #expect(await it.next() == IncidentFeed.Changes(ids: Set(1...Int64(IncidentFeed.Changes.maxIDs))))
+            for id in 1...Int64(IncidentFeed.Changes.maxIDs + 1) { feed.broadcast(id) }
+            #expect(await it.next() == IncidentFeed.Changes(everything: true))
         }
     }
 }

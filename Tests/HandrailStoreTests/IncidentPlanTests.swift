@@ -119,6 +119,18 @@ import Testing
             #expect(all.shown.map(\.number) == [40002, 30001, 30002, 30003, 40003, 40001, 40004] && all.open == 7)
             let first = try await store.triage(limit: 2)
             #expect(first.shown.map(\.number) == [40002, 30001] && first.open == 7)
+            // A live page's refresh: the same order, summaries only for what changed or is
+            // missing, read without the history either.
+            let ids = try await pool.query("SELECT id, number FROM incidents WHERE number IN (30002, 40003)")
+            let changed = try ids.filter { try $0.decode("number", as: Int64.self) == 40003 }.map { try $0.decode("id", as: Int64.self) }
+            let refresh = IncidentStore.nowUpdateQuery(limit: 50, resolved: 10, changed: changed, shown: [40002, 30001, 30003, 40003, 40001, 40004])
+            let refreshPlan = try await Self.plan(pool, refresh)
+            Self.expectNoFullScan(refreshPlan)
+            #expect(refreshPlan.contains("incidents_open_newest"), "\(refreshPlan)")
+            let update = try await store.nowUpdate(limit: 50, resolved: 10, changed: changed, shown: [40002, 30001, 30003, 40003, 40001, 40004])
+            #expect(update.open.map(\.number) == all.shown.map(\.number) && update.openCount == 7)
+            #expect(update.open.filter { $0.summary != nil }.map(\.number) == [30002, 40003], "the missing one and the changed one")
+            #expect(update.resolved.count == 10 && update.resolved.allSatisfy { $0.summary != nil }, "the page showed none of them")
         }
     }
 

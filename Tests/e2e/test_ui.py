@@ -196,12 +196,16 @@ def test_responder_lead_and_manager_work_an_incident_in_the_browser(empty_databa
     # --- Responder: the Now page shows the alert by itself (server-sent events).
     rhea = sign_in(browser, watch, server, "rhea")
     assert rhea.get_by_text("No open incidents").is_visible()
+    rhea.evaluate("window.stayed = true")
     wait_until_live(db)
     number = fire({"dedup_key": "drift-ranker", "alertname": "FeatureDriftHigh", "value": 0.31,
                    "labels": {"model": "ranker", "feature": "age", "metric": "psi", "team": "<script>alert('label')</script>"},
                    "summary": "PSI 0.31 on age"})
     ref = f"INC-{number}"
     rhea.get_by_role("link", name=f"{ref} ").wait_for(timeout=15000)
+    # Only the changed row came (GET /now/rows): the page itself never reloaded.
+    assert rhea.evaluate("window.stayed === true"), "the Now page reloaded instead of fetching the new row"
+    assert rhea.locator("#open-count").inner_text() == "1"
     shoot(rhea, "now")
     no_sideways_scroll(rhea, "the Now page")
 

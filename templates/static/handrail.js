@@ -1,7 +1,8 @@
 // Handrail's one script: progressive enhancement only. Every page works without it.
 // Pages that show live data name their event stream in <body data-live="…">; when the
 // server says something changed, the page reloads itself, unless the person is in the
-// middle of typing (then a banner offers the reload).
+// middle of typing (then a banner offers the reload). A page that names where to fetch its
+// changed rows (<body data-rows="…">, the Now page) replaces only those rows instead.
 (function () {
   "use strict";
   // The browser's time zone, for pages to show times in unless the person chose one.
@@ -27,15 +28,78 @@
     var active = document.activeElement;
     return !!active && (active.tagName === "TEXTAREA" || active.tagName === "SELECT" || (active.tagName === "INPUT" && active.type !== "submit"));
   }
-  source.addEventListener("changed", function () {
+  function reload() {
+    source.close();
+    window.location.reload();
+  }
+  // Rows: the stream's event names the changed incidents ("4,17"; "*": anything). The
+  // server answers with the lists as they are now, rendering the changed rows and any the
+  // page lacks; every other entry says "keep yours" (data-keep). One fetch at a time; ids
+  // that arrive meanwhile wait for the next.
+  var rows = document.body.getAttribute("data-rows");
+  var fetching = false;
+  var waiting = [];
+  function refreshRows(changed) {
+    waiting = waiting.concat(changed);
+    if (fetching || !waiting.length) return;
+    fetching = true;
+    var ids = waiting;
+    waiting = [];
+    var shown = Array.prototype.map.call(document.querySelectorAll("[data-list] > li[data-number]"), function (li) {
+      return li.getAttribute("data-number");
+    });
+    fetch(rows + "?changed=" + ids.join(",") + "&shown=" + shown.join(","), { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("status " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        if (!applyRows(html)) return reload();
+        fetching = false;
+        refreshRows([]);
+      })
+      .catch(reload);
+  }
+  function applyRows(html) {
+    var fresh = document.createElement("template");
+    fresh.innerHTML = html;
+    var update = fresh.content.getElementById("now-update");
+    if (!update) return false;
+    var lists = update.querySelectorAll("[data-list]");
+    var plans = [];
+    for (var i = 0; i < lists.length; i++) {
+      var name = lists[i].getAttribute("data-list");
+      var current = document.querySelector('[data-list="' + name + '"]');
+      if (!current) return false;
+      var items = [];
+      var entries = lists[i].children;
+      for (var j = 0; j < entries.length; j++) {
+        var entry = entries[j];
+        if (entry.hasAttribute("data-keep")) {
+          entry = current.querySelector(':scope > li[data-number="' + entry.getAttribute("data-number") + '"]');
+          if (!entry) return false;
+        }
+        items.push(entry);
+      }
+      plans.push([current, items]);
+    }
+    plans.forEach(function (plan) { plan[0].replaceChildren.apply(plan[0], plan[1]); });
+    var count = document.getElementById("open-count");
+    if (count) count.textContent = update.getAttribute("data-open-count");
+    var more = document.getElementById("more-slot");
+    var freshMore = update.querySelector("#more-slot");
+    if (more && freshMore) more.replaceWith(freshMore);
+    return true;
+  }
+  source.addEventListener("changed", function (event) {
     if (submitting) return;
     if (typing()) {
       var banner = document.getElementById("live-banner");
       if (banner) banner.hidden = false;
       return;
     }
-    source.close();
-    window.location.reload();
+    if (rows && window.fetch && event.data && event.data !== "*") return refreshRows(event.data.split(","));
+    reload();
   });
   document.addEventListener("submit", function () {
     submitting = true;

@@ -42,14 +42,23 @@ struct IncidentRow: PageModel {
 }
 
 /// `now.html`: the open incidents in triage order (the visitor's own marked), and the last
-/// resolved.
+/// resolved. `now-update.html`, what a live page fetches when incidents change: the same
+/// lists, with only the rows the page lacks rendered (the others say "keep yours").
 struct NowPage: PageModel {
+    /// One incident in a list: its row, or nil where the page has it already.
+    struct Entry: PageModel {
+        var number: Int64
+        var row: IncidentRow?
+    }
+
     var title = "Now"
     var navNow = true
-    var live: String
-    var open: [IncidentRow]
+    var live: String?
+    /// Where a live page fetches its changed rows (`WebController.nowRows`).
+    var rows: String?
+    var open: [Entry]
     var openCount: Int
-    var resolved: [IncidentRow]
+    var resolved: [Entry]
 
     /// "Showing the first 50 of 180 open", with a link to all of them.
     var more: String?
@@ -58,10 +67,22 @@ struct NowPage: PageModel {
     /// `openCount`: how many are open in all.
     init(open: [IncidentSummary], openCount: Int, resolved: [IncidentSummary], me: String?, watermark: Int64, now: Date) {
         live = "/live?since=\(watermark)"
-        self.open = open.map { IncidentRow($0, me: me, now: now) }
+        rows = "/now/rows"
+        self.open = open.map { Entry(number: $0.number, row: IncidentRow($0, me: me, now: now)) }
         self.openCount = openCount
-        if openCount > open.count { more = "Showing the first \(open.count) of \(openCount) open, in this order." }
-        self.resolved = resolved.map { IncidentRow($0, me: me, now: now) }
+        self.resolved = resolved.map { Entry(number: $0.number, row: IncidentRow($0, me: me, now: now)) }
+        more = Self.more(shown: open.count, of: openCount)
+    }
+
+    init(_ update: NowUpdate, me: String?, now: Date) {
+        open = update.open.map { Entry(number: $0.number, row: $0.summary.map { IncidentRow($0, me: me, now: now) }) }
+        openCount = update.openCount
+        resolved = update.resolved.map { Entry(number: $0.number, row: $0.summary.map { IncidentRow($0, me: me, now: now) }) }
+        more = Self.more(shown: update.open.count, of: update.openCount)
+    }
+
+    static func more(shown: Int, of count: Int) -> String? {
+        count > shown ? "Showing the first \(shown) of \(count) open, in this order." : nil
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HandrailCore
 import HandrailStore
 import Hummingbird
@@ -46,6 +47,7 @@ struct WebController {
             )
         }
         routes.on(.get, "/live", .role(.viewer)) { request, _ in try await live(request) }
+        routes.on(.get, "/now/rows", .role(.viewer)) { request, context in try await nowRows(request, context) }
         incidentActions(routes)
         PostmortemPages(web: self).addRoutes(to: routes)
         RotationPages(web: self).addRoutes(to: routes)
@@ -56,6 +58,8 @@ struct WebController {
     /// Open incidents on the Now page, the most urgent first; the rest are a link away. A page
     /// costs its rows (about 0.1 ms of rendering each), not the incidents behind them.
     static let nowShown = 50
+    /// Recently resolved incidents on the Now page.
+    static let nowResolvedShown = 10
     /// Timeline entries on an incident page, the newest; the whole timeline is a link away.
     static let timelineShown = 100
 
@@ -65,7 +69,7 @@ struct WebController {
         let (open, openCount) = try await store.triage(limit: Self.nowShown)
         var recent = IncidentFilter()
         recent.states = [.resolved]
-        recent.limit = 10
+        recent.limit = Self.nowResolvedShown
         let page = NowPage(
             open: open,
             openCount: openCount,
@@ -75,6 +79,34 @@ struct WebController {
             now: Date()
         )
         return try pages.render("now.html", page, context: context)
+    }
+
+    /// What a live Now page fetches when its stream names changed incidents: the page's lists
+    /// as they are now, rendering only the incidents in `changed` (the stream's ids) and those
+    /// the page does not show yet (numbers not in `shown`); handrail.js keeps its own rows for
+    /// the rest. A change costs the changed rows, not the page (`script/bench pages`).
+    func nowRows(_ request: Request, _ context: HandrailRequestContext) async throws -> Response {
+        let q = request.uri.queryParameters
+        let update = try await store.nowUpdate(
+            limit: Self.nowShown,
+            resolved: Self.nowResolvedShown,
+            changed: try Self.ids(q.get("changed"), field: "changed"),
+            shown: try Self.ids(q.get("shown"), field: "shown")
+        )
+        return try pages.render("now-update.html", NowPage(update, me: context.user?.username, now: Date()), context: context)
+    }
+
+    /// "4,17,230": at most 400 non-negative whole numbers (none: empty).
+    static func ids(_ text: String?, field: String) throws -> [Int64] {
+        guard let text, !text.isEmpty else { return [] }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        guard parts.count <= 400 else { throw APIError(.badRequest, "at most 400 numbers", field: field) }
+        return try parts.map { part in
+            guard let n = Int64(part), n >= 0 else {
+                throw APIError(.badRequest, "must be numbers separated by commas, such as 4,17", field: field)
+            }
+            return n
+        }
     }
 
     /// Times on pages: in the reader's zone (`PageTime`) with the offset written out.
@@ -288,15 +320,18 @@ struct WebController {
 
     /// Server-sent events: `changed` whenever the incident (or, without `incident`, any
     /// incident) changes, fed by PostgreSQL NOTIFY so that changes through any replica count.
+    /// Each event names the changed incidents and carries, as its SSE id, the newest timeline
+    /// event when it was sent.
     ///
     /// `since` is the newest timeline event the page had seen when it was made (pages put it
-    /// in their stream's address). A change committed after that but before this stream
-    /// listened was never notified to it: once listening, the stream compares and says
-    /// `changed` at once if the page is behind.
+    /// in their stream's address); a browser that reconnects says the last event's id instead
+    /// (`Last-Event-ID`), which is newer for a page that refreshed rows only. A change
+    /// committed after that but before this stream listened was never notified to it: once
+    /// listening, the stream looks and names those incidents at once.
     func live(_ request: Request) async throws -> Response {
         let incident: Int64? = if let ref = request.uri.queryParameters.get("incident") { try await incidentID(ref) } else { nil }
         var since: Int64?
-        if let text = request.uri.queryParameters.get("since") {
+        if let text = request.headers[Self.lastEventID] ?? request.uri.queryParameters.get("since") {
             guard let value = Int64(text), value >= 0 else { throw APIError(.badRequest, "must be a timeline event id", field: "since") }
             since = value
         }
@@ -309,18 +344,30 @@ struct WebController {
             )
         }
         await feed.listening()
-        let behind = if let since { try await store.changed(since: since, incident: incident) } else { false }
+        var missed = IncidentFeed.Changes()
+        if let since {
+            if let ids = try await store.changedIncidents(since: since, incident: incident) {
+                for id in ids { missed.add(id) }
+            } else {
+                missed.add(0)
+            }
+        }
+        let store = store
+        let missedChanges = missed
         let interval = liveInterval
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "retry: 2000\n: listening\n\n"))
-            // Debounced: a page reloads on "changed" and comes back with a new stream, so
-            // every event waits until `interval` after the stream opened (or the last event);
-            // changes meanwhile are one event. A storm of 100 changes a second is one refresh
-            // per page per interval.
+            // Debounced: an event waits until `interval` after the stream opened (or the last
+            // event) and names every incident changed until then, so a storm of 100 changes a
+            // second is one event per page per interval. Its data is the changed incidents' ids
+            // ("4,17"), or "*" when anything may have changed (the page reloads whole).
             var next = ContinuousClock.now + interval
-            func send(_ id: Int64) async throws {
-                if ContinuousClock.now < next { try await Task.sleep(until: next) }
-                try await writer.write(ByteBuffer(string: "event: changed\ndata: \(id)\n\n"))
+            func send(_ changes: IncidentFeed.Changes) async throws {
+                let data = changes.everything ? "*" : changes.ids.sorted().map(String.init).joined(separator: ",")
+                // Without the database the event has no id: a reconnect then says the previous
+                // one, older, and hears of more, never less.
+                let id = (try? await store.newestEventID()).map { "id: \($0)\n" } ?? ""
+                try await writer.write(ByteBuffer(string: "\(id)event: changed\ndata: \(data)\n\n"))
                 next = ContinuousClock.now + interval
             }
             // At shutdown every stream ends at once (the server waits for open responses; a
@@ -328,8 +375,12 @@ struct WebController {
             // that is up.
             let feed = feed
             try await withGracefulShutdownHandler {
-                if behind { try await send(incident ?? 0) }
-                for await id in stream { try await send(id) }
+                if missedChanges != IncidentFeed.Changes() {
+                    if ContinuousClock.now < next { try await Task.sleep(until: next) }
+                    try await send(missedChanges)
+                }
+                var changes = stream.makeAsyncIterator()
+                while let c = await changes.next(notBefore: next) { try await send(c) }
             } onGracefulShutdown: {
                 feed.endAll()
             }
@@ -341,6 +392,8 @@ struct WebController {
 
 extension WebController {
     /// The internal id (what change notifications carry) of the incident `ref` names.
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+
     func incidentID(_ ref: String) async throws -> Int64 {
         guard let number = IncidentRef.number(ref) else { throw APIError(.badRequest, "must be an incident number", field: "incident") }
         guard let id = try await store.id(number: number) else { throw IncidentController.notFound(number) }
