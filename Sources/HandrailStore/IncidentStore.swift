@@ -75,6 +75,22 @@ public struct IncidentEvent: Sendable, Equatable, Codable {
     public var data: JSONValue
 }
 
+/// What an open incident page lacks (`IncidentStore.updates`).
+public struct IncidentUpdates: Sendable, Equatable {
+    /// Timeline events, oldest first.
+    public var events: [IncidentEvent]
+    /// The incident's alerts, when the events changed them.
+    public var alerts: [IncidentAlert]?
+    /// The runbook the incident follows, with the alerts (their thresholds).
+    public var runbook: Runbook?
+
+    public init(events: [IncidentEvent], alerts: [IncidentAlert]? = nil, runbook: Runbook? = nil) {
+        self.events = events
+        self.alerts = alerts
+        self.runbook = runbook
+    }
+}
+
 /// One runbook step of an incident, with its latest mark.
 public struct IncidentStep: Sendable, Equatable, Codable {
     public var index: Int
@@ -377,12 +393,7 @@ public struct IncidentStore: Sendable {
                     currentVersion: try row.decode("current_version", as: Int?.self) ?? version
                 )
             }
-            let alerts = try await db.query(
-                """
-                SELECT a.*, k.name AS integration_name, a.source::text AS source_text FROM alerts a JOIN integration_keys k ON k.id = a.integration_id
-                WHERE a.incident_id = \(id) ORDER BY a.id
-                """
-            ).map(IncidentAlert.init(row:))
+            let alerts = try await Self.alerts(incidentID: id, on: db)
             let marks = try await db.query(
                 """
                 SELECT DISTINCT ON (m.step) m.step, m.outcome, m.note, m.at, u.username
@@ -409,8 +420,7 @@ public struct IncidentStore: Sendable {
             let timelineRows = try await db.query(
                 """
                 SELECT *, (SELECT count(*) FROM incident_events WHERE incident_id = \(id)) AS total FROM (
-                    SELECT id, at, type, actor, data,
-                           CASE WHEN actor_user_id IS NOT NULL THEN 'user' WHEN actor_integration_id IS NOT NULL THEN 'integration' ELSE 'system' END AS actor_kind
+                    SELECT \(sql: Self.eventColumns)
                     FROM incident_events WHERE incident_id = \(id) ORDER BY id DESC LIMIT \(timelineLimit.map { max(0, $0) })
                 ) newest ORDER BY id
                 """
@@ -431,6 +441,52 @@ public struct IncidentStore: Sendable {
                 steps: steps,
                 timeline: timeline,
                 timelineCount: timelineCount
+            )
+        }
+    }
+
+    static let eventColumns: StaticString = """
+        id, at, type, actor, data,
+        CASE WHEN actor_user_id IS NOT NULL THEN 'user' WHEN actor_integration_id IS NOT NULL THEN 'integration' ELSE 'system' END AS actor_kind
+        """
+
+    static func alerts(incidentID id: Int64, on db: PostgresConnection) async throws -> [IncidentAlert] {
+        try await db.query(
+            """
+            SELECT a.*, k.name AS integration_name, a.source::text AS source_text FROM alerts a JOIN integration_keys k ON k.id = a.integration_id
+            WHERE a.incident_id = \(id) ORDER BY a.id
+            """
+        ).map(IncidentAlert.init(row:))
+    }
+
+    /// incident.updates — what an open incident page lacks: incident `number`'s timeline
+    /// events newer than `after` (the first `limit` of them) and, when any of them added or
+    /// cleared alerts, its alerts and the runbook their thresholds come from; nil if no such
+    /// number.
+    public func updates(number: Int64, after: Int64, limit: Int) async throws -> IncidentUpdates? {
+        try await pool.withConnection { db in
+            guard let id = try await db.query("SELECT id FROM incidents WHERE number = \(number)").first?.decode("id", as: Int64.self) else {
+                return nil
+            }
+            let events = try await db.query(
+                """
+                SELECT \(sql: Self.eventColumns) FROM incident_events WHERE incident_id = \(id) AND id > \(after)
+                ORDER BY id LIMIT \(max(1, limit))
+                """
+            ).map(IncidentEvent.init(row:))
+            guard events.contains(where: { [.alertAdded, .alertCleared, .allAlertsCleared].contains($0.type) }) else {
+                return IncidentUpdates(events: events)
+            }
+            let definition = try await db.query(
+                """
+                SELECT v.definition FROM incidents i JOIN runbook_versions v ON v.runbook_id = i.runbook_id AND v.version = i.runbook_version
+                WHERE i.id = \(id)
+                """
+            ).first?.decode("definition", as: PostgresJSON.self)
+            return IncidentUpdates(
+                events: events,
+                alerts: try await Self.alerts(incidentID: id, on: db),
+                runbook: try definition?.decode(as: Runbook.self)
             )
         }
     }

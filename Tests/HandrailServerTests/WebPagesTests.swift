@@ -196,6 +196,66 @@ import Testing
         }
     }
 
+    /// A live incident page fetches what it lacks: new timeline entries, the alerts when they
+    /// changed, and "reload" for changes that touch the rest of the page.
+    @Test func anIncidentPageRefreshBringsNewEntriesAndAlertsOrSaysReload() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            var viewer = Browser(client)
+            _ = try await viewer.signIn("viewer-user", AccessFixture.password)
+            let number = try #require(IncidentRef.number(try await f.fireDrift(client)))
+            let page = try await viewer.request("/incidents/\(number)")
+            let found = try #require(page.text.firstMatch(of: /data-updates="([^"]+)" data-after="(\d+)"/))
+            let updates = String(found.1)
+            var after = try #require(Int64(found.2))
+            #expect(updates == "/incidents/\(number)/updates")
+            #expect(!(try await viewer.request("\(updates)?after=\(after)")).text.contains("<li>"), "nothing new")
+            func update() async throws -> String {
+                let r = try await viewer.request("\(updates)?after=\(after)")
+                #expect(r.status == .ok, "\(r.text)")
+                let newest = try #require(r.text.firstMatch(of: /data-after="(\d+)"/))
+                after = try #require(Int64(newest.1))
+                return r.text
+            }
+            // A note: only the entry.
+            let note = try await client.execute(
+                "/api/v1/incidents/\(number)/notes",
+                method: .post,
+                headers: f.headers(.responder).merging([.contentType: "application/json"]),
+                body: ByteBuffer(string: #"{"text":"looking at the age feature"}"#)
+            )
+            #expect(note.status.code < 300, "\(note.text)")
+            let noted = try await update()
+            #expect(noted.contains("looking at the age feature") && !noted.contains("data-reload") && !noted.contains(#"id="alerts""#))
+            #expect(try await update().contains("<li>") == false, "the page now has it")
+            // A second alert joins: the entry and the alerts.
+            let labels = ["alertname": "FeatureDriftHigh", "model": "ranker", "feature": "age"]
+            var other = labels
+            other["feature"] = "country"
+            let sent = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("d1", "firing", labels), ("d2", "firing", other)])
+            )
+            #expect(sent.status == .ok, "\(sent.text)")
+            let joined = try await update()
+            #expect(joined.contains(#"id="alerts""#) && joined.contains("Alerts (2)") && !joined.contains("data-reload"), "\(joined)")
+            // A state change touches the page's header and actions: reload.
+            let ack = try await client.execute(
+                "/api/v1/incidents/\(number)/acknowledge",
+                method: .post,
+                headers: f.headers(.responder).merging([.contentType: "application/json"]),
+                body: ByteBuffer(string: "{}")
+            )
+            #expect(ack.status.code < 300, "\(ack.text)")
+            #expect(try await update().contains("data-reload"))
+            let bad = try await viewer.request("\(updates)?after=soon")
+            #expect(bad.status == .badRequest && bad.text.contains("after"))
+            #expect(try await viewer.request("/incidents/424242/updates?after=0").status == .notFound)
+        }
+    }
+
     @Test func pagesShowTimesInTheReadersZoneTheirSettingElseTheirBrowsersElseUTC() async throws {
         try await AccessFixture.with { f, client in
             try await f.syncRunbooks()

@@ -479,3 +479,40 @@ def test_a_lead_sets_the_rotations_escalation_and_is_told_why_a_channel_is_refus
     rhea = sign_in(browser, watch, server, "rhea")
     rhea.goto("/rotations/ml-platform")
     assert rhea.get_by_role("button", name="Save escalation").count() == 0, "only leads edit the chain"
+
+
+def test_an_open_incident_page_patches_in_new_entries_and_alerts_and_reloads_for_the_rest(empty_database, start_server, browser):
+    """Live refresh of an incident page in a real browser: a joining alert arrives without a
+    reload (only GET /incidents/N/updates); an acknowledgement made elsewhere reloads it."""
+    db = empty_database
+    made = cli(["users", "create", "--username", "rhea", "--role", "responder", "--password-stdin"], db, stdin="rhea" + PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    key = cli(["integrations", "create", "--name", "e2e-generic", "--kind", "generic"], db).stdout.strip()
+    server = start_server({"DATABASE_URL": db, "HANDRAIL_BCRYPT_COST": "4"})
+    server.wait_ready()
+    watch = Watch()
+
+    def fire(dedup, feature):
+        sent = requests.post(server.url + "/api/v1/alerts/generic", headers={"Authorization": f"Bearer {key}"}, timeout=10,
+                             json={"dedup_key": dedup, "alertname": "FeatureDriftHigh", "labels": {"model": "ranker", "feature": feature}})
+        assert sent.status_code == 200, sent.text
+        return sent.json()["alerts"][0]["incident_number"]
+
+    number = fire("drift-age", "age")
+    page = sign_in(browser, watch, server, "rhea")
+    page.goto(f"/incidents/{number}")
+    page.evaluate("window.stayed = true")
+    wait_until_live(db)
+    assert fire("drift-country", "country") == number
+    page.locator("#alerts", has_text="feature=country").wait_for(timeout=15000)
+    assert "Alerts (2)" in page.locator("#alerts").inner_text()
+    assert "country" in page.locator("#timeline").inner_text()
+    assert page.evaluate("window.stayed === true"), "the incident page reloaded instead of patching"
+    # What the page cannot patch (its state, its actions): a reload shows it.
+    other = sign_in(browser, watch, server, "rhea")
+    other.goto(f"/incidents/{number}")
+    other.get_by_role("button", name="Acknowledge").click()
+    other.wait_for_load_state()
+    page.wait_for_function("document.getElementById('state').textContent === 'acknowledged'", timeout=15000)
+    assert page.evaluate("window.stayed === undefined"), "the page reloaded"
+    assert watch.problems == [], "\n".join(watch.problems)

@@ -1,8 +1,9 @@
 // Handrail's one script: progressive enhancement only. Every page works without it.
 // Pages that show live data name their event stream in <body data-live="…">; when the
 // server says something changed, the page reloads itself, unless the person is in the
-// middle of typing (then a banner offers the reload). A page that names where to fetch its
-// changed rows (<body data-rows="…">, the Now page) replaces only those rows instead.
+// middle of typing (then a banner offers the reload). A page that names where to fetch what
+// changed patches itself instead: the Now page its changed rows (<body data-rows="…">), an
+// incident page its new timeline entries and alerts (<body data-updates="…" data-after="…">).
 (function () {
   "use strict";
   // The browser's time zone, for pages to show times in unless the person chose one.
@@ -32,6 +33,15 @@
     source.close();
     window.location.reload();
   }
+  // A change a page cannot patch: reload, or offer to when the person is typing.
+  function reloadUnlessTyping() {
+    if (typing()) {
+      var banner = document.getElementById("live-banner");
+      if (banner) banner.hidden = false;
+      return;
+    }
+    reload();
+  }
   // Rows: the stream's event names the changed incidents ("4,17"; "*": anything). The
   // server answers with the lists as they are now, rendering the changed rows and any the
   // page lacks; every other entry says "keep yours" (data-keep). One fetch at a time; ids
@@ -54,7 +64,7 @@
         return response.text();
       })
       .then(function (html) {
-        if (!applyRows(html)) return reload();
+        if (!applyRows(html)) return reloadUnlessTyping();
         fetching = false;
         refreshRows([]);
       })
@@ -91,15 +101,42 @@
     if (more && freshMore) more.replaceWith(freshMore);
     return true;
   }
+  // An incident page: the timeline entries after the newest it shows, newest first, and the
+  // alerts when they changed; anything else ("data-reload") reloads the page.
+  var updates = document.body.getAttribute("data-updates");
+  var after = document.body.getAttribute("data-after");
+  var again = false;
+  function refreshIncident() {
+    if (fetching) { again = true; return; }
+    fetching = true;
+    again = false;
+    fetch(updates + "?after=" + after, { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("status " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        var fresh = document.createElement("template");
+        fresh.innerHTML = html;
+        var update = fresh.content.getElementById("incident-update");
+        var timeline = document.querySelector("#timeline ol.timeline");
+        if (!update || update.hasAttribute("data-reload") || !timeline) return reloadUnlessTyping();
+        timeline.prepend.apply(timeline, Array.prototype.slice.call(update.querySelector("ol.timeline").children));
+        var alerts = update.querySelector("#alerts");
+        var current = document.getElementById("alerts");
+        if (alerts && current) current.replaceWith(alerts);
+        after = update.getAttribute("data-after");
+        fetching = false;
+        if (again) refreshIncident();
+      })
+      .catch(reload);
+  }
   source.addEventListener("changed", function (event) {
     if (submitting) return;
-    if (typing()) {
-      var banner = document.getElementById("live-banner");
-      if (banner) banner.hidden = false;
-      return;
-    }
-    if (rows && window.fetch && event.data && event.data !== "*") return refreshRows(event.data.split(","));
-    reload();
+    var partial = window.fetch && event.data && event.data !== "*";
+    if (partial && rows) return refreshRows(event.data.split(","));
+    if (partial && updates && after) return refreshIncident();
+    reloadUnlessTyping();
   });
   document.addEventListener("submit", function () {
     submitting = true;

@@ -168,6 +168,10 @@ struct IncidentPage: PageModel {
     var title: String
     var navNow = true
     var live: String
+    /// Where the live page fetches what it lacks (`WebController.incidentUpdates`), and the
+    /// newest timeline event it shows.
+    var updates: String
+    var after: Int64
     var number: Int64
     var ref: String
     var incidentTitle: String
@@ -212,6 +216,38 @@ struct IncidentPage: PageModel {
     var canPostmortem: Bool
     var error: String?
 
+    static func event(_ e: IncidentEvent) -> Event {
+        Event(
+            at: WebController.time(e.at),
+            iso: RFC3339.format(e.at),
+            type: e.type.rawValue,
+            text: PostmortemDocument.describe(e),
+            note: e.type == .note
+        )
+    }
+
+    static func alertRows(_ alerts: [IncidentAlert], thresholds: [Threshold]) -> [Alert] {
+        let time = WebController.time
+        return alerts.map { a in
+            Alert(
+                alertname: a.alertname,
+                status: a.status.rawValue,
+                firing: a.status == .firing,
+                integration: a.integration,
+                source: a.source.rawValue,
+                labels: a.labels.sorted { $0.key < $1.key }.map { Label(key: $0.key, value: $0.value) },
+                summary: a.annotations["summary"] ?? a.annotations["description"],
+                description: a.annotations["summary"] != nil ? a.annotations["description"] : nil,
+                generatorUrl: a.generatorUrl.flatMap(Self.webLink),
+                value: a.value.map { NumberText.value($0, against: Threshold.applicable(thresholds, labels: a.labels)) },
+                threshold: a.value != nil ? PostmortemDocument.thresholds(for: a.labels, thresholds) : nil,
+                firstSeen: time(a.firstSeenAt),
+                deliveries: a.deliveryCount,
+                cleared: a.clearedAt.map { "cleared " + time($0) + (a.clearedBy.map { " by \($0)" } ?? "") }
+            )
+        }
+    }
+
     /// - Parameters:
     ///   - people: who may be given a role (enabled responders and up); read only when the
     ///     visitor can change the incident.
@@ -243,6 +279,8 @@ struct IncidentPage: PageModel {
 
         title = "\(i.ref) \(i.title)"
         live = "/live?incident=\(i.number)&since=\(watermark)"
+        updates = "/incidents/\(i.number)/updates"
+        after = d.timeline.map(\.id).max() ?? watermark
         number = i.number
         ref = i.ref
         incidentTitle = i.title
@@ -294,24 +332,7 @@ struct IncidentPage: PageModel {
             )
         }
         hasSteps = !steps.isEmpty
-        alerts = d.alerts.map { a in
-            Alert(
-                alertname: a.alertname,
-                status: a.status.rawValue,
-                firing: a.status == .firing,
-                integration: a.integration,
-                source: a.source.rawValue,
-                labels: a.labels.sorted { $0.key < $1.key }.map { Label(key: $0.key, value: $0.value) },
-                summary: a.annotations["summary"] ?? a.annotations["description"],
-                description: a.annotations["summary"] != nil ? a.annotations["description"] : nil,
-                generatorUrl: a.generatorUrl.flatMap(Self.webLink),
-                value: a.value.map { NumberText.value($0, against: Threshold.applicable(thresholds, labels: a.labels)) },
-                threshold: a.value != nil ? PostmortemDocument.thresholds(for: a.labels, thresholds) : nil,
-                firstSeen: time(a.firstSeenAt),
-                deliveries: a.deliveryCount,
-                cleared: a.clearedAt.map { "cleared " + time($0) + (a.clearedBy.map { " by \($0)" } ?? "") }
-            )
-        }
+        alerts = Self.alertRows(d.alerts, thresholds: thresholds)
         alertCount = alerts.count
         decisions = decisionList.map { x in
             DecisionRow(
@@ -392,12 +413,7 @@ struct IncidentPage: PageModel {
         }
         service = i.labels["service"]
         model = i.labels["model"]
-        let events = d.timeline.map { e in
-            (
-                e.at,
-                Event(at: time(e.at), iso: RFC3339.format(e.at), type: e.type.rawValue, text: PostmortemDocument.describe(e), note: e.type == .note)
-            )
-        }
+        let events = d.timeline.map { e in (e.at, Self.event(e)) }
         // A timeline shown in part: the notifications of the part shown.
         let shownFrom = d.timeline.count < d.timelineCount ? d.timeline.first?.at : nil
         if d.timeline.count < d.timelineCount {
@@ -450,5 +466,31 @@ struct IncidentPage: PageModel {
         case .pending: outcome = n.attempts == 0 ? "sending" : "retrying (\(n.attempts) attempt\(n.attempts == 1 ? "" : "s") so far)"
         }
         return "\(what) sent to \(n.recipient) by \(n.kind.rawValue) (\(n.hint)): \(outcome)"
+    }
+}
+
+/// `incident-update.html`, what a live incident page fetches when its incident changed: the
+/// new timeline entries and, when alerts changed, the alerts; or "reload" when the change
+/// touched more of the page (a state, an owner, a step, a decision) or is too long to patch.
+struct IncidentUpdatePage: PageModel {
+    var reload: Bool
+    /// The newest timeline event the page will show.
+    var after: Int64
+    /// Newest first, as the page's timeline.
+    var timeline: [IncidentPage.Event]
+    var alerts: [IncidentPage.Alert]
+    var alertCount: Int
+    var alertsChanged: Bool
+
+    /// What a page patches in place: notes and alerts coming and going.
+    static let patched: Set<IncidentEventType> = [.note, .alertAdded, .alertCleared, .allAlertsCleared]
+
+    init(_ u: IncidentUpdates, after: Int64, limit: Int) {
+        reload = u.events.count >= limit || u.events.contains { !Self.patched.contains($0.type) }
+        self.after = u.events.map(\.id).max() ?? after
+        timeline = u.events.reversed().map(IncidentPage.event)
+        alerts = IncidentPage.alertRows(u.alerts ?? [], thresholds: u.runbook?.thresholds ?? [])
+        alertCount = alerts.count
+        alertsChanged = u.alerts != nil
     }
 }

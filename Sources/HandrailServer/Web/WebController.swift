@@ -48,6 +48,9 @@ struct WebController {
         }
         routes.on(.get, "/live", .role(.viewer)) { request, _ in try await live(request) }
         routes.on(.get, "/now/rows", .role(.viewer)) { request, context in try await nowRows(request, context) }
+        routes.on(.get, "/incidents/:ref/updates", .role(.viewer)) { request, context in
+            try await incidentUpdates(try IncidentController.number(context), request, context)
+        }
         incidentActions(routes)
         PostmortemPages(web: self).addRoutes(to: routes)
         RotationPages(web: self).addRoutes(to: routes)
@@ -164,6 +167,20 @@ struct WebController {
             error: error
         )
         return try pages.render("incident.html", status: status, page, context: context)
+    }
+
+    /// What a live incident page fetches when its stream says the incident changed: the
+    /// timeline entries after `after` (the newest the page shows) and, when alerts came or
+    /// went, the alerts; or "reload" for a change that touched more of the page.
+    func incidentUpdates(_ number: Int64, _ request: Request, _ context: HandrailRequestContext) async throws -> Response {
+        guard let text = request.uri.queryParameters.get("after"), let after = Int64(text), after >= 0 else {
+            throw APIError(.badRequest, "must be the newest timeline event id the page shows", field: "after")
+        }
+        guard let updates = try await store.updates(number: number, after: after, limit: Self.timelineShown) else {
+            throw IncidentController.notFound(number)
+        }
+        let page = IncidentUpdatePage(updates, after: after, limit: Self.timelineShown)
+        return try pages.render("incident-update.html", page, context: context)
     }
 
     /// The decision form's fields (recording and proposing share the form).
