@@ -6,7 +6,8 @@
 # For each size, wrk at 8 connections with a viewer's token, BENCH_PAGE_SECONDS (default 8)
 # per page: p50/p99 and requests/s of the Now page, the incident list (first page, a filtered
 # page, the API's first page), the page of an incident with 500 timeline events, a
-# postmortem, the Postmortems queue and a stored handoff.
+# postmortem, the Postmortems queue and a stored handoff; and what live pages fetch when one
+# incident changed (the Now page's rows, the incident page's updates).
 # Then, on the first size: BENCH_LIVE_VIEWERS (200) open Now pages that fetch the changed
 # rows on every "changed", as handrail.js does, and 4 people opening the whole Now page
 # twice a second, while an alert storm changes 20 incidents a second for BENCH_LIVE_SECONDS
@@ -62,6 +63,11 @@ PY
   with_postmortem=$(psql -X -At -d "$DATABASE_URL" -c "SELECT i.number FROM postmortems p JOIN incidents i ON i.id = p.incident_id ORDER BY i.number DESC LIMIT 1")
   handoff=$(curl -sf -X POST -H "Authorization: Bearer $lead" -H "Content-Type: application/json" -d "{\"week\": \"$week\"}" \
     http://127.0.0.1:$port/api/v1/rotations/ml-platform/handoffs | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+  # A live page's refreshes: the Now page's rows for one changed incident (with the numbers
+  # the page shows), and the busy incident page's updates after its second newest entry.
+  shown=$(curl -sf -H "Authorization: Bearer $viewer" http://127.0.0.1:$port/ | grep -o 'data-number="[0-9]*"' | tr -dc '0-9\n' | paste -sd,)
+  changed=$(psql -X -At -d "$DATABASE_URL" -c "SELECT id FROM incidents WHERE number = ${shown%%,*}")
+  before_newest=$(psql -X -At -d "$DATABASE_URL" -c "SELECT e.id FROM incident_events e JOIN incidents i ON i.id = e.incident_id WHERE i.number = $busy ORDER BY e.id DESC OFFSET 1 LIMIT 1")
   psql -X -q -d "$DATABASE_URL" -c "VACUUM (ANALYZE)" -c "CHECKPOINT"
   printf "%-46s %9s %9s %8s\n" "page ($size incidents)" "p50 ms" "p99 ms" "req/s"
   while read -r name path; do
@@ -84,6 +90,8 @@ incident-with-500-notes /incidents/$busy
 postmortem /incidents/$with_postmortem/postmortem
 postmortems /postmortems
 handoff /rotations/ml-platform/handoffs/$handoff
+now/rows(1-shown-changed) /now/rows?changed=$changed&shown=$shown
+incident-updates(1-note) /incidents/$busy/updates?after=$before_newest
 EOF
   if [ "$size" = "$base" ]; then
     viewers=${BENCH_LIVE_VIEWERS:-200}
