@@ -60,11 +60,15 @@ public final class IncidentFeed: Sendable {
 
             public mutating func next() async -> Changes? { await next(notBefore: nil) }
 
-            /// The next changes, taken no earlier than `notBefore`: changes until then are
-            /// part of it (a debounced page gets one element for all of them).
-            public mutating func next(notBefore: ContinuousClock.Instant?) async -> Changes? {
+            /// The next changes, taken no earlier than `notBefore` and a random part of
+            /// `spread` after the first of them arrived: changes until then are part of it (a
+            /// debounced page gets one element for all of them; pages that heard the same change
+            /// do not all act at once).
+            public mutating func next(notBefore: ContinuousClock.Instant?, spread: Duration = .zero) async -> Changes? {
                 while await signals.next() != nil {
-                    if let notBefore, ContinuousClock.now < notBefore { try? await Task.sleep(until: notBefore) }
+                    var until = ContinuousClock.now + spread * Double.random(in: 0..<1)
+                    if let notBefore, notBefore > until { until = notBefore }
+                    if ContinuousClock.now < until { try? await Task.sleep(until: until) }
                     let changes = feed.take(id)
                     if !changes.isEmpty { return changes }
                 }

@@ -51,13 +51,13 @@ import Testing
             Self.incident(3, .info, owner: "ben", openedMinutesAgo: 5, state: .acknowledged),
         ]
         let page = NowPage(open: open, openCount: 4, resolved: [], me: "ben", watermark: 7, now: Self.start)
-        #expect(page.open.compactMap(\.row).map(\.number) == [2, 5, 6, 3])
-        #expect(page.open.compactMap(\.row).filter(\.mine).map(\.number) == [6, 3])
-        #expect(page.open.compactMap(\.row).first { $0.number == 2 }?.unowned == true)
-        #expect(page.open.compactMap(\.row).first { $0.number == 5 }?.age == "2 h")
+        #expect(page.open.map(\.number) == [2, 5, 6, 3])
+        #expect(page.open.filter(\.mine).map(\.number) == [6, 3])
+        #expect(page.open.first { $0.number == 2 }?.unowned == true)
+        #expect(page.open.first { $0.number == 5 }?.age == "2 h")
         #expect(page.openCount == 4 && page.live == "/live?since=7" && page.more == nil)
         let anonymous = NowPage(open: open, openCount: 4, resolved: [], me: nil, watermark: 0, now: Self.start)
-        #expect(anonymous.open.compactMap(\.row).allSatisfy { !$0.mine }, "nobody's own without a visitor, even unowned ones")
+        #expect(anonymous.open.allSatisfy { !$0.mine }, "nobody's own without a visitor, even unowned ones")
         let more = NowPage(open: open, openCount: 180, resolved: [], me: nil, watermark: 0, now: Self.start)
         #expect(more.more == "Showing the first 4 of 180 open, in this order.")
     }

@@ -513,6 +513,6 @@ def test_an_open_incident_page_patches_in_new_entries_and_alerts_and_reloads_for
     other.goto(f"/incidents/{number}")
     other.get_by_role("button", name="Acknowledge").click()
     other.wait_for_load_state()
-    page.wait_for_function("document.getElementById('state').textContent === 'acknowledged'", timeout=15000)
+    page.locator("#state", has_text="acknowledged").wait_for(timeout=15000)
     assert page.evaluate("window.stayed === undefined"), "the page reloaded"
     assert watch.problems == [], "\n".join(watch.problems)

@@ -43,9 +43,9 @@
     reload();
   }
   // Rows: the stream's event names the changed incidents ("4,17"; "*": anything). The
-  // server answers with the lists as they are now, rendering the changed rows and any the
-  // page lacks; every other entry says "keep yours" (data-keep). One fetch at a time; ids
-  // that arrive meanwhile wait for the next.
+  // server answers with each list's order as incident numbers and the rows of the changed
+  // incidents and any the page lacks; the page keeps its own rows for the rest. One fetch at
+  // a time; ids that arrive meanwhile wait for the next.
   var rows = document.body.getAttribute("data-rows");
   var fetching = false;
   var waiting = [];
@@ -75,21 +75,21 @@
     fresh.innerHTML = html;
     var update = fresh.content.getElementById("now-update");
     if (!update) return false;
-    var lists = update.querySelectorAll("[data-list]");
+    // Each list as the server orders it: its rows where it sent them, the page's own otherwise.
     var plans = [];
-    for (var i = 0; i < lists.length; i++) {
-      var name = lists[i].getAttribute("data-list");
-      var current = document.querySelector('[data-list="' + name + '"]');
-      if (!current) return false;
-      var items = [];
-      var entries = lists[i].children;
-      for (var j = 0; j < entries.length; j++) {
-        var entry = entries[j];
-        if (entry.hasAttribute("data-keep")) {
-          entry = current.querySelector(':scope > li[data-number="' + entry.getAttribute("data-number") + '"]');
-          if (!entry) return false;
-        }
-        items.push(entry);
+    var names = ["open", "resolved"];
+    for (var i = 0; i < names.length; i++) {
+      var current = document.querySelector('[data-list="' + names[i] + '"]');
+      var rendered = update.querySelector('[data-rows="' + names[i] + '"]');
+      if (!current || !rendered) return false;
+      var order = update.getAttribute("data-" + names[i]);
+      var items = order ? [] : Array.prototype.slice.call(rendered.children);
+      var numbers = order ? order.split(",") : [];
+      for (var j = 0; j < numbers.length; j++) {
+        var selector = ':scope > li[data-number="' + numbers[j] + '"]';
+        var item = rendered.querySelector(selector) || current.querySelector(selector);
+        if (!item) return false;
+        items.push(item);
       }
       plans.push([current, items]);
     }

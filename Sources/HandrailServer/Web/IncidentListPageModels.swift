@@ -42,23 +42,16 @@ struct IncidentRow: PageModel {
 }
 
 /// `now.html`: the open incidents in triage order (the visitor's own marked), and the last
-/// resolved. `now-update.html`, what a live page fetches when incidents change: the same
-/// lists, with only the rows the page lacks rendered (the others say "keep yours").
+/// resolved.
 struct NowPage: PageModel {
-    /// One incident in a list: its row, or nil where the page has it already.
-    struct Entry: PageModel {
-        var number: Int64
-        var row: IncidentRow?
-    }
-
     var title = "Now"
     var navNow = true
-    var live: String?
+    var live: String
     /// Where a live page fetches its changed rows (`WebController.nowRows`).
-    var rows: String?
-    var open: [Entry]
+    var rows = "/now/rows"
+    var open: [IncidentRow]
     var openCount: Int
-    var resolved: [Entry]
+    var resolved: [IncidentRow]
 
     /// "Showing the first 50 of 180 open", with a link to all of them.
     var more: String?
@@ -67,22 +60,40 @@ struct NowPage: PageModel {
     /// `openCount`: how many are open in all.
     init(open: [IncidentSummary], openCount: Int, resolved: [IncidentSummary], me: String?, watermark: Int64, now: Date) {
         live = "/live?since=\(watermark)"
-        rows = "/now/rows"
-        self.open = open.map { Entry(number: $0.number, row: IncidentRow($0, me: me, now: now)) }
+        self.open = open.map { IncidentRow($0, me: me, now: now) }
         self.openCount = openCount
-        self.resolved = resolved.map { Entry(number: $0.number, row: IncidentRow($0, me: me, now: now)) }
+        self.resolved = resolved.map { IncidentRow($0, me: me, now: now) }
         more = Self.more(shown: open.count, of: openCount)
-    }
-
-    init(_ update: NowUpdate, me: String?, now: Date) {
-        open = update.open.map { Entry(number: $0.number, row: $0.summary.map { IncidentRow($0, me: me, now: now) }) }
-        openCount = update.openCount
-        resolved = update.resolved.map { Entry(number: $0.number, row: $0.summary.map { IncidentRow($0, me: me, now: now) }) }
-        more = Self.more(shown: update.open.count, of: update.openCount)
     }
 
     static func more(shown: Int, of count: Int) -> String? {
         count > shown ? "Showing the first \(shown) of \(count) open, in this order." : nil
+    }
+}
+
+/// `now-update.html`, what a live Now page fetches when incidents changed: each list's
+/// order as incident numbers, and rows only for the incidents the page lacks or that changed
+/// (handrail.js keeps its own rows for the rest).
+struct NowUpdatePage: PageModel {
+    var openCount: Int
+    /// "12,7,30": the open list's numbers in triage order; the resolved list's, newest first.
+    var openOrder: String
+    var resolvedOrder: String
+    var openRows: [IncidentRow]
+    var resolvedRows: [IncidentRow]
+    var noneOpen: Bool
+    var noneResolved: Bool
+    var more: String?
+
+    init(_ update: NowUpdate, me: String?, now: Date) {
+        openCount = update.openCount
+        openOrder = update.open.map { String($0.number) }.joined(separator: ",")
+        resolvedOrder = update.resolved.map { String($0.number) }.joined(separator: ",")
+        openRows = update.open.compactMap { $0.summary.map { IncidentRow($0, me: me, now: now) } }
+        resolvedRows = update.resolved.compactMap { $0.summary.map { IncidentRow($0, me: me, now: now) } }
+        noneOpen = update.open.isEmpty
+        noneResolved = update.resolved.isEmpty
+        more = NowPage.more(shown: update.open.count, of: update.openCount)
     }
 }
 
