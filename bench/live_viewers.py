@@ -16,6 +16,7 @@ usage: live_viewers.py PORT VIEWER_TOKEN INTEGRATION_KEY VIEWERS CHANGES SECONDS
 import asyncio
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -216,6 +217,7 @@ async def main():
 
 
 asyncio.run(main())
-import os
+# LIVE_DUMP=file: every page load and row fetch as (monotonic time, ms), to see when the slow ones came.
 if os.environ.get("LIVE_DUMP"):
-    json.dump({"loads": loads, "fetches": fetches}, open(os.environ["LIVE_DUMP"], "w"))
+    with open(os.environ["LIVE_DUMP"], "w") as dump:
+        json.dump({"loads": loads, "fetches": fetches}, dump)
