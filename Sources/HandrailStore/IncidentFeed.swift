@@ -32,7 +32,7 @@ public final class IncidentFeed: Sendable {
             self.everything = everything
         }
 
-        var isEmpty: Bool { ids.isEmpty && !everything }
+        public var isEmpty: Bool { ids.isEmpty && !everything }
 
         /// Adds incident `id` (0: anything).
         public mutating func add(_ id: Int64) {

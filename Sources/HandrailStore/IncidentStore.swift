@@ -231,13 +231,12 @@ public struct IncidentStore: Sendable {
     /// The Now page's statement: orders the open incidents alone (`incidents_open_newest`),
     /// then reads owners and alert counts for the `limit` shown.
     package static func triageQuery(limit: Int) -> PostgresQuery {
-        let order = Self.triageOrder
-        return """
-            SELECT \(sql: Self.summaryColumns), (SELECT count(*) FROM incidents WHERE state <> 'resolved') AS open_count
-            FROM (SELECT * FROM incidents i WHERE i.state <> 'resolved' ORDER BY \(sql: order) LIMIT \(max(1, min(limit, 200)))) i
-            \(sql: Self.summaryJoins)
-            ORDER BY \(sql: order)
-            """
+        """
+        SELECT \(sql: Self.summaryColumns), (SELECT count(*) FROM incidents WHERE state <> 'resolved') AS open_count
+        FROM (SELECT * FROM incidents i WHERE i.state <> 'resolved' ORDER BY \(sql: Self.triageOrder) LIMIT \(max(1, min(limit, 200)))) i
+        \(sql: Self.summaryJoins)
+        ORDER BY \(sql: Self.triageOrder)
+        """
     }
 
     /// What the Now page shows now, for a page that refreshes only what changed: the first
@@ -484,15 +483,18 @@ public struct IncidentStore: Sendable {
     /// number.
     public func updates(number: Int64, after: Int64, limit: Int) async throws -> IncidentUpdates? {
         try await pool.withConnection { db in
-            guard let id = try await db.query("SELECT id FROM incidents WHERE number = \(number)").first?.decode("id", as: Int64.self) else {
-                return nil
-            }
-            let events = try await db.query(
+            // The incident and its new events in one statement (no row: no such incident).
+            let rows = try await db.query(
                 """
-                SELECT \(sql: Self.eventColumns) FROM incident_events WHERE incident_id = \(id) AND id > \(after)
-                ORDER BY id LIMIT \(max(1, limit))
+                SELECT i.id AS incident_id, e.* FROM incidents i LEFT JOIN LATERAL (
+                    SELECT \(sql: Self.eventColumns) FROM incident_events WHERE incident_id = i.id AND id > \(after)
+                    ORDER BY id LIMIT \(max(1, limit))
+                ) e ON true
+                WHERE i.number = \(number)
                 """
-            ).map(IncidentEvent.init(row:))
+            )
+            guard let id = try rows.first?.decode("incident_id", as: Int64.self) else { return nil }
+            let events = try rows.filter { try $0.decode("id", as: Int64?.self) != nil }.map(IncidentEvent.init(row:))
             guard events.contains(where: { [.alertAdded, .alertCleared, .allAlertsCleared].contains($0.type) }) else {
                 return IncidentUpdates(events: events)
             }

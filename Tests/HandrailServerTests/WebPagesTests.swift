@@ -141,8 +141,8 @@ import Testing
         }
     }
 
-    /// A live Now page fetches only what changed: the lists as they are now, with rows for
-    /// the changed incidents and any the page lacks, and "keep yours" for the rest.
+    /// A live Now page fetches only what changed: each list's order as numbers, with rows for
+    /// the changed incidents and any the page lacks (the page keeps its own for the rest).
     @Test func aNowPageRefreshRendersOnlyTheRowsThatChangedOrAreNew() async throws {
         try await AccessFixture.with { f, client in
             try await f.syncRunbooks()

@@ -42,39 +42,45 @@
     }
     reload();
   }
-  // Rows: the stream's event names the changed incidents ("4,17"; "*": anything). The
-  // server answers with each list's order as incident numbers and the rows of the changed
-  // incidents and any the page lacks; the page keeps its own rows for the rest. One fetch at
-  // a time; ids that arrive meanwhile wait for the next.
+  // Patching: the stream's event names the changed incidents ("4,17"; "*": anything). The
+  // Now page asks for its changed rows: the server answers with each list's order as
+  // incident numbers and the rows of the changed incidents and any the page lacks; the page
+  // keeps its own rows for the rest. An incident page asks for the timeline entries after the
+  // newest it shows and the alerts when they changed; "data-reload" means reload. One fetch
+  // at a time; a change heard meanwhile waits for the next.
   var rows = document.body.getAttribute("data-rows");
+  var updates = document.body.getAttribute("data-updates");
+  var after = document.body.getAttribute("data-after");
   var fetching = false;
-  var waiting = [];
-  function refreshRows(changed) {
-    waiting = waiting.concat(changed);
-    if (fetching || !waiting.length) return;
+  var pending = false;
+  var changed = [];
+  function patch() {
+    if (fetching) { pending = true; return; }
     fetching = true;
-    var ids = waiting;
-    waiting = [];
-    var shown = Array.prototype.map.call(document.querySelectorAll("[data-list] > li[data-number]"), function (li) {
-      return li.getAttribute("data-number");
-    });
-    fetch(rows + "?changed=" + ids.join(",") + "&shown=" + shown.join(","), { credentials: "same-origin" })
+    pending = false;
+    var request = rows ? rows + "?changed=" + changed.join(",") + "&shown=" + shownNumbers().join(",") : updates + "?after=" + after;
+    changed = [];
+    fetch(request, { credentials: "same-origin" })
       .then(function (response) {
         if (!response.ok) throw new Error("status " + response.status);
         return response.text();
       })
       .then(function (html) {
-        if (!applyRows(html)) return reloadUnlessTyping();
+        var fresh = document.createElement("template");
+        fresh.innerHTML = html;
+        var update = fresh.content.getElementById(rows ? "now-update" : "incident-update");
+        if (!update || !(rows ? applyRows(update) : applyUpdates(update))) return reloadUnlessTyping();
         fetching = false;
-        refreshRows([]);
+        if (pending) patch();
       })
       .catch(reload);
   }
-  function applyRows(html) {
-    var fresh = document.createElement("template");
-    fresh.innerHTML = html;
-    var update = fresh.content.getElementById("now-update");
-    if (!update) return false;
+  function shownNumbers() {
+    return Array.prototype.map.call(document.querySelectorAll("[data-list] > li[data-number]"), function (li) {
+      return li.getAttribute("data-number");
+    });
+  }
+  function applyRows(update) {
     // Each list as the server orders it: its rows where it sent them, the page's own otherwise.
     var plans = [];
     var names = ["open", "resolved"];
@@ -101,41 +107,22 @@
     if (more && freshMore) more.replaceWith(freshMore);
     return true;
   }
-  // An incident page: the timeline entries after the newest it shows, newest first, and the
-  // alerts when they changed; anything else ("data-reload") reloads the page.
-  var updates = document.body.getAttribute("data-updates");
-  var after = document.body.getAttribute("data-after");
-  var again = false;
-  function refreshIncident() {
-    if (fetching) { again = true; return; }
-    fetching = true;
-    again = false;
-    fetch(updates + "?after=" + after, { credentials: "same-origin" })
-      .then(function (response) {
-        if (!response.ok) throw new Error("status " + response.status);
-        return response.text();
-      })
-      .then(function (html) {
-        var fresh = document.createElement("template");
-        fresh.innerHTML = html;
-        var update = fresh.content.getElementById("incident-update");
-        var timeline = document.querySelector("#timeline ol.timeline");
-        if (!update || update.hasAttribute("data-reload") || !timeline) return reloadUnlessTyping();
-        timeline.prepend.apply(timeline, Array.prototype.slice.call(update.querySelector("ol.timeline").children));
-        var alerts = update.querySelector("#alerts");
-        var current = document.getElementById("alerts");
-        if (alerts && current) current.replaceWith(alerts);
-        after = update.getAttribute("data-after");
-        fetching = false;
-        if (again) refreshIncident();
-      })
-      .catch(reload);
+  function applyUpdates(update) {
+    var timeline = document.querySelector("#timeline ol.timeline");
+    if (update.hasAttribute("data-reload") || !timeline) return false;
+    timeline.prepend.apply(timeline, Array.prototype.slice.call(update.querySelector("ol.timeline").children));
+    var alerts = update.querySelector("#alerts");
+    var current = document.getElementById("alerts");
+    if (alerts && current) current.replaceWith(alerts);
+    after = update.getAttribute("data-after");
+    return true;
   }
   source.addEventListener("changed", function (event) {
     if (submitting) return;
-    var partial = window.fetch && event.data && event.data !== "*";
-    if (partial && rows) return refreshRows(event.data.split(","));
-    if (partial && updates && after) return refreshIncident();
+    if (window.fetch && event.data && event.data !== "*" && (rows || (updates && after))) {
+      changed = changed.concat(event.data.split(","));
+      return patch();
+    }
     reloadUnlessTyping();
   });
   document.addEventListener("submit", function () {

@@ -363,11 +363,8 @@ struct WebController {
         await feed.listening()
         var missed = IncidentFeed.Changes()
         if let since {
-            if let ids = try await store.changedIncidents(since: since, incident: incident) {
-                for id in ids { missed.add(id) }
-            } else {
-                missed.add(0)
-            }
+            // nil: too much changed to name; 0 says "anything".
+            for id in try await store.changedIncidents(since: since, incident: incident) ?? [0] { missed.add(id) }
         }
         let store = store
         let missedChanges = missed
@@ -398,7 +395,7 @@ struct WebController {
             // that is up.
             let feed = feed
             try await withGracefulShutdownHandler {
-                if missedChanges != IncidentFeed.Changes() {
+                if !missedChanges.isEmpty {
                     if ContinuousClock.now < next { try await Task.sleep(until: next) }
                     try await send(missedChanges)
                 }
@@ -414,9 +411,10 @@ struct WebController {
 }
 
 extension WebController {
-    /// The internal id (what change notifications carry) of the incident `ref` names.
+    /// The header a reconnecting EventSource names the last event it had in.
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 
+    /// The internal id (what change notifications carry) of the incident `ref` names.
     func incidentID(_ ref: String) async throws -> Int64 {
         guard let number = IncidentRef.number(ref) else { throw APIError(.badRequest, "must be an incident number", field: "incident") }
         guard let id = try await store.id(number: number) else { throw IncidentController.notFound(number) }
