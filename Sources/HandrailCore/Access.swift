@@ -18,9 +18,10 @@ public enum Role: String, CaseIterable, Comparable, Sendable, Codable {
     }
 }
 
-/// The source format an integration key sends alerts in.
+/// The source format an integration key sends alerts in; `canary` is a canary
+/// controller's key (Flagger's webhooks, Argo Rollouts' web metric), which asks gates.
 public enum IntegrationKind: String, CaseIterable, Sendable, Codable {
-    case alertmanager, grafana, pagerduty, generic
+    case alertmanager, grafana, pagerduty, generic, canary
 
     public static func parse(_ text: String, field: String = "kind") throws(ValidationError) -> IntegrationKind {
         guard let kind = IntegrationKind(rawValue: text.lowercased()) else {

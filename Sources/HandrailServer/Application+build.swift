@@ -168,6 +168,7 @@ func buildRouter(
     let decisions = DecisionController(store: DecisionStore(pool: database.pool))
     decisions.addRoutes(to: routes)
     RotationController(store: RotationStore(pool: database.pool)).addRoutes(to: routes)
+    GateController(store: GateStore(pool: database.pool), publicURL: configuration.publicURL).addRoutes(to: routes)
     let notifications = NotificationController(
         store: NotificationStore(pool: database.pool),
         audit: AuditStore(pool: database.pool),

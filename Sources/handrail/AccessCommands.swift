@@ -276,7 +276,7 @@ struct Integrations: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an integration key. Prints only the key on stdout (shown once).")
         @OptionGroup var database: DatabaseOptions
         @Option(help: "A name for the source (e.g. prod-alertmanager).") var name: String
-        @Option(help: "alertmanager, grafana, pagerduty or generic.") var kind: String
+        @Option(help: "alertmanager, grafana, pagerduty, generic, or canary (a canary controller asking gates).") var kind: String
         @Flag(help: "Require an HMAC-SHA256 signature (Grafana's X-Grafana-Alerting-Signature), keyed with the integration key itself.")
         var requireSignature = false
         @Flag(

@@ -41,7 +41,7 @@ def test_no_operation_answers_5xx_or_outside_its_documentation(empty_database, s
         assert token.returncode == 0, token.stderr
         headers[role] = f"Authorization: Bearer {token.stdout.strip()}"
     keys = {}
-    for kind in ["alertmanager", "generic"]:
+    for kind in ["alertmanager", "generic", "canary"]:
         key = cli(["integrations", "create", "--name", f"fz-{kind}", "--kind", kind], db)
         assert key.returncode == 0, key.stderr
         keys[kind] = f"Authorization: Bearer {key.stdout.strip()}"
@@ -54,7 +54,8 @@ def test_no_operation_answers_5xx_or_outside_its_documentation(empty_database, s
 
     failed = []
     runs = [(role, header, ()) for role, header in headers.items()]
-    runs += [(f"key-{kind}", header, ("--include-path-regex", "^/(api/v1/alerts|v2)/")) for kind, header in keys.items()]
+    paths = {"canary": "^/api/v1/(flagger|argo)/"}
+    runs += [(f"key-{kind}", header, ("--include-path-regex", paths.get(kind, "^/(api/v1/alerts|v2)/"))) for kind, header in keys.items()]
     # The admin goes last: it may disable the others or reset their passwords.
     runs.sort(key=lambda run: run[0] == "admin")
     for name, header, extra in runs:

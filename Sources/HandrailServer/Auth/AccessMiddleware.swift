@@ -83,6 +83,13 @@ struct AccessMiddleware: RouterMiddleware {
             context.eventBody = .some(event)
             context.principal = try await Self.routingKeyPrincipal(event, auth: auth)
         }
+        // Flagger cannot send headers with a webhook: a canary controller's key may come in
+        // the URL, as `?key=` (the request log leaves query strings out).
+        if context.principal == nil, case .ingest(let kinds) = access, kinds.contains(.canary),
+            let key = request.uri.queryParameters.get("key"), !key.isEmpty
+        {
+            context.principal = try await auth.integrations.authenticate(keyHash: Secrets.hash(key)).map(Principal.integration)
+        }
         switch access.allows(context.principal, fromLoopback: context.isLoopback) {
         case .allow:
             break
@@ -90,7 +97,7 @@ struct AccessMiddleware: RouterMiddleware {
             if Self.wantsJSON(request) || access.isIngest {
                 // Something was sent and is not a live key, token or session: say that, not "sign in".
                 let routingKey = context.eventBody??["routing_key"]?.stringValue
-                if request.headers[.authorization] != nil || routingKey?.isEmpty == false {
+                if request.headers[.authorization] != nil || routingKey?.isEmpty == false || request.uri.queryParameters.get("key") != nil {
                     throw APIError(
                         .unauthorized,
                         access.isIngest
@@ -138,6 +145,7 @@ struct AccessMiddleware: RouterMiddleware {
             case .grafana: "POST /api/v1/alerts/grafana"
             case .generic: "POST /api/v1/alerts/generic"
             case .pagerduty: "POST /v2/enqueue (or /v2/change/enqueue)"
+            case .canary: "POST /api/v1/flagger/{hook}?key=… (or GET /api/v1/argo/gate)"
             }
         return ingest
             ? "this is \(kind == .alertmanager ? "an" : "a") \(kind.rawValue) key: it delivers to \(path)"

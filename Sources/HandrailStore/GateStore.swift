@@ -1,0 +1,305 @@
+public import Foundation
+public import HandrailCore
+public import Postgres
+
+/// A person's decision at a gate (or on its release, for a rollback).
+public struct GateDecision: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var gate: Int64?
+    public var kind: GateDecisionKind
+    public var decidedBy: String
+    public var decidedByRole: Role
+    public var rationale: String
+    /// What the controller had last sent about the release when the person decided.
+    public var guards: [String: String]
+    public var alternativesConsidered: String?
+    public var decidedAt: Date
+}
+
+/// What a canary controller said happened to a release (Flagger's event hook).
+public struct ReleaseEvent: Sendable, Equatable, Codable {
+    public var at: Date
+    public var phase: String?
+    public var eventType: String?
+    public var message: String
+}
+
+/// One stage of a release that a controller asked about, and what Handrail answers.
+public struct Gate: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var release: ReleaseRef
+    public var controller: String
+    public var stage: GateStage
+    /// Which traffic increase (1, 2, …); 1 for the other stages.
+    public var step: Int
+    public var openedAt: Date
+    public var lastAskedAt: Date
+    public var timesAsked: Int
+    /// When the controller was first told "go".
+    public var passedAt: Date?
+    /// The controller's latest metadata about the release (the guards' values).
+    public var metadata: [String: String]
+    /// The runbook whose `rollback.decided_by` says who may decide.
+    public var runbook: String?
+    public var answer: GateAnswer
+    public var decisions: [GateDecision] = []
+    public var events: [ReleaseEvent] = []
+}
+
+/// Canary gates: what controllers ask, what people decide, what Handrail answers. Every
+/// answer is read from the database (`handrail_gate_answer`), so every replica answers a
+/// gate the same way.
+public struct GateStore: Sendable {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    public typealias Person = DecisionStore.Person
+
+    /// Who asks: the controller and its integration key.
+    public struct Asker: Sendable {
+        public var controller: String
+        public var integration: Int
+        public init(controller: String, integration: Int) {
+            self.controller = controller
+            self.integration = integration
+        }
+    }
+
+    public enum AskResult: Sendable, Equatable {
+        case answered(Gate)
+        /// The runbook named for the release is not known (field `runbook`).
+        case unknownRunbook(String)
+    }
+
+    /// gate.ask — records that the controller asked about `stage` of `release` (the gate
+    /// is created by its first question; a traffic increase already answered "go" makes
+    /// the next question the next increase's gate) and answers it. A "go" answered is
+    /// remembered as the gate's `passed_at`.
+    public func ask(
+        _ release: ReleaseRef,
+        stage: GateStage,
+        metadata: [String: String],
+        runbook: String?,
+        by asker: Asker
+    ) async throws
+        -> AskResult
+    {
+        let meta = try PostgresJSON(encoding: metadata)
+        let id: Int64? = try await pool.withTransaction { tx in
+            guard let releaseID = try await Self.release(release, runbook: runbook, by: asker, tx) else { return nil }
+            let gate: Int64 = try await tx.query(
+                """
+                WITH latest AS (
+                    SELECT step, passed_at FROM gates WHERE release_id = \(releaseID) AND stage = \(stage.rawValue)::gate_stage
+                    ORDER BY step DESC LIMIT 1
+                )
+                INSERT INTO gates (release_id, stage, step, metadata)
+                SELECT \(releaseID), \(stage.rawValue)::gate_stage, coalesce((
+                        SELECT CASE WHEN passed_at IS NOT NULL AND \(stage.rawValue) = 'confirm-traffic-increase' THEN step + 1 ELSE step END
+                        FROM latest), 1), \(meta)::jsonb
+                ON CONFLICT (release_id, stage, step) DO UPDATE
+                    SET times_asked = gates.times_asked + 1, last_asked_at = now(), metadata = excluded.metadata
+                RETURNING id
+                """
+            )[0].decode("id")
+            try await tx.execute(
+                "UPDATE gates SET passed_at = now() WHERE id = \(gate) AND passed_at IS NULL AND handrail_gate_answer(id) = 'go'"
+            )
+            return gate
+        }
+        guard let id else { return .unknownRunbook(runbook ?? "") }
+        guard let gate = try await gates(id: id).first else { throw PostgresError(kind: .decoding, message: "gate \(id) vanished") }
+        return .answered(gate)
+    }
+
+    /// The release's id, made by its first call (pinning the runbook's current version);
+    /// nil when the named runbook is not known.
+    static func release(_ r: ReleaseRef, runbook: String?, by asker: Asker, _ tx: PostgresConnection) async throws -> Int64? {
+        for _ in 0..<2 {
+            let rows = try await tx.query(
+                """
+                WITH found AS (
+                    SELECT id FROM releases WHERE namespace = \(r.namespace) AND name = \(r.name) AND checksum = \(r.checksum)
+                ), book AS (
+                    SELECT id, current_version FROM runbooks WHERE id = \(runbook)
+                ), made AS (
+                    INSERT INTO releases (namespace, name, checksum, controller, runbook_id, runbook_version, created_by_integration_id)
+                    SELECT \(r.namespace), \(r.name), \(r.checksum), \(asker.controller), b.id, b.current_version, \(asker.integration)
+                    FROM (SELECT 1) one LEFT JOIN book b ON true
+                    WHERE NOT EXISTS (SELECT 1 FROM found) AND (\(runbook)::text IS NULL OR EXISTS (SELECT 1 FROM book))
+                    ON CONFLICT (namespace, name, checksum) DO NOTHING
+                    RETURNING id
+                )
+                SELECT id, true AS known FROM found UNION ALL SELECT id, true FROM made
+                UNION ALL SELECT NULL, false WHERE \(runbook)::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM book)
+                """
+            )
+            if let row = rows.first {
+                guard try row.decode("known", as: Bool.self) else { return nil }
+                return try row.decode("id", as: Int64.self)
+            }
+            // Another replica made it between our look and our insert: look again.
+        }
+        throw PostgresError(kind: .decoding, message: "release \(r.target)@\(r.checksum) could not be made")
+    }
+
+    /// Whether someone decided to roll the release back (the rollback hook's question).
+    public func rollbackDecided(_ r: ReleaseRef) async throws -> Bool {
+        try await pool.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM releases r JOIN gate_decisions d ON d.release_id = r.id AND d.kind = 'rollback'
+                           WHERE r.namespace = \(r.namespace) AND r.name = \(r.name) AND r.checksum = \(r.checksum)) AS rollback
+            """
+        )[0].decode("rollback")
+    }
+
+    /// release.event — what the controller said happened, on the release's timeline.
+    /// - Returns: false when the named runbook is not known (nothing is stored).
+    public func event(
+        _ r: ReleaseRef,
+        phase: String?,
+        type: String?,
+        message: String,
+        sentAt: Date?,
+        runbook: String?,
+        by asker: Asker
+    )
+        async throws -> Bool
+    {
+        try await pool.withTransaction { tx in
+            guard let id = try await Self.release(r, runbook: runbook, by: asker, tx) else { return false }
+            try await tx.execute(
+                "INSERT INTO release_events (release_id, phase, event_type, message, sent_at) VALUES (\(id), \(phase), \(type), \(message), \(sentAt))"
+            )
+            return true
+        }
+    }
+
+    public enum DecideResult: Sendable, Equatable {
+        case recorded(Gate)
+        case notFound
+        /// The release's runbook does not let this person decide (why).
+        case refused(String)
+    }
+
+    /// gate.decide — checks the release's runbook (`rollback.decided_by`; `rollback.allowed`
+    /// for a rollback) for this person, then records the decision with the guards' values
+    /// the gate last had.
+    public func decide(
+        gate id: Int64,
+        kind: GateDecisionKind,
+        rationale: String,
+        alternatives: String?,
+        by person: Person
+    ) async throws
+        -> DecideResult
+    {
+        guard
+            let row = try await pool.query(
+                """
+                SELECT g.release_id, r.runbook_id, v.definition->'rollback' AS rollback
+                FROM gates g JOIN releases r ON r.id = g.release_id
+                LEFT JOIN runbook_versions v ON v.runbook_id = r.runbook_id AND v.version = r.runbook_version
+                WHERE g.id = \(id)
+                """
+            ).first
+        else { return .notFound }
+        let policy = try row.decode("rollback", as: PostgresJSON?.self)?.decode(as: RollbackPolicy.self) ?? RollbackPolicy()
+        let runbook: String? = try row.decode("runbook_id")
+        let whose = runbook.map { "runbook \($0)" } ?? "the default policy (no runbook named for this release)"
+        if kind == .rollback && !policy.allowed { return .refused("\(whose) does not allow rollback") }
+        if person.role < policy.minimumRole {
+            return .refused("\(whose) lets \(policy.minimumRole.rawValue) and up decide at this gate; you are \(person.role.rawValue)")
+        }
+        try await pool.execute(
+            """
+            INSERT INTO gate_decisions (release_id, gate_id, kind, decided_by, decided_by_role, rationale, guards, alternatives_considered)
+            SELECT release_id, id, \(kind.rawValue)::gate_decision_kind, \(person.id), \(person.role.rawValue)::user_role, \(rationale), metadata,
+                   \(alternatives)
+            FROM gates WHERE id = \(id)
+            """
+        )
+        guard let gate = try await gates(id: id).first else { return .notFound }
+        return .recorded(gate)
+    }
+
+    /// Gates with their releases: one (`id`), or the ones still waiting for a "go"
+    /// (oldest first), or all, newest first (at most 100).
+    public func gates(id: Int64? = nil, waitingOnly: Bool = false) async throws -> [Gate] {
+        let rows = try await pool.query(
+            """
+            SELECT g.id, r.namespace, r.name, r.checksum, r.controller, g.stage::text AS stage, g.step, g.opened_at, g.last_asked_at,
+                   g.times_asked, g.passed_at, g.metadata, r.runbook_id, handrail_gate_answer(g.id) AS answer, g.release_id
+            FROM gates g JOIN releases r ON r.id = g.release_id
+            WHERE (\(id)::bigint IS NULL OR g.id = \(id)) AND (NOT \(waitingOnly) OR g.passed_at IS NULL)
+            ORDER BY CASE WHEN \(waitingOnly) THEN g.opened_at END, g.id DESC
+            LIMIT 100
+            """
+        )
+        var gates: [Gate] = []
+        for row in rows {
+            var gate = Gate(
+                id: try row.decode("id"),
+                release: ReleaseRef(namespace: try row.decode("namespace"), name: try row.decode("name"), checksum: try row.decode("checksum")),
+                controller: try row.decode("controller"),
+                stage: try GateStage.parse(try row.decode("stage")),
+                step: try row.decode("step"),
+                openedAt: try row.decode("opened_at"),
+                lastAskedAt: try row.decode("last_asked_at"),
+                timesAsked: try row.decode("times_asked"),
+                passedAt: try row.decode("passed_at"),
+                metadata: try row.decode("metadata", as: PostgresJSON.self).decode(as: [String: String].self),
+                runbook: try row.decode("runbook_id"),
+                answer: GateAnswer(rawValue: try row.decode("answer")) ?? .wait
+            )
+            if id != nil {
+                let release: Int64 = try row.decode("release_id")
+                gate.decisions = try await decisions(release: release)
+                gate.events = try await events(release: release)
+            }
+            gates.append(gate)
+        }
+        return gates
+    }
+
+    /// Every decision on a release, oldest first.
+    func decisions(release: Int64) async throws -> [GateDecision] {
+        try await pool.query(
+            """
+            SELECT d.id, d.gate_id, d.kind::text AS kind, u.username, d.decided_by_role::text AS role, d.rationale, d.guards,
+                   d.alternatives_considered, d.decided_at
+            FROM gate_decisions d JOIN users u ON u.id = d.decided_by WHERE d.release_id = \(release) ORDER BY d.id
+            """
+        ).map { row in
+            GateDecision(
+                id: try row.decode("id"),
+                gate: try row.decode("gate_id"),
+                kind: try GateDecisionKind.parse(try row.decode("kind")),
+                decidedBy: try row.decode("username"),
+                decidedByRole: try Role.parse(try row.decode("role")),
+                rationale: try row.decode("rationale"),
+                guards: try row.decode("guards", as: PostgresJSON.self).decode(as: [String: String].self),
+                alternativesConsidered: try row.decode("alternatives_considered"),
+                decidedAt: try row.decode("decided_at")
+            )
+        }
+    }
+
+    /// The release's newest 100 events, newest first.
+    func events(release: Int64) async throws -> [ReleaseEvent] {
+        try await pool.query(
+            """
+            SELECT coalesce(sent_at, at) AS at, phase, event_type, message FROM release_events
+            WHERE release_id = \(release) ORDER BY id DESC LIMIT 100
+            """
+        ).map { row in
+            ReleaseEvent(
+                at: try row.decode("at"),
+                phase: try row.decode("phase"),
+                eventType: try row.decode("event_type"),
+                message: try row.decode("message")
+            )
+        }
+    }
+}
