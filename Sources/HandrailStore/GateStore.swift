@@ -224,15 +224,16 @@ public struct GateStore: Sendable {
         return .recorded(gate)
     }
 
-    /// Gates with their releases: one (`id`), or the ones still waiting for a "go"
-    /// (oldest first), or all, newest first (at most 100).
+    /// Gates with their releases: one (`id`), or the ones still waiting for a person (no
+    /// go and no rollback; oldest first), or all, newest first (at most 100).
     public func gates(id: Int64? = nil, waitingOnly: Bool = false) async throws -> [Gate] {
         let rows = try await pool.query(
             """
             SELECT g.id, r.namespace, r.name, r.checksum, r.controller, g.stage::text AS stage, g.step, g.opened_at, g.last_asked_at,
                    g.times_asked, g.passed_at, g.metadata, r.runbook_id, handrail_gate_answer(g.id) AS answer, g.release_id
             FROM gates g JOIN releases r ON r.id = g.release_id
-            WHERE (\(id)::bigint IS NULL OR g.id = \(id)) AND (NOT \(waitingOnly) OR g.passed_at IS NULL)
+            WHERE (\(id)::bigint IS NULL OR g.id = \(id))
+              AND (NOT \(waitingOnly) OR (g.passed_at IS NULL AND handrail_gate_answer(g.id) = 'wait'))
             ORDER BY CASE WHEN \(waitingOnly) THEN g.opened_at END, g.id DESC
             LIMIT 100
             """

@@ -1,0 +1,150 @@
+"""Canary gates against the built server, driven the way Flagger drives its webhooks
+(fluxcd/flagger pkg/controller/scheduler.go and scheduler_hooks.go): every analysis interval
+it calls the rollback hook first (a 2xx rolls the canary back), then the gate it is waiting
+at (confirm-rollout, then confirm-traffic-increase before each weight step, then
+confirm-promotion), and only a 2xx lets it advance; anything above 202 means "ask again
+next interval". The payloads are Tests/Fixtures/flagger's. Two replicas share one database
+and the poller alternates between them, as a Kubernetes Service would."""
+import itertools
+import json
+import threading
+import time
+
+import requests
+
+from conftest import ROOT, cli, wait_for
+
+FIXTURES = ROOT / "Tests" / "Fixtures" / "flagger"
+
+
+def payload(hook, checksum, runbook):
+    body = json.loads((FIXTURES / f"{hook}.json").read_text())
+    body["checksum"] = checksum
+    body.setdefault("metadata", {})["runbook"] = runbook
+    return body
+
+
+class FlaggerPoller(threading.Thread):
+    """One canary release as Flagger runs it: weights 10, 20, 30, then promotion."""
+
+    def __init__(self, urls, key, checksum, runbook, interval=0.1):
+        super().__init__(daemon=True)
+        self.replicas = itertools.cycle(urls)
+        self.key, self.checksum, self.runbook, self.interval = key, checksum, runbook, interval
+        self.phase, self.weight = "Initialized", 0
+        self.calls = []  # (hook, status) in order
+        self.stopped = threading.Event()
+
+    def hook(self, name):
+        r = requests.post(f"{next(self.replicas)}/api/v1/flagger/{name}?key={self.key}",
+                          json=payload(name, self.checksum, self.runbook), timeout=10)
+        assert r.status_code < 500 and r.status_code not in (400, 401, 403, 404), (name, r.status_code, r.text)
+        self.calls.append((name, r.status_code))
+        return r.status_code <= 202
+
+    def step(self):
+        if self.phase in ("Progressing", "Waiting", "WaitingPromotion") and self.hook("rollback"):
+            self.phase, self.weight = "Failed", 0
+            return
+        if self.phase in ("Initialized", "Waiting"):
+            self.phase = "Progressing" if self.hook("confirm-rollout") else "Waiting"
+        elif self.phase == "Progressing" and self.weight < 30:
+            if self.hook("confirm-traffic-increase"):
+                self.weight += 10
+        elif self.phase in ("Progressing", "WaitingPromotion"):
+            self.phase = "Succeeded" if self.hook("confirm-promotion") else "WaitingPromotion"
+
+    def run(self):
+        while not self.stopped.is_set() and self.phase not in ("Succeeded", "Failed"):
+            self.step()
+            time.sleep(self.interval)
+
+    def waiting_at(self):
+        """The hook it keeps calling, once it called it at least three times in a row."""
+        last = [h for h, _ in self.calls if h != "rollback"][-3:]
+        return last[0] if len(last) == 3 and len(set(last)) == 1 else None
+
+
+def person(db, username, role):
+    assert cli(["users", "create", "--username", username, "--role", role, "--password-stdin"], db,
+               stdin=f"{username} canary password\n").returncode == 0
+    token = cli(["tokens", "create", "--user", username, "--name", "e2e"], db)
+    assert token.returncode == 0, token.stderr
+    return {"Authorization": f"Bearer {token.stdout.strip()}"}
+
+
+def test_a_flagger_like_controller_advances_only_on_peoples_decisions_and_both_replicas_agree(empty_database, start_server):
+    db = empty_database
+    a = start_server({"DATABASE_URL": db, "HANDRAIL_BCRYPT_COST": "4"})
+    a.wait_ready()
+    b = start_server({"DATABASE_URL": db, "HANDRAIL_BCRYPT_COST": "4"})
+    b.wait_ready()
+    assert cli(["runbooks", "sync", str(ROOT / "runbooks")], db).returncode == 0
+    made = cli(["integrations", "create", "--name", "flagger-prod", "--kind", "canary"], db)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    lead, responder = person(db, "lena", "lead"), person(db, "ravi", "responder")
+
+    def gate_waiting(poller, hook):
+        wait_for(lambda: poller.waiting_at() == hook, timeout=20, what=f"the poller waiting at {hook}")
+        gates = requests.get(f"{a.url}/api/v1/gates?waiting=true", headers=lead, timeout=10).json()["gates"]
+        mine = [g for g in gates if g["release"]["checksum"] == poller.checksum and g["stage"] == hook]
+        assert len(mine) == 1, gates
+        return mine[0]
+
+    def decide(gate, who, kind, why):
+        return requests.post(f"{b.url}/api/v1/gates/{gate['id']}/decisions", headers=who,
+                             json={"kind": kind, "rationale": why}, timeout=10)
+
+    # feature-drift lets leads and managers decide.
+    poller = FlaggerPoller([a.url, b.url], key, "6d5f8c7b9", "feature-drift")
+    poller.start()
+    try:
+        gate = gate_waiting(poller, "confirm-rollout")
+        assert gate["answer"] == "wait" and gate["times_asked"] >= 3
+        refused = decide(gate, responder, "go", "looks fine to me")
+        assert refused.status_code == 403, refused.text
+        assert "lead" in refused.json()["error"]["message"]
+        asked = gate["times_asked"]
+        wait_for(lambda: requests.get(f"{a.url}/api/v1/gates/{gate['id']}", headers=lead, timeout=10).json()["times_asked"] >= asked + 3,
+                 what="three more questions after the refused go")
+        assert poller.phase == "Waiting" and poller.waiting_at() == "confirm-rollout"
+        # Both replicas answer the waiting gate the same way.
+        for replica in (a.url, b.url):
+            r = requests.post(f"{replica}/api/v1/flagger/confirm-rollout?key={key}",
+                              json=payload("confirm-rollout", "6d5f8c7b9", "feature-drift"), timeout=10)
+            assert (r.status_code, r.json()["answer"]) == (409, "wait")
+        assert decide(gate, lead, "go", "offline eval +0.4% NDCG; guards quiet").status_code == 201
+        wait_for(lambda: poller.phase == "Progressing", timeout=10, what="the rollout started")
+
+        step1 = gate_waiting(poller, "confirm-traffic-increase")
+        assert poller.phase == "Progressing" and poller.weight == 0
+        assert decide(step1, lead, "go", "10% is safe").status_code == 201
+        wait_for(lambda: poller.weight == 10, timeout=10, what="the canary at 10%")
+        step2 = gate_waiting(poller, "confirm-traffic-increase")
+        assert step2["id"] != step1["id"] and step2["step"] == 2 and poller.weight == 10
+        for replica in (a.url, b.url):
+            r = requests.get(f"{replica}/api/v1/gates/{step1['id']}", headers=lead, timeout=10).json()
+            assert r["answer"] == "go"
+        # A person decides to roll back: the next rollback hook answers 200 and Flagger rolls back.
+        assert decide(step2, lead, "rollback", "quality proxy -6 points on the canary").status_code == 201
+        wait_for(lambda: poller.phase == "Failed", timeout=10, what="the poller rolling back")
+        assert poller.calls[-1] == ("rollback", 200)
+        assert poller.weight == 0
+    finally:
+        poller.stopped.set()
+        poller.join(5)
+
+    # The next release of the same target starts from nothing decided.
+    again = FlaggerPoller([b.url, a.url], key, "77aa01f3c", "feature-drift")
+    again.start()
+    try:
+        gate = gate_waiting(again, "confirm-rollout")
+        assert gate["answer"] == "wait"
+        assert ("rollback", 200) not in again.calls
+    finally:
+        again.stopped.set()
+        again.join(5)
+
+    for server in (a, b):
+        assert key not in "".join(server.output()), "the key in the URL reached the server's log"
