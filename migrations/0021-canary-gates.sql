@@ -80,13 +80,32 @@ CREATE INDEX release_events_by_release ON release_events (release_id, id);
 CREATE TRIGGER release_events_append_only BEFORE UPDATE OR DELETE ON release_events
     FOR EACH ROW EXECUTE FUNCTION handrail_refuse_change();
 
--- A gate's answer, the one rule every replica applies: "rollback" once anyone allowed
--- decided to roll its release back; else "go" when the newest go/hold on the gate is a
--- go; else "wait".
+-- Incidents on a release's target (an open incident whose labels name it as rollout,
+-- canary, model or service, in its namespace when the labels say one), linked when the
+-- controller asks: the gate shows them, the incident shows the gate, and a rollback decided
+-- on such an incident after the release began rolls the release back.
+CREATE TABLE release_incidents (
+    release_id  bigint NOT NULL REFERENCES releases,
+    incident_id bigint NOT NULL REFERENCES incidents,
+    linked_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (release_id, incident_id)
+);
+CREATE INDEX release_incidents_by_incident ON release_incidents (incident_id);
+
+-- Whether a person decided to roll the release back: at one of its gates, or on a linked
+-- incident after the release began.
+CREATE FUNCTION handrail_release_rolled_back(release bigint) RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM gate_decisions WHERE release_id = release AND kind = 'rollback')
+        OR EXISTS (SELECT 1 FROM release_incidents ri JOIN releases r ON r.id = ri.release_id
+                   JOIN decisions d ON d.incident_id = ri.incident_id AND d.kind = 'rollback' AND d.decided_at >= r.created_at
+                   WHERE ri.release_id = release)
+$$;
+
+-- A gate's answer, the one rule every replica applies: "rollback" once the release was
+-- rolled back; else "go" when the newest go/hold on the gate is a go; else "wait".
 CREATE FUNCTION handrail_gate_answer(gate bigint) RETURNS text LANGUAGE sql STABLE AS $$
     SELECT CASE
-        WHEN EXISTS (SELECT 1 FROM gate_decisions d JOIN gates g ON g.release_id = d.release_id
-                     WHERE g.id = gate AND d.kind = 'rollback') THEN 'rollback'
+        WHEN handrail_release_rolled_back((SELECT release_id FROM gates WHERE id = gate)) THEN 'rollback'
         WHEN (SELECT kind FROM gate_decisions WHERE gate_id = gate AND kind <> 'rollback' ORDER BY id DESC LIMIT 1) = 'go' THEN 'go'
         ELSE 'wait' END
 $$;

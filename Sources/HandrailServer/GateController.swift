@@ -169,7 +169,7 @@ struct GateController {
 
     static func asker(_ controller: String, _ context: HandrailRequestContext) throws -> GateStore.Asker {
         guard case .integration(let integration) = context.principal else { throw APIError(.forbidden, "only a canary integration key asks gates") }
-        return GateStore.Asker(controller: controller, integration: integration.id)
+        return GateStore.Asker(controller: controller, integration: integration.id, name: integration.name)
     }
 
     static func unknownRunbook(_ id: String?, field: String) -> APIError {

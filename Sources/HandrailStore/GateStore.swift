@@ -24,6 +24,15 @@ public struct ReleaseEvent: Sendable, Equatable, Codable {
     public var message: String
 }
 
+/// An incident on a release's target (see `release_incidents`).
+public struct LinkedIncident: Sendable, Equatable, Codable {
+    public var number: Int64
+    public var ref: String
+    public var title: String
+    public var state: String
+    public var severity: String
+}
+
 /// One stage of a release that a controller asked about, and what Handrail answers.
 public struct Gate: Sendable, Equatable, Codable {
     public var id: Int64
@@ -44,6 +53,8 @@ public struct Gate: Sendable, Equatable, Codable {
     public var answer: GateAnswer
     public var decisions: [GateDecision] = []
     public var events: [ReleaseEvent] = []
+    /// Incidents on the same target while the release was asked about (guard breaches).
+    public var incidents: [LinkedIncident] = []
 }
 
 /// Canary gates: what controllers ask, what people decide, what Handrail answers. Every
@@ -60,9 +71,12 @@ public struct GateStore: Sendable {
     public struct Asker: Sendable {
         public var controller: String
         public var integration: Int
-        public init(controller: String, integration: Int) {
+        /// The key's name: the actor of what the controller puts on incidents' timelines.
+        public var name: String
+        public init(controller: String, integration: Int, name: String) {
             self.controller = controller
             self.integration = integration
+            self.name = name
         }
     }
 
@@ -88,6 +102,7 @@ public struct GateStore: Sendable {
         let meta = try PostgresJSON(encoding: metadata)
         let id: Int64? = try await pool.withTransaction { tx in
             guard let releaseID = try await Self.release(release, runbook: runbook, by: asker, tx) else { return nil }
+            try await Self.link(releaseID, tx)
             let gate: Int64 = try await tx.query(
                 """
                 WITH latest AS (
@@ -144,17 +159,38 @@ public struct GateStore: Sendable {
         throw PostgresError(kind: .decoding, message: "release \(r.target)@\(r.checksum) could not be made")
     }
 
-    /// Whether someone decided to roll the release back (the rollback hook's question).
+    /// Whether someone decided to roll the release back, at a gate or on an incident on its
+    /// target (the rollback hook's question); links the target's open incidents first.
     public func rollbackDecided(_ r: ReleaseRef) async throws -> Bool {
-        try await pool.query(
-            """
-            SELECT EXISTS (SELECT 1 FROM releases r JOIN gate_decisions d ON d.release_id = r.id AND d.kind = 'rollback'
-                           WHERE r.namespace = \(r.namespace) AND r.name = \(r.name) AND r.checksum = \(r.checksum)) AS rollback
-            """
-        )[0].decode("rollback")
+        try await pool.withTransaction { tx in
+            guard
+                let id = try await tx.query(
+                    "SELECT id FROM releases WHERE namespace = \(r.namespace) AND name = \(r.name) AND checksum = \(r.checksum)"
+                ).first?.decode("id", as: Int64.self)
+            else { return false }
+            try await Self.link(id, tx)
+            return try await tx.query("SELECT handrail_release_rolled_back(\(id)) AS rolled_back")[0].decode("rolled_back")
+        }
     }
 
-    /// release.event — what the controller said happened, on the release's timeline.
+    /// Links the open incidents on the release's target: their labels name it as rollout,
+    /// canary, model or service, in its namespace when they name one. Reads open incidents
+    /// only (`incidents_open_newest`), once per controller call.
+    static func link(_ release: Int64, _ tx: PostgresConnection) async throws {
+        try await tx.execute(
+            """
+            INSERT INTO release_incidents (release_id, incident_id)
+            SELECT r.id, i.id FROM releases r JOIN incidents i ON i.state <> 'resolved'
+                AND r.name IN (i.labels->>'rollout', i.labels->>'canary', i.labels->>'model', i.labels->>'service')
+                AND coalesce(i.labels->>'namespace', r.namespace) = r.namespace
+            WHERE r.id = \(release)
+            ON CONFLICT DO NOTHING
+            """
+        )
+    }
+
+    /// release.event — what the controller said happened, on the release's timeline and,
+    /// as a change, on the timeline of every open incident on its target.
     /// - Returns: false when the named runbook is not known (nothing is stored).
     public func event(
         _ r: ReleaseRef,
@@ -167,10 +203,25 @@ public struct GateStore: Sendable {
     )
         async throws -> Bool
     {
-        try await pool.withTransaction { tx in
+        let summary = "\(asker.controller == "argo" ? "Argo Rollouts" : "Flagger"): \(message) (\(r.target) at \(r.checksum))"
+        return try await pool.withTransaction { tx in
             guard let id = try await Self.release(r, runbook: runbook, by: asker, tx) else { return false }
+            try await Self.link(id, tx)
             try await tx.execute(
-                "INSERT INTO release_events (release_id, phase, event_type, message, sent_at) VALUES (\(id), \(phase), \(type), \(message), \(sentAt))"
+                """
+                WITH stored AS (
+                    INSERT INTO release_events (release_id, phase, event_type, message, sent_at)
+                    VALUES (\(id), \(phase), \(type), \(message), \(sentAt))
+                ), event AS (
+                    INSERT INTO incident_events (incident_id, type, actor, actor_integration_id, data)
+                    SELECT i.id, 'change', \(asker.name), \(asker.integration),
+                           jsonb_build_object('summary', \(summary)::text, 'release', \(id)::bigint, 'phase', \(phase)::text)
+                    FROM release_incidents ri JOIN incidents i ON i.id = ri.incident_id AND i.state <> 'resolved'
+                    WHERE ri.release_id = \(id)
+                    RETURNING incident_id
+                )
+                SELECT count(*) FROM (SELECT pg_notify(\(IncidentFeed.channel), incident_id::text) FROM event) s
+                """
             )
             return true
         }
@@ -258,6 +309,7 @@ public struct GateStore: Sendable {
                 let release: Int64 = try row.decode("release_id")
                 gate.decisions = try await decisions(release: release)
                 gate.events = try await events(release: release)
+                gate.incidents = try await incidents(release: release)
             }
             gates.append(gate)
         }
@@ -283,6 +335,25 @@ public struct GateStore: Sendable {
                 guards: try row.decode("guards", as: PostgresJSON.self).decode(as: [String: String].self),
                 alternativesConsidered: try row.decode("alternatives_considered"),
                 decidedAt: try row.decode("decided_at")
+            )
+        }
+    }
+
+    /// The incidents linked to a release, newest first.
+    func incidents(release: Int64) async throws -> [LinkedIncident] {
+        try await pool.query(
+            """
+            SELECT i.number, i.title, i.state::text AS state, i.severity FROM release_incidents ri JOIN incidents i ON i.id = ri.incident_id
+            WHERE ri.release_id = \(release) ORDER BY i.number DESC LIMIT 20
+            """
+        ).map { row in
+            let number: Int64 = try row.decode("number")
+            return LinkedIncident(
+                number: number,
+                ref: IncidentRef.display(number),
+                title: try row.decode("title"),
+                state: try row.decode("state"),
+                severity: try row.decode("severity")
             )
         }
     }

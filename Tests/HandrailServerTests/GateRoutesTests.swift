@@ -248,6 +248,77 @@ extension AccessFixture {
         }
     }
 
+    /// A canary-guard alert on the release's target while a gate waits: the gate and the
+    /// incident link to each other, the controller's events reach the incident's timeline,
+    /// and a rollback decided on the incident answers the rollback hook.
+    @Test func aGuardBreachIncidentLinksToTheGateAndItsRollbackRollsTheReleaseBack() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let key = try await f.key(.canary, name: "flagger-prod")
+            let step = try await f.flagger(client, "confirm-traffic-increase", key: key, try flaggerPayload("confirm-traffic-increase"))
+            let gate = try #require(jsonObject(step)["gate"] as? Int)
+            // An incident on another model, and the breach on this target.
+            let other = ["alertname": "FeatureDriftHigh", "model": "fraud-scorer", "feature": "amount"]
+            _ = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("o1", "firing", other)])
+            )
+            let breach = [
+                "alertname": "CanaryGuardBreached", "model": "ranker", "rollout": "ranker", "namespace": "model-serving", "guard": "error_rate_ratio",
+            ]
+            let fired = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("g1", "firing", breach)])
+            )
+            let ref = try #require((jsonObject(fired)["alerts"] as? [[String: Any]])?.first?["incident"] as? String)
+            let staging = ["alertname": "ModelServingSLOBurn", "service": "ranker", "namespace": "staging"]
+            _ = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("s1", "firing", staging)])
+            )
+
+            #expect(
+                try await f.flagger(client, "confirm-traffic-increase", key: key, try flaggerPayload("confirm-traffic-increase")).status == .conflict
+            )
+            let shown = jsonObject(try await client.execute("/api/v1/gates/\(gate)", method: .get, headers: f.headers(.viewer)))
+            let linked = try #require(shown["incidents"] as? [[String: Any]])
+            #expect(linked.map { $0["ref"] as? String } == [ref], "only the breach on this target: \(linked)")
+
+            // The controller's events reach the incident's timeline.
+            #expect(try await f.flagger(client, "event", key: key, try flaggerPayload("event")).status == .ok)
+            let incident = try await client.execute("/api/v1/incidents/\(ref)", method: .get, headers: f.headers(.viewer))
+            #expect(incident.text.contains("Flagger: Advance ranker.model-serving canary weight 10"), "\(incident.text.prefix(2000))")
+
+            // No rollback yet; then a responder (canary-guard-breach allows it) decides one on the incident.
+            #expect(try await f.flagger(client, "rollback", key: key, try flaggerPayload("rollback")).status == .conflict)
+            let decided = try await client.execute(
+                "/api/v1/incidents/\(ref)/decisions",
+                method: .post,
+                headers: f.headers(.responder),
+                body: ByteBuffer(
+                    bytes: try JSONSerialization.data(withJSONObject: [
+                        "kind": "rollback", "target": ["model": "ranker", "from_version": "2026-11-30", "to_version": "2026-11-02"],
+                        "rationale": "error rate 2.4x baseline for 6 minutes",
+                    ])
+                )
+            )
+            #expect(decided.status == .created, "\(decided.text)")
+            let rolledBack = try await f.flagger(client, "rollback", key: key, try flaggerPayload("rollback"))
+            #expect(rolledBack.status == .ok, "\(rolledBack.text)")
+            let after = jsonObject(try await client.execute("/api/v1/gates/\(gate)", method: .get, headers: f.headers(.viewer)))
+            #expect(after["answer"] as? String == "rollback")
+            #expect(
+                try await f.flagger(client, "confirm-traffic-increase", key: key, try flaggerPayload("confirm-traffic-increase")).status == .conflict
+            )
+        }
+    }
+
     /// Argo Rollouts' web metric: always 200 with the decision as JSON, for the
     /// AnalysisTemplate in the README (`successCondition: result.decision == "go"`).
     @Test func argoRolloutsReadsTheSameGateAsJSON() async throws {
