@@ -168,7 +168,9 @@ func buildRouter(
     let decisions = DecisionController(store: DecisionStore(pool: database.pool))
     decisions.addRoutes(to: routes)
     RotationController(store: RotationStore(pool: database.pool)).addRoutes(to: routes)
-    GateController(store: GateStore(pool: database.pool), publicURL: configuration.publicURL).addRoutes(to: routes)
+    let gates = GateController(store: GateStore(pool: database.pool), publicURL: configuration.publicURL)
+    gates.addRoutes(to: routes)
+    GatePages(pages: pages, api: gates).addRoutes(to: routes)
     let notifications = NotificationController(
         store: NotificationStore(pool: database.pool),
         audit: AuditStore(pool: database.pool),
@@ -207,6 +209,7 @@ func buildRouter(
         users: auth.users,
         feed: IncidentFeed(pool: database.pool, logger: logger),
         notificationAPI: notifications,
+        gates: gates.store,
         liveLifetime: configuration.liveStreamLifetime,
         liveInterval: configuration.liveRefreshInterval,
         maxLiveStreams: configuration.maxLiveStreams

@@ -246,18 +246,7 @@ public struct GateStore: Sendable {
     ) async throws
         -> DecideResult
     {
-        guard
-            let row = try await pool.query(
-                """
-                SELECT g.release_id, r.runbook_id, v.definition->'rollback' AS rollback
-                FROM gates g JOIN releases r ON r.id = g.release_id
-                LEFT JOIN runbook_versions v ON v.runbook_id = r.runbook_id AND v.version = r.runbook_version
-                WHERE g.id = \(id)
-                """
-            ).first
-        else { return .notFound }
-        let policy = try row.decode("rollback", as: PostgresJSON?.self)?.decode(as: RollbackPolicy.self) ?? RollbackPolicy()
-        let runbook: String? = try row.decode("runbook_id")
+        guard let (policy, runbook) = try await policy(gate: id) else { return .notFound }
         let whose = runbook.map { "runbook \($0)" } ?? "the default policy (no runbook named for this release)"
         if kind == .rollback && !policy.allowed { return .refused("\(whose) does not allow rollback") }
         if person.role < policy.minimumRole {
@@ -275,15 +264,36 @@ public struct GateStore: Sendable {
         return .recorded(gate)
     }
 
+    /// Who may decide at a gate: its release's runbook's `rollback` policy (the pinned
+    /// version), and the runbook's id; nil when there is no such gate.
+    public func policy(gate id: Int64) async throws -> (RollbackPolicy, String?)? {
+        guard
+            let row = try await pool.query(
+                """
+                SELECT r.runbook_id, v.definition->'rollback' AS rollback
+                FROM gates g JOIN releases r ON r.id = g.release_id
+                LEFT JOIN runbook_versions v ON v.runbook_id = r.runbook_id AND v.version = r.runbook_version
+                WHERE g.id = \(id)
+                """
+            ).first
+        else { return nil }
+        let policy = try row.decode("rollback", as: PostgresJSON?.self)?.decode(as: RollbackPolicy.self) ?? RollbackPolicy()
+        return (policy, try row.decode("runbook_id", as: String?.self))
+    }
+
     /// Gates with their releases: one (`id`), or the ones still waiting for a person (no
-    /// go and no rollback; oldest first), or all, newest first (at most 100).
-    public func gates(id: Int64? = nil, waitingOnly: Bool = false) async throws -> [Gate] {
+    /// go and no rollback; oldest first), or the newest gate of each release linked to an
+    /// incident (by number), or all, newest first (at most 100).
+    public func gates(id: Int64? = nil, waitingOnly: Bool = false, incident number: Int64? = nil) async throws -> [Gate] {
         let rows = try await pool.query(
             """
             SELECT g.id, r.namespace, r.name, r.checksum, r.controller, g.stage::text AS stage, g.step, g.opened_at, g.last_asked_at,
                    g.times_asked, g.passed_at, g.metadata, r.runbook_id, handrail_gate_answer(g.id) AS answer, g.release_id
             FROM gates g JOIN releases r ON r.id = g.release_id
             WHERE (\(id)::bigint IS NULL OR g.id = \(id))
+              AND (\(number)::bigint IS NULL OR g.id = (SELECT max(l.id) FROM gates l WHERE l.release_id = g.release_id)
+                   AND g.release_id IN (SELECT ri.release_id FROM release_incidents ri JOIN incidents i ON i.id = ri.incident_id
+                                        WHERE i.number = \(number)))
               AND (NOT \(waitingOnly) OR (g.passed_at IS NULL AND handrail_gate_answer(g.id) = 'wait'))
             ORDER BY CASE WHEN \(waitingOnly) THEN g.opened_at END, g.id DESC
             LIMIT 100

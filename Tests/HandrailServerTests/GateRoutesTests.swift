@@ -319,6 +319,90 @@ extension AccessFixture {
         }
     }
 
+    /// People see waiting rollouts on the Now page, open the gate's page (the guards, the
+    /// runbook, who may decide, the incidents on the target) and decide through its form;
+    /// someone the runbook does not allow sees why, and a posted decision is refused.
+    @Test func theNowPageListsWaitingRolloutsAndTheGatePageTakesDecisions() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let key = try await f.key(.canary, name: "flagger-prod")
+            let asked = try await f.flagger(
+                client,
+                "confirm-promotion",
+                key: key,
+                try flaggerPayload("confirm-promotion", metadata: ["runbook": "feature-drift", "quality_proxy_drop": "0.01"])
+            )
+            let gate = try #require(jsonObject(asked)["gate"] as? Int)
+            let breach = ["alertname": "CanaryGuardBreached", "model": "ranker", "rollout": "ranker"]
+            let fired = try await client.execute(
+                "/api/v1/alerts/alertmanager",
+                method: .post,
+                headers: f.amHeaders,
+                body: alertmanagerBody([("g1", "firing", breach)])
+            )
+            let ref = try #require((jsonObject(fired)["alerts"] as? [[String: Any]])?.first?["incident"] as? String)
+            _ = try await f.flagger(
+                client,
+                "confirm-promotion",
+                key: key,
+                try flaggerPayload("confirm-promotion", metadata: ["runbook": "feature-drift"])
+            )
+
+            var responder = Browser(client)
+            _ = try await responder.signIn("responder-user", AccessFixture.password)
+            let now = try await responder.request("/")
+            #expect(now.text.contains("Rollouts waiting for a decision"))
+            #expect(now.text.contains(#"<a href="/gates/\#(gate)">model-serving/ranker</a>"#), "\(now.text)")
+            let page = try await responder.request("/gates/\(gate)")
+            #expect(page.status == .ok)
+            #expect(page.text.contains("Waiting: the controller is told to wait"))
+            #expect(page.text.contains("confirm-promotion (promote the canary)"))
+            #expect(page.text.contains("<th scope=\"row\">model</th><td>ranker</td>"), "the guards the controller sent")
+            #expect(page.text.contains(#"<a href="/runbooks/feature-drift">"#))
+            #expect(page.text.contains(#"<a href="/incidents/\#(IncidentRef.number(ref) ?? 0)">\#(ref)</a>"#), "the breach on the target")
+            #expect(page.text.contains("You cannot decide here: lead, manager, admin (from runbook feature-drift)"))
+            #expect(!page.text.contains(#"id="decision-form""#))
+            let csrf = try #require(Browser.csrfToken(in: page))
+            let refused = try await responder.request(
+                "/gates/\(gate)/decisions",
+                method: .post,
+                form: ["csrf_token": csrf, "kind": "go", "rationale": "fine"]
+            )
+            #expect(refused.status == .forbidden && refused.text.contains("feature-drift lets lead and up decide"), "\(refused.text)")
+            // The incident's page links back to the rollout.
+            let incident = try await responder.request("/incidents/\(IncidentRef.number(ref) ?? 0)")
+            #expect(incident.text.contains("Rollouts on this target") && incident.text.contains(#"<a href="/gates/\#(gate)">"#))
+
+            var lead = Browser(client)
+            _ = try await lead.signIn("lead-user", AccessFixture.password)
+            let leadPage = try await lead.request("/gates/\(gate)")
+            #expect(leadPage.text.contains(#"id="decision-form""#))
+            let leadCSRF = try #require(Browser.csrfToken(in: leadPage))
+            let noWhy = try await lead.request(
+                "/gates/\(gate)/decisions",
+                method: .post,
+                form: ["csrf_token": leadCSRF, "kind": "go", "rationale": ""]
+            )
+            #expect(noWhy.status == .badRequest && noWhy.text.contains("rationale: is required"), "\(noWhy.text)")
+            let go = try await lead.request(
+                "/gates/\(gate)/decisions",
+                method: .post,
+                form: [
+                    "csrf_token": leadCSRF, "kind": "go", "rationale": "quality proxy within 1 point",
+                    "alternatives_considered": "another day at 50%",
+                ]
+            )
+            #expect(go.status == .seeOther && go.headers[.location] == "/gates/\(gate)#decisions")
+            let after = try await lead.request("/gates/\(gate)")
+            #expect(after.text.contains("Go: the controller is told it may promote the canary."))
+            #expect(after.text.contains("go by lead-user") && after.text.contains("quality proxy within 1 point"))
+            #expect(after.text.contains("Alternatives considered: another day at 50%"))
+            #expect(try await f.flagger(client, "confirm-promotion", key: key, try flaggerPayload("confirm-promotion")).status == .ok)
+            #expect(!(try await lead.request("/").text.contains("Rollouts waiting for a decision")))
+            #expect(try await lead.request("/gates/999999").status == .notFound)
+        }
+    }
+
     /// Argo Rollouts' web metric: always 200 with the decision as JSON, for the
     /// AnalysisTemplate in the README (`successCondition: result.decision == "go"`).
     @Test func argoRolloutsReadsTheSameGateAsJSON() async throws {

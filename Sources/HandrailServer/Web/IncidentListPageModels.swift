@@ -52,13 +52,18 @@ struct NowPage: PageModel {
     var open: [IncidentRow]
     var openCount: Int
     var resolved: [IncidentRow]
+    /// Canary gates waiting for a person's decision, the longest waiting first.
+    var gates: [GateRow]
+    var hasGates: Bool
 
     /// "Showing the first 50 of 180 open", with a link to all of them.
     var more: String?
 
     /// `open`: the first of the open incidents, in triage order (`IncidentStore.triage`);
     /// `openCount`: how many are open in all.
-    init(open: [IncidentSummary], openCount: Int, resolved: [IncidentSummary], me: String?, watermark: Int64, now: Date) {
+    init(open: [IncidentSummary], openCount: Int, resolved: [IncidentSummary], me: String?, watermark: Int64, now: Date, gates: [Gate] = []) {
+        self.gates = gates.map { GateRow($0, now: now) }
+        hasGates = !gates.isEmpty
         live = "/live?since=\(watermark)"
         self.open = open.map { IncidentRow($0, me: me, now: now) }
         self.openCount = openCount

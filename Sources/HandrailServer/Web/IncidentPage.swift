@@ -214,6 +214,9 @@ struct IncidentPage: PageModel {
     var canChange: Bool
     var postmortemExists: Bool
     var canPostmortem: Bool
+    /// Canary rollouts on this incident's target (`release_incidents`), their newest gate.
+    var rollouts: [GateRow]
+    var hasRollouts: Bool
     var error: String?
 
     static func event(_ e: IncidentEvent) -> Event {
@@ -265,8 +268,11 @@ struct IncidentPage: PageModel {
         now: Date,
         notifications: [NotificationRecord] = [],
         escalation: String? = nil,
+        rollouts: [Gate] = [],
         error: String? = nil
     ) {
+        self.rollouts = rollouts.map { GateRow($0, now: now) }
+        hasRollouts = !rollouts.isEmpty
         let time = WebController.time
         let me = user?.username
         let canChange = (user?.role ?? .viewer) >= .responder

@@ -27,6 +27,7 @@ struct WebController {
     let feed: IncidentFeed
     let notificationAPI: NotificationController
     var notifications: NotificationStore { notificationAPI.store }
+    let gates: GateStore
     /// How long one live stream stays open before the browser reconnects.
     let liveLifetime: Duration
     /// At most one "changed" per stream this often (`HandrailConfiguration.liveRefreshInterval`).
@@ -79,7 +80,8 @@ struct WebController {
             resolved: try await store.list(recent),
             me: context.user?.username,
             watermark: watermark,
-            now: Date()
+            now: Date(),
+            gates: try await gates.gates(waitingOnly: true)
         )
         return try pages.render("now.html", page, context: context)
     }
@@ -164,6 +166,7 @@ struct WebController {
             now: Date(),
             notifications: try await notifications.notifications(incident: number) ?? [],
             escalation: try await escalation(number, rotation: d.ownersRotation),
+            rollouts: try await gates.gates(incident: number),
             error: error
         )
         return try pages.render("incident.html", status: status, page, context: context)
