@@ -37,10 +37,16 @@ CREATE TABLE gates (
     times_asked    integer NOT NULL DEFAULT 1,
     metadata       jsonb NOT NULL DEFAULT '{}',
     passed_at      timestamptz,            -- first answered "go"
+    -- Waiting longer than this with nobody deciding raises an incident (an alert
+    -- CanaryGateWaiting from the controller's key), cleared once someone decides.
+    wait_limit_seconds integer NOT NULL DEFAULT 7200 CHECK (wait_limit_seconds > 0),
+    overdue_raised_at  timestamptz,
+    overdue_cleared_at timestamptz,
     UNIQUE (release_id, stage, step)
 );
--- The Now page's "Rollouts waiting for a decision".
+-- The Now page's "Rollouts waiting for a decision", and the gates that may become overdue.
 CREATE INDEX gates_waiting ON gates (opened_at) WHERE passed_at IS NULL;
+CREATE INDEX gates_overdue_raised ON gates (id) WHERE overdue_raised_at IS NOT NULL AND overdue_cleared_at IS NULL;
 
 CREATE TYPE gate_decision_kind AS ENUM ('go', 'hold', 'rollback');
 

@@ -121,7 +121,7 @@ public struct FlaggerPayload: Sendable, Equatable {
     /// The metadata that describes the release (guard values and the like), without the
     /// keys that steer Handrail (`runbook`) or describe an event.
     public var guards: [String: String] {
-        metadata.filter { !["runbook", "eventMessage", "eventType", "timestamp"].contains($0.key) }
+        metadata.filter { !["runbook", "wait_limit", "eventMessage", "eventType", "timestamp"].contains($0.key) }
     }
 
     /// An event hook's time (`metadata.timestamp`, milliseconds), if it is one.

@@ -308,16 +308,17 @@ public enum RunbookParser {
         }
     }
 
-    /// `90s`, `30m`, `2h`, `1h30m`, `1d` → seconds.
-    static func parseDuration(_ text: String) -> Int? {
+    /// `90s`, `30m`, `2h`, `1h30m`, `1d` → seconds; nil for anything else, or beyond ten
+    /// years (so no arithmetic on what a client sent can overflow).
+    public static func parseDuration(_ text: String) -> Int? {
         var total = 0
         var number = ""
         for c in text.trimmingCharacters(in: .whitespaces) {
-            if c.isNumber {
+            if c.isASCII && c.isNumber {
                 number.append(c)
                 continue
             }
-            guard let n = Int(number) else { return nil }
+            guard number.count <= 9, let n = Int(number) else { return nil }
             switch c {
             case "s": total += n
             case "m": total += n * 60
@@ -325,6 +326,7 @@ public enum RunbookParser {
             case "d": total += n * 86_400
             default: return nil
             }
+            guard total <= 315_360_000 else { return nil }
             number = ""
         }
         return number.isEmpty && total > 0 ? total : nil

@@ -73,6 +73,13 @@ public func buildApplication(
             services: [
                 DatabaseService(database: database),
                 notificationService(database: database, configuration: configuration, registry: registry, logger: logger),
+                GateWatch(
+                    gates: GateStore(pool: database.pool),
+                    ingest: IngestStore(pool: database.pool),
+                    catalog: RunbookCatalog(store: RunbookStore(pool: database.pool)),
+                    publicURL: configuration.publicURL,
+                    logger: logger
+                ),
             ],
             logger: logger
         )

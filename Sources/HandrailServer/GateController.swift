@@ -94,7 +94,8 @@ struct GateController {
             )
         default:
             let stage = try GateStage.parse(hook, field: "hook")
-            let gate = try await ask(payload.release, stage, payload.guards, runbook, asker, runbookField: "metadata.runbook")
+            let limit = try Self.waitLimit(payload.metadata["wait_limit"], field: "metadata.wait_limit")
+            let gate = try await ask(payload.release, stage, payload.guards, runbook, limit, asker, runbookField: "metadata.runbook")
             return reply(gate.answer == .go ? .ok : .conflict, answer(gate), context)
         }
     }
@@ -110,7 +111,8 @@ struct GateController {
             checksum: q.get("checksum")
         )
         let stage = try GateStage.parse(q.get("stage") ?? GateStage.confirmPromotion.rawValue)
-        let gate = try await ask(release, stage, [:], q.get("runbook"), try Self.asker("argo", context), runbookField: "runbook")
+        let limit = try Self.waitLimit(q.get("wait_limit"), field: "wait_limit")
+        let gate = try await ask(release, stage, [:], q.get("runbook"), limit, try Self.asker("argo", context), runbookField: "runbook")
         return reply(.ok, answer(gate), context)
     }
 
@@ -119,12 +121,11 @@ struct GateController {
         _ stage: GateStage,
         _ guards: [String: String],
         _ runbook: String?,
+        _ waitLimit: Int?,
         _ asker: GateStore.Asker,
         runbookField: String
-    )
-        async throws -> Gate
-    {
-        switch try await store.ask(release, stage: stage, metadata: guards, runbook: runbook, by: asker) {
+    ) async throws -> Gate {
+        switch try await store.ask(release, stage: stage, metadata: guards, runbook: runbook, waitLimit: waitLimit, by: asker) {
         case .answered(let gate): return gate
         case .unknownRunbook(let id): throw Self.unknownRunbook(id, field: runbookField)
         }
@@ -170,6 +171,16 @@ struct GateController {
     static func asker(_ controller: String, _ context: HandrailRequestContext) throws -> GateStore.Asker {
         guard case .integration(let integration) = context.principal else { throw APIError(.forbidden, "only a canary integration key asks gates") }
         return GateStore.Asker(controller: controller, integration: integration.id, name: integration.name)
+    }
+
+    /// How long a gate may wait before it raises an incident: `30m`, `2h`, `1d` (at least a
+    /// minute, at most 30 days); nil for the default (two hours).
+    static func waitLimit(_ text: String?, field: String) throws -> Int? {
+        guard let text else { return nil }
+        guard let seconds = RunbookParser.parseDuration(text), (60...30 * 86_400).contains(seconds) else {
+            throw APIError(.badRequest, "must be a duration from 1m to 30d, such as 30m, 2h or 1d", field: field)
+        }
+        return seconds
     }
 
     static func unknownRunbook(_ id: String?, field: String) -> APIError {

@@ -95,6 +95,7 @@ public struct GateStore: Sendable {
         stage: GateStage,
         metadata: [String: String],
         runbook: String?,
+        waitLimit: Int? = nil,
         by asker: Asker
     ) async throws
         -> AskResult
@@ -109,12 +110,13 @@ public struct GateStore: Sendable {
                     SELECT step, passed_at FROM gates WHERE release_id = \(releaseID) AND stage = \(stage.rawValue)::gate_stage
                     ORDER BY step DESC LIMIT 1
                 )
-                INSERT INTO gates (release_id, stage, step, metadata)
+                INSERT INTO gates (release_id, stage, step, metadata, wait_limit_seconds)
                 SELECT \(releaseID), \(stage.rawValue)::gate_stage, coalesce((
                         SELECT CASE WHEN passed_at IS NOT NULL AND \(stage.rawValue) = 'confirm-traffic-increase' THEN step + 1 ELSE step END
-                        FROM latest), 1), \(meta)::jsonb
+                        FROM latest), 1), \(meta)::jsonb, coalesce(\(waitLimit)::integer, 7200)
                 ON CONFLICT (release_id, stage, step) DO UPDATE
-                    SET times_asked = gates.times_asked + 1, last_asked_at = now(), metadata = excluded.metadata
+                    SET times_asked = gates.times_asked + 1, last_asked_at = now(), metadata = excluded.metadata,
+                        wait_limit_seconds = excluded.wait_limit_seconds
                 RETURNING id
                 """
             )[0].decode("id")
@@ -262,6 +264,63 @@ public struct GateStore: Sendable {
         )
         guard let gate = try await gates(id: id).first else { return .notFound }
         return .recorded(gate)
+    }
+
+    /// A gate that waited past its limit with nobody deciding, or one whose overdue alert
+    /// can clear: what the alert about it says, and the key it comes from.
+    public struct Overdue: Sendable, Equatable {
+        public var gate: Int64
+        public var release: ReleaseRef
+        public var stage: GateStage
+        public var step: Int
+        public var waited: Int
+        public var integration: Integration
+    }
+
+    /// Gates to raise an overdue alert for (waiting past their limit, no decision on them,
+    /// not raised yet) and gates whose alert may clear (someone decided, or the release
+    /// was rolled back). The controller's key must still be live.
+    public func overdue(limit: Int = 20) async throws -> (raise: [Overdue], clear: [Overdue]) {
+        let rows = try await pool.query(
+            """
+            SELECT g.id, g.stage::text AS stage, g.step, r.namespace, r.name, r.checksum, k.id AS key_id, k.name AS key_name,
+                   extract(epoch FROM now() - g.opened_at)::bigint AS waited, g.overdue_raised_at IS NULL AS raise
+            FROM gates g JOIN releases r ON r.id = g.release_id
+            JOIN integration_keys k ON k.id = r.created_by_integration_id AND k.revoked_at IS NULL
+            WHERE (g.passed_at IS NULL AND g.overdue_raised_at IS NULL
+                   AND g.opened_at + make_interval(secs => g.wait_limit_seconds) <= now()
+                   AND NOT EXISTS (SELECT 1 FROM gate_decisions d WHERE d.gate_id = g.id)
+                   AND handrail_gate_answer(g.id) = 'wait')
+               OR (g.overdue_raised_at IS NOT NULL AND g.overdue_cleared_at IS NULL
+                   AND (EXISTS (SELECT 1 FROM gate_decisions d WHERE d.gate_id = g.id) OR handrail_gate_answer(g.id) <> 'wait'))
+            ORDER BY g.id LIMIT \(limit)
+            """
+        )
+        var raise: [Overdue] = []
+        var clear: [Overdue] = []
+        for row in rows {
+            let o = Overdue(
+                gate: try row.decode("id"),
+                release: ReleaseRef(namespace: try row.decode("namespace"), name: try row.decode("name"), checksum: try row.decode("checksum")),
+                stage: try GateStage.parse(try row.decode("stage")),
+                step: try row.decode("step"),
+                waited: Int(try row.decode("waited", as: Int64.self)),
+                integration: Integration(id: try row.decode("key_id"), name: try row.decode("key_name"), kind: .canary, requireSignature: false)
+            )
+            if try row.decode("raise", as: Bool.self) { raise.append(o) } else { clear.append(o) }
+        }
+        return (raise, clear)
+    }
+
+    /// Remembers that the gate's overdue alert was raised (`cleared` false) or cleared.
+    public func markOverdue(gate id: Int64, cleared: Bool) async throws {
+        try await pool.execute(
+            """
+            UPDATE gates SET overdue_raised_at = CASE WHEN \(cleared) THEN overdue_raised_at ELSE coalesce(overdue_raised_at, now()) END,
+                             overdue_cleared_at = CASE WHEN \(cleared) THEN coalesce(overdue_cleared_at, now()) END
+            WHERE id = \(id)
+            """
+        )
     }
 
     /// Who may decide at a gate: its release's runbook's `rollback` policy (the pinned

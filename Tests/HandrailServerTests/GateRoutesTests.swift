@@ -3,6 +3,7 @@ import HTTPTypes
 import HandrailCore
 import HandrailStore
 import Hummingbird
+import Logging
 import NIOCore
 import Postgres
 import TestSupport
@@ -400,6 +401,72 @@ extension AccessFixture {
             #expect(try await f.flagger(client, "confirm-promotion", key: key, try flaggerPayload("confirm-promotion")).status == .ok)
             #expect(!(try await lead.request("/").text.contains("Rollouts waiting for a decision")))
             #expect(try await lead.request("/gates/999999").status == .notFound)
+        }
+    }
+
+    /// A gate nobody decides past its wait limit raises an incident through ingestion (the
+    /// canary-gate-waiting runbook, linked to the release), once; a decision clears it and
+    /// the incident resolves itself.
+    @Test func aGateWaitingPastItsLimitRaisesAnIncidentThatADecisionClears() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            let key = try await f.key(.canary, name: "flagger-prod")
+            for (limit, ok) in [("5s", false), ("soon", false), ("99999999999d", false), ("31d", false), ("30m", true)] {
+                let r = try await f.flagger(
+                    client,
+                    "confirm-promotion",
+                    key: key,
+                    try flaggerPayload("confirm-promotion", metadata: ["wait_limit": limit])
+                )
+                #expect((r.status == .conflict) == ok, "\(limit): \(r.status) \(r.text)")
+                if !ok { #expect(errorField(r) == "metadata.wait_limit") }
+            }
+            let asked = try await f.flagger(
+                client,
+                "confirm-promotion",
+                key: key,
+                try flaggerPayload("confirm-promotion", metadata: ["wait_limit": "30m"])
+            )
+            let gate = try #require(jsonObject(asked)["gate"] as? Int)
+            let watch = GateWatch(
+                gates: GateStore(pool: f.pool),
+                ingest: IngestStore(pool: f.pool),
+                catalog: RunbookCatalog(store: RunbookStore(pool: f.pool)),
+                publicURL: "https://handrail.example.com",
+                logger: Logger(label: "test")
+            )
+            func waiting() async throws -> [[String: Any]] {
+                let list = try await client.execute("/api/v1/incidents?runbook=canary-gate-waiting", method: .get, headers: f.headers(.viewer))
+                return jsonObject(list)["incidents"] as? [[String: Any]] ?? []
+            }
+            try await watch.tick()
+            #expect(try await waiting().isEmpty, "not overdue yet")
+            try await f.pool.execute("UPDATE gates SET opened_at = now() - interval '31 minutes' WHERE id = \(Int64(gate))")
+            try await watch.tick()
+            try await watch.tick()
+            let raised = try await waiting()
+            #expect(raised.count == 1, "\(raised)")
+            let ref = try #require(raised.first?["ref"] as? String)
+            let detail = try await client.execute("/api/v1/incidents/\(ref)", method: .get, headers: f.headers(.viewer))
+            #expect(
+                detail.text.contains("model-serving/ranker at 6d5f8c7b9 has waited 31 min for a decision on confirm-promotion"),
+                "\(detail.text.prefix(1500))"
+            )
+            #expect(detail.text.contains("https://handrail.example.com/gates/\(gate)"))
+            // The controller's next question links the incident to the release.
+            _ = try await f.flagger(client, "confirm-promotion", key: key, try flaggerPayload("confirm-promotion", metadata: ["wait_limit": "30m"]))
+            let shown = jsonObject(try await client.execute("/api/v1/gates/\(gate)", method: .get, headers: f.headers(.viewer)))
+            #expect((shown["incidents"] as? [[String: Any]])?.map { $0["ref"] as? String } == [ref])
+
+            // A person decides (a hold is a decision too): the alert clears and the incident resolves.
+            #expect(
+                try await f.decide(client, gate: gate, as: .lead, ["kind": "hold", "rationale": "waiting for the Monday eval"]).status == .created
+            )
+            try await watch.tick()
+            let after = jsonObject(try await client.execute("/api/v1/incidents/\(ref)", method: .get, headers: f.headers(.viewer)))
+            #expect((after["incident"] as? [String: Any])?["state"] as? String == "resolved")
+            try await watch.tick()
+            #expect(try await waiting().count == 1, "raised once, cleared once")
         }
     }
 

@@ -30,7 +30,7 @@ import Testing
             let all = try #require(try json(try await client.execute("/api/v1/runbooks", headers: viewer)) as? [[String: Any]])
             #expect(all.count == created.count)
             let search = try #require(try json(try await client.execute("/api/v1/runbooks?q=canary", headers: viewer)) as? [[String: Any]])
-            #expect(search.compactMap { $0["id"] as? String } == ["canary-guard-breach"])
+            #expect(search.compactMap { $0["id"] as? String } == ["canary-gate-waiting", "canary-guard-breach"])
             let byLabels = try #require(
                 try json(try await client.execute("/api/v1/runbooks?alertname=FeaturesStale&label=feature_view%3Dusers", headers: viewer))
                     as? [[String: Any]]
