@@ -139,6 +139,41 @@ public struct HandoffDecision: Sendable, Equatable, Codable {
     }
 }
 
+/// A canary gate as handoffs list it: the rotation's rollouts (their runbook's owners) asked
+/// about in the window, with every decision on the gate up to the window's end.
+public struct HandoffRollout: Sendable, Equatable, Codable {
+    public struct Decision: Sendable, Equatable, Codable {
+        public var kind: GateDecisionKind
+        public var by: String
+        public var at: Date
+        public var rationale: String
+        /// The gate it was decided at (a rollback of the release may be another gate's).
+        public var gate: Int64?
+        public init(kind: GateDecisionKind, by: String, at: Date, rationale: String, gate: Int64?) {
+            self.gate = gate
+            self.kind = kind
+            self.by = by
+            self.at = at
+            self.rationale = rationale
+        }
+    }
+    public var gate: Int64
+    public var release: ReleaseRef
+    /// "confirm-traffic-increase #2".
+    public var stage: String
+    public var openedAt: Date
+    /// Decisions at this gate, and rollbacks of its release, made before the window's end.
+    public var decisions: [Decision]
+
+    public init(gate: Int64, release: ReleaseRef, stage: String, openedAt: Date, decisions: [Decision]) {
+        self.gate = gate
+        self.release = release
+        self.stage = stage
+        self.openedAt = openedAt
+        self.decisions = decisions
+    }
+}
+
 /// Deliveries of one alert type.
 public struct AlertNoise: Sendable, Equatable, Codable {
     public var alertname: String
@@ -186,6 +221,8 @@ public struct HandoffLog: Sendable, Equatable, Codable {
     public var note: HandoffNote?
     /// The rotation's incidents resolved in the window that still need a postmortem.
     public var postmortemsNeeded: [NeededPostmortem] = []
+    /// The rotation's canary gates asked about or decided in the window.
+    public var rollouts: [HandoffRollout] = []
 
     public init(
         rotation: Rotation,
@@ -318,6 +355,22 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
         public var link: String
         public var title: String
         public var why: String
+    }
+    /// Decisions at canary gates in the window, and gates still waiting at its end.
+    public var rolloutsDecided: [RolloutRow]
+    public var rolloutsWaiting: [RolloutRow]
+    public var noRollouts: Bool
+
+    public struct RolloutRow: Sendable, Equatable, Codable {
+        public var target: String
+        public var checksum: String
+        public var stage: String
+        public var link: String
+        /// Decided: go, hold or rollback, by whom, when, why. Waiting: since when.
+        public var decision: String?
+        public var by: String?
+        public var at: String
+        public var rationale: String?
     }
     /// Nothing opened, resolved, stayed open or was decided in the window.
     public var quiet: Bool
@@ -458,6 +511,34 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             $0.start < $1.start
         }
         .map { o in "\(o.user) covers \(fmt.string(o.start)) – \(fmt.string(o.end))" + (o.reason.map { " (\($0))" } ?? "") }
+        // Rollouts: each decision in the window; each gate whose newest go/hold before the
+        // window's end is not a go, and whose release was not rolled back, still waits.
+        let gates = log.rollouts.sorted { ($0.openedAt, $0.gate) < ($1.openedAt, $1.gate) }
+        let rolloutsDecided = gates.flatMap { g in
+            g.decisions.filter { inWindow($0.at) && $0.gate == g.gate }.map { d in
+                RolloutRow(
+                    target: g.release.target,
+                    checksum: g.release.checksum,
+                    stage: g.stage,
+                    link: "\(links)/gates/\(g.gate)",
+                    decision: d.kind.rawValue,
+                    by: d.by,
+                    at: fmt.string(d.at),
+                    rationale: d.rationale
+                )
+            }
+        }
+        let rolloutsWaiting = gates.filter { g in
+            !g.decisions.contains { $0.kind == .rollback } && g.decisions.last { $0.gate == g.gate }?.kind != .go
+        }.map { g in
+            RolloutRow(
+                target: g.release.target,
+                checksum: g.release.checksum,
+                stage: g.stage,
+                link: "\(links)/gates/\(g.gate)",
+                at: fmt.string(g.openedAt)
+            )
+        }
         return HandoffDocument(
             rotation: log.rotation.name,
             timeZone: zone,
@@ -488,7 +569,10 @@ public struct HandoffDocument: Sendable, Equatable, Codable {
             postmortemsNeeded: log.postmortemsNeeded.map {
                 NeededRow(ref: ref($0.incident), link: "\(links)/incidents/\($0.incident)", title: $0.title, why: $0.why)
             },
-            quiet: opened.isEmpty && resolved.isEmpty && stillOpen.isEmpty && made.isEmpty,
+            rolloutsDecided: rolloutsDecided,
+            rolloutsWaiting: rolloutsWaiting,
+            noRollouts: rolloutsDecided.isEmpty && rolloutsWaiting.isEmpty,
+            quiet: opened.isEmpty && resolved.isEmpty && stillOpen.isEmpty && made.isEmpty && rolloutsDecided.isEmpty,
             gapFree: gaps.isEmpty && unrouted.isEmpty
         )
     }

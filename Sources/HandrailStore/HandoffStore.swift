@@ -161,7 +161,65 @@ public struct HandoffStore: Sendable {
         log.load = parts.others.load
         log.note = parts.others.notes.last
         log.postmortemsNeeded = parts.others.postmortemsNeeded
+        log.rollouts = parts.others.rollouts
         return log
+    }
+
+    /// The rotation's canary gates (their release's runbook names the rotation as owners)
+    /// opened before the window's end and asked about or decided in it, with every decision
+    /// on each gate (and rollback of its release) before the window's end.
+    static func rollouts(_ db: PostgresConnection, rotation name: String, window: HandoffWindow) async throws -> [HandoffRollout] {
+        let rows = try await db.query(
+            """
+            WITH g AS (
+                SELECT g.id, g.release_id, r.namespace, r.name, r.checksum, g.stage::text AS stage, g.step, g.opened_at
+                FROM gates g JOIN releases r ON r.id = g.release_id
+                JOIN runbook_versions v ON v.runbook_id = r.runbook_id AND v.version = r.runbook_version
+                WHERE v.definition->>'owners' = \(name) AND g.opened_at < \(window.to)
+                  AND (g.last_asked_at >= \(window.from)
+                       OR EXISTS (SELECT 1 FROM gate_decisions d WHERE d.gate_id = g.id AND d.decided_at >= \(window.from) AND d.decided_at < \(window.to)))
+                ORDER BY g.opened_at LIMIT 200
+            )
+            SELECT g.*, d.kind::text AS kind, u.username, d.decided_at, d.rationale, d.gate_id
+            FROM g LEFT JOIN gate_decisions d ON (d.gate_id = g.id OR (d.release_id = g.release_id AND d.kind = 'rollback'))
+                AND d.decided_at < \(window.to)
+            LEFT JOIN users u ON u.id = d.decided_by
+            ORDER BY g.opened_at, g.id, d.id
+            """
+        )
+        var rollouts: [HandoffRollout] = []
+        for row in rows {
+            let id: Int64 = try row.decode("id")
+            if rollouts.last?.gate != id {
+                let stage = try GateStage.parse(try row.decode("stage"))
+                let step: Int = try row.decode("step")
+                rollouts.append(
+                    HandoffRollout(
+                        gate: id,
+                        release: ReleaseRef(
+                            namespace: try row.decode("namespace"),
+                            name: try row.decode("name"),
+                            checksum: try row.decode("checksum")
+                        ),
+                        stage: stage.rawValue + (stage == .confirmTrafficIncrease ? " #\(step)" : ""),
+                        openedAt: try row.decode("opened_at"),
+                        decisions: []
+                    )
+                )
+            }
+            if let kind: String = try row.decode("kind") {
+                rollouts[rollouts.count - 1].decisions.append(
+                    HandoffRollout.Decision(
+                        kind: try GateDecisionKind.parse(kind),
+                        by: try row.decode("username"),
+                        at: try row.decode("decided_at"),
+                        rationale: try row.decode("rationale"),
+                        gate: try row.decode("gate_id")
+                    )
+                )
+            }
+        }
+        return rollouts
     }
 
     /// Decisions made in the window or still awaiting an outcome, alert noise, alert types
@@ -259,7 +317,8 @@ public struct HandoffStore: Sendable {
                   AND i.owners_rotation = \(name) AND i.resolved_at >= \(window.from) AND i.resolved_at < \(window.to)
                 ORDER BY i.number
                 """
-            ).map { NeededPostmortem(incident: try $0.decode("number"), title: try $0.decode("title"), why: try $0.decode("why")) }
+            ).map { NeededPostmortem(incident: try $0.decode("number"), title: try $0.decode("title"), why: try $0.decode("why")) },
+            rollouts: try await rollouts(db, rotation: name, window: window)
         )
     }
 
@@ -357,6 +416,7 @@ public struct HandoffStore: Sendable {
         let load: HandoffLoadInput
         let notes: [HandoffNote]
         let postmortemsNeeded: [NeededPostmortem]
+        let rollouts: [HandoffRollout]
 
         init(
             decisions: [HandoffDecision],
@@ -365,8 +425,10 @@ public struct HandoffStore: Sendable {
             actionItems: [OpenActionItem],
             load: HandoffLoadInput,
             notes: [HandoffNote],
-            postmortemsNeeded: [NeededPostmortem]
+            postmortemsNeeded: [NeededPostmortem],
+            rollouts: [HandoffRollout]
         ) {
+            self.rollouts = rollouts
             self.notes = notes
             self.postmortemsNeeded = postmortemsNeeded
             self.decisions = decisions

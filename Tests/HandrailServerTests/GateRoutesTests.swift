@@ -470,6 +470,51 @@ extension AccessFixture {
         }
     }
 
+    /// The owners' handoff (the release's runbook names the rotation) lists the rollout
+    /// decisions of its window and the gates still waiting at its end.
+    @Test func theHandoffListsRolloutsDecidedAndStillWaiting() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            try await f.makeRotation(client)
+            let key = try await f.key(.canary, name: "flagger-prod")
+            // feature-drift's owners are ml-platform.
+            let meta = ["runbook": "feature-drift"]
+            let first = try await f.flagger(client, "confirm-rollout", key: key, try flaggerPayload("confirm-rollout", metadata: meta))
+            let gate = try #require(jsonObject(first)["gate"] as? Int)
+            #expect(
+                try await f.decide(client, gate: gate, as: .lead, ["kind": "go", "rationale": "shadow traffic clean for 48 h"]).status == .created
+            )
+            _ = try await f.flagger(client, "confirm-rollout", key: key, try flaggerPayload("confirm-rollout", metadata: meta))
+            _ = try await f.flagger(client, "confirm-traffic-increase", key: key, try flaggerPayload("confirm-traffic-increase", metadata: meta))
+            // Another team's rollout is not in ml-platform's handoff.
+            _ = try await f.flagger(client, "confirm-rollout", key: key, try flaggerPayload("confirm-rollout", checksum: "other1"))
+
+            let now = Date()
+            let made = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoffs",
+                method: .post,
+                headers: f.headers(.lead),
+                body: ByteBuffer(
+                    bytes: try JSONSerialization.data(withJSONObject: [
+                        "from": RFC3339.format(now.addingTimeInterval(-1800)), "to": RFC3339.format(now.addingTimeInterval(1800)),
+                    ])
+                )
+            )
+            #expect(made.status == .created, "\(made.text)")
+            let id = try #require(jsonObject(made)["id"] as? Int)
+            let md = try await client.execute(
+                "/api/v1/rotations/ml-platform/handoffs/\(id)",
+                headers: [.authorization: "Bearer \(f.tokens[.viewer]!)", .accept: "text/markdown"]
+            )
+            let rollouts = try #require(md.text.components(separatedBy: "## Rollouts").last?.components(separatedBy: "## Runbook gaps").first)
+            #expect(rollouts.contains("- go at **model-serving/ranker** (6d5f8c7b9), confirm-rollout, by lead-user"), "\(rollouts)")
+            #expect(rollouts.contains("Why: shadow traffic clean for 48 h"))
+            #expect(rollouts.contains("- Still waiting: **model-serving/ranker** (6d5f8c7b9), confirm-traffic-increase #1"))
+            #expect(!rollouts.contains("other1"))
+            #expect(!md.text.contains("A quiet window"))
+        }
+    }
+
     /// Argo Rollouts' web metric: always 200 with the decision as JSON, for the
     /// AnalysisTemplate in the README (`successCondition: result.decision == "go"`).
     @Test func argoRolloutsReadsTheSameGateAsJSON() async throws {

@@ -155,6 +155,38 @@ private func week47() throws -> HandoffLog {
         pageLimit: 20
     )
     log.postmortemsNeeded = [NeededPostmortem(incident: 101, title: "Feature drift on ranker (age, country)", why: "critical")]
+    // Rollouts: a promotion decided go in the window (after a hold), a traffic increase
+    // still waiting, one rolled back at another gate (waits no more), and a go made the
+    // week before (not listed as decided in this one).
+    let ranker = ReleaseRef(namespace: "model-serving", name: "ranker", checksum: "6d5f8c7b9")
+    let fraud = ReleaseRef(namespace: "model-serving", name: "fraud-scorer", checksum: "a1b2c3")
+    log.rollouts = [
+        HandoffRollout(
+            gate: 7,
+            release: ranker,
+            stage: "confirm-promotion",
+            openedAt: at("2026-11-18T09:00:00Z"),
+            decisions: [
+                .init(kind: .hold, by: "ben", at: at("2026-11-18T09:30:00Z"), rationale: "wait for the nightly eval", gate: 7),
+                .init(kind: .go, by: "ana", at: at("2026-11-19T08:15:00Z"), rationale: "eval +0.4% NDCG, guards quiet for 24 h", gate: 7),
+            ]
+        ),
+        HandoffRollout(gate: 9, release: ranker, stage: "confirm-traffic-increase #1", openedAt: at("2026-11-20T14:00:00Z"), decisions: []),
+        HandoffRollout(
+            gate: 11,
+            release: fraud,
+            stage: "confirm-traffic-increase #2",
+            openedAt: at("2026-11-20T16:00:00Z"),
+            decisions: [.init(kind: .rollback, by: "ana", at: at("2026-11-20T16:40:00Z"), rationale: "error rate 2.3x baseline", gate: 10)]
+        ),
+        HandoffRollout(
+            gate: 5,
+            release: fraud,
+            stage: "confirm-rollout",
+            openedAt: at("2026-11-13T10:00:00Z"),
+            decisions: [.init(kind: .go, by: "ben", at: at("2026-11-13T10:05:00Z"), rationale: "shadow traffic clean", gate: 5)]
+        ),
+    ]
     return log
 }
 
@@ -183,6 +215,13 @@ private func golden(_ name: String, _ text: String) throws {
             #expect(incidents.components(separatedBy: "**[\(ref)](").count == 2, "\(ref) is listed once")
         }
         #expect(incidents.contains("3 incidents opened in this window: 1 still open, 2 resolved."))
+        // Rollouts: both decisions at the promotion gate, the waiting increase, nothing for
+        // last week's go, and the rolled-back release's gate no longer waits.
+        let rollouts = try #require(markdown.components(separatedBy: "## Rollouts").last?.components(separatedBy: "## Runbook gaps").first)
+        #expect(rollouts.contains("- go at **model-serving/ranker** (6d5f8c7b9), confirm-promotion, by ana at Thu 2026-11-19 09:15 +01:00"))
+        #expect(rollouts.contains("- hold at **model-serving/ranker**"))
+        #expect(rollouts.contains("- Still waiting: **model-serving/ranker** (6d5f8c7b9), confirm-traffic-increase #1"))
+        #expect(!rollouts.contains("shadow traffic clean") && !rollouts.contains("Still waiting: **model-serving/fraud-scorer**"))
     }
 
     @Test func onCallLoadReadsNightsInEachPersonsZoneAndFlagsWhoeverCrossedTheRotationsLimit() throws {
