@@ -66,6 +66,27 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
     /// 30 days"), with links.
     public var related: RelatedIncidents?
 
+    /// Decisions at the canary gates of releases linked to the incident (a guard breach
+    /// during a rollout); nil when none were.
+    public var rollouts: Rollouts?
+
+    public struct Rollouts: Sendable, Equatable, Codable {
+        public var rows: [RolloutRow]
+    }
+
+    public struct RolloutRow: Sendable, Equatable, Codable {
+        public var kind: String
+        public var target: String
+        public var checksum: String
+        public var stage: String
+        public var decidedBy: String
+        public var role: String
+        public var decided: String
+        public var rationale: String
+        public var guards: String?
+        public var alternatives: String?
+    }
+
     public struct RelatedIncidents: Sendable, Equatable, Codable {
         public var summary: String
         public var refs: [RelatedRef]
@@ -340,6 +361,27 @@ public struct PostmortemGenerator: Sendable {
         }
         let rule = IncidentPage.severityRule(detail.incident.severity, alerts: detail.alerts, runbook: runbook, labels: detail.incident.labels)
         var doc = PostmortemDocument.build(detail, decisions: decisions, thresholds: thresholds, timeZone: zone, severityRule: rule)
+        let gateDecisions = try await GateStore(pool: pool).decisions(incident: number)
+        if !gateDecisions.isEmpty {
+            let fmt = TimeFormatter(zone: zone)
+            doc.rollouts = .init(
+                rows: gateDecisions.map { r in
+                    .init(
+                        kind: r.decision.kind.rawValue,
+                        target: r.release.target,
+                        checksum: r.release.checksum,
+                        stage: r.stage,
+                        decidedBy: r.decision.decidedBy,
+                        role: r.decision.decidedByRole.rawValue,
+                        decided: fmt.string(r.decision.decidedAt),
+                        rationale: r.decision.rationale,
+                        guards: r.decision.guards.isEmpty
+                            ? nil : r.decision.guards.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "),
+                        alternatives: r.decision.alternativesConsidered
+                    )
+                }
+            )
+        }
         if let related = try await IncidentStore(pool: pool).related(number: number) {
             let fmt = TimeFormatter(zone: zone)
             let what = detail.runbook != nil ? "Runbook \(related.key)" : "\(related.key)"

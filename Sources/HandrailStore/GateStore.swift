@@ -385,6 +385,55 @@ public struct GateStore: Sendable {
         return gates
     }
 
+    /// A decision at a gate of a release linked to an incident, for its postmortem.
+    public struct RolloutDecision: Sendable, Equatable {
+        public var release: ReleaseRef
+        /// "confirm-traffic-increase #2".
+        public var stage: String
+        public var decision: GateDecision
+    }
+
+    /// Every gate decision on the releases linked to the incident (by number), oldest first.
+    public func decisions(incident number: Int64) async throws -> [RolloutDecision] {
+        try await pool.query(
+            """
+            SELECT r.namespace, r.name, r.checksum, g.stage::text AS stage, g.step,
+                   d.id, d.gate_id, d.kind::text AS kind, u.username, d.decided_by_role::text AS role, d.rationale, d.guards,
+                   d.alternatives_considered, d.decided_at
+            FROM incidents i JOIN release_incidents ri ON ri.incident_id = i.id
+            JOIN releases r ON r.id = ri.release_id
+            JOIN gate_decisions d ON d.release_id = r.id
+            JOIN gates g ON g.id = d.gate_id
+            JOIN users u ON u.id = d.decided_by
+            WHERE i.number = \(number)
+            ORDER BY d.decided_at, d.id
+            LIMIT 200
+            """
+        ).map { row in
+            let stage = try GateStage.parse(try row.decode("stage"))
+            let step: Int = try row.decode("step")
+            return RolloutDecision(
+                release: ReleaseRef(namespace: try row.decode("namespace"), name: try row.decode("name"), checksum: try row.decode("checksum")),
+                stage: stage.rawValue + (stage == .confirmTrafficIncrease ? " #\(step)" : ""),
+                decision: try Self.decision(row)
+            )
+        }
+    }
+
+    static func decision(_ row: PostgresRow) throws -> GateDecision {
+        GateDecision(
+            id: try row.decode("id"),
+            gate: try row.decode("gate_id"),
+            kind: try GateDecisionKind.parse(try row.decode("kind")),
+            decidedBy: try row.decode("username"),
+            decidedByRole: try Role.parse(try row.decode("role")),
+            rationale: try row.decode("rationale"),
+            guards: try row.decode("guards", as: PostgresJSON.self).decode(as: [String: String].self),
+            alternativesConsidered: try row.decode("alternatives_considered"),
+            decidedAt: try row.decode("decided_at")
+        )
+    }
+
     /// Every decision on a release, oldest first.
     func decisions(release: Int64) async throws -> [GateDecision] {
         try await pool.query(
@@ -393,19 +442,7 @@ public struct GateStore: Sendable {
                    d.alternatives_considered, d.decided_at
             FROM gate_decisions d JOIN users u ON u.id = d.decided_by WHERE d.release_id = \(release) ORDER BY d.id
             """
-        ).map { row in
-            GateDecision(
-                id: try row.decode("id"),
-                gate: try row.decode("gate_id"),
-                kind: try GateDecisionKind.parse(try row.decode("kind")),
-                decidedBy: try row.decode("username"),
-                decidedByRole: try Role.parse(try row.decode("role")),
-                rationale: try row.decode("rationale"),
-                guards: try row.decode("guards", as: PostgresJSON.self).decode(as: [String: String].self),
-                alternativesConsidered: try row.decode("alternatives_considered"),
-                decidedAt: try row.decode("decided_at")
-            )
-        }
+        ).map(Self.decision)
     }
 
     /// The incidents linked to a release, newest first.

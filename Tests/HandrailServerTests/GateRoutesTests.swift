@@ -296,6 +296,10 @@ extension AccessFixture {
             let incident = try await client.execute("/api/v1/incidents/\(ref)", method: .get, headers: f.headers(.viewer))
             #expect(incident.text.contains("Flagger: Advance ranker.model-serving canary weight 10"), "\(incident.text.prefix(2000))")
 
+            // A hold at the gate while people look, with the guards the controller sent.
+            #expect(
+                try await f.decide(client, gate: gate, as: .lead, ["kind": "hold", "rationale": "guard breached; freeze at 10%"]).status == .created
+            )
             // No rollback yet; then a responder (canary-guard-breach allows it) decides one on the incident.
             #expect(try await f.flagger(client, "rollback", key: key, try flaggerPayload("rollback")).status == .conflict)
             let decided = try await client.execute(
@@ -317,6 +321,17 @@ extension AccessFixture {
             #expect(
                 try await f.flagger(client, "confirm-traffic-increase", key: key, try flaggerPayload("confirm-traffic-increase")).status == .conflict
             )
+
+            // The incident's postmortem draft carries the gate's decisions.
+            let draft = try #require(try await PostmortemGenerator(pool: f.pool).facts(number: IncidentRef.number(ref) ?? 0))
+            let markdown = try DocumentRenderer(directory: TestDatabase.checkoutRoot.appendingPathComponent("templates")).postmortem(draft)
+            #expect(markdown.contains("## Rollout decisions"))
+            #expect(
+                markdown.contains("- **hold** at model-serving/ranker (6d5f8c7b9), confirm-traffic-increase #1, by lead-user (lead)"),
+                "\(markdown)"
+            )
+            #expect(markdown.contains("  - Why: guard breached; freeze at 10%"))
+            #expect(markdown.contains("  - Guards seen: error_rate_ratio 1.1, model ranker, p99_latency_ratio 1.05, version 2026-11-30"))
         }
     }
 
