@@ -7,16 +7,18 @@ ALTER TYPE integration_kind ADD VALUE 'canary';
 -- A release: one target (namespace/name) at one checksum (Flagger's checksum of the
 -- canary's spec, or Argo's pod template hash). A new checksum is a new release: nothing
 -- decided for the previous one carries over. Its runbook (pinned at the first call, as an
--- incident's is) says who may decide.
+-- incident's is) says who may decide. A person may open a gate before the controller asks
+-- ('manual'); it raises no incident when it waits too long (no key to send the alert as).
 CREATE TABLE releases (
     id                        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     namespace                 text NOT NULL CHECK (namespace <> ''),
     name                      text NOT NULL CHECK (name <> ''),
     checksum                  text NOT NULL CHECK (checksum <> ''),
-    controller                text NOT NULL CHECK (controller IN ('flagger', 'argo')),
+    controller                text NOT NULL CHECK (controller IN ('flagger', 'argo', 'manual')),
     runbook_id                text,
     runbook_version           integer,
     created_by_integration_id bigint REFERENCES integration_keys,
+    created_by                text NOT NULL,   -- the key's name, a person's username, or the OS user of the CLI
     created_at                timestamptz NOT NULL DEFAULT now(),
     FOREIGN KEY (runbook_id, runbook_version) REFERENCES runbook_versions,
     UNIQUE (namespace, name, checksum)

@@ -27,6 +27,10 @@ struct GateController {
             }
             return GateList(gates: try await store.gates(waitingOnly: waiting == "true"))
         }
+        routes.on(.post, "/api/v1/gates", .role(.responder)) { request, context in
+            let input = try await request.decodeJSON(OpenInput.self, context: context)
+            return EditedResponse(status: .created, response: GateBody(gate: try await open(input, context)))
+        }
         routes.on(.get, "/api/v1/gates/:id", .role(.viewer)) { _, context in
             let id = try Self.id(context)
             guard let gate = try await store.gates(id: id).first else { throw Self.notFound(id) }
@@ -188,6 +192,30 @@ struct GateController {
     }
 
     // MARK: - People deciding
+
+    /// A gate a person opens before the controller asks (`POST /api/v1/gates`).
+    struct OpenInput: Decodable {
+        let namespace: String?
+        let name: String?
+        let checksum: String?
+        let stage: String?
+        let runbook: String?
+        let waitLimit: String?
+        let metadata: [String: String]?
+    }
+
+    func open(_ input: OpenInput, _ context: HandrailRequestContext) async throws -> Gate {
+        let person = try DecisionController.person(context)
+        let release = try ReleaseRef.validated(namespace: input.namespace, name: input.name, checksum: input.checksum)
+        let stage = try GateStage.parse(input.stage ?? GateStage.confirmRollout.rawValue)
+        let metadata = input.metadata ?? [:]
+        guard metadata.count <= 100, metadata.allSatisfy({ $0.key.count <= 200 && $0.value.count <= 10_000 }) else {
+            throw APIError(.badRequest, "must have at most 100 entries of at most 10000 characters (keys 200)", field: "metadata")
+        }
+        let limit = try Self.waitLimit(input.waitLimit, field: "wait_limit")
+        let asker = GateStore.Asker(controller: "manual", integration: nil, name: person.username)
+        return try await ask(release, stage, metadata, input.runbook, limit, asker, runbookField: "runbook")
+    }
 
     struct DecisionInput: Decodable {
         let kind: String

@@ -67,13 +67,14 @@ public struct GateStore: Sendable {
 
     public typealias Person = DecisionStore.Person
 
-    /// Who asks: the controller and its integration key.
+    /// Who asks: the controller and its integration key, or a person (`manual`, no key).
     public struct Asker: Sendable {
         public var controller: String
-        public var integration: Int
-        /// The key's name: the actor of what the controller puts on incidents' timelines.
+        public var integration: Int?
+        /// The key's name (the actor of what the controller puts on incidents' timelines),
+        /// or the person's username.
         public var name: String
-        public init(controller: String, integration: Int, name: String) {
+        public init(controller: String, integration: Int?, name: String) {
             self.controller = controller
             self.integration = integration
             self.name = name
@@ -136,19 +137,25 @@ public struct GateStore: Sendable {
         for _ in 0..<2 {
             let rows = try await tx.query(
                 """
-                WITH found AS (
+                WITH adopted AS (
+                    -- A release a person opened: the controller that asks about it takes it over.
+                    UPDATE releases SET created_by_integration_id = \(asker.integration)::bigint, controller = \(asker.controller)
+                    WHERE namespace = \(r.namespace) AND name = \(r.name) AND checksum = \(r.checksum)
+                      AND created_by_integration_id IS NULL AND \(asker.integration)::bigint IS NOT NULL
+                ), found AS (
                     SELECT id FROM releases WHERE namespace = \(r.namespace) AND name = \(r.name) AND checksum = \(r.checksum)
                 ), book AS (
                     SELECT id, current_version FROM runbooks WHERE id = \(runbook)
                 ), made AS (
-                    INSERT INTO releases (namespace, name, checksum, controller, runbook_id, runbook_version, created_by_integration_id)
-                    SELECT \(r.namespace), \(r.name), \(r.checksum), \(asker.controller), b.id, b.current_version, \(asker.integration)
+                    INSERT INTO releases (namespace, name, checksum, controller, runbook_id, runbook_version, created_by_integration_id, created_by)
+                    SELECT \(r.namespace), \(r.name), \(r.checksum), \(asker.controller), b.id, b.current_version, \(asker.integration)::bigint,
+                           \(asker.name)
                     FROM (SELECT 1) one LEFT JOIN book b ON true
                     WHERE NOT EXISTS (SELECT 1 FROM found) AND (\(runbook)::text IS NULL OR EXISTS (SELECT 1 FROM book))
                     ON CONFLICT (namespace, name, checksum) DO NOTHING
                     RETURNING id
                 )
-                SELECT id, true AS known FROM found UNION ALL SELECT id, true FROM made
+                SELECT id, \(runbook)::text IS NULL OR EXISTS (SELECT 1 FROM book) AS known FROM found UNION ALL SELECT id, true FROM made
                 UNION ALL SELECT NULL, false WHERE \(runbook)::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM book)
                 """
             )
@@ -216,7 +223,7 @@ public struct GateStore: Sendable {
                     VALUES (\(id), \(phase), \(type), \(message), \(sentAt))
                 ), event AS (
                     INSERT INTO incident_events (incident_id, type, actor, actor_integration_id, data)
-                    SELECT i.id, 'change', \(asker.name), \(asker.integration),
+                    SELECT i.id, 'change', \(asker.name), \(asker.integration)::bigint,
                            jsonb_build_object('summary', \(summary)::text, 'release', \(id)::bigint, 'phase', \(phase)::text)
                     FROM release_incidents ri JOIN incidents i ON i.id = ri.incident_id AND i.state <> 'resolved'
                     WHERE ri.release_id = \(id)

@@ -43,7 +43,7 @@ struct Handrail: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self, Runbooks.self, Incidents.self, Rotations.self, Decisions.self,
-            Handoff.self, Postmortem.self, Demo.self,
+            Handoff.self, Postmortem.self, Gates.self, Demo.self,
         ],
         defaultSubcommand: nil
     )

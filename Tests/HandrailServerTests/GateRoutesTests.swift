@@ -245,7 +245,9 @@ extension AccessFixture {
             #expect(none.status == .unauthorized)
             #expect(!f.logs.all.contains(key), "the key in the URL reached the log")
             let audit = try await client.execute("/api/v1/audit", method: .get, headers: f.headers(.admin))
-            #expect(!audit.text.contains(key))
+            #expect(audit.status == .ok && !audit.text.contains(key))
+            let metrics = try await client.execute("/metrics", method: .get, headers: f.headers(.viewer))
+            #expect(metrics.status == .ok && metrics.text.contains("flagger") && !metrics.text.contains(key), "\(metrics.text.prefix(300))")
         }
     }
 
@@ -527,6 +529,40 @@ extension AccessFixture {
             #expect(rollouts.contains("- Still waiting: **model-serving/ranker** (6d5f8c7b9), confirm-traffic-increase #1"))
             #expect(!rollouts.contains("other1"))
             #expect(!md.text.contains("A quiet window"))
+        }
+    }
+
+    /// A person may open a gate before the controller asks; the controller's first question
+    /// finds it (and takes the release over), and the person's record stays.
+    @Test func aPersonOpensAGateThatTheControllerThenAsks() async throws {
+        try await AccessFixture.with { f, client in
+            try await f.syncRunbooks()
+            func open(_ body: [String: Any], as role: Role = .responder) async throws -> TestResponse {
+                try await client.execute(
+                    "/api/v1/gates",
+                    method: .post,
+                    headers: f.headers(role),
+                    body: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body))
+                )
+            }
+            let release: [String: Any] = ["namespace": "model-serving", "name": "ranker", "checksum": "6d5f8c7b9"]
+            let opened = try await open(release.merging(["stage": "confirm-promotion", "runbook": "canary-guard-breach"]) { $1 })
+            #expect(opened.status == .created, "\(opened.text)")
+            let gate = try #require(jsonObject(opened)["gate"] as? Int ?? jsonObject(opened)["id"] as? Int)
+            #expect(jsonObject(opened)["controller"] as? String == "manual")
+            #expect(errorField(try await open(release.merging(["stage": "soon"]) { $1 })) == "stage")
+            #expect(errorField(try await open(release.merging(["runbook": "nope"]) { $1 })) == "runbook")
+            #expect(errorField(try await open(["namespace": "x", "checksum": "y"])) == "name")
+            #expect(errorField(try await open(release.merging(["wait_limit": "1s"]) { $1 })) == "wait_limit")
+            #expect(try await open(release, as: .viewer).status == .forbidden)
+
+            let key = try await f.key(.canary, name: "flagger-prod")
+            let asked = try await f.flagger(client, "confirm-promotion", key: key, try flaggerPayload("confirm-promotion"))
+            #expect(asked.status == .conflict)
+            #expect(jsonObject(asked)["gate"] as? Int == gate)
+            let shown = jsonObject(try await client.execute("/api/v1/gates/\(gate)", method: .get, headers: f.headers(.viewer)))
+            #expect(shown["controller"] as? String == "flagger")
+            #expect(shown["times_asked"] as? Int == 2)
         }
     }
 

@@ -146,5 +146,19 @@ def test_a_flagger_like_controller_advances_only_on_peoples_decisions_and_both_r
         again.stopped.set()
         again.join(5)
 
+    # An operator opens a gate from the command line before the controller asks; the list
+    # shows it waiting, beside the one the poller left waiting.
+    opened = cli(["gates", "open", "--namespace", "model-serving", "--name", "fraud-scorer", "--checksum", "c0ffee",
+                  "--stage", "confirm-promotion", "--runbook", "canary-guard-breach"], db)
+    assert opened.returncode == 0, opened.stderr
+    gate_id = opened.stdout.strip()
+    listed = cli(["gates", "list", "--waiting"], db)
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert [gate_id, "wait", "model-serving/fraud-scorer@c0ffee", "confirm-promotion"] in [r[:4] for r in rows], rows
+    assert any(r[2] == "model-serving/ranker@77aa01f3c" for r in rows), rows
+    bad = cli(["gates", "open", "--namespace", "x", "--name", "y", "--checksum", "z", "--stage", "later"], db)
+    assert bad.returncode != 0 and "--stage" in bad.stderr
+
     for server in (a, b):
         assert key not in "".join(server.output()), "the key in the URL reached the server's log"
