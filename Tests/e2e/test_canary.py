@@ -11,6 +11,7 @@ import threading
 import time
 
 import requests
+import yaml
 
 from conftest import ROOT, cli, wait_for
 
@@ -162,3 +163,99 @@ def test_a_flagger_like_controller_advances_only_on_peoples_decisions_and_both_r
 
     for server in (a, b):
         assert key not in "".join(server.output()), "the key in the URL reached the server's log"
+
+
+def readme_analysis_template():
+    """The AnalysisTemplate the README tells Argo Rollouts users to apply."""
+    text = (ROOT / "README.md").read_text()
+    for block in text.split("```yaml")[1:]:
+        doc = yaml.safe_load(block.split("```")[0])
+        if isinstance(doc, dict) and doc.get("kind") == "AnalysisTemplate":
+            return doc
+    raise AssertionError("the README has no AnalysisTemplate")
+
+
+def condition(expression, result):
+    """Argo's conditions as the README writes them: `result.decision == "x"`."""
+    field, _, value = expression.partition(" == ")
+    assert field.strip() == "result.decision", expression
+    return result.get("decision") == json.loads(value.strip())
+
+
+class ArgoAnalysis:
+    """One AnalysisRun of the README's template, measured the way Argo Rollouts assesses a
+    metric (argoproj/argo-rollouts analysis/analysis.go, assessMetricStatus): each
+    measurement is Successful, Failed, or Inconclusive when neither condition holds; the
+    metric fails beyond failureLimit failures, is inconclusive beyond inconclusiveLimit, and
+    succeeds at consecutiveSuccessLimit successes in a row."""
+
+    def __init__(self, template, base_url, args):
+        self.metric = template["spec"]["metrics"][0]
+        web = self.metric["provider"]["web"]
+        values = {a["name"]: a.get("value") for a in template["spec"]["args"]}
+        values.update(args)
+
+        def fill(text):
+            for name, value in values.items():
+                text = text.replace("{{args.%s}}" % name, str(value))
+            assert "{{" not in text, text
+            return text
+        self.url = fill(web["url"]).replace("https://handrail.example.com", base_url)
+        self.headers = {h["key"]: fill(h["value"]) for h in web.get("headers", [])}
+        assert web.get("jsonPath", "{$}") == "{$}"
+        self.failed = self.inconclusive = self.successes = 0
+        self.phase = "Running"
+
+    def measure(self):
+        r = requests.get(self.url, headers=self.headers, timeout=10)
+        assert r.status_code == 200, r.text  # Argo's web provider errors on anything else
+        result = r.json()
+        failed, succeeded = condition(self.metric["failureCondition"], result), condition(self.metric["successCondition"], result)
+        if failed:
+            self.failed += 1
+            self.successes = 0
+        elif succeeded:
+            self.successes += 1
+        else:
+            self.inconclusive += 1
+            self.successes = 0
+        if self.failed > self.metric.get("failureLimit", 0):
+            self.phase = "Failed"
+        elif self.inconclusive > self.metric.get("inconclusiveLimit", 0):
+            self.phase = "Inconclusive"
+        elif self.successes >= self.metric.get("consecutiveSuccessLimit", 0) > 0:
+            self.phase = "Successful"
+        return result
+
+
+def test_the_readmes_argo_analysis_template_waits_then_passes_or_fails_on_peoples_decisions(empty_database, start_server):
+    db = empty_database
+    server = start_server({"DATABASE_URL": db, "HANDRAIL_BCRYPT_COST": "4"})
+    server.wait_ready()
+    assert cli(["runbooks", "sync", str(ROOT / "runbooks")], db).returncode == 0
+    made = cli(["integrations", "create", "--name", "argo-prod", "--kind", "canary"], db)
+    assert made.returncode == 0, made.stderr
+    responder = person(db, "ravi", "responder")
+    template = readme_analysis_template()
+
+    def run(hash_):
+        return ArgoAnalysis(template, server.url, {"namespace": "model-serving", "name": "ranker", "hash": hash_, "key": made.stdout.strip()})
+
+    promote = run("5f7d9c")
+    for _ in range(5):
+        result = promote.measure()
+    assert promote.phase == "Running" and result["decision"] == "wait", "no decision: the analysis keeps asking"
+    gate = result["gate"]
+    assert requests.post(f"{server.url}/api/v1/gates/{gate}/decisions", headers=responder,
+                         json={"kind": "go", "rationale": "SLO burn flat for an hour"}, timeout=10).status_code == 201
+    promote.measure()
+    assert promote.phase == "Successful"
+
+    abort = run("6a8e0d")
+    abort.measure()
+    assert abort.phase == "Running"
+    gate = requests.get(abort.url, headers=abort.headers, timeout=10).json()["gate"]
+    assert requests.post(f"{server.url}/api/v1/gates/{gate}/decisions", headers=responder,
+                         json={"kind": "rollback", "rationale": "p99 1.7x baseline"}, timeout=10).status_code == 201
+    abort.measure()
+    assert abort.phase == "Failed", "a rollback fails the analysis: Argo aborts the rollout"
