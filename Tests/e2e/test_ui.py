@@ -516,3 +516,40 @@ def test_an_open_incident_page_patches_in_new_entries_and_alerts_and_reloads_for
     page.locator("#state", has_text="acknowledged").wait_for(timeout=15000)
     assert page.evaluate("window.stayed === undefined"), "the page reloaded"
     assert watch.problems == [], "\n".join(watch.problems)
+
+
+def test_a_lead_decides_a_waiting_rollout_in_the_browser(empty_database, start_server, browser):
+    db = empty_database
+    for name, role in [("rhea", "responder"), ("lena", "lead")]:
+        made = cli(["users", "create", "--username", name, "--role", role, "--password-stdin"], db, stdin=name + PASSWORD + "\n")
+        assert made.returncode == 0, made.stderr
+    assert cli(["runbooks", "sync", str(ROOT / "runbooks")], db).returncode == 0
+    key = cli(["integrations", "create", "--name", "flagger-prod", "--kind", "canary"], db).stdout.strip()
+    server = start_server({"DATABASE_URL": db, "HANDRAIL_BCRYPT_COST": "4"})
+    server.wait_ready()
+    hook = {"name": "ranker", "namespace": "model-serving", "phase": "Progressing", "checksum": "6d5f8c7b9",
+            "metadata": {"runbook": "feature-drift", "error_rate_ratio": "1.04", "p99_latency_ratio": "1.10"}}
+
+    def ask():
+        return requests.post(f"{server.url}/api/v1/flagger/confirm-promotion?key={key}", json=hook, timeout=10).status_code
+    assert ask() == 409
+    watch = Watch()
+    # A responder sees the rollout and why they cannot decide it (feature-drift: leads and up).
+    rhea = sign_in(browser, watch, server, "rhea")
+    rhea.get_by_role("link", name="model-serving/ranker").click()
+    assert "You cannot decide here: lead, manager, admin" in rhea.content()
+    assert rhea.locator("#decision-form").count() == 0
+    lena = sign_in(browser, watch, server, "lena")
+    assert lena.get_by_role("heading", name="Rollouts waiting for a decision").is_visible()
+    lena.get_by_role("link", name="model-serving/ranker").click()
+    assert lena.locator("#guards").inner_text().count("error_rate_ratio") == 1
+    no_sideways_scroll(lena, "the gate page")
+    lena.get_by_label("Go: let it promote the canary").check()
+    lena.get_by_label("Why (required)").fill("error rate within 5% of baseline for 2 h")
+    lena.get_by_role("button", name="Record decision").click()
+    assert "Go: the controller is told it may promote the canary." in lena.locator("#answer").inner_text()
+    assert "go by lena" in lena.locator("#decisions").inner_text()
+    assert ask() == 200
+    lena.goto("/")
+    assert lena.get_by_role("heading", name="Rollouts waiting for a decision").count() == 0
+    assert watch.problems == []
