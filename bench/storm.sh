@@ -82,9 +82,10 @@ for round in $(seq 1 "$rounds"); do
   echo "round $round: handrail $(awk '/Requests\/sec/ {print $2}' "$tmp/storm-wrk-$round.txt") new incidents/s (p99 $(awk '/ 99%/ {print $2}' "$tmp/storm-wrk-$round.txt")), equivalent $(awk '/^tps/ {print $3}' "$tmp/storm-eq-$round.txt") tps"
 done
 if [ -n "${BENCH_STATEMENTS:-}" ]; then
-  psql -X -d "$DATABASE_URL" -c "SELECT calls, round(total_exec_time::numeric, 0) AS ms, round((total_exec_time / calls)::numeric, 3) AS ms_per_call,
+  psql -X -d "$DATABASE_URL" -c "SELECT calls, plans, round(total_exec_time::numeric, 0) AS ms, round((total_exec_time / calls)::numeric, 3) AS ms_per_call,
+    round((total_plan_time / greatest(plans, 1))::numeric, 3) AS plan_ms,
     shared_blks_hit / calls AS blocks_per_call, round(wal_bytes / calls) AS wal_bytes_per_call, left(regexp_replace(query, '\s+', ' ', 'g'), 70) AS query
-    FROM pg_stat_statements WHERE calls > 0 ORDER BY total_exec_time DESC LIMIT 12"
+    FROM pg_stat_statements WHERE calls > 0 ORDER BY total_exec_time + total_plan_time DESC LIMIT 12"
 fi
 rss=$(grep VmHWM /proc/$pid/status | awk '{print $2}')
 stored=$(psql -X -At -d "$DATABASE_URL" -c "SELECT count(*) || ' incidents (' || count(*) FILTER (WHERE grouping_key LIKE 'eq%') || ' of them pgbench''s), ' || (SELECT count(*) FROM alerts) || ' alerts, ' || (SELECT count(*) FROM escalations) || ' escalations started' FROM incidents")

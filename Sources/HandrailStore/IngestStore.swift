@@ -138,27 +138,12 @@ public struct IngestStore: Sendable {
                 )
             for n in rest.indices { rest[n].assignOwner(rotations: rotations, at: now) }
             let (report, changed) = try await pool.withTransaction { tx in
-                let keys = rest.filter { $0.alert.status == .firing }.map(\.groupingKey)
-                let fingerprints = rest.map(\.alert.fingerprint)
-                // Locks in one order for every writer: the incidents by id, then (the
-                // one-time filter runs before the scan) the delivery's open alerts by id.
                 try await tx.execute(
-                    """
-                    WITH incidents_locked AS (
-                        SELECT id FROM incidents
-                        WHERE id = ANY(ARRAY(
-                            SELECT id FROM incidents WHERE grouping_key = ANY(\(keys)::text[]) AND state <> 'resolved'
-                            UNION
-                            SELECT incident_id FROM alerts
-                            WHERE integration_id = \(delivery.integration.id) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL))
-                          AND state <> 'resolved'
-                        ORDER BY id FOR NO KEY UPDATE
+                    Self.lockStatement(
+                        keys: rest.filter { $0.alert.status == .firing }.map(\.groupingKey),
+                        integration: delivery.integration.id,
+                        fingerprints: rest.map(\.alert.fingerprint)
                     )
-                    SELECT id FROM alerts
-                    WHERE integration_id = \(delivery.integration.id) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL
-                      AND (SELECT count(*) FROM incidents_locked) >= 0
-                    ORDER BY id FOR NO KEY UPDATE
-                    """
                 )
                 let rows = try await tx.query(Self.ingestStatement(delivery, rows: Self.rowsJSON(rest), count: alerts.count))
                 return (try Self.report(rows), try rows.first?.decode("changed", as: String?.self))
@@ -166,6 +151,32 @@ public struct IngestStore: Sendable {
             announcer.announce(changed?.split(separator: ",").compactMap { Int64($0) } ?? [])
             return report
         }
+    }
+
+    /// The first statement of a delivery's transaction: locks in one order for every writer,
+    /// the incidents by id, then (the one-time filter runs before the scan) the delivery's
+    /// open alerts by id. Each grouping key is its own index probe (LATERAL … LIMIT 1), as in
+    /// SQL/ingest.sql: with `grouping_key = ANY(…)` a connection kept a generic plan made
+    /// while `incidents` was small, a sequential scan of every incident (script/bench storm:
+    /// 455 buffers a delivery at 7,000 incidents, and more with each new one).
+    package static func lockStatement(keys: [String], integration: Int, fingerprints: [String]) -> PostgresQuery {
+        """
+        WITH incidents_locked AS (
+            SELECT id FROM incidents
+            WHERE id = ANY(ARRAY(
+                SELECT i.id FROM unnest(\(keys)::text[]) AS k(grouping_key) CROSS JOIN LATERAL (
+                    SELECT id FROM incidents WHERE grouping_key = k.grouping_key AND state <> 'resolved' LIMIT 1) i
+                UNION
+                SELECT incident_id FROM alerts
+                WHERE integration_id = \(integration) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL))
+              AND state <> 'resolved'
+            ORDER BY id FOR NO KEY UPDATE
+        )
+        SELECT id FROM alerts
+        WHERE integration_id = \(integration) AND fingerprint = ANY(\(fingerprints)::text[]) AND cleared_at IS NULL
+          AND (SELECT count(*) FROM incidents_locked) >= 0
+        ORDER BY id FOR NO KEY UPDATE
+        """
     }
 
     /// The resend statement (SQL/resend.sql, which `script/bench` also runs). Row locks on
