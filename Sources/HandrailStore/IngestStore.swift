@@ -159,7 +159,7 @@ public struct IngestStore: Sendable {
     /// SQL/ingest.sql: with `grouping_key = ANY(…)` a connection kept a generic plan made
     /// while `incidents` was small, a sequential scan of every incident (script/bench storm:
     /// 455 buffers a delivery at 7,000 incidents, and more with each new one).
-    package static func lockStatement(keys: [String], integration: Int, fingerprints: [String]) -> PostgresQuery {
+    static func lockStatement(keys: [String], integration: Int, fingerprints: [String]) -> PostgresQuery {
         """
         WITH incidents_locked AS (
             SELECT id FROM incidents
