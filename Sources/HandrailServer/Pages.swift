@@ -3,20 +3,19 @@ import HTTPTypes
 import HandrailCore
 import Hummingbird
 import Logging
-import Mustache
 
 /// The web UI's pages, rendered from `templates/*.html.mustache` (editable without
-/// recompiling; loaded at start). Values are HTML-escaped by Mustache.
+/// recompiling; loaded at start) by `PageTemplate`. Values are HTML-escaped.
 struct Pages: Sendable {
-    let library: MustacheLibrary
+    let templates: PageTemplates
     let logger: Logger
 
-    /// Loads every `.mustache` file of the templates folder.
+    /// Loads every `.html.mustache` file of the templates folder.
     static func load(from directory: URL, logger: Logger) async throws -> Pages {
-        // The document templates in the same folder declare their own content type.
-        DocumentRenderer.registerContentTypes()
         do {
-            return Pages(library: try await MustacheLibrary(directory: directory.path), logger: logger)
+            return Pages(templates: try PageTemplates(directory: directory), logger: logger)
+        } catch let error as StartupError {
+            throw error
         } catch {
             throw StartupError(description: "cannot load the templates in \(directory.path): \(error)")
         }
@@ -33,16 +32,18 @@ struct Pages: Sendable {
     /// Renders a page from its view model, with the visitor and the session's CSRF token
     /// (`user`, `csrf_token`) for the header and the forms.
     func render(_ template: String, status: HTTPResponse.Status = .ok, _ model: some PageModel, context: HandrailRequestContext) throws -> Response {
-        var values = Self.fields(model)
+        guard case .object(var values) = Self.fields(model) else {
+            throw APIError(.internalServerError, "a page could not be rendered; the server log has the details")
+        }
         if let user = context.user {
             values["user"] = Self.fields(
                 Visitor(username: user.username, displayName: user.displayName, role: user.role.rawValue, isAdmin: user.role >= .admin)
             )
         }
-        if let session = context.sessionToken { values["csrf_token"] = Secrets.csrfToken(session: session) }
-        values["page_time"] = ["zone": PageTime.current.zone, "source": PageTime.current.source.rawValue]
-        guard let html = library.render(values, withTemplate: template) else {
-            logger.error("template missing or failed to render", metadata: ["template": "\(template)"])
+        if let session = context.sessionToken { values["csrf_token"] = .text(Secrets.csrfToken(session: session)) }
+        values["page_time"] = .object(["zone": .text(PageTime.current.zone), "source": .text(PageTime.current.source.rawValue)])
+        guard let html = templates.render(.object(values), template: template) else {
+            logger.error("template missing", metadata: ["template": "\(template)"])
             throw APIError(.internalServerError, "a page template is missing; the server log has the details")
         }
         return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
@@ -52,70 +53,12 @@ struct Pages: Sendable {
 extension Pages {
     /// A view model as a page's template reads it: its stored properties by snake_case name
     /// (`incidentTitle` → `incident_title`).
-    static func fields(_ model: any PageModel) -> [String: Any] { TemplateValues.fields(model, naming: .snakeCase) }
+    static func fields(_ model: some PageModel) -> TemplateValue { TemplateEncoder.value(model) }
 }
-
-/// A struct a template reads: a page's view model, or a section of a document.
-protocol TemplateModel {}
 
 /// A page's view model: a struct of what its template shows, built by one function and
-/// tested without a server. `Pages.fields` hands it to Mustache.
-protocol PageModel: TemplateModel, Sendable {}
-
-/// Values as Mustache reads them: each `TemplateModel` a dictionary of its stored properties,
-/// made with one Mirror. (Mustache's own lookup makes a Mirror for every name it reads: a busy
-/// week's handoff spent 125 ms there, 45 ms so; see DocumentRenderer.handoff.)
-/// A missing optional (`nil as Any`) becomes NSNull, which renders as nothing and is false in
-/// a section (Mustache would print "nil"), and stops the lookup from climbing to an outer
-/// value of the same name.
-enum TemplateValues {
-    enum Naming {
-        /// As declared (`decidedBy`): the document templates' names.
-        case asDeclared
-        /// `decidedBy` → `decided_by`: the page templates' names.
-        case snakeCase
-    }
-
-    static func fields(_ model: any TemplateModel, naming: Naming) -> [String: Any] {
-        var out: [String: Any] = [:]
-        for child in Mirror(reflecting: model).children {
-            guard let label = child.label else { continue }
-            out[naming == .snakeCase ? snake(label) : label] = present(child.value, naming: naming)
-        }
-        return out
-    }
-
-    static func present(_ value: Any, naming: Naming) -> Any {
-        // Most values are text or numbers: casting to a protocol is the slow part, skip it.
-        if value is String || value is Int || value is Int64 || value is Bool { return value }
-        if let optional = value as? any OptionalValue {
-            guard let wrapped = optional.wrappedValue else { return NSNull() }
-            return present(wrapped, naming: naming)
-        }
-        if let model = value as? any TemplateModel { return fields(model, naming: naming) }
-        if let array = value as? [Any] { return array.map { present($0, naming: naming) } }
-        return value
-    }
-
-    /// `decidedBy` → `decided_by` (names are ASCII, with no runs of capitals).
-    static func snake(_ name: String) -> String {
-        var out = ""
-        for c in name.unicodeScalars {
-            if ("A"..."Z").contains(c) {
-                out += "_"
-                out.unicodeScalars.append(Unicode.Scalar(UInt8(c.value + 32)))
-            } else {
-                out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
-}
-
-protocol OptionalValue { var wrappedValue: Any? { get } }
-extension Optional: OptionalValue {
-    var wrappedValue: Any? { self.map { $0 as Any } }
-}
+/// tested without a server. `Pages.fields` makes the template's values of it.
+protocol PageModel: Sendable, Encodable {}
 
 /// Security headers: on every response `nosniff`; on HTML pages a Content-Security-Policy
 /// with no inline script (nor style), no framing, and a strict referrer policy.

@@ -147,14 +147,14 @@ import Testing
         let (detail, decisions) = Self.openIncident()
         let page = IncidentPage(detail, decisions: decisions, pinned: nil, user: nil, people: [], watermark: 0, postmortemExists: false, now: Date())
         let fields = Pages.fields(page)
-        #expect(fields["incident_title"] as? String == detail.incident.title)
-        #expect(fields["decide_refusal"] is NSNull)
-        let steps = try #require(fields["steps"] as? [[String: Any]])
+        #expect(fields["incident_title"] == .text(detail.incident.title))
+        #expect(fields["decide_refusal"] == .null)
+        let steps = try #require(fields["steps"]?.items)
         #expect(steps.count == 3)
-        #expect(steps[1]["can_mark"] as? Bool == false)
-        #expect(steps[1]["note"] is NSNull, "an unmarked step has no note, and the lookup does not climb to an outer one")
-        let owner = try #require((fields["roles"] as? [[String: Any]])?.first)
-        #expect((owner["holder"] as? [String: Any])?["display_name"] as? String == "Ben")
+        #expect(steps[1]["can_mark"] == .bool(false))
+        #expect(steps[1]["note"] == .null, "an unmarked step has no note, and the lookup does not climb to an outer one")
+        let owner = try #require(fields["roles"]?.items?.first)
+        #expect(owner["holder"]?["display_name"] == .text("Ben"))
     }
 
     @Test func notificationsJoinTheTimelineWithHowTheyWentAndTheEscalationInForceIsSaid() throws {

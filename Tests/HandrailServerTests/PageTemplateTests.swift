@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+
+@testable import HandrailServer
+
+/// The page templates' Mustache, as the templates in `templates/` use it.
+struct PageTemplateTests {
+    func render(_ source: String, _ value: TemplateValue, partials: [String: String] = [:]) throws -> String {
+        var parsed: [String: PageTemplate] = [:]
+        for (name, text) in partials { parsed[name] = try PageTemplate(text) }
+        return try PageTemplate(source).render(value, partials: parsed)
+    }
+
+    @Test func valuesAreEscapedUnlessTripleBracedAndMissingOnesAreNothing() throws {
+        let value = TemplateValue.object(["title": .text("<b>\"drift\" & 'skew'</b>"), "n": .text("7")])
+        #expect(
+            try render("{{title}}|{{{title}}}|{{& title}}|{{n}}|{{missing}}", value)
+                == "&lt;b&gt;&quot;drift&quot; &amp; &#39;skew&#39;&lt;/b&gt;|<b>\"drift\" & 'skew'</b>|<b>\"drift\" & 'skew'</b>|7|"
+        )
+        #expect(PageTemplate.htmlEscape("café ☕ plain") == "café ☕ plain")
+    }
+
+    @Test func sectionsRepeatForListsShowForTrueAndTextAndInvertedOnesShowForNothing() throws {
+        let value = TemplateValue.object([
+            "rows": .list([.object(["name": .text("a")]), .object(["name": .text("b")])]),
+            "none": .list([]), "yes": .bool(true), "no": .bool(false), "owner": .text("ada"), "gone": .null,
+        ])
+        #expect(try render("{{#rows}}[{{name}}]{{/rows}}{{^none}}empty{{/none}}{{#none}}x{{/none}}", value) == "[a][b]empty")
+        #expect(
+            try render("{{#yes}}Y{{/yes}}{{#no}}N{{/no}}{{^no}}n{{/no}}{{#owner}}owner {{.}}{{/owner}}{{#gone}}G{{/gone}}{{^gone}}g{{/gone}}", value)
+                == "Yn" + "owner ada" + "g"
+        )
+        #expect(try render("{{^empty(rows)}}has rows{{/empty(rows)}}{{#empty(none)}} none{{/empty(none)}}", value) == "has rows none")
+    }
+
+    @Test func aNameIsLookedForOutwardsButANullStopsTheLookup() throws {
+        let value = TemplateValue.object([
+            "note": .text("the page note"),
+            "steps": .list([.object(["title": .text("one"), "note": .null]), .object(["title": .text("two")])]),
+            "user": .object(["name": .text("ada")]),
+        ])
+        #expect(try render("{{#steps}}{{title}}:{{note}};{{/steps}}", value) == "one:;two:the page note;")
+        #expect(try render("{{user.name}}/{{#user}}{{name}}{{/user}}/{{user.nothing.deeper}}", value) == "ada/ada/")
+    }
+
+    @Test func aTagAloneOnItsLineTakesTheLineWithIt() throws {
+        let value = TemplateValue.object(["rows": .list([.text("a"), .text("b")]), "show": .bool(false)])
+        let source = "<ul>\n  {{#rows}}\n  <li>{{.}}</li>\n  {{/rows}}\n  {{! a comment }}\n{{#show}}\nhidden\n{{/show}}\n</ul>\n"
+        #expect(try render(source, value) == "<ul>\n  <li>a</li>\n  <li>b</li>\n</ul>\n")
+        #expect(try render("a {{#show}}x{{/show}}\nb", value) == "a \nb", "not alone on its line: the line stays")
+    }
+
+    @Test func partialsRenderWithTheValuesWhereTheyAreUsed() throws {
+        let value = TemplateValue.object(["rows": .list([.object(["n": .text("1")]), .object(["n": .text("2")])])])
+        #expect(
+            try render(
+                "{{> header.html}}\n{{#rows}}{{> row.html}}{{/rows}}",
+                value,
+                partials: ["header.html": "<h1>\n", "row.html": "<li>{{n}}</li>"]
+            )
+                == "<h1>\n<li>1</li><li>2</li>"
+        )
+    }
+
+    @Test func aBrokenTemplateSaysWhatAndOnWhichLine() {
+        func error(_ source: String) -> String {
+            do {
+                _ = try PageTemplate(source)
+                return "parsed"
+            } catch {
+                return error.description
+            }
+        }
+        #expect(error("one\n{{#rows}}\nthree") == "line 2: {{#rows}} is never closed")
+        #expect(error("{{#a}}\n{{/b}}") == "line 2: {{/b}} closes {{#a}} of line 1")
+        #expect(error("a\nb\n{{/a}}") == "line 3: {{/a}} closes no section")
+        #expect(error("a {{name") == "line 1: a tag opened here is never closed with }}")
+        #expect(error("{{=<% %>=}}") == "line 1: {{=<% %>=}}: pages do not use this Mustache tag")
+        #expect(error("{{#upper(x)}}{{/upper(x)}}") == "line 1: {{#upper(x)}}: the only function pages know is empty(name)")
+    }
+
+    @Test func everyTemplateInTheFolderParses() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../templates").standardized
+        let templates = try PageTemplates(directory: directory)
+        #expect(templates.templates["now.html"] != nil && templates.templates["incident.html"] != nil)
+    }
+}
