@@ -9,7 +9,9 @@ public enum RFC3339 {
         let t = Int(date.timeIntervalSince1970.rounded(.down))
         let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
         let s = t - days * 86400
-        return LocalDate(dayNumber: days).description + String(format: "T%02d:%02d:%02dZ", s / 3600, s % 3600 / 60, s % 60)
+        // Not String(format:): it goes through a locale, 8 % of a Now page's server CPU.
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
+        return LocalDate(dayNumber: days).description + "T\(two(s / 3600)):\(two(s % 3600 / 60)):\(two(s % 60))Z"
     }
 
     public static func parse(_ text: String) -> Date? {

@@ -229,11 +229,14 @@ public struct IncidentStore: Sendable {
         """
 
     /// The Now page's statement: orders the open incidents alone (`incidents_open_newest`),
-    /// then reads owners and alert counts for the `limit` shown.
+    /// then reads the `limit` shown, their owners and alert counts. The order is found by id
+    /// alone: sorting whole rows cost 0.86 ms of the statement's 1.36 with 170 open (pgbench),
+    /// ids 0.32.
     package static func triageQuery(limit: Int) -> PostgresQuery {
         """
         SELECT \(sql: Self.summaryColumns), (SELECT count(*) FROM incidents WHERE state <> 'resolved') AS open_count
-        FROM (SELECT * FROM incidents i WHERE i.state <> 'resolved' ORDER BY \(sql: Self.triageOrder) LIMIT \(max(1, min(limit, 200)))) i
+        FROM (SELECT id FROM incidents i WHERE i.state <> 'resolved' ORDER BY \(sql: Self.triageOrder) LIMIT \(max(1, min(limit, 200)))) shown
+        JOIN incidents i ON i.id = shown.id
         \(sql: Self.summaryJoins)
         ORDER BY \(sql: Self.triageOrder)
         """
@@ -702,7 +705,7 @@ extension IncidentSummary {
             state: try row.decode("state"),
             severity: try row.decode("severity"),
             groupingKey: try row.decode("grouping_key"),
-            labels: try row.decode("labels", as: PostgresJSON.self).decode(as: [String: String].self),
+            labels: try row.decode("labels", as: PostgresJSON.self).stringMap(),
             runbookId: try row.decode("runbook_id"),
             runbookVersion: try row.decode("runbook_version"),
             owner: try row.decode("owner"),
@@ -728,11 +731,11 @@ extension IncidentAlert {
             source: try row.decode("source_text"),
             status: try row.decode("status"),
             alertname: try row.decode("alertname"),
-            labels: try row.decode("labels", as: PostgresJSON.self).decode(as: [String: String].self),
-            annotations: try row.decode("annotations", as: PostgresJSON.self).decode(as: [String: String].self),
+            labels: try row.decode("labels", as: PostgresJSON.self).stringMap(),
+            annotations: try row.decode("annotations", as: PostgresJSON.self).stringMap(),
             value: try row.decode("value"),
             values: try row.decode("values", as: PostgresJSON.self).decode(as: [String: Double].self),
-            links: try row.decode("links", as: PostgresJSON.self).decode(as: [String: String].self),
+            links: try row.decode("links", as: PostgresJSON.self).stringMap(),
             generatorUrl: try row.decode("generator_url"),
             severity: try row.decode("severity"),
             groupRule: try row.decode("group_rule"),
@@ -757,5 +760,19 @@ extension IncidentEvent {
             actorKind: try row.decode("actor_kind"),
             data: try row.decode("data", as: PostgresJSON.self).decode(as: JSONValue.self)
         )
+    }
+}
+
+extension PostgresJSON {
+    /// A JSON object of strings (labels, annotations, links) through `JSONParser`: with
+    /// `JSONDecoder` the labels were 17 % of a Now page's server CPU (60 rows).
+    func stringMap() throws -> [String: String] {
+        guard case .object(let members) = try JSONParser.parse(Data(text.utf8)) else {
+            throw PostgresError(kind: .decoding, message: "a stored map is not a JSON object")
+        }
+        return try members.mapValues {
+            guard case .string(let s) = $0 else { throw PostgresError(kind: .decoding, message: "a stored map holds a value that is not text") }
+            return s
+        }
     }
 }

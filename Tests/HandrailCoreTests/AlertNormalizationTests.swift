@@ -190,6 +190,13 @@ import Testing
 }
 
 @Suite struct RFC3339Tests {
+    @Test func formatsSecondsInUTCWithTwoDigitFields() {
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 1_772_329_509.9)) == "2026-03-01T01:45:09Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 1_795_164_663)) == "2026-11-20T08:51:03Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: -1)) == "1969-12-31T23:59:59Z")
+    }
+
     @Test func parsesWhatSourcesSendAndRefusesTheRest() {
         #expect(RFC3339.parse("1970-01-01T00:00:00Z") == Date(timeIntervalSince1970: 0))
         #expect(abs(RFC3339.parse("2026-11-20T09:51:03.157076+01:00")!.timeIntervalSince1970 - 1_795_164_663.157076) < 1e-6)

@@ -6,14 +6,25 @@ import Foundation
 /// missing owner does not find the page's `owner`).
 enum TemplateEncoder {
     static func value(_ model: some Encodable) -> TemplateValue {
-        let encoder = Encoder()
         do {
-            try model.encode(to: encoder)
+            return try encoded(model)
         } catch {
             // Only a type's own encode(to:) can throw, and no view model has one that does.
             return .null
         }
-        return encoder.box.value
+    }
+
+    static func encoded(_ value: some Encodable) throws -> TemplateValue {
+        switch value {
+        case let s as String: return .text(s)
+        case let b as Bool: return .bool(b)
+        case let i as Int: return .text(String(i))
+        case let i as Int64: return .text(String(i))
+        default:
+            let storage = Storage()
+            try value.encode(to: Encoder(storage))
+            return storage.value
+        }
     }
 
     /// `decidedBy` → `decided_by` (names are ASCII, with no runs of capitals).
@@ -32,156 +43,124 @@ enum TemplateEncoder {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Where one value is written: containers write into their box, and nested boxes are
-    /// read when the outer value is.
-    final class Box {
-        enum Content {
-            case value(TemplateValue)
-            case object([String: Box])
-            case list([Box])
-        }
-        var content: Content = .value(.null)
+    /// What one value's containers write. Values are written in place; a nested container
+    /// (which synthesized conformances do not use) is read when the outer value is.
+    final class Storage {
+        enum Shape { case single, object, list }
+        var shape = Shape.single
+        var single = TemplateValue.null
+        var fields: [String: TemplateValue] = [:]
+        var items: [TemplateValue] = []
+        var nestedFields: [(String, Storage)] = []
+        var nestedItems: [(Int, Storage)] = []
 
         var value: TemplateValue {
-            switch content {
-            case .value(let v): v
-            case .object(let fields): .object(fields.mapValues(\.value))
-            case .list(let items): .list(items.map(\.value))
+            switch shape {
+            case .single: return single
+            case .object:
+                var fields = fields
+                for (key, storage) in nestedFields { fields[key] = storage.value }
+                return .object(fields)
+            case .list:
+                var items = items
+                for (index, storage) in nestedItems { items[index] = storage.value }
+                return .list(items)
             }
         }
     }
 
-    final class Encoder: Swift.Encoder {
-        let box: Box
-        var codingPath: [any CodingKey] = []
+    struct Encoder: Swift.Encoder {
+        let storage: Storage
+        var codingPath: [any CodingKey] { [] }
         var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-        init(_ box: Box = Box()) { self.box = box }
+        init(_ storage: Storage) { self.storage = storage }
 
         func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-            if case .object = box.content {} else { box.content = .object([:]) }
-            return KeyedEncodingContainer(Keyed<Key>(box: box))
+            storage.shape = .object
+            return KeyedEncodingContainer(Keyed<Key>(storage: storage))
         }
 
         func unkeyedContainer() -> any UnkeyedEncodingContainer {
-            if case .list = box.content {} else { box.content = .list([]) }
-            return Unkeyed(box: box)
+            storage.shape = .list
+            return Unkeyed(storage: storage)
         }
 
-        func singleValueContainer() -> any SingleValueEncodingContainer { Single(box: box) }
-    }
-
-    static func encoded(_ value: some Encodable) throws -> Box {
-        switch value {
-        case let s as String: return leaf(.text(s))
-        case let b as Bool: return leaf(.bool(b))
-        case let i as Int: return leaf(.text(String(i)))
-        case let i as Int64: return leaf(.text(String(i)))
-        default:
-            let encoder = Encoder()
-            try value.encode(to: encoder)
-            return encoder.box
-        }
-    }
-
-    static func leaf(_ value: TemplateValue) -> Box {
-        let box = Box()
-        box.content = .value(value)
-        return box
+        func singleValueContainer() -> any SingleValueEncodingContainer { Single(storage: storage) }
     }
 
     struct Keyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
-        let box: Box
+        let storage: Storage
         var codingPath: [any CodingKey] { [] }
 
-        func set(_ child: Box, _ key: Key) {
-            guard case .object(var fields) = box.content else { return }
-            box.content = .value(.null)  // keeps `fields` uniquely referenced while it changes
-            fields[snake(key.stringValue)] = child
-            box.content = .object(fields)
+        func set(_ value: TemplateValue, _ key: Key) { storage.fields[snake(key.stringValue)] = value }
+
+        func nested(_ key: Key) -> Storage {
+            let child = Storage()
+            storage.nestedFields.append((snake(key.stringValue), child))
+            return child
         }
 
-        mutating func encodeNil(forKey key: Key) throws { set(leaf(.null), key) }
-        mutating func encode(_ value: String, forKey key: Key) throws { set(leaf(.text(value)), key) }
-        mutating func encode(_ value: Bool, forKey key: Key) throws { set(leaf(.bool(value)), key) }
-        mutating func encode(_ value: Int, forKey key: Key) throws { set(leaf(.text(String(value))), key) }
-        mutating func encode(_ value: Int64, forKey key: Key) throws { set(leaf(.text(String(value))), key) }
+        mutating func encodeNil(forKey key: Key) throws { set(.null, key) }
+        mutating func encode(_ value: String, forKey key: Key) throws { set(.text(value), key) }
+        mutating func encode(_ value: Bool, forKey key: Key) throws { set(.bool(value), key) }
+        mutating func encode(_ value: Int, forKey key: Key) throws { set(.text(String(value)), key) }
+        mutating func encode(_ value: Int64, forKey key: Key) throws { set(.text(String(value)), key) }
         mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { set(try encoded(value), key) }
         // A nil optional is written as null, not left out (see TemplateEncoder).
-        mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { set(value.map { leaf(.text($0)) } ?? leaf(.null), key) }
-        mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { set(value.map { leaf(.bool($0)) } ?? leaf(.null), key) }
-        mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws { set(value.map { leaf(.text(String($0))) } ?? leaf(.null), key) }
-        mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { set(value.map { leaf(.text(String($0))) } ?? leaf(.null), key) }
+        mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { set(value.map { .text($0) } ?? .null, key) }
+        mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { set(value.map { .bool($0) } ?? .null, key) }
+        mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws { set(value.map { .text(String($0)) } ?? .null, key) }
+        mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { set(value.map { .text(String($0)) } ?? .null, key) }
         mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
-            set(try value.map { try encoded($0) } ?? leaf(.null), key)
+            set(try value.map { try encoded($0) } ?? .null, key)
         }
 
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-            let child = Box()
-            set(child, key)
-            return Encoder(child).container(keyedBy: keyType)
+            Encoder(nested(key)).container(keyedBy: keyType)
         }
 
         mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-            let child = Box()
-            set(child, key)
-            return Encoder(child).unkeyedContainer()
+            Encoder(nested(key)).unkeyedContainer()
         }
 
-        mutating func superEncoder() -> any Swift.Encoder { Encoder(box) }
-        mutating func superEncoder(forKey key: Key) -> any Swift.Encoder {
-            let child = Box()
-            set(child, key)
-            return Encoder(child)
-        }
+        mutating func superEncoder() -> any Swift.Encoder { Encoder(storage) }
+        mutating func superEncoder(forKey key: Key) -> any Swift.Encoder { Encoder(nested(key)) }
     }
 
     struct Unkeyed: UnkeyedEncodingContainer {
-        let box: Box
+        let storage: Storage
         var codingPath: [any CodingKey] { [] }
-        var count: Int {
-            if case .list(let items) = box.content { items.count } else { 0 }
+        var count: Int { storage.items.count }
+
+        func nested() -> Storage {
+            let child = Storage()
+            storage.nestedItems.append((storage.items.count, child))
+            storage.items.append(.null)
+            return child
         }
 
-        func append(_ child: Box) {
-            guard case .list(var items) = box.content else { return }
-            box.content = .value(.null)
-            items.append(child)
-            box.content = .list(items)
-        }
-
-        mutating func encodeNil() throws { append(leaf(.null)) }
-        mutating func encode<T: Encodable>(_ value: T) throws { append(try encoded(value)) }
+        mutating func encodeNil() throws { storage.items.append(.null) }
+        mutating func encode<T: Encodable>(_ value: T) throws { storage.items.append(try encoded(value)) }
 
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-            let child = Box()
-            append(child)
-            return Encoder(child).container(keyedBy: keyType)
+            Encoder(nested()).container(keyedBy: keyType)
         }
 
-        mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-            let child = Box()
-            append(child)
-            return Encoder(child).unkeyedContainer()
-        }
-
-        mutating func superEncoder() -> any Swift.Encoder {
-            let child = Box()
-            append(child)
-            return Encoder(child)
-        }
+        mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer { Encoder(nested()).unkeyedContainer() }
+        mutating func superEncoder() -> any Swift.Encoder { Encoder(nested()) }
     }
 
     struct Single: SingleValueEncodingContainer {
-        let box: Box
+        let storage: Storage
         var codingPath: [any CodingKey] { [] }
 
-        mutating func encodeNil() throws { box.content = .value(.null) }
-        mutating func encode(_ value: String) throws { box.content = .value(.text(value)) }
-        mutating func encode(_ value: Bool) throws { box.content = .value(.bool(value)) }
-        mutating func encode(_ value: Int) throws { box.content = .value(.text(String(value))) }
-        mutating func encode(_ value: Int64) throws { box.content = .value(.text(String(value))) }
-        mutating func encode(_ value: Double) throws { box.content = .value(.text(String(value))) }
-        mutating func encode<T: Encodable>(_ value: T) throws { box.content = try encoded(value).content }
+        mutating func encodeNil() throws { storage.single = .null }
+        mutating func encode(_ value: String) throws { storage.single = .text(value) }
+        mutating func encode(_ value: Bool) throws { storage.single = .bool(value) }
+        mutating func encode(_ value: Int) throws { storage.single = .text(String(value)) }
+        mutating func encode(_ value: Int64) throws { storage.single = .text(String(value)) }
+        mutating func encode(_ value: Double) throws { storage.single = .text(String(value)) }
+        mutating func encode<T: Encodable>(_ value: T) throws { storage.single = try encoded(value) }
     }
 }
