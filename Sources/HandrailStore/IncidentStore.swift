@@ -28,6 +28,17 @@ public struct IncidentSummary: Sendable, Equatable, Codable {
     public var lastSeenAt: Date?
 }
 
+/// The Now page (`IncidentStore.now`).
+public struct NowLists: Sendable, Equatable {
+    /// The first open incidents, in triage order.
+    public var open: [IncidentSummary]
+    public var openCount: Int
+    /// The newest resolved incidents.
+    public var resolved: [IncidentSummary]
+    /// The newest timeline event when the lists were read.
+    public var watermark: Int64
+}
+
 /// The Now page's lists as they are now (`IncidentStore.nowUpdate`): each entry's summary
 /// only where the page asked for it.
 public struct NowUpdate: Sendable, Equatable {
@@ -214,12 +225,41 @@ public struct IncidentStore: Sendable {
         return rows.count > 1000 ? nil : Set(try rows.map { try $0.decode("incident_id", as: Int64.self) })
     }
 
-    /// incident.triage — the first `limit` open incidents in the order a responder works
-    /// them: what nobody has acknowledged yet (triggered, reopened), then the most severe,
-    /// then the oldest; and how many are open in all.
-    public func triage(limit: Int) async throws -> (shown: [IncidentSummary], open: Int) {
-        let rows = try await pool.query(Self.triageQuery(limit: limit))
-        return (try rows.map(IncidentSummary.init(row:)), try rows.first?.decode("open_count", as: Int.self) ?? 0)
+    /// incident.now — the Now page in one statement: the first `limit` open incidents in
+    /// the order a responder works them (what nobody has acknowledged yet, triggered or
+    /// reopened, then the most severe, then the oldest), how many are open in all, the
+    /// `resolved` newest resolved, and the newest timeline event (the page's live stream
+    /// resumes from it; read in the same snapshot as the lists, so whatever they miss is newer).
+    /// One statement, not four: each round trip is a wait for a PostgreSQL backend, and on a
+    /// busy machine the waits, not the work, made the page's slowest loads.
+    public func now(limit: Int, resolved: Int) async throws -> NowLists {
+        var lists = NowLists(open: [], openCount: 0, resolved: [], watermark: 0)
+        for row in try await pool.query(Self.nowQuery(limit: limit, resolved: resolved)) {
+            lists.watermark = try row.decode("watermark")
+            lists.openCount = try row.decode("open_count")
+            switch try row.decode("list", as: String?.self) {
+            case "open": lists.open.append(try IncidentSummary(row: row))
+            case "resolved": lists.resolved.append(try IncidentSummary(row: row))
+            default: break
+            }
+        }
+        return lists
+    }
+
+    /// The Now page's statement: the lists' order as `nowOrderQuery` finds it (by id alone:
+    /// sorting whole rows cost 0.86 ms of 1.36 with 170 open, pgbench), then the shown rows,
+    /// their owners and alert counts; one row with no list when nothing is shown.
+    package static func nowQuery(limit: Int, resolved: Int) -> PostgresQuery {
+        let sql = """
+            SELECT w.watermark, w.open_count, s.list, \(Self.summaryColumns.description)
+            FROM (SELECT (SELECT coalesce(max(id), 0) FROM incident_events) AS watermark,
+                         (SELECT count(*) FROM incidents WHERE state <> 'resolved') AS open_count) w
+            LEFT JOIN (\(Self.nowLists(limit: limit, resolved: resolved))) s ON true
+            LEFT JOIN incidents i ON i.id = s.id
+            \(Self.summaryJoins.description)
+            ORDER BY s.part, s.pos
+            """
+        return PostgresQuery(sql: sql, binds: [])
     }
 
     /// The order a responder works open incidents in (the Now page).
@@ -227,20 +267,6 @@ public struct IncidentStore: Sendable {
         i.state IN ('triggered', 'reopened') DESC, CASE i.severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END DESC,
         i.opened_at, i.number
         """
-
-    /// The Now page's statement: orders the open incidents alone (`incidents_open_newest`),
-    /// then reads the `limit` shown, their owners and alert counts. The order is found by id
-    /// alone: sorting whole rows cost 0.86 ms of the statement's 1.36 with 170 open (pgbench),
-    /// ids 0.32.
-    package static func triageQuery(limit: Int) -> PostgresQuery {
-        """
-        SELECT \(sql: Self.summaryColumns), (SELECT count(*) FROM incidents WHERE state <> 'resolved') AS open_count
-        FROM (SELECT id FROM incidents i WHERE i.state <> 'resolved' ORDER BY \(sql: Self.triageOrder) LIMIT \(max(1, min(limit, 200)))) shown
-        JOIN incidents i ON i.id = shown.id
-        \(sql: Self.summaryJoins)
-        ORDER BY \(sql: Self.triageOrder)
-        """
-    }
 
     /// What the Now page shows now, for a page that refreshes only what changed: the first
     /// `limit` open incidents in triage order and the `resolved` newest resolved, each with
@@ -284,19 +310,25 @@ public struct IncidentStore: Sendable {
     /// The Now page's lists in order: the first `limit` open incidents in triage order, then
     /// the `resolved` newest resolved, each as id and number, with how many are open.
     package static func nowOrderQuery(limit: Int, resolved: Int) -> PostgresQuery {
-        // The limits are written into the statement (whole numbers, bounded): with no
-        // parameter at all, PostgreSQL keeps one plan for it.
-        let order = Self.triageOrder.description
         let sql = """
-            SELECT s.list, s.id, s.number, (SELECT count(*) FROM incidents WHERE state <> 'resolved') AS open_count FROM (
-                (SELECT 'open' AS list, i.id, i.number, 0 AS part, row_number() OVER (ORDER BY \(order)) AS pos FROM incidents i
-                 WHERE i.state <> 'resolved' ORDER BY \(order) LIMIT \(max(1, min(limit, 200))))
-                UNION ALL
-                (SELECT 'resolved', i.id, i.number, 1, row_number() OVER (ORDER BY i.number DESC) FROM incidents i
-                 WHERE i.state = 'resolved' ORDER BY i.number DESC LIMIT \(max(1, min(resolved, 200))))
-            ) s ORDER BY s.part, s.pos
+            SELECT s.list, s.id, s.number, (SELECT count(*) FROM incidents WHERE state <> 'resolved') AS open_count
+            FROM (\(Self.nowLists(limit: limit, resolved: resolved))) s ORDER BY s.part, s.pos
             """
         return PostgresQuery(sql: sql, binds: [])
+    }
+
+    /// The Now page's two lists as rows (list, id, number, part, pos). The limits are written
+    /// into the statement (whole numbers, bounded): with no parameter at all, PostgreSQL keeps
+    /// one plan for it.
+    static func nowLists(limit: Int, resolved: Int) -> String {
+        let order = Self.triageOrder.description
+        return """
+            (SELECT 'open' AS list, i.id, i.number, 0 AS part, row_number() OVER (ORDER BY \(order)) AS pos FROM incidents i
+             WHERE i.state <> 'resolved' ORDER BY \(order) LIMIT \(max(1, min(limit, 200))))
+            UNION ALL
+            (SELECT 'resolved', i.id, i.number, 1, row_number() OVER (ORDER BY i.number DESC) FROM incidents i
+             WHERE i.state = 'resolved' ORDER BY i.number DESC LIMIT \(max(1, min(resolved, 200))))
+            """
     }
 
     /// incident.list — newest first, one page.

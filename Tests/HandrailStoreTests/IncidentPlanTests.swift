@@ -109,16 +109,20 @@ import Testing
                 """
             )
             try await pool.execute("ANALYZE incidents")
-            let plan = try await Self.plan(pool, IncidentStore.triageQuery(limit: 50))
+            let plan = try await Self.plan(pool, IncidentStore.nowQuery(limit: 50, resolved: 10))
             Self.expectNoFullScan(plan)
             #expect(plan.contains("incidents_open_newest"), "\(plan)")
             let store = IncidentStore(pool: pool)
             // Unacknowledged first (the critical before the warnings, the info last), then
             // the acknowledged by severity; the oldest first within a severity.
-            let all = try await store.triage(limit: 50)
-            #expect(all.shown.map(\.number) == [40002, 30001, 30002, 30003, 40003, 40001, 40004] && all.open == 7)
-            let first = try await store.triage(limit: 2)
-            #expect(first.shown.map(\.number) == [40002, 30001] && first.open == 7)
+            let all = try await store.now(limit: 50, resolved: 10)
+            #expect(all.open.map(\.number) == [40002, 30001, 30002, 30003, 40003, 40001, 40004] && all.openCount == 7)
+            let first = try await store.now(limit: 2, resolved: 3)
+            #expect(first.open.map(\.number) == [40002, 30001] && first.openCount == 7)
+            let resolved = try await pool.query("SELECT number FROM incidents WHERE state = 'resolved' ORDER BY number DESC LIMIT 3")
+            #expect(try first.resolved.map(\.number) == resolved.map { try $0.decode("number", as: Int64.self) } && first.resolved.count == 3)
+            let newest = try await pool.query("SELECT max(id) AS id FROM incident_events")[0].decode("id", as: Int64?.self)
+            #expect(first.watermark == newest ?? 0)
             // A live page's refresh: the same order, summaries only for what changed or is
             // missing, read without the history either.
             let ids = try await pool.query("SELECT id, number FROM incidents WHERE number IN (30002, 40003)")
@@ -128,7 +132,7 @@ import Testing
             Self.expectNoFullScan(refreshPlan)
             #expect(refreshPlan.contains("incidents_open_newest"), "\(refreshPlan)")
             let update = try await store.nowUpdate(limit: 50, resolved: 10, changed: changed, shown: [40002, 30001, 30003, 40003, 40001, 40004])
-            #expect(update.open.map(\.number) == all.shown.map(\.number) && update.openCount == 7)
+            #expect(update.open.map(\.number) == all.open.map(\.number) && update.openCount == 7)
             #expect(update.open.filter { $0.summary != nil }.map(\.number) == [30002, 40003], "the missing one and the changed one")
             #expect(update.resolved.count == 10 && update.resolved.allSatisfy { $0.summary != nil }, "the page showed none of them")
         }

@@ -49,7 +49,7 @@ enum TemplateEncoder {
         enum Shape { case single, object, list }
         var shape = Shape.single
         var single = TemplateValue.null
-        var fields: [String: TemplateValue] = [:]
+        var fields = TemplateFields()
         var items: [TemplateValue] = []
         var nestedFields: [(String, Storage)] = []
         var nestedItems: [(Int, Storage)] = []
@@ -93,11 +93,12 @@ enum TemplateEncoder {
         let storage: Storage
         var codingPath: [any CodingKey] { [] }
 
-        func set(_ value: TemplateValue, _ key: Key) { storage.fields[snake(key.stringValue)] = value }
+        func set(_ value: TemplateValue, _ key: Key) { storage.fields.append(snake(key.stringValue), value) }
 
         func nested(_ key: Key) -> Storage {
             let child = Storage()
             storage.nestedFields.append((snake(key.stringValue), child))
+            storage.fields.append(snake(key.stringValue), .null)
             return child
         }
 

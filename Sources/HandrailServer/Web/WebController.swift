@@ -68,18 +68,13 @@ struct WebController {
     static let timelineShown = 100
 
     func nowPage(_ context: HandrailRequestContext) async throws -> Response {
-        // Read before the page's data: whatever the page may miss is newer than this.
-        let watermark = try await store.newestEventID()
-        let (open, openCount) = try await store.triage(limit: Self.nowShown)
-        var recent = IncidentFilter()
-        recent.states = [.resolved]
-        recent.limit = Self.nowResolvedShown
+        let now = try await store.now(limit: Self.nowShown, resolved: Self.nowResolvedShown)
         let page = NowPage(
-            open: open,
-            openCount: openCount,
-            resolved: try await store.list(recent),
+            open: now.open,
+            openCount: now.openCount,
+            resolved: now.resolved,
             me: context.user?.username,
-            watermark: watermark,
+            watermark: now.watermark,
             now: Date(),
             gates: try await gates.gates(waitingOnly: true)
         )
