@@ -222,6 +222,10 @@ private let renderer = DocumentRenderer(directory: TestDatabase.checkoutRoot.app
         let thresholds = [Threshold(metric: "error_rate_ratio", warning: 1.5, critical: 2)]
         let doc = PostmortemDocument.build(detail, decisions: decisions, thresholds: thresholds, timeZone: "Europe/Berlin")
         let markdown = try renderer.postmortem(doc)
+        #expect(
+            markdown.contains("  - Why: look at the guard first\n  - Outcome:"),
+            "a decision with no customer impact of its own shows none (not the document's)"
+        )
         let file = TestDatabase.checkoutRoot.appendingPathComponent("Tests/Fixtures/golden/postmortem-INC-102.md")
         if ProcessInfo.processInfo.environment["HANDRAIL_UPDATE_GOLDEN"] == "1" { try markdown.write(to: file, atomically: true, encoding: .utf8) }
         #expect(
