@@ -437,7 +437,7 @@ public struct IncidentStore: Sendable {
             if let definition = try row.decode("definition", as: PostgresJSON?.self), let rid = summary.runbookId,
                 let version = summary.runbookVersion
             {
-                let parsed = try definition.decode(as: Runbook.self)
+                let parsed = try definition.runbook()
                 runbook = parsed
                 ref = .init(
                     id: rid,
@@ -542,7 +542,7 @@ public struct IncidentStore: Sendable {
             return IncidentUpdates(
                 events: events,
                 alerts: try await Self.alerts(incidentID: id, on: db),
-                runbook: try definition?.decode(as: Runbook.self)
+                runbook: try definition?.runbook()
             )
         }
     }
