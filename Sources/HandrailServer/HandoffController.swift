@@ -32,7 +32,7 @@ struct HandoffController {
         }
         routes.on(.get, "/api/v1/rotations/:name/handoffs/:id", .role(.viewer)) { request, context in
             let (name, id) = try Self.ids(context)
-            guard let stored = try await store.find(rotation: name, id: id, content: true), let markdown = stored.markdown else {
+            guard let stored = try await store.find(rotation: name, id: id, content: .document), let markdown = stored.markdown else {
                 throw Self.notFound(name, id)
             }
             switch try Self.format(request) {
@@ -75,7 +75,7 @@ struct HandoffController {
     /// on their behalf, as a distinct act they ask for (`onBehalf`; API and pages).
     func acknowledge(_ name: String, _ id: Int64, onBehalf: Bool, _ context: HandrailRequestContext) async throws -> StoredHandoff {
         guard let user = context.user else { throw APIError(.forbidden, "only people acknowledge handoffs") }
-        guard let stored = try await store.find(rotation: name, id: id, content: false) else { throw Self.notFound(name, id) }
+        guard let stored = try await store.find(rotation: name, id: id, content: .facts) else { throw Self.notFound(name, id) }
         let incoming = stored.incoming ?? "nobody"
         if onBehalf {
             guard user.role >= .lead else {

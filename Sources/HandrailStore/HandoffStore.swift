@@ -615,14 +615,31 @@ extension HandoffStore {
             SELECT \(sql: Self.storedColumns) FROM handoffs h \(sql: Self.storedJoins)
             WHERE r.name = \(rotation) ORDER BY h.id DESC LIMIT \(max(1, min(limit, 200)))
             """
-        ).map { try StoredHandoff(row: $0, content: false) }
+        ).map { try StoredHandoff(row: $0, content: .facts) }
+    }
+
+    /// What `find` reads besides the handoff's facts.
+    public enum Content: Sendable {
+        /// Only the facts (window, who generated and acknowledged it).
+        case facts
+        /// The Markdown (pages and downloads).
+        case markdown
+        /// The Markdown and the stored document (the API's JSON). Reading a busy week's
+        /// document is most of what showing it costs: read it only for the API.
+        case document
     }
 
     /// handoff.show — one handoff of the rotation, with its Markdown and document when asked.
-    public func find(rotation: String, id: Int64, content: Bool) async throws -> StoredHandoff? {
-        try await pool.query(
+    public func find(rotation: String, id: Int64, content: Content) async throws -> StoredHandoff? {
+        let columns: StaticString =
+            switch content {
+            case .facts: ""
+            case .markdown: ", h.markdown"
+            case .document: ", h.markdown, h.document::text AS document"
+            }
+        return try await pool.query(
             """
-            SELECT \(sql: Self.storedColumns), h.markdown, h.document::text AS document FROM handoffs h \(sql: Self.storedJoins)
+            SELECT \(sql: Self.storedColumns)\(sql: columns) FROM handoffs h \(sql: Self.storedJoins)
             WHERE r.name = \(rotation) AND h.id = \(id)
             """
         ).first.map { try StoredHandoff(row: $0, content: content) }
@@ -653,7 +670,7 @@ extension HandoffStore {
             SELECT (SELECT count(*) FROM target) AS found, (SELECT count(*) FROM acked) AS acked
             """
         )
-        guard try rows[0].decode("found", as: Int.self) == 1, let stored = try await find(rotation: rotation, id: id, content: false) else {
+        guard try rows[0].decode("found", as: Int.self) == 1, let stored = try await find(rotation: rotation, id: id, content: .facts) else {
             return .notFound
         }
         if try rows[0].decode("acked", as: Int.self) == 1 { return .acknowledged(stored) }
@@ -663,7 +680,7 @@ extension HandoffStore {
 }
 
 extension StoredHandoff {
-    init(row: PostgresRow, content: Bool) throws {
+    init(row: PostgresRow, content: HandoffStore.Content) throws {
         self.init(
             id: try row.decode("id"),
             rotation: try row.decode("rotation"),
@@ -676,8 +693,8 @@ extension StoredHandoff {
             acknowledgedBy: try row.decode("acknowledged_by"),
             acknowledgedAt: try row.decode("acknowledged_at"),
             acknowledgedOnBehalf: try row.decode("acknowledged_on_behalf"),
-            markdown: content ? try row.decode("markdown") : nil,
-            document: content ? try HandoffStore.document(try row.decode("document")) : nil
+            markdown: content == .facts ? nil : try row.decode("markdown"),
+            document: content == .document ? try HandoffStore.document(try row.decode("document")) : nil
         )
     }
 }

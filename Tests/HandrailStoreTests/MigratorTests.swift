@@ -208,7 +208,7 @@ import Testing
             )
 
             try await Migrator(migrations: all).migrate(pool)
-            let stored = try #require(try await HandoffStore(pool: pool).find(rotation: "ml-platform", id: 1, content: true))
+            let stored = try #require(try await HandoffStore(pool: pool).find(rotation: "ml-platform", id: 1, content: .document))
             guard case .object(let object) = try #require(stored.document) else {
                 Issue.record("the document is not an object")
                 return

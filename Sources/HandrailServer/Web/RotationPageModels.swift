@@ -2,6 +2,7 @@ import Foundation
 import HandrailCore
 import HandrailStore
 import Markdown
+import Synchronization
 
 /// `rotations.html`: every rotation with who is on call now and next.
 struct RotationsPage: PageModel {
@@ -200,7 +201,23 @@ struct HandoffPage: PageModel {
         }
         canAcknowledge = user.map { h.acknowledgedBy == nil && h.incoming == $0.username } ?? false
         canAcknowledgeOnBehalf = user.map { h.acknowledgedBy == nil && h.incoming != $0.username && $0.role >= .lead } ?? false
-        html = Markdown.html(markdown)
+        html = Self.html(h.contentHash, markdown)
         self.error = error
     }
+
+    /// A stored handoff's HTML, by its content hash (a stored handoff never changes): a busy
+    /// week's is some 320 KB of Markdown, and a team opens Monday's handoff many times. At most
+    /// `htmlKept` handoffs are kept.
+    static func html(_ hash: String, _ markdown: String) -> String {
+        if let known = htmlCache.withLock({ $0[hash] }) { return known }
+        let html = Markdown.html(markdown)
+        htmlCache.withLock { cache in
+            if cache.count >= htmlKept, let any = cache.keys.first { cache[any] = nil }
+            cache[hash] = html
+        }
+        return html
+    }
+
+    static let htmlKept = 8
+    private static let htmlCache = Mutex<[String: String]>([:])
 }

@@ -41,7 +41,7 @@ struct RotationPages {
         }
         routes.on(.get, "/rotations/:name/handoffs/:id/download", .role(.viewer)) { _, context in
             let (name, id) = try HandoffController.ids(context)
-            guard let stored = try await handoffs.store.find(rotation: name, id: id, content: true), let markdown = stored.markdown else {
+            guard let stored = try await handoffs.store.find(rotation: name, id: id, content: .markdown), let markdown = stored.markdown else {
                 throw HandoffController.notFound(name, id)
             }
             let file = "handoff-\(name)-\(id).md".filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }
@@ -59,7 +59,7 @@ struct RotationPages {
             let (name, id) = try HandoffController.ids(context)
             let form = try await WebController.form(request)
             return try await WebController.answer({ try await handoffPage(name, id, context, error: $0, status: $1) }) {
-                guard let stored = try await handoffs.store.find(rotation: name, id: id, content: false) else {
+                guard let stored = try await handoffs.store.find(rotation: name, id: id, content: .facts) else {
                     throw HandoffController.notFound(name, id)
                 }
                 _ = try await handoffs.writeNote(name, HandoffWindow(from: stored.from, to: stored.to), text: form["note"] ?? "", context)
@@ -170,7 +170,7 @@ struct RotationPages {
         error: String? = nil,
         status: HTTPResponse.Status = .ok
     ) async throws -> Response {
-        guard let h = try await handoffs.store.find(rotation: name, id: id, content: true), let markdown = h.markdown else {
+        guard let h = try await handoffs.store.find(rotation: name, id: id, content: .markdown), let markdown = h.markdown else {
             throw HandoffController.notFound(name, id)
         }
         let notes = try await handoffs.store.notes(rotation: name, window: HandoffWindow(from: h.from, to: h.to))
