@@ -62,6 +62,11 @@ struct PageTemplateTests {
         )
     }
 
+    @Test func aPartialThatIncludesItselfStopsInsteadOfRecursingForever() throws {
+        let out = try render("{{> loop.html}}", .object([:]), partials: ["loop.html": "x{{> loop.html}}"])
+        #expect(out == String(repeating: "x", count: PageTemplate.partialDepth))
+    }
+
     @Test func aBrokenTemplateSaysWhatAndOnWhichLine() {
         func error(_ source: String) -> String {
             do {

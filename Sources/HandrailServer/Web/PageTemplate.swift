@@ -100,6 +100,8 @@ struct PageTemplate: Sendable {
     }
 
     let nodes: [Node]
+    /// Partials within partials go this deep at most.
+    static let partialDepth = 16
 
     init(_ source: String) throws(ParseError) {
         var parser = Parser(Array(source.utf8))
@@ -111,11 +113,17 @@ struct PageTemplate: Sendable {
         var out = ""
         out.reserveCapacity(16 * 1024)
         var stack = [value]
-        Self.render(nodes, &stack, partials, into: &out)
+        Self.render(nodes, &stack, partials, into: &out, depth: 0)
         return out
     }
 
-    private static func render(_ nodes: [Node], _ stack: inout [TemplateValue], _ partials: [String: PageTemplate], into out: inout String) {
+    private static func render(
+        _ nodes: [Node],
+        _ stack: inout [TemplateValue],
+        _ partials: [String: PageTemplate],
+        into out: inout String,
+        depth: Int
+    ) {
         for node in nodes {
             switch node {
             case .text(let text):
@@ -132,28 +140,29 @@ struct PageTemplate: Sendable {
                     if case .list(let l) = value { value = .bool(l.isEmpty) } else { value = .bool(!value.isTruthy) }
                 }
                 if inverted {
-                    if !value.isTruthy { render(body, &stack, partials, into: &out) }
+                    if !value.isTruthy { render(body, &stack, partials, into: &out, depth: depth) }
                     continue
                 }
                 switch value {
                 case .list(let items):
                     for item in items {
                         stack.append(item)
-                        render(body, &stack, partials, into: &out)
+                        render(body, &stack, partials, into: &out, depth: depth)
                         stack.removeLast()
                     }
                 case .bool(true):
-                    render(body, &stack, partials, into: &out)
+                    render(body, &stack, partials, into: &out, depth: depth)
                 case .text, .object:
                     stack.append(value)
-                    render(body, &stack, partials, into: &out)
+                    render(body, &stack, partials, into: &out, depth: depth)
                     stack.removeLast()
                 case .bool(false), .null:
                     break
                 }
             case .partial(let name):
-                guard let partial = partials[name] else { continue }
-                render(partial.nodes, &stack, partials, into: &out)
+                // A partial that includes itself (a template's mistake) stops, not the server.
+                guard let partial = partials[name], depth < Self.partialDepth else { continue }
+                render(partial.nodes, &stack, partials, into: &out, depth: depth + 1)
             }
         }
     }
