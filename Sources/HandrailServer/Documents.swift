@@ -1,15 +1,14 @@
 public import Foundation
 public import HandrailCore
 import Markdown
-import Mustache
 import Synchronization
 
 /// Markdown escaping for template values: a value is data, never Markdown. Whatever could
 /// start emphasis, code, a link, an autolink or raw HTML, an entity, or (at the value's start)
 /// a heading, list or quote is backslash-escaped, and a line break cannot start a new block;
 /// everything else stays as written, so the Markdown still reads well as text.
-struct MarkdownContentType: MustacheContentType {
-    func escapeText(_ text: String) -> String {
+enum MarkdownEscaping {
+    static func escape(_ text: String) -> String {
         // Most values (names, refs, times) need nothing: say so from the bytes.
         if !Self.needsEscaping(text) { return text }
         var out = String.UnicodeScalarView()
@@ -70,32 +69,27 @@ public struct TemplateError: Error, CustomStringConvertible, Sendable {
 }
 
 /// The documents Handrail writes from the incident log (handoffs and postmortems),
-/// rendered from `templates/*.md.mustache` to Markdown, then to HTML through cmark.
-/// A template is parsed on first use and again only when its file changes, so a person can
-/// edit one without a restart.
+/// rendered from `templates/*.md.mustache` (`PageTemplate`, Markdown-escaped) to Markdown,
+/// then to HTML through cmark. A template is parsed on first use and again only when its file
+/// changes, so a person can edit one without a restart.
 public struct DocumentRenderer: Sendable {
     public let directory: URL
 
     public init(directory: URL) {
-        DocumentRenderer.registerContentTypes()
         self.directory = directory
     }
 
-    /// Makes `{{% CONTENT_TYPE: MARKDOWN}}` known (before any template is parsed).
-    public static func registerContentTypes() {
-        MustacheContentTypes.register(MarkdownContentType(), named: "MARKDOWN")
-    }
-
-    /// Renders `name` (`handoff.md` → `handoff.md.mustache`) with `value`.
+    /// Renders `name` (`handoff.md` → `handoff.md.mustache`) with `value`, whose properties
+    /// the template reads by their Swift names (`decidedBy`).
     /// - Throws: `TemplateError` naming the template and the line.
-    public func markdown(_ name: String, _ value: Any) throws -> String {
-        try template(directory.appendingPathComponent(name + ".mustache")).render(value)
+    func markdown(_ name: String, _ value: some Encodable) throws -> String {
+        try template(directory.appendingPathComponent(name + ".mustache")).render(TemplateEncoder.value(value, naming: .asDeclared), partials: [:])
     }
 
     /// Parsed templates by path, with the file's modification time and size when parsed.
-    private static let parsed = Mutex<[String: (modified: Date, size: Int, template: MustacheTemplate)]>([:])
+    private static let parsed = Mutex<[String: (modified: Date, size: Int, template: PageTemplate)]>([:])
 
-    func template(_ file: URL) throws -> MustacheTemplate {
+    func template(_ file: URL) throws -> PageTemplate {
         let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
         let modified = attributes?[.modificationDate] as? Date
         let size = (attributes?[.size] as? NSNumber)?.intValue
@@ -108,25 +102,21 @@ public struct DocumentRenderer: Sendable {
         } catch {
             throw TemplateError(template: file.lastPathComponent, line: 0, message: "cannot be read (\(error.localizedDescription))")
         }
-        let template: MustacheTemplate
+        let template: PageTemplate
         do {
-            template = try MustacheTemplate(string: text)
-        } catch let error as MustacheTemplate.ParserError {
-            throw TemplateError(
-                template: file.lastPathComponent,
-                line: error.context.lineNumber,
-                message: "\(error.error) near \(error.context.line.debugDescription)"
-            )
+            template = try PageTemplate(text)
+        } catch {
+            throw TemplateError(template: file.lastPathComponent, line: error.line, message: error.message)
         }
         if let modified, let size { Self.parsed.withLock { $0[file.path] = (modified, size, template) } }
         return template
     }
 
-    /// Rendered from dictionaries (TemplateValues): a busy week's handoff (480 incidents
-    /// opened, 207 KB) takes about 45 ms so (20 to make them, 25 to render), and took 125 ms
-    /// rendered from the structs (release build); the handoff's target is p99 < 250 ms.
+    /// A busy week's handoff (480 incidents opened, 207 KB) took about 45 ms rendered by
+    /// swift-mustache from dictionaries, 125 ms from the structs (release build); the
+    /// handoff's target is p99 < 250 ms.
     public func handoff(_ document: HandoffDocument) throws -> String {
-        try markdown("handoff.md", TemplateValues.fields(document))
+        try markdown("handoff.md", document)
     }
 
     /// Markdown to HTML, cmark's safe mode (raw HTML and unsafe links dropped).
@@ -142,50 +132,4 @@ public struct DocumentRenderer: Sendable {
             + "<title>\(title)</title><link rel=\"stylesheet\" href=\"/static/handrail.css\"></head><body><main>\n"
             + html(markdown) + "</main></body></html>\n"
     }
-}
-
-extension HandoffDocument: TemplateModel {}
-extension HandoffDocument.Row: TemplateModel {}
-extension HandoffDocument.GapRow: TemplateModel {}
-extension HandoffDocument.DecisionRow: TemplateModel {}
-extension HandoffDocument.Measure: TemplateModel {}
-extension HandoffDocument.ActionRow: TemplateModel {}
-extension HandoffDocument.Cover: TemplateModel {}
-extension AlertNoise: TemplateModel {}
-
-/// A struct a document template reads (a section of a document).
-protocol TemplateModel {}
-
-/// Values as Mustache reads them: each `TemplateModel` a dictionary of its stored properties,
-/// made with one Mirror. (Mustache's own lookup makes a Mirror for every name it reads: a busy
-/// week's handoff spent 125 ms there, 45 ms so; see DocumentRenderer.handoff.)
-/// A missing optional (`nil as Any`) becomes NSNull, which renders as nothing and is false in
-/// a section (Mustache would print "nil"), and stops the lookup from climbing to an outer
-/// value of the same name.
-enum TemplateValues {
-    static func fields(_ model: any TemplateModel) -> [String: Any] {
-        var out: [String: Any] = [:]
-        for child in Mirror(reflecting: model).children {
-            guard let label = child.label else { continue }
-            out[label] = present(child.value)
-        }
-        return out
-    }
-
-    static func present(_ value: Any) -> Any {
-        // Most values are text or numbers: casting to a protocol is the slow part, skip it.
-        if value is String || value is Int || value is Int64 || value is Bool { return value }
-        if let optional = value as? any OptionalValue {
-            guard let wrapped = optional.wrappedValue else { return NSNull() }
-            return present(wrapped)
-        }
-        if let model = value as? any TemplateModel { return fields(model) }
-        if let array = value as? [Any] { return array.map { present($0) } }
-        return value
-    }
-}
-
-protocol OptionalValue { var wrappedValue: Any? { get } }
-extension Optional: OptionalValue {
-    var wrappedValue: Any? { self.map { $0 as Any } }
 }

@@ -333,22 +333,10 @@ public struct PostmortemDocument: Sendable, Equatable, Codable {
 }
 
 extension DocumentRenderer {
-    /// From dictionaries (TemplateValues), as the handoff: rendered from the struct, Mustache's
-    /// Mirror per name was 47 % of a postmortem page's server CPU (188 pages/s, wrk, 8 connections).
     public func postmortem(_ document: PostmortemDocument) throws -> String {
-        try markdown("postmortem.md", TemplateValues.fields(document))
+        try markdown("postmortem.md", document)
     }
 }
-
-extension PostmortemDocument: TemplateModel {}
-extension PostmortemDocument.Line: TemplateModel {}
-extension PostmortemDocument.StepRow: TemplateModel {}
-extension PostmortemDocument.DecisionRow: TemplateModel {}
-extension PostmortemDocument.Rollouts: TemplateModel {}
-extension PostmortemDocument.RolloutRow: TemplateModel {}
-extension PostmortemDocument.RelatedIncidents: TemplateModel {}
-extension PostmortemDocument.RelatedRef: TemplateModel {}
-extension PostmortemDocument.ActionItemRow: TemplateModel {}
 
 /// Reads what a postmortem is built from, and puts stored postmortems back together.
 public struct PostmortemGenerator: Sendable {

@@ -62,6 +62,20 @@ struct PageTemplateTests {
         )
     }
 
+    @Test func documentsCountListsKnowTheLastItemAndEscapeForMarkdown() throws {
+        let value = TemplateValue.object([
+            "people": .list([.text("ana"), .text("ben_x"), .text("*cho*")]), "none": .list([]),
+        ])
+        let source =
+            "{{% CONTENT_TYPE: MARKDOWN}}\n{{count(people)}} of them: {{#people}}{{#first()}}first {{/first()}}{{.}}{{^last()}}, {{/last()}}{{/people}}\n"
+        #expect(try render(source, value) == "3 of them: first ana, ben_x, \\*cho\\*\n")
+        #expect(try render("{{count(none)}}|{{^first()}}outside a list{{/first()}}", value) == "0|outside a list")
+        #expect(
+            try render("{{people}}<{{#people}}{{.}}{{/people}}>", .object(["people": .text("<b>")])) == "&lt;b&gt;<&lt;b&gt;>",
+            "pages escape HTML"
+        )
+    }
+
     @Test func aPartialThatIncludesItselfStopsInsteadOfRecursingForever() throws {
         let out = try render("{{> loop.html}}", .object([:]), partials: ["loop.html": "x{{> loop.html}}"])
         #expect(out == String(repeating: "x", count: PageTemplate.partialDepth))
@@ -80,8 +94,12 @@ struct PageTemplateTests {
         #expect(error("{{#a}}\n{{/b}}") == "line 2: {{/b}} closes {{#a}} of line 1")
         #expect(error("a\nb\n{{/a}}") == "line 3: {{/a}} closes no section")
         #expect(error("a {{name") == "line 1: a tag opened here is never closed with }}")
-        #expect(error("{{=<% %>=}}") == "line 1: {{=<% %>=}}: pages do not use this Mustache tag")
-        #expect(error("{{#upper(x)}}{{/upper(x)}}") == "line 1: {{#upper(x)}}: the only function pages know is empty(name)")
+        #expect(error("{{=<% %>=}}") == "line 1: {{=<% %>=}}: templates here do not use this Mustache tag")
+        #expect(
+            error("{{#upper(x)}}{{/upper(x)}}") == "line 1: {{#upper(x)}}: the only functions a section can be are empty(name), first() and last()"
+        )
+        #expect(error("{{uppercased(title)}}") == "line 1: {{uppercased(title)}}: the only function a value can be is count(name)")
+        #expect(error("{{% CONTENT_TYPE: TEXT}}") == "line 1: {{% CONTENT_TYPE: TEXT}}: the only pragma is CONTENT_TYPE: MARKDOWN or HTML")
     }
 
     @Test func everyTemplateInTheFolderParses() throws {

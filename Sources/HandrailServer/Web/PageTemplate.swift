@@ -72,25 +72,50 @@ struct TemplateFields: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     }
 }
 
-/// A page template: the Mustache the `templates/*.html.mustache` files are written in
+/// A template of a page or a document: the Mustache the files in `templates/` are written in
 /// (variables, `{{{unescaped}}}`, sections, inverted sections, partials, comments, dotted
-/// names, `empty(list)`), with the spec's standalone-line rules, rendered from
+/// names; `empty(list)`, `count(list)`, `first()` and `last()`; `{{% CONTENT_TYPE: MARKDOWN}}`
+/// for a document's Markdown escaping), with the spec's standalone-line rules, rendered from
 /// `TemplateValue`s.
 ///
 /// Pages were rendered by swift-mustache from dictionaries of `Any`; its lookups cast every
 /// value to several protocols and its escaping hashes each character. The Now page at 100k
 /// incidents spent 75 % of its server CPU rendering (swift-mustache 55 %, the Mirror that
 /// made its dictionaries 19 %): wrk, 8 connections, 158 pages/s, p99 107 ms; with this
-/// renderer 351 pages/s, p99 63 ms. (Documents, which people edit and may write in more of
-/// Mustache, are still rendered by swift-mustache: `DocumentRenderer`.)
+/// renderer 351 pages/s, p99 63 ms. Documents use it too, so there is one template language.
 struct PageTemplate: Sendable {
+    /// What a section tests.
+    enum Test: Sendable {
+        /// The value of a name.
+        case value([String])
+        /// `empty(name)`: the list is empty (or the value missing or false).
+        case empty([String])
+        /// `first()`, `last()`: the first or last item of the list being rendered.
+        case first, last
+    }
+
     indirect enum Node: Sendable {
         case text(String)
         case variable([String], escaped: Bool)
-        /// `{{#name}}` (or `{{^name}}` when inverted); `empty` for `empty(name)`.
-        case section([String], empty: Bool, inverted: Bool, [Node])
+        /// `{{count(name)}}`: how many items the list has.
+        case count([String])
+        /// `{{#test}}` (or `{{^test}}` when inverted).
+        case section(Test, inverted: Bool, [Node])
         /// `{{> name}}`. (A standalone partial keeps its indentation on its first line only.)
         case partial(String)
+    }
+
+    /// How variables are escaped: for HTML (pages), or for Markdown (documents, which say
+    /// `{{% CONTENT_TYPE: MARKDOWN}}`).
+    enum Escaping: Sendable {
+        case html, markdown
+
+        func escape(_ text: String) -> String {
+            switch self {
+            case .html: PageTemplate.htmlEscape(text)
+            case .markdown: MarkdownEscaping.escape(text)
+            }
+        }
     }
 
     struct ParseError: Error, CustomStringConvertible {
@@ -100,76 +125,84 @@ struct PageTemplate: Sendable {
     }
 
     let nodes: [Node]
+    let escaping: Escaping
     /// Partials within partials go this deep at most.
     static let partialDepth = 16
 
     init(_ source: String) throws(ParseError) {
         var parser = Parser(Array(source.utf8))
         nodes = try parser.parse()
+        escaping = parser.escaping
     }
 
     /// Renders with `value` as the outermost context; partials come from `partials`.
     func render(_ value: TemplateValue, partials: [String: PageTemplate]) -> String {
-        var out = ""
-        out.reserveCapacity(16 * 1024)
-        var stack = [value]
-        Self.render(nodes, &stack, partials, into: &out, depth: 0)
-        return out
+        var renderer = Renderer(partials: partials, escaping: escaping, stack: [value])
+        renderer.out.reserveCapacity(16 * 1024)
+        renderer.render(nodes, position: nil, depth: 0)
+        return renderer.out
     }
 
-    private static func render(
-        _ nodes: [Node],
-        _ stack: inout [TemplateValue],
-        _ partials: [String: PageTemplate],
-        into out: inout String,
-        depth: Int
-    ) {
-        for node in nodes {
-            switch node {
-            case .text(let text):
-                out += text
-            case .variable(let path, let escaped):
-                switch lookup(path, stack) {
-                case .text(let s): out += escaped ? htmlEscape(s) : s
-                case .bool(let b): out += b ? "true" : "false"
-                case .list, .object, .null, nil: break
-                }
-            case .section(let path, let empty, let inverted, let body):
-                var value = lookup(path, stack) ?? .null
-                if empty {
-                    if case .list(let l) = value { value = .bool(l.isEmpty) } else { value = .bool(!value.isTruthy) }
-                }
-                if inverted {
-                    if !value.isTruthy { render(body, &stack, partials, into: &out, depth: depth) }
-                    continue
-                }
-                switch value {
-                case .list(let items):
-                    for item in items {
-                        stack.append(item)
-                        render(body, &stack, partials, into: &out, depth: depth)
-                        stack.removeLast()
+    private struct Renderer {
+        let partials: [String: PageTemplate]
+        let escaping: Escaping
+        var stack: [TemplateValue]
+        var out = ""
+
+        /// `position`: the item being rendered of the innermost list, and how many it has.
+        mutating func render(_ nodes: [Node], position: (index: Int, count: Int)?, depth: Int) {
+            for node in nodes {
+                switch node {
+                case .text(let text):
+                    out += text
+                case .variable(let path, let escaped):
+                    switch PageTemplate.lookup(path, stack) {
+                    case .text(let s): out += escaped ? escaping.escape(s) : s
+                    case .bool(let b): out += b ? "true" : "false"
+                    case .list, .object, .null, nil: break
                     }
-                case .bool(true):
-                    render(body, &stack, partials, into: &out, depth: depth)
-                case .text, .object:
-                    stack.append(value)
-                    render(body, &stack, partials, into: &out, depth: depth)
-                    stack.removeLast()
-                case .bool(false), .null:
-                    break
+                case .count(let path):
+                    if case .list(let items) = PageTemplate.lookup(path, stack) { out += String(items.count) }
+                case .section(let test, let inverted, let body):
+                    let value: TemplateValue =
+                        switch test {
+                        case .value(let path): PageTemplate.lookup(path, stack) ?? .null
+                        case .empty(let path): .bool(!(PageTemplate.lookup(path, stack)?.isTruthy ?? false))
+                        case .first: .bool(position?.index == 0)
+                        case .last: .bool(position.map { $0.index == $0.count - 1 } ?? false)
+                        }
+                    if inverted {
+                        if !value.isTruthy { render(body, position: position, depth: depth) }
+                        continue
+                    }
+                    switch value {
+                    case .list(let items):
+                        for (n, item) in items.enumerated() {
+                            stack.append(item)
+                            render(body, position: (n, items.count), depth: depth)
+                            stack.removeLast()
+                        }
+                    case .bool(true):
+                        render(body, position: position, depth: depth)
+                    case .text, .object:
+                        stack.append(value)
+                        render(body, position: position, depth: depth)
+                        stack.removeLast()
+                    case .bool(false), .null:
+                        break
+                    }
+                case .partial(let name):
+                    // A partial that includes itself (a template's mistake) stops, not the server.
+                    guard let partial = partials[name], depth < PageTemplate.partialDepth else { continue }
+                    render(partial.nodes, position: position, depth: depth + 1)
                 }
-            case .partial(let name):
-                // A partial that includes itself (a template's mistake) stops, not the server.
-                guard let partial = partials[name], depth < Self.partialDepth else { continue }
-                render(partial.nodes, &stack, partials, into: &out, depth: depth + 1)
             }
         }
     }
 
     /// `.` is the current value; a name is looked for from the innermost value out; the rest
     /// of a dotted name is looked for in what the first part found.
-    private static func lookup(_ path: [String], _ stack: [TemplateValue]) -> TemplateValue? {
+    fileprivate static func lookup(_ path: [String], _ stack: [TemplateValue]) -> TemplateValue? {
         guard let first = path.first else { return stack.last }
         var found: TemplateValue?
         for value in stack.reversed() {
@@ -216,6 +249,8 @@ struct PageTemplate: Sendable {
         let bytes: [UInt8]
         var at = 0
         var line = 1
+        /// HTML unless the template says `{{% CONTENT_TYPE: MARKDOWN}}`.
+        var escaping = Escaping.html
 
         init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -225,11 +260,12 @@ struct PageTemplate: Sendable {
             case close(String)
             case comment
             case partial(String)
+            case contentType(Escaping)
         }
 
         mutating func parse() throws(ParseError) -> [Node] {
             // Each open section: its name, its opening line, and the nodes before it.
-            var open: [(name: String, empty: Bool, inverted: Bool, path: [String], line: Int, outer: [Node])] = []
+            var open: [(name: String, test: Test, inverted: Bool, line: Int, outer: [Node])] = []
             var nodes: [Node] = []
             var text: [UInt8] = []
             func flush() {
@@ -272,23 +308,38 @@ struct PageTemplate: Sendable {
                 switch tag {
                 case .variable(let name, let escaped):
                     flush()
-                    nodes.append(.variable(Self.path(name), escaped: escaped))
+                    if let counted = Self.argument(of: "count", in: name) {
+                        nodes.append(.count(Self.path(counted)))
+                    } else if name.contains("(") {
+                        throw ParseError(line: tagLine, message: "{{\(name)}}: the only function a value can be is count(name)")
+                    } else {
+                        nodes.append(.variable(Self.path(name), escaped: escaped))
+                    }
                 case .comment:
                     break
+                case .contentType(let escaping):
+                    self.escaping = escaping
                 case .partial(let name):
                     flush()
                     nodes.append(.partial(name))
                 case .open(let name, let inverted):
                     flush()
-                    var path = name
-                    var empty = false
-                    if name.hasPrefix("empty("), name.hasSuffix(")") {
-                        path = String(name.dropFirst(6).dropLast())
-                        empty = true
+                    let test: Test
+                    if let listed = Self.argument(of: "empty", in: name) {
+                        test = .empty(Self.path(listed))
+                    } else if name == "first()" {
+                        test = .first
+                    } else if name == "last()" {
+                        test = .last
                     } else if name.contains("(") {
-                        throw ParseError(line: tagLine, message: "{{\(inverted ? "^" : "#")\(name)}}: the only function pages know is empty(name)")
+                        throw ParseError(
+                            line: tagLine,
+                            message: "{{\(inverted ? "^" : "#")\(name)}}: the only functions a section can be are empty(name), first() and last()"
+                        )
+                    } else {
+                        test = .value(Self.path(name))
                     }
-                    open.append((name, empty, inverted, Self.path(path), tagLine, nodes))
+                    open.append((name, test, inverted, tagLine, nodes))
                     nodes = []
                 case .close(let name):
                     flush()
@@ -300,7 +351,7 @@ struct PageTemplate: Sendable {
                     }
                     let body = nodes
                     nodes = section.outer
-                    nodes.append(.section(section.path, empty: section.empty, inverted: section.inverted, body))
+                    nodes.append(.section(section.test, inverted: section.inverted, body))
                 }
             }
             flush()
@@ -312,6 +363,13 @@ struct PageTemplate: Sendable {
 
         static func path(_ name: String) -> [String] {
             name == "." ? [] : name.split(separator: ".").map(String.init)
+        }
+
+        /// `list` of `count(list)` when `name` is a call of `function` with a name.
+        static func argument(of function: String, in name: String) -> String? {
+            guard name.hasPrefix(function + "("), name.hasSuffix(")") else { return nil }
+            let argument = name.dropFirst(function.count + 1).dropLast()
+            return argument.isEmpty ? nil : String(argument)
         }
 
         /// Reads `{{…}}` (or `{{{…}}}`) from `at`, leaving `at` after it.
@@ -348,8 +406,15 @@ struct PageTemplate: Sendable {
             case "/": return .close(name)
             case ">": return .partial(name)
             case "&": return .variable(name, escaped: false)
-            case "=", "<", "$", "%":
-                throw ParseError(line: startLine, message: "{{\(content)}}: pages do not use this Mustache tag")
+            case "%":
+                let pragma = name.dropFirst().trimmingCharacters(in: .whitespaces)
+                switch pragma {
+                case "CONTENT_TYPE: MARKDOWN": return .contentType(.markdown)
+                case "CONTENT_TYPE: HTML": return .contentType(.html)
+                default: throw ParseError(line: startLine, message: "{{\(content)}}: the only pragma is CONTENT_TYPE: MARKDOWN or HTML")
+                }
+            case "=", "<", "$":
+                throw ParseError(line: startLine, message: "{{\(content)}}: templates here do not use this Mustache tag")
             default:
                 guard !name.isEmpty else { throw ParseError(line: startLine, message: "an empty tag {{}}") }
                 return .variable(name, escaped: true)

@@ -5,23 +5,30 @@ import Foundation
 /// `opened_iso`), numbers as their decimal text, a nil optional as `.null` (so a row's
 /// missing owner does not find the page's `owner`).
 enum TemplateEncoder {
-    static func value(_ model: some Encodable) -> TemplateValue {
+    enum Naming: Sendable {
+        /// `decidedBy` → `decided_by`: the page templates' names.
+        case snakeCase
+        /// As declared (`decidedBy`): the document templates' names.
+        case asDeclared
+    }
+
+    static func value(_ model: some Encodable, naming: Naming = .snakeCase) -> TemplateValue {
         do {
-            return try encoded(model)
+            return try encoded(model, naming)
         } catch {
             // Only a type's own encode(to:) can throw, and no view model has one that does.
             return .null
         }
     }
 
-    static func encoded(_ value: some Encodable) throws -> TemplateValue {
+    static func encoded(_ value: some Encodable, _ naming: Naming) throws -> TemplateValue {
         switch value {
         case let s as String: return .text(s)
         case let b as Bool: return .bool(b)
         case let i as Int: return .text(String(i))
         case let i as Int64: return .text(String(i))
         default:
-            let storage = Storage()
+            let storage = Storage(naming)
             try value.encode(to: Encoder(storage))
             return storage.value
         }
@@ -46,6 +53,11 @@ enum TemplateEncoder {
     /// What one value's containers write. Values are written in place; a nested container
     /// (which synthesized conformances do not use) is read when the outer value is.
     final class Storage {
+        let naming: Naming
+        init(_ naming: Naming) { self.naming = naming }
+
+        func name(_ key: some CodingKey) -> String { naming == .snakeCase ? snake(key.stringValue) : key.stringValue }
+
         enum Shape { case single, object, list }
         var shape = Shape.single
         var single = TemplateValue.null
@@ -93,12 +105,12 @@ enum TemplateEncoder {
         let storage: Storage
         var codingPath: [any CodingKey] { [] }
 
-        func set(_ value: TemplateValue, _ key: Key) { storage.fields.append(snake(key.stringValue), value) }
+        func set(_ value: TemplateValue, _ key: Key) { storage.fields.append(storage.name(key), value) }
 
         func nested(_ key: Key) -> Storage {
-            let child = Storage()
-            storage.nestedFields.append((snake(key.stringValue), child))
-            storage.fields.append(snake(key.stringValue), .null)
+            let child = Storage(storage.naming)
+            storage.nestedFields.append((storage.name(key), child))
+            storage.fields.append(storage.name(key), .null)
             return child
         }
 
@@ -107,14 +119,14 @@ enum TemplateEncoder {
         mutating func encode(_ value: Bool, forKey key: Key) throws { set(.bool(value), key) }
         mutating func encode(_ value: Int, forKey key: Key) throws { set(.text(String(value)), key) }
         mutating func encode(_ value: Int64, forKey key: Key) throws { set(.text(String(value)), key) }
-        mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { set(try encoded(value), key) }
+        mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { set(try encoded(value, storage.naming), key) }
         // A nil optional is written as null, not left out (see TemplateEncoder).
         mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { set(value.map { .text($0) } ?? .null, key) }
         mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { set(value.map { .bool($0) } ?? .null, key) }
         mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws { set(value.map { .text(String($0)) } ?? .null, key) }
         mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { set(value.map { .text(String($0)) } ?? .null, key) }
         mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
-            set(try value.map { try encoded($0) } ?? .null, key)
+            set(try value.map { try encoded($0, storage.naming) } ?? .null, key)
         }
 
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
@@ -135,14 +147,14 @@ enum TemplateEncoder {
         var count: Int { storage.items.count }
 
         func nested() -> Storage {
-            let child = Storage()
+            let child = Storage(storage.naming)
             storage.nestedItems.append((storage.items.count, child))
             storage.items.append(.null)
             return child
         }
 
         mutating func encodeNil() throws { storage.items.append(.null) }
-        mutating func encode<T: Encodable>(_ value: T) throws { storage.items.append(try encoded(value)) }
+        mutating func encode<T: Encodable>(_ value: T) throws { storage.items.append(try encoded(value, storage.naming)) }
 
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
             Encoder(nested()).container(keyedBy: keyType)
@@ -162,6 +174,6 @@ enum TemplateEncoder {
         mutating func encode(_ value: Int) throws { storage.single = .text(String(value)) }
         mutating func encode(_ value: Int64) throws { storage.single = .text(String(value)) }
         mutating func encode(_ value: Double) throws { storage.single = .text(String(value)) }
-        mutating func encode<T: Encodable>(_ value: T) throws { storage.single = try encoded(value) }
+        mutating func encode<T: Encodable>(_ value: T) throws { storage.single = try encoded(value, storage.naming) }
     }
 }
