@@ -76,6 +76,19 @@ struct PageTemplateTests {
         )
     }
 
+    @Test func aViewModelIsReadBySnakeCaseNamesWithLabelsAsTheyAre() throws {
+        struct Row: Encodable {
+            var openedIso = "2026-12-04T10:00:00Z"
+            var owner: String? = nil
+            var count = 3
+            var labels = ["podName": "ranker-7", "alertname": "Drift"]
+        }
+        let value = TemplateEncoder.value(Row())
+        #expect(value["opened_iso"] == .text("2026-12-04T10:00:00Z") && value["owner"] == .null && value["count"] == .text("3"))
+        #expect(value["labels"]?["podName"] == .text("ranker-7"), "a label's name is data, not a property name")
+        #expect(TemplateEncoder.value(Row(), naming: .asDeclared)["openedIso"] != nil)
+    }
+
     @Test func aPartialThatIncludesItselfStopsInsteadOfRecursingForever() throws {
         let out = try render("{{> loop.html}}", .object([:]), partials: ["loop.html": "x{{> loop.html}}"])
         #expect(out == String(repeating: "x", count: PageTemplate.partialDepth))

@@ -27,6 +27,11 @@ enum TemplateEncoder {
         case let b as Bool: return .bool(b)
         case let i as Int: return .text(String(i))
         case let i as Int64: return .text(String(i))
+        case let map as [String: String]:
+            // Keys as they are (labels), not names to convert; in key order.
+            var fields = TemplateFields()
+            for key in map.keys.sorted() { fields.append(key, .text(map[key] ?? "")) }
+            return .object(fields)
         default:
             let storage = Storage(naming)
             try value.encode(to: Encoder(storage))
