@@ -61,9 +61,12 @@ class FlaggerPoller(threading.Thread):
             time.sleep(self.interval)
 
     def waiting_at(self):
-        """The hook it keeps calling, once it called it at least three times in a row."""
-        last = [h for h, _ in self.calls if h != "rollback"][-3:]
-        return last[0] if len(last) == 3 and len(set(last)) == 1 else None
+        """The hook it keeps calling and being told to wait, three times in a row. (Counting
+        calls answered 200 too, the three calls that waited for one weight step looked like
+        waiting for the next before its first call had opened its gate.)"""
+        last = [(h, s) for h, s in self.calls if h != "rollback"][-3:]
+        waiting = len(last) == 3 and len({h for h, _ in last}) == 1 and all(s != 200 for _, s in last)
+        return last[0][0] if waiting else None
 
 
 def person(db, username, role):
