@@ -1,4 +1,5 @@
 import Foundation
+import HandrailCore
 import Testing
 
 @testable import HandrailServer
@@ -17,7 +18,7 @@ struct PageTemplateTests {
             try render("{{title}}|{{{title}}}|{{& title}}|{{n}}|{{missing}}", value)
                 == "&lt;b&gt;&quot;drift&quot; &amp; &#39;skew&#39;&lt;/b&gt;|<b>\"drift\" & 'skew'</b>|<b>\"drift\" & 'skew'</b>|7|"
         )
-        #expect(PageTemplate.htmlEscape("café ☕ plain") == "café ☕ plain")
+        #expect(Placeholders.escapeHTML("café ☕ plain") == "café ☕ plain")
     }
 
     @Test func sectionsRepeatForListsShowForTrueAndTextAndInvertedOnesShowForNothing() throws {

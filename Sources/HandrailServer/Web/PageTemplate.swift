@@ -1,4 +1,5 @@
 import Foundation
+import HandrailCore
 
 /// A value as a page template reads it: made from a view model by `TemplateEncoder`, so the
 /// renderer never casts or reflects (see `PageTemplate`).
@@ -112,7 +113,7 @@ struct PageTemplate: Sendable {
 
         func escape(_ text: String) -> String {
             switch self {
-            case .html: PageTemplate.htmlEscape(text)
+            case .html: Placeholders.escapeHTML(text)
             case .markdown: MarkdownEscaping.escape(text)
             }
         }
@@ -216,30 +217,6 @@ struct PageTemplate: Sendable {
             found = fields[name]
         }
         return found
-    }
-
-    /// `<`, `>`, `&`, `"` and `'` as entities; text without them is returned as it is.
-    static func htmlEscape(_ s: String) -> String {
-        var needs = false
-        for b in s.utf8
-        where b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || b == UInt8(ascii: "&") || b == UInt8(ascii: "\"") || b == UInt8(ascii: "'") {
-            needs = true
-            break
-        }
-        guard needs else { return s }
-        var out = [UInt8]()
-        out.reserveCapacity(s.utf8.count + 16)
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "<"): out += Array("&lt;".utf8)
-            case UInt8(ascii: ">"): out += Array("&gt;".utf8)
-            case UInt8(ascii: "&"): out += Array("&amp;".utf8)
-            case UInt8(ascii: "\""): out += Array("&quot;".utf8)
-            case UInt8(ascii: "'"): out += Array("&#39;".utf8)
-            default: out.append(b)
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Reads a template into nodes. Sections nest; a tag alone on its line (a section, an
