@@ -90,7 +90,8 @@ public struct IngestStore: Sendable {
     /// clears alerts the source resolved, resolves (or marks all-clear) incidents with no
     /// alert left, appends timeline events, logs the delivery and notifies listeners.
     ///
-    /// Two statements: the first locks the open incidents the delivery touches (so a
+    /// Two statements, sent together as one transaction (`PostgresPool.transaction`: one round
+    /// trip instead of four with BEGIN and COMMIT): the first locks the open incidents the delivery touches (so a
     /// delivery that clears an incident's last alert sees every concurrent change to it)
     /// and then its open alerts, each in id order as the resend statement does, so that
     /// concurrent deliveries of one group wait for each other and never deadlock; the
@@ -137,17 +138,17 @@ public struct IngestStore: Sendable {
                     uniquingKeysWith: { a, _ in a }
                 )
             for n in rest.indices { rest[n].assignOwner(rotations: rotations, at: now) }
-            let (report, changed) = try await pool.withTransaction { tx in
-                try await tx.execute(
-                    Self.lockStatement(
-                        keys: rest.filter { $0.alert.status == .firing }.map(\.groupingKey),
-                        integration: delivery.integration.id,
-                        fingerprints: rest.map(\.alert.fingerprint)
-                    )
-                )
-                let rows = try await tx.query(Self.ingestStatement(delivery, rows: Self.rowsJSON(rest), count: alerts.count))
-                return (try Self.report(rows), try rows.first?.decode("changed", as: String?.self))
-            }
+            let answers = try await pool.transaction([
+                Self.lockStatement(
+                    keys: rest.filter { $0.alert.status == .firing }.map(\.groupingKey),
+                    integration: delivery.integration.id,
+                    fingerprints: rest.map(\.alert.fingerprint)
+                ),
+                Self.ingestStatement(delivery, rows: Self.rowsJSON(rest), count: alerts.count),
+            ])
+            let rows = answers[1]
+            let report = try Self.report(rows)
+            let changed = try rows.first?.decode("changed", as: String?.self)
             announcer.announce(changed?.split(separator: ",").compactMap { Int64($0) } ?? [])
             return report
         }

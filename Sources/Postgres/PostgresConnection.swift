@@ -209,6 +209,34 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// Runs `queries` as one transaction in one round trip and returns each one's rows, in
+    /// order. They are sent together in libpq's pipeline mode with one Sync after the last:
+    /// PostgreSQL runs the statements up to a Sync as one implicit transaction, so all of them
+    /// commit at the Sync or, after the first error (which is thrown), none does.
+    /// Every `BEGIN` and `COMMIT` of `withTransaction` is a round trip of its own: for
+    /// ingestion's two statements, four waits for the server become one (`script/bench storm`).
+    /// Call outside any transaction; cancelling the task asks the server to cancel.
+    /// - Throws: `PostgresError`.
+    public func transaction(_ queries: [PostgresQuery]) async throws -> [PostgresRows] {
+        let call = StatementCall()
+        return try await withTaskCancellationHandler {
+            @Sendable func finish() { if call.finish() { close() } }
+            guard call.start() else {
+                throw PostgresError(kind: .cancelled, message: "the statements were cancelled before they started", query: queries.first?.sql)
+            }
+            defer { finish() }
+            return try await self.pipeline(queries)
+        } onCancel: {
+            call.cancel()
+            Task.detached {
+                for _ in 0..<300 {
+                    guard call.whileRunning({ self.cancel() }) else { return }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }
+    }
+
     // MARK: - LISTEN / NOTIFY
 
     /// Subscribes this connection to a channel. Use a connection dedicated to listening.
@@ -355,45 +383,105 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// `transaction`'s work: prepares what this connection has not prepared yet (a round trip
+    /// each, once per connection), then sends every statement and one Sync in pipeline mode
+    /// and reads each statement's results up to the Sync's.
+    private func pipeline(_ queries: [PostgresQuery]) async throws -> [PostgresRows] {
+        let shown = queries.first?.sql ?? ""
+        var names: [String?] = []
+        for query in queries {
+            let checked = try withPG(query.sql) { pg throws(PostgresError) in
+                guard PQtransactionStatus(pg) == PQTRANS_IDLE else {
+                    throw PostgresError(
+                        kind: .invalidParameter,
+                        message: "a pipelined transaction cannot run inside another transaction",
+                        query: query.sql
+                    )
+                }
+                return try self.plan(query, pg: pg)
+            }
+            if let candidate = checked.name, checked.prepare {
+                _ = try await exchange(query.sql) { pg in PQsendPrepare(pg, candidate, query.sql, Int32(query.binds.count), nil) }
+                lock.withLock { _ in prepared[query.sql] = candidate }
+            }
+            names.append(checked.name)
+        }
+        let fd = try withPG(shown) { pg throws(PostgresError) -> Int32 in
+            guard PQenterPipelineMode(pg) == 1 else { throw self.failure(pg, query: shown) }
+            for (query, name) in zip(queries, names) {
+                let sent = Self.withParameters(query.binds) { values, count in
+                    if let name { return PQsendQueryPrepared(pg, name, count, values, nil, nil, 0) }
+                    return PQsendQueryParams(pg, query.sql, count, nil, values, nil, nil, 0)
+                }
+                guard sent == 1 else {
+                    let error = self.failure(pg, query: query.sql)
+                    self.closeLocked()
+                    throw error
+                }
+            }
+            guard PQpipelineSync(pg) == 1 else {
+                let error = self.failure(pg, query: shown)
+                self.closeLocked()
+                throw error
+            }
+            return PQsocket(pg)
+        }
+        let deadline = answerDeadline.map { ContinuousClock.now + $0 }
+        try await flush(fd, sql: shown, until: deadline)
+        var results: [PostgresRows] = []
+        var firstError: PostgresError?
+        var synced = false
+        while !synced {
+            try withPG(shown) { pg throws(PostgresError) in
+                guard PQconsumeInput(pg) != 0 else { throw self.failure(pg, query: shown) }
+                // A NULL ends one statement's results; the Sync's result ends the pipeline.
+                var nulls = 0
+                while !synced, PQisBusy(pg) == 0 {
+                    guard let result = PQgetResult(pg) else {
+                        // Two in a row: nothing more has arrived yet.
+                        nulls += 1
+                        if nulls > 1 { break }
+                        continue
+                    }
+                    nulls = 0
+                    switch PQresultStatus(result) {
+                    case PGRES_PIPELINE_SYNC:
+                        PQclear(result)
+                        synced = true
+                    case PGRES_PIPELINE_ABORTED:
+                        PQclear(result)
+                    default:
+                        let query = results.count < queries.count ? queries[results.count].sql : shown
+                        do throws(PostgresError) {
+                            results.append(try self.collect(result, pg: pg, query: query))
+                        } catch {
+                            if firstError == nil { firstError = error }
+                        }
+                    }
+                }
+                if synced, PQexitPipelineMode(pg) != 1 { throw self.failure(pg, query: shown) }
+            }
+            if !synced { try await wait(fd, .readable, sql: shown, until: deadline) }
+        }
+        if let firstError { throw firstError }
+        guard results.count == queries.count else {
+            throw PostgresError(kind: .server, message: "the server answered \(results.count) of \(queries.count) statements", query: shown)
+        }
+        return results
+    }
+
     /// One command's round trip (a statement, or a script of several): `send` queues it (libpq
     /// copies the parameters), then the output is flushed and the answer read as the socket
     /// allows, waiting on the poller in between. Returns the first error, else the last
     /// result; every result is read, so the connection is ready for the next command
     /// whatever happens, unless it broke.
     private func exchange(_ sql: String, send: (OpaquePointer) -> Int32) async throws -> PostgresRows {
-        let poller = SocketPoller.shared
         let deadline = answerDeadline.map { ContinuousClock.now + $0 }
-        /// Waits for the socket; past the deadline the server is taken for frozen or cut off:
-        /// the connection closes (the pool drops it) and the caller gets a transient error.
-        func wait(_ fd: Int32, _ interest: SocketPoller.Interest) async throws {
-            guard await poller.wait(for: fd, interest, until: deadline) else {
-                close()
-                throw PostgresError(
-                    kind: .timedOut,
-                    message: "no answer from the database within \(answerDeadline ?? .zero); the connection was closed",
-                    query: sql
-                )
-            }
-        }
         let fd = try withPG(sql) { pg throws(PostgresError) -> Int32 in
             guard send(pg) == 1 else { throw self.failure(pg, query: sql) }
             return PQsocket(pg)
         }
-        // Flush what did not fit in the socket's buffer (a large statement or parameter).
-        while true {
-            let flushed = try withPG(sql) { pg throws(PostgresError) -> Bool in
-                switch PQflush(pg) {
-                case 0: return true
-                case 1:
-                    // The server may be waiting for us to read before it reads more.
-                    guard PQconsumeInput(pg) != 0 else { throw self.failure(pg, query: sql) }
-                    return false
-                default: throw self.failure(pg, query: sql)
-                }
-            }
-            if flushed { break }
-            try await wait(fd, .readableOrWritable)
-        }
+        try await flush(fd, sql: sql, until: deadline)
         var outcome: Result<PostgresRows, PostgresError>?
         while true {
             let done = try withPG(sql) { pg throws(PostgresError) -> Bool in
@@ -409,10 +497,47 @@ public final class PostgresConnection: @unchecked Sendable {
                 return false
             }
             if done { break }
-            try await wait(fd, .readable)
+            try await wait(fd, .readable, sql: sql, until: deadline)
         }
         guard let outcome else { throw PostgresError(kind: .server, message: "the server sent no result", query: sql) }
         return try outcome.get()
+    }
+
+    /// Sends what did not fit in the socket's buffer (a large statement or parameter).
+    private func flush(_ fd: Int32, sql: String, until deadline: ContinuousClock.Instant?) async throws {
+        while true {
+            let flushed = try withPG(sql) { pg throws(PostgresError) -> Bool in
+                switch PQflush(pg) {
+                case 0: return true
+                case 1:
+                    // The server may be waiting for us to read before it reads more.
+                    guard PQconsumeInput(pg) != 0 else { throw self.failure(pg, query: sql) }
+                    return false
+                default: throw self.failure(pg, query: sql)
+                }
+            }
+            if flushed { return }
+            try await wait(fd, .readableOrWritable, sql: sql, until: deadline)
+        }
+    }
+
+    /// Waits for the socket; past the answer deadline the server is taken for frozen or cut
+    /// off: the connection closes (the pool drops it) and the caller gets a transient error.
+    private func wait(_ fd: Int32, _ interest: SocketPoller.Interest, sql: String, until deadline: ContinuousClock.Instant?) async throws {
+        guard await SocketPoller.shared.wait(for: fd, interest, until: deadline) else {
+            close()
+            throw PostgresError(
+                kind: .timedOut,
+                message: "no answer from the database within \(answerDeadline ?? .zero); the connection was closed",
+                query: sql
+            )
+        }
+    }
+
+    /// Closes the connection; call holding `lock`.
+    private func closeLocked() {
+        if let pg { PQfinish(pg) }
+        pg = nil
     }
 
     /// The parameters as the C strings libpq reads (`nil` is NULL), all in one buffer: a

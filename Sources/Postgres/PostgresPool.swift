@@ -107,6 +107,12 @@ public final class PostgresPool: Sendable {
         }
     }
 
+    /// Runs statements as one transaction in one round trip on a pooled connection (see
+    /// `PostgresConnection.transaction`).
+    public func transaction(_ queries: [PostgresQuery]) async throws -> [PostgresRows] {
+        try await withConnection { try await $0.transaction(queries) }
+    }
+
     /// Runs one statement on a pooled connection and returns its rows.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {

@@ -57,6 +57,54 @@ import Testing
         }
     }
 
+    @Test func pipelinedStatementsCommitTogetherAndEachReturnsItsRows() async throws {
+        try await TestDatabase.withEmpty { pool, _ in
+            try await pool.execute("CREATE TABLE t (v int PRIMARY KEY)")
+            // Twice: the first run prepares the statements, the second runs them prepared.
+            for start in [1, 10] {
+                let answers = try await pool.transaction([
+                    "INSERT INTO t VALUES (\(start)), (\(start + 1))",
+                    "SELECT v FROM t WHERE v >= \(start) ORDER BY v",
+                    "SELECT txid_current() AS tx",
+                    "SELECT txid_current() AS tx",
+                ])
+                #expect(answers.count == 4)
+                #expect(answers[0].affectedRows == 2)
+                #expect(
+                    try answers[1].map { try $0.decode("v", as: Int.self) } == [start, start + 1],
+                    "the second statement sees the first one's rows"
+                )
+                #expect(try answers[2].first?.decode("tx", as: Int64.self) == answers[3].first?.decode("tx", as: Int64.self), "one transaction")
+            }
+            #expect(try await pool.query("SELECT count(*) AS n FROM t").first?.decode("n", as: Int.self) == 4)
+        }
+    }
+
+    @Test func aFailingPipelinedStatementRollsBackTheOthersAndSaysWhy() async throws {
+        try await TestDatabase.withEmpty { pool, _ in
+            try await pool.execute("CREATE TABLE t (v int PRIMARY KEY)")
+            try await pool.execute("INSERT INTO t VALUES (1)")
+            // The first statement fails (the rest is skipped), then the last one (the first is undone).
+            for failing in [0, 1] {
+                let statements: [PostgresQuery] =
+                    failing == 0
+                    ? ["INSERT INTO t VALUES (\(1))", "INSERT INTO t VALUES (\(2))"]
+                    : ["INSERT INTO t VALUES (\(2))", "INSERT INTO t VALUES (\(1))"]
+                let error = await #expect(throws: PostgresError.self) { try await pool.transaction(statements) }
+                #expect(error?.sqlState == "23505")
+                #expect(error?.constraint == "t_pkey")
+                #expect(try await pool.query("SELECT v FROM t ORDER BY v").map { try $0.decode("v", as: Int.self) } == [1])
+            }
+            // The pool's connections work afterwards, pipelined or not.
+            _ = try await pool.transaction(["INSERT INTO t VALUES (\(2))"])
+            #expect(try await pool.query("SELECT v FROM t ORDER BY v").map { try $0.decode("v", as: Int.self) } == [1, 2])
+            let inside = await #expect(throws: PostgresError.self) {
+                try await pool.withTransaction { tx in _ = try await tx.transaction(["SELECT 1"]) }
+            }
+            #expect(inside?.message.contains("inside another transaction") == true)
+        }
+    }
+
     @Test func uniqueViolationIsRecognisableBySQLStateAndConstraint() async throws {
         try await TestDatabase.withEmpty { pool, _ in
             try await pool.execute("CREATE TABLE people (email text CONSTRAINT people_email_key UNIQUE)")
