@@ -36,7 +36,9 @@ psql -X -q -d "$DATABASE_URL" -c "ANALYZE" -c "CHECKPOINT"
 # The equivalent transaction: the statements Handrail runs for such a delivery (the resend
 # statement, SQL/resend.sql, which finds nothing to resend; then SQL/ingest.sql in a
 # transaction; the two small reads between them are left out), from pgbench, on the same
-# data. Its alerts are a warm-up delivery's, as Handrail routed them, under a new
+# data; Handrail writes deliveries that wait for each other in one such statement (IngestBatcher),
+# the equivalent each alone, as Handrail does when nothing waits. Its alerts are a warm-up
+# delivery's, as Handrail routed them, under a new
 # fingerprint and grouping key per transaction (STORMID, replaced by a random number).
 key_id=$(psql -X -At -d "$DATABASE_URL" -c "SELECT id FROM integration_keys WHERE name = 'bench-am'")
 psql -X -q -d "$DATABASE_URL" -c "CREATE TABLE bench_storm_rows AS SELECT jsonb_agg(jsonb_build_object(
@@ -50,6 +52,7 @@ psql -X -q -d "$DATABASE_URL" -c "CREATE TABLE bench_storm_rows AS SELECT jsonb_
     JOIN incidents i ON i.id = a.incident_id JOIN incident_roles r ON r.incident_id = i.id AND r.role = 'owner' JOIN users u ON u.id = r.user_id"
 [ "$(psql -X -At -d "$DATABASE_URL" -c "SELECT jsonb_array_length(rows::jsonb) FROM bench_storm_rows")" = 10 ] || { echo "bench: no warm-up incident to copy"; exit 1; }
 rows="replace((SELECT rows FROM bench_storm_rows), 'STORMID', 'eq' || :n)::jsonb"
+deliveries='[{"ord": 0, "request_id": null, "alert_count": 10, "truncated_alerts": 0, "receiver": "handrail", "group_key": "pgbench"}]'
 {
   echo '\set n random(1, 1000000000000)'
   sed -e "s/\\\$1::jsonb/$rows/" -e "s/\\\$2::bigint/$key_id/g" -e "s/\\\$3::integration_kind/'alertmanager'::integration_kind/" \
@@ -57,8 +60,7 @@ rows="replace((SELECT rows FROM bench_storm_rows), 'STORMID', 'eq' || :n)::jsonb
     Sources/HandrailStore/SQL/resend.sql
   echo 'BEGIN;'
   sed -e "s/\\\$1::jsonb/$rows/" -e "s/\\\$2::bigint/$key_id/g" -e "s/\\\$3::integration_kind/'alertmanager'::integration_kind/" \
-    -e "s/\\\$4::text/'bench-am'/" -e 's/\$5::text/NULL::text/' -e 's/\$6::int/10/' -e 's/\$7::int/0/' -e "s/\\\$8::text/'handrail'/" \
-    -e "s/\\\$9::text/'pgbench'/" Sources/HandrailStore/SQL/ingest.sql
+    -e "s/\\\$4::text/'bench-am'/" -e "s/\\\$5::jsonb/'$deliveries'::jsonb/" Sources/HandrailStore/SQL/ingest.sql
   echo ';'
   echo 'COMMIT;'
 } > "$tmp/storm-equivalent.sql"

@@ -79,10 +79,17 @@ public struct IntegrationRevoked: Error, Sendable {
 public struct IngestStore: Sendable {
     let pool: PostgresPool
     let announcer: IncidentAnnouncer
+    let batcher: IngestBatcher
 
     public init(pool: PostgresPool, logger: Logger = Logger(label: "handrail.ingest")) {
         self.pool = pool
         self.announcer = IncidentAnnouncer(pool: pool, logger: logger)
+        let announcer = self.announcer
+        self.batcher = IngestBatcher { jobs in
+            let (reports, changed) = try await Self.write(jobs, pool: pool)
+            announcer.announce(changed)
+            return reports
+        }
     }
 
     /// alerts.ingest — stores a delivery in one transaction: upserts its alerts among the
@@ -138,19 +145,7 @@ public struct IngestStore: Sendable {
                     uniquingKeysWith: { a, _ in a }
                 )
             for n in rest.indices { rest[n].assignOwner(rotations: rotations, at: now) }
-            let answers = try await pool.transaction([
-                Self.lockStatement(
-                    keys: rest.filter { $0.alert.status == .firing }.map(\.groupingKey),
-                    integration: delivery.integration.id,
-                    fingerprints: rest.map(\.alert.fingerprint)
-                ),
-                Self.ingestStatement(delivery, rows: Self.rowsJSON(rest), count: alerts.count),
-            ])
-            let rows = answers[1]
-            let report = try Self.report(rows)
-            let changed = try rows.first?.decode("changed", as: String?.self)
-            announcer.announce(changed?.split(separator: ",").compactMap { Int64($0) } ?? [])
-            return report
+            return try await batcher.submit(IngestBatcher.Job(delivery: delivery, alerts: rest, count: alerts.count))
         }
     }
 
@@ -193,11 +188,54 @@ public struct IngestStore: Sendable {
 
     static let resendSQL = String(decoding: PackageResources.resend_sql, as: UTF8.self)
 
-    static func ingestStatement(_ d: Delivery, rows: String, count: Int) -> PostgresQuery {
-        PostgresQuery(
-            sql: ingestSQL,
-            binds: [rows, d.integration.id, d.source.rawValue, d.integration.name, d.requestID, count, d.truncatedAlerts, d.receiver, d.groupKey]
-        )
+    /// Writes a batch of deliveries of one integration (`IngestBatcher`) in one transaction
+    /// and one round trip: the locking statement, then the ingest statement. Returns each
+    /// delivery's report, in the jobs' order, and the incidents the batch changed.
+    static func write(_ jobs: [IngestBatcher.Job], pool: PostgresPool) async throws -> ([IngestReport], [Int64]) {
+        guard let first = jobs.first?.delivery else { return ([], []) }
+        let alerts = jobs.flatMap(\.alerts)
+        let answers = try await pool.transaction([
+            lockStatement(
+                keys: alerts.filter { $0.alert.status == .firing }.map(\.groupingKey),
+                integration: first.integration.id,
+                fingerprints: alerts.map(\.alert.fingerprint)
+            ),
+            PostgresQuery(
+                sql: ingestSQL,
+                binds: [rowsJSON(alerts), first.integration.id, first.source.rawValue, first.integration.name, deliveriesJSON(jobs)]
+            ),
+        ])
+        let rows = answers[1]
+        let ids = try rows.first?.decode("delivery_ids", as: String?.self)?.split(separator: ",").compactMap { Int64($0) } ?? []
+        let changed = try rows.first?.decode("changed", as: String?.self)?.split(separator: ",").compactMap { Int64($0) } ?? []
+        guard ids.count == jobs.count else {
+            throw PostgresError(kind: .server, message: "\(jobs.count) deliveries were stored as \(ids.count)")
+        }
+        // No fingerprint is in two deliveries of a batch: each outcome goes to the one it came in.
+        var delivery: [String: Int] = [:]
+        for (n, job) in jobs.enumerated() { for a in job.alerts { delivery[a.alert.fingerprint] = n } }
+        var reports = ids.map { IngestReport(deliveryID: $0, alerts: []) }
+        for outcome in try report(rows).alerts {
+            if let n = delivery[outcome.fingerprint] { reports[n].alerts.append(outcome) }
+        }
+        return (reports, changed)
+    }
+
+    /// The deliveries of a batch as one JSON array for the ingest statement's `delivery` rows.
+    static func deliveriesJSON(_ jobs: [IngestBatcher.Job]) -> String {
+        var w = JSONText()
+        w.array(jobs.enumerated()) { w, item in
+            let d = item.element.delivery
+            w.object { w in
+                w.field("ord", item.offset)
+                w.field("request_id", d.requestID)
+                w.field("alert_count", item.element.count)
+                w.field("truncated_alerts", d.truncatedAlerts)
+                w.field("receiver", d.receiver)
+                w.field("group_key", d.groupKey)
+            }
+        }
+        return w.text
     }
 
     static let ingestSQL = String(decoding: PackageResources.ingest_sql, as: UTF8.self)
@@ -205,7 +243,8 @@ public struct IngestStore: Sendable {
     static func report(_ rows: PostgresRows) throws -> IngestReport {
         var report = IngestReport(deliveryID: nil, alerts: [])
         for row in rows {
-            report.deliveryID = try row.decode("delivery_id", as: Int64?.self)
+            // The resend statement's delivery (the ingest statement's are in `delivery_ids`).
+            if let id = row["delivery_id"] { report.deliveryID = Int64(id) }
             guard let fingerprint = try row.decode("fingerprint", as: String?.self) else { continue }
             report.alerts.append(
                 AlertOutcome(

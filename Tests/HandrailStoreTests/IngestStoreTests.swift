@@ -234,6 +234,46 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
         }
     }
 
+    /// A storm through one integration: forty new groups at once, several of each group's
+    /// deliveries written in one transaction (so fewer transactions than deliveries), and
+    /// every sender still told exactly what became of its own alerts: its own delivery row
+    /// (with its own alert count), its incident opened, nobody else's alerts.
+    @Test func aStormOfNewGroupsIsWrittenTogetherAndEachSenderHearsOfItsOwnAlerts() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let runbooks = try await syncedDrift(pool)
+            let am = try await makeIntegration(pool)
+            let store = IngestStore(pool: pool)
+            let reports = try await withThrowingTaskGroup(of: (Int, IngestReport).self) { group in
+                for n in 0..<40 {
+                    // Group n has n % 3 + 1 alerts; every eighth delivery also clears an alert never seen.
+                    var alerts = (0...(n % 3)).map { alert("storm\(n)-\($0)", model: "model\(n)") }
+                    if n % 8 == 0 { alerts.append(alert("gone\(n)", .resolved, model: "model\(n)")) }
+                    group.addTask { [alerts] in (n, try await deliver(store, am, alerts, runbooks: runbooks)) }
+                }
+                return try await group.reduce(into: [Int: IngestReport]()) { $0[$1.0] = $1.1 }
+            }
+            var numbers: Set<Int64> = []
+            for (n, report) in reports {
+                let firing = (0...(n % 3)).map { "storm\(n)-\($0)" }
+                #expect(report.alerts.filter { $0.result == .new }.map(\.fingerprint).sorted() == firing)
+                #expect(report.alerts.filter { $0.result == .unknown }.map(\.fingerprint) == (n % 8 == 0 ? ["gone\(n)"] : []))
+                #expect(report.alerts.count == firing.count + (n % 8 == 0 ? 1 : 0))
+                #expect(Set(report.alerts.compactMap(\.incidentNumber)).count == 1)
+                #expect(report.openedIncidents.count == 1)
+                numbers.formUnion(report.openedIncidents)
+                let id = try #require(report.deliveryID)
+                let count: Int = try await scalar(pool, "SELECT alert_count FROM deliveries WHERE id = \(id)")
+                #expect(count == report.alerts.count, "delivery \(n)'s row counts its own alerts")
+            }
+            #expect(numbers.count == 40)
+            #expect(Set(reports.values.compactMap(\.deliveryID)).count == 40)
+            let incidents: Int = try await scalar(pool, "SELECT count(*) FROM incidents")
+            let transactions: Int = try await scalar(pool, "SELECT count(DISTINCT xmin::text) FROM deliveries")
+            #expect(incidents == 40)
+            #expect(transactions < 40, "deliveries that waited were written together")
+        }
+    }
+
     /// One ten-alert group delivered by eight senders at once, over and over, in orders that
     /// differ between senders (a retry overlapping a slow first try, two Alertmanager
     /// clusters): every delivery is stored and PostgreSQL never has to break a deadlock.

@@ -1,11 +1,14 @@
--- The ingest statement (IngestStore.ingestStatement): everything a delivery does that is
--- not only resends, in the transaction that first locked what it touches. Read by the store
--- and by `script/bench storm`, which runs it from pgbench as the equivalent transaction.
--- $1 the delivery's alerts as routed (IngestStore.rowsJSON), $2 the integration key's id,
--- $3 the source, $4 the integration's name (the timeline's actor), $5 the request id,
--- $6 how many alerts, $7 alerts the sender left out, $8 the receiver, $9 the group key.
--- Returns one row per alert (what became of it and of its incident), the delivery's id,
--- and the ids of the incidents it changed (`changed`, for the live pages).
+-- The ingest statement (IngestStore.ingestStatement): everything one or more deliveries of
+-- one integration do that is not only resends, in the transaction that first locked what
+-- they touch. Read by the store and by `script/bench storm`, which runs it from pgbench as
+-- the equivalent transaction.
+-- $1 the deliveries' alerts as routed (IngestStore.rowsJSON; no fingerprint or grouping key
+-- in two of them), $2 the integration key's id, $3 the source, $4 the integration's name
+-- (the timeline's actor), $5 the deliveries (ord, request_id, alert_count, truncated_alerts,
+-- receiver, group_key; IngestStore.deliveriesJSON).
+-- Returns one row per alert (what became of it and of its incident), the deliveries' ids in
+-- the order of $5 (`delivery_ids`, ascending: inserted in that order), and the ids of the
+-- incidents they changed (`changed`, for the live pages).
 WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
         ord int, fingerprint text, status text, alertname text, labels jsonb, annotations jsonb, value double precision,
@@ -123,7 +126,9 @@ WITH input AS (
     RETURNING incident_id
 ), delivery AS (
     INSERT INTO deliveries (integration_id, source, request_id, outcome, alert_count, truncated_alerts, receiver, group_key)
-    VALUES ($2::bigint, $3::integration_kind, $5::text, 'stored', $6::int, $7::int, $8::text, $9::text)
+    SELECT $2::bigint, $3::integration_kind, d.request_id, 'stored', d.alert_count, d.truncated_alerts, d.receiver, d.group_key
+    FROM jsonb_to_recordset($5::jsonb) AS d(ord int, request_id text, alert_count int, truncated_alerts int, receiver text, group_key text)
+    ORDER BY d.ord
     RETURNING id
 )
 SELECT x.fingerprint, x.result,
@@ -134,7 +139,7 @@ SELECT x.fingerprint, x.result,
             WHEN x.incident_id IN (SELECT id FROM auto_resolved) THEN 'resolved'
             WHEN x.incident_id IN (SELECT id FROM all_clear) THEN 'all_alerts_cleared'
             WHEN x.incident_id IS NOT NULL THEN 'joined' END AS incident,
-       (SELECT id FROM delivery) AS delivery_id, (SELECT string_agg(DISTINCT incident_id::text, ',') FROM events) AS changed
+       (SELECT string_agg(id::text, ',' ORDER BY id) FROM delivery) AS delivery_ids, (SELECT string_agg(DISTINCT incident_id::text, ',') FROM events) AS changed
 FROM (
     SELECT u.fingerprint, CASE WHEN u.inserted THEN 'new' ELSE 'repeat' END AS result, u.incident_id FROM upserted u
     UNION ALL SELECT c.fingerprint, 'cleared', c.incident_id FROM cleared c
