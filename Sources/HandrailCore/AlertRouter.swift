@@ -37,6 +37,22 @@ public struct RoutedAlert: Sendable, Equatable {
     /// Why the incident has that owner, or none, in words.
     public var ownerReason: String = "no runbook, so no owners rotation"
 
+    /// `assignOwner` for every alert of a delivery; who is on call in a rotation is worked
+    /// out once, not once per alert (it was 3 % of a storm delivery's server CPU).
+    public static func assignOwners(_ alerts: inout [RoutedAlert], rotations: [String: Rotation], at t: Date) {
+        var found: [String: (owner: String?, reason: String)] = [:]
+        for n in alerts.indices {
+            let name = alerts[n].runbookID == nil ? nil : alerts[n].ownersRotation
+            if let name, let known = found[name] {
+                alerts[n].owner = known.owner
+                alerts[n].ownerReason = known.reason
+                continue
+            }
+            alerts[n].assignOwner(rotations: rotations, at: t)
+            if let name { found[name] = (alerts[n].owner, alerts[n].ownerReason) }
+        }
+    }
+
     /// Sets `owner` and `ownerReason` from the rotations the runbooks name (as loaded, by name).
     public mutating func assignOwner(rotations: [String: Rotation], at t: Date) {
         guard runbookID != nil else { return }
@@ -67,7 +83,7 @@ public enum AlertRouter {
     static let defaultGroupRule = "group_by [alertname, service] of the default (no runbook)"
 
     public static func route(_ alert: NormalizedAlert, runbooks: [RunbookCandidate]) -> RoutedAlert {
-        let match = runbooks.map(\.runbook).bestMatch(for: alert.labels)
+        let match = runbooks.lazy.map(\.runbook).bestMatch(for: alert.labels)
         let candidate = match.flatMap { m in runbooks.first { $0.runbook.id == m.runbook.id } }
         let groupBy = candidate?.runbook.groupBy ?? defaultGroupBy
         let key = groupingKey(alert.labels, groupBy: groupBy)
@@ -106,11 +122,25 @@ public enum AlertRouter {
 
     public static let maxGroupingKey = 1_000
 
+    /// `text` without the white space around it (Unicode's White_Space, the same characters
+    /// as Foundation's `.whitespacesAndNewlines`, whose trimming was 2 % of a storm delivery's
+    /// server CPU).
+    static func trimmed(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        guard let first = scalars.first, let last = scalars.last, first.properties.isWhitespace || last.properties.isWhitespace else {
+            return text
+        }
+        guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+            let end = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+        else { return "" }
+        return String(scalars[start...end])
+    }
+
     /// The summary a person wrote into the alert, else its name and grouping values.
     static func title(_ alert: NormalizedAlert, groupBy: [String]) -> String {
         let name = alert.labels["alertname"] ?? "alert"
         for key in ["summary", "title", "description"] {
-            if let text = alert.annotations[key]?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
+            if let text = alert.annotations[key].map(trimmed), !text.isEmpty {
                 return String(text.prefix(300))
             }
         }

@@ -144,7 +144,7 @@ public struct IngestStore: Sendable {
                     try await RotationStore(pool: pool).forAssignment(names: names.sorted(), now: now).map { ($0.name, $0) },
                     uniquingKeysWith: { a, _ in a }
                 )
-            for n in rest.indices { rest[n].assignOwner(rotations: rotations, at: now) }
+            RoutedAlert.assignOwners(&rest, rotations: rotations, at: now)
             return try await batcher.submit(IngestBatcher.Job(delivery: delivery, alerts: rest, count: alerts.count))
         }
     }

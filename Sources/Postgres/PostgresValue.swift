@@ -269,22 +269,27 @@ extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {}
 extension Array: PostgresEncodable where Element: PostgresArrayElement {
     /// The array literal: every element double-quoted with `"` and `\` escaped, so any text
     /// (commas, braces, the word NULL, quotes) survives unchanged.
+    /// Built as UTF-8 bytes: `"` and `\` are ASCII, never part of another character's bytes
+    /// (appending scalar by scalar to a String was 5 % of a storm delivery's server CPU).
     public var postgresText: String? {
-        var out = "{"
+        var out: [UInt8] = [UInt8(ascii: "{")]
         for (n, element) in enumerated() {
-            if n > 0 { out += "," }
-            guard let text = element.postgresText else {
-                out += "NULL"
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            guard var text = element.postgresText else {
+                out.append(contentsOf: "NULL".utf8)
                 continue
             }
-            out += "\""
-            for ch in text.unicodeScalars {
-                if ch == "\"" || ch == "\\" { out += "\\" }
-                out.unicodeScalars.append(ch)
+            out.append(UInt8(ascii: "\""))
+            text.withUTF8 { bytes in
+                for byte in bytes {
+                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                    out.append(byte)
+                }
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -155,6 +155,26 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         #expect(runbooks.bestMatch(for: ["service": "checkout"]) == nil, "a missing label never matches")
     }
 
+    @Test func anIncidentsTitleIsTheSummaryWithoutTheSpaceAroundIt() throws {
+        let checkout = try make("checkout", ["alertname": "HighLatency"])
+        func title(_ annotations: [String: String]) -> String {
+            let alert = NormalizedAlert(
+                source: .generic,
+                fingerprint: "f",
+                status: .firing,
+                labels: ["alertname": "HighLatency", "service": "checkout"],
+                annotations: annotations
+            )
+            return AlertRouter.route(alert, runbooks: [RunbookCandidate(runbook: checkout, version: 1)]).title
+        }
+        #expect(title(["summary": "p99 above 2 s"]) == "p99 above 2 s")
+        #expect(title(["summary": " \t\u{A0}p99 above 2 s\u{3000}\r\n"]) == "p99 above 2 s", "tabs, no-break and ideographic spaces, line ends")
+        #expect(title(["summary": "  inner  spaces  stay "]) == "inner  spaces  stay")
+        #expect(title(["summary": "\u{200B}zero width is not white space\u{200B}"]) == "\u{200B}zero width is not white space\u{200B}")
+        #expect(title(["summary": " \n ", "description": " Latency ✓ "]) == "Latency ✓", "a blank summary gives way")
+        #expect(title([:]) == "HighLatency (checkout)")
+    }
+
     @Test func regexMatchersGiveTheSameAnswersFromManyTasksAtOnce() async {
         let matcher = LabelMatcher(label: "model", value: .regex("fraud-(v[0-9]+|canary)"))
         let cases: [(String, Bool)] = [("fraud-v7", true), ("fraud-canary", true), ("fraud-v", false), ("xfraud-v7", false), ("fraud-v7x", false)]
