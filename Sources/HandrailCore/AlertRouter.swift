@@ -83,8 +83,12 @@ public enum AlertRouter {
     static let defaultGroupRule = "group_by [alertname, service] of the default (no runbook)"
 
     public static func route(_ alert: NormalizedAlert, runbooks: [RunbookCandidate]) -> RoutedAlert {
-        let match = runbooks.lazy.map(\.runbook).bestMatch(for: alert.labels)
-        let candidate = match.flatMap { m in runbooks.first { $0.runbook.id == m.runbook.id } }
+        let candidate = Runbook.bestMatch(
+            count: runbooks.count,
+            for: alert.labels,
+            match: { runbooks[$0].runbook.match },
+            id: { runbooks[$0].runbook.id }
+        ).map { runbooks[$0.best] }
         let groupBy = candidate?.runbook.groupBy ?? defaultGroupBy
         let key = groupingKey(alert.labels, groupBy: groupBy)
         let rule = candidate?.groupRule ?? defaultGroupRule
@@ -115,12 +119,22 @@ public enum AlertRouter {
     public static func groupingKey(_ labels: [String: String], groupBy: [String]) -> String {
         var names = groupBy
         if !names.contains("alertname") { names.insert("alertname", at: 0) }
-        let key = names.map { "\($0)=\((labels[$0] ?? "").debugDescription)" }.joined(separator: ", ")
+        let key = names.map { "\($0)=\(quoted(labels[$0] ?? ""))" }.joined(separator: ", ")
         guard key.utf8.count > maxGroupingKey else { return key }
         return String(key.prefix(200)) + "… sha256:" + Digest.sha256Hex(key)
     }
 
     public static let maxGroupingKey = 1_000
+
+    /// `value.debugDescription`, which grouping keys are made of (so it must never change):
+    /// printable ASCII without `"`, `'` or `\` is only put in quotes, anything else is left to
+    /// `debugDescription` (which was 3 % of a storm delivery's server CPU).
+    static func quoted(_ value: String) -> String {
+        let plain = value.utf8.allSatisfy {
+            $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "'") && $0 != UInt8(ascii: "\\")
+        }
+        return plain ? "\"" + value + "\"" : value.debugDescription
+    }
 
     /// `text` without the white space around it (Unicode's White_Space, the same characters
     /// as Foundation's `.whitespacesAndNewlines`, whose trimming was 2 % of a storm delivery's

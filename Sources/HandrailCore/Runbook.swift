@@ -307,9 +307,37 @@ public struct RunbookMatch: Sendable, Equatable {
 extension Collection where Element == Runbook {
     /// The runbook for an alert: every matcher holds, and the most matchers win.
     public func bestMatch(for labels: [String: String]) -> RunbookMatch? {
-        let candidates = compactMap { runbook in runbook.matchers(satisfiedBy: labels).map { (runbook, $0) } }
-        guard let most = candidates.map({ $0.1.count }).max() else { return nil }
-        let best = candidates.filter { $0.1.count == most }.sorted { $0.0.id < $1.0.id }
-        return RunbookMatch(runbook: best[0].0, matched: best[0].1, tiedWith: best.dropFirst().map(\.0.id))
+        let runbooks = Array(self)
+        return Runbook.bestMatch(count: runbooks.count, for: labels, match: { runbooks[$0].match }, id: { runbooks[$0].id })
+            .map { RunbookMatch(runbook: runbooks[$0.best], matched: runbooks[$0.best].match, tiedWith: $0.tied.map { runbooks[$0].id }) }
+    }
+}
+
+extension Runbook {
+    /// `bestMatch` over `count` runbooks read by index, so that a caller holding them inside
+    /// other values reads only their matchers and ids (copying each runbook for each alert
+    /// was 5 % of a storm delivery's server CPU): the index of the runbook with the most
+    /// matchers, all holding, and of those that tied with it (the first id wins).
+    public static func bestMatch(
+        count: Int,
+        for labels: [String: String],
+        match: (Int) -> [LabelMatcher],
+        id: (Int) -> String
+    ) -> (best: Int, tied: [Int])? {
+        var most = -1
+        var winners: [Int] = []
+        for i in 0..<count {
+            let matchers = match(i)
+            guard matchers.allSatisfy({ $0.matches(labels) }) else { continue }
+            if matchers.count > most {
+                most = matchers.count
+                winners = [i]
+            } else if matchers.count == most {
+                winners.append(i)
+            }
+        }
+        guard !winners.isEmpty else { return nil }
+        let ordered = winners.count == 1 ? winners : winners.sorted { id($0) < id($1) }
+        return (ordered[0], Array(ordered.dropFirst()))
     }
 }

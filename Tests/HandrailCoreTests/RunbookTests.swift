@@ -175,6 +175,24 @@ func runbook(_ text: String, path: String = "r.md") throws -> Runbook {
         #expect(title([:]) == "HighLatency (checkout)")
     }
 
+    /// Open incidents are found again by their grouping key: it is made of Swift's
+    /// `debugDescription` of each value and must stay byte for byte what it was.
+    @Test func groupingKeysQuoteValuesExactlyAsDebugDescriptionDoes() {
+        let values =
+            [
+                "checkout", "", "a b", "say \"hi\"", "back\\slash", "tab\tand\nline", "ünïcödé ✓", "emoji 🚨", "e\u{301}", "\u{7F}del", "\u{0}nul",
+                "{braces}, commas=", "~!@#$%^&*()_+`-=[]{}|;':,./<>?",
+            ] + (0..<128).map { String(UnicodeScalar(UInt8($0))) }
+        for value in values {
+            #expect(
+                AlertRouter.groupingKey(["alertname": value, "service": value], groupBy: ["service"])
+                    == "alertname=\(value.debugDescription), service=\(value.debugDescription)",
+                "\(value.debugDescription)"
+            )
+        }
+        #expect(AlertRouter.groupingKey(["alertname": "X"], groupBy: ["alertname", "service"]) == #"alertname="X", service="""#)
+    }
+
     @Test func regexMatchersGiveTheSameAnswersFromManyTasksAtOnce() async {
         let matcher = LabelMatcher(label: "model", value: .regex("fraud-(v[0-9]+|canary)"))
         let cases: [(String, Bool)] = [("fraud-v7", true), ("fraud-canary", true), ("fraud-v", false), ("xfraud-v7", false), ("fraud-v7x", false)]
