@@ -515,39 +515,79 @@ public struct NotificationStore: Sendable {
         ).map { try $0.decode("username") }
     }
 
-    /// Fires a claimed escalation row, once (only while it is still pending): a notification
-    /// to every verified contact method of `usernames`, the row done, and the next row of the
-    /// chain (`next`: its position and due time) pending. Returns false when it was no longer
-    /// pending (another worker fired it, or the chain stopped).
-    public func fire(_ escalation: ClaimedEscalation, usernames: [String], next: (position: Int, due: Date)?) async throws -> Bool {
-        let event: NotificationEvent = escalation.kind == .step ? .escalation : .reminder
+    /// What the escalation worker decided for one claimed row: notify `usernames` (every
+    /// verified contact method of each) and schedule `next` (its position and due time), or
+    /// end the row without firing it (`usernames` nil: acknowledged, resolved, or past the
+    /// last step).
+    public struct EscalationOutcome: Sendable {
+        public var escalation: ClaimedEscalation
+        public var usernames: [String]?
+        public var next: (position: Int, due: Date)?
+
+        public static func fire(_ e: ClaimedEscalation, usernames: [String], next: (position: Int, due: Date)?) -> Self {
+            Self(escalation: e, usernames: usernames, next: next)
+        }
+
+        public static func cancel(_ e: ClaimedEscalation) -> Self { Self(escalation: e, usernames: nil, next: nil) }
+    }
+
+    /// Settles a batch of claimed escalation rows in one statement, each once (only while it
+    /// is still pending): a fired row is done, its notifications and the chain's next row
+    /// written; a cancelled one ends. Returns the ids of the rows that fired (a row no longer
+    /// pending, because another worker settled it or the chain stopped, is not among them).
+    /// One statement per batch, not one per row: in a storm every new incident's first step
+    /// fires at once (`script/bench storm`).
+    public func settle(_ outcomes: [EscalationOutcome]) async throws -> Set<Int64> {
+        guard !outcomes.isEmpty else { return [] }
+        var w = JSONText()
+        w.array(outcomes) { w, o in
+            w.object { w in
+                w.field("id", o.escalation.id)
+                w.field("fire", o.usernames != nil)
+                w.field("usernames", o.usernames ?? []) { w, name in w.string(name) }
+                w.field("event", (o.escalation.kind == .step ? NotificationEvent.escalation : .reminder).rawValue)
+                w.field("step", o.escalation.position + 1)
+                w.field("next_position", o.next?.position)
+                w.field("next_due", o.next?.due.timeIntervalSince1970)
+            }
+        }
         let rows = try await pool.query(
             """
-            WITH done AS (
-                UPDATE escalations SET state = 'done', finished_at = clock_timestamp(), lease_until = NULL, notified = \(usernames)::text[]
-                WHERE id = \(escalation.id) AND finished_at IS NULL
-                RETURNING incident_id, kind, chain_started_at
+            WITH input AS (
+                SELECT * FROM jsonb_to_recordset(\(w.text)::jsonb)
+                    AS x(id bigint, fire boolean, usernames text[], event text, step int, next_position int, next_due double precision)
+            ), done AS (
+                UPDATE escalations e
+                SET state = CASE WHEN i.fire THEN 'done' ELSE 'cancelled' END, finished_at = clock_timestamp(), lease_until = NULL,
+                    notified = CASE WHEN i.fire THEN i.usernames ELSE e.notified END
+                FROM input i
+                WHERE e.id = i.id AND e.finished_at IS NULL
+                RETURNING e.id, e.incident_id, e.kind, e.chain_started_at, i.fire, i.usernames, i.event, i.step, i.next_position, i.next_due
             ), sent AS (
                 INSERT INTO notifications (event, incident_id, contact_method_id, recipient, kind, hint, detail)
-                SELECT \(event.rawValue), d.incident_id, c.id, u.username, c.kind, c.hint, jsonb_build_object('step', \(escalation.position + 1)::int)
-                FROM done d, contact_methods c JOIN users u ON u.id = c.user_id
-                WHERE u.username = ANY(\(usernames)::text[]) AND u.disabled_at IS NULL AND c.verified_at IS NOT NULL
+                SELECT d.event, d.incident_id, c.id, u.username, c.kind, c.hint, jsonb_build_object('step', d.step)
+                FROM done d JOIN users u ON u.username = ANY(d.usernames) AND u.disabled_at IS NULL
+                JOIN contact_methods c ON c.user_id = u.id AND c.verified_at IS NOT NULL
+                WHERE d.fire
             ), following AS (
                 INSERT INTO escalations (incident_id, kind, position, chain_started_at, due_at)
-                SELECT d.incident_id, d.kind, \(next?.position ?? 0)::int, d.chain_started_at, \(next?.due)::timestamptz FROM done d
-                WHERE \(next != nil)::boolean
+                SELECT d.incident_id, d.kind, d.next_position, d.chain_started_at, to_timestamp(d.next_due) FROM done d
+                WHERE d.fire AND d.next_due IS NOT NULL
             )
-            SELECT count(*) AS n FROM done
+            SELECT id FROM done WHERE fire
             """
         )
-        return try rows.first?.decode("n", as: Int.self) == 1
+        return Set(try rows.map { try $0.decode("id", as: Int64.self) })
+    }
+
+    /// Fires one claimed escalation row (`settle` of one); false when it was no longer pending.
+    public func fire(_ escalation: ClaimedEscalation, usernames: [String], next: (position: Int, due: Date)?) async throws -> Bool {
+        try await settle([.fire(escalation, usernames: usernames, next: next)]).contains(escalation.id)
     }
 
     /// Ends a claimed escalation row without firing it (the incident was acknowledged or resolved).
     public func cancel(_ escalation: ClaimedEscalation) async throws {
-        _ = try await pool.execute(
-            "UPDATE escalations SET state = 'cancelled', finished_at = clock_timestamp(), lease_until = NULL WHERE id = \(escalation.id) AND finished_at IS NULL"
-        )
+        _ = try await settle([.cancel(escalation)])
     }
 
     /// What a message says about an incident, read with the claim.

@@ -132,6 +132,47 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
         }
     }
 
+    /// A storm's first steps are settled as one batch: each row fires or ends once, fired
+    /// rows reach each named person's verified contact methods and schedule their next step,
+    /// and a row settled already (by another worker) does not fire again.
+    @Test func aBatchOfDueStepsIsSettledOnceEachInOneStatement() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            let (runbooks, am, _) = try await setUp(pool)
+            let store = NotificationStore(pool: pool)
+            let ingest = IngestStore(pool: pool)
+            var numbers: [Int64] = []
+            for model in ["a", "b", "c"] {
+                numbers.append(
+                    try #require(try await deliver(ingest, am, [alert("f-\(model)", model: model)], runbooks: runbooks).openedIncidents.first)
+                )
+            }
+            let due = try await store.claimEscalations(limit: 10, lease: 60).sorted { $0.incidentNumber < $1.incidentNumber }
+            #expect(due.map(\.incidentNumber) == numbers)
+            _ = try await store.fire(due[2], usernames: ["ana"], next: nil)  // settled before the batch
+            let next = Date().addingTimeInterval(600)
+            let fired = try await store.settle([
+                .fire(due[0], usernames: ["ana", "ben"], next: (position: 1, due: next)),
+                .cancel(due[1]),
+                .fire(due[2], usernames: ["ana"], next: nil),
+            ])
+            #expect(fired == [due[0].id])
+            // ana has a verified webhook; ben has no contact method: one message, to ana.
+            #expect((try await store.notifications(incident: numbers[0]) ?? []).filter { $0.event == .escalation }.map(\.recipient) == ["ana"])
+            #expect((try await store.notifications(incident: numbers[1]) ?? []).filter { $0.event == .escalation }.isEmpty)
+            #expect((try await store.notifications(incident: numbers[2]) ?? []).filter { $0.event == .escalation }.count == 1, "fired once")
+            let following = try #require(try await store.pendingEscalation(incident: numbers[0]))
+            #expect(following.position == 1 && abs(following.due.timeIntervalSince(next)) < 1)
+            #expect(try await store.pendingEscalation(incident: numbers[1]) == nil)
+            let states: [String] = try await pool.query("SELECT state FROM escalations WHERE id IN (\(due[0].id), \(due[1].id)) ORDER BY id").map {
+                try $0.decode("state")
+            }
+            #expect(states == ["done", "cancelled"])
+            let notified: [String] = try await scalar(pool, "SELECT notified FROM escalations WHERE id = \(due[0].id)")
+            #expect(notified == ["ana", "ben"])
+            #expect(try await store.settle([]).isEmpty)
+        }
+    }
+
     @Test func acknowledgingStopsTheChainAndReopeningStartsItAgain() async throws {
         try await TestDatabase.withMigrated { pool, _ in
             let (runbooks, am, ana) = try await setUp(pool)

@@ -206,19 +206,32 @@ struct NotificationService: Service {
             do {
                 let due = try await store.claimEscalations(limit: 32, lease: settings.leaseSeconds)
                 fired = due.count
-                // A storm's incidents share a rotation: its policy and schedule are read once a batch.
+                // A storm's incidents share a rotation: its policy, schedule and leads are
+                // read once a batch, and the batch is settled in one statement.
                 var rotationsRead: [String: (EscalationPolicy, Rotation)?] = [:]
+                var leadsRead: [String: [String]] = [:]
+                var outcomes: [NotificationStore.EscalationOutcome] = []
                 for e in due {
-                    guard let name = e.rotation else {
-                        try await escalate(e, nil)
-                        continue
+                    var read: (EscalationPolicy, Rotation)?
+                    if let name = e.rotation {
+                        if rotationsRead[name] == nil {
+                            let policy = try await store.escalation(rotation: name)
+                            let rotation = try await rotations.find(name: name)
+                            rotationsRead[name] = policy.flatMap { p in rotation.map { (p, $0) } }
+                        }
+                        read = rotationsRead[name] ?? nil
                     }
-                    if rotationsRead[name] == nil {
-                        let policy = try await store.escalation(rotation: name)
-                        let rotation = try await rotations.find(name: name)
-                        rotationsRead[name] = policy.flatMap { p in rotation.map { (p, $0) } }
-                    }
-                    try await escalate(e, rotationsRead[name] ?? nil)
+                    outcomes.append(try await decide(e, read, leads: &leadsRead))
+                }
+                let done = try await store.settle(outcomes)
+                for o in outcomes where o.escalation.kind == .step && done.contains(o.escalation.id) {
+                    logger.info(
+                        "escalated",
+                        metadata: [
+                            "incident": "\(IncidentRef.display(o.escalation.incidentNumber))", "step": "\(o.escalation.position + 1)",
+                            "to": "\((o.usernames ?? []).joined(separator: ","))",
+                        ]
+                    )
                 }
             } catch {
                 logger.error("cannot fire escalations", metadata: ["error": "\(String(reflecting: error))"])
@@ -228,38 +241,29 @@ struct NotificationService: Service {
         }
     }
 
-    /// One due row: stop if the incident was acknowledged (or resolved, for a reminder);
-    /// else notify the step's people and schedule the next step.
-    func escalate(_ e: ClaimedEscalation, _ read: (EscalationPolicy, Rotation)?) async throws {
-        guard e.live, let name = e.rotation, let (policy, rotation) = read else {
-            try await store.cancel(e)
-            return
-        }
+    /// What to do with one due row: stop if the incident was acknowledged (or resolved, for
+    /// a reminder); else notify the step's people and schedule the next step.
+    func decide(
+        _ e: ClaimedEscalation,
+        _ read: (EscalationPolicy, Rotation)?,
+        leads: inout [String: [String]]
+    ) async throws -> NotificationStore.EscalationOutcome {
+        guard e.live, let name = e.rotation, let (policy, rotation) = read else { return .cancel(e) }
         let now = Date()
         if e.kind == .reminder {
             let next = policy.renotifySeconds.map { (position: e.position + 1, due: now.addingTimeInterval(Double($0))) }
-            _ = try await store.fire(e, usernames: e.owner.map { [$0] } ?? [], next: next)
-            return
+            return .fire(e, usernames: e.owner.map { [$0] } ?? [], next: next)
         }
         let steps = policy.effectiveSteps
-        guard e.position < steps.count else {
-            try await store.cancel(e)
-            return
-        }
+        guard e.position < steps.count else { return .cancel(e) }
         let step = steps[e.position]
-        let people = step.people(rotation, at: now, leads: step.target == .leads ? try await store.leads(rotation: name) : [])
+        if step.target == .leads, leads[name] == nil { leads[name] = try await store.leads(rotation: name) }
+        let people = step.people(rotation, at: now, leads: step.target == .leads ? leads[name] ?? [] : [])
         let next: (position: Int, due: Date)? =
             e.position + 1 < steps.count
             ? (position: e.position + 1, due: max(now, e.chainStartedAt.addingTimeInterval(Double(steps[e.position + 1].delaySeconds))))
             : nil
-        if try await store.fire(e, usernames: people, next: next) {
-            logger.info(
-                "escalated",
-                metadata: [
-                    "incident": "\(IncidentRef.display(e.incidentNumber))", "step": "\(e.position + 1)", "to": "\(people.joined(separator: ","))",
-                ]
-            )
-        }
+        return .fire(e, usernames: people, next: next)
     }
 }
 
