@@ -21,7 +21,7 @@ import Synchronization
 /// delivery fails alone; other failures (a deadlock, a restart) go to every caller in the
 /// batch, whose own `Retry` tries again.
 final class IngestBatcher: Sendable {
-    /// One delivery on the full path, routed and with its owners assigned.
+    /// One delivery on the full path, routed (owners are assigned as its batch is written).
     struct Job: Sendable {
         var delivery: Delivery
         var alerts: [RoutedAlert]

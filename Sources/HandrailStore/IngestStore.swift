@@ -131,21 +131,8 @@ public struct IngestStore: Sendable {
             guard try answer.first?.decode("key_live", as: Bool.self) == true else { throw IntegrationRevoked(integration: delivery.integration) }
             let repeats = try Self.report(answer)
             if repeats.deliveryID != nil { return repeats }
-            var rest = alerts.map { AlertRouter.route($0, runbooks: delivery.runbooks) }
-            // Who owns an incident this delivery may open: whoever is on call now in the
-            // rotation its runbook names (a read before the transaction; rotations
-            // change rarely, and the pure on-call function needs them in Swift).
-            let names = Set(rest.filter { $0.alert.status == .firing }.compactMap(\.ownersRotation))
-            let now = Date()
-            let rotations =
-                names.isEmpty
-                ? [:]
-                : Dictionary(
-                    try await RotationStore(pool: pool).forAssignment(names: names.sorted(), now: now).map { ($0.name, $0) },
-                    uniquingKeysWith: { a, _ in a }
-                )
-            RoutedAlert.assignOwners(&rest, rotations: rotations, at: now)
-            return try await batcher.submit(IngestBatcher.Job(delivery: delivery, alerts: rest, count: alerts.count))
+            let routed = alerts.map { AlertRouter.route($0, runbooks: delivery.runbooks) }
+            return try await batcher.submit(IngestBatcher.Job(delivery: delivery, alerts: routed, count: alerts.count))
         }
     }
 
@@ -193,7 +180,20 @@ public struct IngestStore: Sendable {
     /// delivery's report, in the jobs' order, and the incidents the batch changed.
     static func write(_ jobs: [IngestBatcher.Job], pool: PostgresPool) async throws -> ([IngestReport], [Int64]) {
         guard let first = jobs.first?.delivery else { return ([], []) }
-        let alerts = jobs.flatMap(\.alerts)
+        var alerts = jobs.flatMap(\.alerts)
+        // Who owns an incident the batch may open: whoever is on call now in the rotation
+        // its runbook names (a read before the transaction, once a batch; rotations change
+        // rarely, and the pure on-call function needs them in Swift).
+        let names = Set(alerts.filter { $0.alert.status == .firing }.compactMap(\.ownersRotation))
+        let now = Date()
+        let rotations =
+            names.isEmpty
+            ? [:]
+            : Dictionary(
+                try await RotationStore(pool: pool).forAssignment(names: names.sorted(), now: now).map { ($0.name, $0) },
+                uniquingKeysWith: { a, _ in a }
+            )
+        RoutedAlert.assignOwners(&alerts, rotations: rotations, at: now)
         let answers = try await pool.transaction([
             lockStatement(
                 keys: alerts.filter { $0.alert.status == .firing }.map(\.groupingKey),
