@@ -146,6 +146,12 @@ public final class PostgresConnection: @unchecked Sendable {
     /// - Throws: `PostgresError`.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await cancellable(query.sql) { try await self.exec(query) }
+    }
+
+    /// Runs `work` (statements on this connection) so that cancelling the awaiting task asks
+    /// the server to cancel what runs.
+    private func cancellable<T>(_ sql: String?, _ work: () async throws -> T) async throws -> T {
         let call = StatementCall()
         return try await withTaskCancellationHandler {
             // A connection that was sent a cancel request runs nothing more: the request may
@@ -154,10 +160,10 @@ public final class PostgresConnection: @unchecked Sendable {
             // Mark running first, then look at the flag: a cancel that comes before this
             // point is seen here, one that comes after finds the statement running.
             guard call.start() else {
-                throw PostgresError(kind: .cancelled, message: "the statement was cancelled before it started", query: query.sql)
+                throw PostgresError(kind: .cancelled, message: "the statement was cancelled before it started", query: sql)
             }
             defer { finish() }
-            return try await self.exec(query)
+            return try await work()
         } onCancel: {
             call.cancel()
             // A cancel request reaching the server before the statement does is ignored, so
@@ -218,23 +224,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Call outside any transaction; cancelling the task asks the server to cancel.
     /// - Throws: `PostgresError`.
     public func transaction(_ queries: [PostgresQuery]) async throws -> [PostgresRows] {
-        let call = StatementCall()
-        return try await withTaskCancellationHandler {
-            @Sendable func finish() { if call.finish() { close() } }
-            guard call.start() else {
-                throw PostgresError(kind: .cancelled, message: "the statements were cancelled before they started", query: queries.first?.sql)
-            }
-            defer { finish() }
-            return try await self.pipeline(queries)
-        } onCancel: {
-            call.cancel()
-            Task.detached {
-                for _ in 0..<300 {
-                    guard call.whileRunning({ self.cancel() }) else { return }
-                    try? await Task.sleep(for: .milliseconds(100))
-                }
-            }
-        }
+        try await cancellable(queries.first?.sql) { try await self.pipeline(queries) }
     }
 
     // MARK: - LISTEN / NOTIFY
@@ -459,7 +449,12 @@ public final class PostgresConnection: @unchecked Sendable {
                         }
                     }
                 }
-                if synced, PQexitPipelineMode(pg) != 1 { throw self.failure(pg, query: shown) }
+                // A connection left in pipeline mode could not run a plain statement again.
+                if synced, PQexitPipelineMode(pg) != 1 {
+                    let error = self.failure(pg, query: shown)
+                    self.closeLocked()
+                    throw error
+                }
             }
             if !synced { try await wait(fd, .readable, sql: shown, until: deadline) }
         }

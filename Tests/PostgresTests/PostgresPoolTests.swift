@@ -342,6 +342,25 @@ import Testing
     }
 }
 
+extension PostgresTransactionTests {
+    @Test func cancellingAPipelinedTransactionStopsItAndKeepsNothing() async throws {
+        try await TestDatabase.withEmpty { pool, _ in
+            try await pool.execute("CREATE TABLE t (v int)")
+            for delay in [0, 20, 300] {
+                let start = ContinuousClock.now
+                let task = Task { try await pool.transaction(["INSERT INTO t VALUES (\(delay))", "SELECT pg_sleep(30)"]) }
+                try await Task.sleep(for: .milliseconds(delay))
+                task.cancel()
+                await #expect(throws: (any Error).self, "cancelled after \(delay) ms") { try await task.value }
+                #expect(ContinuousClock.now - start < .seconds(10), "cancelled after \(delay) ms")
+            }
+            #expect(try await pool.query("SELECT v FROM t").isEmpty, "the inserts were rolled back with the cancelled statement")
+            _ = try await pool.transaction(["INSERT INTO t VALUES (\(1))"])
+            #expect(try await pool.query("SELECT v FROM t").map { try $0.decode("v", as: Int.self) } == [1])
+        }
+    }
+}
+
 extension PostgresPoolTests {
     /// A cancel request may reach the server after its statement ended: the connection it was
     /// sent on is never lent again, so it cannot cancel the next borrower's statement.
