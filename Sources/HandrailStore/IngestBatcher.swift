@@ -25,8 +25,6 @@ final class IngestBatcher: Sendable {
     struct Job: Sendable {
         var delivery: Delivery
         var alerts: [RoutedAlert]
-        /// How many alerts the sender's delivery held (after duplicates within it).
-        var count: Int
     }
 
     private struct Waiting {
@@ -79,10 +77,12 @@ final class IngestBatcher: Sendable {
                 continuation: continuation
             )
             let start = lanes.withLock { lanes -> Bool in
-                lanes[key, default: Lane()].waiting.append(waiting)
-                guard lanes[key, default: Lane()].running < maxRunning else { return false }
-                lanes[key, default: Lane()].running += 1
-                return true
+                var lane = lanes[key] ?? Lane()
+                lane.waiting.append(waiting)
+                let start = lane.running < maxRunning
+                if start { lane.running += 1 }
+                lanes[key] = lane
+                return start
             }
             if start { Task { await self.drain(key) } }
         }

@@ -98,7 +98,8 @@ public struct IngestStore: Sendable {
     /// alert left, appends timeline events, logs the delivery and notifies listeners.
     ///
     /// Two statements, sent together as one transaction (`PostgresPool.transaction`: one round
-    /// trip instead of four with BEGIN and COMMIT): the first locks the open incidents the delivery touches (so a
+    /// trip instead of four with BEGIN and COMMIT), for this delivery and any others of its
+    /// integration that wait with it (`IngestBatcher`): the first locks the open incidents the delivery touches (so a
     /// delivery that clears an incident's last alert sees every concurrent change to it)
     /// and then its open alerts, each in id order as the resend statement does, so that
     /// concurrent deliveries of one group wait for each other and never deadlock; the
@@ -132,7 +133,7 @@ public struct IngestStore: Sendable {
             let repeats = try Self.report(answer)
             if repeats.deliveryID != nil { return repeats }
             let routed = alerts.map { AlertRouter.route($0, runbooks: delivery.runbooks) }
-            return try await batcher.submit(IngestBatcher.Job(delivery: delivery, alerts: routed, count: alerts.count))
+            return try await batcher.submit(IngestBatcher.Job(delivery: delivery, alerts: routed))
         }
     }
 
@@ -229,7 +230,7 @@ public struct IngestStore: Sendable {
             w.object { w in
                 w.field("ord", item.offset)
                 w.field("request_id", d.requestID)
-                w.field("alert_count", item.element.count)
+                w.field("alert_count", item.element.alerts.count)
                 w.field("truncated_alerts", d.truncatedAlerts)
                 w.field("receiver", d.receiver)
                 w.field("group_key", d.groupKey)

@@ -445,7 +445,7 @@ public struct NotificationStore: Sendable {
     /// again at `retryAt`, the payload kept for the next try; the lease ends.
     ///
     /// "Still pending" is written `finished_at IS NULL` (the same thing, by the table's CHECK)
-    /// here and in `fire` and `cancel`: with `state = 'pending'` the planner may read the row
+    /// here and in `settle`: with `state = 'pending'` the planner may read the row
     /// through the partial due-index instead of the primary key, and as statistics are mostly
     /// gathered while the queue is empty, it does, filtering every pending row on each update.
     /// A storm's 2,000 notifications then cost 400 buffer reads each to record (BENCH_STATEMENTS=1
@@ -578,16 +578,6 @@ public struct NotificationStore: Sendable {
             """
         )
         return Set(try rows.map { try $0.decode("id", as: Int64.self) })
-    }
-
-    /// Fires one claimed escalation row (`settle` of one); false when it was no longer pending.
-    public func fire(_ escalation: ClaimedEscalation, usernames: [String], next: (position: Int, due: Date)?) async throws -> Bool {
-        try await settle([.fire(escalation, usernames: usernames, next: next)]).contains(escalation.id)
-    }
-
-    /// Ends a claimed escalation row without firing it (the incident was acknowledged or resolved).
-    public func cancel(_ escalation: ClaimedEscalation) async throws {
-        _ = try await settle([.cancel(escalation)])
     }
 
     /// What a message says about an incident, read with the claim.

@@ -92,9 +92,10 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             let due = try await store.claimEscalations(limit: 10, lease: 60)
             #expect(due.map(\.incidentNumber) == [number] && due.first?.live == true)
             #expect(try await store.claimEscalations(limit: 10, lease: 60).isEmpty, "claimed rows are no one else's while leased")
-            let fired = try await store.fire(try #require(due.first), usernames: ["ana"], next: nil)
-            #expect(fired)
-            #expect(!(try await store.fire(try #require(due.first), usernames: ["ana"], next: nil)), "a step fires once")
+            let step = try #require(due.first)
+            let fired = try await store.settle([.fire(step, usernames: ["ana"], next: nil)])
+            #expect(fired == [step.id])
+            #expect(try await store.settle([.fire(step, usernames: ["ana"], next: nil)]).isEmpty, "a step fires once")
             #expect(try await store.pendingEscalation(incident: number) == nil)
             let all = (try await store.notifications(incident: number) ?? [])
             #expect(all.map(\.event) == [.opened, .escalation] && all.last?.recipient == "ana")
@@ -148,7 +149,7 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             }
             let due = try await store.claimEscalations(limit: 10, lease: 60).sorted { $0.incidentNumber < $1.incidentNumber }
             #expect(due.map(\.incidentNumber) == numbers)
-            _ = try await store.fire(due[2], usernames: ["ana"], next: nil)  // settled before the batch
+            _ = try await store.settle([.fire(due[2], usernames: ["ana"], next: nil)])  // settled before the batch
             let next = Date().addingTimeInterval(600)
             let fired = try await store.settle([
                 .fire(due[0], usernames: ["ana", "ben"], next: (position: 1, due: next)),
@@ -195,7 +196,7 @@ private func setUp(_ pool: PostgresPool) async throws -> (runbooks: [RunbookCand
             let number = try #require(try await deliver(ingest, am, [alert("f1")], runbooks: runbooks).openedIncidents.first)
             let first = try #require(try await store.claimEscalations(limit: 10, lease: 60).first)
             let opened = try #require(try await store.pendingEscalation(incident: number))
-            _ = try await store.fire(first, usernames: ["ana"], next: (position: 1, due: first.chainStartedAt.addingTimeInterval(600)))
+            _ = try await store.settle([.fire(first, usernames: ["ana"], next: (position: 1, due: first.chainStartedAt.addingTimeInterval(600)))])
             let second = try #require(try await store.pendingEscalation(incident: number))
             #expect(second.position == 1 && abs(second.due.timeIntervalSince(opened.due) - 600) < 1)
 

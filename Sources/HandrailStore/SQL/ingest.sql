@@ -1,4 +1,4 @@
--- The ingest statement (IngestStore.ingestStatement): everything one or more deliveries of
+-- The ingest statement (IngestStore.write): everything one or more deliveries of
 -- one integration do that is not only resends, in the transaction that first locked what
 -- they touch. Read by the store and by `script/bench storm`, which runs it from pgbench as
 -- the equivalent transaction.
