@@ -152,6 +152,18 @@ import Testing
             let found = try #require(try await IncidentStore(pool: pool).related(number: 20_000, days: 30, limit: 2))
             // One incident a minute before it: 30 days hold 43,200 minutes, the history 19,999.
             #expect(found.key == "Drift" && found.count == 19_999 && found.newest.map(\.number) == [19_999, 19_998])
+            // A runbook's incidents: every third one follows model-drift; the count reads its
+            // index alone, and the newest are that runbook's, not the incident itself.
+            _ = try await syncedDrift(pool)
+            try await pool.execute("UPDATE incidents SET runbook_id = 'model-drift', runbook_version = 1 WHERE number % 3 = 0")
+            try await pool.execute("VACUUM ANALYZE incidents")
+            let byRunbook = try await Self.plan(pool, IncidentStore.relatedQuery(number: 30_000, days: 30, limit: 5))
+            Self.expectNoFullScan(byRunbook)
+            #expect(byRunbook.contains("Index Only Scan using incidents_by_runbook_opened"), "\(byRunbook)")
+            let same = try #require(try await IncidentStore(pool: pool).related(number: 30_000, days: 30, limit: 2))
+            #expect(same.key == "model-drift" && same.count == 9_999 && same.newest.map(\.number) == [29_997, 29_994])
+            let drift = try #require(try await IncidentStore(pool: pool).related(number: 20_000, days: 30, limit: 2))
+            #expect(drift.key == "Drift" && drift.count == 13_333 && drift.newest.map(\.number) == [19_999, 19_997])
         }
     }
 }
