@@ -27,7 +27,7 @@ struct BenchCeiling: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         guard let url = environment["DATABASE_URL"] else { throw fail("DATABASE_URL names the bench's database") }
         // The same pool size as `handrail serve`.
-        let size = environment["HANDRAIL_DB_POOL_SIZE"].flatMap(Int.init) ?? 20
+        let size = environment["HANDRAIL_DB_POOL_SIZE"].flatMap(Int.init) ?? HandrailConfiguration.defaultDatabaseConnections
         let db = try await HandrailDatabase.open(
             databaseURL: url,
             dataDirectory: URL(fileURLWithPath: "/nonexistent"),

@@ -24,7 +24,8 @@ struct Handrail: AsyncParsableCommand {
               HANDRAIL_BEHIND_TLS_PROXY   1: Secure cookies; trust a loopback proxy
               HANDRAIL_TRUSTED_PROXIES    proxies (CIDRs) whose X-Forwarded-For counts
               HANDRAIL_METRICS_PUBLIC     1: /metrics for everyone
-              HANDRAIL_DB_POOL_SIZE       database connections per process (20)
+              HANDRAIL_DB_POOL_SIZE       database connections per process (2 × cores
+                                          + 2, at most 20)
               HANDRAIL_STATEMENT_TIMEOUT  seconds per database statement (5)
               HANDRAIL_READ_TIMEOUT       seconds for a request to arrive (15)
               HANDRAIL_IDLE_TIMEOUT       seconds an idle connection stays open (30)
