@@ -80,6 +80,7 @@ public func buildApplication(
                     publicURL: configuration.publicURL,
                     logger: logger
                 ),
+                StatisticsWatch(statistics: TableStatistics(pool: database.pool), logger: logger),
             ],
             logger: logger
         )
