@@ -485,12 +485,12 @@ public struct PostmortemStore: Sendable {
     }
 
     /// Postmortems by state, newest first.
-    public func list(state: PostmortemState?) async throws -> [(incident: String, state: PostmortemState, title: String)] {
+    public func list(state: PostmortemState?) async throws -> [(number: Int64, state: PostmortemState, title: String)] {
         try await pool.query(
             """
             SELECT i.number, p.state::text AS state, i.title FROM postmortems p JOIN incidents i ON i.id = p.incident_id
             WHERE (\(state?.rawValue)::text IS NULL OR p.state::text = \(state?.rawValue)) ORDER BY p.id DESC LIMIT 200
             """
-        ).map { (IncidentRef.display(try $0.decode("number")), try $0.decode("state"), try $0.decode("title")) }
+        ).map { (try $0.decode("number"), try $0.decode("state"), try $0.decode("title")) }
     }
 }

@@ -217,7 +217,7 @@ struct PostmortemsPage: PageModel {
     var overdue: [QueueRow]
 
     init(
-        _ list: [(incident: String, state: PostmortemState, title: String)],
+        _ list: [(number: Int64, state: PostmortemState, title: String)],
         wanted: PostmortemState?,
         queue: (needed: [PostmortemStore.QueueItem], overdue: [PostmortemStore.QueueItem]) = ([], [])
     ) {
@@ -232,8 +232,8 @@ struct PostmortemsPage: PageModel {
         overdue = queue.overdue.map { QueueRow(ref: IncidentRef.display($0.number), number: $0.number, title: $0.title, why: $0.why) }
         postmortems = list.map {
             Row(
-                incident: $0.incident,
-                number: IncidentRef.number($0.incident) ?? 0,
+                incident: IncidentRef.display($0.number),
+                number: $0.number,
                 title: $0.title,
                 state: $0.state.rawValue,
                 stateLabel: PostmortemPages.label($0.state)
