@@ -39,7 +39,9 @@ struct PostmortemController {
                 state = s
             }
             return ListBody(
-                postmortems: try await store.list(state: state).map { .init(incident: IncidentRef.display($0.number), state: $0.state.rawValue, title: $0.title) }
+                postmortems: try await store.list(state: state).map {
+                    .init(incident: IncidentRef.display($0.number), state: $0.state.rawValue, title: $0.title)
+                }
             )
         }
         routes.on(.post, base, .role(.responder)) { _, context in
