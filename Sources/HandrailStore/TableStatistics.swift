@@ -29,6 +29,7 @@ public struct TableStatistics: Sendable {
             SELECT format('%I', s.relname) AS name FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
             WHERE s.schemaname = current_schema() AND s.n_mod_since_analyze >= \(Self.minimumChanges)
               AND s.n_live_tup > 2 * greatest(c.reltuples, 0)
+              AND pg_has_role(c.relowner, 'USAGE')  -- ANALYZE skips, with a warning, tables it may not analyze
             ORDER BY s.relname
             """
         ).map { try $0.decode("name", as: String.self) }
