@@ -536,9 +536,18 @@ public struct NotificationStore: Sendable {
     /// written; a cancelled one ends. Returns the ids of the rows that fired (a row no longer
     /// pending, because another worker settled it or the chain stopped, is not among them).
     /// One statement per batch, not one per row: in a storm every new incident's first step
-    /// fires at once (`script/bench storm`).
+    /// fires at once (`script/bench storm`). The rows are found by primary key (`= ANY(ARRAY(…))`):
+    /// joined to the input alone (estimated at 100 rows), the planner read every escalation
+    /// ever written up to some 20,000 of them, where that costs less than 100 probes: 3 ms
+    /// a batch in a storm on a fresh database, against 0.1 ms.
     public func settle(_ outcomes: [EscalationOutcome]) async throws -> Set<Int64> {
         guard !outcomes.isEmpty else { return [] }
+        let rows = try await pool.query(Self.settleStatement(outcomes))
+        return Set(try rows.map { try $0.decode("id", as: Int64.self) })
+    }
+
+    /// The statement `settle` runs (its plan is checked in a test).
+    package static func settleStatement(_ outcomes: [EscalationOutcome]) -> PostgresQuery {
         var w = JSONText()
         w.array(outcomes) { w, o in
             w.object { w in
@@ -551,8 +560,7 @@ public struct NotificationStore: Sendable {
                 w.field("next_due", o.next?.due.timeIntervalSince1970)
             }
         }
-        let rows = try await pool.query(
-            """
+        return """
             WITH input AS (
                 SELECT * FROM jsonb_to_recordset(\(w.text)::jsonb)
                     AS x(id bigint, fire boolean, usernames text[], event text, step int, next_position int, next_due double precision)
@@ -561,7 +569,7 @@ public struct NotificationStore: Sendable {
                 SET state = CASE WHEN i.fire THEN 'done' ELSE 'cancelled' END, finished_at = clock_timestamp(), lease_until = NULL,
                     notified = CASE WHEN i.fire THEN i.usernames ELSE e.notified END
                 FROM input i
-                WHERE e.id = i.id AND e.finished_at IS NULL
+                WHERE e.id = ANY(ARRAY(SELECT id FROM input)) AND e.id = i.id AND e.finished_at IS NULL
                 RETURNING e.id, e.incident_id, e.kind, e.chain_started_at, i.fire, i.usernames, i.event, i.step, i.next_position, i.next_due
             ), sent AS (
                 INSERT INTO notifications (event, incident_id, contact_method_id, recipient, kind, hint, detail)
@@ -576,8 +584,6 @@ public struct NotificationStore: Sendable {
             )
             SELECT id FROM done WHERE fire
             """
-        )
-        return Set(try rows.map { try $0.decode("id", as: Int64.self) })
     }
 
     /// What a message says about an incident, read with the claim.

@@ -166,4 +166,33 @@ import Testing
             #expect(drift.key == "Drift" && drift.count == 13_333 && drift.newest.map(\.number) == [19_999, 19_997])
         }
     }
+
+    /// The escalation worker settles a storm's first steps in batches: each batch finds its
+    /// rows by primary key, whatever number of finished escalations the history holds (at
+    /// 15,000, a scan of them all is what the planner estimates cheaper than 100 probes).
+    @Test func settlingEscalationsReadsTheBatchNotEveryEscalationEverWritten() async throws {
+        try await TestDatabase.withMigrated { pool, _ in
+            try await Self.history(pool)
+            // Analyzed between storms, when every escalation had finished; then a storm begins.
+            try await pool.execute(
+                """
+                INSERT INTO escalations (incident_id, kind, position, chain_started_at, due_at)
+                SELECT id, 'step', 0, opened_at, opened_at FROM incidents WHERE state = 'resolved' AND number <= 15000
+                """
+            )
+            try await pool.execute("UPDATE escalations SET state = 'done', finished_at = due_at, notified = '{ana}'")
+            try await pool.execute("ANALYZE escalations")
+            try await pool.execute(
+                """
+                INSERT INTO escalations (incident_id, kind, position, chain_started_at, due_at)
+                SELECT id, 'step', 0, opened_at, opened_at FROM incidents WHERE state <> 'resolved'
+                """
+            )
+            let due = try await NotificationStore(pool: pool).claimEscalations(limit: 10, lease: 60)
+            #expect(due.count == 3)
+            let plan = try await Self.plan(pool, NotificationStore.settleStatement(due.map { .fire($0, usernames: [], next: nil) }))
+            #expect(!plan.contains("Seq Scan on escalations "), "a sequential scan of escalations:\n\(plan)")
+            #expect(plan.contains("Index Scan using escalations_pkey"), "\(plan)")
+        }
+    }
 }
