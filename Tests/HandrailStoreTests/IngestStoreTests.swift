@@ -1,9 +1,10 @@
 import Foundation
 import HandrailCore
-import HandrailStore
 import Postgres
 import TestSupport
 import Testing
+
+@testable import HandrailStore
 
 /// An integration key row to deliver as.
 func makeIntegration(_ pool: PostgresPool, name: String = "am", kind: IntegrationKind = .alertmanager) async throws -> Integration {
@@ -112,15 +113,39 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
             let again = try await deliver(store, am, [alert("f1"), alert("f2")], runbooks: runbooks)
             #expect(again.alerts.map(\.result) == [.repeat, .repeat])
             #expect(again.alerts.allSatisfy { $0.incident == .joined })
+            // Another replica (or this one restarted) did not store them: a resend all the same,
+            // the first time (by the full path) and the next.
+            let replica = IngestStore(pool: pool)
+            for _ in 0..<2 {
+                let elsewhere = try await deliver(replica, am, [alert("f1"), alert("f2")], runbooks: runbooks)
+                #expect(elsewhere.alerts.map(\.result) == [.repeat, .repeat])
+                #expect(elsewhere.alerts.allSatisfy { $0.incident == .joined && $0.incidentNumber == again.alerts[0].incidentNumber })
+                #expect(elsewhere.deliveryID != nil)
+            }
             let incidents: Int = try await scalar(pool, "SELECT count(*) FROM incidents")
             let counts = try await pool.query("SELECT delivery_count FROM alerts ORDER BY fingerprint").map {
                 try $0.decode("delivery_count", as: Int.self)
             }
             #expect(incidents == 1)
-            #expect(counts == [2, 2])
+            #expect(counts == [4, 4])
             let events: Int = try await scalar(pool, "SELECT count(*) FROM incident_events")
             #expect(events == 2)  // a resend adds nothing to the timeline
+            let deliveries: Int = try await scalar(pool, "SELECT count(*) FROM deliveries WHERE outcome = 'stored'")
+            #expect(deliveries == 4)
         }
+    }
+
+    /// Which alerts a process has stored as open, for choosing a delivery's first statement.
+    @Test func theOpenAlertHintKnowsWhatItStoredPerIntegrationWithinItsCapacity() {
+        let hint = OpenAlertHint(capacity: 3)
+        #expect(hint.knowsAll(1, []))
+        #expect(!hint.knowsAll(1, ["f1"]))
+        hint.remember(1, ["f1", "f2"])
+        #expect(hint.knowsAll(1, ["f1", "f2"]))
+        #expect(!hint.knowsAll(1, ["f1", "f3"]))
+        #expect(!hint.knowsAll(2, ["f1"]), "another integration's alert of that fingerprint")
+        hint.remember(1, ["f3", "f4"])  // past its capacity: it started again
+        #expect(hint.knowsAll(1, ["f4"]) && !hint.knowsAll(1, ["f1"]))
     }
 
     /// The server may know a key from its cache; the store's own statements refuse a revoked
@@ -135,6 +160,8 @@ func scalar<T: PostgresDecodable>(_ pool: PostgresPool, _ query: PostgresQuery, 
             for alerts in [[alert("f1")], [alert("f2")], [alert("f1", .resolved)], []] {
                 await #expect(throws: IntegrationRevoked.self) { try await deliver(store, am, alerts, runbooks: runbooks) }
             }
+            // A replica that did not store f1 sends its resend the full way: refused there too.
+            await #expect(throws: IntegrationRevoked.self) { try await deliver(IngestStore(pool: pool), am, [alert("f1")], runbooks: runbooks) }
             await #expect(throws: IntegrationRevoked.self) {
                 try await store.recordRejected(integration: am, source: .alertmanager, requestID: "r1", error: "alerts: is required")
             }

@@ -8,13 +8,17 @@
 -- receiver, group_key; IngestStore.deliveriesJSON).
 -- Returns one row per alert (what became of it and of its incident), the deliveries' ids in
 -- the order of $5 (`delivery_ids`, ascending: inserted in that order), and the ids of the
--- incidents they changed (`changed`, for the live pages).
-WITH input AS (
+-- incidents they changed (`changed`, for the live pages); `key_live` is false, and nothing
+-- is written, when the integration key was revoked.
+WITH live AS (
+    SELECT EXISTS (SELECT 1 FROM integration_keys WHERE id = $2::bigint AND revoked_at IS NULL) AS yes
+), input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
         ord int, fingerprint text, status text, alertname text, labels jsonb, annotations jsonb, value double precision,
         vals jsonb, links jsonb, generator_url text, severity text, grouping_key text, group_rule text, title text,
         runbook_id text, runbook_version int, runbook_reason text, auto_resolve boolean, reopen_window int,
         starts_at double precision, ends_at double precision, owner text, owners_rotation text, owner_reason text)
+    WHERE (SELECT yes FROM live)
 ), known AS (
     -- Every lookup below is a LATERAL … LIMIT 1 (or = ANY(ARRAY(…))): an index probe
     -- per input row whatever the planner believes about the table's size, never
@@ -128,6 +132,7 @@ WITH input AS (
     INSERT INTO deliveries (integration_id, source, request_id, outcome, alert_count, truncated_alerts, receiver, group_key)
     SELECT $2::bigint, $3::integration_kind, d.request_id, 'stored', d.alert_count, d.truncated_alerts, d.receiver, d.group_key
     FROM jsonb_to_recordset($5::jsonb) AS d(ord int, request_id text, alert_count int, truncated_alerts int, receiver text, group_key text)
+    WHERE (SELECT yes FROM live)
     ORDER BY d.ord
     RETURNING id
 )
@@ -139,7 +144,8 @@ SELECT x.fingerprint, x.result,
             WHEN x.incident_id IN (SELECT id FROM auto_resolved) THEN 'resolved'
             WHEN x.incident_id IN (SELECT id FROM all_clear) THEN 'all_alerts_cleared'
             WHEN x.incident_id IS NOT NULL THEN 'joined' END AS incident,
-       (SELECT string_agg(id::text, ',' ORDER BY id) FROM delivery) AS delivery_ids, (SELECT string_agg(DISTINCT incident_id::text, ',') FROM events) AS changed
+       (SELECT string_agg(id::text, ',' ORDER BY id) FROM delivery) AS delivery_ids, (SELECT string_agg(DISTINCT incident_id::text, ',') FROM events) AS changed,
+       (SELECT yes FROM live) AS key_live
 FROM (
     SELECT u.fingerprint, CASE WHEN u.inserted THEN 'new' ELSE 'repeat' END AS result, u.incident_id FROM upserted u
     UNION ALL SELECT c.fingerprint, 'cleared', c.incident_id FROM cleared c
